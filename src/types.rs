@@ -1,0 +1,426 @@
+//! Crate-level protocol types: topics, message ids, messages, control messages and the RPC.
+//!
+//! Wire (protobuf) types are converted into these once, at the edge, so the router never sees
+//! protobuf. Payloads are [`Bytes`], so forwarding a message never copies its payload.
+
+use std::fmt;
+
+use bytes::Bytes;
+use libp2p_identity::PeerId;
+use sha2::{Digest, Sha256};
+
+/// The hash of a topic as it travels on the wire (the `topic` / `topicid` protobuf fields).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicHash(String);
+
+impl TopicHash {
+    /// Wraps an already-hashed topic string as it appears on the wire.
+    pub fn from_raw(hash: impl Into<String>) -> Self {
+        TopicHash(hash.into())
+    }
+
+    /// The wire form of the topic.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Consumes the hash and returns its wire string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for TopicHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TopicHash({})", self.0)
+    }
+}
+
+impl fmt::Display for TopicHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for TopicHash {
+    fn from(s: &str) -> Self {
+        TopicHash(s.to_owned())
+    }
+}
+
+impl From<String> for TopicHash {
+    fn from(s: String) -> Self {
+        TopicHash(s)
+    }
+}
+
+/// How a topic name is turned into its [`TopicHash`].
+pub trait Hasher {
+    /// Hashes a topic name.
+    fn hash(topic: &str) -> TopicHash;
+}
+
+/// Uses the topic name itself as the hash (what every deployed network does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityHash;
+
+impl Hasher for IdentityHash {
+    fn hash(topic: &str) -> TopicHash {
+        TopicHash(topic.to_owned())
+    }
+}
+
+/// Hashes the topic name with SHA-256 and base64-encodes the digest (as libp2p-gossipsub's
+/// `Sha256Topic` does, for compatibility).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sha256Hash;
+
+impl Hasher for Sha256Hash {
+    fn hash(topic: &str) -> TopicHash {
+        let digest = Sha256::digest(topic.as_bytes());
+        TopicHash(base64_std(&digest))
+    }
+}
+
+/// A topic name together with the way it is hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic<H: Hasher> {
+    name: String,
+    _hasher: std::marker::PhantomData<H>,
+}
+
+/// A topic whose hash is its name.
+pub type IdentTopic = Topic<IdentityHash>;
+/// A topic whose hash is the base64 SHA-256 of its name.
+pub type Sha256Topic = Topic<Sha256Hash>;
+
+impl<H: Hasher> Topic<H> {
+    /// Creates a topic from its name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Topic {
+            name: name.into(),
+            _hasher: std::marker::PhantomData,
+        }
+    }
+
+    /// The topic's hash, as used on the wire and in every API of this crate.
+    pub fn hash(&self) -> TopicHash {
+        H::hash(&self.name)
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<H: Hasher> fmt::Display for Topic<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl<H: Hasher> From<Topic<H>> for TopicHash {
+    fn from(t: Topic<H>) -> Self {
+        t.hash()
+    }
+}
+
+impl<H: Hasher> From<&Topic<H>> for TopicHash {
+    fn from(t: &Topic<H>) -> Self {
+        t.hash()
+    }
+}
+
+fn base64_std(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
+        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            ALPHABET[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            ALPHABET[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// The identifier of a message, computed by the configured message-id function.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(Bytes);
+
+impl MessageId {
+    /// Creates a message id from its bytes.
+    pub fn new(bytes: impl Into<Bytes>) -> Self {
+        MessageId(bytes.into())
+    }
+
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The id's bytes as a cheaply clonable [`Bytes`].
+    pub fn to_bytes(&self) -> Bytes {
+        self.0.clone()
+    }
+}
+
+impl<T: Into<Bytes>> From<T> for MessageId {
+    fn from(value: T) -> Self {
+        MessageId(value.into())
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", hex_fmt::HexFmt(&self.0))
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex_fmt::HexFmt(&self.0))
+    }
+}
+
+/// The protocol a peer speaks with us, as negotiated on its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerKind {
+    /// `/floodsub/1.0.0`: no control messages, flood only.
+    Floodsub,
+    /// `/meshsub/1.0.0`.
+    Gossipsub,
+    /// `/meshsub/1.1.0`: backoff, PX, scoring.
+    Gossipsubv1_1,
+    /// `/meshsub/1.2.0`: adds IDONTWANT.
+    Gossipsubv1_2,
+    /// The peer supports none of our protocols.
+    NotSupported,
+}
+
+impl PeerKind {
+    /// Whether the peer takes part in the mesh (any meshsub version).
+    pub fn is_gossipsub(self) -> bool {
+        matches!(
+            self,
+            PeerKind::Gossipsub | PeerKind::Gossipsubv1_1 | PeerKind::Gossipsubv1_2
+        )
+    }
+
+    /// Whether control messages (GRAFT, PRUNE, IHAVE, IWANT) may be sent to this peer.
+    pub fn supports_control(self) -> bool {
+        self.is_gossipsub()
+    }
+
+    /// Whether PRUNE backoff and peer exchange (meshsub 1.1) are understood by this peer.
+    pub fn supports_v1_1(self) -> bool {
+        matches!(self, PeerKind::Gossipsubv1_1 | PeerKind::Gossipsubv1_2)
+    }
+
+    /// Whether IDONTWANT (meshsub 1.2) may be sent to this peer.
+    pub fn supports_idontwant(self) -> bool {
+        matches!(self, PeerKind::Gossipsubv1_2)
+    }
+
+    /// The protocol string of this kind, if it has one.
+    pub fn protocol(self) -> Option<&'static str> {
+        match self {
+            PeerKind::Floodsub => Some(crate::protocol::FLOODSUB),
+            PeerKind::Gossipsub => Some(crate::protocol::MESHSUB_1_0),
+            PeerKind::Gossipsubv1_1 => Some(crate::protocol::MESHSUB_1_1),
+            PeerKind::Gossipsubv1_2 => Some(crate::protocol::MESHSUB_1_2),
+            PeerKind::NotSupported => None,
+        }
+    }
+}
+
+impl fmt::Display for PeerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.protocol().unwrap_or("not supported"))
+    }
+}
+
+/// A message as it travels on the wire, with its authenticity fields.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The author (`from`), if the message carries one.
+    pub source: Option<PeerId>,
+    /// The payload.
+    pub data: Bytes,
+    /// The 8-byte big-endian sequence number, decoded.
+    pub sequence_number: Option<u64>,
+    /// The topic the message is published on.
+    pub topic: TopicHash,
+    /// The author's signature, if signed.
+    pub signature: Option<Bytes>,
+    /// The author's public key in protobuf form, when it cannot be recovered from the peer id.
+    pub key: Option<Bytes>,
+}
+
+impl RawMessage {
+    /// An estimate of the encoded size of this message in bytes (used for limits and the
+    /// IDONTWANT threshold).
+    pub fn encoded_len(&self) -> usize {
+        self.data.len()
+            + self.topic.as_str().len()
+            + self.source.map_or(0, |_| 40)
+            + self.sequence_number.map_or(0, |_| 10)
+            + self.signature.as_ref().map_or(0, |s| s.len() + 3)
+            + self.key.as_ref().map_or(0, |k| k.len() + 3)
+            + 8
+    }
+
+    /// The application's view of this message.
+    pub fn to_message(&self) -> Message {
+        Message {
+            source: self.source,
+            data: self.data.clone(),
+            sequence_number: self.sequence_number,
+            topic: self.topic.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for RawMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawMessage")
+            .field("source", &self.source)
+            .field("data_len", &self.data.len())
+            .field("sequence_number", &self.sequence_number)
+            .field("topic", &self.topic)
+            .field("signed", &self.signature.is_some())
+            .finish()
+    }
+}
+
+/// A message as the application sees it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Message {
+    /// The author, if the message carries one.
+    pub source: Option<PeerId>,
+    /// The payload.
+    pub data: Bytes,
+    /// The sequence number, if any.
+    pub sequence_number: Option<u64>,
+    /// The topic.
+    pub topic: TopicHash,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("source", &self.source)
+            .field("data", &format_args!("{:<20}", hex_fmt::HexFmt(&self.data)))
+            .field("sequence_number", &self.sequence_number)
+            .field("topic", &self.topic)
+            .finish()
+    }
+}
+
+/// A subscription change announced by a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subscription {
+    /// Subscribe (`true`) or unsubscribe (`false`).
+    pub subscribe: bool,
+    /// The topic.
+    pub topic: TopicHash,
+}
+
+/// One peer offered in a PRUNE's peer exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer id, if present and decodable.
+    pub peer_id: Option<PeerId>,
+    /// The peer's signed peer record (a serialised `SignedEnvelope`), if any.
+    pub signed_peer_record: Option<Bytes>,
+}
+
+/// A control message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlAction {
+    /// IHAVE: we have these messages for the topic.
+    IHave {
+        /// The topic.
+        topic: TopicHash,
+        /// Ids of messages in our cache.
+        message_ids: Vec<MessageId>,
+    },
+    /// IWANT: please send these messages.
+    IWant {
+        /// The requested ids.
+        message_ids: Vec<MessageId>,
+    },
+    /// GRAFT: add me to your mesh for this topic.
+    Graft {
+        /// The topic.
+        topic: TopicHash,
+    },
+    /// PRUNE: you have been removed from my mesh for this topic.
+    Prune {
+        /// The topic.
+        topic: TopicHash,
+        /// Peer exchange: peers the receiver may connect to.
+        peers: Vec<PeerInfo>,
+        /// Backoff in seconds before the receiver may GRAFT again.
+        backoff: Option<u64>,
+    },
+    /// IDONTWANT: do not send me these messages, I already have them.
+    IDontWant {
+        /// The ids.
+        message_ids: Vec<MessageId>,
+    },
+}
+
+/// A decoded RPC, in crate types.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rpc {
+    /// Subscription changes.
+    pub subscriptions: Vec<Subscription>,
+    /// Published or forwarded messages.
+    pub messages: Vec<RawMessage>,
+    /// Control messages.
+    pub control: Vec<ControlAction>,
+}
+
+impl Rpc {
+    /// Whether the RPC carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty() && self.messages.is_empty() && self.control.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_topic_matches_known_base64() {
+        // SHA-256("") = e3b0c442...; base64 of it is well known.
+        assert_eq!(
+            Sha256Hash::hash("").as_str(),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn peer_kind_capabilities() {
+        assert!(!PeerKind::Floodsub.supports_control());
+        assert!(PeerKind::Gossipsub.supports_control());
+        assert!(!PeerKind::Gossipsubv1_1.supports_idontwant());
+        assert!(PeerKind::Gossipsubv1_2.supports_idontwant());
+    }
+}
