@@ -1,0 +1,93 @@
+//! Typed errors returned to the local application.
+
+use crate::types::TopicHash;
+
+/// Why a publish was refused. Nothing is sent when an error is returned.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The same message (same message id) was already published or seen recently.
+    #[error("duplicate message: it was already published or seen")]
+    Duplicate,
+    /// Signing the message failed.
+    #[error("failed to sign the message: {0}")]
+    SigningError(String),
+    /// No peer could be found to send the message to.
+    #[error("no peers subscribed to topic {0} to publish to")]
+    NoPeersSubscribedToTopic(TopicHash),
+    /// The encoded message would exceed the configured maximum RPC size.
+    #[error("message of {size} bytes exceeds max_transmit_size of {max} bytes")]
+    MessageTooLarge {
+        /// Encoded size of the message.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// Every peer's send queue was full; the message was not queued anywhere.
+    #[error("all peers' send queues are full")]
+    AllQueuesFull,
+}
+
+/// Why a subscription change was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscriptionError {
+    /// The topic is not allowed by the subscription filter.
+    #[error("topic {0} is not allowed by the subscription filter")]
+    NotAllowed(TopicHash),
+    /// The subscription announcement would exceed the maximum RPC size.
+    #[error("topic {0} is too long to be announced")]
+    TopicTooLong(TopicHash),
+}
+
+/// A configuration value was invalid; `field` names the config field (spec names in docs).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A field has an invalid value.
+    #[error("invalid config field `{field}`: {reason}")]
+    InvalidField {
+        /// The offending field, as named by the builder method.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The message authenticity and validation mode do not fit together.
+    #[error("message authenticity {authenticity} is incompatible with validation mode {validation}")]
+    IncompatibleAuthenticity {
+        /// The chosen authenticity.
+        authenticity: &'static str,
+        /// The chosen validation mode.
+        validation: &'static str,
+    },
+}
+
+/// Why a received message failed validation of its authenticity fields.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A signature was required but absent.
+    #[error("missing signature")]
+    MissingSignature,
+    /// The signature did not verify.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// A sequence number was required but absent or not 8 bytes.
+    #[error("missing or malformed sequence number")]
+    InvalidSequenceNumber,
+    /// The `from` field was required but absent or not a valid peer id.
+    #[error("missing or invalid author (from) field")]
+    InvalidPeerId,
+    /// The `key` field does not match the author's peer id, or cannot be decoded.
+    #[error("public key does not match the author")]
+    InvalidKey,
+    /// Signature, key, author or seqno present where the validation mode forbids them.
+    #[error("authenticity fields present in anonymous mode")]
+    SignaturePresent,
+    /// Author present where the validation mode forbids it.
+    #[error("author present in anonymous mode")]
+    SourcePresent,
+    /// Sequence number present where the validation mode forbids it.
+    #[error("sequence number present in anonymous mode")]
+    SequenceNumberPresent,
+}
