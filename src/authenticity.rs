@@ -1,0 +1,80 @@
+//! How our messages are authored and signed, and how received messages are validated.
+
+use libp2p_identity::{Keypair, PeerId};
+
+/// How messages we publish are authored and signed.
+#[derive(Clone)]
+pub enum MessageAuthenticity {
+    /// Sign every message with this key; `from` is its peer id and `seqno` is set
+    /// (StrictSign). Pairs with [`ValidationMode::Strict`].
+    Signed(Keypair),
+    /// Set `from` to this peer id and a `seqno`, but do not sign. Pairs with
+    /// [`ValidationMode::Permissive`] or [`ValidationMode::None`].
+    Author(PeerId),
+    /// Set `from` to a fresh random peer id per message and a random `seqno`, without signing.
+    RandomAuthor,
+    /// Set none of `from`, `seqno`, `signature` and `key` (StrictNoSign). Pairs with
+    /// [`ValidationMode::Anonymous`]; use a content-based message-id function.
+    Anonymous,
+}
+
+impl MessageAuthenticity {
+    /// Whether messages are signed.
+    pub fn is_signing(&self) -> bool {
+        matches!(self, MessageAuthenticity::Signed(_))
+    }
+
+    /// Whether messages carry no author at all.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, MessageAuthenticity::Anonymous)
+    }
+
+    /// A short name for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MessageAuthenticity::Signed(_) => "Signed",
+            MessageAuthenticity::Author(_) => "Author",
+            MessageAuthenticity::RandomAuthor => "RandomAuthor",
+            MessageAuthenticity::Anonymous => "Anonymous",
+        }
+    }
+}
+
+impl std::fmt::Debug for MessageAuthenticity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageAuthenticity::Signed(k) => {
+                write!(f, "Signed({})", k.public().to_peer_id())
+            }
+            MessageAuthenticity::Author(p) => write!(f, "Author({p})"),
+            MessageAuthenticity::RandomAuthor => f.write_str("RandomAuthor"),
+            MessageAuthenticity::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
+/// How the authenticity fields of received messages are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValidationMode {
+    /// StrictSign: `from`, `seqno` and a valid `signature` are required. The default.
+    #[default]
+    Strict,
+    /// A signature is verified when present; `from` and `seqno` are optional.
+    Permissive,
+    /// StrictNoSign: `from`, `seqno`, `signature` and `key` must all be absent.
+    Anonymous,
+    /// Nothing is checked.
+    None,
+}
+
+impl ValidationMode {
+    /// A short name for error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValidationMode::Strict => "Strict",
+            ValidationMode::Permissive => "Permissive",
+            ValidationMode::Anonymous => "Anonymous",
+            ValidationMode::None => "None",
+        }
+    }
+}
