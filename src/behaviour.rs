@@ -1,0 +1,360 @@
+//! The `NetworkBehaviour`: a thin shell around the sans-IO [`Router`].
+//!
+//! It is the only place that reads the clock or holds a timer. It turns swarm events and handler
+//! events into router inputs, and router actions into per-peer queue pushes and swarm events.
+
+use std::collections::{HashMap, VecDeque};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures_timer::Delay;
+use libp2p_core::transport::PortUse;
+use libp2p_core::{Endpoint, Multiaddr};
+use libp2p_identity::PeerId;
+use libp2p_swarm::{
+    ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, StreamProtocol,
+    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::ConnectionEstablished,
+};
+
+use crate::authenticity::MessageAuthenticity;
+use crate::config::Config;
+use crate::error::{ConfigError, PublishError, SubscriptionError};
+use crate::event::{Event, MessageAcceptance};
+use crate::handler::{Handler, HandlerConfig, HandlerIn, HandlerOut};
+use crate::protocol;
+use crate::queue::{Class, PeerQueue, QueuedRpc};
+use crate::router::{Action, Counters, Router, SendClass};
+use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
+use crate::wire::DropReason;
+
+/// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; see the crate docs.
+pub struct Behaviour {
+    router: Router,
+    handler_config: HandlerConfig,
+    /// One bounded send queue per connected peer, shared by its connection handlers.
+    queues: HashMap<PeerId, PeerQueue>,
+    /// Established connections per peer.
+    connections: HashMap<PeerId, Vec<ConnectionId>>,
+    /// RPCs dropped on full queues since the last heartbeat, per peer.
+    dropped: HashMap<PeerId, usize>,
+    events: VecDeque<ToSwarm<Event, HandlerIn>>,
+    timer: Delay,
+}
+
+impl Behaviour {
+    /// Creates the behaviour. Fails if the config does not fit the message authenticity
+    /// (e.g. anonymous messages with strict signature validation).
+    pub fn new(authenticity: MessageAuthenticity, config: Config) -> Result<Self, ConfigError> {
+        let now = Instant::now();
+        let first_seqno = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut protocols = vec![
+            (
+                StreamProtocol::new(protocol::MESHSUB_1_2),
+                PeerKind::Gossipsubv1_2,
+            ),
+            (
+                StreamProtocol::new(protocol::MESHSUB_1_1),
+                PeerKind::Gossipsubv1_1,
+            ),
+            (
+                StreamProtocol::new(protocol::MESHSUB_1_0),
+                PeerKind::Gossipsub,
+            ),
+        ];
+        if config.support_floodsub() {
+            protocols.push((StreamProtocol::new(protocol::FLOODSUB), PeerKind::Floodsub));
+        }
+        let handler_config = HandlerConfig {
+            protocols,
+            max_transmit_size: config.max_transmit_size(),
+        };
+        let delay = config.heartbeat_initial_delay();
+        let router = Router::new(config, authenticity, rand::random(), first_seqno, now)?;
+        Ok(Behaviour {
+            router,
+            handler_config,
+            queues: HashMap::new(),
+            connections: HashMap::new(),
+            dropped: HashMap::new(),
+            events: VecDeque::new(),
+            timer: Delay::new(delay),
+        })
+    }
+
+    /// Subscribes to a topic. Returns `Ok(false)` if already subscribed.
+    pub fn subscribe<H: Hasher>(&mut self, topic: &Topic<H>) -> Result<bool, SubscriptionError> {
+        let hash = topic.hash();
+        // A subscription entry costs the topic plus a few bytes of framing.
+        if hash.as_str().len() + 16 > self.router.config().max_transmit_size() {
+            return Err(SubscriptionError::TopicTooLong(hash));
+        }
+        let changed = self.router.subscribe(Instant::now(), hash);
+        self.drain_router();
+        Ok(changed)
+    }
+
+    /// Unsubscribes from a topic. Returns `false` if we were not subscribed.
+    pub fn unsubscribe<H: Hasher>(&mut self, topic: &Topic<H>) -> bool {
+        let changed = self.router.unsubscribe(Instant::now(), &topic.hash());
+        self.drain_router();
+        changed
+    }
+
+    /// Publishes `data` on `topic` and returns the message id.
+    ///
+    /// Errors: the message is too large for `max_transmit_size`, a duplicate, no peer is
+    /// subscribed to the topic, or every recipient's send queue is full.
+    pub fn publish(
+        &mut self,
+        topic: impl Into<TopicHash>,
+        data: impl Into<Bytes>,
+    ) -> Result<MessageId, PublishError> {
+        let id = self.router.publish(Instant::now(), topic.into(), data)?;
+        let queued = self.drain_router();
+        if queued == 0 {
+            return Err(PublishError::AllQueuesFull);
+        }
+        Ok(id)
+    }
+
+    /// Reports the application's verdict on a message received with `validate_messages` on.
+    /// Returns `false` if the message is no longer known.
+    pub fn report_message_validation_result(
+        &mut self,
+        message_id: &MessageId,
+        propagation_source: &PeerId,
+        acceptance: MessageAcceptance,
+    ) -> bool {
+        let known = self
+            .router
+            .report_validation(message_id, propagation_source, acceptance);
+        self.drain_router();
+        known
+    }
+
+    /// Our subscribed topics.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicHash> {
+        self.router.topics()
+    }
+
+    /// Mesh peers of a topic.
+    pub fn mesh_peers(&self, topic: &TopicHash) -> impl Iterator<Item = &PeerId> {
+        self.router.mesh_peers(topic)
+    }
+
+    /// Every peer in any of our meshes (each once).
+    pub fn all_mesh_peers(&self) -> impl Iterator<Item = &PeerId> {
+        let mut seen = std::collections::HashSet::new();
+        self.router
+            .topics()
+            .flat_map(|t| self.router.mesh_peers(t))
+            .filter(move |p| seen.insert(**p))
+    }
+
+    /// Every connected peer with its subscribed topics.
+    pub fn all_peers(&self) -> impl Iterator<Item = (&PeerId, Vec<&TopicHash>)> {
+        self.router.all_peers()
+    }
+
+    /// The protocol of each connected peer whose protocol is known.
+    pub fn peer_protocol(&self) -> impl Iterator<Item = (&PeerId, &PeerKind)> {
+        self.router.peer_protocol()
+    }
+
+    /// Counts of dropped or ignored input and of full send queues.
+    pub fn counters(&self) -> &Counters {
+        self.router.counters()
+    }
+
+    /// Read access to the sans-IO router (mesh, fanout, caches).
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Moves router actions to queues and events; returns how many RPCs were queued.
+    fn drain_router(&mut self) -> usize {
+        let now = Instant::now();
+        let mut queued = 0;
+        while let Some(action) = self.router.poll_action() {
+            match action {
+                Action::Send {
+                    peer,
+                    rpc,
+                    class,
+                    message_id,
+                } => {
+                    let Some(queue) = self.queues.get(&peer) else {
+                        continue;
+                    };
+                    let config = self.router.config();
+                    let (class, expires) = match class {
+                        SendClass::Control => (Class::Control, None),
+                        SendClass::Publish => {
+                            (Class::Publish, Some(now + config.publish_queue_duration()))
+                        }
+                        SendClass::Forward => {
+                            (Class::Forward, Some(now + config.forward_queue_duration()))
+                        }
+                    };
+                    let item = QueuedRpc {
+                        rpc,
+                        class,
+                        expires,
+                        message_id,
+                    };
+                    if queue.push(item).is_ok() {
+                        queued += 1;
+                    } else {
+                        self.router.counters_mut().send_queue_full += 1;
+                        *self.dropped.entry(peer).or_default() += 1;
+                        tracing::debug!(%peer, ?class, "send queue full; RPC dropped");
+                    }
+                }
+                Action::CancelForward { peer, message_id } => {
+                    if let Some(queue) = self.queues.get(&peer) {
+                        queue.cancel_forward(&message_id);
+                    }
+                }
+                Action::Event(event) => self.events.push_back(ToSwarm::GenerateEvent(event)),
+            }
+        }
+        queued
+    }
+
+    fn on_heartbeat(&mut self, now: Instant) {
+        self.router.handle_timeout(now);
+        for queue in self.queues.values() {
+            queue.purge_expired(now);
+        }
+        for (peer_id, dropped) in self.dropped.drain() {
+            self.events
+                .push_back(ToSwarm::GenerateEvent(Event::SlowPeer { peer_id, dropped }));
+        }
+        self.drain_router();
+    }
+
+    fn new_handler(&mut self, peer: PeerId, connection_id: ConnectionId) -> Handler {
+        let queue = self
+            .queues
+            .entry(peer)
+            .or_insert_with(|| PeerQueue::new(self.router.config().send_queue_size()))
+            .clone();
+        Handler::new(self.handler_config.clone(), queue, connection_id)
+    }
+
+    fn on_connection_established(&mut self, event: ConnectionEstablished<'_>) {
+        let conns = self.connections.entry(event.peer_id).or_default();
+        conns.push(event.connection_id);
+        if conns.len() == 1 {
+            self.router
+                .add_peer(Instant::now(), event.peer_id, event.endpoint.is_dialer());
+            self.drain_router();
+        }
+    }
+
+    fn on_connection_closed(&mut self, event: ConnectionClosed<'_>) {
+        let Some(conns) = self.connections.get_mut(&event.peer_id) else {
+            return;
+        };
+        conns.retain(|c| *c != event.connection_id);
+        if conns.is_empty() {
+            self.connections.remove(&event.peer_id);
+            self.queues.remove(&event.peer_id);
+            self.dropped.remove(&event.peer_id);
+            self.router.remove_peer(&event.peer_id);
+            self.drain_router();
+        }
+    }
+
+    /// A connection we made a handler for never became established: forget its queue if the
+    /// peer has no other connection.
+    fn forget_unused_queue(&mut self, peer: Option<PeerId>) {
+        if let Some(peer) = peer
+            && !self.connections.contains_key(&peer)
+        {
+            self.queues.remove(&peer);
+        }
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = Handler;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        _local_addr: &Multiaddr,
+        _remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.new_handler(peer, connection_id))
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        _addr: &Multiaddr,
+        _role_override: Endpoint,
+        _port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.new_handler(peer, connection_id))
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionEstablished(e) => self.on_connection_established(e),
+            FromSwarm::ConnectionClosed(e) => self.on_connection_closed(e),
+            FromSwarm::DialFailure(e) => self.forget_unused_queue(e.peer_id),
+            FromSwarm::ListenFailure(e) => self.forget_unused_queue(e.peer_id),
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer_id: PeerId,
+        _connection_id: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        match event {
+            HandlerOut::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
+            HandlerOut::Rpc(decoded) => {
+                self.router
+                    .report_malformed_messages(peer_id, decoded.malformed_messages.len());
+                self.router.handle_rpc(Instant::now(), peer_id, decoded.rpc);
+            }
+            HandlerOut::Dropped(reason) => {
+                let counters = self.router.counters_mut();
+                match &reason {
+                    DropReason::TooLarge { .. } => counters.rpcs_too_large += 1,
+                    DropReason::Malformed(_) => counters.rpcs_malformed += 1,
+                }
+                tracing::debug!(peer = %peer_id, %reason, "RPC frame dropped");
+            }
+        }
+        self.drain_router();
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some(event) = self.events.pop_front() {
+            return Poll::Ready(event);
+        }
+        while self.timer.poll_unpin(cx).is_ready() {
+            let now = Instant::now();
+            self.on_heartbeat(now);
+            let next = self.router.poll_timeout();
+            self.timer
+                .reset(next.saturating_duration_since(now).max(Duration::from_millis(1)));
+        }
+        match self.events.pop_front() {
+            Some(event) => Poll::Ready(event),
+            None => Poll::Pending,
+        }
+    }
+}

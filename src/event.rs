@@ -1,0 +1,57 @@
+//! Events reported to the application.
+
+use libp2p_identity::PeerId;
+
+use crate::types::{Message, MessageId, TopicHash};
+
+/// An event of the gossipsub behaviour (and of the sans-IO router).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A message was received on a topic we are subscribed to.
+    Message {
+        /// The peer that forwarded it to us.
+        propagation_source: PeerId,
+        /// Its id; pass it to `report_message_validation_result` when `validate_messages` is on.
+        message_id: MessageId,
+        /// The message.
+        message: Message,
+    },
+    /// A peer subscribed to a topic.
+    Subscribed {
+        /// The peer.
+        peer_id: PeerId,
+        /// The topic.
+        topic: TopicHash,
+    },
+    /// A peer unsubscribed from a topic.
+    Unsubscribed {
+        /// The peer.
+        peer_id: PeerId,
+        /// The topic.
+        topic: TopicHash,
+    },
+    /// A connected peer supports none of our protocols; it is ignored from now on.
+    GossipsubNotSupported {
+        /// The peer.
+        peer_id: PeerId,
+    },
+    /// A peer's send queue was full: this many RPCs to it were dropped since the last report.
+    SlowPeer {
+        /// The peer.
+        peer_id: PeerId,
+        /// Dropped RPCs (forwards, publishes or control).
+        dropped: usize,
+    },
+}
+
+/// The verdict of the application on a message received with `validate_messages` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageAcceptance {
+    /// Valid: forward it to the mesh.
+    Accept,
+    /// Invalid: drop it (and, with peer scoring, penalise the sender).
+    Reject,
+    /// Not forwarded and not penalised.
+    Ignore,
+}

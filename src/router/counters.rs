@@ -1,0 +1,47 @@
+//! Counters of what the router dropped or ignored, for operators and tests.
+
+/// Cumulative counts of dropped or ignored remote input, and of local drops.
+///
+/// Every drop of remote input is also logged with a structured `tracing` event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// RPC frames dropped because they exceeded `max_transmit_size`.
+    pub rpcs_too_large: u64,
+    /// RPC frames dropped because they were not valid protobuf.
+    pub rpcs_malformed: u64,
+    /// RPCs ignored because they came from a peer that does not speak gossipsub.
+    pub rpcs_from_unsupported_peer: u64,
+    /// Messages dropped because a field could not be decoded (bad `from`, `seqno`, topic).
+    pub messages_malformed: u64,
+    /// Messages dropped because their signature or authenticity fields failed validation.
+    pub messages_invalid: u64,
+    /// Messages dropped as duplicates of ones already seen.
+    pub messages_duplicate: u64,
+    /// Messages dropped because they were for a topic we are not subscribed to.
+    pub messages_unsubscribed_topic: u64,
+    /// Messages dropped because we authored them ourselves.
+    pub messages_self_origin: u64,
+    /// Messages over the per-RPC cap (`max_messages_per_rpc`).
+    pub messages_over_rpc_cap: u64,
+    /// Messages the application rejected.
+    pub messages_rejected: u64,
+    /// Messages the application ignored.
+    pub messages_ignored: u64,
+    /// Subscription entries ignored (over `max_subscriptions_per_rpc` or `max_topics_per_peer`).
+    pub subscriptions_ignored: u64,
+    /// IHAVE messages ignored (over the per-heartbeat budget or for topics we are not in).
+    pub ihave_ignored: u64,
+    /// IWANT ids not served (not in cache, not validated, or over `gossip_retransmission`).
+    pub iwant_not_served: u64,
+    /// IDONTWANT ids ignored over the per-heartbeat budget.
+    pub idontwant_ignored: u64,
+    /// GRAFTs ignored (topic unknown, peer not subscribed) or answered with PRUNE.
+    pub graft_refused: u64,
+    /// PRUNEs for topics we are not in, or from peers not in our mesh.
+    pub prune_ignored: u64,
+    /// Control messages from a floodsub peer, or of a kind its protocol lacks.
+    pub control_ignored: u64,
+    /// RPCs to peers dropped because their send queue was full.
+    pub send_queue_full: u64,
+}

@@ -1,0 +1,184 @@
+//! Gossip: IHAVE emission at the heartbeat, IHAVE/IWANT/IDONTWANT handling with per-heartbeat
+//! budgets, and the control-message dispatch.
+
+use std::time::Instant;
+
+use libp2p_identity::PeerId;
+use rand::seq::SliceRandom;
+
+use super::{Router, SendClass, Set};
+use crate::types::{ControlAction, MessageId, PeerKind, TopicHash};
+
+impl Router {
+    pub(super) fn handle_control(&mut self, now: Instant, from: PeerId, control: Vec<ControlAction>) {
+        if control.is_empty() {
+            return;
+        }
+        let kind = self.peers.get(&from).and_then(|s| s.kind);
+        if !kind.is_some_and(PeerKind::supports_control) {
+            self.counters.control_ignored += control.len() as u64;
+            tracing::debug!(peer = %from, ?kind, "control messages from a peer without meshsub ignored");
+            return;
+        }
+        let mut iwant_ids = self.new_set();
+        for action in control {
+            match action {
+                ControlAction::IHave { topic, message_ids } => {
+                    self.handle_ihave(from, &topic, message_ids, &mut iwant_ids)
+                }
+                ControlAction::IWant { message_ids } => self.handle_iwant(from, message_ids),
+                ControlAction::Graft { topic } => self.handle_graft(now, from, topic),
+                ControlAction::Prune {
+                    topic,
+                    peers: _,
+                    backoff,
+                } => self.handle_prune(now, from, &topic, backoff),
+                ControlAction::IDontWant { message_ids } => self.handle_idontwant(from, message_ids),
+            }
+        }
+        if !iwant_ids.is_empty() {
+            self.send_control(
+                from,
+                ControlAction::IWant {
+                    message_ids: iwant_ids.into_iter().collect(),
+                },
+            );
+        }
+    }
+
+    /// Collects the ids of an IHAVE we have not seen into `iwant`, within the per-heartbeat
+    /// budgets `max_ihave_messages` (IHAVEs per peer) and `max_ihave_length` (ids asked).
+    fn handle_ihave(
+        &mut self,
+        from: PeerId,
+        topic: &TopicHash,
+        message_ids: Vec<MessageId>,
+        iwant: &mut Set<MessageId>,
+    ) {
+        let max_messages = self.config.max_ihave_messages();
+        let max_length = self.config.max_ihave_length();
+        let Some(state) = self.peers.get_mut(&from) else {
+            return;
+        };
+        state.ihave_received += 1;
+        if state.ihave_received > max_messages {
+            self.counters.ihave_ignored += 1;
+            tracing::debug!(peer = %from, "IHAVE over max_ihave_messages this heartbeat ignored");
+            return;
+        }
+        if state.iwant_asked >= max_length || !self.mesh.contains_key(topic) {
+            self.counters.ihave_ignored += 1;
+            tracing::trace!(peer = %from, %topic, "IHAVE ignored (budget spent or topic not joined)");
+            return;
+        }
+        let budget = max_length - state.iwant_asked;
+        let mut wanted: Vec<MessageId> = message_ids
+            .into_iter()
+            .filter(|id| !self.seen.contains(id) && !iwant.contains(id))
+            .collect();
+        if wanted.len() > budget {
+            wanted.shuffle(&mut self.rng);
+            wanted.truncate(budget);
+        }
+        state.iwant_asked += wanted.len();
+        iwant.extend(wanted);
+    }
+
+    /// Serves an IWANT from the message cache: only validated messages, each at most
+    /// `gossip_retransmission` times per peer.
+    fn handle_iwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
+        let max = self.config.gossip_retransmission();
+        // One IWANT may not ask for more than an IHAVE may advertise.
+        let limit = self.config.max_ihave_length();
+        if message_ids.len() > limit {
+            self.counters.iwant_not_served += (message_ids.len() - limit) as u64;
+        }
+        for id in message_ids.into_iter().take(limit) {
+            match self.mcache.get_for_iwant(&id, from, max) {
+                Some(message) => {
+                    let message = message.clone();
+                    self.send_message(from, &id, &message, SendClass::Forward);
+                }
+                None => {
+                    self.counters.iwant_not_served += 1;
+                    tracing::trace!(peer = %from, %id, "IWANT not served");
+                }
+            }
+        }
+    }
+
+    /// Records IDONTWANT ids (within `max_idontwant_messages` per heartbeat) and cancels any
+    /// queued forward of them.
+    fn handle_idontwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
+        let max = self.config.max_idontwant_messages();
+        let tick = self.heartbeat_ticks;
+        let Some(state) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let mut cancelled = Vec::new();
+        for id in message_ids {
+            if state.idontwant_received >= max {
+                self.counters.idontwant_ignored += 1;
+                continue;
+            }
+            state.idontwant_received += 1;
+            if state.dont_send.insert(id.clone()) {
+                state.dont_send_order.push_back((tick, id.clone()));
+                cancelled.push(id);
+            }
+        }
+        for message_id in cancelled {
+            self.actions.push_back(super::Action::CancelForward {
+                peer: from,
+                message_id,
+            });
+        }
+    }
+
+    /// Heartbeat step: sends IHAVE for the recent messages of each mesh and fanout topic to
+    /// `max(D_lazy, gossip_factor * candidates)` random non-mesh peers of the topic.
+    pub(super) fn emit_gossip(&mut self) {
+        let mut by_topic = self.mcache.gossip_ids();
+        if by_topic.is_empty() {
+            return;
+        }
+        let topics: Vec<TopicHash> = self
+            .mesh
+            .keys()
+            .chain(self.fanout.keys())
+            .filter(|t| by_topic.contains_key(*t))
+            .cloned()
+            .collect();
+        let max_length = self.config.max_ihave_length();
+        for topic in topics {
+            let Some(mut ids) = by_topic.remove(&topic) else {
+                continue;
+            };
+            let excluded = self.mesh.get(&topic).or_else(|| self.fanout.get(&topic));
+            let mut candidates: Vec<PeerId> = self
+                .gossipsub_peers_in(&topic)
+                .into_iter()
+                .filter(|p| !excluded.is_some_and(|set| set.contains(p)))
+                .collect();
+            let count = self
+                .config
+                .gossip_lazy()
+                .max((self.config.gossip_factor() * candidates.len() as f64) as usize);
+            candidates.shuffle(&mut self.rng);
+            candidates.truncate(count);
+            for peer in candidates {
+                if ids.len() > max_length {
+                    ids.shuffle(&mut self.rng);
+                }
+                let message_ids: Vec<MessageId> = ids.iter().take(max_length).cloned().collect();
+                self.send_control(
+                    peer,
+                    ControlAction::IHave {
+                        topic: topic.clone(),
+                        message_ids,
+                    },
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The message cache: recent messages kept for `history_length` heartbeats, the newest
+//! `history_gossip` of which are advertised in IHAVE.
+//!
+//! Messages awaiting application validation live here too (not yet `validated`): they are
+//! neither gossiped nor served to IWANT until accepted.
+
+use std::collections::VecDeque;
+
+use libp2p_identity::PeerId;
+
+use super::Map;
+use crate::types::{MessageId, RawMessage, TopicHash};
+
+pub(crate) struct CacheEntry {
+    pub(crate) message: RawMessage,
+    pub(crate) validated: bool,
+    /// Who forwarded it to us first (the propagation source), for validation reports.
+    pub(crate) source: Option<PeerId>,
+    /// How many times each peer has had it from us through IWANT.
+    iwant_served: Map<PeerId, u32>,
+}
+
+pub(crate) struct MessageCache {
+    gossip: usize,
+    entries: Map<MessageId, CacheEntry>,
+    /// Newest window first; each holds the ids put in during one heartbeat.
+    windows: VecDeque<Vec<(MessageId, TopicHash)>>,
+    hasher: ahash::RandomState,
+}
+
+impl MessageCache {
+    pub(crate) fn new(history_length: usize, history_gossip: usize, hasher: ahash::RandomState) -> Self {
+        let mut windows = VecDeque::with_capacity(history_length);
+        windows.extend((0..history_length).map(|_| Vec::new()));
+        MessageCache {
+            gossip: history_gossip,
+            entries: Map::with_hasher(hasher.clone()),
+            windows,
+            hasher,
+        }
+    }
+
+    /// Adds a message; returns `false` (and changes nothing) if the id is already cached.
+    pub(crate) fn put(
+        &mut self,
+        id: MessageId,
+        message: RawMessage,
+        validated: bool,
+        source: Option<PeerId>,
+    ) -> bool {
+        if self.entries.contains_key(&id) {
+            return false;
+        }
+        if let Some(window) = self.windows.front_mut() {
+            window.push((id.clone(), message.topic.clone()));
+        }
+        self.entries.insert(
+            id,
+            CacheEntry {
+                message,
+                validated,
+                source,
+                iwant_served: Map::with_hasher(self.hasher.clone()),
+            },
+        );
+        true
+    }
+
+    pub(crate) fn get(&self, id: &MessageId) -> Option<&CacheEntry> {
+        self.entries.get(id)
+    }
+
+    pub(crate) fn contains(&self, id: &MessageId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// The message for an IWANT from `peer`, if it is validated and the peer has asked for it
+    /// fewer than `max_transmissions` times; counts this transmission.
+    pub(crate) fn get_for_iwant(
+        &mut self,
+        id: &MessageId,
+        peer: PeerId,
+        max_transmissions: u32,
+    ) -> Option<&RawMessage> {
+        let entry = self.entries.get_mut(id)?;
+        if !entry.validated {
+            return None;
+        }
+        let served = entry.iwant_served.entry(peer).or_insert(0);
+        if *served >= max_transmissions {
+            return None;
+        }
+        *served += 1;
+        Some(&entry.message)
+    }
+
+    /// Marks a message as accepted by the application and returns it with its source.
+    pub(crate) fn validate(&mut self, id: &MessageId) -> Option<(RawMessage, Option<PeerId>)> {
+        let entry = self.entries.get_mut(id)?;
+        if entry.validated {
+            return None;
+        }
+        entry.validated = true;
+        Some((entry.message.clone(), entry.source))
+    }
+
+    /// Removes a message (rejected or ignored by the application). Its id stays in its window
+    /// and is skipped when gossiping.
+    pub(crate) fn remove(&mut self, id: &MessageId) -> Option<CacheEntry> {
+        self.entries.remove(id)
+    }
+
+    /// The validated ids of the newest `history_gossip` windows, grouped by topic.
+    pub(crate) fn gossip_ids(&self) -> Map<TopicHash, Vec<MessageId>> {
+        let mut by_topic: Map<TopicHash, Vec<MessageId>> = Map::with_hasher(self.hasher.clone());
+        for window in self.windows.iter().take(self.gossip) {
+            for (id, topic) in window {
+                if self.entries.get(id).is_some_and(|e| e.validated) {
+                    by_topic.entry(topic.clone()).or_default().push(id.clone());
+                }
+            }
+        }
+        by_topic
+    }
+
+    /// Starts a new window and drops the messages of the oldest one.
+    pub(crate) fn shift(&mut self) {
+        if let Some(oldest) = self.windows.pop_back() {
+            for (id, _) in oldest {
+                self.entries.remove(&id);
+            }
+        }
+        self.windows.push_front(Vec::new());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn msg(topic: &str, n: u8) -> RawMessage {
+        RawMessage {
+            source: None,
+            data: Bytes::from(vec![n]),
+            sequence_number: None,
+            topic: TopicHash::from_raw(topic),
+            signature: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn messages_leave_gossip_then_cache_as_windows_shift() {
+        let mut mc = MessageCache::new(5, 3, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let id = MessageId::new(vec![1]);
+        assert!(mc.put(id.clone(), msg("t", 1), true, None));
+        assert!(!mc.put(id.clone(), msg("t", 1), true, None));
+        for shifts in 1..=5 {
+            let gossiped = mc.gossip_ids().get(&TopicHash::from_raw("t")).is_some();
+            assert_eq!(gossiped, shifts <= 3, "after {} shifts", shifts - 1);
+            assert!(mc.contains(&id));
+            mc.shift();
+        }
+        assert!(!mc.contains(&id));
+    }
+
+    #[test]
+    fn unvalidated_messages_are_not_gossiped_or_served() {
+        let mut mc = MessageCache::new(5, 3, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let id = MessageId::new(vec![7]);
+        let peer = PeerId::random();
+        mc.put(id.clone(), msg("t", 7), false, None);
+        assert!(mc.gossip_ids().is_empty());
+        assert!(mc.get_for_iwant(&id, peer, 3).is_none());
+        assert!(mc.validate(&id).is_some());
+        assert!(mc.validate(&id).is_none(), "validated only once");
+        assert_eq!(mc.gossip_ids().len(), 1);
+        for _ in 0..3 {
+            assert!(mc.get_for_iwant(&id, peer, 3).is_some());
+        }
+        assert!(mc.get_for_iwant(&id, peer, 3).is_none(), "retransmission cap");
+        assert!(mc.get_for_iwant(&id, PeerId::random(), 3).is_some());
+    }
+}

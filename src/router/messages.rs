@@ -1,0 +1,281 @@
+//! Messages: receiving (dedup, validation, delivery, IDONTWANT), forwarding, publishing and
+//! the application's validation verdicts.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use libp2p_identity::PeerId;
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use super::{Action, Router, SendClass};
+use crate::authenticity::MessageAuthenticity;
+use crate::error::PublishError;
+use crate::event::{Event, MessageAcceptance};
+use crate::types::{ControlAction, MessageId, RawMessage, Rpc, TopicHash};
+use crate::wire;
+
+impl Router {
+    pub(super) fn handle_messages(&mut self, now: Instant, from: PeerId, messages: Vec<RawMessage>) {
+        let cap = self.config.max_messages_per_rpc().unwrap_or(usize::MAX);
+        if messages.len() > cap {
+            let excess = messages.len() - cap;
+            self.counters.messages_over_rpc_cap += excess as u64;
+            tracing::debug!(peer = %from, excess, "messages over max_messages_per_rpc dropped");
+        }
+        for message in messages.into_iter().take(cap) {
+            self.handle_message(now, from, message);
+        }
+    }
+
+    fn handle_message(&mut self, now: Instant, from: PeerId, message: RawMessage) {
+        if !self.mesh.contains_key(&message.topic) {
+            self.counters.messages_unsubscribed_topic += 1;
+            tracing::debug!(peer = %from, topic = %message.topic, "message for a topic we are not subscribed to dropped");
+            return;
+        }
+        let id = self.config.message_id(&message.to_message());
+        if self.seen.contains(&id) {
+            self.counters.messages_duplicate += 1;
+            tracing::trace!(peer = %from, %id, "duplicate message");
+            return;
+        }
+        // Authenticity is checked only for messages not seen before: duplicates (D of them
+        // per message in a mesh) cost no signature verification.
+        if let Err(error) = wire::validate(self.config.validation_mode(), &message) {
+            self.counters.messages_invalid += 1;
+            tracing::debug!(peer = %from, %id, %error, "invalid message dropped");
+            return;
+        }
+        self.seen.insert(now, id.clone());
+        if !self.config.allow_self_origin()
+            && message.source.is_some()
+            && message.source == self.local_peer_id
+        {
+            self.counters.messages_self_origin += 1;
+            tracing::debug!(peer = %from, %id, "message authored by us dropped");
+            return;
+        }
+        if message.data.len() >= self.config.idontwant_message_size_threshold() {
+            self.send_idontwant(&id, &message.topic, Some(from));
+        }
+        let validated = !self.config.validate_messages();
+        self.mcache
+            .put(id.clone(), message.clone(), validated, Some(from));
+        self.emit(Event::Message {
+            propagation_source: from,
+            message_id: id.clone(),
+            message: message.to_message(),
+        });
+        if validated {
+            self.forward(&id, &message, Some(from));
+        }
+    }
+
+    /// Tells our meshsub-1.2 mesh peers of the topic (but `except`) that we have `id`.
+    fn send_idontwant(&mut self, id: &MessageId, topic: &TopicHash, except: Option<PeerId>) {
+        let Some(mesh) = self.mesh.get(topic) else {
+            return;
+        };
+        let peers: Vec<PeerId> = mesh.iter().filter(|p| Some(**p) != except).copied().collect();
+        for peer in peers {
+            self.send_control(
+                peer,
+                ControlAction::IDontWant {
+                    message_ids: vec![id.clone()],
+                },
+            );
+        }
+    }
+
+    /// Forwards a validated message to the topic's mesh and floodsub peers, except the peer it
+    /// came from, its author, and peers that sent IDONTWANT for it.
+    pub(super) fn forward(&mut self, id: &MessageId, message: &RawMessage, from: Option<PeerId>) {
+        let mut recipients: Vec<PeerId> = self
+            .mesh
+            .get(&message.topic)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        recipients.extend(self.floodsub_peers_in(&message.topic));
+        recipients.retain(|p| {
+            Some(*p) != from
+                && Some(*p) != message.source
+                && self
+                    .peers
+                    .get(p)
+                    .is_some_and(|s| !s.dont_send.contains(id))
+        });
+        for peer in recipients {
+            self.send_message(peer, id, message, SendClass::Forward);
+        }
+    }
+
+    pub(super) fn send_message(
+        &mut self,
+        peer: PeerId,
+        id: &MessageId,
+        message: &RawMessage,
+        class: SendClass,
+    ) {
+        self.actions.push_back(Action::Send {
+            peer,
+            rpc: Rpc {
+                subscriptions: Vec::new(),
+                messages: vec![message.clone()],
+                control: Vec::new(),
+            },
+            class,
+            message_id: Some(id.clone()),
+        });
+    }
+
+    /// Publishes `data` on `topic`: builds, signs and sends the message to every subscribed
+    /// peer (flood publish) or to the mesh / fanout peers.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        topic: TopicHash,
+        data: impl Into<Bytes>,
+    ) -> Result<MessageId, PublishError> {
+        let message = self.build_message(topic, data.into())?;
+        let size = wire::encoded_len(&Rpc {
+            subscriptions: Vec::new(),
+            messages: vec![message.clone()],
+            control: Vec::new(),
+        });
+        let max = self.config.max_transmit_size();
+        if size > max {
+            return Err(PublishError::MessageTooLarge { size, max });
+        }
+        let id = self.config.message_id(&message.to_message());
+        if self.seen.contains(&id) {
+            return Err(PublishError::Duplicate);
+        }
+        let recipients = self.publish_recipients(now, &message.topic);
+        if recipients.is_empty() {
+            return Err(PublishError::NoPeersSubscribedToTopic(message.topic));
+        }
+        self.seen.insert(now, id.clone());
+        self.mcache.put(id.clone(), message.clone(), true, None);
+        if self.config.idontwant_on_publish()
+            && message.data.len() >= self.config.idontwant_message_size_threshold()
+        {
+            self.send_idontwant(&id, &message.topic, None);
+            self.flush_control();
+        }
+        tracing::debug!(topic = %message.topic, %id, peers = recipients.len(), "publishing");
+        for peer in recipients {
+            self.send_message(peer, &id, &message, SendClass::Publish);
+        }
+        Ok(id)
+    }
+
+    fn publish_recipients(&mut self, now: Instant, topic: &TopicHash) -> Vec<PeerId> {
+        let mut recipients: Vec<PeerId> = if self.config.flood_publish() {
+            self.gossipsub_peers_in(topic)
+        } else if let Some(mesh) = self.mesh.get(topic) {
+            mesh.iter().copied().collect()
+        } else {
+            self.fanout_last_pub.insert(topic.clone(), now);
+            if self.fanout.get(topic).is_none_or(|f| f.is_empty()) {
+                let mut candidates = self.gossipsub_peers_in(topic);
+                candidates.shuffle(&mut self.rng);
+                candidates.truncate(self.config.mesh_n());
+                let mut set = self.new_set();
+                set.extend(candidates);
+                self.fanout.insert(topic.clone(), set);
+            }
+            self.fanout[topic].iter().copied().collect()
+        };
+        recipients.extend(self.floodsub_peers_in(topic));
+        recipients
+    }
+
+    fn build_message(&mut self, topic: TopicHash, data: Bytes) -> Result<RawMessage, PublishError> {
+        let mut message = RawMessage {
+            source: None,
+            data,
+            sequence_number: None,
+            topic,
+            signature: None,
+            key: None,
+        };
+        match &self.authenticity {
+            MessageAuthenticity::Signed(keypair) => {
+                message.source = Some(keypair.public().to_peer_id());
+                message.sequence_number = Some(self.next_seqno());
+                let (signature, key) = wire::sign(keypair, &message)
+                    .map_err(|e| PublishError::SigningError(e.to_string()))?;
+                message.signature = Some(signature);
+                message.key = key;
+            }
+            MessageAuthenticity::Author(peer) => {
+                message.source = Some(*peer);
+                message.sequence_number = Some(self.next_seqno());
+            }
+            MessageAuthenticity::RandomAuthor => {
+                message.source = Some(self.random_peer_id());
+                message.sequence_number = Some(self.rng.r#gen());
+            }
+            MessageAuthenticity::Anonymous => {}
+        }
+        Ok(message)
+    }
+
+    fn next_seqno(&mut self) -> u64 {
+        let seqno = self.next_seqno;
+        self.next_seqno = self.next_seqno.wrapping_add(1);
+        seqno
+    }
+
+    /// A random Ed25519 peer id drawn from the router's RNG (reproducible from the seed).
+    fn random_peer_id(&mut self) -> PeerId {
+        let mut secret: [u8; 32] = self.rng.r#gen();
+        match libp2p_identity::ed25519::SecretKey::try_from_bytes(&mut secret) {
+            Ok(sk) => libp2p_identity::Keypair::from(libp2p_identity::ed25519::Keypair::from(sk))
+                .public()
+                .to_peer_id(),
+            Err(_) => PeerId::random(),
+        }
+    }
+
+    /// The application's verdict on a message received with `validate_messages` on. Accepted
+    /// messages are forwarded; rejected and ignored ones are dropped from the cache. Returns
+    /// `false` if the message is unknown (expired from the cache, or already reported).
+    pub fn report_validation(
+        &mut self,
+        id: &MessageId,
+        propagation_source: &PeerId,
+        acceptance: MessageAcceptance,
+    ) -> bool {
+        let known = self
+            .mcache
+            .get(id)
+            .is_some_and(|e| !e.validated && e.source.is_some());
+        if !known {
+            return false;
+        }
+        match acceptance {
+            MessageAcceptance::Accept => {
+                let Some((message, source)) = self.mcache.validate(id) else {
+                    return false;
+                };
+                let from = source.unwrap_or(*propagation_source);
+                self.forward(id, &message, Some(from));
+            }
+            MessageAcceptance::Reject => {
+                self.mcache.remove(id);
+                self.counters.messages_rejected += 1;
+                tracing::debug!(peer = %propagation_source, %id, "message rejected by the application");
+            }
+            MessageAcceptance::Ignore => {
+                self.mcache.remove(id);
+                self.counters.messages_ignored += 1;
+            }
+        }
+        self.flush_control();
+        true
+    }
+}

@@ -1,0 +1,239 @@
+//! Connected peers: their protocol, subscriptions and per-heartbeat budgets; the RPC entry
+//! point and subscription handling.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use libp2p_identity::PeerId;
+
+use super::{Router, Set};
+use crate::event::Event;
+use crate::types::{MessageId, PeerKind, Rpc, Subscription, TopicHash};
+
+/// What the router knows about one connected peer.
+pub(crate) struct PeerState {
+    /// The negotiated protocol; `None` until the first stream is negotiated.
+    pub(crate) kind: Option<PeerKind>,
+    /// Whether our first connection to it was outbound (counts toward D_out).
+    pub(crate) outbound: bool,
+    /// Topics it is subscribed to.
+    pub(crate) topics: Set<TopicHash>,
+    /// IHAVE messages received this heartbeat.
+    pub(crate) ihave_received: usize,
+    /// Message ids requested from it by IWANT this heartbeat.
+    pub(crate) iwant_asked: usize,
+    /// IDONTWANT ids received this heartbeat.
+    pub(crate) idontwant_received: usize,
+    /// Ids it told us not to send, with the heartbeat tick they arrived at.
+    pub(crate) dont_send: Set<MessageId>,
+    pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
+}
+
+impl Router {
+    /// A peer connected (its first connection). `outbound` is whether we dialled it. Our
+    /// subscriptions are announced to it at once; a peer that reconnects learns them again.
+    pub fn add_peer(&mut self, _now: Instant, peer: PeerId, outbound: bool) {
+        if self.peers.contains_key(&peer) {
+            return;
+        }
+        tracing::debug!(%peer, outbound, "peer added");
+        self.peers.insert(
+            peer,
+            PeerState {
+                kind: None,
+                outbound,
+                topics: self.new_set(),
+                ihave_received: 0,
+                iwant_asked: 0,
+                idontwant_received: 0,
+                dont_send: self.new_set(),
+                dont_send_order: VecDeque::new(),
+            },
+        );
+        let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
+        if !topics.is_empty() {
+            self.control_rpc(peer)
+                .subscriptions
+                .extend(topics.into_iter().map(|topic| Subscription {
+                    subscribe: true,
+                    topic,
+                }));
+        }
+        self.flush_control();
+    }
+
+    /// Records the protocol negotiated with `peer`. The first known protocol wins; a peer that
+    /// supports none is reported once with [`Event::GossipsubNotSupported`] and then ignored.
+    pub fn set_peer_kind(&mut self, peer: PeerId, kind: PeerKind) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        match (state.kind, kind) {
+            (None, PeerKind::NotSupported) => {
+                state.kind = Some(kind);
+                tracing::debug!(%peer, "peer does not support gossipsub");
+                self.pending_control.remove(&peer);
+                self.emit(Event::GossipsubNotSupported { peer_id: peer });
+            }
+            (None, _) | (Some(PeerKind::NotSupported), _) if kind != PeerKind::NotSupported => {
+                tracing::debug!(%peer, %kind, "peer protocol");
+                state.kind = Some(kind);
+            }
+            _ => {}
+        }
+    }
+
+    /// The last connection to `peer` closed: it leaves every mesh, fanout and topic.
+    /// Backoffs are kept, so reconnecting does not reset them.
+    pub fn remove_peer(&mut self, peer: &PeerId) {
+        let Some(state) = self.peers.remove(peer) else {
+            return;
+        };
+        tracing::debug!(%peer, "peer removed");
+        for topic in state.topics.iter() {
+            if let Some(set) = self.topic_peers.get_mut(topic) {
+                set.remove(peer);
+                if set.is_empty() {
+                    self.topic_peers.remove(topic);
+                }
+            }
+        }
+        for set in self.mesh.values_mut() {
+            set.remove(peer);
+        }
+        for set in self.fanout.values_mut() {
+            set.remove(peer);
+        }
+        self.pending_control.remove(peer);
+    }
+
+    /// Handles an RPC received from `from`.
+    pub fn handle_rpc(&mut self, now: Instant, from: PeerId, rpc: Rpc) {
+        let Some(state) = self.peers.get(&from) else {
+            tracing::debug!(peer = %from, "rpc from unknown peer ignored");
+            return;
+        };
+        if state.kind == Some(PeerKind::NotSupported) {
+            self.counters.rpcs_from_unsupported_peer += 1;
+            tracing::debug!(peer = %from, "rpc from a peer without gossipsub ignored");
+            return;
+        }
+        let Rpc {
+            subscriptions,
+            messages,
+            control,
+        } = rpc;
+        self.handle_subscriptions(from, subscriptions);
+        self.handle_messages(now, from, messages);
+        self.handle_control(now, from, control);
+        self.flush_control();
+    }
+
+    /// Counts `n` messages that failed to decode at the edge (bad `from`, `seqno`, topic).
+    pub fn report_malformed_messages(&mut self, from: PeerId, n: usize) {
+        if n > 0 {
+            self.counters.messages_malformed += n as u64;
+            tracing::debug!(peer = %from, count = n, "malformed messages dropped");
+        }
+    }
+
+    fn handle_subscriptions(&mut self, from: PeerId, subscriptions: Vec<Subscription>) {
+        let max_per_rpc = self.config.max_subscriptions_per_rpc();
+        if subscriptions.len() > max_per_rpc {
+            let excess = subscriptions.len() - max_per_rpc;
+            self.counters.subscriptions_ignored += excess as u64;
+            tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
+        }
+        let max_topics = self.config.max_topics_per_peer();
+        for sub in subscriptions.into_iter().take(max_per_rpc) {
+            let Some(state) = self.peers.get_mut(&from) else {
+                return;
+            };
+            if sub.subscribe {
+                if state.topics.contains(&sub.topic) {
+                    continue;
+                }
+                if state.topics.len() >= max_topics {
+                    self.counters.subscriptions_ignored += 1;
+                    tracing::debug!(peer = %from, topic = %sub.topic, "max_topics_per_peer reached; subscription ignored");
+                    continue;
+                }
+                state.topics.insert(sub.topic.clone());
+                let hasher = self.hasher.clone();
+                self.topic_peers
+                    .entry(sub.topic.clone())
+                    .or_insert_with(|| Set::with_hasher(hasher))
+                    .insert(from);
+                self.emit(Event::Subscribed {
+                    peer_id: from,
+                    topic: sub.topic,
+                });
+            } else {
+                if !state.topics.remove(&sub.topic) {
+                    continue;
+                }
+                if let Some(set) = self.topic_peers.get_mut(&sub.topic) {
+                    set.remove(&from);
+                    if set.is_empty() {
+                        self.topic_peers.remove(&sub.topic);
+                    }
+                }
+                if let Some(mesh) = self.mesh.get_mut(&sub.topic) {
+                    mesh.remove(&from);
+                }
+                if let Some(fanout) = self.fanout.get_mut(&sub.topic) {
+                    fanout.remove(&from);
+                }
+                self.emit(Event::Unsubscribed {
+                    peer_id: from,
+                    topic: sub.topic,
+                });
+            }
+        }
+    }
+
+    /// Resets per-heartbeat budgets and forgets IDONTWANT ids older than the message cache.
+    pub(super) fn refresh_peer_budgets(&mut self) {
+        let horizon = self.config.history_length() as u64;
+        let tick = self.heartbeat_ticks;
+        for state in self.peers.values_mut() {
+            state.ihave_received = 0;
+            state.iwant_asked = 0;
+            state.idontwant_received = 0;
+            while let Some((at, _)) = state.dont_send_order.front() {
+                if at + horizon > tick {
+                    break;
+                }
+                if let Some((_, id)) = state.dont_send_order.pop_front() {
+                    state.dont_send.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Peers subscribed to `topic` that speak meshsub (candidates for mesh, fanout, gossip).
+    pub(super) fn gossipsub_peers_in(&self, topic: &TopicHash) -> Vec<PeerId> {
+        let Some(set) = self.topic_peers.get(topic) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter(|p| {
+                self.peers
+                    .get(p)
+                    .and_then(|s| s.kind)
+                    .is_some_and(PeerKind::is_gossipsub)
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Peers subscribed to `topic` that speak floodsub: they get every message of the topic.
+    pub(super) fn floodsub_peers_in(&self, topic: &TopicHash) -> impl Iterator<Item = PeerId> + '_ {
+        self.topic_peers
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .filter(|p| self.peers.get(p).and_then(|s| s.kind) == Some(PeerKind::Floodsub))
+            .copied()
+    }
+}
