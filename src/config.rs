@@ -1,0 +1,645 @@
+//! Router and behaviour configuration: [`Config`], built and checked by [`ConfigBuilder`].
+//!
+//! The defaults follow go-libp2p-pubsub, the reference implementation, so that a node with a
+//! default configuration behaves like most of the network around it. Parameter names from the
+//! specs (`D`, `D_lo`, `mcache_len`, ...) are given in the documentation of each getter.
+//!
+//! The builder lives in `config/builder.rs`, the presets in `config/presets.rs`.
+
+mod builder;
+mod presets;
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use libp2p_identity::PeerId;
+use sha2::{Digest, Sha256};
+
+pub use builder::ConfigBuilder;
+
+use crate::authenticity::{MessageAuthenticity, ValidationMode};
+use crate::error::ConfigError;
+use crate::types::{Message, MessageId};
+
+/// Computes the [`MessageId`] of a message. Two messages with the same id are treated as the
+/// same message (duplicates are dropped), so every node of a network must use the same function.
+pub type MessageIdFn = Arc<dyn Fn(&Message) -> MessageId + Send + Sync + 'static>;
+
+/// Number of SHA-256 bytes kept in a content-based message id.
+const CONTENT_ID_LEN: usize = 20;
+
+/// The checked configuration of the router and the behaviour.
+///
+/// Create one with [`Config::default`], a preset such as [`Config::ethereum`], or a
+/// [`ConfigBuilder`]. Every value has a getter of the same name; its documentation gives the
+/// spec name and the default.
+#[derive(Clone)]
+pub struct Config {
+    // Mesh degrees.
+    mesh_n: usize,
+    mesh_n_low: usize,
+    mesh_n_high: usize,
+    retain_scores: usize,
+    mesh_outbound_min: usize,
+    gossip_lazy: usize,
+    gossip_factor: f64,
+    // Timing and caches.
+    heartbeat_interval: Duration,
+    heartbeat_initial_delay: Duration,
+    fanout_ttl: Duration,
+    history_length: usize,
+    history_gossip: usize,
+    seen_ttl: Duration,
+    // Size and gossip limits.
+    max_transmit_size: usize,
+    max_ihave_length: usize,
+    max_ihave_messages: usize,
+    gossip_retransmission: u32,
+    iwant_followup_time: Duration,
+    idontwant_message_size_threshold: usize,
+    max_idontwant_messages: usize,
+    idontwant_on_publish: bool,
+    // Publishing and validation.
+    flood_publish: bool,
+    validation_mode: ValidationMode,
+    validate_messages: bool,
+    message_id_fn: MessageIdFn,
+    allow_self_origin: bool,
+    support_floodsub: bool,
+    // Backoff, grafting and peer exchange.
+    prune_backoff: Duration,
+    unsubscribe_backoff: Duration,
+    backoff_slack: u32,
+    graft_flood_threshold: Duration,
+    opportunistic_graft_ticks: u64,
+    opportunistic_graft_peers: usize,
+    do_px: bool,
+    prune_peers: usize,
+    // Direct (explicit) peers.
+    direct_peers: Vec<PeerId>,
+    direct_connect_ticks: u64,
+    // Limits on what remote peers may send us.
+    max_topics_per_peer: usize,
+    max_messages_per_rpc: Option<usize>,
+    max_subscriptions_per_rpc: usize,
+    // Outbound queues.
+    send_queue_size: usize,
+    forward_queue_duration: Duration,
+    publish_queue_duration: Duration,
+}
+
+impl Config {
+    /// D in the spec: the number of peers we aim to have in the mesh of each topic. Default 6.
+    pub fn mesh_n(&self) -> usize {
+        self.mesh_n
+    }
+
+    /// D_lo in the spec: when a mesh has fewer peers, the heartbeat grafts more, up to D.
+    /// Default 5 (go's value; the spec suggests 4).
+    pub fn mesh_n_low(&self) -> usize {
+        self.mesh_n_low
+    }
+
+    /// D_hi in the spec: when a mesh has more peers, the heartbeat prunes it back to D.
+    /// Default 12.
+    pub fn mesh_n_high(&self) -> usize {
+        self.mesh_n_high
+    }
+
+    /// D_score in the spec: how many of the best-scoring peers are kept when an oversubscribed
+    /// mesh is pruned (the rest are chosen at random). Default 4.
+    pub fn retain_scores(&self) -> usize {
+        self.retain_scores
+    }
+
+    /// D_out in the spec: the minimum number of outbound peers (connections we opened) kept in
+    /// each mesh. Default 2.
+    pub fn mesh_outbound_min(&self) -> usize {
+        self.mesh_outbound_min
+    }
+
+    /// D_lazy in the spec: the minimum number of non-mesh peers that receive IHAVE gossip per
+    /// topic and heartbeat. Default 6.
+    pub fn gossip_lazy(&self) -> usize {
+        self.gossip_lazy
+    }
+
+    /// Gossip factor (v1.1 adaptive gossip): the fraction of eligible non-mesh peers that receive
+    /// IHAVE gossip per heartbeat, when that is more than D_lazy. Default 0.25.
+    pub fn gossip_factor(&self) -> f64 {
+        self.gossip_factor
+    }
+
+    /// heartbeat_interval in the spec: the period of mesh maintenance and gossip emission.
+    /// Default 1 s.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+
+    /// Delay before the first heartbeat (go's HeartbeatInitialDelay; not in the spec).
+    /// Default 100 ms.
+    pub fn heartbeat_initial_delay(&self) -> Duration {
+        self.heartbeat_initial_delay
+    }
+
+    /// fanout_ttl in the spec: how long the fanout peers of a topic we publish to without being
+    /// subscribed are kept after our last publish there. Default 60 s.
+    pub fn fanout_ttl(&self) -> Duration {
+        self.fanout_ttl
+    }
+
+    /// mcache_len in the spec: the number of heartbeat windows the message cache keeps, i.e. how
+    /// long a message can still be served in answer to IWANT. Default 5.
+    pub fn history_length(&self) -> usize {
+        self.history_length
+    }
+
+    /// mcache_gossip in the spec: the number of most recent history windows advertised in IHAVE
+    /// gossip. Default 3.
+    pub fn history_gossip(&self) -> usize {
+        self.history_gossip
+    }
+
+    /// seen_ttl in the spec: how long the id of a seen message is remembered so that
+    /// duplicates are dropped (libp2p-gossipsub calls it `duplicate_cache_time`). Default 120 s.
+    pub fn seen_ttl(&self) -> Duration {
+        self.seen_ttl
+    }
+
+    /// Maximum size in bytes of one encoded RPC, both sent and received (not a spec parameter;
+    /// go's default). Default 1 MiB (1 048 576).
+    pub fn max_transmit_size(&self) -> usize {
+        self.max_transmit_size
+    }
+
+    /// Maximum number of message ids advertised in one IHAVE, and the most ids we request
+    /// through IWANT from one peer per heartbeat (go's MaxIHaveLength; v1.1 spec gossip
+    /// limits). Default 5000.
+    pub fn max_ihave_length(&self) -> usize {
+        self.max_ihave_length
+    }
+
+    /// Maximum number of IHAVE messages accepted from one peer per heartbeat; more are ignored
+    /// (go's MaxIHaveMessages; v1.1 spec gossip limits). Default 10.
+    pub fn max_ihave_messages(&self) -> usize {
+        self.max_ihave_messages
+    }
+
+    /// How many times one peer may request the same message through IWANT before further
+    /// requests are ignored (go's GossipRetransmission; not in the spec). Default 3.
+    pub fn gossip_retransmission(&self) -> u32 {
+        self.gossip_retransmission
+    }
+
+    /// How long a peer has to deliver a message we requested with IWANT after its IHAVE before
+    /// the broken promise is penalised (go's IWantFollowupTime; v1.1 spec P7). Default 3 s.
+    pub fn iwant_followup_time(&self) -> Duration {
+        self.iwant_followup_time
+    }
+
+    /// Messages whose encoded size is at least this many bytes trigger IDONTWANT to our mesh
+    /// peers (v1.2 spec; go's IDontWantMessageThreshold). Default 1024.
+    pub fn idontwant_message_size_threshold(&self) -> usize {
+        self.idontwant_message_size_threshold
+    }
+
+    /// Maximum number of message ids accepted from one peer in IDONTWANT per heartbeat; more
+    /// are ignored (v1.2 spec; go's MaxIDontWantMessages). Default 1000.
+    pub fn max_idontwant_messages(&self) -> usize {
+        self.max_idontwant_messages
+    }
+
+    /// Whether we also send IDONTWANT to our mesh peers for large messages we publish ourselves
+    /// (v1.2 spec; not a spec parameter). Default false.
+    pub fn idontwant_on_publish(&self) -> bool {
+        self.idontwant_on_publish
+    }
+
+    /// Flood publishing (v1.1 spec, FloodPublish): our own messages go to every topic peer with
+    /// a sufficient score, not only to the mesh. Default true.
+    pub fn flood_publish(&self) -> bool {
+        self.flood_publish
+    }
+
+    /// How the authenticity fields of received messages are checked (the spec's signature
+    /// policy). Default [`ValidationMode::Strict`] (StrictSign).
+    pub fn validation_mode(&self) -> ValidationMode {
+        self.validation_mode
+    }
+
+    /// Whether the application validates messages: when true, a received message is only
+    /// forwarded after the application calls `report_message_validation_result` with Accept
+    /// (v1.1 spec: accept/reject/ignore). Default false (forward once the authenticity checks
+    /// pass).
+    pub fn validate_messages(&self) -> bool {
+        self.validate_messages
+    }
+
+    /// The function computing message ids (the spec's message id function).
+    ///
+    /// Default: when a message has both a source and a sequence number, the id is the base58
+    /// text of the source followed by the decimal text of the sequence number, which is what
+    /// libp2p-gossipsub uses, so ids agree in mixed networks. Otherwise (anonymous messages) it
+    /// is the first 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ data): content-addressed, so distinct anonymous
+    /// messages get distinct ids.
+    pub fn message_id_fn(&self) -> &MessageIdFn {
+        &self.message_id_fn
+    }
+
+    /// Computes the id of `message` with the configured [`message_id_fn`](Self::message_id_fn).
+    pub fn message_id(&self, message: &Message) -> MessageId {
+        (self.message_id_fn)(message)
+    }
+
+    /// Whether messages authored by ourselves that come back from other peers are accepted
+    /// (not a spec parameter). Default false: they are dropped.
+    pub fn allow_self_origin(&self) -> bool {
+        self.allow_self_origin
+    }
+
+    /// Whether `/floodsub/1.0.0` is advertised and floodsub peers are served (the spec's
+    /// floodsub compatibility). Default false.
+    pub fn support_floodsub(&self) -> bool {
+        self.support_floodsub
+    }
+
+    /// Prune backoff (v1.1 spec, PruneBackoff): the backoff we advertise in PRUNE, during which
+    /// the pruned peer must not GRAFT again, and which we respect ourselves. Default 60 s.
+    pub fn prune_backoff(&self) -> Duration {
+        self.prune_backoff
+    }
+
+    /// Unsubscribe backoff (v1.1 spec): the backoff advertised in the PRUNEs sent when we leave
+    /// a topic. Default 10 s.
+    pub fn unsubscribe_backoff(&self) -> Duration {
+        self.unsubscribe_backoff
+    }
+
+    /// Number of heartbeats we wait after a backoff expires before grafting that peer again,
+    /// to absorb clock and heartbeat skew (not a spec parameter). Default 1.
+    pub fn backoff_slack(&self) -> u32 {
+        self.backoff_slack
+    }
+
+    /// A GRAFT arriving within this time of the PRUNE that started its backoff is penalised
+    /// extra (v1.1 spec, GraftFloodThreshold). Default 10 s.
+    pub fn graft_flood_threshold(&self) -> Duration {
+        self.graft_flood_threshold
+    }
+
+    /// Opportunistic grafting runs every this many heartbeats (v1.1 spec,
+    /// OpportunisticGraftTicks). Default 60.
+    pub fn opportunistic_graft_ticks(&self) -> u64 {
+        self.opportunistic_graft_ticks
+    }
+
+    /// The number of peers grafted by one round of opportunistic grafting (v1.1 spec,
+    /// OpportunisticGraftPeers). Default 2.
+    pub fn opportunistic_graft_peers(&self) -> usize {
+        self.opportunistic_graft_peers
+    }
+
+    /// Whether we include peer exchange (PX) in the PRUNEs we send (v1.1 spec). Default false.
+    pub fn do_px(&self) -> bool {
+        self.do_px
+    }
+
+    /// The number of peers offered in one PRUNE's peer exchange (v1.1 spec, PrunePeers).
+    /// Default 16.
+    pub fn prune_peers(&self) -> usize {
+        self.prune_peers
+    }
+
+    /// Direct (explicit) peers (v1.1 spec): messages are always forwarded to them, they are
+    /// never grafted, and we keep reconnecting to them. Default none.
+    pub fn direct_peers(&self) -> &[PeerId] {
+        &self.direct_peers
+    }
+
+    /// Every this many heartbeats we reconnect to disconnected direct peers (go's
+    /// DirectConnectTicks; libp2p-gossipsub's `check_explicit_peers_ticks`). Default 300.
+    pub fn direct_connect_ticks(&self) -> u64 {
+        self.direct_connect_ticks
+    }
+
+    /// Maximum number of topics a remote peer may be subscribed to in our view; further
+    /// subscriptions are ignored (not a spec parameter). Default 1000.
+    pub fn max_topics_per_peer(&self) -> usize {
+        self.max_topics_per_peer
+    }
+
+    /// Maximum number of messages processed from one received RPC; the rest are dropped
+    /// (not a spec parameter). Default `None`: no limit besides
+    /// [`max_transmit_size`](Self::max_transmit_size).
+    pub fn max_messages_per_rpc(&self) -> Option<usize> {
+        self.max_messages_per_rpc
+    }
+
+    /// Maximum number of subscription changes processed from one received RPC; the rest are
+    /// ignored (not a spec parameter). Default 1000.
+    pub fn max_subscriptions_per_rpc(&self) -> usize {
+        self.max_subscriptions_per_rpc
+    }
+
+    /// Bound on the RPCs queued for sending to one peer; beyond it, forwards and gossip to that
+    /// peer are dropped (not a spec parameter). Default 5000.
+    pub fn send_queue_size(&self) -> usize {
+        self.send_queue_size
+    }
+
+    /// A queued forward that has waited this long is dropped instead of sent (not a spec
+    /// parameter). Default 1 s.
+    pub fn forward_queue_duration(&self) -> Duration {
+        self.forward_queue_duration
+    }
+
+    /// A queued publish of our own that has waited this long is dropped instead of sent (not a
+    /// spec parameter). Default 5 s.
+    pub fn publish_queue_duration(&self) -> Duration {
+        self.publish_queue_duration
+    }
+
+    /// Checks that our own message authenticity fits the validation mode, i.e. that the
+    /// messages we publish would pass our own checks and those of peers configured like us.
+    ///
+    /// Compatible pairs: [`MessageAuthenticity::Signed`] with `Strict`, `Permissive` or `None`;
+    /// [`MessageAuthenticity::Author`] and [`MessageAuthenticity::RandomAuthor`] with
+    /// `Permissive` or `None` (`Strict` would refuse their unsigned messages);
+    /// [`MessageAuthenticity::Anonymous`] with `Anonymous` or `None`. Every other pair returns
+    /// [`ConfigError::IncompatibleAuthenticity`].
+    pub fn validate_with(&self, authenticity: &MessageAuthenticity) -> Result<(), ConfigError> {
+        use ValidationMode as V;
+        let compatible = match authenticity {
+            MessageAuthenticity::Signed(_) => {
+                matches!(self.validation_mode, V::Strict | V::Permissive | V::None)
+            }
+            MessageAuthenticity::Author(_) | MessageAuthenticity::RandomAuthor => {
+                matches!(self.validation_mode, V::Permissive | V::None)
+            }
+            MessageAuthenticity::Anonymous => {
+                matches!(self.validation_mode, V::Anonymous | V::None)
+            }
+        };
+        if compatible {
+            Ok(())
+        } else {
+            Err(ConfigError::IncompatibleAuthenticity {
+                authenticity: authenticity.name(),
+                validation: self.validation_mode.name(),
+            })
+        }
+    }
+}
+
+impl Default for Config {
+    /// The go-compatible defaults documented on each getter.
+    fn default() -> Self {
+        ConfigBuilder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("mesh_n", &self.mesh_n)
+            .field("mesh_n_low", &self.mesh_n_low)
+            .field("mesh_n_high", &self.mesh_n_high)
+            .field("retain_scores", &self.retain_scores)
+            .field("mesh_outbound_min", &self.mesh_outbound_min)
+            .field("gossip_lazy", &self.gossip_lazy)
+            .field("gossip_factor", &self.gossip_factor)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("heartbeat_initial_delay", &self.heartbeat_initial_delay)
+            .field("fanout_ttl", &self.fanout_ttl)
+            .field("history_length", &self.history_length)
+            .field("history_gossip", &self.history_gossip)
+            .field("seen_ttl", &self.seen_ttl)
+            .field("max_transmit_size", &self.max_transmit_size)
+            .field("max_ihave_length", &self.max_ihave_length)
+            .field("max_ihave_messages", &self.max_ihave_messages)
+            .field("gossip_retransmission", &self.gossip_retransmission)
+            .field("iwant_followup_time", &self.iwant_followup_time)
+            .field(
+                "idontwant_message_size_threshold",
+                &self.idontwant_message_size_threshold,
+            )
+            .field("max_idontwant_messages", &self.max_idontwant_messages)
+            .field("idontwant_on_publish", &self.idontwant_on_publish)
+            .field("flood_publish", &self.flood_publish)
+            .field("validation_mode", &self.validation_mode)
+            .field("validate_messages", &self.validate_messages)
+            .field("allow_self_origin", &self.allow_self_origin)
+            .field("support_floodsub", &self.support_floodsub)
+            .field("prune_backoff", &self.prune_backoff)
+            .field("unsubscribe_backoff", &self.unsubscribe_backoff)
+            .field("backoff_slack", &self.backoff_slack)
+            .field("graft_flood_threshold", &self.graft_flood_threshold)
+            .field("opportunistic_graft_ticks", &self.opportunistic_graft_ticks)
+            .field("opportunistic_graft_peers", &self.opportunistic_graft_peers)
+            .field("do_px", &self.do_px)
+            .field("prune_peers", &self.prune_peers)
+            .field("direct_peers", &self.direct_peers)
+            .field("direct_connect_ticks", &self.direct_connect_ticks)
+            .field("max_topics_per_peer", &self.max_topics_per_peer)
+            .field("max_messages_per_rpc", &self.max_messages_per_rpc)
+            .field("max_subscriptions_per_rpc", &self.max_subscriptions_per_rpc)
+            .field("send_queue_size", &self.send_queue_size)
+            .field("forward_queue_duration", &self.forward_queue_duration)
+            .field("publish_queue_duration", &self.publish_queue_duration)
+            // The message-id closure has no useful representation.
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default message id: base58(source) ++ decimal(seqno) when both are present (as
+/// libp2p-gossipsub does), otherwise [`content_message_id`].
+fn default_message_id(message: &Message) -> MessageId {
+    match (message.source, message.sequence_number) {
+        (Some(source), Some(seqno)) => {
+            let mut id = source.to_base58();
+            id.push_str(&seqno.to_string());
+            MessageId::from(id)
+        }
+        _ => content_message_id(message),
+    }
+}
+
+/// A content-addressed message id: the first 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ data).
+fn content_message_id(message: &Message) -> MessageId {
+    let digest = Sha256::new()
+        .chain_update((message.topic.as_str().len() as u64).to_le_bytes())
+        .chain_update(message.topic.as_str())
+        .chain_update(&message.data)
+        .finalize();
+    MessageId::new(digest[..CONTENT_ID_LEN].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use libp2p_identity::Keypair;
+
+    use super::*;
+    use crate::types::TopicHash;
+
+    fn message(source: Option<PeerId>, seqno: Option<u64>, data: &'static [u8]) -> Message {
+        Message {
+            source,
+            data: Bytes::from_static(data),
+            sequence_number: seqno,
+            topic: TopicHash::from("topic"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_values() {
+        let c = Config::default();
+        assert_eq!((c.mesh_n(), c.mesh_n_low(), c.mesh_n_high()), (6, 5, 12));
+        assert_eq!(c.retain_scores(), 4);
+        assert_eq!(c.mesh_outbound_min(), 2);
+        assert_eq!(c.gossip_lazy(), 6);
+        assert_eq!(c.gossip_factor(), 0.25);
+        assert_eq!(c.heartbeat_interval(), Duration::from_secs(1));
+        assert_eq!(c.heartbeat_initial_delay(), Duration::from_millis(100));
+        assert_eq!(c.fanout_ttl(), Duration::from_secs(60));
+        assert_eq!((c.history_length(), c.history_gossip()), (5, 3));
+        assert_eq!(c.seen_ttl(), Duration::from_secs(120));
+        assert_eq!(c.max_transmit_size(), 1_048_576);
+        assert_eq!(c.max_ihave_length(), 5000);
+        assert_eq!(c.max_ihave_messages(), 10);
+        assert_eq!(c.gossip_retransmission(), 3);
+        assert_eq!(c.iwant_followup_time(), Duration::from_secs(3));
+        assert_eq!(c.idontwant_message_size_threshold(), 1024);
+        assert_eq!(c.max_idontwant_messages(), 1000);
+        assert!(!c.idontwant_on_publish());
+        assert!(c.flood_publish());
+        assert_eq!(c.validation_mode(), ValidationMode::Strict);
+        assert!(!c.validate_messages());
+        assert!(!c.allow_self_origin());
+        assert!(!c.support_floodsub());
+        assert_eq!(c.prune_backoff(), Duration::from_secs(60));
+        assert_eq!(c.unsubscribe_backoff(), Duration::from_secs(10));
+        assert_eq!(c.backoff_slack(), 1);
+        assert_eq!(c.graft_flood_threshold(), Duration::from_secs(10));
+        assert_eq!(c.opportunistic_graft_ticks(), 60);
+        assert_eq!(c.opportunistic_graft_peers(), 2);
+        assert!(!c.do_px());
+        assert_eq!(c.prune_peers(), 16);
+        assert!(c.direct_peers().is_empty());
+        assert_eq!(c.direct_connect_ticks(), 300);
+        assert_eq!(c.max_topics_per_peer(), 1000);
+        assert_eq!(c.max_messages_per_rpc(), None);
+        assert_eq!(c.max_subscriptions_per_rpc(), 1000);
+        assert_eq!(c.send_queue_size(), 5000);
+        assert_eq!(c.forward_queue_duration(), Duration::from_secs(1));
+        assert_eq!(c.publish_queue_duration(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn default_id_of_authored_message_matches_libp2p_gossipsub() {
+        let source = PeerId::random();
+        let c = Config::default();
+        let id = c.message_id(&message(Some(source), Some(42), b"x"));
+        assert_eq!(
+            id.as_bytes(),
+            format!("{}42", source.to_base58()).as_bytes()
+        );
+    }
+
+    #[test]
+    fn default_id_of_anonymous_message_is_content_addressed() {
+        let c = Config::default();
+        let a = c.message_id(&message(None, None, b"one"));
+        let b = c.message_id(&message(None, None, b"two"));
+        assert_ne!(a, b);
+        assert_eq!(a, c.message_id(&message(None, None, b"one")));
+        assert_eq!(a.as_bytes().len(), CONTENT_ID_LEN);
+
+        let mut digest_input = 5u64.to_le_bytes().to_vec();
+        digest_input.extend_from_slice(b"topic");
+        digest_input.extend_from_slice(b"one");
+        assert_eq!(
+            a.as_bytes(),
+            &Sha256::digest(&digest_input)[..CONTENT_ID_LEN]
+        );
+    }
+
+    #[test]
+    fn default_id_without_seqno_is_content_addressed() {
+        let c = Config::default();
+        let with_source = message(Some(PeerId::random()), None, b"one");
+        assert_eq!(
+            c.message_id(&with_source),
+            c.message_id(&message(None, None, b"one"))
+        );
+    }
+
+    #[test]
+    fn custom_message_id_fn_is_used() {
+        let c = ConfigBuilder::default()
+            .message_id_fn(|m: &Message| MessageId::from(m.data.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.message_id(&message(None, None, b"raw")).as_bytes(),
+            b"raw"
+        );
+    }
+
+    #[test]
+    fn validate_with_accepts_only_sensible_pairs() {
+        use ValidationMode as V;
+        let signed = MessageAuthenticity::Signed(Keypair::generate_ed25519());
+        let author = MessageAuthenticity::Author(PeerId::random());
+        let cases = [
+            (&signed, V::Strict, true),
+            (&signed, V::Permissive, true),
+            (&signed, V::None, true),
+            (&signed, V::Anonymous, false),
+            (&author, V::Strict, false),
+            (&author, V::Permissive, true),
+            (&author, V::None, true),
+            (&author, V::Anonymous, false),
+            (&MessageAuthenticity::RandomAuthor, V::Strict, false),
+            (&MessageAuthenticity::RandomAuthor, V::Permissive, true),
+            (&MessageAuthenticity::RandomAuthor, V::None, true),
+            (&MessageAuthenticity::RandomAuthor, V::Anonymous, false),
+            (&MessageAuthenticity::Anonymous, V::Strict, false),
+            (&MessageAuthenticity::Anonymous, V::Permissive, false),
+            (&MessageAuthenticity::Anonymous, V::None, true),
+            (&MessageAuthenticity::Anonymous, V::Anonymous, true),
+        ];
+        for (authenticity, mode, ok) in cases {
+            let c = ConfigBuilder::default()
+                .validation_mode(mode)
+                .build()
+                .unwrap();
+            let result = c.validate_with(authenticity);
+            if ok {
+                assert_eq!(result, Ok(()), "{authenticity:?} with {mode:?}");
+            } else {
+                assert_eq!(
+                    result,
+                    Err(ConfigError::IncompatibleAuthenticity {
+                        authenticity: authenticity.name(),
+                        validation: mode.name(),
+                    }),
+                    "{authenticity:?} with {mode:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn debug_lists_fields_without_the_closure() {
+        let mut builder = ConfigBuilder::default();
+        builder.direct_peers([PeerId::random()]);
+        let text = format!("{:?}", builder.build().unwrap());
+        assert!(text.starts_with("Config {"));
+        assert!(text.contains("mesh_n_low: 5"));
+        assert!(text.contains("direct_peers: ["));
+        assert!(!text.contains("message_id_fn"));
+        assert!(!format!("{builder:?}").is_empty());
+    }
+}

@@ -1,0 +1,730 @@
+//! [`ConfigBuilder`]: setters for every [`Config`] value and the checks run by `build`.
+
+use std::{sync::Arc, time::Duration};
+
+use libp2p_identity::PeerId;
+
+use super::{Config, default_message_id};
+use crate::authenticity::ValidationMode;
+use crate::error::ConfigError;
+use crate::types::{Message, MessageId};
+
+/// The smallest accepted [`ConfigBuilder::max_transmit_size`]: below this, a single RPC could not
+/// even carry a subscription with a long topic or one control message with a few ids.
+const MIN_TRANSMIT_SIZE: usize = 128;
+
+/// Builds a [`Config`]. [`ConfigBuilder::default`] starts from the go-compatible defaults;
+/// setters return `&mut Self` so that they can be chained, and [`build`](Self::build) checks the
+/// result.
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl Default for ConfigBuilder {
+    /// Starts from the go-compatible defaults documented on each [`Config`] getter.
+    fn default() -> Self {
+        let config = Config {
+            mesh_n: 6,
+            mesh_n_low: 5,
+            mesh_n_high: 12,
+            retain_scores: 4,
+            mesh_outbound_min: 2,
+            gossip_lazy: 6,
+            gossip_factor: 0.25,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_initial_delay: Duration::from_millis(100),
+            fanout_ttl: Duration::from_secs(60),
+            history_length: 5,
+            history_gossip: 3,
+            seen_ttl: Duration::from_secs(120),
+            max_transmit_size: 1024 * 1024,
+            max_ihave_length: 5000,
+            max_ihave_messages: 10,
+            gossip_retransmission: 3,
+            iwant_followup_time: Duration::from_secs(3),
+            idontwant_message_size_threshold: 1024,
+            max_idontwant_messages: 1000,
+            idontwant_on_publish: false,
+            flood_publish: true,
+            validation_mode: ValidationMode::Strict,
+            validate_messages: false,
+            message_id_fn: Arc::new(default_message_id),
+            allow_self_origin: false,
+            support_floodsub: false,
+            prune_backoff: Duration::from_secs(60),
+            unsubscribe_backoff: Duration::from_secs(10),
+            backoff_slack: 1,
+            graft_flood_threshold: Duration::from_secs(10),
+            opportunistic_graft_ticks: 60,
+            opportunistic_graft_peers: 2,
+            do_px: false,
+            prune_peers: 16,
+            direct_peers: Vec::new(),
+            direct_connect_ticks: 300,
+            max_topics_per_peer: 1000,
+            max_messages_per_rpc: None,
+            max_subscriptions_per_rpc: 1000,
+            send_queue_size: 5000,
+            forward_queue_duration: Duration::from_secs(1),
+            publish_queue_duration: Duration::from_secs(5),
+        };
+        ConfigBuilder { config }
+    }
+}
+
+impl ConfigBuilder {
+    /// Sets D, the target mesh size per topic ([`Config::mesh_n`]). Default 6.
+    pub fn mesh_n(&mut self, mesh_n: usize) -> &mut Self {
+        self.config.mesh_n = mesh_n;
+        self
+    }
+
+    /// Sets D_lo, the mesh size below which peers are grafted ([`Config::mesh_n_low`]).
+    /// Default 5.
+    pub fn mesh_n_low(&mut self, mesh_n_low: usize) -> &mut Self {
+        self.config.mesh_n_low = mesh_n_low;
+        self
+    }
+
+    /// Sets D_hi, the mesh size above which peers are pruned ([`Config::mesh_n_high`]).
+    /// Default 12.
+    pub fn mesh_n_high(&mut self, mesh_n_high: usize) -> &mut Self {
+        self.config.mesh_n_high = mesh_n_high;
+        self
+    }
+
+    /// Sets D_score, the best-scoring peers kept when pruning ([`Config::retain_scores`]).
+    /// Default 4.
+    pub fn retain_scores(&mut self, retain_scores: usize) -> &mut Self {
+        self.config.retain_scores = retain_scores;
+        self
+    }
+
+    /// Sets D_out, the minimum outbound peers per mesh ([`Config::mesh_outbound_min`]).
+    /// Default 2.
+    pub fn mesh_outbound_min(&mut self, mesh_outbound_min: usize) -> &mut Self {
+        self.config.mesh_outbound_min = mesh_outbound_min;
+        self
+    }
+
+    /// Sets D_lazy, the minimum gossip targets per topic and heartbeat
+    /// ([`Config::gossip_lazy`]). Default 6.
+    pub fn gossip_lazy(&mut self, gossip_lazy: usize) -> &mut Self {
+        self.config.gossip_lazy = gossip_lazy;
+        self
+    }
+
+    /// Sets the gossip factor, the share of non-mesh peers gossiped to
+    /// ([`Config::gossip_factor`]). Must be in `0.0..=1.0`. Default 0.25.
+    pub fn gossip_factor(&mut self, gossip_factor: f64) -> &mut Self {
+        self.config.gossip_factor = gossip_factor;
+        self
+    }
+
+    /// Sets the spec's heartbeat_interval ([`Config::heartbeat_interval`]). Must not be zero.
+    /// Default 1 s.
+    pub fn heartbeat_interval(&mut self, interval: Duration) -> &mut Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+
+    /// Sets the delay before the first heartbeat ([`Config::heartbeat_initial_delay`]; not in
+    /// the spec). Default 100 ms.
+    pub fn heartbeat_initial_delay(&mut self, delay: Duration) -> &mut Self {
+        self.config.heartbeat_initial_delay = delay;
+        self
+    }
+
+    /// Sets the spec's fanout_ttl ([`Config::fanout_ttl`]). Must not be zero. Default 60 s.
+    pub fn fanout_ttl(&mut self, ttl: Duration) -> &mut Self {
+        self.config.fanout_ttl = ttl;
+        self
+    }
+
+    /// Sets mcache_len, the heartbeat windows kept in the message cache
+    /// ([`Config::history_length`]). At least 1. Default 5.
+    pub fn history_length(&mut self, history_length: usize) -> &mut Self {
+        self.config.history_length = history_length;
+        self
+    }
+
+    /// Sets mcache_gossip, the windows advertised in IHAVE ([`Config::history_gossip`]).
+    /// Between 1 and mcache_len. Default 3.
+    pub fn history_gossip(&mut self, history_gossip: usize) -> &mut Self {
+        self.config.history_gossip = history_gossip;
+        self
+    }
+
+    /// Sets the spec's seen_ttl, how long seen message ids are remembered
+    /// ([`Config::seen_ttl`]). Must not be zero. Default 120 s.
+    pub fn seen_ttl(&mut self, ttl: Duration) -> &mut Self {
+        self.config.seen_ttl = ttl;
+        self
+    }
+
+    /// Sets the maximum encoded RPC size in bytes, in and out ([`Config::max_transmit_size`];
+    /// not in the spec). At least 128. Default 1 MiB (1 048 576).
+    pub fn max_transmit_size(&mut self, max_transmit_size: usize) -> &mut Self {
+        self.config.max_transmit_size = max_transmit_size;
+        self
+    }
+
+    /// Sets the maximum ids per IHAVE and per peer's IWANT budget per heartbeat
+    /// ([`Config::max_ihave_length`]; go's MaxIHaveLength). At least 1. Default 5000.
+    pub fn max_ihave_length(&mut self, max_ihave_length: usize) -> &mut Self {
+        self.config.max_ihave_length = max_ihave_length;
+        self
+    }
+
+    /// Sets the IHAVE messages accepted per peer and heartbeat
+    /// ([`Config::max_ihave_messages`]; go's MaxIHaveMessages). Default 10.
+    pub fn max_ihave_messages(&mut self, max_ihave_messages: usize) -> &mut Self {
+        self.config.max_ihave_messages = max_ihave_messages;
+        self
+    }
+
+    /// Sets how often one peer may IWANT the same message
+    /// ([`Config::gossip_retransmission`]; go's GossipRetransmission). Default 3.
+    pub fn gossip_retransmission(&mut self, retransmission: u32) -> &mut Self {
+        self.config.gossip_retransmission = retransmission;
+        self
+    }
+
+    /// Sets the time allowed to answer our IWANT ([`Config::iwant_followup_time`]; go's
+    /// IWantFollowupTime). Default 3 s.
+    pub fn iwant_followup_time(&mut self, time: Duration) -> &mut Self {
+        self.config.iwant_followup_time = time;
+        self
+    }
+
+    /// Sets the message size from which IDONTWANT is sent
+    /// ([`Config::idontwant_message_size_threshold`]; v1.2 spec). Default 1024.
+    pub fn idontwant_message_size_threshold(&mut self, size: usize) -> &mut Self {
+        self.config.idontwant_message_size_threshold = size;
+        self
+    }
+
+    /// Sets the IDONTWANT ids accepted per peer and heartbeat
+    /// ([`Config::max_idontwant_messages`]; v1.2 spec). Default 1000.
+    pub fn max_idontwant_messages(&mut self, max: usize) -> &mut Self {
+        self.config.max_idontwant_messages = max;
+        self
+    }
+
+    /// Sets whether IDONTWANT is also sent for large messages we publish
+    /// ([`Config::idontwant_on_publish`]; v1.2 spec). Default false.
+    pub fn idontwant_on_publish(&mut self, enabled: bool) -> &mut Self {
+        self.config.idontwant_on_publish = enabled;
+        self
+    }
+
+    /// Sets flood publishing ([`Config::flood_publish`]; v1.1 spec FloodPublish). Default true.
+    pub fn flood_publish(&mut self, enabled: bool) -> &mut Self {
+        self.config.flood_publish = enabled;
+        self
+    }
+
+    /// Sets how received messages' authenticity is checked, the spec's signature policy
+    /// ([`Config::validation_mode`]). Default [`ValidationMode::Strict`].
+    pub fn validation_mode(&mut self, mode: ValidationMode) -> &mut Self {
+        self.config.validation_mode = mode;
+        self
+    }
+
+    /// Sets whether messages wait for the application's verdict before being forwarded
+    /// ([`Config::validate_messages`]; v1.1 spec accept/reject/ignore). Default false.
+    pub fn validate_messages(&mut self, enabled: bool) -> &mut Self {
+        self.config.validate_messages = enabled;
+        self
+    }
+
+    /// Sets the message id function ([`Config::message_id_fn`]). Default: base58(source) ++
+    /// decimal(seqno) for authored messages, else the first 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ data).
+    pub fn message_id_fn<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&Message) -> MessageId + Send + Sync + 'static,
+    {
+        self.config.message_id_fn = Arc::new(f);
+        self
+    }
+
+    /// Sets whether our own messages coming back from peers are accepted
+    /// ([`Config::allow_self_origin`]; not in the spec). Default false.
+    pub fn allow_self_origin(&mut self, allow: bool) -> &mut Self {
+        self.config.allow_self_origin = allow;
+        self
+    }
+
+    /// Sets whether `/floodsub/1.0.0` is advertised and served ([`Config::support_floodsub`];
+    /// floodsub compatibility in the spec). Default false.
+    pub fn support_floodsub(&mut self, enabled: bool) -> &mut Self {
+        self.config.support_floodsub = enabled;
+        self
+    }
+
+    /// Sets the backoff advertised in PRUNE ([`Config::prune_backoff`]; v1.1 spec
+    /// PruneBackoff). At least one heartbeat interval. Default 60 s.
+    pub fn prune_backoff(&mut self, backoff: Duration) -> &mut Self {
+        self.config.prune_backoff = backoff;
+        self
+    }
+
+    /// Sets the backoff advertised when we leave a topic ([`Config::unsubscribe_backoff`];
+    /// v1.1 spec). Default 10 s.
+    pub fn unsubscribe_backoff(&mut self, backoff: Duration) -> &mut Self {
+        self.config.unsubscribe_backoff = backoff;
+        self
+    }
+
+    /// Sets the extra heartbeats waited after a backoff expires ([`Config::backoff_slack`];
+    /// not in the spec). Default 1.
+    pub fn backoff_slack(&mut self, heartbeats: u32) -> &mut Self {
+        self.config.backoff_slack = heartbeats;
+        self
+    }
+
+    /// Sets the window in which an early GRAFT is penalised extra
+    /// ([`Config::graft_flood_threshold`]; v1.1 spec GraftFloodThreshold). Default 10 s.
+    pub fn graft_flood_threshold(&mut self, threshold: Duration) -> &mut Self {
+        self.config.graft_flood_threshold = threshold;
+        self
+    }
+
+    /// Sets the heartbeats between opportunistic grafting rounds
+    /// ([`Config::opportunistic_graft_ticks`]; v1.1 spec). At least 1. Default 60.
+    pub fn opportunistic_graft_ticks(&mut self, ticks: u64) -> &mut Self {
+        self.config.opportunistic_graft_ticks = ticks;
+        self
+    }
+
+    /// Sets the peers grafted per opportunistic grafting round
+    /// ([`Config::opportunistic_graft_peers`]; v1.1 spec). Default 2.
+    pub fn opportunistic_graft_peers(&mut self, peers: usize) -> &mut Self {
+        self.config.opportunistic_graft_peers = peers;
+        self
+    }
+
+    /// Sets whether PRUNEs carry peer exchange ([`Config::do_px`]; v1.1 spec PX).
+    /// Default false.
+    pub fn do_px(&mut self, enabled: bool) -> &mut Self {
+        self.config.do_px = enabled;
+        self
+    }
+
+    /// Sets the peers offered per PRUNE's peer exchange ([`Config::prune_peers`]; v1.1 spec
+    /// PrunePeers). Default 16.
+    pub fn prune_peers(&mut self, peers: usize) -> &mut Self {
+        self.config.prune_peers = peers;
+        self
+    }
+
+    /// Replaces the direct (explicit) peers ([`Config::direct_peers`]; v1.1 spec explicit
+    /// peering). Default none.
+    pub fn direct_peers(&mut self, peers: impl IntoIterator<Item = PeerId>) -> &mut Self {
+        self.config.direct_peers = peers.into_iter().collect();
+        self
+    }
+
+    /// Adds one direct (explicit) peer ([`Config::direct_peers`]; v1.1 spec explicit peering).
+    /// Default none.
+    pub fn add_direct_peer(&mut self, peer: PeerId) -> &mut Self {
+        self.config.direct_peers.push(peer);
+        self
+    }
+
+    /// Sets the heartbeats between reconnection attempts to direct peers
+    /// ([`Config::direct_connect_ticks`]; go's DirectConnectTicks). At least 1. Default 300.
+    pub fn direct_connect_ticks(&mut self, ticks: u64) -> &mut Self {
+        self.config.direct_connect_ticks = ticks;
+        self
+    }
+
+    /// Sets the subscriptions a remote peer may hold with us
+    /// ([`Config::max_topics_per_peer`]; not in the spec). At least 1. Default 1000.
+    pub fn max_topics_per_peer(&mut self, max: usize) -> &mut Self {
+        self.config.max_topics_per_peer = max;
+        self
+    }
+
+    /// Sets the messages processed per received RPC ([`Config::max_messages_per_rpc`]; not in
+    /// the spec). `Some(0)` is refused. Default `None` (no limit).
+    pub fn max_messages_per_rpc(&mut self, max: Option<usize>) -> &mut Self {
+        self.config.max_messages_per_rpc = max;
+        self
+    }
+
+    /// Sets the subscription changes processed per received RPC
+    /// ([`Config::max_subscriptions_per_rpc`]; not in the spec). At least 1. Default 1000.
+    pub fn max_subscriptions_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_subscriptions_per_rpc = max;
+        self
+    }
+
+    /// Sets the bound on RPCs queued per peer ([`Config::send_queue_size`]; not in the spec).
+    /// At least 1. Default 5000.
+    pub fn send_queue_size(&mut self, size: usize) -> &mut Self {
+        self.config.send_queue_size = size;
+        self
+    }
+
+    /// Sets the age at which a queued forward is dropped
+    /// ([`Config::forward_queue_duration`]; not in the spec). Default 1 s.
+    pub fn forward_queue_duration(&mut self, duration: Duration) -> &mut Self {
+        self.config.forward_queue_duration = duration;
+        self
+    }
+
+    /// Sets the age at which a queued publish is dropped
+    /// ([`Config::publish_queue_duration`]; not in the spec). Default 5 s.
+    pub fn publish_queue_duration(&mut self, duration: Duration) -> &mut Self {
+        self.config.publish_queue_duration = duration;
+        self
+    }
+
+    /// Checks the values and returns the [`Config`].
+    ///
+    /// The checks run in this order and the first failure is returned as
+    /// [`ConfigError::InvalidField`] naming the setter of the offending value:
+    /// `mesh_n_low` (at least 1, at most `mesh_n`), `mesh_n_high` (at least `mesh_n`),
+    /// `retain_scores` (at most `mesh_n_high`), `mesh_outbound_min` (below `mesh_n_low` and at
+    /// most `mesh_n / 2`, the spec's D_out rules), `gossip_factor` (in `0.0..=1.0`),
+    /// `history_length` (at least 1), `history_gossip` (1 to `history_length`),
+    /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
+    /// least 128), `max_ihave_length`, `send_queue_size`, `opportunistic_graft_ticks`,
+    /// `direct_connect_ticks` (at least 1), `prune_backoff` (at least `heartbeat_interval`),
+    /// `max_messages_per_rpc` (not `Some(0)`), `max_subscriptions_per_rpc` and
+    /// `max_topics_per_peer` (at least 1).
+    pub fn build(&self) -> Result<Config, ConfigError> {
+        validate(&self.config)?;
+        Ok(self.config.clone())
+    }
+}
+
+/// Returns an [`ConfigError::InvalidField`] for `field` unless `ok`.
+fn ensure(ok: bool, field: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidField {
+            field,
+            reason: reason.into(),
+        })
+    }
+}
+
+/// The checks of [`ConfigBuilder::build`], in the documented order.
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    ensure(c.mesh_n_low >= 1, "mesh_n_low", "must be at least 1")?;
+    ensure(
+        c.mesh_n_low <= c.mesh_n,
+        "mesh_n_low",
+        format!("{} exceeds mesh_n ({})", c.mesh_n_low, c.mesh_n),
+    )?;
+    ensure(
+        c.mesh_n <= c.mesh_n_high,
+        "mesh_n_high",
+        format!("{} is below mesh_n ({})", c.mesh_n_high, c.mesh_n),
+    )?;
+    ensure(
+        c.retain_scores <= c.mesh_n_high,
+        "retain_scores",
+        format!(
+            "{} exceeds mesh_n_high ({})",
+            c.retain_scores, c.mesh_n_high
+        ),
+    )?;
+    ensure(
+        c.mesh_outbound_min < c.mesh_n_low,
+        "mesh_outbound_min",
+        format!(
+            "{} must be below mesh_n_low ({})",
+            c.mesh_outbound_min, c.mesh_n_low
+        ),
+    )?;
+    ensure(
+        c.mesh_outbound_min <= c.mesh_n / 2,
+        "mesh_outbound_min",
+        format!(
+            "{} exceeds half of mesh_n ({})",
+            c.mesh_outbound_min, c.mesh_n
+        ),
+    )?;
+    ensure(
+        (0.0..=1.0).contains(&c.gossip_factor),
+        "gossip_factor",
+        format!("{} is not within 0.0..=1.0", c.gossip_factor),
+    )?;
+    ensure(
+        c.history_length >= 1,
+        "history_length",
+        "must be at least 1",
+    )?;
+    ensure(
+        (1..=c.history_length).contains(&c.history_gossip),
+        "history_gossip",
+        format!(
+            "{} is not within 1..=history_length ({})",
+            c.history_gossip, c.history_length
+        ),
+    )?;
+    ensure(
+        !c.heartbeat_interval.is_zero(),
+        "heartbeat_interval",
+        "must not be zero",
+    )?;
+    ensure(!c.seen_ttl.is_zero(), "seen_ttl", "must not be zero")?;
+    ensure(!c.fanout_ttl.is_zero(), "fanout_ttl", "must not be zero")?;
+    ensure(
+        c.max_transmit_size >= MIN_TRANSMIT_SIZE,
+        "max_transmit_size",
+        format!(
+            "{} is below the minimum of {MIN_TRANSMIT_SIZE} bytes",
+            c.max_transmit_size
+        ),
+    )?;
+    ensure(
+        c.max_ihave_length >= 1,
+        "max_ihave_length",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.send_queue_size >= 1,
+        "send_queue_size",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.opportunistic_graft_ticks >= 1,
+        "opportunistic_graft_ticks",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.direct_connect_ticks >= 1,
+        "direct_connect_ticks",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.prune_backoff >= c.heartbeat_interval,
+        "prune_backoff",
+        format!(
+            "{:?} is shorter than heartbeat_interval ({:?})",
+            c.prune_backoff, c.heartbeat_interval
+        ),
+    )?;
+    ensure(
+        c.max_messages_per_rpc != Some(0),
+        "max_messages_per_rpc",
+        "must be at least 1 when set",
+    )?;
+    ensure(
+        c.max_subscriptions_per_rpc >= 1,
+        "max_subscriptions_per_rpc",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_topics_per_peer >= 1,
+        "max_topics_per_peer",
+        "must be at least 1",
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field named by the error of `build`, or `None` when the config is valid.
+    fn failing_field(builder: &ConfigBuilder) -> Option<&'static str> {
+        match builder.build() {
+            Ok(_) => None,
+            Err(ConfigError::InvalidField { field, .. }) => Some(field),
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_builder_is_valid() {
+        assert_eq!(failing_field(&ConfigBuilder::default()), None);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        type Edit = fn(&mut ConfigBuilder);
+        let cases: &[(&str, Edit)] = &[
+            ("mesh_n_low", |b| {
+                b.mesh_n_low(0).mesh_outbound_min(0);
+            }),
+            ("mesh_n_low", |b| {
+                b.mesh_n_low(7);
+            }),
+            ("mesh_n_low", |b| {
+                b.mesh_n(4);
+            }),
+            ("mesh_n_high", |b| {
+                b.mesh_n_high(5);
+            }),
+            ("mesh_n_high", |b| {
+                b.mesh_n(13);
+            }),
+            ("retain_scores", |b| {
+                b.retain_scores(13);
+            }),
+            ("mesh_outbound_min", |b| {
+                b.mesh_outbound_min(5);
+            }),
+            ("mesh_outbound_min", |b| {
+                b.mesh_outbound_min(4);
+            }),
+            ("gossip_factor", |b| {
+                b.gossip_factor(-0.1);
+            }),
+            ("gossip_factor", |b| {
+                b.gossip_factor(1.5);
+            }),
+            ("gossip_factor", |b| {
+                b.gossip_factor(f64::NAN);
+            }),
+            ("gossip_factor", |b| {
+                b.gossip_factor(f64::INFINITY);
+            }),
+            ("history_length", |b| {
+                b.history_length(0).history_gossip(0);
+            }),
+            ("history_gossip", |b| {
+                b.history_gossip(0);
+            }),
+            ("history_gossip", |b| {
+                b.history_gossip(6);
+            }),
+            ("heartbeat_interval", |b| {
+                b.heartbeat_interval(Duration::ZERO);
+            }),
+            ("seen_ttl", |b| {
+                b.seen_ttl(Duration::ZERO);
+            }),
+            ("fanout_ttl", |b| {
+                b.fanout_ttl(Duration::ZERO);
+            }),
+            ("max_transmit_size", |b| {
+                b.max_transmit_size(MIN_TRANSMIT_SIZE - 1);
+            }),
+            ("max_ihave_length", |b| {
+                b.max_ihave_length(0);
+            }),
+            ("send_queue_size", |b| {
+                b.send_queue_size(0);
+            }),
+            ("opportunistic_graft_ticks", |b| {
+                b.opportunistic_graft_ticks(0);
+            }),
+            ("direct_connect_ticks", |b| {
+                b.direct_connect_ticks(0);
+            }),
+            ("prune_backoff", |b| {
+                b.prune_backoff(Duration::from_millis(999));
+            }),
+            ("max_messages_per_rpc", |b| {
+                b.max_messages_per_rpc(Some(0));
+            }),
+            ("max_subscriptions_per_rpc", |b| {
+                b.max_subscriptions_per_rpc(0);
+            }),
+            ("max_topics_per_peer", |b| {
+                b.max_topics_per_peer(0);
+            }),
+        ];
+        for (i, (field, edit)) in cases.iter().enumerate() {
+            let mut builder = ConfigBuilder::default();
+            edit(&mut builder);
+            assert_eq!(failing_field(&builder), Some(*field), "case {i}");
+        }
+    }
+
+    #[test]
+    fn boundary_values_are_accepted() {
+        type Edit = fn(&mut ConfigBuilder);
+        let cases: &[Edit] = &[
+            |b| {
+                b.mesh_n(1).mesh_n_low(1).mesh_n_high(1);
+                b.mesh_outbound_min(0).retain_scores(1);
+            },
+            |b| {
+                b.mesh_n_low(6).mesh_n_high(6).retain_scores(6);
+            },
+            |b| {
+                b.mesh_outbound_min(3).mesh_n_low(4);
+            },
+            |b| {
+                b.gossip_factor(0.0);
+            },
+            |b| {
+                b.gossip_factor(1.0);
+            },
+            |b| {
+                b.history_length(1).history_gossip(1);
+            },
+            |b| {
+                b.history_gossip(5);
+            },
+            |b| {
+                b.max_transmit_size(MIN_TRANSMIT_SIZE);
+            },
+            |b| {
+                b.prune_backoff(Duration::from_secs(1));
+            },
+            |b| {
+                b.max_messages_per_rpc(Some(1));
+            },
+            |b| {
+                b.gossip_lazy(0)
+                    .max_ihave_messages(0)
+                    .max_idontwant_messages(0);
+            },
+        ];
+        for (i, edit) in cases.iter().enumerate() {
+            let mut builder = ConfigBuilder::default();
+            edit(&mut builder);
+            assert_eq!(failing_field(&builder), None, "case {i}");
+        }
+    }
+
+    #[test]
+    fn first_failing_rule_is_reported() {
+        let mut builder = ConfigBuilder::default();
+        builder.send_queue_size(0).history_gossip(0);
+        assert_eq!(failing_field(&builder), Some("history_gossip"));
+    }
+
+    #[test]
+    fn error_message_names_field_and_values() {
+        let err = ConfigBuilder::default().mesh_n_high(3).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid config field `mesh_n_high`: 3 is below mesh_n (6)"
+        );
+    }
+
+    #[test]
+    fn setters_store_their_values() {
+        let peer = PeerId::random();
+        let c = ConfigBuilder::default()
+            .mesh_n(8)
+            .mesh_n_low(6)
+            .gossip_factor(0.5)
+            .heartbeat_interval(Duration::from_millis(500))
+            .validation_mode(ValidationMode::Permissive)
+            .direct_peers([peer])
+            .add_direct_peer(peer)
+            .max_messages_per_rpc(Some(7))
+            .publish_queue_duration(Duration::from_secs(9))
+            .build()
+            .unwrap();
+        assert_eq!((c.mesh_n(), c.mesh_n_low()), (8, 6));
+        assert_eq!(c.gossip_factor(), 0.5);
+        assert_eq!(c.heartbeat_interval(), Duration::from_millis(500));
+        assert_eq!(c.validation_mode(), ValidationMode::Permissive);
+        assert_eq!(c.direct_peers(), &[peer, peer]);
+        assert_eq!(c.max_messages_per_rpc(), Some(7));
+        assert_eq!(c.publish_queue_duration(), Duration::from_secs(9));
+    }
+}
