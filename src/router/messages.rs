@@ -204,8 +204,9 @@ impl Router {
         };
         match &self.authenticity {
             MessageAuthenticity::Signed(keypair) => {
-                message.source = Some(keypair.public().to_peer_id());
-                message.sequence_number = Some(self.next_seqno());
+                message.source = self.local_peer_id;
+                message.sequence_number = Some(self.next_seqno);
+                self.next_seqno = self.next_seqno.wrapping_add(1);
                 let (signature, key) = wire::sign(keypair, &message)
                     .map_err(|e| PublishError::SigningError(e.to_string()))?;
                 message.signature = Some(signature);
@@ -213,7 +214,8 @@ impl Router {
             }
             MessageAuthenticity::Author(peer) => {
                 message.source = Some(*peer);
-                message.sequence_number = Some(self.next_seqno());
+                message.sequence_number = Some(self.next_seqno);
+                self.next_seqno = self.next_seqno.wrapping_add(1);
             }
             MessageAuthenticity::RandomAuthor => {
                 message.source = Some(self.random_peer_id());
@@ -222,12 +224,6 @@ impl Router {
             MessageAuthenticity::Anonymous => {}
         }
         Ok(message)
-    }
-
-    fn next_seqno(&mut self) -> u64 {
-        let seqno = self.next_seqno;
-        self.next_seqno = self.next_seqno.wrapping_add(1);
-        seqno
     }
 
     /// A random Ed25519 peer id drawn from the router's RNG (reproducible from the seed).

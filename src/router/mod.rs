@@ -137,22 +137,26 @@ impl Router {
             MessageAuthenticity::Author(p) => Some(*p),
             MessageAuthenticity::RandomAuthor | MessageAuthenticity::Anonymous => None,
         };
-        let map = || Map::with_hasher(hasher.clone());
+        macro_rules! map {
+            () => {
+                Map::with_hasher(hasher.clone())
+            };
+        }
         Ok(Router {
             mcache: MessageCache::new(
                 config.history_length(),
                 config.history_gossip(),
                 hasher.clone(),
             ),
-            seen: SeenCache::new(config.seen_ttl(), map()),
+            seen: SeenCache::new(config.seen_ttl(), map!()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
-            peers: map(),
-            topic_peers: map(),
-            mesh: map(),
-            fanout: map(),
-            fanout_last_pub: map(),
-            backoff: map(),
-            pending_control: map(),
+            peers: map!(),
+            topic_peers: map!(),
+            mesh: map!(),
+            fanout: map!(),
+            fanout_last_pub: map!(),
+            backoff: map!(),
+            pending_control: map!(),
             config,
             authenticity,
             local_peer_id,

@@ -66,7 +66,7 @@ impl Harness {
 
     /// Advances to the next heartbeat and runs it.
     fn heartbeat(&mut self) -> Vec<Action> {
-        self.now = self.router.poll_timeout();
+        self.now = self.now.max(self.router.poll_timeout());
         self.router.handle_timeout(self.now);
         self.drain()
     }
@@ -191,7 +191,8 @@ fn oversubscribed_mesh_is_pruned_to_d_keeping_outbound_quota() {
         h.router.handle_rpc(h.now, *p, control_rpc(ControlAction::Graft { topic: topic.clone() }));
     }
     h.drain();
-    assert!(h.mesh_len(&topic) > h.router.config().mesh_n_high());
+    let before = h.mesh_len(&topic);
+    assert!(before > h.router.config().mesh_n_high());
     let actions = h.heartbeat();
     assert_eq!(h.mesh_len(&topic), h.router.config().mesh_n());
     let outbound_kept = h
@@ -209,7 +210,7 @@ fn oversubscribed_mesh_is_pruned_to_d_keeping_outbound_quota() {
                 .any(|c| matches!(c, ControlAction::Prune { backoff: Some(_), .. }))
         })
         .count();
-    assert_eq!(prunes, 23 - h.router.config().mesh_n(), "every removed peer got a PRUNE with backoff");
+    assert_eq!(prunes, before - h.router.config().mesh_n(), "every removed peer got a PRUNE with backoff");
 }
 
 #[test]
@@ -350,7 +351,8 @@ fn idontwant_is_sent_for_large_messages_and_suppresses_forwarding() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
     h.router.subscribe(h.now, topic.clone());
-    let peers = h.add_peers(6, &topic, false);
+    // D = 6 subscribers, so all of them end up in the mesh.
+    let peers = h.add_peers(5, &topic, false);
     let v11 = h.add_peers_kind(1, &topic, false, PeerKind::Gossipsubv1_1)[0];
     h.heartbeat();
     let mesh: Vec<PeerId> = h.router.mesh_peers(&topic).copied().collect();
@@ -488,7 +490,7 @@ fn ihave_budget_per_heartbeat_is_respected() {
         }
     }
     assert_eq!(asked, 5, "max_ihave_length caps the ids asked per heartbeat");
-    assert_eq!(h.router.counters().ihave_ignored, 2, "second (budget) and third (max_ihave_messages)");
+    assert_eq!(h.router.counters().ihave_ignored, 1, "the third IHAVE is over max_ihave_messages");
     // The budget is refreshed at the heartbeat.
     h.heartbeat();
     h.router.handle_rpc(
