@@ -14,16 +14,15 @@ use libp2p_core::transport::PortUse;
 use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
-    ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, StreamProtocol,
-    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::ConnectionEstablished,
+    ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::ConnectionEstablished,
 };
 
 use crate::authenticity::MessageAuthenticity;
 use crate::config::Config;
 use crate::error::{ConfigError, PublishError, SubscriptionError};
 use crate::event::{Event, MessageAcceptance};
-use crate::handler::{Handler, HandlerConfig, HandlerIn, HandlerOut};
-use crate::protocol;
+use crate::handler::{Handler, HandlerConfig, HandlerEvent, HandlerIn};
 use crate::queue::{Class, PeerQueue, QueuedRpc};
 use crate::router::{Action, Counters, Router, SendClass};
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
@@ -51,27 +50,8 @@ impl Behaviour {
         let first_seqno = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let mut protocols = vec![
-            (
-                StreamProtocol::new(protocol::MESHSUB_1_2),
-                PeerKind::Gossipsubv1_2,
-            ),
-            (
-                StreamProtocol::new(protocol::MESHSUB_1_1),
-                PeerKind::Gossipsubv1_1,
-            ),
-            (
-                StreamProtocol::new(protocol::MESHSUB_1_0),
-                PeerKind::Gossipsub,
-            ),
-        ];
-        if config.support_floodsub() {
-            protocols.push((StreamProtocol::new(protocol::FLOODSUB), PeerKind::Floodsub));
-        }
-        let handler_config = HandlerConfig {
-            protocols,
-            max_transmit_size: config.max_transmit_size(),
-        };
+        let handler_config =
+            HandlerConfig::new(config.max_transmit_size(), config.support_floodsub());
         let delay = config.heartbeat_initial_delay();
         let router = Router::new(config, authenticity, rand::random(), first_seqno, now)?;
         Ok(Behaviour {
@@ -322,14 +302,14 @@ impl NetworkBehaviour for Behaviour {
         _connection_id: ConnectionId,
         event: THandlerOutEvent<Self>,
     ) {
-        match event {
-            HandlerOut::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
-            HandlerOut::Rpc(decoded) => {
+        match event.0 {
+            HandlerEvent::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
+            HandlerEvent::Rpc(decoded) => {
                 self.router
                     .report_malformed_messages(peer_id, decoded.malformed_messages.len());
                 self.router.handle_rpc(Instant::now(), peer_id, decoded.rpc);
             }
-            HandlerOut::Dropped(reason) => {
+            HandlerEvent::Dropped(reason) => {
                 let counters = self.router.counters_mut();
                 match &reason {
                     DropReason::TooLarge { .. } => counters.rpcs_too_large += 1,
@@ -341,7 +321,10 @@ impl NetworkBehaviour for Behaviour {
         self.drain_router();
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
         if let Some(event) = self.events.pop_front() {
             return Poll::Ready(event);
         }
@@ -349,8 +332,10 @@ impl NetworkBehaviour for Behaviour {
             let now = Instant::now();
             self.on_heartbeat(now);
             let next = self.router.poll_timeout();
-            self.timer
-                .reset(next.saturating_duration_since(now).max(Duration::from_millis(1)));
+            self.timer.reset(
+                next.saturating_duration_since(now)
+                    .max(Duration::from_millis(1)),
+            );
         }
         match self.events.pop_front() {
             Some(event) => Poll::Ready(event),

@@ -53,7 +53,9 @@ pub enum ConfigError {
         reason: String,
     },
     /// The message authenticity and validation mode do not fit together.
-    #[error("message authenticity {authenticity} is incompatible with validation mode {validation}")]
+    #[error(
+        "message authenticity {authenticity} is incompatible with validation mode {validation}"
+    )]
     IncompatibleAuthenticity {
         /// The chosen authenticity.
         authenticity: &'static str,
@@ -87,6 +89,9 @@ pub enum ValidationError {
     /// Author present where the validation mode forbids it.
     #[error("author present in anonymous mode")]
     SourcePresent,
+    /// The message has no topic.
+    #[error("missing topic")]
+    MissingTopic,
     /// Sequence number present where the validation mode forbids it.
     #[error("sequence number present in anonymous mode")]
     SequenceNumberPresent,

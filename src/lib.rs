@@ -16,6 +16,7 @@ pub mod protocol;
 mod queue;
 pub mod router;
 mod types;
+mod upgrade;
 mod wire;
 
 pub use authenticity::{MessageAuthenticity, ValidationMode};

@@ -10,7 +10,12 @@ use super::{Router, SendClass, Set};
 use crate::types::{ControlAction, MessageId, PeerKind, TopicHash};
 
 impl Router {
-    pub(super) fn handle_control(&mut self, now: Instant, from: PeerId, control: Vec<ControlAction>) {
+    pub(super) fn handle_control(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        control: Vec<ControlAction>,
+    ) {
         if control.is_empty() {
             return;
         }
@@ -33,7 +38,9 @@ impl Router {
                     peers: _,
                     backoff,
                 } => self.handle_prune(now, from, &topic, backoff),
-                ControlAction::IDontWant { message_ids } => self.handle_idontwant(from, message_ids),
+                ControlAction::IDontWant { message_ids } => {
+                    self.handle_idontwant(from, message_ids)
+                }
             }
         }
         if !iwant_ids.is_empty() {

@@ -29,7 +29,11 @@ pub(crate) struct MessageCache {
 }
 
 impl MessageCache {
-    pub(crate) fn new(history_length: usize, history_gossip: usize, hasher: ahash::RandomState) -> Self {
+    pub(crate) fn new(
+        history_length: usize,
+        history_gossip: usize,
+        hasher: ahash::RandomState,
+    ) -> Self {
         let mut windows = VecDeque::with_capacity(history_length);
         windows.extend((0..history_length).map(|_| Vec::new()));
         MessageCache {
@@ -70,6 +74,7 @@ impl MessageCache {
         self.entries.get(id)
     }
 
+    #[cfg(test)]
     pub(crate) fn contains(&self, id: &MessageId) -> bool {
         self.entries.contains_key(id)
     }
@@ -161,7 +166,7 @@ mod tests {
         assert!(mc.put(id.clone(), msg("t", 1), true, None));
         assert!(!mc.put(id.clone(), msg("t", 1), true, None));
         for shifts in 1..=5 {
-            let gossiped = mc.gossip_ids().get(&TopicHash::from_raw("t")).is_some();
+            let gossiped = mc.gossip_ids().contains_key(&TopicHash::from_raw("t"));
             assert_eq!(gossiped, shifts <= 3, "after {} shifts", shifts - 1);
             assert!(mc.contains(&id));
             mc.shift();
@@ -183,7 +188,10 @@ mod tests {
         for _ in 0..3 {
             assert!(mc.get_for_iwant(&id, peer, 3).is_some());
         }
-        assert!(mc.get_for_iwant(&id, peer, 3).is_none(), "retransmission cap");
+        assert!(
+            mc.get_for_iwant(&id, peer, 3).is_none(),
+            "retransmission cap"
+        );
         assert!(mc.get_for_iwant(&id, PeerId::random(), 3).is_some());
     }
 }

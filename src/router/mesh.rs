@@ -34,7 +34,12 @@ impl Router {
         let grafts: Vec<PeerId> = mesh.iter().copied().collect();
         self.mesh.insert(topic.clone(), mesh);
         for peer in grafts {
-            self.send_control(peer, ControlAction::Graft { topic: topic.clone() });
+            self.send_control(
+                peer,
+                ControlAction::Graft {
+                    topic: topic.clone(),
+                },
+            );
         }
     }
 
@@ -179,7 +184,12 @@ impl Router {
             if let Some(mesh) = self.mesh.get_mut(topic) {
                 mesh.insert(peer);
             }
-            self.send_control(peer, ControlAction::Graft { topic: topic.clone() });
+            self.send_control(
+                peer,
+                ControlAction::Graft {
+                    topic: topic.clone(),
+                },
+            );
         }
     }
 

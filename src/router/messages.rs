@@ -16,7 +16,12 @@ use crate::types::{ControlAction, MessageId, RawMessage, Rpc, TopicHash};
 use crate::wire;
 
 impl Router {
-    pub(super) fn handle_messages(&mut self, now: Instant, from: PeerId, messages: Vec<RawMessage>) {
+    pub(super) fn handle_messages(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        messages: Vec<RawMessage>,
+    ) {
         let cap = self.config.max_messages_per_rpc().unwrap_or(usize::MAX);
         if messages.len() > cap {
             let excess = messages.len() - cap;
@@ -77,7 +82,11 @@ impl Router {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
-        let peers: Vec<PeerId> = mesh.iter().filter(|p| Some(**p) != except).copied().collect();
+        let peers: Vec<PeerId> = mesh
+            .iter()
+            .filter(|p| Some(**p) != except)
+            .copied()
+            .collect();
         for peer in peers {
             self.send_control(
                 peer,
@@ -102,10 +111,7 @@ impl Router {
         recipients.retain(|p| {
             Some(*p) != from
                 && Some(*p) != message.source
-                && self
-                    .peers
-                    .get(p)
-                    .is_some_and(|s| !s.dont_send.contains(id))
+                && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
         });
         for peer in recipients {
             self.send_message(peer, id, message, SendClass::Forward);

@@ -40,7 +40,13 @@ impl Harness {
         self.add_peers_kind(n, topic, outbound, PeerKind::Gossipsubv1_2)
     }
 
-    fn add_peers_kind(&mut self, n: usize, topic: &TopicHash, outbound: bool, kind: PeerKind) -> Vec<PeerId> {
+    fn add_peers_kind(
+        &mut self,
+        n: usize,
+        topic: &TopicHash,
+        outbound: bool,
+        kind: PeerKind,
+    ) -> Vec<PeerId> {
         let peers: Vec<PeerId> = (0..n).map(|_| PeerId::random()).collect();
         for p in &peers {
             self.router.add_peer(self.now, *p, outbound);
@@ -158,9 +164,18 @@ fn mesh_size_stays_within_bounds_after_every_heartbeat() {
     // More peers arrive, some of which GRAFT us, pushing the mesh over D_hi.
     let more = h.add_peers(30, &topic, false);
     for p in &more {
-        h.router.handle_rpc(h.now, *p, control_rpc(ControlAction::Graft { topic: topic.clone() }));
+        h.router.handle_rpc(
+            h.now,
+            *p,
+            control_rpc(ControlAction::Graft {
+                topic: topic.clone(),
+            }),
+        );
     }
-    assert!(h.mesh_len(&topic) <= cfg.mesh_n_high(), "GRAFT above D_hi from inbound peers refused");
+    assert!(
+        h.mesh_len(&topic) <= cfg.mesh_n_high(),
+        "GRAFT above D_hi from inbound peers refused"
+    );
     for _ in 0..10 {
         h.heartbeat();
         let len = h.mesh_len(&topic);
@@ -176,7 +191,10 @@ fn mesh_size_stays_within_bounds_after_every_heartbeat() {
     }
     h.heartbeat();
     let len = h.mesh_len(&topic);
-    assert!((cfg.mesh_n_low()..=cfg.mesh_n_high()).contains(&len), "refilled to {len}");
+    assert!(
+        (cfg.mesh_n_low()..=cfg.mesh_n_high()).contains(&len),
+        "refilled to {len}"
+    );
 }
 
 #[test]
@@ -188,7 +206,13 @@ fn oversubscribed_mesh_is_pruned_to_d_keeping_outbound_quota() {
     let outbound = h.add_peers(3, &topic, true);
     // Everyone GRAFTs us: inbound ones until D_hi, outbound ones always.
     for p in inbound.iter().chain(&outbound) {
-        h.router.handle_rpc(h.now, *p, control_rpc(ControlAction::Graft { topic: topic.clone() }));
+        h.router.handle_rpc(
+            h.now,
+            *p,
+            control_rpc(ControlAction::Graft {
+                topic: topic.clone(),
+            }),
+        );
     }
     h.drain();
     let before = h.mesh_len(&topic);
@@ -205,12 +229,22 @@ fn oversubscribed_mesh_is_pruned_to_d_keeping_outbound_quota() {
         .iter()
         .chain(&outbound)
         .filter(|p| {
-            control_to(&actions, **p)
-                .iter()
-                .any(|c| matches!(c, ControlAction::Prune { backoff: Some(_), .. }))
+            control_to(&actions, **p).iter().any(|c| {
+                matches!(
+                    c,
+                    ControlAction::Prune {
+                        backoff: Some(_),
+                        ..
+                    }
+                )
+            })
         })
         .count();
-    assert_eq!(prunes, before - h.router.config().mesh_n(), "every removed peer got a PRUNE with backoff");
+    assert_eq!(
+        prunes,
+        before - h.router.config().mesh_n(),
+        "every removed peer got a PRUNE with backoff"
+    );
 }
 
 #[test]
@@ -221,15 +255,25 @@ fn fanout_expires_after_fanout_ttl() {
     let topic = Harness::topic();
     h.add_peers(10, &topic, false);
     h.router.publish(h.now, topic.clone(), vec![1u8]).unwrap();
-    assert_eq!(h.router.fanout_peers(&topic).count(), h.router.config().mesh_n());
+    assert_eq!(
+        h.router.fanout_peers(&topic).count(),
+        h.router.config().mesh_n()
+    );
     let ttl = h.router.config().fanout_ttl();
     let published_at = h.now;
     while h.router.poll_timeout() < published_at + ttl {
         h.heartbeat();
-        assert!(h.router.fanout_peers(&topic).count() > 0, "fanout kept before the TTL");
+        assert!(
+            h.router.fanout_peers(&topic).count() > 0,
+            "fanout kept before the TTL"
+        );
     }
     h.heartbeat();
-    assert_eq!(h.router.fanout_peers(&topic).count(), 0, "fanout dropped after the TTL");
+    assert_eq!(
+        h.router.fanout_peers(&topic).count(),
+        0,
+        "fanout dropped after the TTL"
+    );
 }
 
 #[test]
@@ -265,14 +309,20 @@ fn ihave_iwant_message_round_trip() {
     let a_mesh = a.add_peers(6, &topic, false);
     a.heartbeat();
     // B connects to A after A's mesh is full, so B is a gossip target of A.
-    for (r, other, now) in [(&mut a.router, b.local, a.now), (&mut b.router, a.local, b.now)] {
+    for (r, other, now) in [
+        (&mut a.router, b.local, a.now),
+        (&mut b.router, a.local, b.now),
+    ] {
         r.add_peer(now, other, false);
         r.set_peer_kind(other, PeerKind::Gossipsubv1_2);
         r.handle_rpc(
             now,
             other,
             Rpc {
-                subscriptions: vec![Subscription { subscribe: true, topic: topic.clone() }],
+                subscriptions: vec![Subscription {
+                    subscribe: true,
+                    topic: topic.clone(),
+                }],
                 ..Rpc::default()
             },
         );
@@ -294,19 +344,29 @@ fn ihave_iwant_message_round_trip() {
         }
         assert!(a.router.heartbeat_ticks() < 5, "A never sent IHAVE to B");
     };
-    let ControlAction::IHave { message_ids, .. } = &ihave else { unreachable!() };
+    let ControlAction::IHave { message_ids, .. } = &ihave else {
+        unreachable!()
+    };
     assert_eq!(message_ids, &vec![id.clone()]);
     // B answers with IWANT.
     b.router.handle_rpc(b.now, a.local, control_rpc(ihave));
     let iwant = control_to(&b.drain(), a.local);
-    assert_eq!(iwant, vec![ControlAction::IWant { message_ids: vec![id.clone()] }]);
+    assert_eq!(
+        iwant,
+        vec![ControlAction::IWant {
+            message_ids: vec![id.clone()]
+        }]
+    );
     // A serves the message; B delivers it.
-    a.router.handle_rpc(a.now, b.local, control_rpc(iwant[0].clone()));
+    a.router
+        .handle_rpc(a.now, b.local, control_rpc(iwant[0].clone()));
     let served: Vec<Rpc> = a
         .drain()
         .into_iter()
         .filter_map(|x| match x {
-            Action::Send { peer, rpc, .. } if peer == b.local && !rpc.messages.is_empty() => Some(rpc),
+            Action::Send { peer, rpc, .. } if peer == b.local && !rpc.messages.is_empty() => {
+                Some(rpc)
+            }
             _ => None,
         })
         .collect();
@@ -317,7 +377,10 @@ fn ihave_iwant_message_round_trip() {
     b.router.handle_rpc(
         b.now,
         a.local,
-        control_rpc(ControlAction::IHave { topic: topic.clone(), message_ids: vec![id] }),
+        control_rpc(ControlAction::IHave {
+            topic: topic.clone(),
+            message_ids: vec![id],
+        }),
     );
     assert!(control_to(&b.drain(), a.local).is_empty());
 }
@@ -336,7 +399,11 @@ fn duplicates_are_delivered_and_forwarded_once() {
     assert_eq!(delivered(&first), vec![id.clone()]);
     let forwards = message_sends(&first, &id);
     assert!(!forwards.is_empty());
-    assert!(forwards.iter().all(|(p, c)| *p != peers[0] && *c == SendClass::Forward));
+    assert!(
+        forwards
+            .iter()
+            .all(|(p, c)| *p != peers[0] && *c == SendClass::Forward)
+    );
     for p in &peers[1..] {
         h.router.handle_rpc(h.now, *p, msg_rpc(m.clone()));
     }
@@ -365,15 +432,27 @@ fn idontwant_is_sent_for_large_messages_and_suppresses_forwarding() {
     h.router.handle_rpc(
         h.now,
         refuser,
-        control_rpc(ControlAction::IDontWant { message_ids: vec![id.clone()] }),
+        control_rpc(ControlAction::IDontWant {
+            message_ids: vec![id.clone()],
+        }),
     );
     let cancel = h.drain();
-    assert!(cancel.iter().any(|a| matches!(a, Action::CancelForward { peer, .. } if *peer == refuser)));
+    assert!(
+        cancel
+            .iter()
+            .any(|a| matches!(a, Action::CancelForward { peer, .. } if *peer == refuser))
+    );
     h.router.handle_rpc(h.now, peers[0], msg_rpc(m));
     let actions = h.drain();
     let sends = message_sends(&actions, &id);
-    assert!(!sends.iter().any(|(p, _)| *p == refuser), "IDONTWANT honoured");
-    assert!(!sends.iter().any(|(p, _)| *p == peers[0]), "not sent back to its source");
+    assert!(
+        !sends.iter().any(|(p, _)| *p == refuser),
+        "IDONTWANT honoured"
+    );
+    assert!(
+        !sends.iter().any(|(p, _)| *p == peers[0]),
+        "not sent back to its source"
+    );
     // IDONTWANT went to meshsub-1.2 mesh peers other than the source, never to the 1.1 peer.
     for p in &mesh {
         let got = control_to(&actions, *p)
@@ -385,9 +464,11 @@ fn idontwant_is_sent_for_large_messages_and_suppresses_forwarding() {
     let small = message(peers[0], 10, &topic, 1);
     h.router.handle_rpc(h.now, peers[0], msg_rpc(small));
     let actions = h.drain();
-    assert!(mesh.iter().all(|p| !control_to(&actions, *p)
-        .iter()
-        .any(|c| matches!(c, ControlAction::IDontWant { .. }))));
+    assert!(mesh.iter().all(|p| {
+        !control_to(&actions, *p)
+            .iter()
+            .any(|c| matches!(c, ControlAction::IDontWant { .. }))
+    }));
 }
 
 #[test]
@@ -405,7 +486,11 @@ fn unsubscribe_prunes_the_mesh_with_unsubscribe_backoff() {
     for p in &mesh {
         let control = control_to(&actions, *p);
         assert!(
-            control.contains(&ControlAction::Prune { topic: topic.clone(), peers: vec![], backoff: Some(backoff) }),
+            control.contains(&ControlAction::Prune {
+                topic: topic.clone(),
+                peers: vec![],
+                backoff: Some(backoff)
+            }),
             "{p} not pruned: {control:?}"
         );
     }
@@ -425,13 +510,26 @@ fn graft_and_prune_for_unknown_topics_create_no_state() {
     let topic = Harness::topic();
     let p = h.add_peers(1, &topic, false)[0];
     let unknown = TopicHash::from_raw("unknown");
-    h.router.handle_rpc(h.now, p, control_rpc(ControlAction::Graft { topic: unknown.clone() }));
     h.router.handle_rpc(
         h.now,
         p,
-        control_rpc(ControlAction::Prune { topic: unknown.clone(), peers: vec![], backoff: Some(10) }),
+        control_rpc(ControlAction::Graft {
+            topic: unknown.clone(),
+        }),
     );
-    assert!(h.drain().iter().all(|a| !matches!(a, Action::Send { .. })), "no PRUNE reply");
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(ControlAction::Prune {
+            topic: unknown.clone(),
+            peers: vec![],
+            backoff: Some(10),
+        }),
+    );
+    assert!(
+        h.drain().iter().all(|a| !matches!(a, Action::Send { .. })),
+        "no PRUNE reply"
+    );
     assert_eq!(h.router.mesh_peers(&unknown).count(), 0);
     assert!(h.router.backoff.is_empty());
     assert_eq!(h.router.counters().graft_refused, 1);
@@ -449,21 +547,43 @@ fn graft_during_backoff_is_answered_with_prune() {
     h.router.handle_rpc(
         h.now,
         p,
-        control_rpc(ControlAction::Prune { topic: topic.clone(), peers: vec![], backoff: Some(30) }),
+        control_rpc(ControlAction::Prune {
+            topic: topic.clone(),
+            peers: vec![],
+            backoff: Some(30),
+        }),
     );
     assert_eq!(h.mesh_len(&topic), 0);
     // Our heartbeat does not re-GRAFT it during the backoff.
     let actions = h.heartbeat();
-    assert!(!control_to(&actions, p).iter().any(|c| matches!(c, ControlAction::Graft { .. })));
+    assert!(
+        !control_to(&actions, p)
+            .iter()
+            .any(|c| matches!(c, ControlAction::Graft { .. }))
+    );
     // Its own GRAFT during the backoff is refused.
-    h.router.handle_rpc(h.now, p, control_rpc(ControlAction::Graft { topic: topic.clone() }));
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(ControlAction::Graft {
+            topic: topic.clone(),
+        }),
+    );
     let reply = control_to(&h.drain(), p);
-    assert!(reply.iter().any(|c| matches!(c, ControlAction::Prune { .. })));
+    assert!(
+        reply
+            .iter()
+            .any(|c| matches!(c, ControlAction::Prune { .. }))
+    );
     assert_eq!(h.mesh_len(&topic), 0);
     // After the backoff (plus slack) the heartbeat grafts it again.
     h.advance(Duration::from_secs(65));
     let actions = h.heartbeat();
-    assert!(control_to(&actions, p).iter().any(|c| matches!(c, ControlAction::Graft { .. })));
+    assert!(
+        control_to(&actions, p)
+            .iter()
+            .any(|c| matches!(c, ControlAction::Graft { .. }))
+    );
 }
 
 #[test]
@@ -475,13 +595,20 @@ fn ihave_budget_per_heartbeat_is_respected() {
     h.router.subscribe(h.now, topic.clone());
     let p = h.add_peers(1, &topic, false)[0];
     h.drain();
-    let ids = |start: u8| (start..start + 4).map(|i| MessageId::new(vec![i])).collect::<Vec<_>>();
+    let ids = |start: u8| {
+        (start..start + 4)
+            .map(|i| MessageId::new(vec![i]))
+            .collect::<Vec<_>>()
+    };
     let mut asked = 0;
     for round in 0..3u8 {
         h.router.handle_rpc(
             h.now,
             p,
-            control_rpc(ControlAction::IHave { topic: topic.clone(), message_ids: ids(round * 10) }),
+            control_rpc(ControlAction::IHave {
+                topic: topic.clone(),
+                message_ids: ids(round * 10),
+            }),
         );
         for c in control_to(&h.drain(), p) {
             if let ControlAction::IWant { message_ids } = c {
@@ -489,16 +616,30 @@ fn ihave_budget_per_heartbeat_is_respected() {
             }
         }
     }
-    assert_eq!(asked, 5, "max_ihave_length caps the ids asked per heartbeat");
-    assert_eq!(h.router.counters().ihave_ignored, 1, "the third IHAVE is over max_ihave_messages");
+    assert_eq!(
+        asked, 5,
+        "max_ihave_length caps the ids asked per heartbeat"
+    );
+    assert_eq!(
+        h.router.counters().ihave_ignored,
+        1,
+        "the third IHAVE is over max_ihave_messages"
+    );
     // The budget is refreshed at the heartbeat.
     h.heartbeat();
     h.router.handle_rpc(
         h.now,
         p,
-        control_rpc(ControlAction::IHave { topic: topic.clone(), message_ids: ids(100) }),
+        control_rpc(ControlAction::IHave {
+            topic: topic.clone(),
+            message_ids: ids(100),
+        }),
     );
-    assert!(control_to(&h.drain(), p).iter().any(|c| matches!(c, ControlAction::IWant { .. })));
+    assert!(
+        control_to(&h.drain(), p)
+            .iter()
+            .any(|c| matches!(c, ControlAction::IWant { .. }))
+    );
 }
 
 #[test]
@@ -513,7 +654,13 @@ fn iwant_is_served_at_most_gossip_retransmission_times() {
     let retransmissions = h.router.config().gossip_retransmission();
     let mut served = 0;
     for _ in 0..retransmissions + 2 {
-        h.router.handle_rpc(h.now, p, control_rpc(ControlAction::IWant { message_ids: vec![id.clone()] }));
+        h.router.handle_rpc(
+            h.now,
+            p,
+            control_rpc(ControlAction::IWant {
+                message_ids: vec![id.clone()],
+            }),
+        );
         served += message_sends(&h.drain(), &id).len();
     }
     assert_eq!(served, retransmissions as usize);
@@ -534,7 +681,11 @@ fn messages_for_unsubscribed_topics_and_invalid_ones_are_dropped() {
     router.set_peer_kind(p, PeerKind::Gossipsubv1_2);
     // Signed-style fields are invalid in anonymous mode.
     router.handle_rpc(now, p, msg_rpc(message(local, 1, &topic, 3)));
-    router.handle_rpc(now, p, msg_rpc(message(local, 1, &TopicHash::from_raw("other"), 3)));
+    router.handle_rpc(
+        now,
+        p,
+        msg_rpc(message(local, 1, &TopicHash::from_raw("other"), 3)),
+    );
     let delivered_any = std::iter::from_fn(|| router.poll_action())
         .any(|a| matches!(a, Action::Event(Event::Message { .. })));
     assert!(!delivered_any);
@@ -545,7 +696,10 @@ fn messages_for_unsubscribed_topics_and_invalid_ones_are_dropped() {
     ok.source = None;
     ok.sequence_number = None;
     router.handle_rpc(now, p, msg_rpc(ok));
-    assert!(std::iter::from_fn(|| router.poll_action()).any(|a| matches!(a, Action::Event(Event::Message { .. }))));
+    assert!(
+        std::iter::from_fn(|| router.poll_action())
+            .any(|a| matches!(a, Action::Event(Event::Message { .. })))
+    );
 }
 
 #[test]
@@ -560,15 +714,35 @@ fn validation_mode_holds_forwarding_until_accept() {
     let m1 = message(peers[0], 1, &topic, 4);
     let m2 = message(peers[0], 2, &topic, 4);
     let (id1, id2) = (id_of(&h, &m1), id_of(&h, &m2));
-    h.router.handle_rpc(h.now, peers[0], Rpc { messages: vec![m1, m2], ..Rpc::default() });
+    h.router.handle_rpc(
+        h.now,
+        peers[0],
+        Rpc {
+            messages: vec![m1, m2],
+            ..Rpc::default()
+        },
+    );
     let actions = h.drain();
     assert_eq!(delivered(&actions).len(), 2);
-    assert!(message_sends(&actions, &id1).is_empty(), "not forwarded before validation");
-    assert!(h.router.report_validation(&id1, &peers[0], MessageAcceptance::Accept));
+    assert!(
+        message_sends(&actions, &id1).is_empty(),
+        "not forwarded before validation"
+    );
+    assert!(
+        h.router
+            .report_validation(&id1, &peers[0], MessageAcceptance::Accept)
+    );
     assert!(!message_sends(&h.drain(), &id1).is_empty());
-    assert!(h.router.report_validation(&id2, &peers[0], MessageAcceptance::Reject));
+    assert!(
+        h.router
+            .report_validation(&id2, &peers[0], MessageAcceptance::Reject)
+    );
     assert!(message_sends(&h.drain(), &id2).is_empty());
-    assert!(!h.router.report_validation(&id2, &peers[0], MessageAcceptance::Accept), "already reported");
+    assert!(
+        !h.router
+            .report_validation(&id2, &peers[0], MessageAcceptance::Accept),
+        "already reported"
+    );
     assert_eq!(h.router.counters().messages_rejected, 1);
 }
 
@@ -584,20 +758,38 @@ fn reconnecting_peer_learns_subscriptions_again_and_floodsub_gets_no_control() {
         let subs: Vec<_> = actions
             .iter()
             .filter_map(|a| match a {
-                Action::Send { peer, rpc, class: SendClass::Control, .. } if *peer == p => Some(rpc.subscriptions.clone()),
+                Action::Send {
+                    peer,
+                    rpc,
+                    class: SendClass::Control,
+                    ..
+                } if *peer == p => Some(rpc.subscriptions.clone()),
                 _ => None,
             })
             .flatten()
             .collect();
-        assert_eq!(subs, vec![Subscription { subscribe: true, topic: topic.clone() }]);
+        assert_eq!(
+            subs,
+            vec![Subscription {
+                subscribe: true,
+                topic: topic.clone()
+            }]
+        );
         h.router.remove_peer(&p);
     }
     let flood = h.add_peers_kind(1, &topic, false, PeerKind::Floodsub)[0];
     let actions = h.heartbeat();
     assert!(control_to(&actions, flood).is_empty());
-    assert_eq!(h.mesh_len(&topic), 0, "floodsub peers are never in the mesh");
+    assert_eq!(
+        h.mesh_len(&topic),
+        0,
+        "floodsub peers are never in the mesh"
+    );
     let id = h.router.publish(h.now, topic.clone(), vec![1u8]).unwrap();
-    assert_eq!(message_sends(&h.drain(), &id), vec![(flood, SendClass::Publish)]);
+    assert_eq!(
+        message_sends(&h.drain(), &id),
+        vec![(flood, SendClass::Publish)]
+    );
 }
 
 #[test]
@@ -624,16 +816,37 @@ fn same_seed_same_decisions() {
         let _ = local;
         let now = Instant::now();
         let peers: Vec<PeerId> = (0..30u8)
-            .map(|i| libp2p_identity::Keypair::ed25519_from_bytes([i; 32]).unwrap().public().to_peer_id())
+            .map(|i| {
+                libp2p_identity::Keypair::ed25519_from_bytes([i; 32])
+                    .unwrap()
+                    .public()
+                    .to_peer_id()
+            })
             .collect();
-        let mut r = Router::new(config().build().unwrap(), MessageAuthenticity::Anonymous, 99, 1, now);
+        let mut r = Router::new(
+            config().build().unwrap(),
+            MessageAuthenticity::Anonymous,
+            99,
+            1,
+            now,
+        );
         // Anonymous authenticity needs anonymous-compatible validation: None is fine.
         let r = r.as_mut().unwrap();
         let topic = Harness::topic();
         for p in &peers {
             r.add_peer(now, *p, false);
             r.set_peer_kind(*p, PeerKind::Gossipsubv1_2);
-            r.handle_rpc(now, *p, Rpc { subscriptions: vec![Subscription { subscribe: true, topic: topic.clone() }], ..Rpc::default() });
+            r.handle_rpc(
+                now,
+                *p,
+                Rpc {
+                    subscriptions: vec![Subscription {
+                        subscribe: true,
+                        topic: topic.clone(),
+                    }],
+                    ..Rpc::default()
+                },
+            );
         }
         r.subscribe(now, topic.clone());
         let mut mesh: Vec<PeerId> = r.mesh_peers(&topic).copied().collect();

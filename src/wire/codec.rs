@@ -1,0 +1,577 @@
+//! Framing of RPCs on a pubsub stream: an unsigned-varint (LEB128) length prefix followed by
+//! one protobuf `RPC`.
+//!
+//! The decoder is lenient where the stream can survive: an oversized frame is skipped as its
+//! bytes arrive and an undecodable frame is dropped, each reported once as
+//! [`Inbound::Dropped`]. Only a broken length prefix, after which the stream cannot be
+//! resynchronised, is an error.
+
+use std::io;
+
+use asynchronous_codec::{Decoder, Encoder};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use quick_protobuf::{BytesReader, MessageRead, MessageWrite, Writer};
+
+use super::{bounds, convert, proto};
+use crate::error::ValidationError;
+use crate::types::{Rpc, TopicHash};
+
+/// The longest unsigned varint that encodes a `u64`.
+const MAX_VARINT_LEN: usize = 10;
+
+/// What the decoder yields for each frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A frame that decoded as an RPC.
+    Rpc(DecodedRpc),
+    /// A frame that was discarded; the stream continues with the next frame.
+    Dropped(DropReason),
+}
+
+/// A decoded RPC together with the messages that had to be taken out of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodedRpc {
+    /// The RPC, holding only well-formed messages.
+    pub(crate) rpc: Rpc,
+    /// Messages whose `from`, `seqno` or `topic` could not be decoded, with their topic (empty
+    /// when the topic itself is missing) and the reason.
+    pub(crate) malformed_messages: Vec<(TopicHash, ValidationError)>,
+}
+
+/// Why a frame was discarded.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum DropReason {
+    /// The frame's length prefix exceeds the maximum RPC size; its bytes were skipped.
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    TooLarge {
+        /// Announced length of the frame.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The frame is not a valid protobuf RPC.
+    #[error("malformed RPC: {0}")]
+    Malformed(String),
+}
+
+/// Length-prefixed protobuf codec for gossipsub RPCs.
+///
+/// Decodes into [`Inbound`] without copying payloads (they share the frame's buffer) and
+/// encodes `&Rpc` without intermediate copies.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    /// The largest frame (protobuf bytes, without the prefix) accepted or produced.
+    max_size: usize,
+    /// Bytes of an oversized frame that are still to be discarded as they arrive.
+    skip: usize,
+}
+
+impl Codec {
+    /// A codec that accepts and produces frames of at most `max_size` protobuf bytes.
+    pub(crate) fn new(max_size: usize) -> Self {
+        Codec { max_size, skip: 0 }
+    }
+}
+
+impl Decoder for Codec {
+    type Item = Inbound;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, io::Error> {
+        if self.skip > 0 {
+            let n = self.skip.min(src.len());
+            src.advance(n);
+            self.skip -= n;
+            if self.skip > 0 {
+                return Ok(None);
+            }
+        }
+
+        let Some((len, prefix_len)) = read_length_prefix(src)? else {
+            return Ok(None);
+        };
+
+        if len > self.max_size {
+            src.advance(prefix_len);
+            let n = len.min(src.len());
+            src.advance(n);
+            self.skip = len - n;
+            return Ok(Some(Inbound::Dropped(DropReason::TooLarge {
+                len,
+                max: self.max_size,
+            })));
+        }
+
+        let available = src.len() - prefix_len;
+        if available < len {
+            // Allocate the rest of the frame once instead of growing step by step.
+            src.reserve(len - available);
+            return Ok(None);
+        }
+
+        src.advance(prefix_len);
+        let frame = src.split_to(len).freeze();
+        Ok(Some(decode_frame(&frame)))
+    }
+}
+
+impl Encoder for Codec {
+    type Item<'a> = &'a Rpc;
+    type Error = io::Error;
+
+    fn encode(&mut self, rpc: &Rpc, dst: &mut BytesMut) -> Result<(), io::Error> {
+        let message = convert::rpc_to_proto(rpc);
+        let len = message.get_size();
+        if len > self.max_size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "RPC of {len} bytes exceeds the maximum of {} bytes",
+                    self.max_size
+                ),
+            ));
+        }
+        dst.reserve(MAX_VARINT_LEN + len);
+        write_length_prefix(len as u64, dst);
+        let mut writer = Writer::new(dst.writer());
+        message.write_message(&mut writer).map_err(io::Error::other)
+    }
+}
+
+/// Parses one frame's protobuf bytes; payloads in the result share `frame`'s allocation.
+fn decode_frame(frame: &Bytes) -> Inbound {
+    // The generated decoder may panic on fields that overrun their parent message.
+    if let Err(reason) = bounds::check(frame) {
+        return Inbound::Dropped(DropReason::Malformed(reason.to_owned()));
+    }
+    let mut reader = BytesReader::from_bytes(frame);
+    match proto::RPC::from_reader(&mut reader, frame) {
+        Ok(rpc) => Inbound::Rpc(convert::rpc_from_proto(frame, rpc)),
+        Err(e) => Inbound::Dropped(DropReason::Malformed(e.to_string())),
+    }
+}
+
+/// Reads an unsigned-varint length prefix: `Ok(None)` when more bytes are needed, otherwise
+/// the length and the number of prefix bytes. A prefix longer than 10 bytes, or whose value
+/// overflows `u64` or `usize`, is an `InvalidData` error.
+fn read_length_prefix(src: &[u8]) -> Result<Option<(usize, usize)>, io::Error> {
+    let mut value: u64 = 0;
+    for (i, &byte) in src.iter().take(MAX_VARINT_LEN).enumerate() {
+        // The tenth byte can only contribute the 64th bit.
+        if i == MAX_VARINT_LEN - 1 && byte > 1 {
+            return Err(invalid_prefix("length prefix overflows u64"));
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let len = usize::try_from(value)
+                .map_err(|_| invalid_prefix("length prefix overflows usize"))?;
+            return Ok(Some((len, i + 1)));
+        }
+    }
+    if src.len() >= MAX_VARINT_LEN {
+        return Err(invalid_prefix("length prefix longer than 10 bytes"));
+    }
+    Ok(None)
+}
+
+/// Appends `value` as an unsigned varint.
+fn write_length_prefix(mut value: u64, dst: &mut BytesMut) {
+    while value >= 0x80 {
+        dst.put_u8((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    dst.put_u8(value as u8);
+}
+
+fn invalid_prefix(reason: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, reason.to_owned())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use bytes::Bytes;
+    use libp2p_identity::{Keypair, PeerId};
+
+    use super::*;
+    use crate::types::{ControlAction, MessageId, PeerInfo, RawMessage, Subscription};
+
+    /// A message with every authenticity field set.
+    pub(crate) fn full_message() -> RawMessage {
+        let keypair = Keypair::generate_ecdsa();
+        RawMessage {
+            source: Some(keypair.public().to_peer_id()),
+            data: Bytes::from_static(b"hello world"),
+            sequence_number: Some(0x0102_0304_0506_0708),
+            topic: TopicHash::from_raw("topic-a"),
+            signature: Some(Bytes::from_static(&[7; 64])),
+            key: Some(Bytes::from(keypair.public().encode_protobuf())),
+        }
+    }
+
+    /// A message with no authenticity fields (StrictNoSign).
+    pub(crate) fn anonymous_message() -> RawMessage {
+        RawMessage {
+            source: None,
+            data: Bytes::from(vec![0xab; 300]),
+            sequence_number: None,
+            topic: TopicHash::from_raw("topic-b"),
+            signature: None,
+            key: None,
+        }
+    }
+
+    /// An RPC using every field the crate types have. Control actions are listed in the order
+    /// the decoder yields them.
+    pub(crate) fn full_rpc() -> Rpc {
+        let id = |b: &'static [u8]| MessageId::new(Bytes::from_static(b));
+        Rpc {
+            subscriptions: vec![
+                Subscription {
+                    subscribe: true,
+                    topic: TopicHash::from_raw("topic-a"),
+                },
+                Subscription {
+                    subscribe: false,
+                    topic: TopicHash::from_raw("topic-b"),
+                },
+            ],
+            messages: vec![
+                full_message(),
+                anonymous_message(),
+                RawMessage {
+                    source: Some(PeerId::random()),
+                    sequence_number: Some(0),
+                    ..anonymous_message()
+                },
+            ],
+            control: vec![
+                ControlAction::IHave {
+                    topic: TopicHash::from_raw("topic-a"),
+                    message_ids: vec![id(b"m1"), id(b"m2")],
+                },
+                ControlAction::IWant {
+                    message_ids: vec![id(b"m3")],
+                },
+                ControlAction::Graft {
+                    topic: TopicHash::from_raw("topic-a"),
+                },
+                ControlAction::Prune {
+                    topic: TopicHash::from_raw("topic-b"),
+                    peers: vec![
+                        PeerInfo {
+                            peer_id: Some(PeerId::random()),
+                            signed_peer_record: Some(Bytes::from_static(b"record")),
+                        },
+                        PeerInfo {
+                            peer_id: Some(PeerId::random()),
+                            signed_peer_record: None,
+                        },
+                    ],
+                    backoff: Some(60),
+                },
+                ControlAction::Prune {
+                    topic: TopicHash::from_raw("topic-a"),
+                    peers: vec![],
+                    backoff: None,
+                },
+                ControlAction::IDontWant {
+                    message_ids: vec![id(b"m4"), id(&[0, 1, 2, 255])],
+                },
+            ],
+        }
+    }
+
+    pub(crate) fn encode(rpc: &Rpc) -> BytesMut {
+        let mut buf = BytesMut::new();
+        Codec::new(usize::MAX).encode(rpc, &mut buf).unwrap();
+        buf
+    }
+
+    /// Feeds `input` to a fresh decoder in chunks of `chunk` bytes and collects every item.
+    fn decode_chunked(codec: &mut Codec, input: &[u8], chunk: usize) -> Vec<Inbound> {
+        let mut src = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            src.extend_from_slice(piece);
+            while let Some(item) = codec.decode(&mut src).unwrap() {
+                out.push(item);
+            }
+            // Oversized frames are never buffered: at most one chunk plus one frame is held.
+            assert!(
+                src.len() <= chunk + 2 * 1024,
+                "buffered {} bytes",
+                src.len()
+            );
+        }
+        assert!(src.is_empty());
+        out
+    }
+
+    fn rpc_item(rpc: Rpc) -> Inbound {
+        Inbound::Rpc(DecodedRpc {
+            rpc,
+            malformed_messages: vec![],
+        })
+    }
+
+    #[test]
+    fn round_trip_every_field() {
+        let rpc = full_rpc();
+        let mut buf = encode(&rpc);
+        let total = buf.len();
+        let item = Codec::new(1 << 20).decode(&mut buf).unwrap();
+        assert_eq!(item, Some(rpc_item(rpc.clone())));
+        assert!(buf.is_empty());
+        // The prefix of this RPC is two bytes long.
+        assert_eq!(convert::encoded_len(&rpc) + 2, total);
+    }
+
+    #[test]
+    fn round_trip_empty_rpc() {
+        let mut buf = encode(&Rpc::default());
+        assert_eq!(&buf[..], &[0]);
+        let item = Codec::new(10).decode(&mut buf).unwrap();
+        assert_eq!(item, Some(rpc_item(Rpc::default())));
+    }
+
+    #[test]
+    fn decodes_byte_by_byte() {
+        let first = full_rpc();
+        let second = Rpc {
+            messages: vec![anonymous_message()],
+            ..Rpc::default()
+        };
+        let mut input = encode(&first);
+        input.extend_from_slice(&encode(&second));
+        let items = decode_chunked(&mut Codec::new(1 << 20), &input, 1);
+        assert_eq!(items, vec![rpc_item(first), rpc_item(second)]);
+    }
+
+    #[test]
+    fn oversized_frame_is_skipped_in_chunks() {
+        let max = 100;
+        let valid = Rpc {
+            subscriptions: vec![Subscription {
+                subscribe: true,
+                topic: TopicHash::from_raw("t"),
+            }],
+            ..Rpc::default()
+        };
+        let mut input = BytesMut::new();
+        write_length_prefix(5000, &mut input);
+        input.extend_from_slice(&[0x0a; 5000]);
+        input.extend_from_slice(&encode(&valid));
+
+        for chunk in [1, 7, 64, 4096, input.len()] {
+            let items = decode_chunked(&mut Codec::new(max), &input, chunk);
+            assert_eq!(
+                items,
+                vec![
+                    Inbound::Dropped(DropReason::TooLarge { len: 5000, max }),
+                    rpc_item(valid.clone()),
+                ],
+                "chunk size {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_frame_is_dropped() {
+        let valid = Rpc {
+            messages: vec![anonymous_message()],
+            ..Rpc::default()
+        };
+        let mut input = BytesMut::new();
+        // Field 1, length-delimited, announcing 100 bytes that are not there.
+        input.extend_from_slice(&[3, 0x0a, 100, 0]);
+        input.extend_from_slice(&encode(&valid));
+        let items = decode_chunked(&mut Codec::new(1024), &input, 3);
+        assert_eq!(items.len(), 2);
+        assert!(matches!(
+            &items[0],
+            Inbound::Dropped(DropReason::Malformed(_))
+        ));
+        assert_eq!(items[1], rpc_item(valid));
+    }
+
+    #[test]
+    fn broken_length_prefix_is_an_error() {
+        let mut codec = Codec::new(usize::MAX);
+        let mut too_long = BytesMut::from(&[0x80u8; 11][..]);
+        let err = codec.decode(&mut too_long).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+
+        // Ten bytes whose last one carries more than the 64th bit.
+        let mut overflow =
+            BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..]);
+        assert!(codec.decode(&mut overflow).is_err());
+
+        // The largest u64 is still a valid prefix (and an oversized frame).
+        let mut max = BytesMut::new();
+        write_length_prefix(u64::MAX, &mut max);
+        assert_eq!(max.len(), 10);
+        let item = Codec::new(10).decode(&mut max).unwrap();
+        assert!(matches!(
+            item,
+            Some(Inbound::Dropped(DropReason::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn partial_prefix_waits_for_more() {
+        let mut codec = Codec::new(usize::MAX);
+        let mut src = BytesMut::from(&[0x80u8, 0x80][..]);
+        assert_eq!(codec.decode(&mut src).unwrap(), None);
+        assert_eq!(src.len(), 2);
+    }
+
+    #[test]
+    fn varint_prefix_round_trips() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut buf = BytesMut::new();
+            write_length_prefix(value, &mut buf);
+            let (decoded, len) = read_length_prefix(&buf).unwrap().unwrap();
+            assert_eq!(decoded as u64, value);
+            assert_eq!(len, buf.len());
+        }
+    }
+
+    #[test]
+    fn encoder_refuses_oversized_rpc() {
+        let rpc = Rpc {
+            messages: vec![anonymous_message()],
+            ..Rpc::default()
+        };
+        let mut dst = BytesMut::new();
+        let err = Codec::new(100).encode(&rpc, &mut dst).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(dst.is_empty());
+        // Exactly at the limit is fine.
+        let len = convert::encoded_len(&rpc);
+        assert!(Codec::new(len).encode(&rpc, &mut dst).is_ok());
+    }
+
+    #[test]
+    fn decoding_is_zero_copy() {
+        let rpc = full_rpc();
+        let mut src = encode(&rpc);
+        let start = src.as_ptr() as usize;
+        let end = start + src.len();
+        let inside = |b: &[u8]| {
+            let p = b.as_ptr() as usize;
+            p >= start && p + b.len() <= end
+        };
+
+        let Some(Inbound::Rpc(decoded)) = Codec::new(1 << 20).decode(&mut src).unwrap() else {
+            panic!("expected an RPC");
+        };
+        let msg = &decoded.rpc.messages[0];
+        assert!(inside(&msg.data));
+        assert!(inside(msg.signature.as_ref().unwrap()));
+        assert!(inside(msg.key.as_ref().unwrap()));
+        for action in &decoded.rpc.control {
+            match action {
+                ControlAction::IHave { message_ids, .. }
+                | ControlAction::IWant { message_ids }
+                | ControlAction::IDontWant { message_ids } => {
+                    assert!(message_ids.iter().all(|id| inside(id.as_bytes())));
+                }
+                ControlAction::Prune { peers, .. } => {
+                    for record in peers.iter().filter_map(|p| p.signed_peer_record.as_ref()) {
+                        assert!(inside(record));
+                    }
+                }
+                ControlAction::Graft { .. } => {}
+            }
+        }
+    }
+
+    #[test]
+    fn corrupted_frames_never_panic() {
+        let encoded = encode(&full_rpc());
+        let prefix_len = encoded.len() - convert::encoded_len(&full_rpc());
+        for index in prefix_len..encoded.len() {
+            for mask in [0x01, 0x80, 0xff] {
+                let mut corrupted = encoded.clone();
+                corrupted[index] ^= mask;
+                let mut codec = Codec::new(1 << 20);
+                // The prefix is intact, so the frame is always consumed, decoded or dropped.
+                assert!(codec.decode(&mut corrupted).unwrap().is_some());
+                assert!(corrupted.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn random_mutations_never_panic() {
+        // A small deterministic generator (xorshift) keeps the test reproducible.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let body = encode(&full_rpc()).split_off(2);
+        for _ in 0..20_000 {
+            let mut frame = body.to_vec();
+            match next() % 3 {
+                0 => {
+                    for _ in 0..=next() % 4 {
+                        let i = (next() as usize) % frame.len();
+                        frame[i] = next() as u8;
+                    }
+                }
+                1 => frame.truncate((next() as usize) % frame.len()),
+                _ => {
+                    frame = (0..next() % 48)
+                        .map(|_| {
+                            [0x0a, 0x12, 0x1a, 0x22, 0x80, 0xff, 0x01, 0x03][next() as usize % 8]
+                        })
+                        .collect();
+                }
+            }
+            let mut src = BytesMut::new();
+            write_length_prefix(frame.len() as u64, &mut src);
+            src.extend_from_slice(&frame);
+            let mut codec = Codec::new(1 << 20);
+            assert!(codec.decode(&mut src).unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn works_with_framed_read() {
+        use futures::{StreamExt, executor::block_on, io::Cursor};
+
+        let valid = full_rpc();
+        let mut input = BytesMut::new();
+        write_length_prefix(100_000, &mut input);
+        input.extend_from_slice(&vec![0u8; 100_000]);
+        input.extend_from_slice(&encode(&valid));
+
+        let framed =
+            asynchronous_codec::FramedRead::new(Cursor::new(input.to_vec()), Codec::new(4096));
+        let items: Vec<_> = block_on(framed.collect());
+        let items: Vec<_> = items.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            items,
+            vec![
+                Inbound::Dropped(DropReason::TooLarge {
+                    len: 100_000,
+                    max: 4096
+                }),
+                rpc_item(valid),
+            ]
+        );
+    }
+}
