@@ -4,7 +4,7 @@
 //! events into router inputs, and router actions into per-peer queue pushes and swarm events.
 
 use std::collections::{HashMap, VecDeque};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -40,6 +40,8 @@ pub struct Behaviour {
     dropped: HashMap<PeerId, usize>,
     events: VecDeque<ToSwarm<Event, HandlerIn>>,
     timer: Delay,
+    /// The swarm task, woken when an API call produced events outside of `poll`.
+    waker: Option<Waker>,
 }
 
 impl Behaviour {
@@ -62,6 +64,7 @@ impl Behaviour {
             dropped: HashMap::new(),
             events: VecDeque::new(),
             timer: Delay::new(delay),
+            waker: None,
         })
     }
 
@@ -202,6 +205,11 @@ impl Behaviour {
                 Action::Event(event) => self.events.push_back(ToSwarm::GenerateEvent(event)),
             }
         }
+        if !self.events.is_empty()
+            && let Some(waker) = self.waker.take()
+        {
+            waker.wake();
+        }
         queued
     }
 
@@ -328,6 +336,7 @@ impl NetworkBehaviour for Behaviour {
         if let Some(event) = self.events.pop_front() {
             return Poll::Ready(event);
         }
+        self.waker = Some(cx.waker().clone());
         while self.timer.poll_unpin(cx).is_ready() {
             let now = Instant::now();
             self.on_heartbeat(now);
