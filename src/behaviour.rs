@@ -313,8 +313,11 @@ impl NetworkBehaviour for Behaviour {
         match event.0 {
             HandlerEvent::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
             HandlerEvent::Rpc(decoded) => {
-                self.router
-                    .report_malformed_messages(peer_id, decoded.malformed_messages.len());
+                self.router.report_decode_drops(
+                    peer_id,
+                    decoded.malformed_messages.len(),
+                    decoded.unknown_control,
+                );
                 self.router.handle_rpc(Instant::now(), peer_id, decoded.rpc);
             }
             HandlerEvent::Dropped(reason) => {

@@ -42,6 +42,8 @@ pub struct Counters {
     pub prune_ignored: u64,
     /// Control messages from a floodsub peer, or of a kind its protocol lacks.
     pub control_ignored: u64,
+    /// Control messages of a kind we do not know (skipped).
+    pub control_unknown: u64,
     /// RPCs to peers dropped because their send queue was full.
     pub send_queue_full: u64,
 }

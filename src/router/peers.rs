@@ -129,11 +129,16 @@ impl Router {
         self.flush_control();
     }
 
-    /// Counts `n` messages that failed to decode at the edge (bad `from`, `seqno`, topic).
-    pub fn report_malformed_messages(&mut self, from: PeerId, n: usize) {
-        if n > 0 {
-            self.counters.messages_malformed += n as u64;
-            tracing::debug!(peer = %from, count = n, "malformed messages dropped");
+    /// Counts what the decoder dropped from an RPC of `from`: `malformed` messages (bad
+    /// `from`, `seqno` or topic) and `unknown_control` control messages of an unknown kind.
+    pub fn report_decode_drops(&mut self, from: PeerId, malformed: usize, unknown_control: usize) {
+        if malformed > 0 {
+            self.counters.messages_malformed += malformed as u64;
+            tracing::debug!(peer = %from, count = malformed, "malformed messages dropped");
+        }
+        if unknown_control > 0 {
+            self.counters.control_unknown += unknown_control as u64;
+            tracing::debug!(peer = %from, count = unknown_control, "unknown control messages ignored");
         }
     }
 

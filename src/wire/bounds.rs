@@ -51,16 +51,26 @@ fn child(parent: Kind, tag: u32) -> Option<Kind> {
 }
 
 /// Checks that every field of the RPC in `frame`, at every nesting level, lies inside its
-/// enclosing message. Returns a short reason otherwise.
-pub(crate) fn check(frame: &[u8]) -> Result<(), &'static str> {
-    walk(frame, Kind::Rpc)
+/// enclosing message. Returns a short reason otherwise, or else the number of control
+/// messages of a kind we do not know (unknown fields of `ControlMessage`), which the decoder
+/// skips.
+pub(crate) fn check(frame: &[u8]) -> Result<usize, &'static str> {
+    let mut unknown_control = 0;
+    walk(frame, Kind::Rpc, &mut unknown_control)?;
+    Ok(unknown_control)
 }
 
-fn walk(mut buf: &[u8], kind: Kind) -> Result<(), &'static str> {
+/// Field numbers of `ControlMessage` (ihave .. extensions).
+const KNOWN_CONTROL_FIELDS: std::ops::RangeInclusive<u32> = 1..=6;
+
+fn walk(mut buf: &[u8], kind: Kind, unknown_control: &mut usize) -> Result<(), &'static str> {
     while !buf.is_empty() {
         let (tag, rest) = varint(buf)?;
         // quick-protobuf reads tags as 32-bit varints and keeps the low 32 bits.
         let tag = tag as u32;
+        if kind == Kind::Control && !KNOWN_CONTROL_FIELDS.contains(&(tag >> 3)) {
+            *unknown_control += 1;
+        }
         buf = match tag & 7 {
             VARINT => varint(rest)?.1,
             FIXED64 => rest.get(8..).ok_or("fixed64 field runs past its message")?,
@@ -75,7 +85,7 @@ fn walk(mut buf: &[u8], kind: Kind) -> Result<(), &'static str> {
                 }
                 let (body, rest) = rest.split_at(len);
                 if let Some(nested) = child(kind, tag) {
-                    walk(body, nested)?;
+                    walk(body, nested, unknown_control)?;
                 }
                 rest
             }
@@ -113,8 +123,8 @@ mod tests {
         control.extend_from_slice(&prune);
         let mut rpc = vec![0x1a, control.len() as u8];
         rpc.extend_from_slice(&control);
-        assert_eq!(check(&rpc), Ok(()));
-        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&rpc), Ok(0));
+        assert_eq!(check(&[]), Ok(0));
     }
 
     #[test]
@@ -146,6 +156,19 @@ mod tests {
         rpc.extend_from_slice(&[0x9d, 0x06, 1, 2, 3, 4]);
         rpc.extend_from_slice(&[0x99, 0x06, 1, 2, 3, 4, 5, 6, 7, 8]);
         rpc.extend_from_slice(&[0x9a, 0x06, 2, 0xff, 0xff]);
-        assert_eq!(check(&rpc), Ok(()));
+        assert_eq!(
+            check(&rpc),
+            Ok(0),
+            "unknown RPC fields are not control messages"
+        );
+    }
+
+    #[test]
+    fn counts_unknown_control_messages() {
+        // RPC{control{graft{topicID "t"}, field 9 (unknown) bytes "x", field 7 varint 1}}
+        let control = [0x1a, 3, 0x0a, 1, b't', 0x4a, 1, b'x', 0x38, 1];
+        let mut rpc = vec![0x1a, control.len() as u8];
+        rpc.extend_from_slice(&control);
+        assert_eq!(check(&rpc), Ok(2));
     }
 }

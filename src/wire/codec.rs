@@ -36,6 +36,8 @@ pub struct DecodedRpc {
     /// Messages whose `from`, `seqno` or `topic` could not be decoded, with their topic (empty
     /// when the topic itself is missing) and the reason.
     pub(crate) malformed_messages: Vec<(TopicHash, ValidationError)>,
+    /// Control messages of a kind we do not know, skipped by the decoder.
+    pub(crate) unknown_control: usize,
 }
 
 /// Why a frame was discarded.
@@ -141,12 +143,17 @@ impl Encoder for Codec {
 /// Parses one frame's protobuf bytes; payloads in the result share `frame`'s allocation.
 fn decode_frame(frame: &Bytes) -> Inbound {
     // The generated decoder may panic on fields that overrun their parent message.
-    if let Err(reason) = bounds::check(frame) {
-        return Inbound::Dropped(DropReason::Malformed(reason.to_owned()));
-    }
+    let unknown_control = match bounds::check(frame) {
+        Ok(unknown) => unknown,
+        Err(reason) => return Inbound::Dropped(DropReason::Malformed(reason.to_owned())),
+    };
     let mut reader = BytesReader::from_bytes(frame);
     match proto::RPC::from_reader(&mut reader, frame) {
-        Ok(rpc) => Inbound::Rpc(convert::rpc_from_proto(frame, rpc)),
+        Ok(rpc) => {
+            let mut decoded = convert::rpc_from_proto(frame, rpc);
+            decoded.unknown_control = unknown_control;
+            Inbound::Rpc(decoded)
+        }
         Err(e) => Inbound::Dropped(DropReason::Malformed(e.to_string())),
     }
 }
@@ -311,6 +318,7 @@ pub(crate) mod tests {
         Inbound::Rpc(DecodedRpc {
             rpc,
             malformed_messages: vec![],
+            unknown_control: 0,
         })
     }
 

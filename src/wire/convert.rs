@@ -60,6 +60,7 @@ pub(crate) fn rpc_from_proto(frame: &Bytes, rpc: proto::RPC<'_>) -> DecodedRpc {
             control,
         },
         malformed_messages,
+        unknown_control: 0,
     }
 }
 
