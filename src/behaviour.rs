@@ -10,9 +10,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures_timer::Delay;
+use libp2p_core::PeerRecord;
+use libp2p_core::signed_envelope::SignedEnvelope;
 use libp2p_core::transport::PortUse;
 use libp2p_core::{Endpoint, Multiaddr};
-use libp2p_identity::PeerId;
+use libp2p_identity::{Keypair, PeerId};
+use libp2p_swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p_swarm::{
     ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
     THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::ConnectionEstablished,
@@ -22,9 +25,10 @@ use crate::authenticity::MessageAuthenticity;
 use crate::config::Config;
 use crate::error::{ConfigError, PublishError, SubscriptionError};
 use crate::event::{Event, MessageAcceptance};
+use crate::filter::SubscriptionFilter;
 use crate::handler::{Handler, HandlerConfig, HandlerEvent, HandlerIn};
 use crate::queue::{Class, PeerQueue, QueuedRpc};
-use crate::router::{Action, Counters, Router, SendClass};
+use crate::router::{Action, Counters, PeerRecordError, Router, SendClass};
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
 use crate::wire::DropReason;
 
@@ -42,6 +46,14 @@ pub struct Behaviour {
     timer: Delay,
     /// The swarm task, woken when an API call produced events outside of `poll`.
     waker: Option<Waker>,
+    /// The key our own signed peer record is signed with.
+    record_key: Option<Keypair>,
+    /// Our own signed peer record, rebuilt when our addresses change.
+    local_record: Option<PeerRecord>,
+    listen_addrs: Vec<Multiaddr>,
+    external_addrs: Vec<Multiaddr>,
+    /// Addresses given for direct peers, used when the router redials them.
+    direct_addrs: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl Behaviour {
@@ -55,6 +67,10 @@ impl Behaviour {
         let handler_config =
             HandlerConfig::new(config.max_transmit_size(), config.support_floodsub());
         let delay = config.heartbeat_initial_delay();
+        let record_key = match &authenticity {
+            MessageAuthenticity::Signed(key) => Some(key.clone()),
+            _ => None,
+        };
         let router = Router::new(config, authenticity, rand::random(), first_seqno, now)?;
         Ok(Behaviour {
             router,
@@ -65,7 +81,100 @@ impl Behaviour {
             events: VecDeque::new(),
             timer: Delay::new(delay),
             waker: None,
+            record_key,
+            local_record: None,
+            listen_addrs: Vec::new(),
+            external_addrs: Vec::new(),
+            direct_addrs: HashMap::new(),
         })
+    }
+
+    /// Creates the behaviour with a subscription filter for our own and remote subscriptions.
+    pub fn new_with_subscription_filter(
+        authenticity: MessageAuthenticity,
+        config: Config,
+        filter: impl SubscriptionFilter,
+    ) -> Result<Self, ConfigError> {
+        let mut behaviour = Self::new(authenticity, config)?;
+        behaviour.router.set_subscription_filter(filter);
+        Ok(behaviour)
+    }
+
+    /// Sets the key our own signed peer record is signed with (by default the message
+    /// signing key of [`MessageAuthenticity::Signed`]; other modes have none until set).
+    pub fn set_peer_record_keypair(&mut self, keypair: Keypair) {
+        self.record_key = Some(keypair);
+        self.rebuild_local_record();
+    }
+
+    /// Our own signed peer record (standard `libp2p-peer-record` envelope) over our external
+    /// addresses, or our listen addresses while none is confirmed. Hand it to other peers
+    /// (identify does so when built with a signed peer record) so they can offer us in PX.
+    pub fn local_peer_record(&self) -> Option<&PeerRecord> {
+        self.local_record.as_ref()
+    }
+
+    /// Adds another peer's signed peer record (e.g. from identify's
+    /// `Info::signed_peer_record`), to be offered in peer exchange. It is verified first.
+    pub fn add_peer_record(&mut self, envelope: SignedEnvelope) -> Result<PeerId, PeerRecordError> {
+        let bytes = Bytes::from(envelope.into_protobuf_encoding());
+        self.router.add_peer_record(bytes)
+    }
+
+    /// Adds a direct peer with the addresses to reach it: messages are always forwarded to it,
+    /// it is never grafted, and it is redialled every `direct_connect_ticks` heartbeats while
+    /// disconnected.
+    pub fn add_direct_peer(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) {
+        if !addresses.is_empty() {
+            self.direct_addrs.insert(peer, addresses);
+        }
+        self.router.add_direct_peer(peer);
+        self.drain_router();
+    }
+
+    /// Removes a direct peer.
+    pub fn remove_direct_peer(&mut self, peer: &PeerId) {
+        self.direct_addrs.remove(peer);
+        self.router.remove_direct_peer(peer);
+    }
+
+    /// Blacklists a peer: its RPCs and the messages it authored are dropped and it is never
+    /// grafted or forwarded to.
+    pub fn blacklist_peer(&mut self, peer: &PeerId) {
+        self.router.blacklist_peer(*peer);
+    }
+
+    /// Removes a peer from the blacklist.
+    pub fn remove_blacklisted_peer(&mut self, peer: &PeerId) {
+        self.router.remove_blacklisted_peer(peer);
+    }
+
+    fn rebuild_local_record(&mut self) {
+        let Some(key) = &self.record_key else {
+            return;
+        };
+        let addrs = if self.external_addrs.is_empty() {
+            self.listen_addrs.clone()
+        } else {
+            self.external_addrs.clone()
+        };
+        match PeerRecord::new_interop(key, addrs) {
+            Ok(record) => self.local_record = Some(record),
+            Err(error) => tracing::warn!(%error, "could not sign our peer record"),
+        }
+    }
+
+    fn on_address_change(&mut self, event: &FromSwarm) {
+        let changed = match event {
+            FromSwarm::NewListenAddr(e) => add_addr(&mut self.listen_addrs, e.addr),
+            FromSwarm::ExpiredListenAddr(e) => remove_addr(&mut self.listen_addrs, e.addr),
+            FromSwarm::ExternalAddrConfirmed(e) => add_addr(&mut self.external_addrs, e.addr),
+            FromSwarm::ExternalAddrExpired(e) => remove_addr(&mut self.external_addrs, e.addr),
+            _ => false,
+        };
+        if changed {
+            self.rebuild_local_record();
+        }
     }
 
     /// Subscribes to a topic. Returns `Ok(false)` if already subscribed.
@@ -77,7 +186,7 @@ impl Behaviour {
         }
         let changed = self.router.subscribe(Instant::now(), hash);
         self.drain_router();
-        Ok(changed)
+        changed
     }
 
     /// Unsubscribes from a topic. Returns `false` if we were not subscribed.
@@ -203,6 +312,15 @@ impl Behaviour {
                     }
                 }
                 Action::Event(event) => self.events.push_back(ToSwarm::GenerateEvent(event)),
+                Action::Dial { peer, addresses } => {
+                    tracing::debug!(%peer, ?addresses, "dialling");
+                    self.events.push_back(ToSwarm::Dial {
+                        opts: DialOpts::peer_id(peer)
+                            .addresses(addresses)
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .build(),
+                    });
+                }
             }
         }
         if !self.events.is_empty()
@@ -294,7 +412,20 @@ impl NetworkBehaviour for Behaviour {
         Ok(self.new_handler(peer, connection_id))
     }
 
+    fn handle_pending_outbound_connection(
+        &mut self,
+        _connection_id: ConnectionId,
+        maybe_peer: Option<PeerId>,
+        _addresses: &[Multiaddr],
+        _effective_role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        Ok(maybe_peer
+            .and_then(|peer| self.direct_addrs.get(&peer).cloned())
+            .unwrap_or_default())
+    }
+
     fn on_swarm_event(&mut self, event: FromSwarm) {
+        self.on_address_change(&event);
         match event {
             FromSwarm::ConnectionEstablished(e) => self.on_connection_established(e),
             FromSwarm::ConnectionClosed(e) => self.on_connection_closed(e),
@@ -354,4 +485,18 @@ impl NetworkBehaviour for Behaviour {
             None => Poll::Pending,
         }
     }
+}
+
+fn add_addr(addrs: &mut Vec<Multiaddr>, addr: &Multiaddr) -> bool {
+    if addrs.contains(addr) {
+        return false;
+    }
+    addrs.push(addr.clone());
+    true
+}
+
+fn remove_addr(addrs: &mut Vec<Multiaddr>, addr: &Multiaddr) -> bool {
+    let before = addrs.len();
+    addrs.retain(|a| a != addr);
+    addrs.len() != before
 }

@@ -74,6 +74,8 @@ pub struct Config {
     opportunistic_graft_peers: usize,
     do_px: bool,
     prune_peers: usize,
+    max_px_dials: usize,
+    px_dial_unsigned: bool,
     // Direct (explicit) peers.
     direct_peers: Vec<PeerId>,
     direct_connect_ticks: u64,
@@ -309,6 +311,19 @@ impl Config {
         self.prune_peers
     }
 
+    /// How many peers offered by one PRUNE's peer exchange we dial at most. Not a spec
+    /// parameter (go bounds PX dials by its connector pool). Default 16.
+    pub fn max_px_dials(&self) -> usize {
+        self.max_px_dials
+    }
+
+    /// Whether peers offered by peer exchange without a signed peer record are dialled by
+    /// peer id alone (relying on addresses known to other behaviours). Not a spec parameter.
+    /// Default false: only verified signed records are dialled, with their own addresses.
+    pub fn px_dial_unsigned(&self) -> bool {
+        self.px_dial_unsigned
+    }
+
     /// Direct (explicit) peers (v1.1 spec): messages are always forwarded to them, they are
     /// never grafted, and we keep reconnecting to them. Default none.
     pub fn direct_peers(&self) -> &[PeerId] {
@@ -439,6 +454,8 @@ impl fmt::Debug for Config {
             .field("opportunistic_graft_peers", &self.opportunistic_graft_peers)
             .field("do_px", &self.do_px)
             .field("prune_peers", &self.prune_peers)
+            .field("max_px_dials", &self.max_px_dials)
+            .field("px_dial_unsigned", &self.px_dial_unsigned)
             .field("direct_peers", &self.direct_peers)
             .field("direct_connect_ticks", &self.direct_connect_ticks)
             .field("max_topics_per_peer", &self.max_topics_per_peer)

@@ -2,7 +2,8 @@
 
 use crate::types::TopicHash;
 
-/// Why a publish was refused. Nothing is sent when an error is returned.
+/// Why a publish was refused. Except for [`PublishError::AllQueuesFull`], nothing was sent or
+/// cached when an error is returned.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublishError {
@@ -23,7 +24,8 @@ pub enum PublishError {
         /// The configured limit.
         max: usize,
     },
-    /// Every peer's send queue was full; the message was not queued anywhere.
+    /// Every recipient's send queue was full: the message was queued nowhere. It stays in
+    /// the message cache (and the seen cache), so it may still reach peers through gossip.
     #[error("all peers' send queues are full")]
     AllQueuesFull,
 }

@@ -1,5 +1,6 @@
 //! Events reported to the application.
 
+use libp2p_core::PeerRecord;
 use libp2p_identity::PeerId;
 
 use crate::types::{Message, MessageId, TopicHash};
@@ -35,6 +36,14 @@ pub enum Event {
     GossipsubNotSupported {
         /// The peer.
         peer_id: PeerId,
+    },
+    /// A PRUNE carried peer exchange: these signed peer records were verified (signature
+    /// valid, signer = the listed peer) and their peers are being dialled.
+    PeerExchange {
+        /// The peer that pruned us and offered the records.
+        propagation_source: PeerId,
+        /// The verified records.
+        records: Vec<PeerRecord>,
     },
     /// A peer's send queue was full: this many RPCs to it were dropped since the last report.
     SlowPeer {

@@ -11,6 +11,7 @@ mod behaviour;
 mod config;
 mod error;
 mod event;
+mod filter;
 mod handler;
 pub mod protocol;
 mod queue;
@@ -24,7 +25,11 @@ pub use behaviour::Behaviour;
 pub use config::{Config, ConfigBuilder, MessageIdFn};
 pub use error::{ConfigError, PublishError, SubscriptionError, ValidationError};
 pub use event::{Event, MessageAcceptance};
-pub use router::Counters;
+pub use filter::{
+    AllowAllSubscriptionFilter, AllowListSubscriptionFilter, RegexSubscriptionFilter,
+    SubscriptionFilter,
+};
+pub use router::{Counters, PeerRecordError, verify_peer_record};
 pub use types::{
     ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,
     RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,

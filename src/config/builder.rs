@@ -60,6 +60,8 @@ impl Default for ConfigBuilder {
             opportunistic_graft_peers: 2,
             do_px: false,
             prune_peers: 16,
+            max_px_dials: 16,
+            px_dial_unsigned: false,
             direct_peers: Vec::new(),
             direct_connect_ticks: 300,
             max_topics_per_peer: 1000,
@@ -316,6 +318,20 @@ impl ConfigBuilder {
     /// PrunePeers). Default 16.
     pub fn prune_peers(&mut self, peers: usize) -> &mut Self {
         self.config.prune_peers = peers;
+        self
+    }
+
+    /// Sets how many peers offered by one PRUNE we dial at most ([`Config::max_px_dials`]).
+    /// Default 16.
+    pub fn max_px_dials(&mut self, dials: usize) -> &mut Self {
+        self.config.max_px_dials = dials;
+        self
+    }
+
+    /// Sets whether PX peers without a signed record are dialled by peer id alone
+    /// ([`Config::px_dial_unsigned`]). Default false.
+    pub fn px_dial_unsigned(&mut self, enabled: bool) -> &mut Self {
+        self.config.px_dial_unsigned = enabled;
         self
     }
 

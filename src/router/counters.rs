@@ -10,6 +10,16 @@ pub struct Counters {
     pub rpcs_too_large: u64,
     /// RPC frames dropped because they were not valid protobuf.
     pub rpcs_malformed: u64,
+    /// RPCs dropped because they came from a blacklisted peer.
+    pub rpcs_from_blacklisted: u64,
+    /// Messages dropped because their author is blacklisted.
+    pub messages_from_blacklisted: u64,
+    /// IWANT promises not kept within `iwant_followup_time`.
+    pub broken_promises: u64,
+    /// Peer exchange records dropped because they failed verification.
+    pub px_records_invalid: u64,
+    /// Peer exchange offers ignored (from a peer below `accept_px_threshold`).
+    pub px_ignored: u64,
     /// RPCs ignored because they came from a peer that does not speak gossipsub.
     pub rpcs_from_unsupported_peer: u64,
     /// Messages dropped because a field could not be decoded (bad `from`, `seqno`, topic).

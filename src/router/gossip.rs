@@ -35,21 +35,20 @@ impl Router {
                 ControlAction::Graft { topic } => self.handle_graft(now, from, topic),
                 ControlAction::Prune {
                     topic,
-                    peers: _,
+                    peers,
                     backoff,
-                } => self.handle_prune(now, from, &topic, backoff),
+                } => self.handle_prune(now, from, &topic, peers, backoff),
                 ControlAction::IDontWant { message_ids } => {
                     self.handle_idontwant(from, message_ids)
                 }
             }
         }
         if !iwant_ids.is_empty() {
-            self.send_control(
-                from,
-                ControlAction::IWant {
-                    message_ids: iwant_ids.into_iter().collect(),
-                },
-            );
+            let message_ids: Vec<MessageId> = iwant_ids.into_iter().collect();
+            let deadline = now + self.config.iwant_followup_time();
+            self.promises
+                .add(&mut self.rng, from, &message_ids, deadline);
+            self.send_control(from, ControlAction::IWant { message_ids });
         }
     }
 
@@ -165,7 +164,9 @@ impl Router {
             let mut candidates: Vec<PeerId> = self
                 .gossipsub_peers_in(&topic)
                 .into_iter()
-                .filter(|p| !excluded.is_some_and(|set| set.contains(p)))
+                .filter(|p| {
+                    !excluded.is_some_and(|set| set.contains(p)) && !self.direct_peers.contains(p)
+                })
                 .collect();
             let count = self
                 .config

@@ -9,10 +9,41 @@ impl Router {
     pub(super) fn heartbeat(&mut self, now: Instant) {
         self.heartbeat_ticks += 1;
         self.refresh_peer_budgets();
+        self.penalise_broken_promises(now);
         self.maintain_meshes(now);
         self.maintain_fanout(now);
         self.emit_gossip();
+        self.reconnect_direct_peers();
         self.expire_caches(now);
+    }
+
+    /// Peers that did not deliver a message they advertised within `iwant_followup_time`.
+    fn penalise_broken_promises(&mut self, now: Instant) {
+        let broken = self.promises.broken_promises(now);
+        for (peer, count) in broken {
+            self.counters.broken_promises += count as u64;
+            tracing::debug!(%peer, count, "IWANT promises broken");
+            self.behaviour_penalty(&peer, count);
+        }
+    }
+
+    /// Every `direct_connect_ticks` heartbeats, dials the direct peers we are not connected to.
+    fn reconnect_direct_peers(&mut self) {
+        if self.heartbeat_ticks % self.config.direct_connect_ticks() != 0 {
+            return;
+        }
+        let missing: Vec<_> = self
+            .direct_peers
+            .iter()
+            .filter(|p| !self.peers.contains_key(p))
+            .copied()
+            .collect();
+        for peer in missing {
+            let addresses = self.record_addresses(&peer);
+            tracing::debug!(%peer, "redialling direct peer");
+            self.actions
+                .push_back(super::Action::Dial { peer, addresses });
+        }
     }
 
     /// Drops fanout topics unused for `fanout_ttl`; tops the others up to D.

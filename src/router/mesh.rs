@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
-use super::Router;
-use crate::types::{ControlAction, PeerKind, TopicHash};
+use super::{Action, Router};
+use crate::event::Event;
+use crate::types::{ControlAction, PeerInfo, PeerKind, TopicHash};
 
 /// The longest backoff we accept from a remote PRUNE; longer values are clamped.
 const MAX_REMOTE_BACKOFF: Duration = Duration::from_secs(60 * 60);
@@ -26,7 +27,7 @@ impl Router {
             let mut candidates: Vec<PeerId> = self
                 .gossipsub_peers_in(&topic)
                 .into_iter()
-                .filter(|p| !mesh.contains(p) && !self.in_backoff(now, &topic, p))
+                .filter(|p| !mesh.contains(p) && self.may_graft(now, &topic, p))
                 .collect();
             candidates.shuffle(&mut self.rng);
             mesh.extend(candidates.into_iter().take(d - mesh.len()));
@@ -51,26 +52,121 @@ impl Router {
         };
         let backoff = self.config.unsubscribe_backoff();
         for peer in mesh {
-            self.prune_peer(now, topic, peer, backoff);
+            self.prune_peer(now, topic, peer, backoff, false);
         }
     }
 
-    /// Sends a PRUNE to `peer` for `topic` and records the backoff on our side.
-    fn prune_peer(&mut self, now: Instant, topic: &TopicHash, peer: PeerId, backoff: Duration) {
+    /// Whether `peer` may be grafted into `topic` by us: not direct, not blacklisted, not in
+    /// backoff.
+    fn may_graft(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
+        !self.direct_peers.contains(peer)
+            && !self.blacklist.contains(peer)
+            && !self.in_backoff(now, topic, peer)
+    }
+
+    /// Sends a PRUNE to `peer` for `topic` and records the backoff on our side. With `px`
+    /// (and `do_px` on), the PRUNE offers other peers of the topic with their signed records.
+    fn prune_peer(
+        &mut self,
+        now: Instant,
+        topic: &TopicHash,
+        peer: PeerId,
+        backoff: Duration,
+        px: bool,
+    ) {
         self.add_backoff(now, topic, peer, backoff);
         let v1_1 = self
             .peers
             .get(&peer)
             .and_then(|s| s.kind)
             .is_some_and(PeerKind::supports_v1_1);
+        let peers = if v1_1 && px && self.config.do_px() {
+            self.px_offer(topic, &peer)
+        } else {
+            Vec::new()
+        };
         self.send_control(
             peer,
             ControlAction::Prune {
                 topic: topic.clone(),
-                peers: Vec::new(),
+                peers,
                 backoff: v1_1.then_some(backoff.as_secs()),
             },
         );
+    }
+
+    /// Up to `prune_peers` random peers of `topic` (other than `pruned`) to offer in PX, each
+    /// with its signed peer record when we have one.
+    fn px_offer(&mut self, topic: &TopicHash, pruned: &PeerId) -> Vec<PeerInfo> {
+        let mut candidates: Vec<PeerId> = self
+            .gossipsub_peers_in(topic)
+            .into_iter()
+            .filter(|p| p != pruned)
+            .collect();
+        candidates.shuffle(&mut self.rng);
+        candidates.truncate(self.config.prune_peers());
+        candidates
+            .into_iter()
+            .map(|peer| PeerInfo {
+                peer_id: Some(peer),
+                signed_peer_record: self.peer_records.get(&peer).cloned(),
+            })
+            .collect()
+    }
+
+    /// Takes the peers offered in a PRUNE: each signed record is verified (signature valid,
+    /// signer = the listed peer) and its peer dialled with the record's addresses; verified
+    /// records are reported to the application. Unverified offers are dropped and counted.
+    fn accept_px(&mut self, from: PeerId, mut offered: Vec<PeerInfo>) {
+        if offered.len() > self.config.prune_peers() {
+            offered.shuffle(&mut self.rng);
+            offered.truncate(self.config.prune_peers());
+        }
+        let mut records = Vec::new();
+        let mut dials = 0;
+        for info in offered {
+            if dials >= self.config.max_px_dials() {
+                break;
+            }
+            let Some(peer) = info.peer_id else {
+                self.counters.px_records_invalid += 1;
+                continue;
+            };
+            if self.peers.contains_key(&peer) || self.blacklist.contains(&peer) {
+                continue;
+            }
+            match info.signed_peer_record {
+                Some(bytes) => match super::verify_peer_record(&bytes, Some(&peer)) {
+                    Ok(record) => {
+                        let addresses = record.addresses().to_vec();
+                        self.store_peer_record(peer, bytes);
+                        records.push(record);
+                        self.actions.push_back(Action::Dial { peer, addresses });
+                        dials += 1;
+                    }
+                    Err(error) => {
+                        self.counters.px_records_invalid += 1;
+                        tracing::debug!(%from, %peer, %error, "invalid signed peer record in PX dropped");
+                    }
+                },
+                None if self.config.px_dial_unsigned() => {
+                    self.actions.push_back(Action::Dial {
+                        peer,
+                        addresses: Vec::new(),
+                    });
+                    dials += 1;
+                }
+                None => {
+                    tracing::trace!(%from, %peer, "PX peer without a signed record not dialled");
+                }
+            }
+        }
+        if !records.is_empty() {
+            self.emit(Event::PeerExchange {
+                propagation_source: from,
+                records,
+            });
+        }
     }
 
     fn add_backoff(&mut self, now: Instant, topic: &TopicHash, peer: PeerId, backoff: Duration) {
@@ -103,25 +199,38 @@ impl Router {
         if mesh.contains(&from) {
             return;
         }
+        if self.blacklist.contains(&from) {
+            self.counters.graft_refused += 1;
+            return;
+        }
+        if self.direct_peers.contains(&from) {
+            // Direct peers are never in the mesh; tell it so.
+            self.counters.graft_refused += 1;
+            tracing::debug!(peer = %from, %topic, "GRAFT from a direct peer refused");
+            let backoff = self.config.prune_backoff();
+            self.prune_peer(now, &topic, from, backoff, false);
+            return;
+        }
         if !subscribed {
             self.counters.graft_refused += 1;
             tracing::debug!(peer = %from, %topic, "GRAFT from a peer not subscribed to the topic ignored");
             return;
         }
         let outbound = self.peers.get(&from).is_some_and(|s| s.outbound);
+        // (refuse, offer PX): no PX to a peer GRAFTing during its backoff.
         let refuse = if self.in_backoff(now, &topic, &from) {
             tracing::debug!(peer = %from, %topic, "GRAFT during backoff refused");
-            true
+            Some(false)
         } else if mesh.len() >= self.config.mesh_n_high() && !outbound {
             tracing::debug!(peer = %from, %topic, "GRAFT refused: mesh full (D_hi)");
-            true
+            Some(true)
         } else {
-            false
+            None
         };
-        if refuse {
+        if let Some(px) = refuse {
             self.counters.graft_refused += 1;
             let backoff = self.config.prune_backoff();
-            self.prune_peer(now, &topic, from, backoff);
+            self.prune_peer(now, &topic, from, backoff, px);
             return;
         }
         tracing::debug!(peer = %from, %topic, "GRAFT accepted");
@@ -135,6 +244,7 @@ impl Router {
         now: Instant,
         from: PeerId,
         topic: &TopicHash,
+        peers: Vec<PeerInfo>,
         backoff: Option<u64>,
     ) {
         let Some(mesh) = self.mesh.get_mut(topic) else {
@@ -147,8 +257,11 @@ impl Router {
             .map(Duration::from_secs)
             .unwrap_or(self.config.prune_backoff())
             .min(MAX_REMOTE_BACKOFF);
-        tracing::debug!(peer = %from, %topic, ?backoff, "PRUNEd");
+        tracing::debug!(peer = %from, %topic, ?backoff, px = peers.len(), "PRUNEd");
         self.add_backoff(now, topic, from, backoff);
+        if !peers.is_empty() {
+            self.accept_px(from, peers);
+        }
     }
 
     /// Heartbeat step: keeps every mesh within [D_lo, D_hi] and with D_out outbound peers.
@@ -175,7 +288,7 @@ impl Router {
         let mesh = self.mesh.get(topic);
         self.gossipsub_peers_in(topic)
             .into_iter()
-            .filter(|p| !mesh.is_some_and(|m| m.contains(p)) && !self.in_backoff(now, topic, p))
+            .filter(|p| !mesh.is_some_and(|m| m.contains(p)) && self.may_graft(now, topic, p))
             .collect()
     }
 
@@ -244,7 +357,7 @@ impl Router {
         self.mesh.insert(topic.clone(), set);
         let backoff = self.config.prune_backoff();
         for peer in pruned {
-            self.prune_peer(now, topic, peer, backoff);
+            self.prune_peer(now, topic, peer, backoff, true);
         }
     }
 

@@ -53,6 +53,14 @@ impl Router {
             return;
         }
         self.seen.insert(now, id.clone());
+        self.promises.message_delivered(&id);
+        if let Some(author) = message.source
+            && self.blacklist.contains(&author)
+        {
+            self.counters.messages_from_blacklisted += 1;
+            tracing::debug!(peer = %from, %author, %id, "message by a blacklisted author dropped");
+            return;
+        }
         if !self.config.allow_self_origin()
             && message.source.is_some()
             && message.source == self.local_peer_id
@@ -108,8 +116,12 @@ impl Router {
             .copied()
             .collect();
         recipients.extend(self.floodsub_peers_in(&message.topic));
+        recipients.extend(self.direct_peers_in(&message.topic));
+        recipients.sort_unstable();
+        recipients.dedup();
         recipients.retain(|p| {
             Some(*p) != from
+                && !self.blacklist.contains(p)
                 && Some(*p) != message.source
                 && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
         });
@@ -196,7 +208,19 @@ impl Router {
             self.fanout[topic].iter().copied().collect()
         };
         recipients.extend(self.floodsub_peers_in(topic));
+        recipients.extend(self.direct_peers_in(topic));
+        recipients.sort_unstable();
+        recipients.dedup();
         recipients
+    }
+
+    /// Connected direct peers subscribed to `topic`.
+    fn direct_peers_in(&self, topic: &TopicHash) -> Vec<PeerId> {
+        self.direct_peers
+            .iter()
+            .filter(|p| self.peers.get(p).is_some_and(|s| s.topics.contains(topic)))
+            .copied()
+            .collect()
     }
 
     fn build_message(&mut self, topic: TopicHash, data: Bytes) -> Result<RawMessage, PublishError> {

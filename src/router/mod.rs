@@ -19,6 +19,8 @@ mod mcache;
 mod mesh;
 mod messages;
 mod peers;
+mod promises;
+mod px;
 mod seen;
 #[cfg(test)]
 mod tests;
@@ -26,21 +28,29 @@ mod tests;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
+use bytes::Bytes;
+use libp2p_core::Multiaddr;
 use libp2p_identity::PeerId;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 pub use counters::Counters;
+pub use px::{PeerRecordError, verify_envelope, verify_peer_record};
 
 use crate::authenticity::MessageAuthenticity;
 use crate::config::Config;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, SubscriptionError};
 use crate::event::Event;
+use crate::filter::{AllowAllSubscriptionFilter, SubscriptionFilter};
 use crate::types::{ControlAction, MessageId, PeerKind, Rpc, Subscription, TopicHash};
 
 use mcache::MessageCache;
 use peers::PeerState;
+use promises::GossipPromises;
 use seen::SeenCache;
+
+/// The most signed peer records we keep for peer exchange; beyond it new ones are refused.
+const MAX_PEER_RECORDS: usize = 10_000;
 
 /// A hash map with the router's seeded hasher: iteration order is reproducible from the seed,
 /// and remote peers cannot predict bucket placement.
@@ -83,6 +93,14 @@ pub enum Action {
     },
     /// Report an event to the application.
     Event(Event),
+    /// Connect to `peer` (peer exchange, direct peers) if not connected, using `addresses`
+    /// (taken from a verified signed peer record; empty to rely on addresses known elsewhere).
+    Dial {
+        /// The peer.
+        peer: PeerId,
+        /// Where to reach it.
+        addresses: Vec<Multiaddr>,
+    },
 }
 
 /// The sans-IO GossipSub state machine. See the [module docs](self).
@@ -113,6 +131,14 @@ pub struct Router {
     next_heartbeat: Instant,
     heartbeat_ticks: u64,
     counters: Counters,
+    filter: Box<dyn SubscriptionFilter>,
+    promises: GossipPromises,
+    /// Direct (explicit) peers: always forwarded to, never in a mesh, redialled.
+    direct_peers: Set<PeerId>,
+    /// Peers whose RPCs and messages we drop and never graft.
+    blacklist: Set<PeerId>,
+    /// Signed peer records (serialised envelopes) of other peers, offered in PX.
+    peer_records: Map<PeerId, Bytes>,
 }
 
 impl Router {
@@ -142,7 +168,14 @@ impl Router {
                 Map::with_hasher(hasher.clone())
             };
         }
+        let mut direct_peers = Set::with_hasher(hasher.clone());
+        direct_peers.extend(config.direct_peers().iter().copied());
         Ok(Router {
+            filter: Box::new(AllowAllSubscriptionFilter),
+            promises: GossipPromises::new(hasher.clone()),
+            direct_peers,
+            blacklist: Set::with_hasher(hasher.clone()),
+            peer_records: map!(),
             mcache: MessageCache::new(
                 config.history_length(),
                 config.history_gossip(),
@@ -194,16 +227,97 @@ impl Router {
     }
 
     /// Subscribes to `topic`: announces it to every peer and builds its mesh (from fanout peers
-    /// first). Returns `false` if we were already subscribed.
-    pub fn subscribe(&mut self, now: Instant, topic: TopicHash) -> bool {
+    /// first). Returns `Ok(false)` if we were already subscribed, and an error if the
+    /// subscription filter refuses the topic.
+    pub fn subscribe(&mut self, now: Instant, topic: TopicHash) -> Result<bool, SubscriptionError> {
         if self.mesh.contains_key(&topic) {
-            return false;
+            return Ok(false);
+        }
+        if !self.filter.allow(&topic) {
+            return Err(SubscriptionError::NotAllowed(topic));
         }
         tracing::debug!(%topic, "subscribing");
         self.announce_subscription(&topic, true);
         self.join(now, topic);
         self.flush_control();
-        true
+        Ok(true)
+    }
+
+    /// Replaces the subscription filter (default: allow all).
+    pub fn set_subscription_filter(&mut self, filter: impl SubscriptionFilter) {
+        self.filter = Box::new(filter);
+    }
+
+    /// Adds a direct peer: always forwarded to, never grafted, redialled every
+    /// `direct_connect_ticks` heartbeats while disconnected.
+    pub fn add_direct_peer(&mut self, peer: PeerId) {
+        if self.direct_peers.insert(peer) {
+            for mesh in self.mesh.values_mut() {
+                mesh.remove(&peer);
+            }
+            if !self.peers.contains_key(&peer) {
+                let addresses = self.record_addresses(&peer);
+                self.actions.push_back(Action::Dial { peer, addresses });
+            }
+        }
+    }
+
+    /// Removes a direct peer (it becomes an ordinary peer).
+    pub fn remove_direct_peer(&mut self, peer: &PeerId) {
+        self.direct_peers.remove(peer);
+    }
+
+    /// The direct peers.
+    pub fn direct_peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.direct_peers.iter()
+    }
+
+    /// Blacklists `peer`: its RPCs and the messages it authored are dropped, and it is never
+    /// grafted or forwarded to.
+    pub fn blacklist_peer(&mut self, peer: PeerId) {
+        if self.blacklist.insert(peer) {
+            for mesh in self.mesh.values_mut() {
+                mesh.remove(&peer);
+            }
+            for fanout in self.fanout.values_mut() {
+                fanout.remove(&peer);
+            }
+        }
+    }
+
+    /// Removes `peer` from the blacklist.
+    pub fn remove_blacklisted_peer(&mut self, peer: &PeerId) {
+        self.blacklist.remove(peer);
+    }
+
+    /// Adds a signed peer record (a serialised `SignedEnvelope`) of another peer, to offer it
+    /// in peer exchange. The record is verified first; returns the peer it describes.
+    pub fn add_peer_record(&mut self, envelope: Bytes) -> Result<PeerId, PeerRecordError> {
+        let record = verify_peer_record(&envelope, None)?;
+        self.store_peer_record(record.peer_id(), envelope);
+        Ok(record.peer_id())
+    }
+
+    fn store_peer_record(&mut self, peer: PeerId, envelope: Bytes) {
+        if self.peer_records.len() >= MAX_PEER_RECORDS && !self.peer_records.contains_key(&peer) {
+            tracing::debug!(%peer, "peer record store full; record not kept");
+            return;
+        }
+        self.peer_records.insert(peer, envelope);
+    }
+
+    /// The addresses of `peer`'s stored signed record (verified when stored).
+    fn record_addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.peer_records
+            .get(peer)
+            .and_then(|bytes| verify_peer_record(bytes, Some(peer)).ok())
+            .map(|r| r.addresses().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The signed peer record stored for `peer`, if any.
+    pub fn peer_record(&self, peer: &PeerId) -> Option<&Bytes> {
+        self.peer_records.get(peer)
     }
 
     /// Unsubscribes from `topic`: announces it, PRUNEs the mesh with the unsubscribe backoff.
@@ -327,6 +441,12 @@ impl Router {
                 });
             }
         }
+    }
+
+    /// Adds a P7 behaviour penalty (broken promises, GRAFT flooding). Without peer scoring
+    /// the penalty is only logged and counted.
+    fn behaviour_penalty(&mut self, peer: &PeerId, count: usize) {
+        tracing::debug!(%peer, count, "behaviour penalty");
     }
 
     fn emit(&mut self, event: Event) {

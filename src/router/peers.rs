@@ -105,6 +105,7 @@ impl Router {
             set.remove(peer);
         }
         self.pending_control.remove(peer);
+        self.promises.remove_peer(peer);
     }
 
     /// Handles an RPC received from `from`.
@@ -113,6 +114,11 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
         };
+        if self.blacklist.contains(&from) {
+            self.counters.rpcs_from_blacklisted += 1;
+            tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
+            return;
+        }
         if state.kind == Some(PeerKind::NotSupported) {
             self.counters.rpcs_from_unsupported_peer += 1;
             tracing::debug!(peer = %from, "rpc from a peer without gossipsub ignored");
@@ -156,6 +162,11 @@ impl Router {
             };
             if sub.subscribe {
                 if state.topics.contains(&sub.topic) {
+                    continue;
+                }
+                if !self.filter.allow(&sub.topic) {
+                    self.counters.subscriptions_ignored += 1;
+                    tracing::debug!(peer = %from, topic = %sub.topic, "subscription refused by the filter");
                     continue;
                 }
                 if state.topics.len() >= max_topics {
@@ -223,10 +234,12 @@ impl Router {
         };
         set.iter()
             .filter(|p| {
-                self.peers
-                    .get(p)
-                    .and_then(|s| s.kind)
-                    .is_some_and(PeerKind::is_gossipsub)
+                !self.blacklist.contains(p)
+                    && self
+                        .peers
+                        .get(p)
+                        .and_then(|s| s.kind)
+                        .is_some_and(PeerKind::is_gossipsub)
             })
             .copied()
             .collect()

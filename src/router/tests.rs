@@ -159,7 +159,7 @@ fn mesh_size_stays_within_bounds_after_every_heartbeat() {
     let topic = Harness::topic();
     let cfg = h.router.config().clone();
     h.add_peers(3, &topic, false);
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     assert_eq!(h.mesh_len(&topic), 3, "all available peers joined");
     // More peers arrive, some of which GRAFT us, pushing the mesh over D_hi.
     let more = h.add_peers(30, &topic, false);
@@ -201,7 +201,7 @@ fn mesh_size_stays_within_bounds_after_every_heartbeat() {
 fn oversubscribed_mesh_is_pruned_to_d_keeping_outbound_quota() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     let inbound = h.add_peers(20, &topic, false);
     let outbound = h.add_peers(3, &topic, true);
     // Everyone GRAFTs us: inbound ones until D_hi, outbound ones always.
@@ -283,7 +283,7 @@ fn publish_without_flood_uses_mesh_and_with_flood_uses_all_subscribers() {
     let mut h = Harness::new(b.build().unwrap());
     let topic = Harness::topic();
     h.add_peers(20, &topic, false);
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     h.drain();
     let id = h.router.publish(h.now, topic.clone(), vec![1u8]).unwrap();
     let sends = message_sends(&h.drain(), &id);
@@ -292,7 +292,7 @@ fn publish_without_flood_uses_mesh_and_with_flood_uses_all_subscribers() {
 
     let mut h = Harness::new(config().build().unwrap());
     h.add_peers(20, &topic, false);
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     h.drain();
     let id = h.router.publish(h.now, topic.clone(), vec![1u8]).unwrap();
     assert_eq!(message_sends(&h.drain(), &id).len(), 20);
@@ -304,8 +304,8 @@ fn ihave_iwant_message_round_trip() {
     // Node A has a message in its cache; node B is subscribed but outside A's mesh.
     let mut a = Harness::new(config().build().unwrap());
     let mut b = Harness::new(config().build().unwrap());
-    a.router.subscribe(a.now, topic.clone());
-    b.router.subscribe(b.now, topic.clone());
+    a.router.subscribe(a.now, topic.clone()).unwrap();
+    b.router.subscribe(b.now, topic.clone()).unwrap();
     let a_mesh = a.add_peers(6, &topic, false);
     a.heartbeat();
     // B connects to A after A's mesh is full, so B is a gossip target of A.
@@ -389,7 +389,7 @@ fn ihave_iwant_message_round_trip() {
 fn duplicates_are_delivered_and_forwarded_once() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     let peers = h.add_peers(8, &topic, false);
     h.heartbeat();
     let m = message(peers[0], 1, &topic, 10);
@@ -417,7 +417,7 @@ fn duplicates_are_delivered_and_forwarded_once() {
 fn idontwant_is_sent_for_large_messages_and_suppresses_forwarding() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     // D = 6 subscribers, so all of them end up in the mesh.
     let peers = h.add_peers(5, &topic, false);
     let v11 = h.add_peers_kind(1, &topic, false, PeerKind::Gossipsubv1_1)[0];
@@ -476,7 +476,7 @@ fn unsubscribe_prunes_the_mesh_with_unsubscribe_backoff() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
     h.add_peers(8, &topic, false);
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     h.drain();
     let mesh: Vec<PeerId> = h.router.mesh_peers(&topic).copied().collect();
     assert_eq!(mesh.len(), h.router.config().mesh_n());
@@ -540,7 +540,7 @@ fn graft_and_prune_for_unknown_topics_create_no_state() {
 fn graft_during_backoff_is_answered_with_prune() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     let p = h.add_peers(1, &topic, false)[0];
     h.heartbeat();
     assert_eq!(h.mesh_len(&topic), 1);
@@ -592,7 +592,7 @@ fn ihave_budget_per_heartbeat_is_respected() {
     b.max_ihave_messages(2).max_ihave_length(5);
     let mut h = Harness::new(b.build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     let p = h.add_peers(1, &topic, false)[0];
     h.drain();
     let ids = |start: u8| {
@@ -646,7 +646,7 @@ fn ihave_budget_per_heartbeat_is_respected() {
 fn iwant_is_served_at_most_gossip_retransmission_times() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     let p = h.add_peers(1, &topic, false)[0];
     h.drain();
     let id = h.router.publish(h.now, topic.clone(), vec![5u8]).unwrap();
@@ -675,7 +675,7 @@ fn messages_for_unsubscribed_topics_and_invalid_ones_are_dropped() {
     let now = Instant::now();
     let mut router = Router::new(config, MessageAuthenticity::Anonymous, 1, 1, now).unwrap();
     let topic = Harness::topic();
-    router.subscribe(now, topic.clone());
+    router.subscribe(now, topic.clone()).unwrap();
     let p = PeerId::random();
     router.add_peer(now, p, false);
     router.set_peer_kind(p, PeerKind::Gossipsubv1_2);
@@ -708,7 +708,7 @@ fn validation_mode_holds_forwarding_until_accept() {
     b.validate_messages(true);
     let mut h = Harness::new(b.build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     let peers = h.add_peers(6, &topic, false);
     h.heartbeat();
     let m1 = message(peers[0], 1, &topic, 4);
@@ -750,7 +750,7 @@ fn validation_mode_holds_forwarding_until_accept() {
 fn reconnecting_peer_learns_subscriptions_again_and_floodsub_gets_no_control() {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone());
+    h.router.subscribe(h.now, topic.clone()).unwrap();
     let p = PeerId::random();
     for _ in 0..2 {
         h.router.add_peer(h.now, p, false);
@@ -848,7 +848,7 @@ fn same_seed_same_decisions() {
                 },
             );
         }
-        r.subscribe(now, topic.clone());
+        r.subscribe(now, topic.clone()).unwrap();
         let mut mesh: Vec<PeerId> = r.mesh_peers(&topic).copied().collect();
         mesh.sort();
         mesh
