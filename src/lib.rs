@@ -34,3 +34,8 @@ pub use types::{
     ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,
     RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
 };
+
+/// The README's usage snippet, compiled as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
