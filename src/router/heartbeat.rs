@@ -29,7 +29,10 @@ impl Router {
 
     /// Every `direct_connect_ticks` heartbeats, dials the direct peers we are not connected to.
     fn reconnect_direct_peers(&mut self) {
-        if self.heartbeat_ticks % self.config.direct_connect_ticks() != 0 {
+        if !self
+            .heartbeat_ticks
+            .is_multiple_of(self.config.direct_connect_ticks())
+        {
             return;
         }
         let missing: Vec<_> = self

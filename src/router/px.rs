@@ -19,9 +19,9 @@ pub enum PeerRecordError {
     #[error("record of {actual} listed for {expected}")]
     PeerIdMismatch {
         /// The peer the record was offered for.
-        expected: PeerId,
+        expected: Box<PeerId>,
         /// The peer the record describes.
-        actual: PeerId,
+        actual: Box<PeerId>,
     },
 }
 
@@ -54,8 +54,8 @@ pub fn verify_envelope(
         && record.peer_id() != *expected
     {
         return Err(PeerRecordError::PeerIdMismatch {
-            expected: *expected,
-            actual: record.peer_id(),
+            expected: Box::new(*expected),
+            actual: Box::new(record.peer_id()),
         });
     }
     Ok(record)
