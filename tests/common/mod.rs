@@ -19,7 +19,9 @@ use libp2p::{plaintext, yamux};
 pub fn memory_addr() -> Multiaddr {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let port = (std::process::id() as u64) << 24 | (NEXT.fetch_add(1, Ordering::Relaxed) + 1);
-    format!("/memory/{port}").parse().expect("valid memory multiaddr")
+    format!("/memory/{port}")
+        .parse()
+        .expect("valid memory multiaddr")
 }
 
 /// A swarm over the memory transport with plaintext and yamux.
@@ -78,7 +80,11 @@ pub struct Ours {
 }
 
 impl Ours {
-    pub fn new(key: Keypair, authenticity: gossipsub::MessageAuthenticity, config: gossipsub::Config) -> Self {
+    pub fn new(
+        key: Keypair,
+        authenticity: gossipsub::MessageAuthenticity,
+        config: gossipsub::Config,
+    ) -> Self {
         let behaviour = gossipsub::Behaviour::new(authenticity, config).expect("valid config");
         let mut swarm = memory_swarm(key, behaviour);
         let addr = memory_addr();
@@ -89,7 +95,11 @@ impl Ours {
     /// A node with signed messages and a fast heartbeat.
     pub fn signed(config: gossipsub::Config) -> Self {
         let key = Keypair::generate_ed25519();
-        Self::new(key.clone(), gossipsub::MessageAuthenticity::Signed(key), config)
+        Self::new(
+            key.clone(),
+            gossipsub::MessageAuthenticity::Signed(key),
+            config,
+        )
     }
 }
 
@@ -101,19 +111,28 @@ impl Node for Ours {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
         match self.swarm.poll_next_unpin(cx) {
             Poll::Ready(Some(event)) => Poll::Ready(match event {
-                SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => NodeEvent::Message {
-                    source: message.source,
-                    topic: message.topic.as_str().to_owned(),
-                    data: message.data.to_vec(),
-                },
+                SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => {
+                    NodeEvent::Message {
+                        source: message.source,
+                        topic: message.topic.as_str().to_owned(),
+                        data: message.data.to_vec(),
+                    }
+                }
                 SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, topic }) => {
-                    NodeEvent::Subscribed { peer: peer_id, topic: topic.as_str().to_owned() }
+                    NodeEvent::Subscribed {
+                        peer: peer_id,
+                        topic: topic.as_str().to_owned(),
+                    }
                 }
                 SwarmEvent::Behaviour(gossipsub::Event::GossipsubNotSupported { peer_id }) => {
                     NodeEvent::NotSupported { peer: peer_id }
                 }
-                SwarmEvent::ConnectionEstablished { peer_id, .. } => NodeEvent::Connected { peer: peer_id },
-                SwarmEvent::ConnectionClosed { peer_id, .. } => NodeEvent::Disconnected { peer: peer_id },
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    NodeEvent::Connected { peer: peer_id }
+                }
+                SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                    NodeEvent::Disconnected { peer: peer_id }
+                }
                 _ => NodeEvent::Other,
             }),
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
@@ -132,7 +151,9 @@ impl Node for Ours {
     }
 
     fn unsubscribe(&mut self, topic: &str) {
-        self.swarm.behaviour_mut().unsubscribe(&gossipsub::IdentTopic::new(topic));
+        self.swarm
+            .behaviour_mut()
+            .unsubscribe(&gossipsub::IdentTopic::new(topic));
     }
 
     fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
@@ -159,8 +180,13 @@ pub struct Theirs {
 }
 
 impl Theirs {
-    pub fn new(key: Keypair, authenticity: libp2p_gossipsub::MessageAuthenticity, config: libp2p_gossipsub::Config) -> Self {
-        let behaviour = libp2p_gossipsub::Behaviour::new(authenticity, config).expect("valid config");
+    pub fn new(
+        key: Keypair,
+        authenticity: libp2p_gossipsub::MessageAuthenticity,
+        config: libp2p_gossipsub::Config,
+    ) -> Self {
+        let behaviour =
+            libp2p_gossipsub::Behaviour::new(authenticity, config).expect("valid config");
         let mut swarm = memory_swarm(key, behaviour);
         let addr = memory_addr();
         swarm.listen_on(addr.clone()).expect("listen on memory");
@@ -176,16 +202,27 @@ impl Node for Theirs {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
         match self.swarm.poll_next_unpin(cx) {
             Poll::Ready(Some(event)) => Poll::Ready(match event {
-                SwarmEvent::Behaviour(libp2p_gossipsub::Event::Message { message, .. }) => NodeEvent::Message {
-                    source: message.source,
-                    topic: message.topic.as_str().to_owned(),
-                    data: message.data.clone(),
-                },
-                SwarmEvent::Behaviour(libp2p_gossipsub::Event::Subscribed { peer_id, topic, .. }) => {
-                    NodeEvent::Subscribed { peer: peer_id, topic: topic.as_str().to_owned() }
+                SwarmEvent::Behaviour(libp2p_gossipsub::Event::Message { message, .. }) => {
+                    NodeEvent::Message {
+                        source: message.source,
+                        topic: message.topic.as_str().to_owned(),
+                        data: message.data.clone(),
+                    }
                 }
-                SwarmEvent::ConnectionEstablished { peer_id, .. } => NodeEvent::Connected { peer: peer_id },
-                SwarmEvent::ConnectionClosed { peer_id, .. } => NodeEvent::Disconnected { peer: peer_id },
+                SwarmEvent::Behaviour(libp2p_gossipsub::Event::Subscribed {
+                    peer_id,
+                    topic,
+                    ..
+                }) => NodeEvent::Subscribed {
+                    peer: peer_id,
+                    topic: topic.as_str().to_owned(),
+                },
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    NodeEvent::Connected { peer: peer_id }
+                }
+                SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                    NodeEvent::Disconnected { peer: peer_id }
+                }
                 _ => NodeEvent::Other,
             }),
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
@@ -271,7 +308,11 @@ impl Net {
                         }
                     }
                 }
-                if progressed { Poll::Ready(()) } else { Poll::Pending }
+                if progressed {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
             });
             if tokio::time::timeout_at(deadline, step).await.is_err() {
                 return done(&self.events);
@@ -302,7 +343,13 @@ impl Net {
 
     /// Waits until every node in `nodes` has seen a Subscribed event for `topic` from each of
     /// its `expected[i]` peers (or at least `min` such events).
-    pub async fn wait_subscribed(&mut self, nodes: &[usize], topic: &str, min: usize, timeout: Duration) -> bool {
+    pub async fn wait_subscribed(
+        &mut self,
+        nodes: &[usize],
+        topic: &str,
+        min: usize,
+        timeout: Duration,
+    ) -> bool {
         let topic = topic.to_owned();
         let nodes = nodes.to_vec();
         self.run_until(timeout, move |ev| {

@@ -1,0 +1,579 @@
+//! Interoperability with rust-libp2p's own `libp2p-gossipsub` 0.50 ("theirs").
+//!
+//! Every test runs real swarms of both implementations on the memory transport (see
+//! `tests/common`), waits on observable conditions with `Net::run_until`, and after delivery
+//! keeps the network running for a few more heartbeats so that a duplicate sent late (by
+//! forwarding or IHAVE/IWANT gossip) would still be counted.
+//!
+//! Set `RUST_LOG` (e.g. `RUST_LOG=gossipsub=debug,libp2p_gossipsub=debug`) to see the logs of
+//! both implementations.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use common::{Net, Node, NodeEvent, Ours, Theirs, fast_config};
+use libp2p::Multiaddr;
+use libp2p::identity::{Keypair, PeerId};
+use sha2::{Digest, Sha256};
+
+/// The topic every test uses.
+const TOPIC: &str = "interop-topic";
+/// Upper bound for any single wait; a passing test needs a small fraction of it.
+const TIMEOUT: Duration = Duration::from_secs(20);
+/// How long to keep running after delivery to catch late duplicates (8 heartbeats).
+const SETTLE: Duration = Duration::from_millis(800);
+/// Heartbeat of both implementations.
+const HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// Logs to the test output if `RUST_LOG` is set.
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A node that the [`Net`] drives while the test keeps a handle to inspect its behaviour
+/// (mesh, peer protocols) between steps.
+struct Shared<N>(Arc<Mutex<N>>);
+
+impl<N: Node + 'static> Shared<N> {
+    /// Wraps `node`: the box goes into the [`Net`], the handle stays with the test.
+    fn wrap(node: N) -> (Box<dyn Node>, Arc<Mutex<N>>) {
+        let handle = Arc::new(Mutex::new(node));
+        (Box::new(Shared(handle.clone())), handle)
+    }
+}
+
+impl<N: Node> Shared<N> {
+    fn node(&self) -> MutexGuard<'_, N> {
+        self.0.lock().expect("node lock")
+    }
+}
+
+impl<N: Node> Node for Shared<N> {
+    fn peer_id(&self) -> PeerId {
+        self.node().peer_id()
+    }
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
+        self.node().poll_event(cx)
+    }
+    fn dial(&mut self, addr: Multiaddr) {
+        self.node().dial(addr)
+    }
+    fn subscribe(&mut self, topic: &str) {
+        self.node().subscribe(topic)
+    }
+    fn unsubscribe(&mut self, topic: &str) {
+        self.node().unsubscribe(topic)
+    }
+    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
+        self.node().publish(topic, data)
+    }
+    fn disconnect(&mut self, peer: PeerId) {
+        self.node().disconnect(peer)
+    }
+    fn listen_addr(&self) -> Multiaddr {
+        self.node().listen_addr()
+    }
+}
+
+/// Like [`Net::run_until`], for conditions on behaviour state rather than on events: `run_until`
+/// only re-checks its condition after an event, and a mesh can complete on a heartbeat that
+/// reports nothing, so this re-checks at least every heartbeat.
+async fn run_until_state(net: &mut Net, timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if net.run_until(HEARTBEAT, |_| done()).await {
+            return true;
+        }
+    }
+    done()
+}
+
+/// The test's handle on one node of either implementation.
+#[derive(Clone)]
+enum Handle {
+    Ours(Arc<Mutex<Ours>>),
+    Theirs(Arc<Mutex<Theirs>>),
+}
+
+impl Handle {
+    /// The node's mesh peers for `topic`.
+    fn mesh(&self, topic: &str) -> HashSet<PeerId> {
+        match self {
+            Handle::Ours(n) => {
+                let n = n.lock().expect("node lock");
+                let hash = gossipsub::IdentTopic::new(topic).hash();
+                n.swarm.behaviour().mesh_peers(&hash).copied().collect()
+            }
+            Handle::Theirs(n) => {
+                let n = n.lock().expect("node lock");
+                let hash = libp2p_gossipsub::IdentTopic::new(topic).hash();
+                n.swarm.behaviour().mesh_peers(&hash).copied().collect()
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Handle::Ours(_) => "ours",
+            Handle::Theirs(_) => "theirs",
+        }
+    }
+}
+
+/// The counters of our node that must stay zero when talking to a correct peer: everything
+/// theirs sent decoded, validated and was understood. Returns the non-zero ones by name.
+fn wire_rejections(node: &Arc<Mutex<Ours>>) -> Vec<(&'static str, u64)> {
+    let n = node.lock().expect("node lock");
+    let c = n.swarm.behaviour().counters();
+    [
+        ("rpcs_too_large", c.rpcs_too_large),
+        ("rpcs_malformed", c.rpcs_malformed),
+        ("rpcs_from_unsupported_peer", c.rpcs_from_unsupported_peer),
+        ("messages_malformed", c.messages_malformed),
+        ("messages_invalid", c.messages_invalid),
+        ("control_ignored", c.control_ignored),
+        ("control_unknown", c.control_unknown),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v != 0)
+    .collect()
+}
+
+/// How the messages of a test are authored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Authoring {
+    /// Signed by the publisher, validated strictly (StrictSign).
+    Signed,
+    /// No author, seqno or signature (StrictNoSign), content-based message ids.
+    Anonymous,
+}
+
+/// The first 20 bytes of SHA-256(data): the content-based message id both implementations use
+/// for anonymous messages.
+fn content_id(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data)[..20].to_vec()
+}
+
+/// Their config with our test heartbeat; Strict validation unless anonymous.
+fn their_config(authoring: Authoring) -> libp2p_gossipsub::ConfigBuilder {
+    let mut b = libp2p_gossipsub::ConfigBuilder::default();
+    b.heartbeat_interval(HEARTBEAT)
+        .heartbeat_initial_delay(Duration::from_millis(10))
+        .prune_backoff(Duration::from_secs(1))
+        .unsubscribe_backoff(Duration::from_secs(1));
+    match authoring {
+        Authoring::Signed => {
+            b.validation_mode(libp2p_gossipsub::ValidationMode::Strict);
+        }
+        Authoring::Anonymous => {
+            b.validation_mode(libp2p_gossipsub::ValidationMode::Anonymous)
+                .message_id_fn(|m: &libp2p_gossipsub::Message| {
+                    libp2p_gossipsub::MessageId::from(content_id(&m.data))
+                });
+        }
+    }
+    b
+}
+
+/// Our config with the test heartbeat; Strict validation (the default) unless anonymous.
+fn our_config(authoring: Authoring) -> gossipsub::ConfigBuilder {
+    let mut b = fast_config();
+    if authoring == Authoring::Anonymous {
+        b.validation_mode(gossipsub::ValidationMode::Anonymous)
+            .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::new(content_id(&m.data)));
+    }
+    b
+}
+
+/// Our node, signed or anonymous.
+fn ours(authoring: Authoring, config: &gossipsub::ConfigBuilder) -> Ours {
+    let config = config.build().expect("valid config");
+    let key = Keypair::generate_ed25519();
+    let authenticity = match authoring {
+        Authoring::Signed => gossipsub::MessageAuthenticity::Signed(key.clone()),
+        Authoring::Anonymous => gossipsub::MessageAuthenticity::Anonymous,
+    };
+    Ours::new(key, authenticity, config)
+}
+
+/// Their node, signed or anonymous.
+fn theirs(authoring: Authoring, config: &libp2p_gossipsub::ConfigBuilder) -> Theirs {
+    let config = config.build().expect("valid config");
+    let key = Keypair::generate_ed25519();
+    let authenticity = match authoring {
+        Authoring::Signed => libp2p_gossipsub::MessageAuthenticity::Signed(key.clone()),
+        Authoring::Anonymous => libp2p_gossipsub::MessageAuthenticity::Anonymous,
+    };
+    Theirs::new(key, authenticity, config)
+}
+
+/// The peers that `events` report as subscribed to `topic`.
+fn subscribed_peers(events: &[NodeEvent], topic: &str) -> HashSet<PeerId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::Subscribed { peer, topic: t } if t == topic => Some(*peer),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sources of the deliveries of `data` in `events`.
+fn sources_of(events: &[NodeEvent], data: &[u8]) -> Vec<Option<PeerId>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::Message {
+                source, data: d, ..
+            } if d == data => Some(*source),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Eight nodes alternating ours (even) and theirs (odd) on a ring, so that every ring link joins
+/// the two implementations; the chords give every node a neighbour of its own kind as well (two
+/// ours-ours, two theirs-theirs) and add two more ours-theirs links. No node has more than four
+/// neighbours, below D_lo on both sides. The first node of each pair dials, so both
+/// implementations dial and listen.
+const RING: usize = 8;
+const CHORDS: [(usize, usize); 6] = [(0, 4), (2, 6), (1, 5), (7, 3), (0, 3), (4, 7)];
+
+/// The edges of the mixed topology.
+fn mixed_edges() -> Vec<(usize, usize)> {
+    (0..RING)
+        .map(|i| (i, (i + 1) % RING))
+        .chain(CHORDS)
+        .collect()
+}
+
+/// Runs the mixed-network scenario: build, connect, subscribe, wait for full meshes, let every
+/// node publish one message, and check that every other node got each message exactly once.
+async fn mixed_network(authoring: Authoring) {
+    init_tracing();
+    let our_cfg = our_config(authoring);
+    let their_cfg = their_config(authoring);
+
+    let mut boxes = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..RING {
+        if i % 2 == 0 {
+            let (node, handle) = Shared::wrap(ours(authoring, &our_cfg));
+            boxes.push(node);
+            handles.push(Handle::Ours(handle));
+        } else {
+            let (node, handle) = Shared::wrap(theirs(authoring, &their_cfg));
+            boxes.push(node);
+            handles.push(Handle::Theirs(handle));
+        }
+    }
+    let mut net = Net::new(boxes);
+    let peers: Vec<PeerId> = net.nodes.iter().map(|n| n.peer_id()).collect();
+    let edges = mixed_edges();
+    let neighbours: Vec<HashSet<PeerId>> = (0..RING)
+        .map(|i| {
+            edges
+                .iter()
+                .filter_map(|&(a, b)| match (a == i, b == i) {
+                    (true, _) => Some(peers[b]),
+                    (_, true) => Some(peers[a]),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    for (i, n) in neighbours.iter().enumerate() {
+        let kinds: HashSet<usize> = n
+            .iter()
+            .map(|p| peers.iter().position(|q| q == p).unwrap() % 2)
+            .collect();
+        assert_eq!(
+            kinds.len(),
+            2,
+            "node {i} must have neighbours of both kinds"
+        );
+    }
+
+    for node in net.nodes.iter_mut() {
+        node.subscribe(TOPIC);
+    }
+    for &(a, b) in &edges {
+        net.connect(a, b);
+    }
+
+    // Every node learns every neighbour's subscription.
+    let ok = net
+        .run_until(TIMEOUT, |ev| {
+            (0..RING).all(|i| subscribed_peers(&ev[i], TOPIC).is_superset(&neighbours[i]))
+        })
+        .await;
+    assert!(
+        ok,
+        "subscriptions not exchanged: {:?}",
+        (0..RING)
+            .map(|i| neighbours[i].len() - subscribed_peers(&net.events[i], TOPIC).len())
+            .collect::<Vec<_>>()
+    );
+
+    // Every node has fewer neighbours than D_lo, so every neighbour ends up in its mesh.
+    let ok = run_until_state(&mut net, TIMEOUT, || {
+        (0..RING).all(|i| handles[i].mesh(TOPIC) == neighbours[i])
+    })
+    .await;
+    assert!(
+        ok,
+        "meshes not formed (node, impl, mesh size, neighbours): {:?}",
+        (0..RING)
+            .map(|i| (
+                i,
+                handles[i].name(),
+                handles[i].mesh(TOPIC).len(),
+                neighbours[i].len()
+            ))
+            .collect::<Vec<_>>()
+    );
+
+    // Every node publishes one distinct message.
+    let payloads: Vec<Vec<u8>> = (0..RING)
+        .map(|i| {
+            format!(
+                "{authoring:?} message from node {i} ({})",
+                handles[i].name()
+            )
+            .into_bytes()
+        })
+        .collect();
+    for (i, data) in payloads.iter().enumerate() {
+        net.nodes[i]
+            .publish(TOPIC, data.clone())
+            .unwrap_or_else(|e| panic!("node {i} ({}) failed to publish: {e}", handles[i].name()));
+    }
+
+    let delivered = net
+        .run_until(TIMEOUT, |ev| {
+            (0..RING).all(|i| {
+                (0..RING)
+                    .filter(|&j| j != i)
+                    .all(|j| common::count_in(&ev[i], &payloads[j]) >= 1)
+            })
+        })
+        .await;
+    net.run_for(SETTLE).await;
+
+    let mut failures = Vec::new();
+    for i in 0..RING {
+        for (j, data) in payloads.iter().enumerate() {
+            let sources = sources_of(&net.events[i], data);
+            let expected = usize::from(i != j);
+            if sources.len() != expected {
+                failures.push(format!(
+                    "node {i} ({}) got the message of node {j} ({}) {} times, expected {expected}",
+                    handles[i].name(),
+                    handles[j].name(),
+                    sources.len()
+                ));
+            }
+            let expected_source = match authoring {
+                Authoring::Signed => Some(peers[j]),
+                Authoring::Anonymous => None,
+            };
+            if sources.iter().any(|s| *s != expected_source) {
+                failures.push(format!(
+                    "node {i} ({}) got the message of node {j} with source {sources:?}, \
+                     expected {expected_source:?}",
+                    handles[i].name()
+                ));
+            }
+        }
+    }
+    for (i, handle) in handles.iter().enumerate() {
+        if let Handle::Ours(node) = handle {
+            let rejected = wire_rejections(node);
+            if !rejected.is_empty() {
+                failures.push(format!("node {i} (ours) rejected input: {rejected:?}"));
+            }
+        }
+    }
+    assert!(
+        delivered && failures.is_empty(),
+        "delivery failures:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Four of ours and four of theirs, alternating on a ring with chords, all on one topic with
+/// signed messages (StrictSign) and the default message ids (base58(source) ++ decimal(seqno),
+/// the same in both implementations): every node publishes once and every other node receives
+/// each message exactly once, with the publisher as its source.
+#[tokio::test]
+async fn mixed_network_signed_messages() {
+    mixed_network(Authoring::Signed).await;
+}
+
+/// The same network with anonymous messages (StrictNoSign, ValidationMode::Anonymous on both
+/// sides) and the same content-based message id (first 20 bytes of SHA-256(data)) on both
+/// sides: every message reaches every other subscriber exactly once, without a source.
+#[tokio::test]
+async fn mixed_network_anonymous_messages() {
+    mixed_network(Authoring::Anonymous).await;
+}
+
+/// One of ours and one of theirs: waits until both report the `expected` protocol for each
+/// other (ours through `peer_protocol`, theirs through its own, whose `PeerKind` is not exported
+/// and is compared by its `Debug` name), then sends one message each way and checks that each
+/// arrives exactly once.
+async fn two_nodes(
+    our_cfg: gossipsub::ConfigBuilder,
+    their_cfg: libp2p_gossipsub::ConfigBuilder,
+    expected_ours: gossipsub::PeerKind,
+    expected_theirs: &str,
+) {
+    init_tracing();
+    let (ours_box, ours_handle) = Shared::wrap(ours(Authoring::Signed, &our_cfg));
+    let (theirs_box, theirs_handle) = Shared::wrap(theirs(Authoring::Signed, &their_cfg));
+    let mut net = Net::new(vec![ours_box, theirs_box]);
+    let our_id = net.nodes[0].peer_id();
+    let their_id = net.nodes[1].peer_id();
+
+    net.nodes[0].subscribe(TOPIC);
+    net.nodes[1].subscribe(TOPIC);
+    net.connect(0, 1);
+
+    let ok = net
+        .run_until(TIMEOUT, |ev| {
+            subscribed_peers(&ev[0], TOPIC).contains(&their_id)
+                && subscribed_peers(&ev[1], TOPIC).contains(&our_id)
+        })
+        .await;
+    assert!(ok, "subscriptions not exchanged: {:?}", net.events);
+
+    let our_view = || {
+        let n = ours_handle.lock().expect("node lock");
+        n.swarm
+            .behaviour()
+            .peer_protocol()
+            .find(|(p, _)| **p == their_id)
+            .map(|(_, k)| *k)
+    };
+    let their_view = || {
+        let n = theirs_handle.lock().expect("node lock");
+        n.swarm
+            .behaviour()
+            .peer_protocol()
+            .find(|(p, _)| **p == our_id)
+            .map(|(_, k)| format!("{k:?}"))
+    };
+    let ok = run_until_state(&mut net, TIMEOUT, || {
+        our_view() == Some(expected_ours) && their_view().as_deref() == Some(expected_theirs)
+    })
+    .await;
+    assert!(
+        ok,
+        "protocol: ours sees {:?} (expected {expected_ours:?}), theirs sees {:?} (expected \
+         {expected_theirs:?})",
+        our_view(),
+        their_view()
+    );
+
+    let from_ours = format!("from ours over {expected_ours:?}").into_bytes();
+    let from_theirs = format!("from theirs over {expected_ours:?}").into_bytes();
+    net.nodes[0]
+        .publish(TOPIC, from_ours.clone())
+        .expect("ours publishes");
+    net.nodes[1]
+        .publish(TOPIC, from_theirs.clone())
+        .expect("theirs publishes");
+
+    let delivered = net
+        .run_until(TIMEOUT, |ev| {
+            common::count_in(&ev[1], &from_ours) >= 1 && common::count_in(&ev[0], &from_theirs) >= 1
+        })
+        .await;
+    net.run_for(SETTLE).await;
+    let counts = [
+        ("ours -> theirs", net.count(1, &from_ours)),
+        ("theirs -> ours", net.count(0, &from_theirs)),
+        ("ours -> ours", net.count(0, &from_ours)),
+        ("theirs -> theirs", net.count(1, &from_theirs)),
+    ];
+    assert!(
+        delivered && counts[..2].iter().all(|c| c.1 == 1) && counts[2..].iter().all(|c| c.1 == 0),
+        "deliveries over {expected_ours:?}: {counts:?}"
+    );
+    assert_eq!(
+        sources_of(&net.events[0], &from_theirs),
+        vec![Some(their_id)]
+    );
+    assert_eq!(sources_of(&net.events[1], &from_ours), vec![Some(our_id)]);
+    assert_eq!(wire_rejections(&ours_handle), vec![], "ours rejected input");
+}
+
+/// `/meshsub/1.2.0`: theirs with its default protocols (1.3, 1.2, 1.1, 1.0) negotiates 1.2 with
+/// us, the newest we speak. (Their `protocol_id` knob can only label a custom id as 1.0 or 1.1,
+/// so pinning the 1.2 string that way would make them treat the peer as 1.1.)
+#[tokio::test]
+async fn two_nodes_meshsub_1_2() {
+    two_nodes(
+        our_config(Authoring::Signed),
+        their_config(Authoring::Signed),
+        gossipsub::PeerKind::Gossipsubv1_2,
+        "Gossipsubv1_2",
+    )
+    .await;
+}
+
+/// `/meshsub/1.1.0`: theirs restricted to that single protocol.
+#[tokio::test]
+async fn two_nodes_meshsub_1_1() {
+    let mut their_cfg = their_config(Authoring::Signed);
+    their_cfg.protocol_id("/meshsub/1.1.0", libp2p_gossipsub::Version::V1_1);
+    two_nodes(
+        our_config(Authoring::Signed),
+        their_cfg,
+        gossipsub::PeerKind::Gossipsubv1_1,
+        "Gossipsubv1_1",
+    )
+    .await;
+}
+
+/// `/meshsub/1.0.0`: theirs restricted to that single protocol.
+#[tokio::test]
+async fn two_nodes_meshsub_1_0() {
+    let mut their_cfg = their_config(Authoring::Signed);
+    their_cfg.protocol_id("/meshsub/1.0.0", libp2p_gossipsub::Version::V1_0);
+    two_nodes(
+        our_config(Authoring::Signed),
+        their_cfg,
+        gossipsub::PeerKind::Gossipsub,
+        "Gossipsub",
+    )
+    .await;
+}
+
+/// `/floodsub/1.0.0`: ours with `support_floodsub(true)`; theirs offers only a meshsub id we do
+/// not speak plus floodsub (their builder cannot drop meshsub entirely), so floodsub is the
+/// only protocol both sides share. Note that theirs starts every peer as `Floodsub` until a
+/// stream is negotiated, so only our side's view is a real check here.
+#[tokio::test]
+async fn two_nodes_floodsub() {
+    let mut our_cfg = our_config(Authoring::Signed);
+    our_cfg.support_floodsub(true);
+    let mut their_cfg = their_config(Authoring::Signed);
+    their_cfg
+        .protocol_id("/not-spoken-by-ours/1.0.0", libp2p_gossipsub::Version::V1_0)
+        .support_floodsub();
+    two_nodes(
+        our_cfg,
+        their_cfg,
+        gossipsub::PeerKind::Floodsub,
+        "Floodsub",
+    )
+    .await;
+}
