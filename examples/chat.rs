@@ -21,6 +21,9 @@
 //!
 //! Flags: `--listen <multiaddr>` and `--dial <multiaddr>` (both repeatable), `--topic <name>`,
 //! `--no-mdns`.
+//!
+//! Identify runs alongside, built with a signed peer record: every record it receives is
+//! handed to gossipsub, which offers it in peer exchange when it prunes a mesh.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -31,7 +34,7 @@ use libp2p::futures::StreamExt;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{DialError, NetworkBehaviour, Swarm, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, mdns, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, identify, mdns, noise, tcp, yamux};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 
 /// Every interface, a random port, TCP and QUIC.
@@ -57,6 +60,7 @@ struct Args {
 #[derive(NetworkBehaviour)]
 struct Chat {
     gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
@@ -100,8 +104,13 @@ async fn main() -> anyhow::Result<()> {
                     peer_id,
                 )?)
             };
+            let identify = identify::Behaviour::new(identify::Config::new_with_signed_peer_record(
+                "/gossipsub-chat/1.0.0".to_owned(),
+                key,
+            ));
             Ok(Chat {
                 gossipsub,
+                identify,
                 mdns: Toggle::from(mdns),
             })
         })?
@@ -168,6 +177,14 @@ fn on_swarm_event(swarm: &mut Swarm<Chat>, event: SwarmEvent<ChatEvent>) {
             let from = message.source.unwrap_or(propagation_source);
             let text = String::from_utf8_lossy(&message.data);
             print_line(format_args!("{from}: {text}"));
+        }
+        SwarmEvent::Behaviour(ChatEvent::Identify(identify::Event::Received { info, .. })) => {
+            // Signed records feed gossipsub's peer exchange.
+            if let Some(envelope) = info.signed_peer_record
+                && let Err(e) = swarm.behaviour_mut().gossipsub.add_peer_record(envelope)
+            {
+                eprintln!("invalid signed peer record: {e}");
+            }
         }
         SwarmEvent::Behaviour(ChatEvent::Mdns(mdns::Event::Discovered(found))) => {
             let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
