@@ -29,6 +29,9 @@ use crate::filter::SubscriptionFilter;
 use crate::handler::{Handler, HandlerConfig, HandlerEvent, HandlerIn};
 use crate::queue::{Class, PeerQueue, QueuedRpc};
 use crate::router::{Action, Counters, PeerRecordError, Router, SendClass};
+use crate::score::{
+    PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
+};
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
 use crate::wire::DropReason;
 
@@ -98,6 +101,41 @@ impl Behaviour {
         let mut behaviour = Self::new(authenticity, config)?;
         behaviour.router.set_subscription_filter(filter);
         Ok(behaviour)
+    }
+
+    /// Turns on peer scoring (v1.1) with these parameters and thresholds (validated first).
+    pub fn with_peer_score(
+        &mut self,
+        params: PeerScoreParams,
+        thresholds: PeerScoreThresholds,
+    ) -> Result<(), ScoreParamsError> {
+        self.router.with_peer_score(params, thresholds)
+    }
+
+    /// The score of a peer, if scoring is on.
+    pub fn peer_score(&self, peer: &PeerId) -> Option<f64> {
+        self.router.peer_score(peer)
+    }
+
+    /// Why a peer scores what it scores: every term per topic with its counter, weight and
+    /// contribution (its `Display` prints a table).
+    pub fn peer_score_breakdown(&self, peer: &PeerId) -> Option<ScoreBreakdown> {
+        self.router.peer_score_breakdown(peer)
+    }
+
+    /// Sets the application-specific score (P5) of a peer. `false` if scoring is off or the
+    /// peer is unknown.
+    pub fn set_application_score(&mut self, peer: &PeerId, score: f64) -> bool {
+        self.router.set_application_score(peer, score)
+    }
+
+    /// Sets or replaces a topic's score parameters at run time.
+    pub fn set_topic_params<H: Hasher>(
+        &mut self,
+        topic: &Topic<H>,
+        params: TopicScoreParams,
+    ) -> Result<(), ScoreParamsError> {
+        self.router.set_topic_params(topic.hash(), params)
     }
 
     /// Sets the key our own signed peer record is signed with (by default the message
@@ -221,9 +259,12 @@ impl Behaviour {
         propagation_source: &PeerId,
         acceptance: MessageAcceptance,
     ) -> bool {
-        let known = self
-            .router
-            .report_validation(message_id, propagation_source, acceptance);
+        let known = self.router.report_validation(
+            Instant::now(),
+            message_id,
+            propagation_source,
+            acceptance,
+        );
         self.drain_router();
         known
     }
@@ -358,8 +399,11 @@ impl Behaviour {
         if conns.len() == 1 {
             self.router
                 .add_peer(Instant::now(), event.peer_id, event.endpoint.is_dialer());
-            self.drain_router();
         }
+        if let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
+            self.router.add_peer_ip(&event.peer_id, ip);
+        }
+        self.drain_router();
     }
 
     fn on_connection_closed(&mut self, event: ConnectionClosed<'_>) {
@@ -367,7 +411,11 @@ impl Behaviour {
             return;
         };
         conns.retain(|c| *c != event.connection_id);
-        if conns.is_empty() {
+        let last = conns.is_empty();
+        if let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
+            self.router.remove_peer_ip(&event.peer_id, &ip);
+        }
+        if last {
             self.connections.remove(&event.peer_id);
             self.queues.remove(&event.peer_id);
             self.dropped.remove(&event.peer_id);
@@ -446,7 +494,7 @@ impl NetworkBehaviour for Behaviour {
             HandlerEvent::Rpc(decoded) => {
                 self.router.report_decode_drops(
                     peer_id,
-                    decoded.malformed_messages.len(),
+                    &decoded.malformed_messages,
                     decoded.unknown_control,
                 );
                 self.router.handle_rpc(Instant::now(), peer_id, decoded.rpc);
@@ -499,4 +547,13 @@ fn remove_addr(addrs: &mut Vec<Multiaddr>, addr: &Multiaddr) -> bool {
     let before = addrs.len();
     addrs.retain(|a| a != addr);
     addrs.len() != before
+}
+
+/// The IP address of a multiaddr's first `/ip4` or `/ip6` component.
+fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    addr.iter().find_map(|p| match p {
+        libp2p_core::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
+        libp2p_core::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
+    })
 }

@@ -45,6 +45,15 @@ pub enum Event {
         /// The verified records.
         records: Vec<PeerRecord>,
     },
+    /// A peer's score fell below a threshold since the previous heartbeat (peer scoring).
+    PeerScoreBelowThreshold {
+        /// The peer.
+        peer_id: PeerId,
+        /// Its score now.
+        score: f64,
+        /// The threshold it crossed downward.
+        threshold: ScoreThreshold,
+    },
     /// A peer's send queue was full: this many RPCs to it were dropped since the last report.
     SlowPeer {
         /// The peer.
@@ -63,4 +72,17 @@ pub enum MessageAcceptance {
     Reject,
     /// Not forwarded and not penalised.
     Ignore,
+}
+
+/// The score thresholds a peer can cross downward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScoreThreshold {
+    /// 0: no longer grafted, pruned from meshes, no peer exchange.
+    Zero,
+    /// `gossip_threshold`: no IHAVE/IWANT either way.
+    Gossip,
+    /// `publish_threshold`: not used for our own publishes.
+    Publish,
+    /// `graylist_threshold`: all its RPCs are ignored.
+    Graylist,
 }

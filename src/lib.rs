@@ -16,6 +16,7 @@ mod handler;
 pub mod protocol;
 mod queue;
 pub mod router;
+pub mod score;
 mod types;
 mod upgrade;
 mod wire;
@@ -24,12 +25,16 @@ pub use authenticity::{MessageAuthenticity, ValidationMode};
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigBuilder, MessageIdFn};
 pub use error::{ConfigError, PublishError, SubscriptionError, ValidationError};
-pub use event::{Event, MessageAcceptance};
+pub use event::{Event, MessageAcceptance, ScoreThreshold};
 pub use filter::{
     AllowAllSubscriptionFilter, AllowListSubscriptionFilter, RegexSubscriptionFilter,
     SubscriptionFilter,
 };
 pub use router::{Counters, PeerRecordError, verify_peer_record};
+pub use score::{
+    PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, Term,
+    TopicScoreBreakdown, TopicScoreParams, score_parameter_decay, score_parameter_decay_with_base,
+};
 pub use types::{
     ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,
     RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,

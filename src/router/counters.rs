@@ -10,6 +10,8 @@ pub struct Counters {
     pub rpcs_too_large: u64,
     /// RPC frames dropped because they were not valid protobuf.
     pub rpcs_malformed: u64,
+    /// RPCs ignored because the peer's score is below `graylist_threshold`.
+    pub rpcs_graylisted: u64,
     /// RPCs dropped because they came from a blacklisted peer.
     pub rpcs_from_blacklisted: u64,
     /// Messages dropped because their author is blacklisted.

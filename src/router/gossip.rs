@@ -25,9 +25,15 @@ impl Router {
             tracing::debug!(peer = %from, ?kind, "control messages from a peer without meshsub ignored");
             return;
         }
+        // Below gossip_threshold: no IHAVE/IWANT either way.
+        let gossip_ok = !self.below_gossip_threshold(&from);
         let mut iwant_ids = self.new_set();
         for action in control {
             match action {
+                ControlAction::IHave { .. } | ControlAction::IWant { .. } if !gossip_ok => {
+                    self.counters.ihave_ignored += 1;
+                    tracing::debug!(peer = %from, "gossip from a peer below gossip_threshold ignored");
+                }
                 ControlAction::IHave { topic, message_ids } => {
                     self.handle_ihave(from, &topic, message_ids, &mut iwant_ids)
                 }
@@ -165,7 +171,9 @@ impl Router {
                 .gossipsub_peers_in(&topic)
                 .into_iter()
                 .filter(|p| {
-                    !excluded.is_some_and(|set| set.contains(p)) && !self.direct_peers.contains(p)
+                    !excluded.is_some_and(|set| set.contains(p))
+                        && !self.direct_peers.contains(p)
+                        && !self.below_gossip_threshold(p)
                 })
                 .collect();
             let count = self

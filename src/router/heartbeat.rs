@@ -9,6 +9,7 @@ impl Router {
     pub(super) fn heartbeat(&mut self, now: Instant) {
         self.heartbeat_ticks += 1;
         self.refresh_peer_budgets();
+        self.refresh_scores(now);
         self.penalise_broken_promises(now);
         self.maintain_meshes(now);
         self.maintain_fanout(now);
@@ -77,7 +78,7 @@ impl Router {
             let mut candidates: Vec<_> = self
                 .gossipsub_peers_in(&topic)
                 .into_iter()
-                .filter(|p| !self.fanout[&topic].contains(p))
+                .filter(|p| !self.fanout[&topic].contains(p) && !self.below_publish_threshold(p))
                 .collect();
             use rand::seq::SliceRandom;
             candidates.shuffle(&mut self.rng);

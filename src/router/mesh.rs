@@ -33,8 +33,9 @@ impl Router {
             mesh.extend(candidates.into_iter().take(d - mesh.len()));
         }
         let grafts: Vec<PeerId> = mesh.iter().copied().collect();
-        self.mesh.insert(topic.clone(), mesh);
+        self.mesh.insert(topic.clone(), self.new_set());
         for peer in grafts {
+            self.mesh_insert(&topic, peer);
             self.send_control(
                 peer,
                 ControlAction::Graft {
@@ -47,26 +48,30 @@ impl Router {
     /// Leaves `topic`: every mesh peer is PRUNEd with the unsubscribe backoff, which we also
     /// observe ourselves.
     pub(super) fn leave(&mut self, now: Instant, topic: &TopicHash) {
-        let Some(mesh) = self.mesh.remove(topic) else {
+        let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
+        let peers: Vec<PeerId> = mesh.iter().copied().collect();
         let backoff = self.config.unsubscribe_backoff();
-        for peer in mesh {
+        for peer in peers {
+            self.mesh_remove(topic, &peer);
             self.prune_peer(now, topic, peer, backoff, false);
         }
+        self.mesh.remove(topic);
     }
 
     /// Whether `peer` may be grafted into `topic` by us: not direct, not blacklisted, not in
-    /// backoff.
-    fn may_graft(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
+    /// backoff, and not negatively scored.
+    pub(super) fn may_graft(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
         !self.direct_peers.contains(peer)
             && !self.blacklist.contains(peer)
             && !self.in_backoff(now, topic, peer)
+            && !self.negative_score(peer)
     }
 
     /// Sends a PRUNE to `peer` for `topic` and records the backoff on our side. With `px`
     /// (and `do_px` on), the PRUNE offers other peers of the topic with their signed records.
-    fn prune_peer(
+    pub(super) fn prune_peer(
         &mut self,
         now: Instant,
         topic: &TopicHash,
@@ -80,7 +85,8 @@ impl Router {
             .get(&peer)
             .and_then(|s| s.kind)
             .is_some_and(PeerKind::supports_v1_1);
-        let peers = if v1_1 && px && self.config.do_px() {
+        // No PX to a peer with a negative score.
+        let peers = if v1_1 && px && self.config.do_px() && !self.negative_score(&peer) {
             self.px_offer(topic, &peer)
         } else {
             Vec::new()
@@ -101,7 +107,7 @@ impl Router {
         let mut candidates: Vec<PeerId> = self
             .gossipsub_peers_in(topic)
             .into_iter()
-            .filter(|p| p != pruned)
+            .filter(|p| p != pruned && !self.negative_score(p))
             .collect();
         candidates.shuffle(&mut self.rng);
         candidates.truncate(self.config.prune_peers());
@@ -118,6 +124,11 @@ impl Router {
     /// signer = the listed peer) and its peer dialled with the record's addresses; verified
     /// records are reported to the application. Unverified offers are dropped and counted.
     fn accept_px(&mut self, from: PeerId, mut offered: Vec<PeerInfo>) {
+        if self.below_accept_px_threshold(&from) {
+            self.counters.px_ignored += 1;
+            tracing::debug!(peer = %from, "PX from a peer below accept_px_threshold ignored");
+            return;
+        }
         if offered.len() > self.config.prune_peers() {
             offered.shuffle(&mut self.rng);
             offered.truncate(self.config.prune_peers());
@@ -220,6 +231,10 @@ impl Router {
         // (refuse, offer PX): no PX to a peer GRAFTing during its backoff.
         let refuse = if self.in_backoff(now, &topic, &from) {
             tracing::debug!(peer = %from, %topic, "GRAFT during backoff refused");
+            self.penalise_graft_in_backoff(now, &topic, &from);
+            Some(false)
+        } else if self.negative_score(&from) {
+            tracing::debug!(peer = %from, %topic, "GRAFT from a negatively scored peer refused");
             Some(false)
         } else if mesh.len() >= self.config.mesh_n_high() && !outbound {
             tracing::debug!(peer = %from, %topic, "GRAFT refused: mesh full (D_hi)");
@@ -234,8 +249,24 @@ impl Router {
             return;
         }
         tracing::debug!(peer = %from, %topic, "GRAFT accepted");
-        if let Some(mesh) = self.mesh.get_mut(&topic) {
-            mesh.insert(from);
+        self.mesh_insert(&topic, from);
+    }
+
+    /// A GRAFT during backoff costs a P7 penalty, and a second one if it came within
+    /// `graft_flood_threshold` of the PRUNE that started the backoff.
+    fn penalise_graft_in_backoff(&mut self, now: Instant, topic: &TopicHash, peer: &PeerId) {
+        self.behaviour_penalty(peer, 1);
+        let Some(until) = self.backoff.get(&(topic.clone(), *peer)).copied() else {
+            return;
+        };
+        // The backoff ends prune_backoff (plus slack) after the PRUNE.
+        let slack = self.config.heartbeat_interval() * self.config.backoff_slack();
+        let pruned_at = until
+            .checked_sub(self.config.prune_backoff() + slack)
+            .unwrap_or(until);
+        if now < pruned_at + self.config.graft_flood_threshold() {
+            tracing::debug!(%peer, %topic, "GRAFT flood: extra penalty");
+            self.behaviour_penalty(peer, 1);
         }
     }
 
@@ -247,12 +278,12 @@ impl Router {
         peers: Vec<PeerInfo>,
         backoff: Option<u64>,
     ) {
-        let Some(mesh) = self.mesh.get_mut(topic) else {
+        if !self.mesh.contains_key(topic) {
             self.counters.prune_ignored += 1;
             tracing::debug!(peer = %from, %topic, "PRUNE for a topic we are not in ignored");
             return;
-        };
-        mesh.remove(&from);
+        }
+        self.mesh_remove(topic, &from);
         let backoff = backoff
             .map(Duration::from_secs)
             .unwrap_or(self.config.prune_backoff())
@@ -269,17 +300,26 @@ impl Router {
         let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
         for topic in topics {
             self.drop_departed_mesh_peers(&topic);
+            self.prune_negative_mesh_peers(&topic);
             self.fill_mesh(now, &topic);
             self.trim_mesh(now, &topic);
             self.fill_outbound_quota(now, &topic);
+            self.opportunistic_graft(&topic);
         }
     }
 
     /// Removes mesh peers that are gone or no longer subscribed.
     fn drop_departed_mesh_peers(&mut self, topic: &TopicHash) {
-        let peers = &self.peers;
-        if let Some(mesh) = self.mesh.get_mut(topic) {
-            mesh.retain(|p| peers.get(p).is_some_and(|s| s.topics.contains(topic)));
+        let departed: Vec<PeerId> = self
+            .mesh
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .filter(|p| !self.peers.get(p).is_some_and(|s| s.topics.contains(topic)))
+            .copied()
+            .collect();
+        for peer in departed {
+            self.mesh_remove(topic, &peer);
         }
     }
 
@@ -294,9 +334,7 @@ impl Router {
 
     fn graft(&mut self, topic: &TopicHash, peers: Vec<PeerId>) {
         for peer in peers {
-            if let Some(mesh) = self.mesh.get_mut(topic) {
-                mesh.insert(peer);
-            }
+            self.mesh_insert(topic, peer);
             self.send_control(
                 peer,
                 ControlAction::Graft {
@@ -330,10 +368,19 @@ impl Router {
         }
         let d = self.config.mesh_n();
         let d_score = self.config.retain_scores().min(d);
+        let mut peers: Vec<PeerId> = mesh.iter().copied().collect();
+        // Random order, then best score first (stable sort, so ties stay random); the peers
+        // after the best D_score are shuffled again so the rest is kept at random.
+        peers.shuffle(&mut self.rng);
+        if self.scoring.is_some() {
+            let mut scored: Vec<(f64, PeerId)> =
+                peers.iter().map(|p| (self.score_of(p), *p)).collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            peers = scored.into_iter().map(|(_, p)| p).collect();
+            peers[d_score..].shuffle(&mut self.rng);
+        }
         let peers_state = &self.peers;
         let is_outbound = |p: &PeerId| peers_state.get(p).is_some_and(|s| s.outbound);
-        let mut peers: Vec<PeerId> = mesh.iter().copied().collect();
-        peers.shuffle(&mut self.rng);
         let (head, tail) = peers.split_at(d_score);
         let mut need_outbound = self
             .config
@@ -352,9 +399,9 @@ impl Router {
         }
         ordered.extend(others);
         let pruned = ordered.split_off(d);
-        let mut set = self.new_set();
-        set.extend(ordered);
-        self.mesh.insert(topic.clone(), set);
+        for peer in &pruned {
+            self.mesh_remove(topic, peer);
+        }
         let backoff = self.config.prune_backoff();
         for peer in pruned {
             self.prune_peer(now, topic, peer, backoff, true);

@@ -12,6 +12,7 @@ use super::{Action, Router, SendClass};
 use crate::authenticity::MessageAuthenticity;
 use crate::error::PublishError;
 use crate::event::{Event, MessageAcceptance};
+use crate::score::RejectReason;
 use crate::types::{ControlAction, MessageId, RawMessage, Rpc, TopicHash};
 use crate::wire;
 
@@ -43,6 +44,7 @@ impl Router {
         if self.seen.contains(&id) {
             self.counters.messages_duplicate += 1;
             tracing::trace!(peer = %from, %id, "duplicate message");
+            self.score_duplicate(&from, &id, &message.topic);
             return;
         }
         // Authenticity is checked only for messages not seen before: duplicates (D of them
@@ -50,6 +52,7 @@ impl Router {
         if let Err(error) = wire::validate(self.config.validation_mode(), &message) {
             self.counters.messages_invalid += 1;
             tracing::debug!(peer = %from, %id, %error, "invalid message dropped");
+            self.score_rejected(&from, &id, &message.topic, RejectReason::InvalidSignature);
             return;
         }
         self.seen.insert(now, id.clone());
@@ -59,6 +62,7 @@ impl Router {
         {
             self.counters.messages_from_blacklisted += 1;
             tracing::debug!(peer = %from, %author, %id, "message by a blacklisted author dropped");
+            self.score_rejected(&from, &id, &message.topic, RejectReason::Blacklisted);
             return;
         }
         if !self.config.allow_self_origin()
@@ -67,12 +71,17 @@ impl Router {
         {
             self.counters.messages_self_origin += 1;
             tracing::debug!(peer = %from, %id, "message authored by us dropped");
+            self.score_rejected(&from, &id, &message.topic, RejectReason::SelfOrigin);
             return;
         }
         if message.data.len() >= self.config.idontwant_message_size_threshold() {
             self.send_idontwant(&id, &message.topic, Some(from));
         }
         let validated = !self.config.validate_messages();
+        self.score_new_message(&from, &id, &message.topic);
+        if validated {
+            self.score_delivered(&from, &id, &message.topic);
+        }
         self.mcache
             .put(id.clone(), message.clone(), validated, Some(from));
         self.emit(Event::Message {
@@ -157,6 +166,7 @@ impl Router {
         topic: TopicHash,
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
+        self.touch(now);
         let message = self.build_message(topic, data.into())?;
         let size = wire::encoded_len(&Rpc {
             subscriptions: Vec::new(),
@@ -192,13 +202,16 @@ impl Router {
 
     fn publish_recipients(&mut self, now: Instant, topic: &TopicHash) -> Vec<PeerId> {
         let mut recipients: Vec<PeerId> = if self.config.flood_publish() {
-            self.gossipsub_peers_in(topic)
+            let mut peers = self.gossipsub_peers_in(topic);
+            peers.retain(|p| !self.below_publish_threshold(p));
+            peers
         } else if let Some(mesh) = self.mesh.get(topic) {
             mesh.iter().copied().collect()
         } else {
             self.fanout_last_pub.insert(topic.clone(), now);
             if self.fanout.get(topic).is_none_or(|f| f.is_empty()) {
                 let mut candidates = self.gossipsub_peers_in(topic);
+                candidates.retain(|p| !self.below_publish_threshold(p));
                 candidates.shuffle(&mut self.rng);
                 candidates.truncate(self.config.mesh_n());
                 let mut set = self.new_set();
@@ -272,6 +285,7 @@ impl Router {
     /// `false` if the message is unknown (expired from the cache, or already reported).
     pub fn report_validation(
         &mut self,
+        now: Instant,
         id: &MessageId,
         propagation_source: &PeerId,
         acceptance: MessageAcceptance,
@@ -283,21 +297,31 @@ impl Router {
         if !known {
             return false;
         }
+        self.touch(now);
         match acceptance {
             MessageAcceptance::Accept => {
                 let Some((message, source)) = self.mcache.validate(id) else {
                     return false;
                 };
                 let from = source.unwrap_or(*propagation_source);
+                self.score_delivered(&from, id, &message.topic);
                 self.forward(id, &message, Some(from));
             }
             MessageAcceptance::Reject => {
-                self.mcache.remove(id);
+                if let Some(entry) = self.mcache.remove(id) {
+                    let from = entry.source.unwrap_or(*propagation_source);
+                    let topic = entry.message.topic;
+                    self.score_rejected(&from, id, &topic, RejectReason::ValidationFailed);
+                }
                 self.counters.messages_rejected += 1;
                 tracing::debug!(peer = %propagation_source, %id, "message rejected by the application");
             }
             MessageAcceptance::Ignore => {
-                self.mcache.remove(id);
+                if let Some(entry) = self.mcache.remove(id) {
+                    let from = entry.source.unwrap_or(*propagation_source);
+                    let topic = entry.message.topic;
+                    self.score_rejected(&from, id, &topic, RejectReason::Ignored);
+                }
                 self.counters.messages_ignored += 1;
             }
         }

@@ -21,6 +21,7 @@ mod messages;
 mod peers;
 mod promises;
 mod px;
+mod scoring;
 mod seen;
 #[cfg(test)]
 mod tests;
@@ -139,6 +140,10 @@ pub struct Router {
     blacklist: Set<PeerId>,
     /// Signed peer records (serialised envelopes) of other peers, offered in PX.
     peer_records: Map<PeerId, Bytes>,
+    /// Peer scoring, when turned on.
+    scoring: Option<scoring::Scoring>,
+    /// The latest instant passed in (time never goes back).
+    now: Instant,
 }
 
 impl Router {
@@ -176,6 +181,8 @@ impl Router {
             direct_peers,
             blacklist: Set::with_hasher(hasher.clone()),
             peer_records: map!(),
+            scoring: None,
+            now,
             mcache: MessageCache::new(
                 config.history_length(),
                 config.history_gossip(),
@@ -214,6 +221,7 @@ impl Router {
 
     /// Runs whatever is due at `now` (the heartbeat).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.touch(now);
         if now >= self.next_heartbeat {
             self.heartbeat(now);
             // Skip missed beats rather than running a burst of them.
@@ -230,6 +238,7 @@ impl Router {
     /// first). Returns `Ok(false)` if we were already subscribed, and an error if the
     /// subscription filter refuses the topic.
     pub fn subscribe(&mut self, now: Instant, topic: TopicHash) -> Result<bool, SubscriptionError> {
+        self.touch(now);
         if self.mesh.contains_key(&topic) {
             return Ok(false);
         }
@@ -252,9 +261,7 @@ impl Router {
     /// `direct_connect_ticks` heartbeats while disconnected.
     pub fn add_direct_peer(&mut self, peer: PeerId) {
         if self.direct_peers.insert(peer) {
-            for mesh in self.mesh.values_mut() {
-                mesh.remove(&peer);
-            }
+            self.leave_all_meshes(&peer);
             if !self.peers.contains_key(&peer) {
                 let addresses = self.record_addresses(&peer);
                 self.actions.push_back(Action::Dial { peer, addresses });
@@ -276,9 +283,7 @@ impl Router {
     /// grafted or forwarded to.
     pub fn blacklist_peer(&mut self, peer: PeerId) {
         if self.blacklist.insert(peer) {
-            for mesh in self.mesh.values_mut() {
-                mesh.remove(&peer);
-            }
+            self.leave_all_meshes(&peer);
             for fanout in self.fanout.values_mut() {
                 fanout.remove(&peer);
             }
@@ -323,6 +328,7 @@ impl Router {
     /// Unsubscribes from `topic`: announces it, PRUNEs the mesh with the unsubscribe backoff.
     /// Returns `false` if we were not subscribed.
     pub fn unsubscribe(&mut self, now: Instant, topic: &TopicHash) -> bool {
+        self.touch(now);
         if !self.mesh.contains_key(topic) {
             return false;
         }
@@ -443,10 +449,19 @@ impl Router {
         }
     }
 
-    /// Adds a P7 behaviour penalty (broken promises, GRAFT flooding). Without peer scoring
-    /// the penalty is only logged and counted.
-    fn behaviour_penalty(&mut self, peer: &PeerId, count: usize) {
-        tracing::debug!(%peer, count, "behaviour penalty");
+    /// Advances the router's notion of time (never backwards).
+    fn touch(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    /// Removes `peer` from every mesh (without PRUNE).
+    fn leave_all_meshes(&mut self, peer: &PeerId) {
+        let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
+        for topic in topics {
+            self.mesh_remove(&topic, peer);
+        }
     }
 
     fn emit(&mut self, event: Event) {

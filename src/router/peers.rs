@@ -27,14 +27,20 @@ pub(crate) struct PeerState {
     /// Ids it told us not to send, with the heartbeat tick they arrived at.
     pub(crate) dont_send: Set<MessageId>,
     pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
+    /// Its score at the previous heartbeat, to detect threshold crossings.
+    pub(crate) last_score: f64,
 }
 
 impl Router {
     /// A peer connected (its first connection). `outbound` is whether we dialled it. Our
     /// subscriptions are announced to it at once; a peer that reconnects learns them again.
-    pub fn add_peer(&mut self, _now: Instant, peer: PeerId, outbound: bool) {
+    pub fn add_peer(&mut self, now: Instant, peer: PeerId, outbound: bool) {
+        self.touch(now);
         if self.peers.contains_key(&peer) {
             return;
+        }
+        if let Some(s) = self.scoring.as_mut() {
+            s.score.add_peer(peer, now);
         }
         tracing::debug!(%peer, outbound, "peer added");
         self.peers.insert(
@@ -48,6 +54,7 @@ impl Router {
                 idontwant_received: 0,
                 dont_send: self.new_set(),
                 dont_send_order: VecDeque::new(),
+                last_score: 0.0,
             },
         );
         let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
@@ -89,6 +96,10 @@ impl Router {
         let Some(state) = self.peers.remove(peer) else {
             return;
         };
+        if let Some(s) = self.scoring.as_mut() {
+            // Scoring ends the peer's mesh membership itself (P3b) and retains its record.
+            s.score.remove_peer(peer, self.now);
+        }
         tracing::debug!(%peer, "peer removed");
         for topic in state.topics.iter() {
             if let Some(set) = self.topic_peers.get_mut(topic) {
@@ -110,6 +121,12 @@ impl Router {
 
     /// Handles an RPC received from `from`.
     pub fn handle_rpc(&mut self, now: Instant, from: PeerId, rpc: Rpc) {
+        self.touch(now);
+        if self.below_graylist_threshold(&from) {
+            self.counters.rpcs_graylisted += 1;
+            tracing::debug!(peer = %from, "rpc from a graylisted peer ignored");
+            return;
+        }
         let Some(state) = self.peers.get(&from) else {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
@@ -137,10 +154,24 @@ impl Router {
 
     /// Counts what the decoder dropped from an RPC of `from`: `malformed` messages (bad
     /// `from`, `seqno` or topic) and `unknown_control` control messages of an unknown kind.
-    pub fn report_decode_drops(&mut self, from: PeerId, malformed: usize, unknown_control: usize) {
-        if malformed > 0 {
-            self.counters.messages_malformed += malformed as u64;
-            tracing::debug!(peer = %from, count = malformed, "malformed messages dropped");
+    pub fn report_decode_drops(
+        &mut self,
+        from: PeerId,
+        malformed: &[(TopicHash, crate::ValidationError)],
+        unknown_control: usize,
+    ) {
+        if !malformed.is_empty() {
+            self.counters.messages_malformed += malformed.len() as u64;
+            tracing::debug!(peer = %from, count = malformed.len(), "malformed messages dropped");
+            for (topic, _) in malformed {
+                // An invalid message costs P4 in its topic; it has no trustworthy id.
+                self.score_rejected(
+                    &from,
+                    &MessageId::new(Vec::new()),
+                    topic,
+                    crate::score::RejectReason::InvalidSignature,
+                );
+            }
         }
         if unknown_control > 0 {
             self.counters.control_unknown += unknown_control as u64;
@@ -194,9 +225,7 @@ impl Router {
                         self.topic_peers.remove(&sub.topic);
                     }
                 }
-                if let Some(mesh) = self.mesh.get_mut(&sub.topic) {
-                    mesh.remove(&from);
-                }
+                self.mesh_remove(&sub.topic, &from);
                 if let Some(fanout) = self.fanout.get_mut(&sub.topic) {
                     fanout.remove(&from);
                 }

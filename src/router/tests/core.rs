@@ -579,17 +579,17 @@ fn validation_mode_holds_forwarding_until_accept() {
     );
     assert!(
         h.router
-            .report_validation(&id1, &peers[0], MessageAcceptance::Accept)
+            .report_validation(h.now, &id1, &peers[0], MessageAcceptance::Accept)
     );
     assert!(!message_sends(&h.drain(), &id1).is_empty());
     assert!(
         h.router
-            .report_validation(&id2, &peers[0], MessageAcceptance::Reject)
+            .report_validation(h.now, &id2, &peers[0], MessageAcceptance::Reject)
     );
     assert!(message_sends(&h.drain(), &id2).is_empty());
     assert!(
         !h.router
-            .report_validation(&id2, &peers[0], MessageAcceptance::Accept),
+            .report_validation(h.now, &id2, &peers[0], MessageAcceptance::Accept),
         "already reported"
     );
     assert_eq!(h.router.counters().messages_rejected, 1);

@@ -1,0 +1,665 @@
+//! Peer scoring (gossipsub v1.1): parameters, thresholds, the score function and its state.
+//!
+//! ```text
+//! score = TopicCap( Σ_topics topic_weight * (w1 P1 + w2 P2 + w3 P3 + w3b P3b + w4 P4) )
+//!         + w5 P5 + w6 P6 + w7 P7
+//! ```
+//!
+//! - `P1` time in mesh: whole `time_in_mesh_quantum`s since the GRAFT, capped.
+//! - `P2` first deliveries: counter of valid messages the peer delivered first, capped.
+//! - `P3` mesh delivery deficit: `(threshold - counter)^2` for a mesh peer that has been in the
+//!   mesh for the activation time and delivered (first or near-first) fewer messages than the
+//!   threshold.
+//! - `P3b` mesh failure penalty: the `P3` deficit squared, accumulated when the peer leaves
+//!   the mesh with a deficit.
+//! - `P4` invalid messages: the invalid-delivery counter, squared.
+//! - `P5` application score, set by the application.
+//! - `P6` IP colocation: for each non-whitelisted IP of the peer shared by more than the
+//!   threshold of connected peers, the surplus squared.
+//! - `P7` behaviour penalty: the counter's excess over its threshold, squared.
+//!
+//! `TopicCap` lowers the topic sum to `topic_score_cap` when that is positive and the sum
+//! exceeds it. Counters decay by their factor every `decay_interval` and become 0 below
+//! `decay_to_zero`. Only topics with [`TopicScoreParams`] contribute.
+//!
+//! The state (`PeerScore`, crate-internal) never reads the clock: every input takes `now`.
+
+mod decay;
+mod deliveries;
+mod error;
+mod explain;
+mod params;
+mod peer_stats;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_deliveries;
+mod thresholds;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use libp2p_identity::PeerId;
+
+pub use decay::{score_parameter_decay, score_parameter_decay_with_base};
+pub use error::ScoreParamsError;
+pub use explain::{ScoreBreakdown, Term, TopicScoreBreakdown};
+pub use params::{PeerScoreParams, TopicScoreParams};
+pub use thresholds::PeerScoreThresholds;
+
+use crate::types::{MessageId, TopicHash};
+use decay::decay_counter;
+use deliveries::{Deliveries, DeliveryStatus};
+use peer_stats::{Connection, PeerStats, TopicStats, TopicTerms, term};
+
+/// Why a received message was rejected, as far as scoring is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum RejectReason {
+    /// Signature or other authenticity fields missing, invalid or unexpected. The message id
+    /// cannot be trusted, so only the sender is penalised (`P4`) and nothing is tracked by id.
+    InvalidSignature,
+    /// The message claims to come from us. Only the sender is penalised (`P4`).
+    SelfOrigin,
+    /// The application rejected it: `P4` for the sender and for every peer that delivered the
+    /// message while it was pending, and for later deliverers of it.
+    ValidationFailed,
+    /// The application ignored it: nobody is credited or penalised.
+    Ignored,
+    /// The sender or the author is blacklisted: no score effect.
+    Blacklisted,
+}
+
+/// The totals of a score evaluation.
+struct Totals {
+    topic_total_before_cap: f64,
+    topic_total: f64,
+    application: Term,
+    ip_colocation: Term,
+    behaviour_penalty: Term,
+    score: f64,
+}
+
+/// The peer-score function and its state. Time comes in as arguments; nothing reads the
+/// clock. All maps are ordered, so iteration (and float summation) order is reproducible.
+///
+/// Memory: a record per connected peer and per retained peer (dropped `retain_score` after
+/// the disconnect); per-topic counters only for scored topics with non-zero counters and for
+/// topics where the peer is in our mesh; delivery records for `deliveries::DELIVERY_RECORD_TTL` (2 min).
+#[derive(Debug)]
+pub(crate) struct PeerScore {
+    params: PeerScoreParams,
+    peers: BTreeMap<PeerId, PeerStats>,
+    /// Connected peers per IP, for `P6`.
+    peer_ips: BTreeMap<IpAddr, BTreeSet<PeerId>>,
+    deliveries: Deliveries,
+    /// The instant of the last decay; `None` until the first `refresh`.
+    last_decay: Option<Instant>,
+}
+
+impl PeerScore {
+    /// Creates the score state. `params` should have passed [`PeerScoreParams::validate`];
+    /// unvalidated parameters cannot cause a panic, but may give meaningless scores.
+    pub(crate) fn new(params: PeerScoreParams) -> Self {
+        PeerScore {
+            params,
+            peers: BTreeMap::new(),
+            peer_ips: BTreeMap::new(),
+            deliveries: Deliveries::default(),
+            last_decay: None,
+        }
+    }
+
+    /// The parameters in force.
+    #[cfg(test)]
+    pub(crate) fn params(&self) -> &PeerScoreParams {
+        &self.params
+    }
+
+    /// The score of `peer` at `now`; 0 for a peer without a record. Costs O(topics + IPs of
+    /// the peer), allocates nothing. Never NaN: a NaN (only possible with unvalidated
+    /// parameters) is reported as 0.
+    pub(crate) fn score(&self, peer: &PeerId, now: Instant) -> f64 {
+        match self.peers.get(peer) {
+            Some(stats) => self.evaluate(stats, now, |_, _, _, _| {}).score,
+            None => 0.0,
+        }
+    }
+
+    /// The score of `peer` at `now` taken apart; `None` for a peer without a record.
+    pub(crate) fn explain(&self, peer: &PeerId, now: Instant) -> Option<ScoreBreakdown> {
+        let stats = self.peers.get(peer)?;
+        let mut topics = Vec::new();
+        let totals = self.evaluate(stats, now, |topic, params, terms, in_mesh| {
+            topics.push(TopicScoreBreakdown {
+                topic: topic.clone(),
+                topic_weight: params.topic_weight,
+                in_mesh,
+                time_in_mesh: terms.time_in_mesh,
+                first_message_deliveries: terms.first_message_deliveries,
+                mesh_message_deliveries: terms.mesh_message_deliveries,
+                mesh_failure_penalty: terms.mesh_failure_penalty,
+                invalid_message_deliveries: terms.invalid_message_deliveries,
+                total: terms.sum() * params.topic_weight,
+            })
+        });
+        Some(ScoreBreakdown {
+            score: totals.score,
+            connected: stats.is_connected(),
+            topics,
+            topic_total_before_cap: totals.topic_total_before_cap,
+            topic_score_cap: self.params.topic_score_cap,
+            topic_total: totals.topic_total,
+            application: totals.application,
+            ip_colocation: totals.ip_colocation,
+            behaviour_penalty: totals.behaviour_penalty,
+        })
+    }
+
+    /// The one implementation of the score function; `on_topic` sees every scored topic.
+    fn evaluate(
+        &self,
+        stats: &PeerStats,
+        now: Instant,
+        mut on_topic: impl FnMut(&TopicHash, &TopicScoreParams, &TopicTerms, bool),
+    ) -> Totals {
+        let params = &self.params;
+        let mut topic_total_before_cap = 0.0;
+        for (topic, topic_stats) in &stats.topics {
+            let Some(topic_params) = params.topics.get(topic) else {
+                continue;
+            };
+            let terms = topic_stats.terms(topic_params, now);
+            topic_total_before_cap += terms.sum() * topic_params.topic_weight;
+            on_topic(topic, topic_params, &terms, topic_stats.in_mesh());
+        }
+        let topic_total =
+            if params.topic_score_cap > 0.0 && topic_total_before_cap > params.topic_score_cap {
+                params.topic_score_cap
+            } else {
+                topic_total_before_cap
+            };
+
+        let application = term(
+            stats.application_score,
+            params.app_specific_weight,
+            stats.application_score,
+        );
+
+        let mut most_shared = 0usize;
+        let mut p6 = 0.0;
+        for ip in &stats.ips {
+            if params.ip_colocation_factor_whitelist.contains(ip) {
+                continue;
+            }
+            let sharing = self.peer_ips.get(ip).map_or(0, BTreeSet::len);
+            most_shared = most_shared.max(sharing);
+            let surplus = sharing as f64 - params.ip_colocation_factor_threshold;
+            if surplus > 0.0 {
+                p6 += surplus * surplus;
+            }
+        }
+        let ip_colocation = term(most_shared as f64, params.ip_colocation_factor_weight, p6);
+
+        let excess = stats.behaviour_penalty - params.behaviour_penalty_threshold;
+        let p7 = if excess > 0.0 { excess * excess } else { 0.0 };
+        let behaviour_penalty = term(stats.behaviour_penalty, params.behaviour_penalty_weight, p7);
+
+        let score = topic_total
+            + application.contribution
+            + ip_colocation.contribution
+            + behaviour_penalty.contribution;
+        Totals {
+            topic_total_before_cap,
+            topic_total,
+            application,
+            ip_colocation,
+            behaviour_penalty,
+            score: if score.is_nan() { 0.0 } else { score },
+        }
+    }
+
+    /// `peer` connected. A retained record is restored as it was (a peer cannot reset its
+    /// score by reconnecting); otherwise a fresh record starts. No-op if already connected.
+    pub(crate) fn add_peer(&mut self, peer: PeerId, _now: Instant) {
+        self.peers
+            .entry(peer)
+            .and_modify(|s| s.connection = Connection::Connected)
+            .or_insert_with(PeerStats::new);
+    }
+
+    /// `peer` disconnected (go's behaviour): its IPs leave the colocation index and it leaves
+    /// every mesh, with the `P3b` penalty for an active deficit as on a prune. The record is
+    /// then dropped if the score was positive (nothing to hold against the peer) or if it
+    /// holds nothing; otherwise it is retained for `retain_score` with its `P2` counters
+    /// reset (positive history is not kept) and everything else (`P3`, `P3b`, `P4`, `P5`,
+    /// `P7`) kept. Retained records do not decay.
+    pub(crate) fn remove_peer(&mut self, peer: &PeerId, now: Instant) {
+        let Some(stats) = self.peers.get(peer) else {
+            return;
+        };
+        if !stats.is_connected() {
+            return;
+        }
+        let score = self.score(peer, now);
+        let Some(stats) = self.peers.get_mut(peer) else {
+            return;
+        };
+        for ip in std::mem::take(&mut stats.ips) {
+            unindex_ip(&mut self.peer_ips, peer, &ip);
+        }
+        for (topic, topic_stats) in stats.topics.iter_mut() {
+            if let Some(params) = self.params.topics.get(topic) {
+                topic_stats.apply_mesh_failure(params, now);
+            }
+            topic_stats.graft_time = None;
+            topic_stats.first_message_deliveries = 0.0;
+        }
+        stats.drop_idle_topics();
+        if score > 0.0 || stats.is_blank() {
+            self.peers.remove(peer);
+            return;
+        }
+        stats.connection = Connection::Retained {
+            expires: now.checked_add(self.params.retain_score),
+        };
+    }
+
+    /// Records that connected `peer` uses `ip` (one call per connection address is fine;
+    /// duplicates count once). Ignored for unknown or disconnected peers: call
+    /// [`add_peer`](Self::add_peer) first.
+    pub(crate) fn add_ip(&mut self, peer: &PeerId, ip: IpAddr) {
+        let Some(stats) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if !stats.is_connected() {
+            return;
+        }
+        stats.ips.insert(ip);
+        self.peer_ips.entry(ip).or_default().insert(*peer);
+    }
+
+    /// `peer` no longer uses `ip`.
+    pub(crate) fn remove_ip(&mut self, peer: &PeerId, ip: &IpAddr) {
+        if let Some(stats) = self.peers.get_mut(peer) {
+            stats.ips.remove(ip);
+        }
+        unindex_ip(&mut self.peer_ips, peer, ip);
+    }
+
+    /// `peer` joined our mesh for `topic` at `now`: `P1` and the `P3` activation clock start.
+    /// A graft of a peer already in the mesh keeps the original graft time.
+    pub(crate) fn graft(&mut self, peer: &PeerId, topic: &TopicHash, now: Instant) {
+        let Some(stats) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if !stats.is_connected() {
+            return;
+        }
+        let topic_stats = stats.topics.entry(topic.clone()).or_default();
+        if topic_stats.graft_time.is_none() {
+            topic_stats.graft_time = Some(now);
+        }
+    }
+
+    /// `peer` left our mesh for `topic` at `now`: if `P3` was active with a deficit, the
+    /// deficit squared is added to the sticky `P3b` penalty.
+    pub(crate) fn prune(&mut self, peer: &PeerId, topic: &TopicHash, now: Instant) {
+        let Some(stats) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let Some(topic_stats) = stats.topics.get_mut(topic) else {
+            return;
+        };
+        if !topic_stats.in_mesh() {
+            return;
+        }
+        if let Some(params) = self.params.topics.get(topic) {
+            topic_stats.apply_mesh_failure(params, now);
+        }
+        topic_stats.graft_time = None;
+        if topic_stats.is_idle() {
+            stats.topics.remove(topic);
+        }
+    }
+
+    /// `P7`: adds `count` to the behaviour penalty counter of `peer` (connected or retained).
+    pub(crate) fn add_penalty(&mut self, peer: &PeerId, count: usize) {
+        if let Some(stats) = self.peers.get_mut(peer) {
+            stats.behaviour_penalty += count as f64;
+        }
+    }
+
+    /// `P5`: sets the application-specific score of `peer`. Returns `false` (and changes
+    /// nothing) for a peer without a record or a non-finite score.
+    pub(crate) fn set_application_score(&mut self, peer: &PeerId, score: f64) -> bool {
+        if !score.is_finite() {
+            return false;
+        }
+        match self.peers.get_mut(peer) {
+            Some(stats) => {
+                stats.application_score = score;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets (or replaces) the parameters of `topic` at run time, after validating them.
+    /// Existing counters are kept and clamped to the new `P2`/`P3` caps (as go does when a
+    /// cap is lowered).
+    pub(crate) fn set_topic_params(
+        &mut self,
+        topic: TopicHash,
+        params: TopicScoreParams,
+    ) -> Result<(), ScoreParamsError> {
+        params.validate().map_err(|e| e.in_topic(&topic))?;
+        for stats in self.peers.values_mut() {
+            if let Some(t) = stats.topics.get_mut(&topic) {
+                t.first_message_deliveries = t
+                    .first_message_deliveries
+                    .min(params.first_message_deliveries_cap);
+                t.mesh_message_deliveries = t
+                    .mesh_message_deliveries
+                    .min(params.mesh_message_deliveries_cap);
+            }
+        }
+        self.params.topics.insert(topic, params);
+        Ok(())
+    }
+
+    /// Periodic maintenance, called every heartbeat: decays the counters of connected peers
+    /// once per whole `decay_interval` elapsed since the last decay (the first call only
+    /// starts the clock), drops retained records whose `retain_score` has passed, drops
+    /// delivery records older than `deliveries::DELIVERY_RECORD_TTL` (2 min) and forgets empty per-topic
+    /// entries. `P1` and `P3` activation need no update: they are computed from `now`.
+    pub(crate) fn refresh(&mut self, now: Instant) {
+        let times = self.decay_steps(now);
+        let decay_to_zero = self.params.decay_to_zero;
+        for stats in self.peers.values_mut() {
+            if !stats.is_connected() {
+                continue;
+            }
+            if times > 0 {
+                for (topic, t) in stats.topics.iter_mut() {
+                    let Some(p) = self.params.topics.get(topic) else {
+                        continue;
+                    };
+                    let d = decay_to_zero;
+                    decay_counter(
+                        &mut t.first_message_deliveries,
+                        p.first_message_deliveries_decay,
+                        times,
+                        d,
+                    );
+                    decay_counter(
+                        &mut t.mesh_message_deliveries,
+                        p.mesh_message_deliveries_decay,
+                        times,
+                        d,
+                    );
+                    decay_counter(
+                        &mut t.mesh_failure_penalty,
+                        p.mesh_failure_penalty_decay,
+                        times,
+                        d,
+                    );
+                    decay_counter(
+                        &mut t.invalid_message_deliveries,
+                        p.invalid_message_deliveries_decay,
+                        times,
+                        d,
+                    );
+                }
+                decay_counter(
+                    &mut stats.behaviour_penalty,
+                    self.params.behaviour_penalty_decay,
+                    times,
+                    decay_to_zero,
+                );
+            }
+            stats.drop_idle_topics();
+        }
+        self.peers.retain(|_, stats| match stats.connection {
+            Connection::Retained { expires: Some(t) } => t > now,
+            _ => true,
+        });
+        self.deliveries.expire(now);
+    }
+
+    /// How many decay intervals have passed since the last decay; advances the decay clock.
+    fn decay_steps(&mut self, now: Instant) -> i32 {
+        let Some(last) = self.last_decay else {
+            self.last_decay = Some(now);
+            return 0;
+        };
+        let interval = self.params.decay_interval;
+        let elapsed = now.saturating_duration_since(last);
+        if interval.is_zero() {
+            // Rejected by validation; decay once per call rather than divide by zero.
+            self.last_decay = Some(now);
+            return 1;
+        }
+        let steps = elapsed.as_nanos() / interval.as_nanos();
+        if steps == 0 {
+            return 0;
+        }
+        let advanced = u32::try_from(steps)
+            .ok()
+            .and_then(|n| interval.checked_mul(n))
+            .and_then(|d| last.checked_add(d))
+            .unwrap_or(now);
+        self.last_decay = Some(advanced);
+        i32::try_from(steps).unwrap_or(i32::MAX)
+    }
+
+    // ---- message deliveries ----
+
+    /// A new message `id` from `from` entered validation at `now`: the delivery record starts
+    /// (first seen now, `from` as its first deliverer).
+    pub(crate) fn validate_message(
+        &mut self,
+        from: &PeerId,
+        id: &MessageId,
+        _topic: &TopicHash,
+        now: Instant,
+    ) {
+        let record = self.deliveries.get_or_create(id, now);
+        if record.status == DeliveryStatus::Unknown && record.first_from.is_none() {
+            record.first_from = Some(*from);
+        }
+    }
+
+    /// Message `id`, first delivered by `from`, was accepted at `now`: `P2` (and `P3` if in
+    /// the mesh) for `from`, and `P3` for every mesh peer that delivered it while it was
+    /// being validated. Ignored if the message was already accepted, rejected or ignored.
+    pub(crate) fn deliver_message(
+        &mut self,
+        from: &PeerId,
+        id: &MessageId,
+        topic: &TopicHash,
+        now: Instant,
+    ) {
+        let record = self.deliveries.get_or_create(id, now);
+        if record.status != DeliveryStatus::Unknown {
+            return;
+        }
+        record.status = DeliveryStatus::Valid(now);
+        match record.first_from {
+            None => record.first_from = Some(*from),
+            Some(first) if first != *from => {
+                record.peers.insert(*from);
+            }
+            Some(_) => {}
+        }
+        let near_first: Vec<PeerId> = record
+            .peers
+            .iter()
+            .filter(|p| *p != from)
+            .copied()
+            .collect();
+        self.mark_first_delivery(from, topic);
+        for peer in &near_first {
+            self.mark_mesh_delivery(peer, topic);
+        }
+    }
+
+    /// `from` delivered message `id` again at `now`. Each peer counts once per message:
+    /// while validation is pending the peer is remembered (credited or penalised when it
+    /// ends); after acceptance a mesh peer earns `P3` if within `mesh_message_deliveries_window`
+    /// of the validation; after rejection it is penalised (`P4`). Unknown messages (no
+    /// record, e.g. our own or expired) are ignored.
+    pub(crate) fn duplicated_message(
+        &mut self,
+        from: &PeerId,
+        id: &MessageId,
+        topic: &TopicHash,
+        now: Instant,
+    ) {
+        let Some(record) = self.deliveries.get_mut(id) else {
+            return;
+        };
+        if record.first_from == Some(*from) || record.status == DeliveryStatus::Ignored {
+            return;
+        }
+        if !record.peers.insert(*from) {
+            return;
+        }
+        match record.status {
+            DeliveryStatus::Unknown | DeliveryStatus::Ignored => {}
+            DeliveryStatus::Valid(validated) => {
+                let in_window = self.params.topics.get(topic).is_some_and(|p| {
+                    now.saturating_duration_since(validated) <= p.mesh_message_deliveries_window
+                });
+                if in_window {
+                    self.mark_mesh_delivery(from, topic);
+                }
+            }
+            DeliveryStatus::Invalid => self.mark_invalid_delivery(from, topic),
+        }
+    }
+
+    /// Message `id` from `from` was rejected at `now` for `reason` (see [`RejectReason`] for
+    /// who is penalised).
+    pub(crate) fn reject_message(
+        &mut self,
+        from: &PeerId,
+        id: &MessageId,
+        topic: &TopicHash,
+        reason: RejectReason,
+        now: Instant,
+    ) {
+        match reason {
+            RejectReason::InvalidSignature | RejectReason::SelfOrigin => {
+                self.mark_invalid_delivery(from, topic);
+            }
+            RejectReason::Blacklisted => {}
+            RejectReason::Ignored => {
+                let record = self.deliveries.get_or_create(id, now);
+                if record.status == DeliveryStatus::Unknown {
+                    record.status = DeliveryStatus::Ignored;
+                    record.peers.clear();
+                }
+            }
+            RejectReason::ValidationFailed => {
+                let record = self.deliveries.get_or_create(id, now);
+                if record.status != DeliveryStatus::Unknown {
+                    return;
+                }
+                record.status = DeliveryStatus::Invalid;
+                record.first_from.get_or_insert(*from);
+                let pending: Vec<PeerId> = record
+                    .peers
+                    .iter()
+                    .filter(|p| *p != from)
+                    .copied()
+                    .collect();
+                self.mark_invalid_delivery(from, topic);
+                for peer in &pending {
+                    self.mark_invalid_delivery(peer, topic);
+                }
+            }
+        }
+    }
+
+    /// The topic counters of connected `peer` in scored `topic`, created if needed.
+    fn scored_topic_stats(&mut self, peer: &PeerId, topic: &TopicHash) -> Option<&mut TopicStats> {
+        if !self.params.topics.contains_key(topic) {
+            return None;
+        }
+        let stats = self.peers.get_mut(peer)?;
+        if !stats.is_connected() {
+            return None;
+        }
+        Some(stats.topics.entry(topic.clone()).or_default())
+    }
+
+    /// `P2` +1 (capped), and `P3` +1 (capped) if in the mesh.
+    fn mark_first_delivery(&mut self, peer: &PeerId, topic: &TopicHash) {
+        let Some(params) = self.params.topics.get(topic) else {
+            return;
+        };
+        let (first_cap, mesh_cap) = (
+            params.first_message_deliveries_cap,
+            params.mesh_message_deliveries_cap,
+        );
+        let Some(t) = self.scored_topic_stats(peer, topic) else {
+            return;
+        };
+        t.first_message_deliveries = (t.first_message_deliveries + 1.0).min(first_cap);
+        if t.in_mesh() {
+            t.mesh_message_deliveries = (t.mesh_message_deliveries + 1.0).min(mesh_cap);
+        }
+    }
+
+    /// `P3` +1 (capped) if in the mesh.
+    fn mark_mesh_delivery(&mut self, peer: &PeerId, topic: &TopicHash) {
+        let Some(cap) = self
+            .params
+            .topics
+            .get(topic)
+            .map(|p| p.mesh_message_deliveries_cap)
+        else {
+            return;
+        };
+        let Some(t) = self
+            .peers
+            .get_mut(peer)
+            .and_then(|s| s.topics.get_mut(topic))
+        else {
+            return;
+        };
+        if t.in_mesh() {
+            t.mesh_message_deliveries = (t.mesh_message_deliveries + 1.0).min(cap);
+        }
+    }
+
+    /// `P4` +1.
+    fn mark_invalid_delivery(&mut self, peer: &PeerId, topic: &TopicHash) {
+        if let Some(t) = self.scored_topic_stats(peer, topic) {
+            t.invalid_message_deliveries += 1.0;
+        }
+    }
+
+    /// Number of peer records (connected and retained), for tests and metrics.
+    #[cfg(test)]
+    pub(crate) fn tracked_peers(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Number of delivery records, for tests and metrics.
+    #[cfg(test)]
+    pub(crate) fn tracked_deliveries(&self) -> usize {
+        self.deliveries.len()
+    }
+}
+
+/// Removes `peer` from the colocation index of `ip`.
+fn unindex_ip(index: &mut BTreeMap<IpAddr, BTreeSet<PeerId>>, peer: &PeerId, ip: &IpAddr) {
+    if let Some(peers) = index.get_mut(ip) {
+        peers.remove(peer);
+        if peers.is_empty() {
+            index.remove(ip);
+        }
+    }
+}
