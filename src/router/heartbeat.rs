@@ -93,6 +93,6 @@ impl Router {
     fn expire_caches(&mut self, now: Instant) {
         self.mcache.shift();
         self.seen.expire(now);
-        self.backoff.retain(|_, until| *until > now);
+        self.backoff.retain(|_, b| b.until > now);
     }
 }

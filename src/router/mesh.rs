@@ -10,6 +10,15 @@ use super::{Action, Router};
 use crate::event::Event;
 use crate::types::{ControlAction, PeerInfo, PeerKind, TopicHash};
 
+/// A PRUNE backoff: GRAFTs between the two peers are not allowed until `until`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Backoff {
+    /// When the PRUNE that started it was sent or received (for the GRAFT flood rule).
+    pub(super) since: Instant,
+    /// When it ends (backoff plus heartbeat slack).
+    pub(super) until: Instant,
+}
+
 /// The longest backoff we accept from a remote PRUNE; longer values are clamped.
 const MAX_REMOTE_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
@@ -184,16 +193,19 @@ impl Router {
         // Slack of a few heartbeats so a GRAFT sent right at expiry is not refused.
         let slack = self.config.heartbeat_interval() * self.config.backoff_slack();
         let until = now + backoff + slack;
-        let entry = self.backoff.entry((topic.clone(), peer)).or_insert(until);
-        if *entry < until {
-            *entry = until;
+        let entry = self
+            .backoff
+            .entry((topic.clone(), peer))
+            .or_insert(Backoff { since: now, until });
+        if entry.until < until {
+            *entry = Backoff { since: now, until };
         }
     }
 
     pub(super) fn in_backoff(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
         self.backoff
             .get(&(topic.clone(), *peer))
-            .is_some_and(|until| *until > now)
+            .is_some_and(|b| b.until > now)
     }
 
     pub(super) fn handle_graft(&mut self, now: Instant, from: PeerId, topic: TopicHash) {
@@ -256,15 +268,10 @@ impl Router {
     /// `graft_flood_threshold` of the PRUNE that started the backoff.
     fn penalise_graft_in_backoff(&mut self, now: Instant, topic: &TopicHash, peer: &PeerId) {
         self.behaviour_penalty(peer, 1);
-        let Some(until) = self.backoff.get(&(topic.clone(), *peer)).copied() else {
+        let Some(backoff) = self.backoff.get(&(topic.clone(), *peer)).copied() else {
             return;
         };
-        // The backoff ends prune_backoff (plus slack) after the PRUNE.
-        let slack = self.config.heartbeat_interval() * self.config.backoff_slack();
-        let pruned_at = until
-            .checked_sub(self.config.prune_backoff() + slack)
-            .unwrap_or(until);
-        if now < pruned_at + self.config.graft_flood_threshold() {
+        if now < backoff.since + self.config.graft_flood_threshold() {
             tracing::debug!(%peer, %topic, "GRAFT flood: extra penalty");
             self.behaviour_penalty(peer, 1);
         }

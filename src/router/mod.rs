@@ -123,7 +123,7 @@ pub struct Router {
     /// When we last published to each fanout topic.
     fanout_last_pub: Map<TopicHash, Instant>,
     /// (topic, peer) -> instant before which we must not GRAFT the peer.
-    backoff: Map<(TopicHash, PeerId), Instant>,
+    backoff: Map<(TopicHash, PeerId), mesh::Backoff>,
     mcache: MessageCache,
     seen: SeenCache,
     /// Control messages to send, merged per peer and flushed at the end of each input.

@@ -2,6 +2,7 @@
 
 mod core;
 mod hardening;
+mod scoring;
 
 use std::time::{Duration, Instant};
 
