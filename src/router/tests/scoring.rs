@@ -263,3 +263,27 @@ fn crossing_a_threshold_downward_is_reported_once() {
         .count();
     assert_eq!(again, 0);
 }
+
+#[test]
+fn broken_promise_costs_a_behaviour_penalty() {
+    let mut h = scored(config());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let p = h.add_peers(1, &topic, false)[0];
+    h.drain();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(ControlAction::IHave {
+            topic: topic.clone(),
+            message_ids: vec![MessageId::new(vec![1]), MessageId::new(vec![2])],
+        }),
+    );
+    h.drain();
+    let followup = h.router.config().iwant_followup_time();
+    h.advance(followup + Duration::from_secs(1));
+    h.heartbeat();
+    let b = h.router.peer_score_breakdown(&p).unwrap();
+    assert_eq!(b.behaviour_penalty.counter, 1.0, "{b}");
+    assert!(h.router.peer_score(&p).unwrap() < 0.0);
+}
