@@ -4,19 +4,23 @@
 //! protobuf. Payloads are [`Bytes`], so forwarding a message never copies its payload.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use libp2p_identity::PeerId;
 use sha2::{Digest, Sha256};
 
 /// The hash of a topic as it travels on the wire (the `topic` / `topicid` protobuf fields).
+///
+/// Cheap to clone (a shared string): it is copied into every cached message, control message
+/// and per-topic map.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicHash(String);
+pub struct TopicHash(Arc<str>);
 
 impl TopicHash {
     /// Wraps an already-hashed topic string as it appears on the wire.
     pub fn from_raw(hash: impl Into<String>) -> Self {
-        TopicHash(hash.into())
+        TopicHash(Arc::from(hash.into()))
     }
 
     /// The wire form of the topic.
@@ -26,7 +30,7 @@ impl TopicHash {
 
     /// Consumes the hash and returns its wire string.
     pub fn into_string(self) -> String {
-        self.0
+        self.0.to_string()
     }
 }
 
@@ -44,13 +48,13 @@ impl fmt::Display for TopicHash {
 
 impl From<&str> for TopicHash {
     fn from(s: &str) -> Self {
-        TopicHash(s.to_owned())
+        TopicHash(Arc::from(s))
     }
 }
 
 impl From<String> for TopicHash {
     fn from(s: String) -> Self {
-        TopicHash(s)
+        TopicHash(Arc::from(s))
     }
 }
 
@@ -66,7 +70,7 @@ pub struct IdentityHash;
 
 impl Hasher for IdentityHash {
     fn hash(topic: &str) -> TopicHash {
-        TopicHash(topic.to_owned())
+        TopicHash::from(topic)
     }
 }
 
@@ -78,7 +82,7 @@ pub struct Sha256Hash;
 impl Hasher for Sha256Hash {
     fn hash(topic: &str) -> TopicHash {
         let digest = Sha256::digest(topic.as_bytes());
-        TopicHash(base64_std(&digest))
+        TopicHash::from(base64_std(&digest))
     }
 }
 
