@@ -17,6 +17,8 @@ pub mod protocol;
 mod queue;
 pub mod router;
 pub mod score;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod types;
 mod upgrade;
 mod wire;

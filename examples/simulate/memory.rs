@@ -1,0 +1,138 @@
+//! Heap accounting of the router's caches, with a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gossipsub::router::Router;
+use gossipsub::{
+    Config, MessageAcceptance, MessageAuthenticity, PeerKind, RawMessage, Rpc, Subscription,
+    TopicHash,
+};
+use libp2p_identity::PeerId;
+
+/// Counts live heap bytes.
+pub struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: defers to the system allocator and only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Bytes per seen-cache entry and per cached message (router overhead, payload excluded:
+/// payloads are `Bytes` shared with the sender, never copied) for the Ethereum preset.
+pub fn report(messages: usize, payload: usize) -> (f64, f64) {
+    let config = Config::ethereum();
+    let heartbeat = config.heartbeat_interval();
+    let history = config.history_length();
+    let t0 = Instant::now();
+    let mut router =
+        Router::new(config, MessageAuthenticity::Anonymous, 1, 1, t0).expect("valid preset");
+    let topic = TopicHash::from("/sim/memory");
+    let peer = PeerId::random();
+    router.add_peer(t0, peer, true);
+    router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
+    router.subscribe(t0, topic.clone());
+    router.handle_rpc(
+        t0,
+        peer,
+        Rpc {
+            subscriptions: vec![Subscription {
+                subscribe: true,
+                topic: topic.clone(),
+            }],
+            ..Rpc::default()
+        },
+    );
+    while router.poll_action().is_some() {}
+    let payloads: Vec<Bytes> = (0..2 * messages as u64)
+        .map(|i| {
+            let mut data = vec![0u8; payload];
+            data[..8].copy_from_slice(&i.to_be_bytes());
+            Bytes::from(data)
+        })
+        .collect();
+    // Phase 1: N messages into both caches, then shifted out of the message cache.
+    let mut now = t0;
+    let init = live();
+    feed(&mut router, &topic, peer, now, &payloads[..messages]);
+    let fed = live();
+    shift_out(&mut router, &mut now, heartbeat, history);
+    // Phase 2: N more, with the message cache's table already grown: the seen cache's
+    // growth from N to 2N entries (hash table slack included) is its cost per entry.
+    let a = live();
+    feed(&mut router, &topic, peer, now, &payloads[messages..]);
+    assert_eq!(router.cache_sizes(), (messages, 2 * messages));
+    shift_out(&mut router, &mut now, heartbeat, history);
+    assert_eq!(router.cache_sizes(), (0, 2 * messages));
+    let c = live();
+    let per_seen = (c - a) as f64 / messages as f64;
+    let per_cached = (fed - init - (c - a)) as f64 / messages as f64;
+    drop(payloads);
+    (per_seen, per_cached)
+}
+
+fn feed(router: &mut Router, topic: &TopicHash, peer: PeerId, now: Instant, payloads: &[Bytes]) {
+    for data in payloads {
+        let rpc = Rpc {
+            messages: vec![RawMessage {
+                source: None,
+                data: data.clone(),
+                sequence_number: None,
+                topic: topic.clone(),
+                signature: None,
+                key: None,
+            }],
+            ..Rpc::default()
+        };
+        router.handle_rpc(now, peer, rpc);
+        while let Some(action) = router.poll_action() {
+            if let gossipsub::router::Action::Event(gossipsub::Event::Message {
+                message_id,
+                propagation_source,
+                ..
+            }) = action
+            {
+                router.report_validation(
+                    &message_id,
+                    &propagation_source,
+                    MessageAcceptance::Accept,
+                );
+            }
+        }
+    }
+}
+
+fn shift_out(router: &mut Router, now: &mut Instant, heartbeat: Duration, history: usize) {
+    for _ in 0..=history {
+        *now += heartbeat + Duration::from_millis(1);
+        router.handle_timeout(*now);
+        while router.poll_action().is_some() {}
+    }
+}

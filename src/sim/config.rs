@@ -1,0 +1,119 @@
+//! The knobs of a run: network size, router preset, links, topology and workload.
+
+use std::time::Duration;
+
+use super::link::LinkConfig;
+use super::topology::TopologyConfig;
+use crate::config::Config;
+
+/// Which router configuration every honest node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// [`Config::default`] with signed messages ([`crate::MessageAuthenticity::Signed`] by each
+    /// node's key): each unique message is verified once per node.
+    Default,
+    /// [`Config::ethereum`] with anonymous messages ([`crate::MessageAuthenticity::Anonymous`]);
+    /// the simulated application accepts every message at once.
+    Ethereum,
+}
+
+impl Preset {
+    /// The router configuration of this preset.
+    pub fn config(self) -> Config {
+        match self {
+            Preset::Default => Config::default(),
+            Preset::Ethereum => Config::ethereum(),
+        }
+    }
+
+    /// Whether nodes sign their messages under this preset.
+    pub fn signed(self) -> bool {
+        matches!(self, Preset::Default)
+    }
+}
+
+/// What the nodes do: who publishes what, when, and how subscriptions and membership change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadConfig {
+    /// Number of publishing nodes (chosen at random; they never churn).
+    pub publishers: usize,
+    /// Messages per second of each publisher.
+    pub rate: f64,
+    /// Payload size in bytes.
+    pub message_size: usize,
+    /// Number of topics. Publishers publish on them in turn.
+    pub topics: usize,
+    /// Probability that a node subscribes to each topic at start (publishers always subscribe
+    /// to the topics they publish on).
+    pub subscribe_fraction: f64,
+    /// Subscription changes per minute over the whole network: a random non-publisher
+    /// toggles its subscription to a random topic.
+    pub subscription_changes_per_min: f64,
+    /// Nodes leaving per minute over the whole network (publishers excepted).
+    pub churn_per_min: f64,
+    /// How long a node that left stays away before it rejoins with a fresh router and
+    /// dials new peers.
+    pub churn_downtime: Duration,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            publishers: 3,
+            rate: 1.0,
+            message_size: 1024,
+            topics: 1,
+            subscribe_fraction: 1.0,
+            subscription_changes_per_min: 0.0,
+            churn_per_min: 0.0,
+            churn_downtime: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The full description of a run. Same configuration and seed: identical results.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// The router configuration.
+    pub preset: Preset,
+    /// Link properties.
+    pub link: LinkConfig,
+    /// Initial connections.
+    pub topology: TopologyConfig,
+    /// Publishers, subscriptions and churn.
+    pub workload: WorkloadConfig,
+    /// Time before the first publish, for meshes to form.
+    pub warmup: Duration,
+    /// How long publishers publish.
+    pub duration: Duration,
+    /// Time after the last publish for deliveries to finish.
+    pub drain: Duration,
+    /// How often mesh degrees are sampled.
+    pub sample_interval: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 100,
+            seed: 1,
+            preset: Preset::Ethereum,
+            link: LinkConfig::default(),
+            topology: TopologyConfig::default(),
+            workload: WorkloadConfig::default(),
+            warmup: Duration::from_secs(10),
+            duration: Duration::from_secs(60),
+            drain: Duration::from_secs(10),
+            sample_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The name of topic number `i`.
+pub(crate) fn topic_name(i: usize) -> String {
+    format!("/sim/topic-{i}")
+}

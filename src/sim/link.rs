@@ -1,0 +1,163 @@
+//! Links between nodes: latency models, jitter, loss and per-node upload bandwidth.
+
+use std::time::Duration;
+
+use rand::Rng;
+use rand::rngs::StdRng;
+
+/// One-way latencies in milliseconds between four regions (North America, Europe, Asia,
+/// Oceania), rough public-internet figures. Used by [`LatencyModel::Regions`] by default.
+pub const DEFAULT_REGION_MATRIX_MS: [[u64; 4]; 4] = [
+    [15, 45, 80, 85],
+    [45, 10, 90, 130],
+    [80, 90, 20, 60],
+    [85, 130, 60, 10],
+];
+
+/// How the base one-way latency of a link is chosen (once, when the link is created).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatencyModel {
+    /// Every link has this latency.
+    Fixed(Duration),
+    /// Each link draws its latency uniformly from `[min, max]`.
+    Uniform {
+        /// Smallest latency.
+        min: Duration,
+        /// Largest latency.
+        max: Duration,
+    },
+    /// Nodes are spread uniformly over regions; a link's latency is the matrix entry of its
+    /// endpoints' regions. The matrix must be square and non-empty.
+    Regions(Vec<Vec<Duration>>),
+}
+
+impl LatencyModel {
+    /// The region model with [`DEFAULT_REGION_MATRIX_MS`].
+    pub fn default_regions() -> Self {
+        LatencyModel::Regions(
+            DEFAULT_REGION_MATRIX_MS
+                .iter()
+                .map(|row| row.iter().map(|ms| Duration::from_millis(*ms)).collect())
+                .collect(),
+        )
+    }
+
+    /// Number of regions nodes are spread over (1 unless [`LatencyModel::Regions`]).
+    pub fn regions(&self) -> usize {
+        match self {
+            LatencyModel::Regions(m) => m.len().max(1),
+            _ => 1,
+        }
+    }
+
+    /// Draws the base latency of a link between nodes in regions `a` and `b`, in nanoseconds.
+    pub(crate) fn sample(&self, rng: &mut StdRng, a: usize, b: usize) -> u64 {
+        match self {
+            LatencyModel::Fixed(d) => nanos(*d),
+            LatencyModel::Uniform { min, max } => {
+                let (lo, hi) = (nanos(*min), nanos(*max));
+                if hi <= lo { lo } else { rng.gen_range(lo..=hi) }
+            }
+            LatencyModel::Regions(m) => {
+                m.get(a).and_then(|row| row.get(b)).map_or(0, |d| nanos(*d))
+            }
+        }
+    }
+}
+
+/// Properties shared by every link of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkConfig {
+    /// Base one-way latency of each link.
+    pub latency: LatencyModel,
+    /// Extra delay drawn uniformly from `[0, jitter]` for each RPC. Links stay FIFO: an RPC
+    /// never overtakes an earlier one on the same link, as on a TCP or QUIC stream.
+    pub jitter: Duration,
+    /// Probability that an RPC is lost (it still costs its sender upload time).
+    pub loss: f64,
+    /// Upload bandwidth of each node in bits per second; 0 means unlimited. A node's RPCs
+    /// leave one after another, each taking `bytes * 8 / bandwidth`.
+    pub upload_bps: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            latency: LatencyModel::Uniform {
+                min: Duration::from_millis(20),
+                max: Duration::from_millis(80),
+            },
+            jitter: Duration::from_millis(2),
+            loss: 0.0,
+            upload_bps: 50_000_000,
+        }
+    }
+}
+
+/// One direction of a connection, as seen from its sender.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    /// The receiving node.
+    pub(crate) peer: u32,
+    /// Base one-way latency in nanoseconds.
+    pub(crate) latency: u64,
+    /// Arrival time of the last RPC sent on this link, to keep the link FIFO.
+    pub(crate) last_arrival: u64,
+}
+
+impl LinkConfig {
+    /// Serialisation time of `bytes` on a node's uplink, in nanoseconds.
+    pub(crate) fn transmit_time(&self, bytes: u64) -> u64 {
+        if self.upload_bps == 0 {
+            0
+        } else {
+            ((u128::from(bytes) * 8 * 1_000_000_000) / u128::from(self.upload_bps)) as u64
+        }
+    }
+
+    /// Draws the jitter of one RPC in nanoseconds.
+    pub(crate) fn sample_jitter(&self, rng: &mut StdRng) -> u64 {
+        let j = nanos(self.jitter);
+        if j == 0 { 0 } else { rng.gen_range(0..=j) }
+    }
+
+    /// Decides whether one RPC is lost.
+    pub(crate) fn sample_loss(&self, rng: &mut StdRng) -> bool {
+        self.loss > 0.0 && rng.gen_bool(self.loss.min(1.0))
+    }
+}
+
+/// A duration in whole nanoseconds, saturating.
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn transmit_time_is_proportional_to_bytes() {
+        let link = LinkConfig {
+            upload_bps: 8_000_000,
+            ..LinkConfig::default()
+        };
+        // 1 MB/s: 1000 bytes take 1 ms.
+        assert_eq!(link.transmit_time(1000), 1_000_000);
+        let unlimited = LinkConfig {
+            upload_bps: 0,
+            ..LinkConfig::default()
+        };
+        assert_eq!(unlimited.transmit_time(1000), 0);
+    }
+
+    #[test]
+    fn region_latency_comes_from_the_matrix() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let m = LatencyModel::default_regions();
+        assert_eq!(m.regions(), 4);
+        assert_eq!(m.sample(&mut rng, 0, 1), 45_000_000);
+        assert_eq!(m.sample(&mut rng, 3, 3), 10_000_000);
+    }
+}

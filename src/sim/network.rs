@@ -1,0 +1,535 @@
+//! The network: N nodes, their links, and one event queue that drives them.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use libp2p_identity::{Keypair, PeerId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::config::{SimConfig, topic_name};
+use super::link::{Link, nanos};
+use super::metrics::Recorder;
+use super::node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput};
+use super::queue::EventQueue;
+use super::results::{MeshSample, Results};
+use super::topology::{assign_regions, pick_peers, random_graph};
+use crate::config::Config;
+use crate::types::TopicHash;
+
+/// Builds the behaviour of each node; see [`Network::with_factory`].
+pub type NodeFactory = Box<dyn FnMut(&NodeInit) -> Box<dyn NodeBehaviour>>;
+
+/// Marks "no message" in a delivery event.
+const NO_MESSAGE: u32 = u32::MAX;
+
+enum Event {
+    /// An RPC arrives at `to`, if both ends are still the incarnations that sent it.
+    Deliver {
+        to: u32,
+        from: u32,
+        to_epoch: u32,
+        from_epoch: u32,
+        message: u32,
+        rpc: crate::types::Rpc,
+    },
+    Timeout(u32),
+    Publish(u32),
+    SubscriptionChange,
+    Leave,
+    Join(u32),
+    Sample,
+}
+
+/// A simulated network of [`NodeBehaviour`]s (real routers by default) driven by one event
+/// queue ordered by (time, sequence). No threads, sockets or wall clock: the same
+/// [`SimConfig`] gives identical [`Results`].
+pub struct Network {
+    cfg: SimConfig,
+    router_config: Config,
+    base: Instant,
+    now: u64,
+    end: u64,
+    publish_end: u64,
+    factory: NodeFactory,
+    nodes: Vec<Box<dyn NodeBehaviour>>,
+    keypairs: Vec<Keypair>,
+    peer_ids: Vec<PeerId>,
+    index: HashMap<PeerId, u32, ahash::RandomState>,
+    online: Vec<bool>,
+    epoch: Vec<u32>,
+    timer: Vec<u64>,
+    links: Vec<Vec<Link>>,
+    uplink_free: Vec<u64>,
+    regions: Vec<u8>,
+    topics: Vec<TopicHash>,
+    /// `subscribed[node * topics + topic]`.
+    subscribed: Vec<bool>,
+    publishers: Vec<u32>,
+    is_publisher: Vec<bool>,
+    published: Vec<u64>,
+    queue: EventQueue<Event>,
+    link_rng: StdRng,
+    work_rng: StdRng,
+    topo_rng: StdRng,
+    seed_rng: StdRng,
+    out: Vec<NodeOutput>,
+    rec: Recorder,
+    mesh: Vec<MeshSample>,
+    events: u64,
+}
+
+impl Network {
+    /// A network of honest nodes.
+    pub fn new(cfg: SimConfig) -> Self {
+        Self::with_factory(cfg, Box::new(|init| Box::new(HonestNode::new(init))))
+    }
+
+    /// A network whose nodes are built by `factory` (called again, with a fresh seed, when a
+    /// node rejoins after churn). This is the seam for adversaries: return an attacker's
+    /// behaviour for the indices it should control.
+    pub fn with_factory(cfg: SimConfig, factory: NodeFactory) -> Self {
+        let n = cfg.nodes;
+        let mut master = StdRng::seed_from_u64(cfg.seed);
+        let mut topo_rng = StdRng::seed_from_u64(master.r#gen());
+        let link_rng = StdRng::seed_from_u64(master.r#gen());
+        let mut work_rng = StdRng::seed_from_u64(master.r#gen());
+        let mut seed_rng = StdRng::seed_from_u64(master.r#gen());
+        let keypairs: Vec<Keypair> = (0..n)
+            .map(|_| {
+                let mut secret: [u8; 32] = seed_rng.r#gen();
+                Keypair::ed25519_from_bytes(&mut secret).expect("32 bytes are a valid key")
+            })
+            .collect();
+        let peer_ids: Vec<PeerId> = keypairs.iter().map(|k| k.public().to_peer_id()).collect();
+        let mut index = HashMap::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8));
+        index.extend(peer_ids.iter().enumerate().map(|(i, p)| (*p, i as u32)));
+        let regions = assign_regions(&mut topo_rng, n, cfg.link.latency.regions());
+        let topic_count = cfg.workload.topics.max(1);
+        let topics: Vec<TopicHash> = (0..topic_count)
+            .map(|i| TopicHash::from(topic_name(i)))
+            .collect();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        for i in 0..n.min(cfg.workload.publishers) {
+            let j = work_rng.gen_range(i..n);
+            order.swap(i, j);
+        }
+        let publishers: Vec<u32> = order[..n.min(cfg.workload.publishers)].to_vec();
+        let mut is_publisher = vec![false; n];
+        let mut subscribed = vec![false; n * topic_count];
+        for node in 0..n {
+            for t in 0..topic_count {
+                subscribed[node * topic_count + t] =
+                    work_rng.gen_bool(cfg.workload.subscribe_fraction.clamp(0.0, 1.0));
+            }
+        }
+        for p in &publishers {
+            is_publisher[*p as usize] = true;
+            // Publishers publish on every topic in turn: they subscribe to all of them.
+            for t in 0..topic_count {
+                subscribed[*p as usize * topic_count + t] = true;
+            }
+        }
+        let publish_end = nanos(cfg.warmup + cfg.duration);
+        let end = publish_end + nanos(cfg.drain);
+        let router_config = cfg.preset.config();
+        let npub = publishers.len();
+        Network {
+            router_config,
+            base: Instant::now(),
+            now: 0,
+            end,
+            publish_end,
+            factory,
+            nodes: Vec::with_capacity(n),
+            keypairs,
+            peer_ids,
+            index,
+            online: vec![true; n],
+            epoch: vec![0; n],
+            timer: vec![u64::MAX; n],
+            links: vec![Vec::new(); n],
+            uplink_free: vec![0; n],
+            regions,
+            topics,
+            subscribed,
+            publishers,
+            is_publisher,
+            published: vec![0; npub],
+            queue: EventQueue::new(),
+            link_rng,
+            work_rng,
+            topo_rng,
+            seed_rng,
+            out: Vec::new(),
+            rec: Recorder::new(n),
+            mesh: Vec::new(),
+            events: 0,
+            cfg,
+        }
+    }
+
+    /// Runs the whole simulation (warm-up, publishing, drain) and returns its results.
+    pub fn run(mut self) -> Results {
+        self.start();
+        while let Some(t) = self.queue.peek_time() {
+            if t > self.end {
+                break;
+            }
+            let Some((t, event)) = self.queue.pop() else {
+                break;
+            };
+            self.now = t;
+            self.events += 1;
+            self.handle(event);
+        }
+        let simulated = Duration::from_nanos(self.end);
+        Results::build(self.rec, self.mesh, simulated, self.events)
+    }
+
+    fn instant(&self) -> Instant {
+        self.base + Duration::from_nanos(self.now)
+    }
+
+    fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    fn start(&mut self) {
+        let n = self.cfg.nodes;
+        for i in 0..n {
+            let node = self.build_node(i);
+            self.nodes.push(node);
+        }
+        for i in 0..n {
+            self.subscribe_all(i);
+        }
+        let edges = random_graph(&mut self.topo_rng, n, self.cfg.topology.connections);
+        for (a, b) in edges {
+            self.connect(a, b);
+        }
+        for i in 0..n {
+            self.reschedule(i, false);
+        }
+        let warmup = nanos(self.cfg.warmup);
+        let rate = self.cfg.workload.rate;
+        if rate > 0.0 {
+            let interval = 1e9 / rate;
+            for k in 0..self.publishers.len() {
+                let phase = (self.work_rng.r#gen::<f64>() * interval) as u64;
+                self.queue.push(warmup + phase, Event::Publish(k as u32));
+            }
+        }
+        if self.cfg.workload.subscription_changes_per_min > 0.0 {
+            let t = self.exponential(self.cfg.workload.subscription_changes_per_min);
+            self.queue.push(t, Event::SubscriptionChange);
+        }
+        if self.cfg.workload.churn_per_min > 0.0 {
+            let t = self.exponential(self.cfg.workload.churn_per_min);
+            self.queue.push(t, Event::Leave);
+        }
+        let sample = nanos(self.cfg.sample_interval);
+        if sample > 0 {
+            self.queue.push(sample, Event::Sample);
+        }
+    }
+
+    /// Time of the next event of a Poisson process with `per_min` events a minute.
+    fn exponential(&mut self, per_min: f64) -> u64 {
+        let u: f64 = self.work_rng.r#gen::<f64>().max(f64::MIN_POSITIVE);
+        self.now + (-u.ln() * 60e9 / per_min) as u64
+    }
+
+    fn build_node(&mut self, i: usize) -> Box<dyn NodeBehaviour> {
+        let init = NodeInit {
+            index: i,
+            keypair: self.keypairs[i].clone(),
+            seed: self.seed_rng.r#gen(),
+            config: self.router_config.clone(),
+            signed: self.cfg.preset.signed(),
+            now: self.instant(),
+        };
+        (self.factory)(&init)
+    }
+
+    fn subscribe_all(&mut self, i: usize) {
+        let now = self.instant();
+        for t in 0..self.topic_count() {
+            if self.subscribed[i * self.topic_count() + t] {
+                let topic = self.topics[t].clone();
+                let mut ctx = NodeCtx::new(now, &mut self.out);
+                self.nodes[i].subscribe(&mut ctx, topic);
+            }
+        }
+        self.flush(i);
+    }
+
+    /// Connects `a` (dialer) and `b`, both online.
+    fn connect(&mut self, a: u32, b: u32) {
+        let (ai, bi) = (a as usize, b as usize);
+        let latency = self.cfg.link.latency.sample(
+            &mut self.topo_rng,
+            usize::from(self.regions[ai]),
+            usize::from(self.regions[bi]),
+        );
+        for (from, to) in [(ai, b), (bi, a)] {
+            self.links[from].push(Link {
+                peer: to,
+                latency,
+                last_arrival: 0,
+            });
+        }
+        let now = self.instant();
+        for (x, y, outbound) in [(ai, bi, true), (bi, ai, false)] {
+            let peer = self.peer_ids[y];
+            let mut ctx = NodeCtx::new(now, &mut self.out);
+            self.nodes[x].on_connect(&mut ctx, peer, outbound);
+            self.flush(x);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Deliver {
+                to,
+                from,
+                to_epoch,
+                from_epoch,
+                message,
+                rpc,
+            } => {
+                let (t, f) = (to as usize, from as usize);
+                if !self.online[t]
+                    || !self.online[f]
+                    || self.epoch[t] != to_epoch
+                    || self.epoch[f] != from_epoch
+                {
+                    return;
+                }
+                if message != NO_MESSAGE {
+                    self.rec.received(t, message);
+                }
+                let now = self.instant();
+                let peer = self.peer_ids[f];
+                let mut ctx = NodeCtx::new(now, &mut self.out);
+                self.nodes[t].on_rpc(&mut ctx, peer, rpc);
+                self.flush(t);
+            }
+            Event::Timeout(node) => {
+                let i = node as usize;
+                if !self.online[i] || self.timer[i] != self.now {
+                    return;
+                }
+                self.timer[i] = u64::MAX;
+                let now = self.instant();
+                let mut ctx = NodeCtx::new(now, &mut self.out);
+                self.nodes[i].on_timeout(&mut ctx);
+                self.flush(i);
+                self.reschedule(i, true);
+            }
+            Event::Publish(k) => self.publish(k as usize),
+            Event::SubscriptionChange => self.change_subscription(),
+            Event::Leave => self.leave(),
+            Event::Join(node) => self.join(node as usize),
+            Event::Sample => self.sample(),
+        }
+    }
+
+    /// Hands node `i`'s outputs to the links and the recorder.
+    fn flush(&mut self, i: usize) {
+        let mut out = std::mem::take(&mut self.out);
+        for output in out.drain(..) {
+            match output {
+                NodeOutput::Send {
+                    to,
+                    rpc,
+                    message_id,
+                } => {
+                    let Some(&to) = self.index.get(&to) else {
+                        continue;
+                    };
+                    let message = message_id
+                        .and_then(|id| self.rec.message_index(&id))
+                        .unwrap_or(NO_MESSAGE);
+                    self.transmit(i, to, rpc, message);
+                }
+                NodeOutput::Delivered { message_id } => {
+                    self.rec.delivered(i, &message_id, self.now);
+                }
+            }
+        }
+        self.out = out;
+        if self.online[i] {
+            self.reschedule(i, false);
+        }
+    }
+
+    /// Puts an RPC on node `from`'s uplink towards `to`.
+    fn transmit(&mut self, from: usize, to: u32, rpc: crate::types::Rpc, message: u32) {
+        let Some(link) = self.links[from].iter().position(|l| l.peer == to) else {
+            return;
+        };
+        let message_index = (message != NO_MESSAGE).then_some(message);
+        let bytes = self.rec.sent(from, &rpc, message_index);
+        let depart = self.now.max(self.uplink_free[from]) + self.cfg.link.transmit_time(bytes);
+        self.uplink_free[from] = depart;
+        if self.cfg.link.sample_loss(&mut self.link_rng) {
+            self.rec.rpcs_lost += 1;
+            return;
+        }
+        let jitter = self.cfg.link.sample_jitter(&mut self.link_rng);
+        let link = &mut self.links[from][link];
+        let arrive = (depart + link.latency + jitter).max(link.last_arrival);
+        link.last_arrival = arrive;
+        let event = Event::Deliver {
+            to,
+            from: from as u32,
+            to_epoch: self.epoch[to as usize],
+            from_epoch: self.epoch[from],
+            message,
+            rpc,
+        };
+        self.queue.push(arrive, event);
+    }
+
+    /// Schedules node `i`'s next timeout if it is earlier than the one scheduled.
+    fn reschedule(&mut self, i: usize, after_timeout: bool) {
+        let next = self.nodes[i].next_timeout();
+        let mut t = nanos(next.saturating_duration_since(self.base));
+        if after_timeout {
+            // Never let a node spin at one instant.
+            t = t.max(self.now + 1);
+        }
+        if t < self.timer[i] {
+            self.timer[i] = t;
+            self.queue.push(t, Event::Timeout(i as u32));
+        }
+    }
+
+    fn publish(&mut self, k: usize) {
+        let p = self.publishers[k] as usize;
+        let count = self.published[k];
+        self.published[k] += 1;
+        let topic_index = (count as usize + k) % self.topic_count();
+        let topic = self.topics[topic_index].clone();
+        let size = self.cfg.workload.message_size.max(16);
+        let mut data = vec![0u8; size];
+        data[..8].copy_from_slice(&count.to_be_bytes());
+        data[8..12].copy_from_slice(&(p as u32).to_be_bytes());
+        let now = self.instant();
+        let mut ctx = NodeCtx::new(now, &mut self.out);
+        match self.nodes[p].publish(&mut ctx, topic, Bytes::from(data)) {
+            Some(id) => {
+                let tc = self.topic_count();
+                let expected = (0..self.cfg.nodes).filter(|n| {
+                    *n != p && self.online[*n] && self.subscribed[n * tc + topic_index]
+                });
+                self.rec
+                    .published(id, p as u32, topic_index as u32, self.now, expected);
+            }
+            None => self.rec.publish_failures += 1,
+        }
+        self.flush(p);
+        let next = self.now + (1e9 / self.cfg.workload.rate) as u64;
+        if next < self.publish_end {
+            self.queue.push(next, Event::Publish(k as u32));
+        }
+    }
+
+    /// A random online non-publisher, if any.
+    fn random_member(&mut self) -> Option<usize> {
+        let candidates: Vec<usize> = (0..self.cfg.nodes)
+            .filter(|n| self.online[*n] && !self.is_publisher[*n])
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        Some(candidates[self.work_rng.gen_range(0..candidates.len())])
+    }
+
+    fn change_subscription(&mut self) {
+        if let Some(node) = self.random_member() {
+            let t = self.work_rng.gen_range(0..self.topic_count());
+            let slot = node * self.topic_count() + t;
+            let topic = self.topics[t].clone();
+            let now = self.instant();
+            let mut ctx = NodeCtx::new(now, &mut self.out);
+            if self.subscribed[slot] {
+                self.subscribed[slot] = false;
+                self.nodes[node].unsubscribe(&mut ctx, topic);
+                self.rec.excuse(node, Some(t as u32));
+            } else {
+                self.subscribed[slot] = true;
+                self.nodes[node].subscribe(&mut ctx, topic);
+            }
+            self.flush(node);
+        }
+        let next = self.exponential(self.cfg.workload.subscription_changes_per_min);
+        self.queue.push(next, Event::SubscriptionChange);
+    }
+
+    fn leave(&mut self) {
+        if let Some(node) = self.random_member() {
+            self.online[node] = false;
+            self.epoch[node] += 1;
+            self.timer[node] = u64::MAX;
+            self.rec.excuse(node, None);
+            let links = std::mem::take(&mut self.links[node]);
+            let gone = self.peer_ids[node];
+            let now = self.instant();
+            for link in links {
+                let peer = link.peer as usize;
+                self.links[peer].retain(|l| l.peer != node as u32);
+                let mut ctx = NodeCtx::new(now, &mut self.out);
+                self.nodes[peer].on_disconnect(&mut ctx, gone);
+                self.flush(peer);
+            }
+            let back = self.now + nanos(self.cfg.workload.churn_downtime);
+            self.queue.push(back, Event::Join(node as u32));
+        }
+        let next = self.exponential(self.cfg.workload.churn_per_min);
+        self.queue.push(next, Event::Leave);
+    }
+
+    fn join(&mut self, node: usize) {
+        self.online[node] = true;
+        self.uplink_free[node] = self.now;
+        self.nodes[node] = self.build_node(node);
+        self.subscribe_all(node);
+        let online: Vec<u32> = (0..self.cfg.nodes as u32)
+            .filter(|n| self.online[*n as usize])
+            .collect();
+        let dials = self.cfg.topology.connections.div_ceil(2);
+        let peers = pick_peers(&mut self.topo_rng, &online, dials, &[node as u32]);
+        for peer in peers {
+            self.connect(node as u32, peer);
+        }
+        self.reschedule(node, false);
+    }
+
+    fn sample(&mut self) {
+        let mut histogram = Vec::new();
+        for node in 0..self.cfg.nodes {
+            if !self.online[node] {
+                continue;
+            }
+            for topic in &self.topics {
+                if let Some(d) = self.nodes[node].mesh_degree(topic) {
+                    if histogram.len() <= d {
+                        histogram.resize(d + 1, 0);
+                    }
+                    histogram[d] += 1;
+                }
+            }
+        }
+        self.mesh.push(MeshSample {
+            at: Duration::from_nanos(self.now),
+            histogram,
+        });
+        let next = self.now + nanos(self.cfg.sample_interval);
+        if next <= self.end {
+            self.queue.push(next, Event::Sample);
+        }
+    }
+}

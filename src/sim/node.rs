@@ -1,0 +1,227 @@
+//! The node seam: every simulated node is a [`NodeBehaviour`] trait object. [`HonestNode`]
+//! wraps a real [`Router`]; attack strategies implement the trait themselves (or wrap an
+//! `HonestNode` and tamper with what goes in and out) without touching the router.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use libp2p_identity::{Keypair, PeerId};
+
+use crate::authenticity::MessageAuthenticity;
+use crate::config::Config;
+use crate::event::{Event, MessageAcceptance};
+use crate::router::{Action, Router};
+use crate::types::{MessageId, PeerKind, Rpc, TopicHash};
+
+/// What a node hands back to the network after an input.
+#[derive(Debug, Clone)]
+pub enum NodeOutput {
+    /// Send `rpc` to the connected peer `to` over the simulated link.
+    Send {
+        /// The recipient.
+        to: PeerId,
+        /// The RPC.
+        rpc: Rpc,
+        /// The id of the message the RPC carries, if it carries one (for duplicate accounting).
+        message_id: Option<MessageId>,
+    },
+    /// The node delivered message `message_id` to its application.
+    Delivered {
+        /// The message.
+        message_id: MessageId,
+    },
+}
+
+/// The context of one input: the current instant and the outbox.
+pub struct NodeCtx<'a> {
+    now: Instant,
+    out: &'a mut Vec<NodeOutput>,
+}
+
+impl<'a> NodeCtx<'a> {
+    pub(crate) fn new(now: Instant, out: &'a mut Vec<NodeOutput>) -> Self {
+        NodeCtx { now, out }
+    }
+
+    /// The current simulated instant.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Queues an output.
+    pub fn output(&mut self, output: NodeOutput) {
+        self.out.push(output);
+    }
+}
+
+/// Everything a node is built from. Passed to the node factory of
+/// [`Network::with_factory`](super::Network::with_factory).
+#[derive(Debug, Clone)]
+pub struct NodeInit {
+    /// The node's index in the network.
+    pub index: usize,
+    /// The node's identity key (derived from the run's seed).
+    pub keypair: Keypair,
+    /// The seed for the node's own randomness (derived from the run's seed).
+    pub seed: u64,
+    /// The router configuration of the run.
+    pub config: Config,
+    /// Whether the run signs messages (`true`) or publishes them anonymously.
+    pub signed: bool,
+    /// The instant the node starts at.
+    pub now: Instant,
+}
+
+/// The behaviour of one simulated node. Every method gets the current instant through
+/// [`NodeCtx`] and reports sends and deliveries through it.
+pub trait NodeBehaviour {
+    /// The node's peer id.
+    fn peer_id(&self) -> PeerId;
+    /// A connection to `peer` was established; `outbound` if this node dialled.
+    fn on_connect(&mut self, ctx: &mut NodeCtx<'_>, peer: PeerId, outbound: bool);
+    /// The connection to `peer` closed.
+    fn on_disconnect(&mut self, ctx: &mut NodeCtx<'_>, peer: PeerId);
+    /// An RPC arrived from `from`.
+    fn on_rpc(&mut self, ctx: &mut NodeCtx<'_>, from: PeerId, rpc: Rpc);
+    /// The instant [`NodeBehaviour::on_timeout`] is next due.
+    fn next_timeout(&self) -> Instant;
+    /// The instant returned by [`NodeBehaviour::next_timeout`] has come.
+    fn on_timeout(&mut self, ctx: &mut NodeCtx<'_>);
+    /// The workload subscribes the node to `topic`.
+    fn subscribe(&mut self, ctx: &mut NodeCtx<'_>, topic: TopicHash);
+    /// The workload unsubscribes the node from `topic`.
+    fn unsubscribe(&mut self, ctx: &mut NodeCtx<'_>, topic: TopicHash);
+    /// The workload publishes `data` on `topic`; returns the message id if published.
+    fn publish(
+        &mut self,
+        ctx: &mut NodeCtx<'_>,
+        topic: TopicHash,
+        data: Bytes,
+    ) -> Option<MessageId>;
+    /// The node's mesh degree in `topic`, if it keeps a mesh for it.
+    fn mesh_degree(&self, topic: &TopicHash) -> Option<usize>;
+    /// The router, for nodes that have one (statistics and memory accounting).
+    fn router(&self) -> Option<&Router> {
+        None
+    }
+}
+
+/// An honest node: a real [`Router`] that accepts every message it validates.
+pub struct HonestNode {
+    peer_id: PeerId,
+    router: Router,
+}
+
+impl HonestNode {
+    /// Builds an honest node from `init`: signed messages use the node's key, anonymous runs
+    /// use [`MessageAuthenticity::Anonymous`].
+    pub fn new(init: &NodeInit) -> Self {
+        let peer_id = init.keypair.public().to_peer_id();
+        let authenticity = if init.signed {
+            MessageAuthenticity::Signed(init.keypair.clone())
+        } else {
+            MessageAuthenticity::Anonymous
+        };
+        let router = Router::new(init.config.clone(), authenticity, init.seed, 1, init.now)
+            .expect("the simulation's router configuration is valid");
+        HonestNode { peer_id, router }
+    }
+
+    /// Moves the router's actions to the outbox, accepting messages as they are delivered.
+    fn drain(&mut self, ctx: &mut NodeCtx<'_>) {
+        while let Some(action) = self.router.poll_action() {
+            match action {
+                Action::Send {
+                    peer,
+                    rpc,
+                    message_id,
+                    ..
+                } => ctx.output(NodeOutput::Send {
+                    to: peer,
+                    rpc,
+                    message_id,
+                }),
+                Action::Event(Event::Message {
+                    propagation_source,
+                    message_id,
+                    ..
+                }) => {
+                    if self.router.config().validate_messages() {
+                        self.router.report_validation(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Accept,
+                        );
+                    }
+                    ctx.output(NodeOutput::Delivered { message_id });
+                }
+                // The simulated uplink sends each RPC as soon as it is handed over, so there is
+                // no queued forward left to cancel.
+                Action::CancelForward { .. } | Action::Event(_) => {}
+            }
+        }
+    }
+}
+
+impl NodeBehaviour for HonestNode {
+    fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    fn on_connect(&mut self, ctx: &mut NodeCtx<'_>, peer: PeerId, outbound: bool) {
+        self.router.add_peer(ctx.now(), peer, outbound);
+        self.router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
+        self.drain(ctx);
+    }
+
+    fn on_disconnect(&mut self, ctx: &mut NodeCtx<'_>, peer: PeerId) {
+        self.router.remove_peer(&peer);
+        self.drain(ctx);
+    }
+
+    fn on_rpc(&mut self, ctx: &mut NodeCtx<'_>, from: PeerId, rpc: Rpc) {
+        self.router.handle_rpc(ctx.now(), from, rpc);
+        self.drain(ctx);
+    }
+
+    fn next_timeout(&self) -> Instant {
+        self.router.poll_timeout()
+    }
+
+    fn on_timeout(&mut self, ctx: &mut NodeCtx<'_>) {
+        self.router.handle_timeout(ctx.now());
+        self.drain(ctx);
+    }
+
+    fn subscribe(&mut self, ctx: &mut NodeCtx<'_>, topic: TopicHash) {
+        self.router.subscribe(ctx.now(), topic);
+        self.drain(ctx);
+    }
+
+    fn unsubscribe(&mut self, ctx: &mut NodeCtx<'_>, topic: TopicHash) {
+        self.router.unsubscribe(ctx.now(), &topic);
+        self.drain(ctx);
+    }
+
+    fn publish(
+        &mut self,
+        ctx: &mut NodeCtx<'_>,
+        topic: TopicHash,
+        data: Bytes,
+    ) -> Option<MessageId> {
+        let id = self.router.publish(ctx.now(), topic, data).ok();
+        self.drain(ctx);
+        id
+    }
+
+    fn mesh_degree(&self, topic: &TopicHash) -> Option<usize> {
+        self.router
+            .topics()
+            .any(|t| t == topic)
+            .then(|| self.router.mesh_peers(topic).count())
+    }
+
+    fn router(&self) -> Option<&Router> {
+        Some(&self.router)
+    }
+}
