@@ -14,8 +14,9 @@ const DELIVERED: u8 = 2;
 /// A hash map with fixed seeds: lookups only, never iterated for results.
 type FixedMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-/// Bytes a node put on the wire, by class. Each RPC's length prefix and protobuf framing
-/// that belongs to no single class count as `other`, with subscriptions.
+/// Bytes a node put on the wire (length prefixes included), by class. An RPC of one class
+/// counts wholly in it; in an RPC that mixes classes, the framing shared by them counts as
+/// `other`, with subscriptions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NodeBytes {
     /// Published and forwarded messages (including IWANT replies).
@@ -180,9 +181,40 @@ fn framed(len: usize) -> u64 {
     len + prefix
 }
 
+/// Whether a control message counts as gossip (IHAVE, IWANT, IDONTWANT) rather than mesh
+/// control (GRAFT, PRUNE).
+fn is_gossip(c: &ControlAction) -> bool {
+    matches!(
+        c,
+        ControlAction::IHave { .. } | ControlAction::IWant { .. } | ControlAction::IDontWant { .. }
+    )
+}
+
 /// Splits the wire size of an RPC into classes.
 fn classify(rpc: &Rpc) -> NodeBytes {
     let total = framed(wire::encoded_len(rpc));
+    // Fast paths without splitting: control-only RPCs of one class, or subscriptions only.
+    let only = |class: fn(u64) -> NodeBytes| class(total);
+    if rpc.messages.is_empty() && rpc.subscriptions.is_empty() {
+        if rpc.control.iter().all(is_gossip) {
+            return only(|b| NodeBytes {
+                gossip: b,
+                ..NodeBytes::default()
+            });
+        }
+        if !rpc.control.iter().any(is_gossip) {
+            return only(|b| NodeBytes {
+                mesh: b,
+                ..NodeBytes::default()
+            });
+        }
+    }
+    if rpc.messages.is_empty() && rpc.control.is_empty() {
+        return only(|b| NodeBytes {
+            other: b,
+            ..NodeBytes::default()
+        });
+    }
     let part = |rpc: Rpc| wire::encoded_len(&rpc) as u64;
     let data = if rpc.messages.is_empty() {
         0
@@ -191,14 +223,6 @@ fn classify(rpc: &Rpc) -> NodeBytes {
             messages: rpc.messages.clone(),
             ..Rpc::default()
         })
-    };
-    let is_gossip = |c: &ControlAction| {
-        matches!(
-            c,
-            ControlAction::IHave { .. }
-                | ControlAction::IWant { .. }
-                | ControlAction::IDontWant { .. }
-        )
     };
     let gossip_actions: Vec<ControlAction> = rpc
         .control
