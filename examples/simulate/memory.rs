@@ -58,7 +58,9 @@ pub fn report(messages: usize, payload: usize) -> (f64, f64) {
     let peer = PeerId::random();
     router.add_peer(t0, peer, true);
     router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
-    router.subscribe(t0, topic.clone());
+    router
+        .subscribe(t0, topic.clone())
+        .expect("the allow-all filter accepts every topic");
     router.handle_rpc(
         t0,
         peer,
@@ -120,6 +122,7 @@ fn feed(router: &mut Router, topic: &TopicHash, peer: PeerId, now: Instant, payl
             }) = action
             {
                 router.report_validation(
+                    now,
                     &message_id,
                     &propagation_source,
                     MessageAcceptance::Accept,

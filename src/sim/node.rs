@@ -148,6 +148,7 @@ impl HonestNode {
                 }) => {
                     if self.router.config().validate_messages() {
                         self.router.report_validation(
+                            ctx.now(),
                             &message_id,
                             &propagation_source,
                             MessageAcceptance::Accept,
@@ -157,7 +158,9 @@ impl HonestNode {
                 }
                 // The simulated uplink sends each RPC as soon as it is handed over, so there is
                 // no queued forward left to cancel.
-                Action::CancelForward { .. } | Action::Event(_) => {}
+                // Nodes are connected by the topology alone: PX and direct-peer dials are
+                // not simulated.
+                Action::CancelForward { .. } | Action::Event(_) | Action::Dial { .. } => {}
             }
         }
     }
@@ -194,7 +197,9 @@ impl NodeBehaviour for HonestNode {
     }
 
     fn subscribe(&mut self, ctx: &mut NodeCtx<'_>, topic: TopicHash) {
-        self.router.subscribe(ctx.now(), topic);
+        if let Err(error) = self.router.subscribe(ctx.now(), topic) {
+            tracing::warn!(%error, "simulated subscription refused");
+        }
         self.drain(ctx);
     }
 
