@@ -40,7 +40,13 @@ impl Router {
             tracing::debug!(peer = %from, topic = %message.topic, "message for a topic we are not subscribed to dropped");
             return;
         }
-        let id = self.config.message_id(&message.to_message());
+        // A duplicate of a cached message finds its id in the cache's content index, without
+        // running the message-id function again.
+        let content_key = self.mcache.content_key(&message);
+        let id = match self.mcache.cached_id(content_key, &message) {
+            Some(id) => id.clone(),
+            None => self.config.message_id(&message.to_message()),
+        };
         if self.seen.contains(&id) {
             self.counters.messages_duplicate += 1;
             tracing::trace!(peer = %from, %id, "duplicate message");
