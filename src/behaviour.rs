@@ -356,8 +356,11 @@ impl Behaviour {
                 Action::Dial { peer, addresses } => {
                     tracing::debug!(%peer, ?addresses, "dialling");
                     self.events.push_back(ToSwarm::Dial {
+                        // Our own addresses for direct peers come from
+                        // `handle_pending_outbound_connection`, other behaviours' too.
                         opts: DialOpts::peer_id(peer)
                             .addresses(addresses)
+                            .extend_addresses_through_behaviour()
                             .condition(PeerCondition::DisconnectedAndNotDialing)
                             .build(),
                     });

@@ -386,3 +386,5 @@ pub fn fast_config() -> gossipsub::ConfigBuilder {
         .unsubscribe_backoff(Duration::from_secs(1));
     b
 }
+
+pub mod raw;
