@@ -11,12 +11,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Net, Node, NodeEvent, Ours, Theirs, fast_config};
-use libp2p::Multiaddr;
+use common::{Net, NodeEvent, Ours, Shared, Theirs, fast_config};
 use libp2p::identity::{Keypair, PeerId};
 use sha2::{Digest, Sha256};
 
@@ -35,64 +33,6 @@ fn init_tracing() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-}
-
-/// A node that the [`Net`] drives while the test keeps a handle to inspect its behaviour
-/// (mesh, peer protocols) between steps.
-struct Shared<N>(Arc<Mutex<N>>);
-
-impl<N: Node + 'static> Shared<N> {
-    /// Wraps `node`: the box goes into the [`Net`], the handle stays with the test.
-    fn wrap(node: N) -> (Box<dyn Node>, Arc<Mutex<N>>) {
-        let handle = Arc::new(Mutex::new(node));
-        (Box::new(Shared(handle.clone())), handle)
-    }
-}
-
-impl<N: Node> Shared<N> {
-    fn node(&self) -> MutexGuard<'_, N> {
-        self.0.lock().expect("node lock")
-    }
-}
-
-impl<N: Node> Node for Shared<N> {
-    fn peer_id(&self) -> PeerId {
-        self.node().peer_id()
-    }
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
-        self.node().poll_event(cx)
-    }
-    fn dial(&mut self, addr: Multiaddr) {
-        self.node().dial(addr)
-    }
-    fn subscribe(&mut self, topic: &str) {
-        self.node().subscribe(topic)
-    }
-    fn unsubscribe(&mut self, topic: &str) {
-        self.node().unsubscribe(topic)
-    }
-    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
-        self.node().publish(topic, data)
-    }
-    fn disconnect(&mut self, peer: PeerId) {
-        self.node().disconnect(peer)
-    }
-    fn listen_addr(&self) -> Multiaddr {
-        self.node().listen_addr()
-    }
-}
-
-/// Like [`Net::run_until`], for conditions on behaviour state rather than on events: `run_until`
-/// only re-checks its condition after an event, and a mesh can complete on a heartbeat that
-/// reports nothing, so this re-checks at least every heartbeat.
-async fn run_until_state(net: &mut Net, timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if net.run_until(HEARTBEAT, |_| done()).await {
-            return true;
-        }
-    }
-    done()
 }
 
 /// The test's handle on one node of either implementation.
@@ -265,11 +205,11 @@ async fn mixed_network(authoring: Authoring) {
     let mut handles = Vec::new();
     for i in 0..RING {
         if i % 2 == 0 {
-            let (node, handle) = Shared::wrap(ours(authoring, &our_cfg));
+            let (handle, node) = Shared::wrap(ours(authoring, &our_cfg));
             boxes.push(node);
             handles.push(Handle::Ours(handle));
         } else {
-            let (node, handle) = Shared::wrap(theirs(authoring, &their_cfg));
+            let (handle, node) = Shared::wrap(theirs(authoring, &their_cfg));
             boxes.push(node);
             handles.push(Handle::Theirs(handle));
         }
@@ -323,10 +263,11 @@ async fn mixed_network(authoring: Authoring) {
     );
 
     // Every node has fewer neighbours than D_lo, so every neighbour ends up in its mesh.
-    let ok = run_until_state(&mut net, TIMEOUT, || {
-        (0..RING).all(|i| handles[i].mesh(TOPIC) == neighbours[i])
-    })
-    .await;
+    let ok = net
+        .wait_for(TIMEOUT, |_| {
+            (0..RING).all(|i| handles[i].mesh(TOPIC) == neighbours[i])
+        })
+        .await;
     assert!(
         ok,
         "meshes not formed (node, impl, mesh size, neighbours): {:?}",
@@ -436,8 +377,8 @@ async fn two_nodes(
     expected_theirs: &str,
 ) {
     init_tracing();
-    let (ours_box, ours_handle) = Shared::wrap(ours(Authoring::Signed, &our_cfg));
-    let (theirs_box, theirs_handle) = Shared::wrap(theirs(Authoring::Signed, &their_cfg));
+    let (ours_handle, ours_box) = Shared::wrap(ours(Authoring::Signed, &our_cfg));
+    let (theirs_handle, theirs_box) = Shared::wrap(theirs(Authoring::Signed, &their_cfg));
     let mut net = Net::new(vec![ours_box, theirs_box]);
     let our_id = net.nodes[0].peer_id();
     let their_id = net.nodes[1].peer_id();
@@ -470,10 +411,11 @@ async fn two_nodes(
             .find(|(p, _)| **p == our_id)
             .map(|(_, k)| format!("{k:?}"))
     };
-    let ok = run_until_state(&mut net, TIMEOUT, || {
-        our_view() == Some(expected_ours) && their_view().as_deref() == Some(expected_theirs)
-    })
-    .await;
+    let ok = net
+        .wait_for(TIMEOUT, |_| {
+            our_view() == Some(expected_ours) && their_view().as_deref() == Some(expected_theirs)
+        })
+        .await;
     assert!(
         ok,
         "protocol: ours sees {:?} (expected {expected_ours:?}), theirs sees {:?} (expected \

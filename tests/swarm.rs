@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::{Net, Node, NodeEvent, Ours, fast_config, memory_addr, memory_swarm};
+use common::{Net, Node, NodeEvent, Ours, Shared, fast_config, memory_addr, memory_swarm};
 use futures::future::BoxFuture;
 use futures::{AsyncWriteExt, FutureExt, StreamExt};
 use gossipsub::{
@@ -42,53 +42,6 @@ const SETTLE: Duration = Duration::from_millis(600);
 // ---------------------------------------------------------------------------------------------
 // Helpers local to these tests.
 // ---------------------------------------------------------------------------------------------
-
-/// A node that the test can still reach while `Net` owns it: the `Net` polls it through the
-/// shared handle, and between `run_until` calls the test locks the handle to call swarm or
-/// behaviour methods (typed publish results, counters, connection ids). The lock is never
-/// held across an await.
-struct Shared<N>(Arc<Mutex<N>>);
-
-impl<N: Node> Shared<N> {
-    fn wrap(node: N) -> (Arc<Mutex<N>>, Box<dyn Node>)
-    where
-        N: 'static,
-    {
-        let handle = Arc::new(Mutex::new(node));
-        (handle.clone(), Box::new(Shared(handle)))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, N> {
-        self.0.lock().expect("node lock poisoned")
-    }
-}
-
-impl<N: Node> Node for Shared<N> {
-    fn peer_id(&self) -> PeerId {
-        self.lock().peer_id()
-    }
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
-        self.lock().poll_event(cx)
-    }
-    fn dial(&mut self, addr: Multiaddr) {
-        self.lock().dial(addr)
-    }
-    fn subscribe(&mut self, topic: &str) {
-        self.lock().subscribe(topic)
-    }
-    fn unsubscribe(&mut self, topic: &str) {
-        self.lock().unsubscribe(topic)
-    }
-    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
-        self.lock().publish(topic, data)
-    }
-    fn disconnect(&mut self, peer: PeerId) {
-        self.lock().disconnect(peer)
-    }
-    fn listen_addr(&self) -> Multiaddr {
-        self.lock().listen_addr()
-    }
-}
 
 /// One of our nodes with signed messages and a fast heartbeat, shared with the test.
 fn shared_ours(config: gossipsub::Config) -> (Arc<Mutex<Ours>>, Box<dyn Node>) {
@@ -157,24 +110,6 @@ where
     }
     fn listen_addr(&self) -> Multiaddr {
         self.addr.clone()
-    }
-}
-
-/// Polls `net` until `done` holds, re-checking at least every 50 ms even when no node reports
-/// an event (for conditions on behaviour state that heartbeats change silently).
-async fn wait_for(
-    net: &mut Net,
-    timeout: Duration,
-    mut done: impl FnMut(&[Vec<NodeEvent>]) -> bool,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if net.run_until(Duration::from_millis(50), &mut done).await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
     }
 }
 
@@ -332,10 +267,11 @@ async fn random_network_delivers_each_message_exactly_once() {
     let d_lo = config.mesh_n_low();
     let topic = topic_hash();
     let mesh_size = |h: &Arc<Mutex<Ours>>| lock(h).swarm.behaviour().mesh_peers(&topic).count();
-    let meshes_formed = wait_for(&mut net, TIMEOUT, |_| {
-        (0..N).all(|i| mesh_size(&handles[i]) >= d_lo.min(neighbours[i].len()))
-    })
-    .await;
+    let meshes_formed = net
+        .wait_for(TIMEOUT, |_| {
+            (0..N).all(|i| mesh_size(&handles[i]) >= d_lo.min(neighbours[i].len()))
+        })
+        .await;
     let sizes: Vec<usize> = handles.iter().map(mesh_size).collect();
     assert!(meshes_formed, "meshes did not form: sizes {sizes:?}");
 
@@ -410,7 +346,8 @@ async fn unsubscribed_node_receives_nothing_more() {
             .any(|(p, topics)| *p == c_id && !topics.contains(&&topic))
     };
     assert!(
-        wait_for(&mut net, TIMEOUT, |_| forgot_c(&a) && forgot_c(&b)).await,
+        net.wait_for(TIMEOUT, |_| forgot_c(&a) && forgot_c(&b))
+            .await,
         "A and B never learned that C unsubscribed"
     );
     assert!(

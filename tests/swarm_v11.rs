@@ -252,20 +252,6 @@ impl Node for Shared {
     }
 }
 
-/// Polls `net` until `done` holds, re-checking at least every 50 ms even when no node reports
-/// an event (conditions on behaviour state change silently on heartbeats).
-async fn wait(net: &mut Net, timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if net.run_until(Duration::from_millis(50), |_| done()).await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-    }
-}
-
 fn id(handle: &Handle) -> PeerId {
     *lock(handle).swarm.local_peer_id()
 }
@@ -283,7 +269,9 @@ fn received(handle: &Handle, data: &[u8]) -> usize {
 /// Publishes `data` from `from` and waits until every node of `to` has it.
 async fn publish_and_wait(net: &mut Net, from: &Handle, to: &[Handle], data: &[u8]) {
     lock(from).publish(data);
-    let arrived = wait(net, TIMEOUT, || to.iter().all(|h| received(h, data) > 0)).await;
+    let arrived = net
+        .wait_for(TIMEOUT, |_| to.iter().all(|h| received(h, data) > 0))
+        .await;
     let missing: Vec<PeerId> = to
         .iter()
         .filter(|h| received(h, data) == 0)
@@ -372,13 +360,14 @@ async fn invalid_messages_get_the_sender_pruned_and_graylisted() {
     let ids: Vec<PeerId> = handles.iter().map(id).collect();
 
     // Every honest mesh holds the other three honest nodes and the bad node.
-    let formed = wait(&mut net, TIMEOUT, || {
-        handles.iter().enumerate().all(|(i, h)| {
-            let mesh = lock(h).mesh();
-            mesh.contains(&bad_id) && (0..4).filter(|j| *j != i).all(|j| mesh.contains(&ids[j]))
+    let formed = net
+        .wait_for(TIMEOUT, |_| {
+            handles.iter().enumerate().all(|(i, h)| {
+                let mesh = lock(h).mesh();
+                mesh.contains(&bad_id) && (0..4).filter(|j| *j != i).all(|j| mesh.contains(&ids[j]))
+            })
         })
-    })
-    .await;
+        .await;
     let meshes: Vec<_> = handles.iter().map(|h| lock(h).mesh()).collect();
     assert!(formed, "meshes did not form: {meshes:?}");
     let others = |i: usize| -> Vec<Handle> {
@@ -396,15 +385,16 @@ async fn invalid_messages_get_the_sender_pruned_and_graylisted() {
         lock(&bad).publish(format!("bad {n}").as_bytes());
     }
     let graylist = p4_scoring().1.graylist_threshold;
-    let punished = wait(&mut net, TIMEOUT, || {
-        handles.iter().all(|h| {
-            let p = lock(h);
-            !p.mesh().contains(&bad_id)
-                && p.behaviour().peer_score(&bad_id).expect("scoring on") < graylist
-                && p.log.below.contains(&(bad_id, ScoreThreshold::Graylist))
+    let punished = net
+        .wait_for(TIMEOUT, |_| {
+            handles.iter().all(|h| {
+                let p = lock(h);
+                !p.mesh().contains(&bad_id)
+                    && p.behaviour().peer_score(&bad_id).expect("scoring on") < graylist
+                    && p.log.below.contains(&(bad_id, ScoreThreshold::Graylist))
+            })
         })
-    })
-    .await;
+        .await;
     let state: Vec<_> = handles
         .iter()
         .map(|h| {
@@ -438,13 +428,14 @@ async fn invalid_messages_get_the_sender_pruned_and_graylisted() {
     for n in 0..3 {
         lock(&bad).publish(format!("bad late {n}").as_bytes());
     }
-    let ignored = wait(&mut net, TIMEOUT, || {
-        handles
-            .iter()
-            .zip(&graylisted_before)
-            .all(|(h, before)| lock(h).behaviour().counters().rpcs_graylisted > *before)
-    })
-    .await;
+    let ignored = net
+        .wait_for(TIMEOUT, |_| {
+            handles
+                .iter()
+                .zip(&graylisted_before)
+                .all(|(h, before)| lock(h).behaviour().counters().rpcs_graylisted > *before)
+        })
+        .await;
     let graylisted_after: Vec<u64> = handles
         .iter()
         .map(|h| lock(h).behaviour().counters().rpcs_graylisted)
@@ -503,17 +494,19 @@ async fn score_breakdown_explains_invalid_message_penalty() {
     net.nodes[1].subscribe(TOPIC);
     net.connect(1, 0);
     assert!(
-        wait(&mut net, TIMEOUT, || lock(&bad).knows_subscriber(&id(&h))).await,
+        net.wait_for(TIMEOUT, |_| lock(&bad).knows_subscriber(&id(&h)))
+            .await,
         "the bad node never saw the honest node's subscription"
     );
 
     for n in 0..3 {
         lock(&bad).publish(format!("bad {n}").as_bytes());
     }
-    let penalised = wait(&mut net, TIMEOUT, || {
-        lock(&h).behaviour().counters().messages_rejected >= 3
-    })
-    .await;
+    let penalised = net
+        .wait_for(TIMEOUT, |_| {
+            lock(&h).behaviour().counters().messages_rejected >= 3
+        })
+        .await;
     assert!(
         penalised,
         "the three invalid messages were not all rejected"
@@ -584,10 +577,10 @@ async fn pruned_peer_connects_to_peers_offered_in_px() {
 
     // Each Y signs a record over its listen address once the swarm reported it.
     assert!(
-        wait(&mut net, TIMEOUT, || ys
+        net.wait_for(TIMEOUT, |_| ys
             .iter()
             .all(|y| lock(y).behaviour().local_peer_record().is_some()))
-        .await,
+            .await,
         "the Ys did not build their signed records"
     );
     for y in &ys {
@@ -626,10 +619,9 @@ async fn pruned_peer_connects_to_peers_offered_in_px() {
                 .map(|r| (*peer, addr.clone(), r.addresses().to_vec()))
         })
     };
-    let done = wait(&mut net, TIMEOUT, || {
-        (0..ys.len()).any(|i| px_dial(i).is_some())
-    })
-    .await;
+    let done = net
+        .wait_for(TIMEOUT, |_| (0..ys.len()).any(|i| px_dial(i).is_some()))
+        .await;
     let summary: Vec<_> = ys
         .iter()
         .map(|y| {
@@ -696,11 +688,11 @@ async fn forged_px_records_are_refused_and_not_dialled() {
     let mut net = Net::new(vec![ours_node, victim_node, good_node]);
     net.nodes[0].subscribe(TOPIC);
     assert!(
-        wait(&mut net, TIMEOUT, || lock(&good)
+        net.wait_for(TIMEOUT, |_| lock(&good)
             .behaviour()
             .local_peer_record()
             .is_some())
-        .await,
+            .await,
         "W did not build its signed record"
     );
     let w_record = lock(&good)
@@ -736,11 +728,12 @@ async fn forged_px_records_are_refused_and_not_dialled() {
     net.events.push(Vec::new());
     net.connect(3, 0);
 
-    let done = wait(&mut net, TIMEOUT, || {
-        let o = lock(&ours);
-        !o.log.px.is_empty() && o.log.dialed.iter().any(|(p, _)| *p == w_id)
-    })
-    .await;
+    let done = net
+        .wait_for(TIMEOUT, |_| {
+            let o = lock(&ours);
+            !o.log.px.is_empty() && o.log.dialed.iter().any(|(p, _)| *p == w_id)
+        })
+        .await;
     let (px, counters) = {
         let o = lock(&ours);
         (o.log.px.clone(), *o.behaviour().counters())
@@ -860,13 +853,15 @@ impl DirectNet {
         let (a, b) = (&self.a, &self.b);
         let (a_id, b_id) = (id(a), id(b));
         let ordinary: Vec<PeerId> = [&self.c, &self.d, &self.e].iter().map(|h| id(h)).collect();
-        let ready = wait(&mut self.net, TIMEOUT, || {
-            let a = lock(a);
-            a.knows_subscriber(&b_id)
-                && lock(b).knows_subscriber(&a_id)
-                && ordinary.iter().all(|p| a.mesh().contains(p))
-        })
-        .await;
+        let ready = self
+            .net
+            .wait_for(TIMEOUT, |_| {
+                let a = lock(a);
+                a.knows_subscriber(&b_id)
+                    && lock(b).knows_subscriber(&a_id)
+                    && ordinary.iter().all(|p| a.mesh().contains(p))
+            })
+            .await;
         let (a, b) = (lock(a), lock(b));
         assert!(
             ready,

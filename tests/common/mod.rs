@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -263,6 +264,52 @@ impl Node for Theirs {
     }
 }
 
+/// A node that the test can still reach while a [`Net`] owns it: the net polls it through the
+/// shared handle, and between runs the test locks the handle to call swarm or behaviour methods
+/// (typed publish results, counters, meshes). The lock is never held across an await.
+pub struct Shared<N>(pub Arc<Mutex<N>>);
+
+impl<N: Node + 'static> Shared<N> {
+    /// Wraps `node`: the handle stays with the test, the box goes into the [`Net`].
+    pub fn wrap(node: N) -> (Arc<Mutex<N>>, Box<dyn Node>) {
+        let handle = Arc::new(Mutex::new(node));
+        (handle.clone(), Box::new(Shared(handle)))
+    }
+}
+
+impl<N: Node> Shared<N> {
+    fn lock(&self) -> MutexGuard<'_, N> {
+        self.0.lock().expect("node lock poisoned")
+    }
+}
+
+impl<N: Node> Node for Shared<N> {
+    fn peer_id(&self) -> PeerId {
+        self.lock().peer_id()
+    }
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
+        self.lock().poll_event(cx)
+    }
+    fn dial(&mut self, addr: Multiaddr) {
+        self.lock().dial(addr)
+    }
+    fn subscribe(&mut self, topic: &str) {
+        self.lock().subscribe(topic)
+    }
+    fn unsubscribe(&mut self, topic: &str) {
+        self.lock().unsubscribe(topic)
+    }
+    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
+        self.lock().publish(topic, data)
+    }
+    fn disconnect(&mut self, peer: PeerId) {
+        self.lock().disconnect(peer)
+    }
+    fn listen_addr(&self) -> Multiaddr {
+        self.lock().listen_addr()
+    }
+}
+
 /// A set of nodes driven together, with every event each one reported.
 pub struct Net {
     pub nodes: Vec<Box<dyn Node>>,
@@ -320,6 +367,24 @@ impl Net {
             });
             if tokio::time::timeout_at(deadline, step).await.is_err() {
                 return done(&self.events);
+            }
+        }
+    }
+
+    /// Like [`Net::run_until`], but re-checks `done` at least every 50 ms even when no node
+    /// reports an event: for conditions on behaviour state that heartbeats change silently.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Vec<NodeEvent>]) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.run_until(Duration::from_millis(50), &mut done).await {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
             }
         }
     }
