@@ -11,23 +11,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::raw::{RawNode, put_bytes_field, put_frame};
 use common::{Net, Node, NodeEvent, Ours, Shared, fast_config, memory_addr, memory_swarm};
-use futures::future::BoxFuture;
-use futures::{AsyncWriteExt, FutureExt, StreamExt};
+use futures::StreamExt;
 use gossipsub::{
     IdentTopic, MessageAuthenticity, PeerKind, PublishError, TopicHash, ValidationMode,
 };
-use libp2p::core::transport::PortUse;
-use libp2p::core::upgrade::{OutboundUpgrade, ReadyUpgrade, UpgradeInfo};
-use libp2p::core::{Endpoint, Multiaddr};
+use libp2p::core::Multiaddr;
 use libp2p::identity::{Keypair, PeerId};
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::handler::{OneShotHandler, OneShotHandlerConfig};
-use libp2p::swarm::{
-    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler, Stream,
-    StreamProtocol, SubstreamProtocol, Swarm, SwarmEvent, THandler, THandlerInEvent,
-    THandlerOutEvent, ToSwarm, dummy,
-};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, Swarm, SwarmEvent, dummy};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -527,155 +520,6 @@ async fn oversized_publish_is_refused_and_not_sent() {
 // 7. Malformed RPCs from a raw peer.
 // ---------------------------------------------------------------------------------------------
 
-/// A behaviour that, on every new connection, opens one `/meshsub/1.1.0` stream and writes the
-/// given bytes to it verbatim. Streams (ours and the remote's) are kept open, never read.
-struct RawWriter {
-    bytes: Vec<u8>,
-    events: Vec<ToSwarm<RawEvent, WriteBytes>>,
-    streams: Vec<Stream>,
-}
-
-/// The outbound upgrade: negotiates `/meshsub/1.1.0` and writes the bytes.
-#[derive(Debug)]
-struct WriteBytes(Vec<u8>);
-
-/// The stream after the bytes were written.
-#[derive(Debug)]
-struct Written(Stream);
-
-#[derive(Debug)]
-enum RawEvent {
-    Inbound(Stream),
-    Written(Stream),
-}
-
-impl From<Stream> for RawEvent {
-    fn from(s: Stream) -> Self {
-        RawEvent::Inbound(s)
-    }
-}
-
-impl From<Written> for RawEvent {
-    fn from(w: Written) -> Self {
-        RawEvent::Written(w.0)
-    }
-}
-
-const MESHSUB_1_1: StreamProtocol = StreamProtocol::new("/meshsub/1.1.0");
-
-impl UpgradeInfo for WriteBytes {
-    type Info = StreamProtocol;
-    type InfoIter = std::iter::Once<StreamProtocol>;
-
-    fn protocol_info(&self) -> Self::InfoIter {
-        std::iter::once(MESHSUB_1_1)
-    }
-}
-
-impl OutboundUpgrade<Stream> for WriteBytes {
-    type Output = Written;
-    type Error = std::io::Error;
-    type Future = BoxFuture<'static, Result<Written, std::io::Error>>;
-
-    fn upgrade_outbound(self, mut stream: Stream, _: StreamProtocol) -> Self::Future {
-        async move {
-            stream.write_all(&self.0).await?;
-            stream.flush().await?;
-            Ok(Written(stream))
-        }
-        .boxed()
-    }
-}
-
-type RawHandler = OneShotHandler<ReadyUpgrade<StreamProtocol>, WriteBytes, RawEvent>;
-
-impl RawWriter {
-    fn handler(&self) -> RawHandler {
-        OneShotHandler::new(
-            SubstreamProtocol::new(ReadyUpgrade::new(MESHSUB_1_1), ()),
-            OneShotHandlerConfig::default(),
-        )
-    }
-}
-
-impl NetworkBehaviour for RawWriter {
-    type ConnectionHandler = RawHandler;
-    type ToSwarm = RawEvent;
-
-    fn handle_established_inbound_connection(
-        &mut self,
-        _: ConnectionId,
-        _: PeerId,
-        _: &Multiaddr,
-        _: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.handler())
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        _: ConnectionId,
-        _: PeerId,
-        _: &Multiaddr,
-        _: Endpoint,
-        _: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.handler())
-    }
-
-    fn on_swarm_event(&mut self, event: FromSwarm) {
-        if let FromSwarm::ConnectionEstablished(e) = event {
-            self.events.push(ToSwarm::NotifyHandler {
-                peer_id: e.peer_id,
-                handler: NotifyHandler::One(e.connection_id),
-                event: WriteBytes(self.bytes.clone()),
-            });
-        }
-    }
-
-    fn on_connection_handler_event(
-        &mut self,
-        _: PeerId,
-        _: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
-        match event {
-            Ok(RawEvent::Inbound(s)) | Ok(RawEvent::Written(s)) => self.streams.push(s),
-            Err(e) => panic!("raw peer failed to open its stream: {e:?}"),
-        }
-    }
-
-    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<RawEvent, THandlerInEvent<Self>>> {
-        if self.events.is_empty() {
-            Poll::Pending
-        } else {
-            Poll::Ready(self.events.remove(0))
-        }
-    }
-}
-
-/// Appends `value` as an unsigned varint (protobuf and the frame length prefix).
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// Appends a length-delimited protobuf field.
-fn put_bytes_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
-    put_varint(out, field << 3 | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-/// Appends a length-prefixed frame.
-fn put_frame(out: &mut Vec<u8>, frame: &[u8]) {
-    put_varint(out, frame.len() as u64);
-    out.extend_from_slice(frame);
-}
-
 /// The protobuf `RPC { subscriptions: [{subscribe: true, topicid}], publish: [{data, topic}] }`:
 /// a subscription and an anonymous message, encoded by hand (field numbers from rpc.proto).
 fn subscribe_and_publish_rpc(topic: &str, data: &[u8]) -> Vec<u8> {
@@ -726,11 +570,7 @@ async fn malformed_frames_are_counted_and_skipped() {
         &subscribe_and_publish_rpc(TOPIC, b"valid after garbage"),
     );
 
-    let raw = Plain::new(RawWriter {
-        bytes: stream_bytes,
-        events: Vec::new(),
-        streams: Vec::new(),
-    });
+    let raw = RawNode::new(Keypair::generate_ed25519(), stream_bytes);
     let raw_id = raw.peer_id();
     let mut net = Net::new(vec![ours_node, Box::new(raw)]);
     net.nodes[0].subscribe(TOPIC);
