@@ -8,6 +8,13 @@
 
 mod authenticity;
 mod behaviour;
+/// Internal types exposed for the crate's benchmarks. Not part of the API: hidden, unstable,
+/// exempt from semver.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::bench_support::*;
+}
+mod bench_support;
 mod config;
 mod error;
 mod event;

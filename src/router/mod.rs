@@ -15,14 +15,14 @@
 mod counters;
 mod gossip;
 mod heartbeat;
-mod mcache;
+pub(crate) mod mcache;
 mod mesh;
 mod messages;
 mod peers;
 mod promises;
 mod px;
 mod scoring;
-mod seen;
+pub(crate) mod seen;
 #[cfg(test)]
 mod tests;
 
