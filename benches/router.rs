@@ -10,8 +10,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gossipsub::__bench::signed_message;
 use gossipsub::router::Router;
 use gossipsub::{
-    Config, ConfigBuilder, MessageAuthenticity, PeerKind, RawMessage, Rpc, Subscription,
-    TopicHash, ValidationMode,
+    Config, ConfigBuilder, MessageAuthenticity, PeerKind, RawMessage, Rpc, Subscription, TopicHash,
+    ValidationMode,
 };
 use libp2p::identity::{Keypair, PeerId};
 
@@ -93,7 +93,11 @@ fn forwarding_router(signed: bool) -> (Router, TopicHash, Vec<PeerId>, Instant) 
 fn receive_forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("receive_forward_1KiB_D8_50peers");
     for signed in [true, false] {
-        let name = if signed { "signed_strict" } else { "unsigned_none" };
+        let name = if signed {
+            "signed_strict"
+        } else {
+            "unsigned_none"
+        };
         group.bench_function(name, |b| {
             let (mut router, topic, mesh, mut now) = forwarding_router(signed);
             let author = Keypair::generate_ed25519();
@@ -170,7 +174,9 @@ fn heartbeat_router(idle: bool) -> (Router, Vec<TopicHash>, Instant) {
     }
     let peers: Vec<(PeerId, Vec<TopicHash>)> = (0..1000)
         .map(|i| {
-            let mut ts: Vec<TopicHash> = (0..10).map(|k| topics[(i + k * 10) % 100].clone()).collect();
+            let mut ts: Vec<TopicHash> = (0..10)
+                .map(|k| topics[(i + k * 10) % 100].clone())
+                .collect();
             if idle {
                 ts.extend((0..10).map(|k| TopicHash::from(format!("idle-{}", i * 10 + k))));
             }
@@ -190,7 +196,11 @@ fn heartbeat_router(idle: bool) -> (Router, Vec<TopicHash>, Instant) {
 fn heartbeat(c: &mut Criterion) {
     let mut group = c.benchmark_group("heartbeat_1000peers_100topics");
     for idle in [false, true] {
-        let name = if idle { "with_10000_idle_topics" } else { "no_idle_topics" };
+        let name = if idle {
+            "with_10000_idle_topics"
+        } else {
+            "no_idle_topics"
+        };
         group.bench_function(name, |b| {
             let (mut router, topics, mut now) = heartbeat_router(idle);
             let payload = Bytes::from(vec![1u8; 1024]);

@@ -105,9 +105,12 @@ impl Impl {
 
 fn memory_addr() -> Multiaddr {
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("/memory/{}", 1_000_000 + NEXT.fetch_add(1, Ordering::Relaxed))
-        .parse()
-        .expect("memory address")
+    format!(
+        "/memory/{}",
+        1_000_000 + NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+    .parse()
+    .expect("memory address")
 }
 
 fn swarm<B: NetworkBehaviour>(key: &Keypair, behaviour: B) -> Swarm<B> {
@@ -183,7 +186,12 @@ enum Node {
 }
 
 impl Node {
-    fn new(which: Impl, key: Keypair, validation: gossipsub::ValidationMode, metrics: bool) -> Self {
+    fn new(
+        which: Impl,
+        key: Keypair,
+        validation: gossipsub::ValidationMode,
+        metrics: bool,
+    ) -> Self {
         match which {
             Impl::Ours => {
                 let b = gossipsub::Behaviour::new(
@@ -275,9 +283,7 @@ impl Node {
                 SwarmEvent::Behaviour(libp2p_gossipsub::Event::Message { message, .. }) => {
                     Ev::Message(index(&message.data))
                 }
-                SwarmEvent::Behaviour(libp2p_gossipsub::Event::Subscribed { .. }) => {
-                    Ev::Subscribed
-                }
+                SwarmEvent::Behaviour(libp2p_gossipsub::Event::Subscribed { .. }) => Ev::Subscribed,
                 _ => Ev::Other,
             },
         }
@@ -680,7 +686,8 @@ async fn forward(which: Impl, seconds: u64, rate: u64) -> FwdResult {
     tokio::time::sleep(HEARTBEAT * 4).await;
     let mark = || async {
         let (reply, rx) = oneshot::channel();
-        nut.send(NutCmd::Mark(reply)).expect("node under test alive");
+        nut.send(NutCmd::Mark(reply))
+            .expect("node under test alive");
         rx.await.expect("mark")
     };
     running.store(true, Ordering::Relaxed);
@@ -693,7 +700,10 @@ async fn forward(which: Impl, seconds: u64, rate: u64) -> FwdResult {
     if let (Some(a), Some(b)) = (drop0, drop1)
         && b > a
     {
-        println!("  note: the node under test dropped {} sends on full queues", b - a);
+        println!(
+            "  note: the node under test dropped {} sends on full queues",
+            b - a
+        );
     }
     let fwd1 = received.load(Ordering::Relaxed);
     let pub1 = published.load(Ordering::Relaxed);
@@ -737,9 +747,7 @@ async fn main() {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
     }
-    let messages = args
-        .messages
-        .unwrap_or(if args.quick { 200 } else { 2000 });
+    let messages = args.messages.unwrap_or(if args.quick { 200 } else { 2000 });
     let publish_rate = args
         .publish_rate
         .unwrap_or(if args.quick { 100 } else { 200 });
