@@ -80,6 +80,9 @@ struct Args {
     /// Record libp2p-gossipsub's prometheus metrics to report its wire duplicates.
     #[arg(long)]
     theirs_metrics: bool,
+    /// Run only one implementation (`ours` or `theirs`), e.g. under a profiler.
+    #[arg(long)]
+    impl_only: Option<String>,
     /// Seed of the topology and the publishers.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -542,7 +545,8 @@ fn spawn_nut(
     subscribed: Arc<AtomicU64>,
 ) -> (mpsc::UnboundedSender<NutCmd>, std::thread::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<NutCmd>();
-    let handle = std::thread::spawn(move || {
+    let thread = std::thread::Builder::new().name("node-under-test".to_owned());
+    let handle = thread.spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -578,7 +582,7 @@ fn spawn_nut(
             }
         });
     });
-    (tx, handle)
+    (tx, handle.expect("spawn the node-under-test thread"))
 }
 
 /// A feeder: ours, publishing while `running`, counting what it receives.
@@ -753,6 +757,14 @@ async fn main() {
         .unwrap_or(if args.quick { 100 } else { 200 });
     let seconds = args.seconds.unwrap_or(if args.quick { 5 } else { 20 });
     let want = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
+    let impls: Vec<Impl> = [Impl::Ours, Impl::Theirs]
+        .into_iter()
+        .filter(|i| match args.impl_only.as_deref() {
+            Some("ours") => *i == Impl::Ours,
+            Some("theirs") => *i == Impl::Theirs,
+            _ => true,
+        })
+        .collect();
     println!(
         "# compare: memory transport + plaintext + yamux; D=8/6/12, heartbeat {} ms, signed (Strict), flood publish, {} B messages",
         HEARTBEAT.as_millis(),
@@ -762,7 +774,7 @@ async fn main() {
         println!("# run {run}");
         if want("network") {
             let mut rows = Vec::new();
-            for which in [Impl::Ours, Impl::Theirs] {
+            for &which in &impls {
                 let r = network(which, &args, 50, messages, publish_rate).await;
                 let per_msg = r.cpu.as_secs_f64() * 1e6 / r.delivered.max(1) as f64;
                 let dup = r
@@ -783,6 +795,9 @@ async fn main() {
                 rows.push((r, per_msg));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+            if rows.len() < 2 {
+                continue;
+            }
             let (o, t) = (&rows[0], &rows[1]);
             println!(
                 "network ratio ours/libp2p-gossipsub: wall {}, cpu {}, cpu/delivery {}, wire duplicates {}",
@@ -802,7 +817,7 @@ async fn main() {
                 format!("{rate} msgs/s")
             };
             let mut rows = Vec::new();
-            for which in [Impl::Ours, Impl::Theirs] {
+            for &which in &impls {
                 let r = forward(which, seconds, rate).await;
                 let cpu = r.cpu.as_secs_f64();
                 let fwd_rate = r.forwarded as f64 / cpu;
@@ -821,6 +836,9 @@ async fn main() {
                 );
                 rows.push((fwd_rate, recv_rate));
                 tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            if rows.len() < 2 {
+                continue;
             }
             println!(
                 "forward ratio ours/libp2p-gossipsub at {load}: forwarded/cpu-s {}, received/cpu-s {} (higher is better; cpu per forward ratio {})",
