@@ -166,7 +166,13 @@ impl MessageCache {
         for window in self.windows.iter().take(self.gossip) {
             for (id, topic) in window {
                 if self.entries.get(id).is_some_and(|e| e.validated) {
-                    by_topic.entry(topic.clone()).or_default().push(id.clone());
+                    // Look up before inserting: `entry` would clone the topic for every id.
+                    match by_topic.get_mut(topic) {
+                        Some(ids) => ids.push(id.clone()),
+                        None => {
+                            by_topic.insert(topic.clone(), vec![id.clone()]);
+                        }
+                    }
                 }
             }
         }
