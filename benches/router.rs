@@ -48,10 +48,11 @@ fn subscribe_rpc(topics: impl IntoIterator<Item = TopicHash>) -> Rpc {
     }
 }
 
-/// Connects `peers` (meshsub 1.2, half outbound) and subscribes each to its topics.
+/// Connects `peers` (meshsub 1.2, all outbound so the D_out quota never adds a mesh peer
+/// beyond D) and subscribes each to its topics.
 fn add_peers(router: &mut Router, now: Instant, peers: &[(PeerId, Vec<TopicHash>)]) {
-    for (i, (peer, topics)) in peers.iter().enumerate() {
-        router.add_peer(now, *peer, i % 2 == 0);
+    for (peer, topics) in peers {
+        router.add_peer(now, *peer, true);
         router.set_peer_kind(*peer, PeerKind::Gossipsubv1_2);
         router.handle_rpc(now, *peer, subscribe_rpc(topics.iter().cloned()));
     }
