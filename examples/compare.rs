@@ -67,7 +67,7 @@ struct Args {
     /// Messages published in the network test (default 200 quick, 2000 full).
     #[arg(long)]
     messages: Option<usize>,
-    /// Publish rate of the network test, messages per second (default 100 quick, 200 full).
+    /// Publish rate of the network test, messages per second.
     #[arg(long)]
     publish_rate: Option<u64>,
     /// Seconds of measured feeding in the forward test (default 5 quick, 20 full).
@@ -83,6 +83,10 @@ struct Args {
     /// Run only one implementation (`ours` or `theirs`), e.g. under a profiler.
     #[arg(long)]
     impl_only: Option<String>,
+    /// Implementation of the forward test's feeders: `ours` (default; skips verification) or
+    /// `theirs` (verifies strictly: more CPU taken from the node under test).
+    #[arg(long, default_value = "ours")]
+    feeders: String,
     /// Seed of the topology and the publishers.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -651,7 +655,7 @@ struct FwdResult {
     mesh: usize,
 }
 
-async fn forward(which: Impl, seconds: u64, rate: u64) -> FwdResult {
+async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64) -> FwdResult {
     const FEEDERS: usize = 30;
     let (ready_tx, ready_rx) = oneshot::channel();
     let subscribed = Arc::new(AtomicU64::new(0));
@@ -665,7 +669,7 @@ async fn forward(which: Impl, seconds: u64, rate: u64) -> FwdResult {
     let mut handles = Vec::new();
     for i in 0..FEEDERS {
         let mut node = Node::new(
-            Impl::Ours,
+            feeders,
             Keypair::generate_ed25519(),
             gossipsub::ValidationMode::None,
             false,
@@ -754,9 +758,14 @@ async fn main() {
     let messages = args.messages.unwrap_or(if args.quick { 200 } else { 2000 });
     let publish_rate = args
         .publish_rate
-        .unwrap_or(if args.quick { 100 } else { 200 });
+        .unwrap_or(100);
     let seconds = args.seconds.unwrap_or(if args.quick { 5 } else { 20 });
     let want = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
+    let feeders = if args.feeders == "theirs" {
+        Impl::Theirs
+    } else {
+        Impl::Ours
+    };
     let impls: Vec<Impl> = [Impl::Ours, Impl::Theirs]
         .into_iter()
         .filter(|i| match args.impl_only.as_deref() {
@@ -818,13 +827,14 @@ async fn main() {
             };
             let mut rows = Vec::new();
             for &which in &impls {
-                let r = forward(which, seconds, rate).await;
+                let r = forward(which, feeders, seconds, rate).await;
                 let cpu = r.cpu.as_secs_f64();
                 let fwd_rate = r.forwarded as f64 / cpu;
                 let recv_rate = r.received as f64 / cpu;
                 println!(
-                    "forward[{}]: 30 feeders (ours) at {load}, {seconds} s: node cpu {:.3} s, received {} ({:.0}/cpu-s), forwarded {} ({:.0}/cpu-s, {:.1} us cpu/forward), mesh {}, feeders published {}",
+                    "forward[{}]: 30 feeders ({}) at {load}, {seconds} s: node cpu {:.3} s, received {} ({:.0}/cpu-s), forwarded {} ({:.0}/cpu-s, {:.1} us cpu/forward), mesh {}, feeders published {}",
                     which.name(),
+                    feeders.name(),
                     cpu,
                     r.received,
                     recv_rate,
