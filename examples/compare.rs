@@ -15,10 +15,12 @@
 //!     counter; theirs: its prometheus metrics, unfiltered minus filtered receptions, only with
 //!     `--theirs-metrics` since recording metrics costs it CPU; otherwise N/A).
 //!
-//! (b) `forward`: one node under test with 30 feeder peers. The feeders are always *ours*
-//!     (the same load generator for both runs), sign their messages and skip verification of
-//!     what they receive (`ValidationMode::None`) to spend as little of the shared CPU as
-//!     possible. They publish 1 KiB messages as fast as they can (or at `--rate` msgs/s). The
+//! (b) `forward`: one node under test with 30 feeder peers. The feeders are the same for both
+//!     runs: by default *ours*, signing their messages and skipping verification of what they
+//!     receive (`ValidationMode::None`) to spend as little of the shared CPU as possible
+//!     (`--feeders theirs` uses libp2p-gossipsub with strict validation instead). They publish
+//!     1 KiB messages at each aggregate rate of `--rates` (default 500 msgs/s, then 0 = as
+//!     fast as they can). The
 //!     node under test runs alone on its own thread in a current-thread runtime, so its
 //!     connection tasks run there too, and its thread CPU time is read with
 //!     `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`. A forward is counted where it arrives: each
@@ -28,7 +30,8 @@
 //!     second of the node under test, and messages received (new) per CPU second.
 //!
 //! Run: `cargo run --release --example compare -- --quick` (under two minutes), or without
-//! `--quick` for the full sizes. `--only network|forward` runs one part; `--runs N` repeats.
+//! `--quick` for the full sizes. `--only network|forward` runs one part; `--runs N` repeats;
+//! `--impl-only ours|theirs` runs one implementation (for a profiler). See BENCHMARKS.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -756,9 +759,7 @@ async fn main() {
             .try_init();
     }
     let messages = args.messages.unwrap_or(if args.quick { 200 } else { 2000 });
-    let publish_rate = args
-        .publish_rate
-        .unwrap_or(100);
+    let publish_rate = args.publish_rate.unwrap_or(100);
     let seconds = args.seconds.unwrap_or(if args.quick { 5 } else { 20 });
     let want = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
     let feeders = if args.feeders == "theirs" {
