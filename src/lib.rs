@@ -26,6 +26,8 @@ pub mod router;
 pub mod score;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(test)]
+mod test_util;
 mod types;
 mod upgrade;
 mod wire;

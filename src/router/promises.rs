@@ -92,7 +92,7 @@ mod tests {
     fn undelivered_promises_break_after_the_deadline_only() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut p = GossipPromises::new(ahash::RandomState::with_seeds(1, 2, 3, 4));
-        let t0 = Instant::now();
+        let t0 = crate::test_util::epoch();
         let (a, b) = (PeerId::random(), PeerId::random());
         let id1 = MessageId::new(vec![1]);
         let id2 = MessageId::new(vec![2]);

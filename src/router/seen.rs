@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn entries_expire_after_ttl_and_not_before() {
-        let t0 = Instant::now();
+        let t0 = crate::test_util::epoch();
         let mut seen = SeenCache::new(Duration::from_secs(10), Map::default());
         assert!(seen.insert(t0, MessageId::new(vec![1])));
         assert!(!seen.insert(t0 + Duration::from_secs(5), MessageId::new(vec![1])));

@@ -521,7 +521,7 @@ fn messages_for_unsubscribed_topics_and_invalid_ones_are_dropped() {
     b.validation_mode(ValidationMode::Anonymous);
     let config = b.build().unwrap();
     let local = PeerId::random();
-    let now = Instant::now();
+    let now = crate::test_util::epoch();
     let mut router = Router::new(config, MessageAuthenticity::Anonymous, 1, 1, now).unwrap();
     let topic = Harness::topic();
     router.subscribe(now, topic.clone()).unwrap();
@@ -663,7 +663,7 @@ fn same_seed_same_decisions() {
     let run = || {
         let local = PeerId::from_bytes(&[0, 2, 8, 1]).ok();
         let _ = local;
-        let now = Instant::now();
+        let now = crate::test_util::epoch();
         let peers: Vec<PeerId> = (0..30u8)
             .map(|i| {
                 libp2p_identity::Keypair::ed25519_from_bytes([i; 32])

@@ -30,7 +30,7 @@ pub(super) fn config() -> ConfigBuilder {
 impl Harness {
     pub(super) fn new(config: Config) -> Self {
         let local = PeerId::random();
-        let now = Instant::now();
+        let now = crate::test_util::epoch();
         let router = Router::new(config, MessageAuthenticity::Author(local), 7, 1, now).unwrap();
         Harness { router, now, local }
     }
