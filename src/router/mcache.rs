@@ -84,10 +84,23 @@ impl MessageCache {
         validated: bool,
         source: Option<PeerId>,
     ) -> bool {
+        let content_key = self.content_key(&message);
+        self.put_with_key(id, message, validated, source, content_key)
+    }
+
+    /// As [`MessageCache::put`], with the message's [`MessageCache::content_key`] already
+    /// computed (the receive path has it from its duplicate check).
+    pub(crate) fn put_with_key(
+        &mut self,
+        id: MessageId,
+        message: RawMessage,
+        validated: bool,
+        source: Option<PeerId>,
+        content_key: u64,
+    ) -> bool {
         if self.entries.contains_key(&id) {
             return false;
         }
-        let content_key = self.content_key(&message);
         self.by_content
             .entry(content_key)
             .or_insert_with(|| id.clone());

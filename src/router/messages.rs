@@ -88,8 +88,13 @@ impl Router {
         if validated {
             self.score_delivered(&from, &id, &message.topic);
         }
-        self.mcache
-            .put(id.clone(), message.clone(), validated, Some(from));
+        self.mcache.put_with_key(
+            id.clone(),
+            message.clone(),
+            validated,
+            Some(from),
+            content_key,
+        );
         self.emit(Event::Message {
             propagation_source: from,
             message_id: id.clone(),
