@@ -53,6 +53,14 @@ use decay::decay_counter;
 use deliveries::{Deliveries, DeliveryStatus};
 use peer_stats::{Connection, PeerStats, TopicStats, TopicTerms, term};
 
+/// The most records of disconnected peers kept for `retain_score`. Peers choose how often they
+/// connect and disconnect, so the retained set is bounded: beyond this, the record due to
+/// expire first is dropped.
+#[cfg(not(test))]
+const MAX_RETAINED_PEERS: usize = 10_000;
+#[cfg(test)]
+const MAX_RETAINED_PEERS: usize = 3;
+
 /// Why a received message was rejected, as far as scoring is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum RejectReason {
@@ -263,6 +271,27 @@ impl PeerScore {
         stats.connection = Connection::Retained {
             expires: now.checked_add(self.params.retain_score),
         };
+        self.bound_retained();
+    }
+
+    /// Drops the retained record due to expire first while more than `MAX_RETAINED_PEERS`
+    /// are kept (a record retained forever, `expires: None`, goes last).
+    fn bound_retained(&mut self) {
+        let retained: Vec<(bool, Option<Instant>, PeerId)> = self
+            .peers
+            .iter()
+            .filter_map(|(peer, stats)| match stats.connection {
+                Connection::Retained { expires } => Some((expires.is_none(), expires, *peer)),
+                Connection::Connected => None,
+            })
+            .collect();
+        if retained.len() <= MAX_RETAINED_PEERS {
+            return;
+        }
+        if let Some((_, _, first)) = retained.iter().min() {
+            tracing::debug!(peer = %first, "retained score records full; dropping the oldest");
+            self.peers.remove(first);
+        }
     }
 
     /// Records that connected `peer` uses `ip` (one call per connection address is fine;

@@ -355,6 +355,29 @@ fn negative_score_retained_across_reconnect_and_expires() {
 }
 
 #[test]
+fn retained_records_are_bounded_dropping_the_oldest() {
+    let t0 = Instant::now();
+    let mut tp = quiet_topic();
+    tp.invalid_message_deliveries_weight = -1.0;
+    let params = quiet_params(tp);
+    let mut score = PeerScore::new(params);
+    let peers: Vec<PeerId> = (0..5).map(|_| PeerId::random()).collect();
+    for (i, peer) in peers.iter().enumerate() {
+        let at = t0 + secs(i as f64);
+        score.add_peer(*peer, at);
+        let id = MessageId::new(vec![i as u8]);
+        score.reject_message(peer, &id, &topic(), RejectReason::InvalidSignature, at);
+        score.remove_peer(peer, at);
+    }
+    assert_eq!(score.tracked_peers(), MAX_RETAINED_PEERS);
+    let now = t0 + secs(10.0);
+    // The first to disconnect were dropped; the latest keep their negative score.
+    assert_eq!(score.score(&peers[0], now), 0.0);
+    assert_eq!(score.score(&peers[1], now), 0.0);
+    assert!(score.score(&peers[4], now) < 0.0);
+}
+
+#[test]
 fn positive_or_blank_records_are_not_retained() {
     let t0 = Instant::now();
     let mut tp = quiet_topic();
