@@ -135,10 +135,7 @@ impl Router {
             .flatten()
             .copied()
             .collect();
-        recipients.extend(self.floodsub_peers_in(&message.topic));
-        recipients.extend(self.direct_peers_in(&message.topic));
-        recipients.sort_unstable();
-        recipients.dedup();
+        self.add_flood_and_direct_recipients(&mut recipients, &message.topic);
         recipients.retain(|p| {
             Some(*p) != from
                 && !self.blacklist.contains(p)
@@ -231,20 +228,25 @@ impl Router {
             }
             self.fanout[topic].iter().copied().collect()
         };
-        recipients.extend(self.floodsub_peers_in(topic));
-        recipients.extend(self.direct_peers_in(topic));
-        recipients.sort_unstable();
-        recipients.dedup();
+        self.add_flood_and_direct_recipients(&mut recipients, topic);
         recipients
     }
 
-    /// Connected direct peers subscribed to `topic`.
-    fn direct_peers_in(&self, topic: &TopicHash) -> Vec<PeerId> {
-        self.direct_peers
-            .iter()
-            .filter(|p| self.peers.get(p).is_some_and(|s| s.topics.contains(topic)))
-            .copied()
-            .collect()
+    /// Adds the floodsub peers of `topic` (never in a mesh, never meshsub peers) and its
+    /// connected direct peers not already in `recipients` (direct peers are few, so the
+    /// linear check beats sorting the whole list on every forward).
+    fn add_flood_and_direct_recipients(&self, recipients: &mut Vec<PeerId>, topic: &TopicHash) {
+        recipients.extend(self.floodsub_peers_in(topic));
+        for peer in &self.direct_peers {
+            if self
+                .peers
+                .get(peer)
+                .is_some_and(|s| s.topics.contains(topic))
+                && !recipients.contains(peer)
+            {
+                recipients.push(*peer);
+            }
+        }
     }
 
     fn build_message(&mut self, topic: TopicHash, data: Bytes) -> Result<RawMessage, PublishError> {

@@ -275,9 +275,12 @@ impl Router {
     }
 
     /// Peers subscribed to `topic` that speak floodsub: they get every message of the topic.
+    /// Without `support_floodsub` no peer can be one, so the topic's subscribers (scanned on
+    /// every forward otherwise) are not looked at.
     pub(super) fn floodsub_peers_in(&self, topic: &TopicHash) -> impl Iterator<Item = PeerId> + '_ {
         self.topic_peers
             .get(topic)
+            .filter(|_| self.config.support_floodsub())
             .into_iter()
             .flatten()
             .filter(|p| self.peers.get(p).and_then(|s| s.kind) == Some(PeerKind::Floodsub))

@@ -597,7 +597,9 @@ fn validation_mode_holds_forwarding_until_accept() {
 
 #[test]
 fn reconnecting_peer_learns_subscriptions_again_and_floodsub_gets_no_control() {
-    let mut h = Harness::new(config().build().unwrap());
+    let mut b = config();
+    b.support_floodsub(true);
+    let mut h = Harness::new(b.build().unwrap());
     let topic = Harness::topic();
     h.router.subscribe(h.now, topic.clone()).unwrap();
     let p = PeerId::random();
