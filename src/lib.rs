@@ -15,10 +15,17 @@ pub mod __bench {
     pub use crate::bench_support::*;
 }
 mod bench_support;
+/// Internal wire functions exposed for the fuzz targets in `fuzz/`. Not part of the API:
+/// hidden, unstable, exempt from semver.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzz_support::*;
+}
 mod config;
 mod error;
 mod event;
 mod filter;
+mod fuzz_support;
 mod handler;
 pub mod protocol;
 mod queue;

@@ -15,6 +15,8 @@
 mod counters;
 mod gossip;
 mod heartbeat;
+#[doc(hidden)]
+pub mod invariants;
 pub(crate) mod mcache;
 mod mesh;
 mod messages;

@@ -74,7 +74,7 @@ impl GossipPromises {
         });
     }
 
-    #[cfg(test)]
+    /// Message ids with an open promise.
     pub(crate) fn len(&self) -> usize {
         self.promises.len()
     }
