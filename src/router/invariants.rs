@@ -64,8 +64,14 @@ pub struct InvariantReport {
     pub promises_len: usize,
     /// Stored signed peer records.
     pub peer_records: usize,
+    /// Their bytes.
+    pub peer_record_bytes: usize,
     /// The most IDONTWANT ids retained for any one peer.
     pub max_dont_send_per_peer: usize,
+    /// The most bytes of IDONTWANT ids retained for any one peer.
+    pub max_dont_send_bytes_per_peer: usize,
+    /// The most bytes of topic names subscribed by any one peer.
+    pub max_topic_bytes_per_peer: usize,
     /// Peers whose control messages are gathered but not yet turned into actions.
     pub pending_control: usize,
     /// Actions not yet taken with `poll_action`.
@@ -207,12 +213,13 @@ impl Router {
             .max()
             .unwrap_or_default();
 
-        let max_dont_send_per_peer = self
-            .peers
-            .values()
-            .map(|s| s.dont_send.len())
-            .max()
-            .unwrap_or(0);
+        let per_peer_max =
+            |f: &dyn Fn(&super::PeerState) -> usize| self.peers.values().map(f).max().unwrap_or(0);
+        let max_dont_send_per_peer = per_peer_max(&|s| s.dont_send.len());
+        let max_dont_send_bytes_per_peer =
+            per_peer_max(&|s| s.dont_send.iter().map(|id| id.as_bytes().len()).sum());
+        let max_topic_bytes_per_peer =
+            per_peer_max(&|s| s.topics.iter().map(|t| t.as_str().len()).sum());
 
         InvariantReport {
             violations: v,
@@ -230,7 +237,10 @@ impl Router {
             seen_len: self.seen.len(),
             promises_len: self.promises.len(),
             peer_records: self.peer_records.len(),
+            peer_record_bytes: self.peer_records.values().map(|r| r.len()).sum(),
             max_dont_send_per_peer,
+            max_dont_send_bytes_per_peer,
+            max_topic_bytes_per_peer,
             pending_control: self.pending_control.len(),
             queued_actions: self.actions.len(),
             direct_peers: self.direct_peers.len(),

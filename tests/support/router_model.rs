@@ -17,9 +17,9 @@
 //! Used by `fuzz/fuzz_targets/router_ops.rs` (cargo-fuzz) and `tests/router_props.rs`
 //! (proptest), which both include this file.
 //!
-//! Checks that today's code is known to fail (issue 7) are made only when `known` is true: a
-//! direct peer in a fanout (B5), an outgoing RPC over the maximum size (A2). Without `known`,
-//! the model also avoids the input that makes today's code GRAFT a direct or backed-off peer
+//! Checks that today's code is known to fail (issue 7) are made only when `known` says so: a
+//! direct peer in a fanout (B5), an outgoing RPC over the maximum size (A2). Without B5, the
+//! model also avoids the input that makes today's code GRAFT a direct or backed-off peer
 //! (B5: subscribing to a topic whose fanout holds one).
 
 use std::collections::{HashSet, VecDeque};
@@ -63,6 +63,8 @@ pub struct Scenario {
     /// Peer index of a direct peer, if any (taken modulo `PEERS`).
     pub direct: Option<u8>,
     pub max_topics_per_peer: u8,
+    /// A small maximum RPC size (512 bytes), so that merged control and PX outgrow it.
+    pub small_max_size: bool,
     pub seed: u64,
 }
 
@@ -301,6 +303,9 @@ fn build(s: &Scenario, now: Instant) -> Option<Router> {
         .direct_connect_ticks(5)
         .max_topics_per_peer(usize::from(s.max_topics_per_peer % 4) + 1)
         .message_id_fn(|m| MessageId::new(m.data.clone()));
+    if s.small_max_size {
+        b.max_transmit_size(512);
+    }
     if let Some(direct) = s.direct {
         b.add_direct_peer(peer(direct));
     }
@@ -487,8 +492,9 @@ pub struct Reached {
 }
 
 /// Runs `ops` under `scenario`, panicking with a description at the first broken invariant.
-/// `known`: also check what issue 7 says today's code gets wrong.
-pub fn run(scenario: &Scenario, ops: &[Op], known: bool) -> Reached {
+/// `known(item)`: whether to check what issue 7 item `item` ("A2", "B5") says today's code
+/// gets wrong.
+pub fn run(scenario: &Scenario, ops: &[Op], known: &dyn Fn(&str) -> bool) -> Reached {
     let start = Instant::now();
     let mut now = start;
     let mut reached = Reached::default();
@@ -536,7 +542,7 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: bool) -> Reached {
             Op::Subscribe { topic: t } => {
                 // Issue 7 B5: `join` takes fanout peers unfiltered, so subscribing to a topic
                 // whose fanout holds a direct, backed-off or negatively scored peer GRAFTs it.
-                if known || !fanout_has_ungraftable_peer(&router, now, &topic(*t)) {
+                if known("B5") || !fanout_has_ungraftable_peer(&router, now, &topic(*t)) {
                     let _ = router.subscribe(now, topic(*t));
                 }
             }
@@ -592,7 +598,7 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: bool) -> Reached {
             let ctx = || format!("step {step} ({op:?}): send to {peer}");
             assert!(connected.contains(&peer), "{}: not connected", ctx());
             assert!(!rpc.is_empty(), "{}: empty RPC", ctx());
-            if known {
+            if known("A2") {
                 let size = gossipsub::__fuzz::encoded_len(&rpc);
                 let max = router.config().max_transmit_size();
                 assert!(
@@ -694,6 +700,18 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: bool) -> Reached {
             "{ctx}: {} peer records",
             report.peer_records
         );
+        let record_max = pools().records.iter().map(|r| r.len()).max().unwrap_or(0);
+        assert!(
+            report.peer_record_bytes <= report.peer_records * record_max,
+            "{ctx}: {} bytes of peer records",
+            report.peer_record_bytes
+        );
+        // Pool ids are 1 byte, pool topics 2 bytes.
+        assert!(
+            report.max_dont_send_bytes_per_peer <= report.max_dont_send_per_peer
+                && report.max_topic_bytes_per_peer <= 2 * config.max_topics_per_peer(),
+            "{ctx}: per-peer bytes {report:?}"
+        );
         assert!(
             report.max_dont_send_per_peer
                 <= config.max_idontwant_messages() * (config.history_length() + 1),
@@ -703,7 +721,7 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: bool) -> Reached {
         let topics_known = all_topics + 1;
         let bound = (input_items + topics_known) * (PEERS + 2) * 4 + 16;
         assert!(actions <= bound, "{ctx}: {actions} actions, bound {bound}");
-        if known {
+        if known("B5") {
             assert_eq!(
                 report.fanout_direct_peers, 0,
                 "{ctx}: direct peer in a fanout (B5)"
