@@ -34,7 +34,12 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    // Known to fail today: no regression file for it.
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// The checks issue 7 says today's code fails (A2: outgoing RPCs are not split; B5: direct
     /// peers in fanout). Run with `--ignored` once those items are fixed, then un-ignore.
