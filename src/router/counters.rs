@@ -44,6 +44,9 @@ pub struct Counters {
     pub subscriptions_ignored: u64,
     /// IHAVE messages ignored (over the per-heartbeat budget or for topics we are not in).
     pub ihave_ignored: u64,
+    /// IHAVE ids dropped unexamined because they exceeded the peer's `max_ihave_length`
+    /// budget for the heartbeat.
+    pub ihave_ids_over_budget: u64,
     /// IWANT ids not served (not in cache, not validated, or over `gossip_retransmission`).
     pub iwant_not_served: u64,
     /// IDONTWANT ids ignored over the per-heartbeat budget.

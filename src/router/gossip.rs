@@ -83,17 +83,25 @@ impl Router {
             tracing::trace!(peer = %from, %topic, "IHAVE ignored (budget spent or topic not joined)");
             return;
         }
+        // The budget cuts the IHAVE before any per-id work: a random `budget` of its ids (a
+        // partial shuffle, O(budget)) are looked at, the rest are dropped unexamined.
         let budget = max_length - state.iwant_asked;
-        let mut wanted: Vec<MessageId> = message_ids
-            .into_iter()
-            .filter(|id| !self.seen.contains(id) && !iwant.contains(id))
-            .collect();
-        if wanted.len() > budget {
-            wanted.shuffle(&mut self.rng);
-            wanted.truncate(budget);
+        let mut message_ids = message_ids;
+        let candidates: &[MessageId] = if message_ids.len() > budget {
+            let excess = message_ids.len() - budget;
+            self.counters.ihave_ids_over_budget += excess as u64;
+            tracing::debug!(peer = %from, %topic, excess, "IHAVE ids over max_ihave_length dropped");
+            message_ids.partial_shuffle(&mut self.rng, budget).0
+        } else {
+            &message_ids
+        };
+        let mut asked = 0;
+        for id in candidates {
+            if !self.seen.contains(id) && iwant.insert(id.clone()) {
+                asked += 1;
+            }
         }
-        state.iwant_asked += wanted.len();
-        iwant.extend(wanted);
+        state.iwant_asked += asked;
     }
 
     /// Serves an IWANT from the message cache: only validated messages, each at most
