@@ -83,6 +83,14 @@ pub struct Config {
     max_topics_per_peer: usize,
     max_messages_per_rpc: Option<usize>,
     max_subscriptions_per_rpc: usize,
+    // Router bounds on remote input: topics, peer exchange, signature checks.
+    max_topic_len: usize,
+    max_peer_record_size: usize,
+    max_peer_record_addresses: usize,
+    max_px_records_per_heartbeat: usize,
+    max_pending_px_dials: usize,
+    max_signature_checks_per_heartbeat: usize,
+    max_invalid_signatures: u32,
     // Outbound queues.
     send_queue_size: usize,
     forward_queue_duration: Duration,
@@ -337,7 +345,9 @@ impl Config {
     }
 
     /// Maximum number of topics a remote peer may be subscribed to in our view; further
-    /// subscriptions are ignored (not a spec parameter). Default 1000.
+    /// subscriptions are ignored (not a spec parameter). Default 100, as libp2p-gossipsub's
+    /// subscription filter. The Ethereum preset raises it to 512: a PeerDAS supernode holds
+    /// about 210 topics, twice that across a fork boundary.
     pub fn max_topics_per_peer(&self) -> usize {
         self.max_topics_per_peer
     }
@@ -353,6 +363,58 @@ impl Config {
     /// ignored (not a spec parameter). Default 1000.
     pub fn max_subscriptions_per_rpc(&self) -> usize {
         self.max_subscriptions_per_rpc
+    }
+
+    /// Longest topic name, in bytes, accepted in a remote peer's subscription; longer ones are
+    /// ignored (not a spec parameter). Bounds a peer's subscriptions to
+    /// `max_topics_per_peer * max_topic_len` bytes. Default 256: real topic names are short
+    /// (Ethereum's `/eth2/<digest>/<name>/ssz_snappy` is under 80 bytes).
+    pub fn max_topic_len(&self) -> usize {
+        self.max_topic_len
+    }
+
+    /// Largest signed peer record, in bytes, taken from peer exchange or kept for our own
+    /// (not a spec parameter). Default 4096: an Ed25519 record with a few addresses is about
+    /// 200 bytes and an RSA-4096 one about 1.2 KiB, so 4 KiB leaves room for 16 long addresses.
+    pub fn max_peer_record_size(&self) -> usize {
+        self.max_peer_record_size
+    }
+
+    /// Most addresses a signed peer record may list to be kept and dialled (not a spec
+    /// parameter). Default 16: a peer with IPv4 and IPv6 over TCP, QUIC and WebSocket plus a
+    /// few relay addresses needs about ten.
+    pub fn max_peer_record_addresses(&self) -> usize {
+        self.max_peer_record_addresses
+    }
+
+    /// Most peer-exchange entries taken from one peer per heartbeat, across all its PRUNEs
+    /// (each is a signature check and possibly a dial; not a spec parameter). Default 16, one
+    /// full PRUNE of `prune_peers`.
+    pub fn max_px_records_per_heartbeat(&self) -> usize {
+        self.max_px_records_per_heartbeat
+    }
+
+    /// Most peer-exchange dials outstanding at once (dialled, not yet connected, less than
+    /// 30 s old); further offers are not dialled (not a spec parameter). Default 128, go's
+    /// bound on its PX connector queue.
+    pub fn max_pending_px_dials(&self) -> usize {
+        self.max_pending_px_dials
+    }
+
+    /// Most message signatures verified for one peer per heartbeat; its further new messages
+    /// in that heartbeat are dropped unverified (not penalised, not marked seen, so a copy
+    /// from another peer is still taken). Not a spec parameter. Default 1024 (about 25-50 ms
+    /// of CPU per peer and heartbeat).
+    pub fn max_signature_checks_per_heartbeat(&self) -> usize {
+        self.max_signature_checks_per_heartbeat
+    }
+
+    /// Invalid-signature messages from one peer (a count halved every heartbeat) at which the
+    /// peer is graylisted: its RPCs are ignored and it is removed from every mesh until it
+    /// disconnects. Honest peers verify before forwarding, so they never send any. Not a spec
+    /// parameter. Default 16.
+    pub fn max_invalid_signatures(&self) -> u32 {
+        self.max_invalid_signatures
     }
 
     /// Bound on the RPCs queued for sending to one peer; beyond it, forwards and gossip to that
@@ -461,6 +523,19 @@ impl fmt::Debug for Config {
             .field("max_topics_per_peer", &self.max_topics_per_peer)
             .field("max_messages_per_rpc", &self.max_messages_per_rpc)
             .field("max_subscriptions_per_rpc", &self.max_subscriptions_per_rpc)
+            .field("max_topic_len", &self.max_topic_len)
+            .field("max_peer_record_size", &self.max_peer_record_size)
+            .field("max_peer_record_addresses", &self.max_peer_record_addresses)
+            .field(
+                "max_px_records_per_heartbeat",
+                &self.max_px_records_per_heartbeat,
+            )
+            .field("max_pending_px_dials", &self.max_pending_px_dials)
+            .field(
+                "max_signature_checks_per_heartbeat",
+                &self.max_signature_checks_per_heartbeat,
+            )
+            .field("max_invalid_signatures", &self.max_invalid_signatures)
             .field("send_queue_size", &self.send_queue_size)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
@@ -575,9 +650,16 @@ mod tests {
         assert_eq!(c.prune_peers(), 16);
         assert!(c.direct_peers().is_empty());
         assert_eq!(c.direct_connect_ticks(), 300);
-        assert_eq!(c.max_topics_per_peer(), 1000);
+        assert_eq!(c.max_topics_per_peer(), 100);
         assert_eq!(c.max_messages_per_rpc(), None);
         assert_eq!(c.max_subscriptions_per_rpc(), 1000);
+        assert_eq!(c.max_topic_len(), 256);
+        assert_eq!(c.max_peer_record_size(), 4096);
+        assert_eq!(c.max_peer_record_addresses(), 16);
+        assert_eq!(c.max_px_records_per_heartbeat(), 16);
+        assert_eq!(c.max_pending_px_dials(), 128);
+        assert_eq!(c.max_signature_checks_per_heartbeat(), 1024);
+        assert_eq!(c.max_invalid_signatures(), 16);
         assert_eq!(c.send_queue_size(), 5000);
         assert_eq!(c.forward_queue_duration(), Duration::from_secs(1));
         assert_eq!(c.publish_queue_duration(), Duration::from_secs(5));

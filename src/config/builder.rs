@@ -64,9 +64,16 @@ impl Default for ConfigBuilder {
             px_dial_unsigned: false,
             direct_peers: Vec::new(),
             direct_connect_ticks: 300,
-            max_topics_per_peer: 1000,
+            max_topics_per_peer: 100,
             max_messages_per_rpc: None,
             max_subscriptions_per_rpc: 1000,
+            max_topic_len: 256,
+            max_peer_record_size: 4096,
+            max_peer_record_addresses: 16,
+            max_px_records_per_heartbeat: 16,
+            max_pending_px_dials: 128,
+            max_signature_checks_per_heartbeat: 1024,
+            max_invalid_signatures: 16,
             send_queue_size: 5000,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
@@ -357,7 +364,7 @@ impl ConfigBuilder {
     }
 
     /// Sets the subscriptions a remote peer may hold with us
-    /// ([`Config::max_topics_per_peer`]; not in the spec). At least 1. Default 1000.
+    /// ([`Config::max_topics_per_peer`]; not in the spec). At least 1. Default 100.
     pub fn max_topics_per_peer(&mut self, max: usize) -> &mut Self {
         self.config.max_topics_per_peer = max;
         self
@@ -374,6 +381,56 @@ impl ConfigBuilder {
     /// ([`Config::max_subscriptions_per_rpc`]; not in the spec). At least 1. Default 1000.
     pub fn max_subscriptions_per_rpc(&mut self, max: usize) -> &mut Self {
         self.config.max_subscriptions_per_rpc = max;
+        self
+    }
+
+    /// Sets the longest remote topic name accepted ([`Config::max_topic_len`]; not in the
+    /// spec). At least 1. Default 256.
+    pub fn max_topic_len(&mut self, max: usize) -> &mut Self {
+        self.config.max_topic_len = max;
+        self
+    }
+
+    /// Sets the largest signed peer record taken ([`Config::max_peer_record_size`]; not in
+    /// the spec). At least 1. Default 4096.
+    pub fn max_peer_record_size(&mut self, max: usize) -> &mut Self {
+        self.config.max_peer_record_size = max;
+        self
+    }
+
+    /// Sets the most addresses of a signed peer record ([`Config::max_peer_record_addresses`];
+    /// not in the spec). At least 1. Default 16.
+    pub fn max_peer_record_addresses(&mut self, max: usize) -> &mut Self {
+        self.config.max_peer_record_addresses = max;
+        self
+    }
+
+    /// Sets the peer-exchange entries taken per peer and heartbeat
+    /// ([`Config::max_px_records_per_heartbeat`]; not in the spec). Default 16.
+    pub fn max_px_records_per_heartbeat(&mut self, max: usize) -> &mut Self {
+        self.config.max_px_records_per_heartbeat = max;
+        self
+    }
+
+    /// Sets the bound on outstanding peer-exchange dials ([`Config::max_pending_px_dials`];
+    /// not in the spec). Default 128.
+    pub fn max_pending_px_dials(&mut self, max: usize) -> &mut Self {
+        self.config.max_pending_px_dials = max;
+        self
+    }
+
+    /// Sets the signatures verified per peer and heartbeat
+    /// ([`Config::max_signature_checks_per_heartbeat`]; not in the spec). At least 1.
+    /// Default 1024.
+    pub fn max_signature_checks_per_heartbeat(&mut self, max: usize) -> &mut Self {
+        self.config.max_signature_checks_per_heartbeat = max;
+        self
+    }
+
+    /// Sets the invalid-signature count at which a peer is graylisted
+    /// ([`Config::max_invalid_signatures`]; not in the spec). At least 1. Default 16.
+    pub fn max_invalid_signatures(&mut self, max: u32) -> &mut Self {
+        self.config.max_invalid_signatures = max;
         self
     }
 
@@ -409,8 +466,10 @@ impl ConfigBuilder {
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
     /// least 128), `max_ihave_length`, `send_queue_size`, `opportunistic_graft_ticks`,
     /// `direct_connect_ticks` (at least 1), `prune_backoff` (at least `heartbeat_interval`),
-    /// `max_messages_per_rpc` (not `Some(0)`), `max_subscriptions_per_rpc` and
-    /// `max_topics_per_peer` (at least 1).
+    /// `max_messages_per_rpc` (not `Some(0)`), `max_subscriptions_per_rpc`,
+    /// `max_topics_per_peer`, `max_topic_len`, `max_peer_record_size`,
+    /// `max_peer_record_addresses`, `max_signature_checks_per_heartbeat` and
+    /// `max_invalid_signatures` (at least 1).
     pub fn build(&self) -> Result<Config, ConfigError> {
         validate(&self.config)?;
         Ok(self.config.clone())
@@ -542,6 +601,27 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         "max_topics_per_peer",
         "must be at least 1",
     )?;
+    ensure(c.max_topic_len >= 1, "max_topic_len", "must be at least 1")?;
+    ensure(
+        c.max_peer_record_size >= 1,
+        "max_peer_record_size",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_peer_record_addresses >= 1,
+        "max_peer_record_addresses",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_signature_checks_per_heartbeat >= 1,
+        "max_signature_checks_per_heartbeat",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_invalid_signatures >= 1,
+        "max_invalid_signatures",
+        "must be at least 1",
+    )?;
     Ok(())
 }
 
@@ -647,6 +727,21 @@ mod tests {
             }),
             ("max_topics_per_peer", |b| {
                 b.max_topics_per_peer(0);
+            }),
+            ("max_topic_len", |b| {
+                b.max_topic_len(0);
+            }),
+            ("max_peer_record_size", |b| {
+                b.max_peer_record_size(0);
+            }),
+            ("max_peer_record_addresses", |b| {
+                b.max_peer_record_addresses(0);
+            }),
+            ("max_signature_checks_per_heartbeat", |b| {
+                b.max_signature_checks_per_heartbeat(0);
+            }),
+            ("max_invalid_signatures", |b| {
+                b.max_invalid_signatures(0);
             }),
         ];
         for (i, (field, edit)) in cases.iter().enumerate() {

@@ -42,6 +42,8 @@ pub struct Counters {
     pub messages_ignored: u64,
     /// Subscription entries ignored (over `max_subscriptions_per_rpc` or `max_topics_per_peer`).
     pub subscriptions_ignored: u64,
+    /// Subscription entries ignored because the topic is longer than `max_topic_len`.
+    pub subscriptions_topic_too_long: u64,
     /// IHAVE messages ignored (over the per-heartbeat budget or for topics we are not in).
     pub ihave_ignored: u64,
     /// IHAVE ids dropped unexamined because they exceeded the peer's `max_ihave_length`

@@ -18,6 +18,8 @@ pub(crate) struct PeerState {
     pub(crate) outbound: bool,
     /// Topics it is subscribed to.
     pub(crate) topics: Set<TopicHash>,
+    /// Total length of the names in `topics`.
+    pub(crate) topic_bytes: usize,
     /// IHAVE messages received this heartbeat.
     pub(crate) ihave_received: usize,
     /// Message ids requested from it by IWANT this heartbeat.
@@ -49,6 +51,7 @@ impl Router {
                 kind: None,
                 outbound,
                 topics: self.new_set(),
+                topic_bytes: 0,
                 ihave_received: 0,
                 iwant_asked: 0,
                 idontwant_received: 0,
@@ -187,11 +190,18 @@ impl Router {
             tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
         }
         let max_topics = self.config.max_topics_per_peer();
+        let max_topic_len = self.config.max_topic_len();
         for sub in subscriptions.into_iter().take(max_per_rpc) {
             let Some(state) = self.peers.get_mut(&from) else {
                 return;
             };
             if sub.subscribe {
+                // Checked before any lookup: a long name is not even hashed.
+                if sub.topic.as_str().len() > max_topic_len {
+                    self.counters.subscriptions_topic_too_long += 1;
+                    tracing::debug!(peer = %from, len = sub.topic.as_str().len(), max_topic_len, "subscription to a topic over max_topic_len ignored");
+                    continue;
+                }
                 if state.topics.contains(&sub.topic) {
                     continue;
                 }
@@ -205,6 +215,7 @@ impl Router {
                     tracing::debug!(peer = %from, topic = %sub.topic, "max_topics_per_peer reached; subscription ignored");
                     continue;
                 }
+                state.topic_bytes += sub.topic.as_str().len();
                 state.topics.insert(sub.topic.clone());
                 let hasher = self.hasher.clone();
                 self.topic_peers
@@ -219,6 +230,7 @@ impl Router {
                 if !state.topics.remove(&sub.topic) {
                     continue;
                 }
+                state.topic_bytes -= sub.topic.as_str().len();
                 if let Some(set) = self.topic_peers.get_mut(&sub.topic) {
                     set.remove(&from);
                     if set.is_empty() {
@@ -254,6 +266,12 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Bytes of topic names `peer` is subscribed to in our view (0 for an unknown peer). At
+    /// most `max_topics_per_peer * max_topic_len`.
+    pub fn peer_subscription_bytes(&self, peer: &PeerId) -> usize {
+        self.peers.get(peer).map_or(0, |s| s.topic_bytes)
     }
 
     /// Peers subscribed to `topic` that speak meshsub (candidates for mesh, fanout, gossip).
