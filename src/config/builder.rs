@@ -13,6 +13,10 @@ use crate::types::{Message, MessageId};
 /// even carry a subscription with a long topic or one control message with a few ids.
 const MIN_TRANSMIT_SIZE: usize = 128;
 
+/// The largest accepted configured duration: one year, beyond any sensible value, and small
+/// enough that `Instant + MAX_DURATION` (and sums of a few of them) cannot overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Builds a [`Config`]. [`ConfigBuilder::default`] starts from the go-compatible defaults;
 /// setters return `&mut Self` so that they can be chained, and [`build`](Self::build) checks the
 /// result.
@@ -469,7 +473,9 @@ impl ConfigBuilder {
     /// `max_messages_per_rpc` (not `Some(0)`), `max_subscriptions_per_rpc`,
     /// `max_topics_per_peer`, `max_topic_len`, `max_peer_record_size`,
     /// `max_peer_record_addresses`, `max_signature_checks_per_heartbeat` and
-    /// `max_invalid_signatures` (at least 1).
+    /// `max_invalid_signatures` (at least 1). Right after the zero checks, every duration
+    /// (and `backoff_slack` heartbeats) must be at most one year, so that adding it to an
+    /// `Instant` cannot overflow.
     pub fn build(&self) -> Result<Config, ConfigError> {
         validate(&self.config)?;
         Ok(self.config.clone())
@@ -550,6 +556,34 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     )?;
     ensure(!c.seen_ttl.is_zero(), "seen_ttl", "must not be zero")?;
     ensure(!c.fanout_ttl.is_zero(), "fanout_ttl", "must not be zero")?;
+    for (field, value) in [
+        ("heartbeat_interval", c.heartbeat_interval),
+        ("heartbeat_initial_delay", c.heartbeat_initial_delay),
+        ("fanout_ttl", c.fanout_ttl),
+        ("seen_ttl", c.seen_ttl),
+        ("iwant_followup_time", c.iwant_followup_time),
+        ("prune_backoff", c.prune_backoff),
+        ("unsubscribe_backoff", c.unsubscribe_backoff),
+        ("graft_flood_threshold", c.graft_flood_threshold),
+        ("forward_queue_duration", c.forward_queue_duration),
+        ("publish_queue_duration", c.publish_queue_duration),
+    ] {
+        ensure(
+            value <= MAX_DURATION,
+            field,
+            format!("{value:?} exceeds the maximum of {MAX_DURATION:?}"),
+        )?;
+    }
+    ensure(
+        c.heartbeat_interval
+            .checked_mul(c.backoff_slack)
+            .is_some_and(|slack| slack <= MAX_DURATION),
+        "backoff_slack",
+        format!(
+            "{} heartbeats of {:?} exceed the maximum of {MAX_DURATION:?}",
+            c.backoff_slack, c.heartbeat_interval
+        ),
+    )?;
     ensure(
         c.max_transmit_size >= MIN_TRANSMIT_SIZE,
         "max_transmit_size",
@@ -837,5 +871,137 @@ mod tests {
         assert_eq!(c.direct_peers(), &[peer, peer]);
         assert_eq!(c.max_messages_per_rpc(), Some(7));
         assert_eq!(c.publish_queue_duration(), Duration::from_secs(9));
+    }
+}
+
+#[cfg(test)]
+mod duration_bounds {
+    use super::*;
+
+    /// Every configured duration is added to an `Instant` somewhere; `Duration::MAX` would
+    /// overflow it, so `build` refuses values above the documented bound.
+    #[test]
+    fn huge_durations_are_refused_with_the_field_named() {
+        type Edit = fn(&mut ConfigBuilder, Duration);
+        let cases: &[(&str, Edit)] = &[
+            ("heartbeat_interval", |b, d| {
+                b.heartbeat_interval(d);
+            }),
+            ("heartbeat_initial_delay", |b, d| {
+                b.heartbeat_initial_delay(d);
+            }),
+            ("fanout_ttl", |b, d| {
+                b.fanout_ttl(d);
+            }),
+            ("seen_ttl", |b, d| {
+                b.seen_ttl(d);
+            }),
+            ("iwant_followup_time", |b, d| {
+                b.iwant_followup_time(d);
+            }),
+            ("prune_backoff", |b, d| {
+                b.prune_backoff(d);
+            }),
+            ("unsubscribe_backoff", |b, d| {
+                b.unsubscribe_backoff(d);
+            }),
+            ("graft_flood_threshold", |b, d| {
+                b.graft_flood_threshold(d);
+            }),
+            ("forward_queue_duration", |b, d| {
+                b.forward_queue_duration(d);
+            }),
+            ("publish_queue_duration", |b, d| {
+                b.publish_queue_duration(d);
+            }),
+        ];
+        for (field, edit) in cases {
+            let mut builder = ConfigBuilder::default();
+            edit(&mut builder, Duration::MAX);
+            match builder.build() {
+                Err(ConfigError::InvalidField { field: f, .. }) => assert_eq!(f, *field),
+                other => panic!("{field} = Duration::MAX gave {other:?}"),
+            }
+            // The bound itself is accepted.
+            let mut builder = ConfigBuilder::default();
+            edit(&mut builder, MAX_DURATION);
+            if *field == "heartbeat_interval" {
+                builder.prune_backoff(MAX_DURATION);
+            }
+            assert!(builder.build().is_ok(), "{field} = MAX_DURATION refused");
+        }
+        let mut builder = ConfigBuilder::default();
+        builder
+            .backoff_slack(u32::MAX)
+            .heartbeat_interval(MAX_DURATION);
+        builder.prune_backoff(MAX_DURATION);
+        assert!(matches!(
+            builder.build(),
+            Err(ConfigError::InvalidField {
+                field: "backoff_slack",
+                ..
+            })
+        ));
+    }
+
+    /// A router with every duration at its bound survives start, heartbeats, a GRAFT/PRUNE
+    /// and a publish without overflowing an `Instant`.
+    #[test]
+    fn router_survives_the_largest_accepted_durations() {
+        use crate::authenticity::MessageAuthenticity;
+        use crate::router::Router;
+        use crate::types::{ControlAction, PeerKind, Rpc, Subscription, TopicHash};
+        let mut b = ConfigBuilder::default();
+        b.validation_mode(ValidationMode::None)
+            .heartbeat_interval(MAX_DURATION)
+            .heartbeat_initial_delay(MAX_DURATION)
+            .fanout_ttl(MAX_DURATION)
+            .seen_ttl(MAX_DURATION)
+            .iwant_followup_time(MAX_DURATION)
+            .prune_backoff(MAX_DURATION)
+            .unsubscribe_backoff(MAX_DURATION)
+            .graft_flood_threshold(MAX_DURATION)
+            .forward_queue_duration(MAX_DURATION)
+            .publish_queue_duration(MAX_DURATION)
+            .backoff_slack(1);
+        let config = b.build().unwrap();
+        let local = PeerId::random();
+        let now = crate::test_util::epoch();
+        let mut router =
+            Router::new(config, MessageAuthenticity::Author(local), 1, 1, now).unwrap();
+        let topic = TopicHash::from_raw("t");
+        router.subscribe(now, topic.clone()).unwrap();
+        let peer = PeerId::random();
+        router.add_peer(now, peer, true);
+        router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
+        router.handle_rpc(
+            now,
+            peer,
+            Rpc {
+                subscriptions: vec![Subscription {
+                    subscribe: true,
+                    topic: topic.clone(),
+                }],
+                ..Rpc::default()
+            },
+        );
+        let later = router.poll_timeout();
+        router.handle_timeout(later);
+        router.handle_timeout(router.poll_timeout());
+        router.handle_rpc(
+            later,
+            peer,
+            Rpc {
+                control: vec![ControlAction::Prune {
+                    topic: topic.clone(),
+                    peers: vec![],
+                    backoff: None,
+                }],
+                ..Rpc::default()
+            },
+        );
+        router.publish(later, topic.clone(), vec![1u8]).unwrap();
+        router.unsubscribe(later, &topic);
+        while router.poll_action().is_some() {}
     }
 }
