@@ -22,6 +22,15 @@ pub struct Counters {
     pub px_records_invalid: u64,
     /// Peer exchange offers ignored (from a peer below `accept_px_threshold`).
     pub px_ignored: u64,
+    /// Peer exchange records refused for their size (over `max_peer_record_size` bytes, or
+    /// more than `max_peer_record_addresses` addresses).
+    pub px_records_too_large: u64,
+    /// Peer exchange entries skipped over the sender's `max_px_records_per_heartbeat` budget.
+    pub px_over_budget: u64,
+    /// Peer exchange dials not made because `max_pending_px_dials` were outstanding.
+    pub px_dials_over_cap: u64,
+    /// Stored signed peer records evicted (oldest first) to make room for newer ones.
+    pub px_records_evicted: u64,
     /// RPCs ignored because they came from a peer that does not speak gossipsub.
     pub rpcs_from_unsupported_peer: u64,
     /// Messages dropped because a field could not be decoded (bad `from`, `seqno`, topic).

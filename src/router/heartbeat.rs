@@ -16,6 +16,7 @@ impl Router {
         self.emit_gossip();
         self.reconnect_direct_peers();
         self.expire_caches(now);
+        self.expire_px(now);
     }
 
     /// Peers that did not deliver a message they advertised within `iwant_followup_time`.

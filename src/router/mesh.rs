@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
-use super::{Action, Router};
-use crate::event::Event;
+use super::Router;
 use crate::types::{ControlAction, PeerInfo, PeerKind, TopicHash};
 
 /// A PRUNE backoff: GRAFTs between the two peers are not allowed until `until`.
@@ -127,66 +126,6 @@ impl Router {
                 signed_peer_record: self.peer_records.get(&peer).cloned(),
             })
             .collect()
-    }
-
-    /// Takes the peers offered in a PRUNE: each signed record is verified (signature valid,
-    /// signer = the listed peer) and its peer dialled with the record's addresses; verified
-    /// records are reported to the application. Unverified offers are dropped and counted.
-    fn accept_px(&mut self, from: PeerId, mut offered: Vec<PeerInfo>) {
-        if self.below_accept_px_threshold(&from) {
-            self.counters.px_ignored += 1;
-            tracing::debug!(peer = %from, "PX from a peer below accept_px_threshold ignored");
-            return;
-        }
-        if offered.len() > self.config.prune_peers() {
-            offered.shuffle(&mut self.rng);
-            offered.truncate(self.config.prune_peers());
-        }
-        let mut records = Vec::new();
-        let mut dials = 0;
-        for info in offered {
-            if dials >= self.config.max_px_dials() {
-                break;
-            }
-            let Some(peer) = info.peer_id else {
-                self.counters.px_records_invalid += 1;
-                continue;
-            };
-            if self.peers.contains_key(&peer) || self.blacklist.contains(&peer) {
-                continue;
-            }
-            match info.signed_peer_record {
-                Some(bytes) => match super::verify_peer_record(&bytes, Some(&peer)) {
-                    Ok(record) => {
-                        let addresses = record.addresses().to_vec();
-                        self.store_peer_record(peer, bytes);
-                        records.push(record);
-                        self.actions.push_back(Action::Dial { peer, addresses });
-                        dials += 1;
-                    }
-                    Err(error) => {
-                        self.counters.px_records_invalid += 1;
-                        tracing::debug!(%from, %peer, %error, "invalid signed peer record in PX dropped");
-                    }
-                },
-                None if self.config.px_dial_unsigned() => {
-                    self.actions.push_back(Action::Dial {
-                        peer,
-                        addresses: Vec::new(),
-                    });
-                    dials += 1;
-                }
-                None => {
-                    tracing::trace!(%from, %peer, "PX peer without a signed record not dialled");
-                }
-            }
-        }
-        if !records.is_empty() {
-            self.emit(Event::PeerExchange {
-                propagation_source: from,
-                records,
-            });
-        }
     }
 
     fn add_backoff(&mut self, now: Instant, topic: &TopicHash, peer: PeerId, backoff: Duration) {

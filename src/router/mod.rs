@@ -50,9 +50,6 @@ use peers::PeerState;
 use promises::GossipPromises;
 use seen::SeenCache;
 
-/// The most signed peer records we keep for peer exchange; beyond it new ones are refused.
-const MAX_PEER_RECORDS: usize = 10_000;
-
 /// A hash map with the router's seeded hasher: iteration order is reproducible from the seed,
 /// and remote peers cannot predict bucket placement.
 pub(crate) type Map<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -138,8 +135,10 @@ pub struct Router {
     direct_peers: Set<PeerId>,
     /// Peers whose RPCs and messages we drop and never graft.
     blacklist: Set<PeerId>,
-    /// Signed peer records (serialised envelopes) of other peers, offered in PX.
-    peer_records: Map<PeerId, Bytes>,
+    /// Signed peer records of other peers, offered in PX and dialled (bounded store).
+    peer_records: px::PeerRecordStore,
+    /// PX dials not yet answered by a connection (bounded).
+    px_dials: px::PendingDials,
     /// Peer scoring, when turned on.
     scoring: Option<scoring::Scoring>,
     /// The latest instant passed in (time never goes back).
@@ -180,7 +179,8 @@ impl Router {
             promises: GossipPromises::new(hasher.clone()),
             direct_peers,
             blacklist: Set::with_hasher(hasher.clone()),
-            peer_records: map!(),
+            peer_records: px::PeerRecordStore::new(hasher.clone()),
+            px_dials: px::PendingDials::new(hasher.clone()),
             scoring: None,
             now,
             mcache: MessageCache::new(
@@ -296,28 +296,17 @@ impl Router {
     }
 
     /// Adds a signed peer record (a serialised `SignedEnvelope`) of another peer, to offer it
-    /// in peer exchange. The record is verified first; returns the peer it describes.
+    /// in peer exchange. The record is checked against `max_peer_record_size` and
+    /// `max_peer_record_addresses` and verified first, and copied; returns the peer it
+    /// describes. The store keeps at most 10,000 records (4 MiB) for an hour each, evicting
+    /// the oldest first.
     pub fn add_peer_record(&mut self, envelope: Bytes) -> Result<PeerId, PeerRecordError> {
-        let record = verify_peer_record(&envelope, None)?;
-        self.store_peer_record(record.peer_id(), envelope);
-        Ok(record.peer_id())
-    }
-
-    fn store_peer_record(&mut self, peer: PeerId, envelope: Bytes) {
-        if self.peer_records.len() >= MAX_PEER_RECORDS && !self.peer_records.contains_key(&peer) {
-            tracing::debug!(%peer, "peer record store full; record not kept");
-            return;
-        }
-        self.peer_records.insert(peer, envelope);
+        self.take_peer_record(&envelope, None).map(|r| r.peer_id())
     }
 
     /// The addresses of `peer`'s stored signed record (verified when stored).
     fn record_addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
-        self.peer_records
-            .get(peer)
-            .and_then(|bytes| verify_peer_record(bytes, Some(peer)).ok())
-            .map(|r| r.addresses().to_vec())
-            .unwrap_or_default()
+        self.peer_records.addresses(peer)
     }
 
     /// The signed peer record stored for `peer`, if any.
@@ -391,6 +380,11 @@ impl Router {
     /// Number of heartbeats run so far.
     pub fn heartbeat_ticks(&self) -> u64 {
         self.heartbeat_ticks
+    }
+
+    /// Number of stored signed peer records and their bytes, for memory accounting.
+    pub fn peer_record_sizes(&self) -> (usize, usize) {
+        self.peer_records.size()
     }
 
     /// Sizes of the message cache and the seen cache, for memory accounting.

@@ -26,6 +26,8 @@ pub(crate) struct PeerState {
     pub(crate) iwant_asked: usize,
     /// IDONTWANT ids received this heartbeat.
     pub(crate) idontwant_received: usize,
+    /// Peer-exchange entries taken from it this heartbeat.
+    pub(crate) px_taken: usize,
     /// Ids it told us not to send, with the heartbeat tick they arrived at.
     pub(crate) dont_send: Set<MessageId>,
     pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
@@ -45,6 +47,7 @@ impl Router {
             s.score.add_peer(peer, now);
         }
         tracing::debug!(%peer, outbound, "peer added");
+        self.px_dials.connected(&peer);
         self.peers.insert(
             peer,
             PeerState {
@@ -55,6 +58,7 @@ impl Router {
                 ihave_received: 0,
                 iwant_asked: 0,
                 idontwant_received: 0,
+                px_taken: 0,
                 dont_send: self.new_set(),
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
@@ -257,6 +261,7 @@ impl Router {
             state.ihave_received = 0;
             state.iwant_asked = 0;
             state.idontwant_received = 0;
+            state.px_taken = 0;
             while let Some((at, _)) = state.dont_send_order.front() {
                 if at + horizon > tick {
                     break;

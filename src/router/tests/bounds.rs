@@ -111,3 +111,217 @@ fn default_topics_per_peer_is_100() {
     );
     assert_eq!(held_topics(&h, p), 100);
 }
+
+// ---- peer exchange ----
+
+use libp2p_core::{Multiaddr, PeerRecord};
+use libp2p_identity::Keypair;
+
+use crate::types::PeerInfo;
+
+/// A fresh signed record with `n` addresses: (peer, envelope bytes).
+fn px_record(n: u16) -> (PeerId, Bytes) {
+    let key = Keypair::generate_ed25519();
+    let addrs: Vec<Multiaddr> = (0..n)
+        .map(|i| format!("/ip4/10.0.0.1/tcp/{}", 1000 + i).parse().unwrap())
+        .collect();
+    let rec = PeerRecord::new_interop(&key, addrs).unwrap();
+    (
+        key.public().to_peer_id(),
+        Bytes::from(rec.into_signed_envelope().into_protobuf_encoding()),
+    )
+}
+
+fn prune_with(topic: &TopicHash, offers: Vec<(PeerId, Bytes)>) -> ControlAction {
+    ControlAction::Prune {
+        topic: topic.clone(),
+        peers: offers
+            .into_iter()
+            .map(|(p, b)| PeerInfo {
+                peer_id: Some(p),
+                signed_peer_record: Some(b),
+            })
+            .collect(),
+        backoff: Some(60),
+    }
+}
+
+fn dialled(actions: &[Action]) -> Vec<PeerId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Dial { peer, .. } => Some(*peer),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A harness subscribed to the test topic with one pruner peer past its first heartbeat.
+fn px_harness(edit: impl FnOnce(&mut ConfigBuilder)) -> (Harness, TopicHash, PeerId) {
+    let mut b = config();
+    edit(&mut b);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let pruner = h.add_peers(1, &topic, true)[0];
+    h.heartbeat();
+    (h, topic, pruner)
+}
+
+/// A record taken from PX is copied out of the received frame, so keeping it does not keep
+/// the (up to max_transmit_size) frame alive.
+#[test]
+fn px_record_is_copied_out_of_the_frame() {
+    let (mut h, topic, pruner) = px_harness(|_| {});
+    let (peer, record) = px_record(1);
+    let mut frame = vec![0u8; 64 * 1024];
+    frame[1000..1000 + record.len()].copy_from_slice(&record);
+    let frame = Bytes::from(frame);
+    let slice = frame.slice(1000..1000 + record.len());
+    h.router.handle_rpc(
+        h.now,
+        pruner,
+        control_rpc(prune_with(&topic, vec![(peer, slice)])),
+    );
+    assert_eq!(dialled(&h.drain()), vec![peer]);
+    let stored = h.router.peer_record(&peer).expect("record kept").clone();
+    assert_eq!(stored, record);
+    let frame_range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
+    assert!(
+        !frame_range.contains(&(stored.as_ptr() as usize)),
+        "the stored record points into the received frame"
+    );
+}
+
+/// When the store is full, the oldest record is evicted and the new one kept.
+#[test]
+fn px_store_evicts_the_oldest_record_when_full() {
+    let mut h = Harness::new(config().build().unwrap());
+    let records: Vec<(PeerId, Bytes)> = (0..=super::super::px::MAX_PEER_RECORDS)
+        .map(|_| px_record(1))
+        .collect();
+    for (peer, bytes) in &records {
+        assert_eq!(h.router.add_peer_record(bytes.clone()), Ok(*peer));
+    }
+    assert!(
+        h.router.peer_record(&records[0].0).is_none(),
+        "oldest evicted"
+    );
+    let newest = records.last().unwrap().0;
+    assert!(h.router.peer_record(&newest).is_some(), "newest kept");
+    assert_eq!(h.router.counters().px_records_evicted, 1);
+    let (count, bytes) = h.router.peer_record_sizes();
+    assert_eq!(count, super::super::px::MAX_PEER_RECORDS);
+    assert!(bytes >= records[1..].iter().map(|(_, b)| b.len()).sum::<usize>());
+}
+
+/// Stored records expire after the store's TTL.
+#[test]
+fn px_records_expire() {
+    let mut h = Harness::new(config().build().unwrap());
+    let (peer, bytes) = px_record(1);
+    h.router.add_peer_record(bytes).unwrap();
+    h.advance(super::super::px::PEER_RECORD_TTL / 2);
+    h.heartbeat();
+    assert!(h.router.peer_record(&peer).is_some());
+    h.advance(super::super::px::PEER_RECORD_TTL);
+    h.heartbeat();
+    assert!(h.router.peer_record(&peer).is_none(), "expired");
+}
+
+/// Records over the size or address bounds are refused: the oversize one before any
+/// signature check, neither is kept or dialled.
+#[test]
+fn px_records_over_size_or_address_bounds_are_refused() {
+    let (mut h, topic, pruner) = px_harness(|b| {
+        b.max_peer_record_addresses(4).max_peer_record_size(600);
+    });
+    let (ok_peer, ok) = px_record(4);
+    let (many_peer, many) = px_record(5);
+    let (big_peer, _) = px_record(1);
+    let big = Bytes::from(vec![7u8; 601]);
+    h.router.handle_rpc(
+        h.now,
+        pruner,
+        control_rpc(prune_with(
+            &topic,
+            vec![(ok_peer, ok), (many_peer, many), (big_peer, big)],
+        )),
+    );
+    assert_eq!(dialled(&h.drain()), vec![ok_peer]);
+    assert_eq!(h.router.counters().px_records_too_large, 2);
+    assert!(h.router.peer_record(&many_peer).is_none());
+    assert_eq!(
+        h.router.add_peer_record(px_record(5).1),
+        Err(crate::router::PeerRecordError::TooManyAddresses { count: 5, max: 4 })
+    );
+}
+
+/// One peer's PX entries are budgeted per heartbeat across all its PRUNEs (each is a
+/// signature check and a dial), however many PRUNEs one RPC carries.
+#[test]
+fn px_is_budgeted_per_peer_and_heartbeat() {
+    let (mut h, topic, pruner) = px_harness(|b| {
+        b.max_px_records_per_heartbeat(3);
+    });
+    let control: Vec<ControlAction> = (0..5)
+        .map(|_| prune_with(&topic, vec![px_record(1), px_record(1)]))
+        .collect();
+    h.router.handle_rpc(
+        h.now,
+        pruner,
+        Rpc {
+            control,
+            ..Rpc::default()
+        },
+    );
+    assert_eq!(dialled(&h.drain()).len(), 3);
+    assert_eq!(h.router.counters().px_over_budget, 7);
+    // The budget is refreshed at the heartbeat.
+    h.heartbeat();
+    h.router.handle_rpc(
+        h.now,
+        pruner,
+        control_rpc(prune_with(&topic, vec![px_record(1)])),
+    );
+    assert_eq!(dialled(&h.drain()).len(), 1);
+}
+
+/// PX dials outstanding at once are capped globally; a connection or the dial timeout frees
+/// a slot.
+#[test]
+fn pending_px_dials_are_capped() {
+    let (mut h, topic, _) = px_harness(|b| {
+        b.max_pending_px_dials(4);
+    });
+    let pruners = h.add_peers(3, &topic, true);
+    h.heartbeat();
+    let mut dials = Vec::new();
+    for p in &pruners {
+        let offers = (0..3).map(|_| px_record(1)).collect();
+        h.router
+            .handle_rpc(h.now, *p, control_rpc(prune_with(&topic, offers)));
+        dials.extend(dialled(&h.drain()));
+    }
+    assert_eq!(dials.len(), 4);
+    assert_eq!(h.router.counters().px_dials_over_cap, 5);
+    // One of them connects: one slot frees.
+    h.router.add_peer(h.now, dials[0], true);
+    let p = h.add_peers(1, &topic, true)[0];
+    h.heartbeat();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(prune_with(&topic, vec![px_record(1), px_record(1)])),
+    );
+    assert_eq!(dialled(&h.drain()).len(), 1);
+    // The rest time out.
+    h.advance(super::super::px::PX_DIAL_TIMEOUT);
+    h.heartbeat();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(prune_with(&topic, vec![px_record(1), px_record(1)])),
+    );
+    assert_eq!(dialled(&h.drain()).len(), 2);
+}
