@@ -10,7 +10,8 @@ pub struct Counters {
     pub rpcs_too_large: u64,
     /// RPC frames dropped because they were not valid protobuf.
     pub rpcs_malformed: u64,
-    /// RPCs ignored because the peer's score is below `graylist_threshold`.
+    /// RPCs ignored because the peer's score is below `graylist_threshold`, or because it
+    /// was graylisted after `max_invalid_signatures` invalid messages.
     pub rpcs_graylisted: u64,
     /// RPCs dropped because they came from a blacklisted peer.
     pub rpcs_from_blacklisted: u64,
@@ -37,6 +38,14 @@ pub struct Counters {
     pub messages_malformed: u64,
     /// Messages dropped because their signature or authenticity fields failed validation.
     pub messages_invalid: u64,
+    /// Message signatures verified (each costs a public-key operation).
+    pub signatures_verified: u64,
+    /// Messages dropped unverified over the sender's `max_signature_checks_per_heartbeat`.
+    pub signature_checks_over_budget: u64,
+    /// Copies of a message whose signature already failed, dropped without verifying again.
+    pub invalid_signature_repeats: u64,
+    /// Peers graylisted (RPCs ignored until they disconnect) after `max_invalid_signatures`.
+    pub peers_graylisted: u64,
     /// Messages dropped as duplicates of ones already seen.
     pub messages_duplicate: u64,
     /// Messages dropped because they were for a topic we are not subscribed to.

@@ -23,6 +23,7 @@ mod promises;
 mod px;
 mod scoring;
 pub(crate) mod seen;
+mod sigcheck;
 #[cfg(test)]
 mod tests;
 
@@ -139,6 +140,8 @@ pub struct Router {
     peer_records: px::PeerRecordStore,
     /// PX dials not yet answered by a connection (bounded).
     px_dials: px::PendingDials,
+    /// Recently failed authenticity checks (bounded).
+    failed_checks: sigcheck::FailedChecks,
     /// Peer scoring, when turned on.
     scoring: Option<scoring::Scoring>,
     /// The latest instant passed in (time never goes back).
@@ -181,6 +184,7 @@ impl Router {
             blacklist: Set::with_hasher(hasher.clone()),
             peer_records: px::PeerRecordStore::new(hasher.clone()),
             px_dials: px::PendingDials::new(hasher.clone()),
+            failed_checks: sigcheck::FailedChecks::new(hasher.clone()),
             scoring: None,
             now,
             mcache: MessageCache::new(

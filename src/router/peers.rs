@@ -28,6 +28,12 @@ pub(crate) struct PeerState {
     pub(crate) idontwant_received: usize,
     /// Peer-exchange entries taken from it this heartbeat.
     pub(crate) px_taken: usize,
+    /// Message signatures verified for it this heartbeat.
+    pub(crate) signature_checks: usize,
+    /// Invalid messages it sent, halved every heartbeat.
+    pub(crate) invalid_signatures: u32,
+    /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
+    pub(crate) graylisted: bool,
     /// Ids it told us not to send, with the heartbeat tick they arrived at.
     pub(crate) dont_send: Set<MessageId>,
     pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
@@ -59,6 +65,9 @@ impl Router {
                 iwant_asked: 0,
                 idontwant_received: 0,
                 px_taken: 0,
+                signature_checks: 0,
+                invalid_signatures: 0,
+                graylisted: false,
                 dont_send: self.new_set(),
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
@@ -143,6 +152,11 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
             return;
         }
+        if state.graylisted {
+            self.counters.rpcs_graylisted += 1;
+            tracing::debug!(peer = %from, "rpc from a peer graylisted for invalid messages ignored");
+            return;
+        }
         if state.kind == Some(PeerKind::NotSupported) {
             self.counters.rpcs_from_unsupported_peer += 1;
             tracing::debug!(peer = %from, "rpc from a peer without gossipsub ignored");
@@ -155,7 +169,9 @@ impl Router {
         } = rpc;
         self.handle_subscriptions(from, subscriptions);
         self.handle_messages(now, from, messages);
-        self.handle_control(now, from, control);
+        if !self.is_graylisted(&from) {
+            self.handle_control(now, from, control);
+        }
         self.flush_control();
     }
 
@@ -262,6 +278,8 @@ impl Router {
             state.iwant_asked = 0;
             state.idontwant_received = 0;
             state.px_taken = 0;
+            state.signature_checks = 0;
+            state.invalid_signatures /= 2;
             while let Some((at, _)) = state.dont_send_order.front() {
                 if at + horizon > tick {
                     break;
@@ -290,6 +308,7 @@ impl Router {
                     && self
                         .peers
                         .get(p)
+                        .filter(|s| !s.graylisted)
                         .and_then(|s| s.kind)
                         .is_some_and(PeerKind::is_gossipsub)
             })

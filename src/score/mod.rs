@@ -65,7 +65,8 @@ const MAX_RETAINED_PEERS: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum RejectReason {
     /// Signature or other authenticity fields missing, invalid or unexpected. The message id
-    /// cannot be trusted, so only the sender is penalised (`P4`) and nothing is tracked by id.
+    /// cannot be trusted, so only the sender is penalised (`P4`; `P7` in a topic without
+    /// score parameters) and nothing is tracked by id.
     InvalidSignature,
     /// The message claims to come from us. Only the sender is penalised (`P4`).
     SelfOrigin,
@@ -579,6 +580,11 @@ impl PeerScore {
         now: Instant,
     ) {
         match reason {
+            RejectReason::InvalidSignature if !self.params.topics.contains_key(topic) => {
+                // P4 is per scored topic; in a topic without parameters (every topic with the
+                // default parameters) the forgery still costs the sender, as a P7 penalty.
+                self.add_penalty(from, 1);
+            }
             RejectReason::InvalidSignature | RejectReason::SelfOrigin => {
                 self.mark_invalid_delivery(from, topic);
             }

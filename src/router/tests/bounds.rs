@@ -325,3 +325,152 @@ fn pending_px_dials_are_capped() {
     );
     assert_eq!(dialled(&h.drain()).len(), 2);
 }
+
+// ---- signature checks ----
+
+/// A router that signs and verifies strictly, subscribed to the test topic with one mesh
+/// peer (connected, subscribed, one heartbeat run).
+fn strict_harness(edit: impl FnOnce(&mut ConfigBuilder)) -> (Harness, TopicHash, PeerId) {
+    let mut b = ConfigBuilder::default();
+    b.validation_mode(ValidationMode::Strict);
+    edit(&mut b);
+    let key = Keypair::generate_ed25519();
+    let local = key.public().to_peer_id();
+    let now = crate::test_util::epoch();
+    let router = Router::new(
+        b.build().unwrap(),
+        MessageAuthenticity::Signed(key),
+        7,
+        1,
+        now,
+    )
+    .unwrap();
+    let mut h = Harness { router, now, local };
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let p = h.add_peers(1, &topic, true)[0];
+    h.heartbeat();
+    (h, topic, p)
+}
+
+/// A message by `author` with seqno `seqno`, signed correctly.
+fn signed(author: &Keypair, seqno: u64, topic: &TopicHash) -> RawMessage {
+    let mut m = message(author.public().to_peer_id(), seqno, topic, 8);
+    let (signature, key) = crate::wire::sign(author, &m).unwrap();
+    m.signature = Some(signature);
+    m.key = key;
+    m
+}
+
+/// A message by `author` with a signature that does not verify.
+fn badly_signed(author: &Keypair, seqno: u64, topic: &TopicHash) -> RawMessage {
+    let mut m = signed(author, seqno, topic);
+    m.signature = Some(Bytes::from(vec![0u8; 64]));
+    m
+}
+
+/// 100 copies of one badly signed message cost one signature verification; every copy is
+/// still counted invalid.
+#[test]
+fn copies_of_a_badly_signed_message_are_verified_once() {
+    let (mut h, topic, p) = strict_harness(|b| {
+        b.max_invalid_signatures(1000);
+    });
+    let author = Keypair::generate_ed25519();
+    let bad = badly_signed(&author, 1, &topic);
+    for _ in 0..100 {
+        h.router.handle_rpc(h.now, p, msg_rpc(bad.clone()));
+    }
+    assert!(delivered(&h.drain()).is_empty());
+    assert_eq!(h.router.counters().signatures_verified, 1);
+    assert_eq!(h.router.counters().messages_invalid, 100);
+    // The same content with a valid signature is not tainted by the bad copy.
+    h.router
+        .handle_rpc(h.now, p, msg_rpc(signed(&author, 1, &topic)));
+    assert_eq!(delivered(&h.drain()).len(), 1);
+}
+
+/// Invalid signatures lower the sender's score even with the default score parameters
+/// (which score no topic).
+#[test]
+fn invalid_signature_is_penalised_with_default_score_params() {
+    let (mut h, topic, p) = strict_harness(|_| {});
+    h.router
+        .with_peer_score(
+            crate::score::PeerScoreParams::default(),
+            crate::score::PeerScoreThresholds::default(),
+        )
+        .unwrap();
+    let author = Keypair::generate_ed25519();
+    h.router
+        .handle_rpc(h.now, p, msg_rpc(badly_signed(&author, 1, &topic)));
+    let score = h.router.peer_score(&p).unwrap();
+    assert!(score < 0.0, "score {score} after an invalid signature");
+}
+
+/// A peer that keeps sending invalid signatures is graylisted: removed from the mesh, its
+/// later RPCs (even valid messages) ignored, never grafted again while connected.
+#[test]
+fn repeated_invalid_signatures_graylist_the_peer() {
+    let (mut h, topic, p) = strict_harness(|b| {
+        b.max_invalid_signatures(3);
+    });
+    assert_eq!(h.mesh_len(&topic), 1);
+    let author = Keypair::generate_ed25519();
+    let bad: Vec<RawMessage> = (1..=5).map(|i| badly_signed(&author, i, &topic)).collect();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: bad,
+            ..Rpc::default()
+        },
+    );
+    assert_eq!(
+        h.router.counters().signatures_verified,
+        3,
+        "stops at the limit"
+    );
+    assert_eq!(h.router.counters().peers_graylisted, 1);
+    assert_eq!(h.mesh_len(&topic), 0);
+    h.router
+        .handle_rpc(h.now, p, msg_rpc(signed(&author, 9, &topic)));
+    assert!(delivered(&h.drain()).is_empty(), "graylisted peer ignored");
+    h.heartbeat();
+    assert_eq!(h.mesh_len(&topic), 0, "not grafted again");
+}
+
+/// Signature checks are budgeted per peer and heartbeat: over the budget, new messages are
+/// dropped unverified and not marked seen, so a later copy is taken.
+#[test]
+fn signature_checks_are_budgeted_per_peer_and_heartbeat() {
+    let (mut h, topic, p) = strict_harness(|b| {
+        b.max_signature_checks_per_heartbeat(5);
+    });
+    let author = Keypair::generate_ed25519();
+    let msgs: Vec<RawMessage> = (1..=10).map(|i| signed(&author, i, &topic)).collect();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: msgs.clone(),
+            ..Rpc::default()
+        },
+    );
+    assert_eq!(delivered(&h.drain()).len(), 5);
+    assert_eq!(h.router.counters().signature_checks_over_budget, 5);
+    h.heartbeat();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: msgs,
+            ..Rpc::default()
+        },
+    );
+    assert_eq!(
+        delivered(&h.drain()).len(),
+        5,
+        "the dropped ones are taken now"
+    );
+}
