@@ -9,7 +9,6 @@
 //! penalty (when scoring is on) outlives a reconnect in the retained record.
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 
 use libp2p_identity::PeerId;
 
