@@ -415,7 +415,9 @@ impl Behaviour {
         };
         conns.retain(|c| *c != event.connection_id);
         let last = conns.is_empty();
-        if let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
+        // The last connection's IP stays with the peer's score record: `remove_peer` drops it
+        // with the record, or keeps it counted for P6 while the record is retained.
+        if !last && let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
             self.router.remove_peer_ip(&event.peer_id, &ip);
         }
         if last {

@@ -43,8 +43,9 @@ pub use filter::{
 };
 pub use router::{Counters, PeerRecordError, verify_peer_record};
 pub use score::{
-    PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, Term,
-    TopicScoreBreakdown, TopicScoreParams, score_parameter_decay, score_parameter_decay_with_base,
+    IpCidr, IpCidrError, PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError,
+    Term, TopicScoreBreakdown, TopicScoreParams, score_parameter_decay,
+    score_parameter_decay_with_base,
 };
 pub use types::{
     ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,

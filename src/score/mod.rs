@@ -24,6 +24,7 @@
 //!
 //! The state (`PeerScore`, crate-internal) never reads the clock: every input takes `now`.
 
+mod cidr;
 mod decay;
 mod deliveries;
 mod error;
@@ -34,6 +35,8 @@ mod peer_stats;
 mod tests;
 #[cfg(test)]
 mod tests_deliveries;
+#[cfg(test)]
+mod tests_retained;
 mod thresholds;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +45,7 @@ use std::time::Instant;
 
 use libp2p_identity::PeerId;
 
+pub use cidr::{IpCidr, IpCidrError};
 pub use decay::{score_parameter_decay, score_parameter_decay_with_base};
 pub use error::ScoreParamsError;
 pub use explain::{ScoreBreakdown, Term, TopicScoreBreakdown};
@@ -51,11 +55,12 @@ pub use thresholds::PeerScoreThresholds;
 use crate::types::{MessageId, TopicHash};
 use decay::decay_counter;
 use deliveries::{Deliveries, DeliveryStatus};
-use peer_stats::{Connection, PeerStats, TopicStats, TopicTerms, term};
+use peer_stats::{Connection, OrdScore, PeerStats, TopicStats, TopicTerms, term};
 
 /// The most records of disconnected peers kept for `retain_score`. Peers choose how often they
-/// connect and disconnect, so the retained set is bounded: beyond this, the record due to
-/// expire first is dropped.
+/// connect and disconnect, so the retained set is bounded: beyond this, the least negative
+/// record (the best score at its disconnect; among equals the one due to expire first) is
+/// dropped, so churning fresh identities cannot push out a strongly negative record.
 #[cfg(not(test))]
 const MAX_RETAINED_PEERS: usize = 10_000;
 #[cfg(test)]
@@ -99,8 +104,12 @@ struct Totals {
 pub(crate) struct PeerScore {
     params: PeerScoreParams,
     peers: BTreeMap<PeerId, PeerStats>,
-    /// Connected peers per IP, for `P6`.
+    /// Peers per IP (connected, and retained until their record expires), for `P6`.
     peer_ips: BTreeMap<IpAddr, BTreeSet<PeerId>>,
+    /// Retained records by expiry, the never-expiring last.
+    retained_by_expiry: BTreeSet<(ExpiryKey, PeerId)>,
+    /// Retained records in eviction order: the best score first, then the first to expire.
+    retained_by_score: BTreeSet<(std::cmp::Reverse<OrdScore>, ExpiryKey, PeerId)>,
     deliveries: Deliveries,
     /// The instant of the last decay; `None` until the first `refresh`.
     last_decay: Option<Instant>,
@@ -114,6 +123,8 @@ impl PeerScore {
             params,
             peers: BTreeMap::new(),
             peer_ips: BTreeMap::new(),
+            retained_by_expiry: BTreeSet::new(),
+            retained_by_score: BTreeSet::new(),
             deliveries: Deliveries::default(),
             last_decay: None,
         }
@@ -197,8 +208,12 @@ impl PeerScore {
 
         let mut most_shared = 0usize;
         let mut p6 = 0.0;
-        for ip in &stats.ips {
-            if params.ip_colocation_factor_whitelist.contains(ip) {
+        for ip in stats.ips.keys() {
+            if params
+                .ip_colocation_factor_whitelist
+                .iter()
+                .any(|net| net.contains(ip))
+            {
                 continue;
             }
             let sharing = self.peer_ips.get(ip).map_or(0, BTreeSet::len);
@@ -231,18 +246,22 @@ impl PeerScore {
     /// `peer` connected. A retained record is restored as it was (a peer cannot reset its
     /// score by reconnecting); otherwise a fresh record starts. No-op if already connected.
     pub(crate) fn add_peer(&mut self, peer: PeerId, _now: Instant) {
-        self.peers
-            .entry(peer)
-            .and_modify(|s| s.connection = Connection::Connected)
-            .or_insert_with(PeerStats::new);
+        if let Some(stats) = self.peers.get_mut(&peer) {
+            if let Connection::Retained { expires, score } = stats.connection {
+                stats.connection = Connection::Connected;
+                self.unindex_retained(&peer, expires, score);
+            }
+            return;
+        }
+        self.peers.insert(peer, PeerStats::new());
     }
 
-    /// `peer` disconnected (go's behaviour): its IPs leave the colocation index and it leaves
-    /// every mesh, with the `P3b` penalty for an active deficit as on a prune. The record is
-    /// then dropped if the score was positive (nothing to hold against the peer) or if it
-    /// holds nothing; otherwise it is retained for `retain_score` with its `P2` counters
+    /// `peer` disconnected (go's behaviour): it leaves every mesh, with the `P3b` penalty for
+    /// an active deficit as on a prune. The record is then dropped (its IPs leaving the
+    /// colocation index) if the score was positive (nothing to hold against the peer) or if
+    /// it holds nothing; otherwise it is retained for `retain_score` with its `P2` counters
     /// reset (positive history is not kept) and everything else (`P3`, `P3b`, `P4`, `P5`,
-    /// `P7`) kept. Retained records do not decay.
+    /// `P6` through its IPs, `P7`) kept. Retained records do not decay. O(log N).
     pub(crate) fn remove_peer(&mut self, peer: &PeerId, now: Instant) {
         let Some(stats) = self.peers.get(peer) else {
             return;
@@ -254,9 +273,6 @@ impl PeerScore {
         let Some(stats) = self.peers.get_mut(peer) else {
             return;
         };
-        for ip in std::mem::take(&mut stats.ips) {
-            unindex_ip(&mut self.peer_ips, peer, &ip);
-        }
         for (topic, topic_stats) in stats.topics.iter_mut() {
             if let Some(params) = self.params.topics.get(topic) {
                 topic_stats.apply_mesh_failure(params, now);
@@ -266,37 +282,48 @@ impl PeerScore {
         }
         stats.drop_idle_topics();
         if score > 0.0 || stats.is_blank() {
-            self.peers.remove(peer);
+            self.drop_record(peer);
             return;
         }
-        stats.connection = Connection::Retained {
-            expires: now.checked_add(self.params.retain_score),
+        let expires = now.checked_add(self.params.retain_score);
+        let score = OrdScore(score);
+        stats.connection = Connection::Retained { expires, score };
+        let expiry = ExpiryKey::of(expires);
+        self.retained_by_expiry.insert((expiry, *peer));
+        self.retained_by_score
+            .insert((std::cmp::Reverse(score), expiry, *peer));
+        while self.retained_by_score.len() > MAX_RETAINED_PEERS {
+            let Some((_, _, evicted)) = self.retained_by_score.first().copied() else {
+                break;
+            };
+            tracing::debug!(peer = %evicted, "retained score records full; dropping the least negative");
+            self.drop_record(&evicted);
+        }
+    }
+
+    /// Removes `peer`'s record with its IPs and, if retained, its index entries.
+    fn drop_record(&mut self, peer: &PeerId) {
+        let Some(stats) = self.peers.remove(peer) else {
+            return;
         };
-        self.bound_retained();
-    }
-
-    /// Drops the retained record due to expire first while more than `MAX_RETAINED_PEERS`
-    /// are kept (a record retained forever, `expires: None`, goes last).
-    fn bound_retained(&mut self) {
-        let retained: Vec<(bool, Option<Instant>, PeerId)> = self
-            .peers
-            .iter()
-            .filter_map(|(peer, stats)| match stats.connection {
-                Connection::Retained { expires } => Some((expires.is_none(), expires, *peer)),
-                Connection::Connected => None,
-            })
-            .collect();
-        if retained.len() <= MAX_RETAINED_PEERS {
-            return;
+        for ip in stats.ips.keys() {
+            unindex_ip(&mut self.peer_ips, peer, ip);
         }
-        if let Some((_, _, first)) = retained.iter().min() {
-            tracing::debug!(peer = %first, "retained score records full; dropping the oldest");
-            self.peers.remove(first);
+        if let Connection::Retained { expires, score } = stats.connection {
+            self.unindex_retained(peer, expires, score);
         }
     }
 
-    /// Records that connected `peer` uses `ip` (one call per connection address is fine;
-    /// duplicates count once). Ignored for unknown or disconnected peers: call
+    fn unindex_retained(&mut self, peer: &PeerId, expires: Option<Instant>, score: OrdScore) {
+        let expiry = ExpiryKey::of(expires);
+        self.retained_by_expiry.remove(&(expiry, *peer));
+        self.retained_by_score
+            .remove(&(std::cmp::Reverse(score), expiry, *peer));
+    }
+
+    /// Records that connected `peer` has a connection from `ip`: call once per connection
+    /// (an IP counts once per peer toward colocation, and stays counted until as many
+    /// [`remove_ip`](Self::remove_ip) calls). Ignored for unknown or disconnected peers: call
     /// [`add_peer`](Self::add_peer) first.
     pub(crate) fn add_ip(&mut self, peer: &PeerId, ip: IpAddr) {
         let Some(stats) = self.peers.get_mut(peer) else {
@@ -305,16 +332,29 @@ impl PeerScore {
         if !stats.is_connected() {
             return;
         }
-        stats.ips.insert(ip);
+        let connections = stats.ips.entry(ip).or_default();
+        *connections = connections.saturating_add(1);
         self.peer_ips.entry(ip).or_default().insert(*peer);
     }
 
-    /// `peer` no longer uses `ip`.
+    /// Connected `peer` no longer uses `ip`. Ignored for a retained record: it keeps the IPs
+    /// it had at the disconnect until it expires (so report the last connection's close
+    /// with `remove_peer` before this).
     pub(crate) fn remove_ip(&mut self, peer: &PeerId, ip: &IpAddr) {
-        if let Some(stats) = self.peers.get_mut(peer) {
-            stats.ips.remove(ip);
+        let Some(stats) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if !stats.is_connected() {
+            return;
         }
-        unindex_ip(&mut self.peer_ips, peer, ip);
+        let Some(connections) = stats.ips.get_mut(ip) else {
+            return;
+        };
+        *connections -= 1;
+        if *connections == 0 {
+            stats.ips.remove(ip);
+            unindex_ip(&mut self.peer_ips, peer, ip);
+        }
     }
 
     /// `peer` joined our mesh for `topic` at `now`: `P1` and the `P3` activation clock start.
@@ -450,10 +490,12 @@ impl PeerScore {
             }
             stats.drop_idle_topics();
         }
-        self.peers.retain(|_, stats| match stats.connection {
-            Connection::Retained { expires: Some(t) } => t > now,
-            _ => true,
-        });
+        while let Some((ExpiryKey::At(t), peer)) = self.retained_by_expiry.first().copied() {
+            if t > now {
+                break;
+            }
+            self.drop_record(&peer);
+        }
         self.deliveries.expire(now);
     }
 
@@ -682,10 +724,29 @@ impl PeerScore {
         self.peers.len()
     }
 
+    /// Number of retained records (disconnected peers), for tests.
+    #[cfg(test)]
+    pub(crate) fn retained_len(&self) -> usize {
+        self.peers.values().filter(|s| !s.is_connected()).count()
+    }
+
     /// Number of delivery records, for tests and metrics.
     #[cfg(test)]
     pub(crate) fn tracked_deliveries(&self) -> usize {
         self.deliveries.len()
+    }
+}
+
+/// When a retained record expires, ordered with the never-expiring last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ExpiryKey {
+    At(Instant),
+    Never,
+}
+
+impl ExpiryKey {
+    fn of(expires: Option<Instant>) -> Self {
+        expires.map_or(ExpiryKey::Never, ExpiryKey::At)
     }
 }
 

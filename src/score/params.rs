@@ -6,9 +6,9 @@
 //! ported from it behave the same. Real deployments should tune every value for their traffic.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::time::Duration;
 
+use super::cidr::IpCidr;
 use super::decay::{DEFAULT_DECAY_INTERVAL, DEFAULT_DECAY_TO_ZERO};
 use super::error::{
     Check, ScoreParamsError, finite, non_negative, non_positive, positive, unit_open,
@@ -257,8 +257,9 @@ pub struct PeerScoreParams {
     /// Spec `IPColocationFactorThreshold`: number of peers that may share an IP before `P6`
     /// applies. Must be `>= 1` when `w6` is non-zero. Default `10.0`.
     pub ip_colocation_factor_threshold: f64,
-    /// IP addresses exempt from `P6` (exact addresses; go takes subnets). Default: empty.
-    pub ip_colocation_factor_whitelist: HashSet<IpAddr>,
+    /// IP networks exempt from `P6` (CIDR ranges as go takes; a single address is a `/32` or
+    /// `/128` network: `IpCidr::from(ip)`). Default: empty.
+    pub ip_colocation_factor_whitelist: HashSet<IpCidr>,
 
     /// Spec `BehaviourPenaltyWeight` (`w7`): weight of `P7`, the squared excess of the
     /// behaviour penalty counter. Must be `<= 0`. Default `-10.0`.

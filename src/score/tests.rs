@@ -230,14 +230,21 @@ fn p6_colocation_with_and_without_whitelist() {
         5.0
     );
     score.remove_ip(&peers[4], &shared);
+    assert!(
+        close(score.score(&peers[0], t0), -9.0),
+        "one connection still open"
+    );
+    score.remove_ip(&peers[4], &shared);
+    // 4 left: surplus 2.
+    assert!(close(score.score(&peers[0], t0), -4.0));
+    // A disconnected peer's retained (negative) record keeps its IP counted.
     score.remove_peer(&peers[3], t0);
-    // 3 left: surplus 1.
-    assert!(close(score.score(&peers[0], t0), -1.0));
+    assert!(close(score.score(&peers[0], t0), -4.0));
     // Unknown peers are not indexed.
     score.add_ip(&PeerId::random(), shared);
-    assert!(close(score.score(&peers[0], t0), -1.0));
+    assert!(close(score.score(&peers[0], t0), -4.0));
 
-    params.ip_colocation_factor_whitelist.insert(shared);
+    params.ip_colocation_factor_whitelist.insert(shared.into());
     let mut score = PeerScore::new(params);
     for p in &peers {
         score.add_peer(*p, t0);

@@ -474,3 +474,31 @@ fn signature_checks_are_budgeted_per_peer_and_heartbeat() {
         "the dropped ones are taken now"
     );
 }
+
+// ---- P6 across disconnects ----
+
+/// Through the router: peers that disconnect with a non-positive score keep their IP
+/// counted for the P6 of those still connected.
+#[test]
+fn disconnected_sybils_still_count_for_p6() {
+    let mut h = Harness::new(config().build().unwrap());
+    let params = crate::score::PeerScoreParams {
+        ip_colocation_factor_threshold: 1.0,
+        ..Default::default()
+    };
+    h.router
+        .with_peer_score(params, crate::score::PeerScoreThresholds::default())
+        .unwrap();
+    let topic = Harness::topic();
+    let peers = h.add_peers(4, &topic, false);
+    let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    for p in &peers {
+        h.router.add_peer_ip(p, ip);
+    }
+    let before = h.router.peer_score(&peers[0]).unwrap();
+    assert!(before < 0.0);
+    for p in &peers[1..] {
+        h.router.remove_peer(p);
+    }
+    assert_eq!(h.router.peer_score(&peers[0]).unwrap(), before);
+}
