@@ -8,6 +8,8 @@
 
 mod builder;
 mod presets;
+#[cfg(test)]
+mod tests_bounds;
 
 use std::{fmt, sync::Arc, time::Duration};
 
