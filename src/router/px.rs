@@ -158,14 +158,16 @@ impl PendingDials {
 
     /// Records a dial of `peer` at `now` unless `max` dials are pending; `false` if refused.
     fn try_add(&mut self, now: Instant, peer: PeerId, max: usize) -> bool {
-        if self.dials.contains_key(&peer) {
-            return true;
-        }
         if self.dials.len() >= max {
             return false;
         }
         self.dials.insert(peer, now);
         true
+    }
+
+    /// Whether a dial of `peer` is pending.
+    fn is_pending(&self, peer: &PeerId) -> bool {
+        self.dials.contains_key(peer)
     }
 
     /// `peer` connected: its dial is no longer pending.
@@ -257,7 +259,11 @@ impl Router {
                 self.counters.px_records_invalid += 1;
                 continue;
             };
-            if self.peers.contains_key(&peer) || self.blacklist.contains(&peer) {
+            // Connected, blacklisted or being dialled already: nothing to verify or dial.
+            if self.peers.contains_key(&peer)
+                || self.blacklist.contains(&peer)
+                || self.px_dials.is_pending(&peer)
+            {
                 continue;
             }
             let addresses = match info.signed_peer_record {

@@ -247,8 +247,12 @@ impl PeerScore {
     /// score by reconnecting); otherwise a fresh record starts. No-op if already connected.
     pub(crate) fn add_peer(&mut self, peer: PeerId, _now: Instant) {
         if let Some(stats) = self.peers.get_mut(&peer) {
-            if let Connection::Retained { expires, score } = stats.connection {
+            if let Connection::Retained { expires, score, .. } = stats.connection {
                 stats.connection = Connection::Connected;
+                // The IPs of the old connections give way to those of the new ones.
+                for ip in std::mem::take(&mut stats.ips).keys() {
+                    unindex_ip(&mut self.peer_ips, &peer, ip);
+                }
                 self.unindex_retained(&peer, expires, score);
             }
             return;
@@ -287,7 +291,11 @@ impl PeerScore {
         }
         let expires = now.checked_add(self.params.retain_score);
         let score = OrdScore(score);
-        stats.connection = Connection::Retained { expires, score };
+        stats.connection = Connection::Retained {
+            since: now,
+            expires,
+            score,
+        };
         let expiry = ExpiryKey::of(expires);
         self.retained_by_expiry.insert((expiry, *peer));
         self.retained_by_score
@@ -309,8 +317,33 @@ impl PeerScore {
         for ip in stats.ips.keys() {
             unindex_ip(&mut self.peer_ips, peer, ip);
         }
-        if let Connection::Retained { expires, score } = stats.connection {
+        if let Connection::Retained { expires, score, .. } = stats.connection {
             self.unindex_retained(peer, expires, score);
+        }
+    }
+
+    /// Re-keys a retained record in the eviction index after its score changed.
+    fn rekey_retained(&mut self, peer: &PeerId) {
+        let Some(Connection::Retained {
+            since,
+            expires,
+            score: old,
+        }) = self.peers.get(peer).map(|s| s.connection)
+        else {
+            return;
+        };
+        let new = OrdScore(self.score(peer, since));
+        self.unindex_retained(peer, expires, old);
+        let expiry = ExpiryKey::of(expires);
+        self.retained_by_expiry.insert((expiry, *peer));
+        self.retained_by_score
+            .insert((std::cmp::Reverse(new), expiry, *peer));
+        if let Some(stats) = self.peers.get_mut(peer) {
+            stats.connection = Connection::Retained {
+                since,
+                expires,
+                score: new,
+            };
         }
     }
 
@@ -397,6 +430,9 @@ impl PeerScore {
     pub(crate) fn add_penalty(&mut self, peer: &PeerId, count: usize) {
         if let Some(stats) = self.peers.get_mut(peer) {
             stats.behaviour_penalty += count as f64;
+            if !stats.is_connected() {
+                self.rekey_retained(peer);
+            }
         }
     }
 
@@ -409,6 +445,9 @@ impl PeerScore {
         match self.peers.get_mut(peer) {
             Some(stats) => {
                 stats.application_score = score;
+                if !stats.is_connected() {
+                    self.rekey_retained(peer);
+                }
                 true
             }
             None => false,

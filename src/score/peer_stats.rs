@@ -13,10 +13,12 @@ use crate::types::TopicHash;
 pub(crate) enum Connection {
     /// Connected.
     Connected,
-    /// Disconnected; the record is dropped at `expires` (`None`: the retention period does
-    /// not fit an `Instant`, so never). `score` is the score at the disconnect, the key by
-    /// which retained records are evicted when too many are kept.
+    /// Disconnected at `since`; the record is dropped at `expires` (`None`: the retention
+    /// period does not fit an `Instant`, so never). `score` is the key by which retained
+    /// records are evicted when too many are kept: the score at the disconnect, updated when
+    /// a penalty or application score is applied to the retained record.
     Retained {
+        since: Instant,
         expires: Option<Instant>,
         score: OrdScore,
     },

@@ -149,3 +149,41 @@ fn ip_counts_until_its_last_connection_closes() {
     score.remove_ip(&b, &ip);
     assert_eq!(score.score(&a, t0), 0.0);
 }
+
+/// A penalty applied to a retained record moves it in the eviction order: it is then kept
+/// before the barely negative ones.
+#[test]
+fn penalty_on_a_retained_record_updates_its_eviction_rank() {
+    let t0 = Instant::now();
+    let mut params = quiet_params(quiet_topic());
+    params.app_specific_weight = 1.0;
+    params.behaviour_penalty_weight = -1.0;
+    let mut score = PeerScore::new(params);
+    let late = retain(&mut score, -0.001, t0);
+    score.add_penalty(&late, 100);
+    for i in 0..(MAX_RETAINED_PEERS * 3) {
+        retain(&mut score, -0.01, t0 + secs(1.0 + i as f64));
+    }
+    assert!(score.score(&late, t0 + secs(50.0)) < -1000.0, "kept");
+}
+
+/// A peer that reconnects from a new IP no longer counts on its old one.
+#[test]
+fn reconnect_replaces_the_retained_ips() {
+    let t0 = Instant::now();
+    let old = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let mut params = quiet_params(quiet_topic());
+    params.ip_colocation_factor_weight = -1.0;
+    params.ip_colocation_factor_threshold = 1.0;
+    let mut score = PeerScore::new(params);
+    let (a, b) = (PeerId::random(), PeerId::random());
+    for p in [a, b] {
+        score.add_peer(p, t0);
+        score.add_ip(&p, old);
+    }
+    score.remove_peer(&b, t0);
+    assert_eq!(score.score(&a, t0), -1.0, "retained b still counts");
+    score.add_peer(b, t0);
+    score.add_ip(&b, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+    assert_eq!(score.score(&a, t0), 0.0, "b moved away");
+}

@@ -502,3 +502,20 @@ fn disconnected_sybils_still_count_for_p6() {
     }
     assert_eq!(h.router.peer_score(&peers[0]).unwrap(), before);
 }
+
+/// A peer already being dialled for PX is not dialled again when offered again.
+#[test]
+fn pending_px_peer_is_not_dialled_twice() {
+    let (mut h, topic, pruner) = px_harness(|_| {});
+    let other = h.add_peers(1, &topic, true)[0];
+    h.drain();
+    let offer = px_record(1);
+    h.router.handle_rpc(
+        h.now,
+        pruner,
+        control_rpc(prune_with(&topic, vec![offer.clone()])),
+    );
+    h.router
+        .handle_rpc(h.now, other, control_rpc(prune_with(&topic, vec![offer])));
+    assert_eq!(dialled(&h.drain()).len(), 1);
+}
