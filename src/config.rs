@@ -411,10 +411,11 @@ impl Config {
         self.max_signature_checks_per_heartbeat
     }
 
-    /// Invalid-signature messages from one peer (a count halved every heartbeat) at which the
-    /// peer is graylisted: its RPCs are ignored and it is removed from every mesh until it
-    /// disconnects. Honest peers verify before forwarding, so they never send any. Not a spec
-    /// parameter. Default 16.
+    /// Messages failing the authenticity check (bad or missing signature, key or author,
+    /// per the validation mode) from one peer, as a count halved every heartbeat, at which
+    /// the peer is graylisted: its RPCs are ignored and it is kept out of every mesh until it
+    /// disconnects. Honest peers check before forwarding, so they send none. Direct peers
+    /// are never graylisted. Not a spec parameter. Default 16.
     pub fn max_invalid_signatures(&self) -> u32 {
         self.max_invalid_signatures
     }
