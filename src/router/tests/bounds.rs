@@ -519,3 +519,27 @@ fn pending_px_peer_is_not_dialled_twice() {
         .handle_rpc(h.now, other, control_rpc(prune_with(&topic, vec![offer])));
     assert_eq!(dialled(&h.drain()).len(), 1);
 }
+
+/// Direct peers are penalised for invalid messages but never graylisted.
+#[test]
+fn direct_peer_is_not_graylisted_for_invalid_signatures() {
+    let (mut h, topic, p) = strict_harness(|b| {
+        b.max_invalid_signatures(2);
+    });
+    h.router.add_direct_peer(p);
+    let author = Keypair::generate_ed25519();
+    let bad: Vec<RawMessage> = (1..=4).map(|i| badly_signed(&author, i, &topic)).collect();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: bad,
+            ..Rpc::default()
+        },
+    );
+    assert_eq!(h.router.counters().messages_invalid, 4);
+    assert_eq!(h.router.counters().peers_graylisted, 0);
+    h.router
+        .handle_rpc(h.now, p, msg_rpc(signed(&author, 9, &topic)));
+    assert_eq!(delivered(&h.drain()).len(), 1);
+}
