@@ -56,6 +56,7 @@ impl Default for ConfigBuilder {
             unsubscribe_backoff: Duration::from_secs(10),
             backoff_slack: 1,
             graft_flood_threshold: Duration::from_secs(10),
+            max_retained_backoffs: 10_000,
             opportunistic_graft_ticks: 60,
             opportunistic_graft_peers: 2,
             do_px: false,
@@ -290,6 +291,13 @@ impl ConfigBuilder {
     /// ([`Config::graft_flood_threshold`]; v1.1 spec GraftFloodThreshold). Default 10 s.
     pub fn graft_flood_threshold(&mut self, threshold: Duration) -> &mut Self {
         self.config.graft_flood_threshold = threshold;
+        self
+    }
+
+    /// Sets the most backoff entries kept for disconnected peers
+    /// ([`Config::max_retained_backoffs`]; not in the spec). Default 10 000.
+    pub fn max_retained_backoffs(&mut self, max: usize) -> &mut Self {
+        self.config.max_retained_backoffs = max;
         self
     }
 

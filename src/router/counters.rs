@@ -52,6 +52,15 @@ pub struct Counters {
     pub graft_refused: u64,
     /// PRUNEs for topics we are not in, or from peers not in our mesh.
     pub prune_ignored: u64,
+    /// PRUNE replies not sent because the peer already got one for the topic this heartbeat
+    /// (its repeated GRAFTs are still penalised).
+    pub prunes_suppressed: u64,
+    /// Backoff entries of disconnected peers forgotten over `max_retained_backoffs`.
+    pub backoffs_evicted: u64,
+    /// IWANT ids not served because the peer had sent IDONTWANT for them.
+    pub iwant_unwanted: u64,
+    /// GRAFTs from peers whose subscription we had not seen, taken as an implicit SUBSCRIBE.
+    pub implicit_subscriptions: u64,
     /// Control messages from a floodsub peer, or of a kind its protocol lacks.
     pub control_ignored: u64,
     /// Control messages of a kind we do not know (skipped).

@@ -393,6 +393,11 @@ impl Router {
         self.heartbeat_ticks
     }
 
+    /// Number of backoff entries (topic, peer) held, for memory accounting.
+    pub fn backoff_len(&self) -> usize {
+        self.backoff.len()
+    }
+
     /// Sizes of the message cache and the seen cache, for memory accounting.
     pub fn cache_sizes(&self) -> (usize, usize) {
         (self.mcache.len(), self.seen.len())

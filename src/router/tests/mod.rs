@@ -2,6 +2,7 @@
 
 mod core;
 mod hardening;
+mod rules;
 mod scoring;
 
 use std::time::{Duration, Instant};
