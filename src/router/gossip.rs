@@ -27,6 +27,16 @@ impl Router {
         }
         // Below gossip_threshold: no IHAVE/IWANT either way.
         let gossip_ok = !self.below_gossip_threshold(&from);
+        // `max_ihave_messages` counts RPCs carrying IHAVE (go's peerhave), not IHAVE entries:
+        // one RPC may gossip many topics.
+        if gossip_ok
+            && control
+                .iter()
+                .any(|c| matches!(c, ControlAction::IHave { .. }))
+            && let Some(state) = self.peers.get_mut(&from)
+        {
+            state.ihave_received += 1;
+        }
         let mut iwant_ids = self.new_set();
         for action in control {
             match action {
@@ -72,7 +82,6 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
-        state.ihave_received += 1;
         if state.ihave_received > max_messages {
             self.counters.ihave_ignored += 1;
             tracing::debug!(peer = %from, "IHAVE over max_ihave_messages this heartbeat ignored");
@@ -97,7 +106,7 @@ impl Router {
     }
 
     /// Serves an IWANT from the message cache: only validated messages, each at most
-    /// `gossip_retransmission` times per peer.
+    /// `gossip_retransmission` times per peer, and none the peer sent IDONTWANT for.
     fn handle_iwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
         let max = self.config.gossip_retransmission();
         // One IWANT may not ask for more than an IHAVE may advertise.
@@ -106,6 +115,15 @@ impl Router {
             self.counters.iwant_not_served += (message_ids.len() - limit) as u64;
         }
         for id in message_ids.into_iter().take(limit) {
+            if self
+                .peers
+                .get(&from)
+                .is_some_and(|s| s.dont_send.contains(&id))
+            {
+                self.counters.iwant_unwanted += 1;
+                tracing::trace!(peer = %from, %id, "IWANT for an id it sent IDONTWANT for not served");
+                continue;
+            }
             match self.mcache.get_for_iwant(&id, from, max) {
                 Some(message) => {
                     let message = message.clone();

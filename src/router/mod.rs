@@ -12,6 +12,7 @@
 //! - outputs: [`Router::poll_action`] until `None`, and [`Router::poll_timeout`] for the next
 //!   instant at which [`Router::handle_timeout`] must be called.
 
+mod backoff;
 mod counters;
 mod gossip;
 mod heartbeat;
@@ -122,8 +123,8 @@ pub struct Router {
     fanout: Map<TopicHash, Set<PeerId>>,
     /// When we last published to each fanout topic.
     fanout_last_pub: Map<TopicHash, Instant>,
-    /// (topic, peer) -> instant before which we must not GRAFT the peer.
-    backoff: Map<(TopicHash, PeerId), mesh::Backoff>,
+    /// PRUNE backoffs per (peer, topic).
+    backoff: backoff::Backoffs,
     mcache: MessageCache,
     seen: SeenCache,
     /// Control messages to send, merged per peer and flushed at the end of each input.
@@ -195,7 +196,7 @@ impl Router {
             mesh: map!(),
             fanout: map!(),
             fanout_last_pub: map!(),
-            backoff: map!(),
+            backoff: backoff::Backoffs::new(hasher.clone()),
             pending_control: map!(),
             config,
             authenticity,

@@ -67,8 +67,6 @@ pub(crate) enum RejectReason {
     /// Signature or other authenticity fields missing, invalid or unexpected. The message id
     /// cannot be trusted, so only the sender is penalised (`P4`) and nothing is tracked by id.
     InvalidSignature,
-    /// The message claims to come from us. Only the sender is penalised (`P4`).
-    SelfOrigin,
     /// The application rejected it: `P4` for the sender and for every peer that delivered the
     /// message while it was pending, and for later deliverers of it.
     ValidationFailed,
@@ -579,7 +577,7 @@ impl PeerScore {
         now: Instant,
     ) {
         match reason {
-            RejectReason::InvalidSignature | RejectReason::SelfOrigin => {
+            RejectReason::InvalidSignature => {
                 self.mark_invalid_delivery(from, topic);
             }
             RejectReason::Blacklisted => {}
