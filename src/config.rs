@@ -278,7 +278,8 @@ impl Config {
     }
 
     /// Number of heartbeats we wait after a backoff expires before grafting that peer again,
-    /// to absorb clock and heartbeat skew (not a spec parameter). Default 1.
+    /// to absorb clock and heartbeat skew (not a spec parameter). It applies to our own GRAFTs
+    /// only: a peer's GRAFT is accepted as soon as the backoff it was told has ended. Default 1.
     pub fn backoff_slack(&self) -> u32 {
         self.backoff_slack
     }

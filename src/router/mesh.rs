@@ -335,7 +335,7 @@ impl Router {
             return;
         }
         self.mesh_remove(topic, &from);
-        // An absent or zero backoff means "use your default" (go, js and rust all read 0 so).
+        // An absent or zero backoff means "use your default", as go reads it.
         let backoff = backoff
             .filter(|secs| *secs > 0)
             .map(Duration::from_secs)
