@@ -2,6 +2,7 @@
 
 mod core;
 mod hardening;
+mod invariants;
 mod rules;
 mod scoring;
 
