@@ -15,8 +15,8 @@ const MAX_REMOTE_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 impl Router {
     /// Joins `topic`: its mesh starts from the fanout peers we may GRAFT (not direct, not in
-    /// backoff, not negatively scored), topped up to D with random subscribed peers of the same
-    /// kind, each sent a GRAFT.
+    /// backoff, not negatively scored), topped up to D with random subscribed peers that pass
+    /// the same checks, each sent a GRAFT.
     pub(super) fn join(&mut self, now: Instant, topic: TopicHash) {
         let d = self.config.mesh_n();
         let mut mesh = self.new_set();
