@@ -72,6 +72,7 @@ pub struct Config {
     unsubscribe_backoff: Duration,
     backoff_slack: u32,
     graft_flood_threshold: Duration,
+    max_retained_backoffs: usize,
     opportunistic_graft_ticks: u64,
     opportunistic_graft_peers: usize,
     do_px: bool,
@@ -287,7 +288,8 @@ impl Config {
     }
 
     /// Number of heartbeats we wait after a backoff expires before grafting that peer again,
-    /// to absorb clock and heartbeat skew (not a spec parameter). Default 1.
+    /// to absorb clock and heartbeat skew (not a spec parameter). It applies to our own GRAFTs
+    /// only: a peer's GRAFT is accepted as soon as the backoff it was told has ended. Default 1.
     pub fn backoff_slack(&self) -> u32 {
         self.backoff_slack
     }
@@ -296,6 +298,14 @@ impl Config {
     /// extra (v1.1 spec, GraftFloodThreshold). Default 10 s.
     pub fn graft_flood_threshold(&self) -> Duration {
         self.graft_flood_threshold
+    }
+
+    /// The most backoff entries (one per topic and peer) kept for peers that have
+    /// disconnected; beyond it, the entries of the peer that left first are forgotten. Entries
+    /// of connected peers are never dropped early (they are bounded by the connected peers
+    /// times our topics). Not a spec parameter. Default 10 000.
+    pub fn max_retained_backoffs(&self) -> usize {
+        self.max_retained_backoffs
     }
 
     /// Opportunistic grafting runs every this many heartbeats (v1.1 spec,
@@ -515,6 +525,7 @@ impl fmt::Debug for Config {
             .field("unsubscribe_backoff", &self.unsubscribe_backoff)
             .field("backoff_slack", &self.backoff_slack)
             .field("graft_flood_threshold", &self.graft_flood_threshold)
+            .field("max_retained_backoffs", &self.max_retained_backoffs)
             .field("opportunistic_graft_ticks", &self.opportunistic_graft_ticks)
             .field("opportunistic_graft_peers", &self.opportunistic_graft_peers)
             .field("do_px", &self.do_px)
@@ -647,6 +658,7 @@ mod tests {
         assert_eq!(c.unsubscribe_backoff(), Duration::from_secs(10));
         assert_eq!(c.backoff_slack(), 1);
         assert_eq!(c.graft_flood_threshold(), Duration::from_secs(10));
+        assert_eq!(c.max_retained_backoffs(), 10_000);
         assert_eq!(c.opportunistic_graft_ticks(), 60);
         assert_eq!(c.opportunistic_graft_peers(), 2);
         assert!(!c.do_px());

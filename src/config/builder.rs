@@ -60,6 +60,7 @@ impl Default for ConfigBuilder {
             unsubscribe_backoff: Duration::from_secs(10),
             backoff_slack: 1,
             graft_flood_threshold: Duration::from_secs(10),
+            max_retained_backoffs: 10_000,
             opportunistic_graft_ticks: 60,
             opportunistic_graft_peers: 2,
             do_px: false,
@@ -304,6 +305,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the most backoff entries kept for disconnected peers
+    /// ([`Config::max_retained_backoffs`]; not in the spec). Default 10 000.
+    pub fn max_retained_backoffs(&mut self, max: usize) -> &mut Self {
+        self.config.max_retained_backoffs = max;
+        self
+    }
+
     /// Sets the heartbeats between opportunistic grafting rounds
     /// ([`Config::opportunistic_graft_ticks`]; v1.1 spec). At least 1. Default 60.
     pub fn opportunistic_graft_ticks(&mut self, ticks: u64) -> &mut Self {
@@ -465,7 +473,9 @@ impl ConfigBuilder {
     /// [`ConfigError::InvalidField`] naming the setter of the offending value:
     /// `mesh_n_low` (at least 1, at most `mesh_n`), `mesh_n_high` (at least `mesh_n`),
     /// `retain_scores` (at most `mesh_n_high`), `mesh_outbound_min` (below `mesh_n_low` and at
-    /// most `mesh_n / 2`, the spec's D_out rules), `gossip_factor` (in `0.0..=1.0`),
+    /// most `mesh_n / 2`, the spec's D_out rules) — except that the bootstrapper setup, with
+    /// `mesh_n`, `mesh_n_low`, `mesh_n_high` and `mesh_outbound_min` all 0 (and so
+    /// `retain_scores` 0), is accepted — then `gossip_factor` (in `0.0..=1.0`),
     /// `history_length` (at least 1), `history_gossip` (1 to `history_length`),
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
     /// least 128), `max_ihave_length`, `send_queue_size`, `opportunistic_graft_ticks`,
@@ -494,19 +504,25 @@ fn ensure(ok: bool, field: &'static str, reason: impl Into<String>) -> Result<()
     }
 }
 
-/// The checks of [`ConfigBuilder::build`], in the documented order.
-fn validate(c: &Config) -> Result<(), ConfigError> {
-    ensure(c.mesh_n_low >= 1, "mesh_n_low", "must be at least 1")?;
-    ensure(
-        c.mesh_n_low <= c.mesh_n,
-        "mesh_n_low",
-        format!("{} exceeds mesh_n ({})", c.mesh_n_low, c.mesh_n),
-    )?;
-    ensure(
-        c.mesh_n <= c.mesh_n_high,
-        "mesh_n_high",
-        format!("{} is below mesh_n ({})", c.mesh_n_high, c.mesh_n),
-    )?;
+/// The mesh degree checks. The bootstrapper setup (D = D_lo = D_hi = D_out = 0, and so
+/// D_score = 0: the node keeps no mesh and PRUNEs every GRAFT with peer exchange, the v1.1 spec's
+/// recommendation for network operators) is accepted as it is by go.
+fn validate_degrees(c: &Config) -> Result<(), ConfigError> {
+    let bootstrapper =
+        c.mesh_n == 0 && c.mesh_n_low == 0 && c.mesh_n_high == 0 && c.mesh_outbound_min == 0;
+    if !bootstrapper {
+        ensure(c.mesh_n_low >= 1, "mesh_n_low", "must be at least 1")?;
+        ensure(
+            c.mesh_n_low <= c.mesh_n,
+            "mesh_n_low",
+            format!("{} exceeds mesh_n ({})", c.mesh_n_low, c.mesh_n),
+        )?;
+        ensure(
+            c.mesh_n <= c.mesh_n_high,
+            "mesh_n_high",
+            format!("{} is below mesh_n ({})", c.mesh_n_high, c.mesh_n),
+        )?;
+    }
     ensure(
         c.retain_scores <= c.mesh_n_high,
         "retain_scores",
@@ -515,6 +531,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             c.retain_scores, c.mesh_n_high
         ),
     )?;
+    if bootstrapper {
+        return Ok(());
+    }
     ensure(
         c.mesh_outbound_min < c.mesh_n_low,
         "mesh_outbound_min",
@@ -530,7 +549,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "{} exceeds half of mesh_n ({})",
             c.mesh_outbound_min, c.mesh_n
         ),
-    )?;
+    )
+}
+
+/// The checks of [`ConfigBuilder::build`], in the documented order.
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    validate_degrees(c)?;
     ensure(
         (0.0..=1.0).contains(&c.gossip_factor),
         "gossip_factor",
@@ -699,6 +723,18 @@ mod tests {
             ("retain_scores", |b| {
                 b.retain_scores(13);
             }),
+            ("retain_scores", |b| {
+                b.mesh_n(0)
+                    .mesh_n_low(0)
+                    .mesh_n_high(0)
+                    .mesh_outbound_min(0);
+            }),
+            ("mesh_n_low", |b| {
+                b.mesh_n(0)
+                    .mesh_n_low(0)
+                    .mesh_outbound_min(0)
+                    .retain_scores(0);
+            }),
             ("mesh_outbound_min", |b| {
                 b.mesh_outbound_min(5);
             }),
@@ -824,6 +860,10 @@ mod tests {
                 b.gossip_lazy(0)
                     .max_ihave_messages(0)
                     .max_idontwant_messages(0);
+            },
+            |b| {
+                b.mesh_n(0).mesh_n_low(0).mesh_n_high(0);
+                b.mesh_outbound_min(0).retain_scores(0);
             },
         ];
         for (i, edit) in cases.iter().enumerate() {

@@ -71,10 +71,20 @@ pub struct Counters {
     pub iwant_not_served: u64,
     /// IDONTWANT ids ignored over the per-heartbeat budget.
     pub idontwant_ignored: u64,
-    /// GRAFTs ignored (topic unknown, peer not subscribed) or answered with PRUNE.
+    /// GRAFTs ignored (topic we are not in, blacklisted peer) or refused with PRUNE (direct
+    /// peer, topic the peer may not subscribe to, backoff, negative score, full mesh).
     pub graft_refused: u64,
-    /// PRUNEs for topics we are not in, or from peers not in our mesh.
+    /// PRUNEs for topics we are not in (their backoff is not recorded).
     pub prune_ignored: u64,
+    /// PRUNE replies not sent because the peer already got one for the topic this heartbeat
+    /// (its repeated GRAFTs are still penalised).
+    pub prunes_suppressed: u64,
+    /// Backoff entries of disconnected peers forgotten over `max_retained_backoffs`.
+    pub backoffs_evicted: u64,
+    /// IWANT ids not served because the peer had sent IDONTWANT for them.
+    pub iwant_unwanted: u64,
+    /// GRAFTs from peers whose subscription we had not seen, taken as an implicit SUBSCRIBE.
+    pub implicit_subscriptions: u64,
     /// Control messages from a floodsub peer, or of a kind its protocol lacks.
     pub control_ignored: u64,
     /// Control messages of a kind we do not know (skipped).

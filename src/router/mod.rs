@@ -12,6 +12,7 @@
 //! - outputs: [`Router::poll_action`] until `None`, and [`Router::poll_timeout`] for the next
 //!   instant at which [`Router::handle_timeout`] must be called.
 
+mod backoff;
 mod counters;
 mod gossip;
 mod heartbeat;
@@ -120,8 +121,8 @@ pub struct Router {
     fanout: Map<TopicHash, Set<PeerId>>,
     /// When we last published to each fanout topic.
     fanout_last_pub: Map<TopicHash, Instant>,
-    /// (topic, peer) -> instant before which we must not GRAFT the peer.
-    backoff: Map<(TopicHash, PeerId), mesh::Backoff>,
+    /// PRUNE backoffs per (peer, topic).
+    backoff: backoff::Backoffs,
     mcache: MessageCache,
     seen: SeenCache,
     /// Control messages to send, merged per peer and flushed at the end of each input.
@@ -199,7 +200,7 @@ impl Router {
             mesh: map!(),
             fanout: map!(),
             fanout_last_pub: map!(),
-            backoff: map!(),
+            backoff: backoff::Backoffs::new(hasher.clone()),
             pending_control: map!(),
             config,
             authenticity,
@@ -389,6 +390,11 @@ impl Router {
     /// Number of stored signed peer records and their bytes, for memory accounting.
     pub fn peer_record_sizes(&self) -> (usize, usize) {
         self.peer_records.size()
+    }
+
+    /// Number of backoff entries (topic, peer) held, for memory accounting.
+    pub fn backoff_len(&self) -> usize {
+        self.backoff.len()
     }
 
     /// Sizes of the message cache and the seen cache, for memory accounting.

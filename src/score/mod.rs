@@ -73,8 +73,6 @@ pub(crate) enum RejectReason {
     /// cannot be trusted, so only the sender is penalised (`P4`; `P7` in a topic without
     /// score parameters) and nothing is tracked by id.
     InvalidSignature,
-    /// The message claims to come from us. Only the sender is penalised (`P4`).
-    SelfOrigin,
     /// The application rejected it: `P4` for the sender and for every peer that delivered the
     /// message while it was pending, and for later deliverers of it.
     ValidationFailed,
@@ -666,7 +664,7 @@ impl PeerScore {
                 // default parameters) the forgery still costs the sender, as a P7 penalty.
                 self.add_penalty(from, 1);
             }
-            RejectReason::InvalidSignature | RejectReason::SelfOrigin => {
+            RejectReason::InvalidSignature => {
                 self.mark_invalid_delivery(from, topic);
             }
             RejectReason::Blacklisted => {}

@@ -334,7 +334,7 @@ fn negative_score_retained_across_reconnect_and_expires() {
     deliver_n(&mut score, &peer, 1, t0);
     let id = MessageId::new(vec![7]);
     score.reject_message(&peer, &id, &topic(), RejectReason::InvalidSignature, t0);
-    score.reject_message(&peer, &id, &topic(), RejectReason::SelfOrigin, t0);
+    score.reject_message(&peer, &id, &topic(), RejectReason::InvalidSignature, t0);
     // 1 first delivery, P4 = 4.
     assert!(close(score.score(&peer, t0), -3.0));
     score.remove_peer(&peer, t0);

@@ -543,3 +543,41 @@ fn direct_peer_is_not_graylisted_for_invalid_signatures() {
         .handle_rpc(h.now, p, msg_rpc(signed(&author, 9, &topic)));
     assert_eq!(delivered(&h.drain()).len(), 1);
 }
+
+/// However many IHAVE entries one peer's RPCs carry in a heartbeat, the ids looked at are
+/// bounded by `max_ihave_length * max_ihave_messages`, even when every id was already seen
+/// (and so none is asked for).
+#[test]
+fn ihave_lookups_per_heartbeat_are_bounded_across_entries() {
+    let mut b = config();
+    b.max_ihave_length(100).max_ihave_messages(2);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let p = h.add_peers(1, &topic, false)[0];
+    let author = PeerId::random();
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let m = message(author, i, &topic, 1);
+        ids.push(id_of(&h, &m));
+        h.router.handle_rpc(h.now, p, msg_rpc(m));
+    }
+    h.drain();
+    let control: Vec<ControlAction> = (0..50)
+        .map(|_| ControlAction::IHave {
+            topic: topic.clone(),
+            message_ids: ids.clone(),
+        })
+        .collect();
+    let before = h.router.seen.lookups.get();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            control,
+            ..Rpc::default()
+        },
+    );
+    let lookups = h.router.seen.lookups.get() - before;
+    assert!(lookups <= 200, "{lookups} lookups for a bound of 200");
+}

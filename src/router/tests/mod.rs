@@ -3,6 +3,8 @@
 mod bounds;
 mod core;
 mod hardening;
+mod invariants;
+mod rules;
 mod scoring;
 
 use std::time::{Duration, Instant};
