@@ -3,11 +3,22 @@
 //! - The outbound stream is requested on the first poll (js-libp2p only opens its side after
 //!   seeing ours). It writes whatever the peer's shared [`PeerQueue`] holds, popping only when
 //!   the stream can take another frame, so nothing is popped while no stream is writable.
+//! - The outbound stream is also read, though nothing is ever expected on it (as go does): end
+//!   of stream, a reset or unexpected data means the remote closed its side (libp2p-gossipsub
+//!   does so after a frame over its size limit) and anything written to it is lost. The stream
+//!   is then replaced by a new one. Failures in a row are bounded ([`MAX_OUTBOUND_FAILURES`]);
+//!   a stream that carries a frame resets the count. Past the bound the handler gives up on the
+//!   connection and tells the behaviour, which closes it.
+//! - An RPC the codec refuses to encode (over the size limit) is dropped alone and reported;
+//!   the stream is not touched.
 //! - The inbound stream is read and every decoded RPC, or every frame the codec dropped, is
 //!   handed to the behaviour. A newer inbound stream replaces the older one.
 //! - The protocol of the first negotiated stream is reported once as a [`PeerKind`]; when the
 //!   remote supports none of our protocols, [`PeerKind::NotSupported`] is reported and the
 //!   connection is no longer kept alive for us.
+//! - Streams do not keep the connection alive by themselves: the connection is kept alive while
+//!   the behaviour wants the peer (mesh, shared topic, direct peer, newly connected) or RPCs are
+//!   queued for it (see [`PeerQueue::keep_alive`]).
 //!
 //! Nothing the remote does makes the handler panic: stream errors drop the stream and are
 //! logged with `tracing` (the handler does not know the peer id, so events carry the
@@ -37,9 +48,12 @@ use crate::{
     wire::{Codec, DecodedRpc, DropReason, Inbound},
 };
 
-/// How many times a failed outbound stream (failed negotiation other than "not supported", or
-/// a write error) is requested again over the connection's lifetime before giving up.
-const MAX_OUTBOUND_RETRIES: u8 = 3;
+/// How many outbound stream failures in a row (failed negotiation other than "not supported",
+/// a write error, or the remote closing its side) are answered by requesting a new stream
+/// before giving up on the connection. A stream that carried at least one frame resets the
+/// count, so a peer that refuses one oversized frame now and then is never cut off, and a peer
+/// that closes every stream costs at most one stream negotiation per RPC we send it.
+pub(crate) const MAX_OUTBOUND_FAILURES: u8 = 5;
 
 /// How many inbound frames are handed out in a row before the handler yields to the executor
 /// (waking itself), so one chatty peer cannot monopolise the connection task.
@@ -87,6 +101,30 @@ pub enum HandlerEvent {
     Rpc(DecodedRpc),
     /// A frame the codec skipped (oversized or malformed).
     Dropped(DropReason),
+    /// Something to count and log about our side of the connection.
+    Send(SendEvent),
+}
+
+/// What happened to our outbound stream or an RPC written to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendEvent {
+    /// The outbound stream failed or the remote closed it (`reason`); a new one is requested.
+    /// RPCs written to the old stream may have been lost.
+    StreamReopened {
+        /// What happened to the stream.
+        reason: String,
+    },
+    /// The outbound stream failed [`MAX_OUTBOUND_FAILURES`] times in a row: the handler stopped
+    /// sending and the connection should be closed.
+    GaveUp {
+        /// The last failure.
+        reason: String,
+    },
+    /// An RPC could not be encoded (over the size limit) and was dropped; the stream is intact.
+    Unencodable {
+        /// The codec's error.
+        reason: String,
+    },
 }
 
 /// The framed stream, in either direction.
@@ -104,6 +142,13 @@ enum Outbound {
     Closed,
 }
 
+/// Why [`Handler::check_outbound_open`] dropped the outbound stream.
+enum Closed {
+    Eof,
+    Error(std::io::Error),
+    UnexpectedData,
+}
+
 /// The handler of one connection to a peer.
 /// The gossipsub connection handler: one inbound and one outbound stream per connection.
 pub struct Handler {
@@ -113,8 +158,8 @@ pub struct Handler {
     /// The kind last reported to the behaviour.
     kind: Option<PeerKind>,
     outbound: Outbound,
-    /// Outbound streams requested again after a failure.
-    outbound_retries: u8,
+    /// Outbound stream failures since a stream last carried a frame.
+    outbound_failures: u8,
     inbound: Option<Box<Framing>>,
     /// Inbound frames handed out since the inbound stream last had nothing to read.
     inbound_in_a_row: usize,
@@ -131,7 +176,7 @@ impl Handler {
             conn,
             kind: None,
             outbound: Outbound::Idle,
-            outbound_retries: 0,
+            outbound_failures: 0,
             inbound: None,
             inbound_in_a_row: 0,
             events: VecDeque::new(),
@@ -151,36 +196,67 @@ impl Handler {
     }
 
     /// Drops the outbound stream after `reason` and schedules a new request, or gives up
-    /// after [`MAX_OUTBOUND_RETRIES`].
+    /// after [`MAX_OUTBOUND_FAILURES`] failures in a row. Either way the behaviour is told.
     fn outbound_failed(&mut self, reason: &dyn std::fmt::Display) {
-        if self.outbound_retries < MAX_OUTBOUND_RETRIES {
-            self.outbound_retries += 1;
+        let reason = reason.to_string();
+        if self.outbound_failures < MAX_OUTBOUND_FAILURES {
+            self.outbound_failures += 1;
             tracing::debug!(
                 connection = ?self.conn,
                 %reason,
-                retry = self.outbound_retries,
+                failures = self.outbound_failures,
                 "gossipsub outbound stream failed; requesting a new one"
             );
             self.outbound = Outbound::Idle;
+            self.events
+                .push_back(HandlerEvent::Send(SendEvent::StreamReopened { reason }));
         } else {
             tracing::warn!(
                 connection = ?self.conn,
                 %reason,
-                retries = self.outbound_retries,
-                "gossipsub outbound stream failed too often; no longer sending on this connection"
+                failures = self.outbound_failures,
+                "gossipsub outbound stream failed too often; giving up on this connection"
             );
             self.outbound = Outbound::Closed;
+            self.events
+                .push_back(HandlerEvent::Send(SendEvent::GaveUp { reason }));
         }
     }
 
-    /// Writes queued RPCs while the stream takes them, then flushes.
+    /// Polls the read side of the open outbound stream, on which the remote never writes:
+    /// anything there (end of stream, an error, data) means the remote closed or reset its
+    /// side, and the stream is replaced.
+    fn check_outbound_open(&mut self, cx: &mut Context<'_>) {
+        let Outbound::Open(stream) = &mut self.outbound else {
+            return;
+        };
+        let closed = match stream.poll_next_unpin(cx) {
+            Poll::Pending => return,
+            Poll::Ready(None) => Closed::Eof,
+            Poll::Ready(Some(Err(e))) => Closed::Error(e),
+            Poll::Ready(Some(Ok(_))) => Closed::UnexpectedData,
+        };
+        match closed {
+            Closed::Eof => self.outbound_failed(&"remote closed our outbound stream"),
+            Closed::Error(e) => {
+                self.outbound_failed(&format_args!("outbound stream reset: {e}"));
+            }
+            Closed::UnexpectedData => {
+                self.outbound_failed(&"remote wrote on our outbound stream");
+            }
+        }
+    }
+
+    /// Writes queued RPCs while the stream takes them, then flushes. An RPC that cannot be
+    /// encoded is dropped and reported; the stream carries on.
     fn poll_write(&mut self, cx: &mut Context<'_>) {
         let Outbound::Open(stream) = &mut self.outbound else {
             return;
         };
         let mut result = Ok(());
         let mut sent = 0;
-        while sent < MAX_SENDS_PER_POLL {
+        let mut attempts = 0;
+        while attempts < MAX_SENDS_PER_POLL {
             match stream.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
@@ -192,20 +268,39 @@ impl Handler {
             let Poll::Ready(item) = self.queue.poll_pop(cx, self.conn) else {
                 break;
             };
-            if let Err(e) = stream.start_send_unpin(&item.rpc) {
-                result = Err(e);
-                break;
+            attempts += 1;
+            // `start_send` only encodes into the write buffer (I/O errors surface in
+            // `poll_ready` and `poll_flush`), and the codec checks the size before writing
+            // anything, so an error here leaves the stream and its buffer intact.
+            match stream.start_send_unpin(&item.rpc) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    tracing::warn!(
+                        connection = ?self.conn,
+                        class = ?item.class,
+                        error = %e,
+                        "gossipsub RPC could not be encoded; dropped"
+                    );
+                    self.events
+                        .push_back(HandlerEvent::Send(SendEvent::Unencodable {
+                            reason: e.to_string(),
+                        }));
+                }
             }
-            sent += 1;
         }
-        if sent == MAX_SENDS_PER_POLL {
+        if attempts == MAX_SENDS_PER_POLL {
             // There may be more to send: come back after others had their turn.
             cx.waker().wake_by_ref();
         }
-        if result.is_ok()
-            && let Poll::Ready(Err(e)) = stream.poll_flush_unpin(cx)
-        {
-            result = Err(e);
+        if result.is_ok() {
+            match stream.poll_flush_unpin(cx) {
+                Poll::Ready(Err(e)) => result = Err(e),
+                Poll::Ready(Ok(())) if sent > 0 => {
+                    // The stream carries frames: failures in a row start again from zero.
+                    self.outbound_failures = 0;
+                }
+                _ => {}
+            }
         }
         if let Err(e) = result {
             self.outbound_failed(&format_args!("write error: {e}"));
@@ -304,9 +399,10 @@ impl ConnectionHandler for Handler {
     fn connection_keep_alive(&self) -> bool {
         match self.kind {
             Some(PeerKind::NotSupported) => false,
-            Some(_) => true,
-            // Still negotiating, unless we gave up on the outbound stream.
-            None => !matches!(self.outbound, Outbound::Closed),
+            _ if matches!(self.outbound, Outbound::Closed) => false,
+            Some(_) => self.queue.keep_alive(),
+            // Still negotiating.
+            None => true,
         }
     }
 
@@ -318,7 +414,11 @@ impl ConnectionHandler for Handler {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(HandlerOut(event)));
         }
 
+        self.check_outbound_open(cx);
         self.poll_write(cx);
+        if let Some(event) = self.events.pop_front() {
+            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(HandlerOut(event)));
+        }
         if matches!(self.outbound, Outbound::Idle) {
             self.outbound = Outbound::Requested;
             return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
@@ -353,7 +453,10 @@ impl ConnectionHandler for Handler {
                         "new gossipsub inbound stream replaces the previous one"
                     );
                 }
-                self.inbound = Some(Box::new(stream));
+                let mut stream = Box::new(stream);
+                // Keep-alive is decided by `connection_keep_alive`, not by open streams.
+                stream.ignore_for_keep_alive();
+                self.inbound = Some(stream);
                 self.inbound_in_a_row = 0;
                 self.negotiated(kind);
             }
@@ -361,7 +464,9 @@ impl ConnectionHandler for Handler {
                 protocol: (stream, kind),
                 ..
             }) => {
-                self.outbound = Outbound::Open(Box::new(stream));
+                let mut stream = Box::new(stream);
+                stream.ignore_for_keep_alive();
+                self.outbound = Outbound::Open(stream);
                 self.negotiated(kind);
             }
             ConnectionEvent::DialUpgradeError(DialUpgradeError { error, .. }) => {
@@ -409,7 +514,12 @@ mod tests {
             let queue = self
                 .queues
                 .entry(peer)
-                .or_insert_with(|| PeerQueue::new(16))
+                .or_insert_with(|| {
+                    PeerQueue::new(crate::queue::QueueLimits {
+                        items: 16,
+                        bytes: 1 << 20,
+                    })
+                })
                 .clone();
             Handler::new(self.config.clone(), queue, conn)
         }
@@ -577,6 +687,74 @@ mod tests {
         let mut b = swarm(&[PeerKind::Gossipsubv1_1, PeerKind::Gossipsub]);
         let kinds = run(connect(&mut a, &mut b)).await;
         assert_eq!(kinds, [PeerKind::Gossipsubv1_1; 2]);
+    }
+
+    /// An RPC over the size limit, a subscription to a topic of 70,000 bytes.
+    fn oversized_rpc() -> Rpc {
+        Rpc {
+            subscriptions: vec![Subscription {
+                subscribe: true,
+                topic: TopicHash::from("x".repeat(70_000)),
+            }],
+            ..Rpc::default()
+        }
+    }
+
+    fn queued(rpc: Rpc) -> QueuedRpc {
+        QueuedRpc {
+            rpc,
+            class: Class::Control,
+            expires: None,
+            message_id: None,
+        }
+    }
+
+    /// Runs both swarms until `b` received `want` RPCs; returns them.
+    async fn receive(
+        a: &mut Swarm<TestBehaviour>,
+        b: &mut Swarm<TestBehaviour>,
+        want: usize,
+    ) -> Vec<Rpc> {
+        let mut received = Vec::new();
+        run(async {
+            while received.len() < want {
+                tokio::select! {
+                    _ = a.select_next_some() => {}
+                    event = b.select_next_some() => {
+                        if let SwarmEvent::Behaviour(HandlerEvent::Rpc(r)) = event {
+                            received.push(r.rpc);
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        received
+    }
+
+    /// An RPC that cannot be encoded (over the limit) is dropped alone: the stream survives
+    /// any number of them and the RPCs queued after them are delivered.
+    #[tokio::test]
+    async fn unencodable_rpcs_never_cost_the_stream() {
+        let mut a = swarm(&all());
+        let mut b = swarm(&all());
+        run(connect(&mut a, &mut b)).await;
+        let queue = a.behaviour().queues[b.local_peer_id()].clone();
+        let small = |n: usize| Rpc {
+            subscriptions: vec![Subscription {
+                subscribe: true,
+                topic: TopicHash::from(format!("t{n}")),
+            }],
+            ..Rpc::default()
+        };
+        for round in 0..3 {
+            for _ in 0..4 {
+                queue.push(queued(oversized_rpc())).expect("room");
+            }
+            queue.push(queued(small(round))).expect("room");
+            let received = receive(&mut a, &mut b, 1).await;
+            assert_eq!(received, vec![small(round)], "round {round}");
+        }
     }
 
     #[tokio::test]

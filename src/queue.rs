@@ -4,11 +4,17 @@
 //! directly: it pushes them into the peer's [`PeerQueue`], and whichever of the peer's
 //! connection handlers has a writable outbound stream pops them.
 //!
-//! - Three classes, each with its own bound: [`Class::Control`] is always popped first, then
-//!   [`Class::Publish`], then [`Class::Forward`]. A full class refuses the item (it is handed
-//!   back to the caller, never grown past its bound), so a slow peer costs bounded memory.
-//! - Stale publishes and forwards are dropped by [`PeerQueue::purge_expired`]; forwards the
-//!   peer told us it does not want (IDONTWANT) are dropped by [`PeerQueue::cancel_forward`].
+//! - Three classes, each bounded in items and in bytes ([`QueueLimits`]): [`Class::Control`] is
+//!   always popped first, then [`Class::Publish`], then [`Class::Forward`]. A full class refuses
+//!   the item (it is handed back to the caller, never grown past its bound), so a slow peer
+//!   costs bounded memory. An item larger than the byte bound is still taken by an empty class,
+//!   so any RPC that fits the wire limit can be sent.
+//! - Stale publishes and forwards are dropped by [`PeerQueue::purge_expired`], which also strips
+//!   stale gossip (IHAVE) from queued control RPCs: GRAFT, PRUNE, IWANT, IDONTWANT and
+//!   subscriptions are kept. Forwards the peer told us it does not want (IDONTWANT) are dropped
+//!   by [`PeerQueue::cancel_forward`].
+//! - The queue also carries the connection keep-alive decision shared with the handlers
+//!   ([`PeerQueue::keep_alive`]): wanted by the behaviour, or something queued.
 //! - The queue never reads the clock: every time is passed in by the caller.
 //!
 //! The lock is a `std::sync::Mutex` held only for a few pointer moves; wakers are woken after
@@ -17,14 +23,17 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     task::{Context, Poll, Waker},
     time::Instant,
 };
 
 use libp2p_swarm::ConnectionId;
 
-use crate::types::{MessageId, Rpc};
+use crate::types::{ControlAction, MessageId, Rpc};
 
 /// The priority class of a queued RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,25 +53,133 @@ pub(crate) struct QueuedRpc {
     pub(crate) rpc: Rpc,
     /// Its priority class.
     pub(crate) class: Class,
-    /// When it becomes stale; `None` never expires. Ignored for [`Class::Control`].
+    /// When it becomes stale; `None` never expires. For [`Class::Control`] only the gossip
+    /// (IHAVE) it carries goes stale: it is stripped, the rest is kept.
     pub(crate) expires: Option<Instant>,
     /// The id of the message it carries, used to cancel forwards on IDONTWANT.
     pub(crate) message_id: Option<MessageId>,
 }
 
+/// The bounds of each class of a [`PeerQueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueLimits {
+    /// The most items of one class (0 refuses every push).
+    pub(crate) items: usize,
+    /// The most bytes (see [`rpc_bytes`]) of one class; a single larger item is still taken
+    /// by an empty class.
+    pub(crate) bytes: usize,
+}
+
+/// What [`PeerQueue::purge_expired`] dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Purged {
+    /// Publishes and forwards dropped as stale.
+    pub(crate) messages: usize,
+    /// Stale IHAVE entries stripped from control RPCs.
+    pub(crate) gossip: usize,
+}
+
+/// The bytes an RPC holds in the queue: the payload and id bytes it carries plus a small
+/// per-entry overhead. Close to its encoded size and never below the payload bytes, computed
+/// without encoding (O(entries)).
+pub(crate) fn rpc_bytes(rpc: &Rpc) -> usize {
+    const ENTRY: usize = 4;
+    let ids = |ids: &[MessageId]| -> usize { ids.iter().map(|id| id.as_bytes().len() + 2).sum() };
+    let subscriptions: usize = rpc
+        .subscriptions
+        .iter()
+        .map(|s| s.topic.as_str().len() + ENTRY)
+        .sum();
+    let messages: usize = rpc.messages.iter().map(|m| m.encoded_len() + ENTRY).sum();
+    let control: usize = rpc
+        .control
+        .iter()
+        .map(|c| {
+            ENTRY
+                + match c {
+                    ControlAction::IHave { topic, message_ids } => {
+                        topic.as_str().len() + ids(message_ids)
+                    }
+                    ControlAction::IWant { message_ids }
+                    | ControlAction::IDontWant { message_ids } => ids(message_ids),
+                    ControlAction::Graft { topic } => topic.as_str().len(),
+                    ControlAction::Prune { topic, peers, .. } => {
+                        topic.as_str().len()
+                            + peers
+                                .iter()
+                                .map(|p| {
+                                    ENTRY
+                                        + 40
+                                        + p.signed_peer_record.as_ref().map_or(0, |r| r.len())
+                                })
+                                .sum::<usize>()
+                            + 10
+                    }
+                }
+        })
+        .sum();
+    subscriptions + messages + control
+}
+
+/// A queued RPC with its accounted size.
+#[derive(Debug)]
+struct Entry {
+    bytes: usize,
+    item: QueuedRpc,
+}
+
+/// One class: its items and their total bytes.
+#[derive(Debug, Default)]
+struct Lane {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl Lane {
+    fn pop(&mut self) -> Option<QueuedRpc> {
+        let entry = self.entries.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
+        Some(entry.item)
+    }
+
+    /// Keeps the entries for which `keep` returns true, handing the others to `dropped`.
+    fn retain(&mut self, mut keep: impl FnMut(&mut Entry) -> bool, dropped: &mut Vec<QueuedRpc>) {
+        let mut kept = VecDeque::with_capacity(self.entries.len());
+        let mut bytes = 0;
+        for mut entry in self.entries.drain(..) {
+            if keep(&mut entry) {
+                bytes += entry.bytes;
+                kept.push_back(entry);
+            } else {
+                dropped.push(entry.item);
+            }
+        }
+        self.entries = kept;
+        self.bytes = bytes;
+    }
+}
+
 /// The send queue of one peer. Cloning shares the queue.
 #[derive(Clone, Debug)]
 pub(crate) struct PeerQueue {
-    inner: Arc<Mutex<Inner>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Set by the behaviour while it wants the connection kept alive.
+    wanted: AtomicBool,
+    /// Items queued, all classes; mirrors `Inner` so keep-alive checks take no lock.
+    queued: AtomicUsize,
 }
 
 #[derive(Debug)]
 struct Inner {
-    /// The bound of each class.
-    capacity: usize,
-    control: VecDeque<QueuedRpc>,
-    publish: VecDeque<QueuedRpc>,
-    forward: VecDeque<QueuedRpc>,
+    limits: QueueLimits,
+    control: Lane,
+    publish: Lane,
+    forward: Lane,
     /// How many queued forwards carry each message id, so an IDONTWANT for a message we are
     /// not forwarding to this peer (the common case) costs one hash lookup, not a scan.
     forward_ids: HashMap<MessageId, usize>,
@@ -71,7 +188,7 @@ struct Inner {
 }
 
 impl Inner {
-    fn deque_mut(&mut self, class: Class) -> &mut VecDeque<QueuedRpc> {
+    fn lane_mut(&mut self, class: Class) -> &mut Lane {
         match class {
             Class::Control => &mut self.control,
             Class::Publish => &mut self.publish,
@@ -79,12 +196,16 @@ impl Inner {
         }
     }
 
-    fn deque(&self, class: Class) -> &VecDeque<QueuedRpc> {
+    fn lane(&self, class: Class) -> &Lane {
         match class {
             Class::Control => &self.control,
             Class::Publish => &self.publish,
             Class::Forward => &self.forward,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.control.entries.len() + self.publish.entries.len() + self.forward.entries.len()
     }
 
     /// Records that a forward carrying `id` entered the queue.
@@ -111,54 +232,93 @@ impl Inner {
     }
 
     fn pop(&mut self) -> Option<QueuedRpc> {
-        if let Some(item) = self.control.pop_front() {
+        if let Some(item) = self.control.pop() {
             return Some(item);
         }
-        if let Some(item) = self.publish.pop_front() {
+        if let Some(item) = self.publish.pop() {
             return Some(item);
         }
-        let item = self.forward.pop_front()?;
+        let item = self.forward.pop()?;
         Self::untrack_forward(&mut self.forward_ids, &item);
         Some(item)
     }
 }
 
+/// Strips the IHAVE entries of a control RPC; returns how many were removed.
+fn strip_gossip(rpc: &mut Rpc) -> usize {
+    let before = rpc.control.len();
+    rpc.control
+        .retain(|c| !matches!(c, ControlAction::IHave { .. }));
+    before - rpc.control.len()
+}
+
 impl PeerQueue {
-    /// Creates an empty queue holding at most `capacity` items of each class. A capacity of 0
-    /// refuses every push.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// Creates an empty queue; each class holds at most `limits.items` items and
+    /// `limits.bytes` bytes.
+    pub(crate) fn new(limits: QueueLimits) -> Self {
         PeerQueue {
-            inner: Arc::new(Mutex::new(Inner {
-                capacity,
-                control: VecDeque::new(),
-                publish: VecDeque::new(),
-                forward: VecDeque::new(),
-                forward_ids: HashMap::new(),
-                wakers: Vec::new(),
-            })),
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner {
+                    limits,
+                    control: Lane::default(),
+                    publish: Lane::default(),
+                    forward: Lane::default(),
+                    forward_ids: HashMap::new(),
+                    wakers: Vec::new(),
+                }),
+                wanted: AtomicBool::new(true),
+                queued: AtomicUsize::new(0),
+            }),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the item count for [`keep_alive`](Self::keep_alive) (call with the lock held).
+    fn sync_len(&self, inner: &Inner) {
+        self.shared.queued.store(inner.len(), Ordering::Relaxed);
+    }
+
+    /// Whether the connections of this peer should be kept alive: the behaviour wants the
+    /// peer (see [`set_wanted`](Self::set_wanted); true for a new queue) or RPCs are queued.
+    /// Takes no lock.
+    pub(crate) fn keep_alive(&self) -> bool {
+        self.shared.wanted.load(Ordering::Relaxed) || self.shared.queued.load(Ordering::Relaxed) > 0
+    }
+
+    /// Sets whether the behaviour wants this peer's connections kept alive.
+    pub(crate) fn set_wanted(&self, wanted: bool) {
+        self.shared.wanted.store(wanted, Ordering::Relaxed);
     }
 
     /// Queues `item` behind the others of its class and wakes the handlers waiting for work.
     ///
-    /// Returns `Err(item)` when its class already holds `capacity` items; the queue never
-    /// grows past its bound.
+    /// Returns `Err(item)` when its class already holds `limits.items` items, or holds items
+    /// and `item` would take it past `limits.bytes`; the queue never grows past its bounds.
     // The refused item is handed back by value (it was moved in by value anyway) so the caller
     // can count or report it; boxing it would cost an allocation per push.
     #[allow(clippy::result_large_err)]
     pub(crate) fn push(&self, item: QueuedRpc) -> Result<(), QueuedRpc> {
+        let bytes = rpc_bytes(&item.rpc);
         let wakers = {
             let mut inner = self.lock();
-            let capacity = inner.capacity;
-            if inner.deque(item.class).len() >= capacity {
+            let limits = inner.limits;
+            let lane = inner.lane(item.class);
+            let over_bytes =
+                !lane.entries.is_empty() && lane.bytes.saturating_add(bytes) > limits.bytes;
+            if lane.entries.len() >= limits.items || over_bytes {
                 return Err(item);
             }
             inner.track_forward(&item);
-            inner.deque_mut(item.class).push_back(item);
+            let lane = inner.lane_mut(item.class);
+            lane.bytes = lane.bytes.saturating_add(bytes);
+            lane.entries.push_back(Entry { bytes, item });
+            self.sync_len(&inner);
             std::mem::take(&mut inner.wakers)
         };
         for (_, waker) in wakers {
@@ -174,6 +334,7 @@ impl PeerQueue {
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>, conn: ConnectionId) -> Poll<QueuedRpc> {
         let mut inner = self.lock();
         if let Some(item) = inner.pop() {
+            self.sync_len(&inner);
             return Poll::Ready(item);
         }
         let waker = cx.waker();
@@ -197,70 +358,78 @@ impl PeerQueue {
     /// returns how many were dropped.
     ///
     /// Costs one hash lookup when no such forward is queued; otherwise a scan of the forward
-    /// class (at most `capacity` items).
+    /// class (at most `limits.items` items).
     pub(crate) fn cancel_forward(&self, id: &MessageId) -> usize {
-        let dropped = {
+        let mut dropped = Vec::new();
+        {
             let mut inner = self.lock();
             if inner.forward_ids.remove(id).is_none() {
                 return 0;
             }
-            let mut dropped = Vec::new();
-            let kept: VecDeque<QueuedRpc> = std::mem::take(&mut inner.forward)
-                .into_iter()
-                .filter_map(|item| {
-                    if item.message_id.as_ref() == Some(id) {
-                        dropped.push(item);
-                        None
-                    } else {
-                        Some(item)
-                    }
-                })
-                .collect();
-            inner.forward = kept;
-            dropped
-        };
-        // The dropped RPCs are freed outside the lock.
-        dropped.len()
-    }
-
-    /// Drops every publish and forward whose `expires` is at or before `now` and returns how
-    /// many were dropped. Control items never expire. Scans both classes.
-    pub(crate) fn purge_expired(&self, now: Instant) -> usize {
-        let expired = |item: &QueuedRpc| item.expires.is_some_and(|at| at <= now);
-        let mut dropped = Vec::new();
-        {
-            let mut inner = self.lock();
-            let Inner {
-                publish,
-                forward,
-                forward_ids,
-                ..
-            } = &mut *inner;
-            for deque in [publish, forward] {
-                if !deque.iter().any(expired) {
-                    continue;
-                }
-                let mut kept = VecDeque::with_capacity(deque.len());
-                for item in deque.drain(..) {
-                    if expired(&item) {
-                        Inner::untrack_forward(forward_ids, &item);
-                        dropped.push(item);
-                    } else {
-                        kept.push_back(item);
-                    }
-                }
-                *deque = kept;
-            }
+            inner
+                .forward
+                .retain(|e| e.item.message_id.as_ref() != Some(id), &mut dropped);
+            self.sync_len(&inner);
         }
         // The dropped RPCs are freed outside the lock.
         dropped.len()
     }
 
+    /// Drops every publish and forward whose `expires` is at or before `now`, and strips the
+    /// IHAVE entries of control RPCs whose `expires` is at or before `now` (dropping those left
+    /// empty). Scans the three classes.
+    pub(crate) fn purge_expired(&self, now: Instant) -> Purged {
+        let expired = |item: &QueuedRpc| item.expires.is_some_and(|at| at <= now);
+        let mut dropped = Vec::new();
+        let mut purged = Purged::default();
+        {
+            let mut inner = self.lock();
+            let Inner {
+                control,
+                publish,
+                forward,
+                forward_ids,
+                ..
+            } = &mut *inner;
+            if control.entries.iter().any(|e| expired(&e.item)) {
+                control.retain(
+                    |entry| {
+                        if !expired(&entry.item) {
+                            return true;
+                        }
+                        // Only the gossip goes stale; it is stripped once.
+                        entry.item.expires = None;
+                        let stripped = strip_gossip(&mut entry.item.rpc);
+                        if stripped == 0 {
+                            return true;
+                        }
+                        purged.gossip += stripped;
+                        entry.bytes = rpc_bytes(&entry.item.rpc);
+                        !entry.item.rpc.is_empty()
+                    },
+                    &mut dropped,
+                );
+            }
+            for lane in [publish, forward] {
+                if !lane.entries.iter().any(|e| expired(&e.item)) {
+                    continue;
+                }
+                let before = dropped.len();
+                lane.retain(|e| !expired(&e.item), &mut dropped);
+                for item in &dropped[before..] {
+                    Inner::untrack_forward(forward_ids, item);
+                }
+                purged.messages += dropped.len() - before;
+            }
+            self.sync_len(&inner);
+        }
+        // The dropped RPCs are freed outside the lock.
+        purged
+    }
+
     /// The number of queued items, all classes together.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        let inner = self.lock();
-        inner.control.len() + inner.publish.len() + inner.forward.len()
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
     /// Whether nothing is queued.
@@ -272,7 +441,19 @@ impl PeerQueue {
     /// The number of queued items of `class`.
     #[cfg(test)]
     pub(crate) fn len_of(&self, class: Class) -> usize {
-        self.lock().deque(class).len()
+        self.lock().lane(class).entries.len()
+    }
+
+    /// The bytes queued in `class`.
+    #[cfg(test)]
+    pub(crate) fn bytes_of(&self, class: Class) -> usize {
+        self.lock().lane(class).bytes
+    }
+
+    /// The bytes queued, all classes together.
+    pub(crate) fn bytes(&self) -> usize {
+        let inner = self.lock();
+        inner.control.bytes + inner.publish.bytes + inner.forward.bytes
     }
 }
 
@@ -286,6 +467,7 @@ mod tests {
     use futures::task::{ArcWake, noop_waker, waker};
 
     use super::*;
+    use crate::types::TopicHash;
 
     fn item(class: Class, id: Option<&'static str>, expires: Option<Instant>) -> QueuedRpc {
         QueuedRpc {
@@ -294,6 +476,14 @@ mod tests {
             expires,
             message_id: id.map(|s| MessageId::new(s.as_bytes())),
         }
+    }
+
+    /// A queue of `items` per class with a byte bound that never binds.
+    fn queue(items: usize) -> PeerQueue {
+        PeerQueue::new(QueueLimits {
+            items,
+            bytes: usize::MAX,
+        })
     }
 
     fn conn(n: usize) -> ConnectionId {
@@ -330,7 +520,7 @@ mod tests {
 
     #[test]
     fn pops_control_then_publish_then_forward() {
-        let q = PeerQueue::new(10);
+        let q = queue(10);
         q.push(item(Class::Forward, Some("f1"), None)).unwrap();
         q.push(item(Class::Publish, Some("p1"), None)).unwrap();
         q.push(item(Class::Control, None, None)).unwrap();
@@ -354,7 +544,7 @@ mod tests {
 
     #[test]
     fn each_class_is_bounded_separately() {
-        let q = PeerQueue::new(2);
+        let q = queue(2);
         for class in [Class::Control, Class::Publish, Class::Forward] {
             assert!(q.push(item(class, Some("a"), None)).is_ok());
             assert!(q.push(item(class, Some("b"), None)).is_ok());
@@ -374,14 +564,14 @@ mod tests {
 
     #[test]
     fn zero_capacity_refuses_everything() {
-        let q = PeerQueue::new(0);
+        let q = queue(0);
         assert!(q.push(item(Class::Control, None, None)).is_err());
         assert!(q.is_empty());
     }
 
     #[test]
     fn cancel_forward_drops_only_forwards_of_that_id() {
-        let q = PeerQueue::new(10);
+        let q = queue(10);
         q.push(item(Class::Forward, Some("x"), None)).unwrap();
         q.push(item(Class::Forward, Some("y"), None)).unwrap();
         q.push(item(Class::Forward, Some("x"), None)).unwrap();
@@ -407,7 +597,7 @@ mod tests {
 
     #[test]
     fn cancel_forward_after_pop_finds_nothing() {
-        let q = PeerQueue::new(10);
+        let q = queue(10);
         q.push(item(Class::Forward, Some("x"), None)).unwrap();
         assert_eq!(drain(&q).len(), 1);
         assert_eq!(q.cancel_forward(&MessageId::new(&b"x"[..])), 0);
@@ -422,7 +612,7 @@ mod tests {
         let t0 = Instant::now();
         let t1 = t0 + Duration::from_secs(1);
         let t2 = t0 + Duration::from_secs(2);
-        let q = PeerQueue::new(10);
+        let q = queue(10);
         q.push(item(Class::Control, Some("c"), Some(t0))).unwrap();
         q.push(item(Class::Publish, Some("p0"), Some(t0))).unwrap();
         q.push(item(Class::Publish, Some("p2"), Some(t2))).unwrap();
@@ -430,9 +620,18 @@ mod tests {
         q.push(item(Class::Forward, Some("f1"), Some(t1))).unwrap();
         q.push(item(Class::Forward, Some("f2"), Some(t2))).unwrap();
 
-        assert_eq!(q.purge_expired(t0 - Duration::from_millis(1)), 0);
-        // `expires <= now` is stale.
-        assert_eq!(q.purge_expired(t1), 2);
+        assert_eq!(
+            q.purge_expired(t0 - Duration::from_millis(1)),
+            Purged::default()
+        );
+        // `expires <= now` is stale. The control item carried no gossip: it is kept.
+        assert_eq!(
+            q.purge_expired(t1),
+            Purged {
+                messages: 2,
+                gossip: 0
+            }
+        );
         assert_eq!(q.len(), 4);
         // The purged forward no longer counts for IDONTWANT.
         assert_eq!(q.cancel_forward(&MessageId::new(&b"f1"[..])), 0);
@@ -449,7 +648,7 @@ mod tests {
 
     #[test]
     fn push_wakes_every_waiting_connection() {
-        let q = PeerQueue::new(10);
+        let q = queue(10);
         let a = Arc::new(CountingWaker::default());
         let b = Arc::new(CountingWaker::default());
         let (wa, wb) = (waker(a.clone()), waker(b.clone()));
@@ -479,7 +678,7 @@ mod tests {
 
     #[test]
     fn removed_waker_is_not_woken() {
-        let q = PeerQueue::new(10);
+        let q = queue(10);
         let a = Arc::new(CountingWaker::default());
         let b = Arc::new(CountingWaker::default());
         let (wa, wb) = (waker(a.clone()), waker(b.clone()));
@@ -499,7 +698,7 @@ mod tests {
 
     #[test]
     fn refused_push_does_not_wake() {
-        let q = PeerQueue::new(0);
+        let q = queue(0);
         let a = Arc::new(CountingWaker::default());
         let wa = waker(a.clone());
         assert!(
@@ -512,11 +711,170 @@ mod tests {
 
     #[test]
     fn clones_share_the_queue() {
-        let q = PeerQueue::new(4);
+        let q = queue(4);
         let q2 = q.clone();
         q.push(item(Class::Publish, Some("p"), None)).unwrap();
         assert_eq!(q2.len_of(Class::Publish), 1);
         assert_eq!(drain(&q2).len(), 1);
         assert!(q.is_empty());
+    }
+
+    fn message_rpc(data: usize) -> Rpc {
+        Rpc {
+            messages: vec![crate::types::RawMessage {
+                source: None,
+                data: vec![0u8; data].into(),
+                sequence_number: None,
+                topic: TopicHash::from("t"),
+                signature: None,
+                key: None,
+            }],
+            ..Rpc::default()
+        }
+    }
+
+    fn sized(class: Class, data: usize) -> QueuedRpc {
+        QueuedRpc {
+            rpc: message_rpc(data),
+            class,
+            expires: None,
+            message_id: None,
+        }
+    }
+
+    #[test]
+    fn each_class_is_bounded_in_bytes() {
+        let q = PeerQueue::new(QueueLimits {
+            items: 1000,
+            bytes: 10_000,
+        });
+        let one = rpc_bytes(&message_rpc(3000));
+        assert!(one >= 3000);
+        for class in [Class::Control, Class::Publish, Class::Forward] {
+            for _ in 0..3 {
+                q.push(sized(class, 3000)).expect("room");
+            }
+            // A fourth would pass 10,000 bytes.
+            assert!(q.push(sized(class, 3000)).is_err());
+            assert_eq!(q.len_of(class), 3);
+            assert_eq!(q.bytes_of(class), 3 * one);
+            assert!(q.bytes_of(class) <= 10_000);
+            // Something small still fits.
+            let small = rpc_bytes(&message_rpc(10));
+            assert!(3 * one + small <= 10_000);
+            q.push(sized(class, 10)).expect("small fits");
+        }
+        // Popping frees the bytes.
+        let _ = pop_now(&q);
+        assert_eq!(
+            q.bytes_of(Class::Control),
+            2 * one + rpc_bytes(&message_rpc(10))
+        );
+        drain(&q);
+        for class in [Class::Control, Class::Publish, Class::Forward] {
+            assert_eq!(q.bytes_of(class), 0);
+        }
+    }
+
+    #[test]
+    fn an_item_over_the_byte_bound_is_taken_only_by_an_empty_class() {
+        let q = PeerQueue::new(QueueLimits {
+            items: 10,
+            bytes: 1000,
+        });
+        q.push(sized(Class::Publish, 5000))
+            .expect("an empty class takes it");
+        assert!(q.push(sized(Class::Publish, 1)).is_err());
+        assert!(q.push(sized(Class::Publish, 5000)).is_err());
+        assert_eq!(drain(&q).len(), 1);
+        assert_eq!(q.bytes_of(Class::Publish), 0);
+    }
+
+    #[test]
+    fn byte_accounting_follows_cancel_and_purge() {
+        let t0 = Instant::now();
+        let q = PeerQueue::new(QueueLimits {
+            items: 10,
+            bytes: 100_000,
+        });
+        let mut f = sized(Class::Forward, 1000);
+        f.message_id = mid("x");
+        q.push(f).unwrap();
+        let mut f = sized(Class::Forward, 2000);
+        f.expires = Some(t0);
+        q.push(f).unwrap();
+        assert_eq!(q.cancel_forward(&MessageId::new(&b"x"[..])), 1);
+        assert_eq!(q.bytes_of(Class::Forward), rpc_bytes(&message_rpc(2000)));
+        assert_eq!(q.purge_expired(t0).messages, 1);
+        assert_eq!(q.bytes_of(Class::Forward), 0);
+        assert!(q.is_empty());
+    }
+
+    fn ihave(n: u8) -> ControlAction {
+        ControlAction::IHave {
+            topic: TopicHash::from("t"),
+            message_ids: vec![MessageId::new(vec![n; 20])],
+        }
+    }
+
+    #[test]
+    fn stale_gossip_is_stripped_and_the_rest_of_control_kept() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        let q = queue(10);
+        let control = |control: Vec<ControlAction>, expires| QueuedRpc {
+            rpc: Rpc {
+                control,
+                ..Rpc::default()
+            },
+            class: Class::Control,
+            expires: Some(expires),
+            message_id: None,
+        };
+        let graft = ControlAction::Graft {
+            topic: TopicHash::from("t"),
+        };
+        // Only gossip: dropped whole once stale.
+        q.push(control(vec![ihave(1), ihave(2)], t0)).unwrap();
+        // Gossip and a GRAFT: the GRAFT survives.
+        q.push(control(vec![ihave(3), graft.clone()], t0)).unwrap();
+        // Gossip that is not stale yet.
+        q.push(control(vec![ihave(4)], t1)).unwrap();
+        let before = q.bytes_of(Class::Control);
+
+        let purged = q.purge_expired(t0);
+        assert_eq!(
+            purged,
+            Purged {
+                messages: 0,
+                gossip: 3
+            }
+        );
+        assert_eq!(q.len_of(Class::Control), 2);
+        assert!(q.bytes_of(Class::Control) < before);
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let Poll::Ready(first) = q.poll_pop(&mut cx, conn(0)) else {
+            panic!("queued")
+        };
+        assert_eq!(first.rpc.control, vec![graft]);
+        // Later purges leave the stripped RPC alone and strip the other when it is stale.
+        assert_eq!(q.purge_expired(t1).gossip, 1);
+        assert!(q.is_empty());
+        assert_eq!(q.bytes_of(Class::Control), 0);
+    }
+
+    #[test]
+    fn keep_alive_follows_the_flag_and_the_queue() {
+        let q = queue(10);
+        assert!(q.keep_alive(), "a new peer is wanted until told otherwise");
+        q.set_wanted(false);
+        assert!(!q.keep_alive());
+        q.push(item(Class::Forward, None, None)).unwrap();
+        assert!(q.keep_alive(), "queued sends keep the connection");
+        drain(&q);
+        assert!(!q.keep_alive());
+        q.set_wanted(true);
+        assert!(q.keep_alive());
     }
 }

@@ -23,6 +23,7 @@ mod promises;
 mod px;
 mod scoring;
 pub(crate) mod seen;
+mod send_feedback;
 #[cfg(test)]
 mod tests;
 

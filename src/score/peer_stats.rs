@@ -31,6 +31,8 @@ pub(crate) struct PeerStats {
     pub(crate) behaviour_penalty: f64,
     /// `P5` value.
     pub(crate) application_score: f64,
+    /// Slow-peer counter: RPCs dropped because the peer did not read them.
+    pub(crate) slow_peer_penalty: f64,
 }
 
 impl PeerStats {
@@ -41,6 +43,7 @@ impl PeerStats {
             ips: BTreeSet::new(),
             behaviour_penalty: 0.0,
             application_score: 0.0,
+            slow_peer_penalty: 0.0,
         }
     }
 
@@ -55,6 +58,7 @@ impl PeerStats {
             && self.ips.is_empty()
             && self.behaviour_penalty == 0.0
             && self.application_score == 0.0
+            && self.slow_peer_penalty == 0.0
     }
 
     /// Drops the topic entries that carry no information.
