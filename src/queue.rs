@@ -291,9 +291,17 @@ impl PeerQueue {
         self.shared.wanted.load(Ordering::Relaxed) || self.shared.queued.load(Ordering::Relaxed) > 0
     }
 
-    /// Sets whether the behaviour wants this peer's connections kept alive.
+    /// Sets whether the behaviour wants this peer's connections kept alive. On a change the
+    /// waiting handlers are woken: the swarm only asks a handler about keep-alive when it polls
+    /// it.
     pub(crate) fn set_wanted(&self, wanted: bool) {
-        self.shared.wanted.store(wanted, Ordering::Relaxed);
+        if self.shared.wanted.swap(wanted, Ordering::Relaxed) == wanted {
+            return;
+        }
+        let wakers = std::mem::take(&mut self.lock().wakers);
+        for (_, waker) in wakers {
+            waker.wake();
+        }
     }
 
     /// Queues `item` behind the others of its class and wakes the handlers waiting for work.
@@ -876,5 +884,20 @@ mod tests {
         assert!(!q.keep_alive());
         q.set_wanted(true);
         assert!(q.keep_alive());
+    }
+
+    #[test]
+    fn a_keep_alive_change_wakes_the_handlers() {
+        let q = queue(10);
+        let a = Arc::new(CountingWaker::default());
+        let wa = waker(a.clone());
+        assert!(
+            q.poll_pop(&mut Context::from_waker(&wa), conn(1))
+                .is_pending()
+        );
+        q.set_wanted(true);
+        assert_eq!(a.0.load(Ordering::SeqCst), 0, "no change, no wake-up");
+        q.set_wanted(false);
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
     }
 }

@@ -7,10 +7,19 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::{Net, NodeEvent, Ours, Shared, Theirs, fast_config};
-use libp2p::identity::Keypair;
+use common::raw::{RawNode, put_frame, subscribe_rpc};
+use common::{Net, Node, NodeEvent, Ours, Shared, Theirs, fast_config, memory_addr};
+use futures::StreamExt;
+use gossipsub::{FailedMessages, PeerScoreParams, PeerScoreThresholds};
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade::Version;
+use libp2p::core::{Multiaddr, Transport};
+use libp2p::identity::{Keypair, PeerId};
+use libp2p::swarm::{Swarm, SwarmEvent};
+use libp2p::{plaintext, yamux};
 
 const TOPIC: &str = "send-path";
 /// Upper bound for any single wait; a passing test needs a small fraction of it.
@@ -79,5 +88,253 @@ async fn peer_refusing_an_oversized_frame_still_gets_later_messages() {
         counters.outbound_streams_reopened >= 1,
         "the closed stream was not counted: {counters:?}"
     );
-    let _ = NodeEvent::Other;
+}
+
+/// Our node in a swarm whose idle connections close after `idle`, recording the slow-peer
+/// reports it emits.
+struct Watched {
+    swarm: Swarm<gossipsub::Behaviour>,
+    addr: Multiaddr,
+    slow_peers: Vec<(PeerId, FailedMessages)>,
+}
+
+impl Watched {
+    fn new(config: gossipsub::Config, idle: Duration) -> Self {
+        let key = Keypair::generate_ed25519();
+        let behaviour =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+                .expect("valid config");
+        let transport = MemoryTransport::default()
+            .upgrade(Version::V1)
+            .authenticate(plaintext::Config::new(&key))
+            .multiplex(yamux::Config::default())
+            .boxed();
+        let mut swarm = Swarm::new(
+            transport,
+            behaviour,
+            key.public().to_peer_id(),
+            libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(idle),
+        );
+        let addr = memory_addr();
+        swarm.listen_on(addr.clone()).expect("listen on memory");
+        Watched {
+            swarm,
+            addr,
+            slow_peers: Vec::new(),
+        }
+    }
+}
+
+impl Node for Watched {
+    fn peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<NodeEvent> {
+        let Poll::Ready(Some(event)) = self.swarm.poll_next_unpin(cx) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match event {
+            SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => {
+                NodeEvent::Message {
+                    source: message.source,
+                    topic: message.topic.as_str().to_owned(),
+                    data: message.data.to_vec(),
+                }
+            }
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, topic }) => {
+                NodeEvent::Subscribed {
+                    peer: peer_id,
+                    topic: topic.as_str().to_owned(),
+                }
+            }
+            SwarmEvent::Behaviour(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            }) => {
+                self.slow_peers.push((peer_id, failed_messages));
+                NodeEvent::Other
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                NodeEvent::Connected { peer: peer_id }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                NodeEvent::Disconnected { peer: peer_id }
+            }
+            _ => NodeEvent::Other,
+        })
+    }
+
+    fn dial(&mut self, addr: Multiaddr) {
+        self.swarm.dial(addr).expect("dial");
+    }
+
+    fn subscribe(&mut self, topic: &str) {
+        self.swarm
+            .behaviour_mut()
+            .subscribe(&gossipsub::IdentTopic::new(topic))
+            .expect("subscribe");
+    }
+
+    fn unsubscribe(&mut self, topic: &str) {
+        self.swarm
+            .behaviour_mut()
+            .unsubscribe(&gossipsub::IdentTopic::new(topic));
+    }
+
+    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
+        self.swarm
+            .behaviour_mut()
+            .publish(gossipsub::IdentTopic::new(topic), data)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn disconnect(&mut self, peer: PeerId) {
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    fn listen_addr(&self) -> Multiaddr {
+        self.addr.clone()
+    }
+}
+
+fn disconnects(events: &[NodeEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, NodeEvent::Disconnected { .. }))
+        .count()
+}
+
+/// Two nodes with `topics` subscribed on a swarm with a 200 ms idle timeout; returns whether
+/// their connection closed within 4 s (the keep-alive grace is 10 heartbeats of 100 ms).
+async fn idle_connection_closes(topics: [&str; 2]) -> bool {
+    let idle = Duration::from_millis(200);
+    let config = || fast_config().build().expect("valid config");
+    let mut net = Net::new(vec![
+        Box::new(Watched::new(config(), idle)),
+        Box::new(Watched::new(config(), idle)),
+    ]);
+    net.nodes[0].subscribe(topics[0]);
+    net.nodes[1].subscribe(topics[1]);
+    net.connect(0, 1);
+    let connected = net
+        .run_until(TIMEOUT, |ev| {
+            ev[0]
+                .iter()
+                .any(|e| matches!(e, NodeEvent::Connected { .. }))
+        })
+        .await;
+    assert!(connected);
+    net.run_until(Duration::from_secs(4), |ev| disconnects(&ev[0]) > 0)
+        .await
+}
+
+/// A connection to a peer that shares no topic with us is not kept alive once the grace
+/// period for exchanging subscriptions is over.
+#[tokio::test]
+async fn idle_connection_without_shared_topic_closes() {
+    init_tracing();
+    assert!(
+        idle_connection_closes(["a", "b"]).await,
+        "a connection without a shared topic was kept alive"
+    );
+}
+
+/// A connection to a peer with a shared topic stays up even with a short idle timeout.
+#[tokio::test]
+async fn connection_with_shared_topic_stays_alive() {
+    init_tracing();
+    assert!(
+        !idle_connection_closes([TOPIC, TOPIC]).await,
+        "a connection with a shared topic was closed"
+    );
+}
+
+/// A peer that subscribes and then never reads: the others still get every message, our queue
+/// for it stays within its byte bound, and it is reported as slow and penalised.
+#[tokio::test]
+async fn a_slow_peer_never_stalls_the_others() {
+    init_tracing();
+    const QUEUE_BYTES: usize = 256 * 1024;
+    let mut config = fast_config();
+    config.send_queue_bytes(QUEUE_BYTES);
+    let mut publisher = Watched::new(config.build().expect("valid config"), TIMEOUT);
+    publisher
+        .swarm
+        .behaviour_mut()
+        .with_peer_score(PeerScoreParams::default(), PeerScoreThresholds::default())
+        .expect("score params");
+    let (publisher, publisher_box) = Shared::wrap(publisher);
+    let mut hello = Vec::new();
+    put_frame(&mut hello, &subscribe_rpc(TOPIC));
+    let slow = RawNode::new(Keypair::generate_ed25519(), hello);
+    let slow_id = slow.peer_id();
+    let honest = || Box::new(Ours::signed(fast_config().build().expect("valid config")));
+    let mut net = Net::new(vec![publisher_box, Box::new(slow), honest(), honest()]);
+    for i in 1..4 {
+        net.connect(0, i);
+    }
+    net.connect(2, 3);
+    net.nodes[0].subscribe(TOPIC);
+    net.nodes[2].subscribe(TOPIC);
+    net.nodes[3].subscribe(TOPIC);
+    assert!(net.wait_subscribed(&[0], TOPIC, 3, TIMEOUT).await);
+    net.run_for(Duration::from_millis(300)).await;
+
+    // 200 messages of 20 kB: 4 MB, far more than the slow peer's stream window and queue.
+    let messages: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| {
+            let mut m = vec![0u8; 20_000];
+            m[..4].copy_from_slice(&i.to_be_bytes());
+            m
+        })
+        .collect();
+    let mut max_queued = 0;
+    for (n, chunk) in messages.chunks(10).enumerate() {
+        for m in chunk {
+            net.nodes[0].publish(TOPIC, m.clone()).expect("publish");
+        }
+        // The honest peers get each batch promptly, whatever the slow peer does.
+        let delivered = net
+            .run_until(TIMEOUT, |ev| {
+                chunk
+                    .iter()
+                    .all(|m| common::count_in(&ev[2], m) == 1 && common::count_in(&ev[3], m) == 1)
+            })
+            .await;
+        assert!(delivered, "batch {n} did not reach the honest peers");
+        let p = publisher.lock().expect("lock");
+        if let Some((_, bytes)) = p.swarm.behaviour().send_queue_usage(&slow_id) {
+            max_queued = max_queued.max(bytes);
+        }
+    }
+    // Let a heartbeat report the drops.
+    net.run_for(Duration::from_millis(300)).await;
+
+    let p = publisher.lock().expect("lock");
+    // Three classes, each within its bound (one item may exceed it only in an empty class).
+    assert!(
+        max_queued <= 3 * QUEUE_BYTES,
+        "queue for the slow peer reached {max_queued} bytes"
+    );
+    let reported: usize = p
+        .slow_peers
+        .iter()
+        .filter(|(peer, _)| *peer == slow_id)
+        .map(|(_, f)| f.total())
+        .sum();
+    assert!(reported > 0, "the slow peer was never reported");
+    assert!(
+        p.slow_peers.iter().all(|(peer, _)| *peer == slow_id),
+        "an honest peer was reported slow: {:?}",
+        p.slow_peers
+    );
+    let behaviour = p.swarm.behaviour();
+    let breakdown = behaviour
+        .peer_score_breakdown(&slow_id)
+        .expect("the slow peer is scored");
+    assert!(breakdown.slow_peer.counter > 0.0, "{breakdown}");
+    assert!(breakdown.score < 0.0, "{breakdown}");
+    assert!(behaviour.counters().send_queue_full > 0);
 }

@@ -53,3 +53,103 @@ impl Router {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::router::Action;
+    use crate::router::tests::{Harness, config};
+    use crate::score::{PeerScoreParams, PeerScoreThresholds};
+    use crate::types::TopicHash;
+
+    fn slow_peer_events(actions: &[Action]) -> Vec<(PeerId, FailedMessages)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(Event::SlowPeer {
+                    peer_id,
+                    failed_messages,
+                }) => Some((*peer_id, *failed_messages)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn failed(forward: usize, timeout: usize) -> FailedMessages {
+        FailedMessages {
+            forward,
+            timeout,
+            ..FailedMessages::default()
+        }
+    }
+
+    #[test]
+    fn reported_drops_lower_the_score_and_emit_the_event() {
+        let mut h = Harness::new(config().build().unwrap());
+        h.router
+            .with_peer_score(PeerScoreParams::default(), PeerScoreThresholds::default())
+            .unwrap();
+        let topic = Harness::topic();
+        let peers = h.add_peers(2, &topic, true);
+        h.drain();
+        let (slow, fine) = (peers[0], peers[1]);
+        assert_eq!(h.router.peer_score(&slow), Some(0.0));
+
+        h.router.report_send_failures(h.now, slow, failed(3, 2));
+        let events = slow_peer_events(&h.drain());
+        assert_eq!(events, vec![(slow, failed(3, 2))]);
+        // Default weight -0.2, threshold 0: five drops cost 1.
+        let score = h.router.peer_score(&slow).unwrap();
+        assert!((score - -1.0).abs() < 1e-9, "score {score}");
+        assert_eq!(h.router.peer_score(&fine), Some(0.0));
+        let breakdown = h.router.peer_score_breakdown(&slow).unwrap();
+        assert_eq!(breakdown.slow_peer.counter, 5.0);
+
+        // Nothing dropped: no event, no change.
+        h.router
+            .report_send_failures(h.now, fine, FailedMessages::default());
+        assert!(slow_peer_events(&h.drain()).is_empty());
+        assert_eq!(h.router.peer_score(&fine), Some(0.0));
+
+        // The penalty decays with the other counters.
+        for _ in 0..5 {
+            h.now += Duration::from_secs(1);
+            h.router.handle_timeout(h.now);
+        }
+        h.drain();
+        let later = h.router.peer_score(&slow).unwrap();
+        assert!(later > score, "{later} should have decayed from {score}");
+    }
+
+    #[test]
+    fn reports_without_scoring_still_emit_the_event() {
+        let mut h = Harness::new(config().build().unwrap());
+        let topic = Harness::topic();
+        let peer = h.add_peers(1, &topic, true)[0];
+        h.drain();
+        h.router.report_send_failures(h.now, peer, failed(0, 1));
+        assert_eq!(slow_peer_events(&h.drain()), vec![(peer, failed(0, 1))]);
+        assert_eq!(h.router.peer_score(&peer), None);
+    }
+
+    #[test]
+    fn a_connection_is_wanted_for_shared_topics_and_direct_peers() {
+        let mut h = Harness::new(config().build().unwrap());
+        let topic = Harness::topic();
+        let other = TopicHash::from_raw("other");
+        let on_topic = h.add_peers(1, &topic, true)[0];
+        let elsewhere = h.add_peers(1, &other, true)[0];
+        assert!(!h.router.wants_connection(&on_topic), "not subscribed yet");
+        h.router.subscribe(h.now, topic.clone()).unwrap();
+        h.drain();
+        assert!(h.router.wants_connection(&on_topic));
+        assert!(!h.router.wants_connection(&elsewhere));
+        assert!(!h.router.wants_connection(&PeerId::random()));
+        h.router.add_direct_peer(elsewhere);
+        assert!(h.router.wants_connection(&elsewhere));
+        h.router.unsubscribe(h.now, &topic);
+        assert!(!h.router.wants_connection(&on_topic));
+    }
+}
