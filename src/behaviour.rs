@@ -469,6 +469,8 @@ impl Behaviour {
                 PeerQueue::new(QueueLimits {
                     items: config.send_queue_size(),
                     bytes: config.send_queue_bytes(),
+                    // Half the frame limit: merged control stays far from it.
+                    merge_bytes: config.max_transmit_size() / 2,
                 })
             })
             .clone();
@@ -510,7 +512,12 @@ impl Behaviour {
         if last {
             self.connections.remove(&event.peer_id);
             self.queues.remove(&event.peer_id);
-            self.dropped.remove(&event.peer_id);
+            if let Some(failed) = self.dropped.remove(&event.peer_id) {
+                // Its last drops (e.g. the full control queue that got it disconnected) are
+                // reported now: there is no later heartbeat for it.
+                self.router
+                    .report_send_failures(Instant::now(), event.peer_id, failed);
+            }
             self.keep_alive_grace.remove(&event.peer_id);
             self.router.remove_peer(&event.peer_id);
             self.drain_router();
@@ -541,6 +548,10 @@ impl Behaviour {
                 if let Some(waker) = self.waker.take() {
                     waker.wake();
                 }
+            }
+            SendEvent::FrameLimitLowered { limit } => {
+                counters.peer_frame_limits_lowered += 1;
+                tracing::info!(%peer, ?connection, limit, "frames to the peer capped");
             }
             SendEvent::Unencodable { reason } => {
                 counters.rpcs_unencodable += 1;

@@ -11,6 +11,12 @@
 //!   connection and tells the behaviour, which closes it.
 //! - An RPC the codec refuses to encode (over the size limit) is dropped alone and reported;
 //!   the stream is not touched.
+//! - A peer's frame limit is learned: when the remote closes a stream on which we wrote a frame
+//!   above [`COMMON_FRAME_LIMIT`] (libp2p-gossipsub's default, the smallest limit in common
+//!   use), frames to that peer are capped at that limit from then on (shared by its
+//!   connections through the [`PeerQueue`]). Larger RPCs to it are dropped and reported
+//!   instead of costing it its stream again (libp2p-gossipsub disables its side of a
+//!   connection after five inbound streams).
 //! - The inbound stream is read and every decoded RPC, or every frame the codec dropped, is
 //!   handed to the behaviour. A newer inbound stream replaces the older one.
 //! - The protocol of the first negotiated stream is reported once as a [`PeerKind`]; when the
@@ -30,7 +36,8 @@ use std::{
     task::{Context, Poll},
 };
 
-use asynchronous_codec::Framed;
+use asynchronous_codec::{Decoder, Encoder, Framed};
+use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use libp2p_swarm::{
     ConnectionHandler, ConnectionHandlerEvent, ConnectionId, Stream, StreamProtocol,
@@ -43,7 +50,7 @@ use libp2p_swarm::{
 
 use crate::{
     queue::PeerQueue,
-    types::PeerKind,
+    types::{PeerKind, Rpc},
     upgrade::{Upgrade, default_protocols},
     wire::{Codec, DecodedRpc, DropReason, Inbound},
 };
@@ -54,6 +61,10 @@ use crate::{
 /// count, so a peer that refuses one oversized frame now and then is never cut off, and a peer
 /// that closes every stream costs at most one stream negotiation per RPC we send it.
 pub(crate) const MAX_OUTBOUND_FAILURES: u8 = 5;
+
+/// The smallest frame limit in common use (libp2p-gossipsub's default `max_transmit_size`): the
+/// limit assumed for a peer that closed our stream after a larger frame.
+pub(crate) const COMMON_FRAME_LIMIT: usize = 65_536;
 
 /// How many inbound frames are handed out in a row before the handler yields to the executor
 /// (waking itself), so one chatty peer cannot monopolise the connection task.
@@ -125,10 +136,59 @@ pub enum SendEvent {
         /// The codec's error.
         reason: String,
     },
+    /// The remote closed a stream after we wrote a frame above [`COMMON_FRAME_LIMIT`]: frames
+    /// to this peer are capped at `limit` from now on.
+    FrameLimitLowered {
+        /// The new limit (protobuf bytes).
+        limit: usize,
+    },
 }
 
 /// The framed stream, in either direction.
 type Framing = Framed<Stream, Codec>;
+
+/// The framed outbound stream: our codec, recording the largest frame written.
+type OutboundFraming = Framed<Stream, OutboundCodec>;
+
+/// The codec of the outbound stream: encodes with a [`Codec`] capped at the peer's frame limit
+/// and remembers the largest RPC (protobuf bytes) written, to learn the peer's limit when it
+/// closes the stream. Decoding (never expected) is the inner codec's.
+struct OutboundCodec {
+    inner: Codec,
+    largest: usize,
+}
+
+impl Encoder for OutboundCodec {
+    type Item<'a> = &'a Rpc;
+    type Error = std::io::Error;
+
+    fn encode(&mut self, rpc: &Rpc, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        let before = dst.len();
+        self.inner.encode(rpc, dst)?;
+        let frame = dst.len().saturating_sub(before);
+        self.largest = self.largest.max(frame.saturating_sub(varint_len(frame)));
+        Ok(())
+    }
+}
+
+impl Decoder for OutboundCodec {
+    type Item = Inbound;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, std::io::Error> {
+        self.inner.decode(src)
+    }
+}
+
+/// The length of the unsigned-varint prefix of a frame of `frame` bytes (prefix included).
+fn varint_len(frame: usize) -> usize {
+    let mut len = 1;
+    // A prefix of `len` bytes carries payloads below 2^(7 len).
+    while len < 10 && frame.saturating_sub(len) >> (7 * len) != 0 {
+        len += 1;
+    }
+    len
+}
 
 /// The state of our outbound stream.
 enum Outbound {
@@ -137,7 +197,7 @@ enum Outbound {
     /// Requested, waiting for the negotiation.
     Requested,
     /// Open and writable.
-    Open(Box<Framing>),
+    Open(Box<OutboundFraming>),
     /// Given up: the remote supports none of our protocols, or too many failures.
     Closed,
 }
@@ -160,6 +220,8 @@ pub struct Handler {
     outbound: Outbound,
     /// Outbound stream failures since a stream last carried a frame.
     outbound_failures: u8,
+    /// Our own frame limit.
+    max_transmit_size: usize,
     inbound: Option<Box<Framing>>,
     /// Inbound frames handed out since the inbound stream last had nothing to read.
     inbound_in_a_row: usize,
@@ -177,6 +239,7 @@ impl Handler {
             kind: None,
             outbound: Outbound::Idle,
             outbound_failures: 0,
+            max_transmit_size: config.max_transmit_size,
             inbound: None,
             inbound_in_a_row: 0,
             events: VecDeque::new(),
@@ -236,6 +299,20 @@ impl Handler {
             Poll::Ready(Some(Err(e))) => Closed::Error(e),
             Poll::Ready(Some(Ok(_))) => Closed::UnexpectedData,
         };
+        let largest = stream.codec().largest;
+        if largest > COMMON_FRAME_LIMIT && self.queue.frame_limit() > COMMON_FRAME_LIMIT {
+            self.queue.lower_frame_limit(COMMON_FRAME_LIMIT);
+            tracing::info!(
+                connection = ?self.conn,
+                largest,
+                limit = COMMON_FRAME_LIMIT,
+                "peer closed our stream after a large frame; capping frames to it"
+            );
+            self.events
+                .push_back(HandlerEvent::Send(SendEvent::FrameLimitLowered {
+                    limit: COMMON_FRAME_LIMIT,
+                }));
+        }
         match closed {
             Closed::Eof => self.outbound_failed(&"remote closed our outbound stream"),
             Closed::Error(e) => {
@@ -464,7 +541,14 @@ impl ConnectionHandler for Handler {
                 protocol: (stream, kind),
                 ..
             }) => {
-                let mut stream = Box::new(stream);
+                let limit = self.max_transmit_size.min(self.queue.frame_limit());
+                let mut stream =
+                    Box::new(Framed::from_parts(stream.into_parts().map_codec(|_| {
+                        OutboundCodec {
+                            inner: Codec::new(limit),
+                            largest: 0,
+                        }
+                    })));
                 stream.ignore_for_keep_alive();
                 self.outbound = Outbound::Open(stream);
                 self.negotiated(kind);
@@ -518,6 +602,7 @@ mod tests {
                     PeerQueue::new(crate::queue::QueueLimits {
                         items: 16,
                         bytes: 1 << 20,
+                        merge_bytes: 0,
                     })
                 })
                 .clone();

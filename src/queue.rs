@@ -9,6 +9,10 @@
 //!   the item (it is handed back to the caller, never grown past its bound), so a slow peer
 //!   costs bounded memory. An item larger than the byte bound is still taken by an empty class,
 //!   so any RPC that fits the wire limit can be sent.
+//! - A control RPC is merged into the last queued one while that one is not sent yet, so a
+//!   burst of control (subscribing to many topics, a heartbeat's GRAFTs and PRUNEs) takes one
+//!   item, not one per input. Merging never reorders what the peer processes and stays below
+//!   `limits.merge_bytes`.
 //! - Stale publishes and forwards are dropped by [`PeerQueue::purge_expired`], which also strips
 //!   stale gossip (IHAVE) from queued control RPCs: GRAFT, PRUNE, IWANT, IDONTWANT and
 //!   subscriptions are kept. Forwards the peer told us it does not want (IDONTWANT) are dropped
@@ -68,6 +72,10 @@ pub(crate) struct QueueLimits {
     /// The most bytes (see [`rpc_bytes`]) of one class; a single larger item is still taken
     /// by an empty class.
     pub(crate) bytes: usize,
+    /// A control RPC is merged into the queued tail only while the merged RPC stays at or
+    /// below this many bytes (see [`rpc_bytes`]); 0 never merges. Keep it well below the frame
+    /// limit: [`rpc_bytes`] estimates.
+    pub(crate) merge_bytes: usize,
 }
 
 /// What [`PeerQueue::purge_expired`] dropped.
@@ -172,6 +180,9 @@ struct Shared {
     wanted: AtomicBool,
     /// Items queued, all classes; mirrors `Inner` so keep-alive checks take no lock.
     queued: AtomicUsize,
+    /// The largest RPC (protobuf bytes) the peer is believed to accept; `usize::MAX` until
+    /// learned (see the handler).
+    frame_limit: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -244,6 +255,31 @@ impl Inner {
     }
 }
 
+/// Whether `new` may be appended to `tail`: the peer must process the result exactly as the
+/// two RPCs one after the other (a receiver handles an RPC's subscriptions before its control,
+/// so `new`'s subscriptions may not move ahead of `tail`'s control), and the result must stay
+/// within `max_bytes` (0: never merge).
+fn can_merge(tail: &Entry, new: &QueuedRpc, new_bytes: usize, max_bytes: usize) -> bool {
+    let reorders = !tail.item.rpc.control.is_empty() && !new.rpc.subscriptions.is_empty();
+    max_bytes != 0
+        && !reorders
+        && new.rpc.messages.is_empty()
+        && tail.bytes.saturating_add(new_bytes) <= max_bytes
+}
+
+/// Appends `new` to `tail` (see [`can_merge`]).
+fn merge_control(tail: &mut Entry, new: QueuedRpc, new_bytes: usize) {
+    let QueuedRpc { rpc, expires, .. } = new;
+    tail.item.rpc.subscriptions.extend(rpc.subscriptions);
+    tail.item.rpc.control.extend(rpc.control);
+    // Gossip never outlives its own expiry; fresher gossip may go a little early.
+    tail.item.expires = match (tail.item.expires, expires) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    tail.bytes = tail.bytes.saturating_add(new_bytes);
+}
+
 /// Strips the IHAVE entries of a control RPC; returns how many were removed.
 fn strip_gossip(rpc: &mut Rpc) -> usize {
     let before = rpc.control.len();
@@ -268,6 +304,7 @@ impl PeerQueue {
                 }),
                 wanted: AtomicBool::new(true),
                 queued: AtomicUsize::new(0),
+                frame_limit: AtomicUsize::new(usize::MAX),
             }),
         }
     }
@@ -289,6 +326,17 @@ impl PeerQueue {
     /// Takes no lock.
     pub(crate) fn keep_alive(&self) -> bool {
         self.shared.wanted.load(Ordering::Relaxed) || self.shared.queued.load(Ordering::Relaxed) > 0
+    }
+
+    /// The largest RPC (protobuf bytes) the peer is believed to accept; `usize::MAX` until a
+    /// handler learned a lower one.
+    pub(crate) fn frame_limit(&self) -> usize {
+        self.shared.frame_limit.load(Ordering::Relaxed)
+    }
+
+    /// Lowers [`frame_limit`](Self::frame_limit) to `limit` (never raises it).
+    pub(crate) fn lower_frame_limit(&self, limit: usize) {
+        self.shared.frame_limit.fetch_min(limit, Ordering::Relaxed);
     }
 
     /// Sets whether the behaviour wants this peer's connections kept alive. On a change the
@@ -316,6 +364,15 @@ impl PeerQueue {
         let wakers = {
             let mut inner = self.lock();
             let limits = inner.limits;
+            if item.class == Class::Control
+                && inner.control.bytes.saturating_add(bytes) <= limits.bytes
+                && let Some(tail) = inner.control.entries.back_mut()
+                && can_merge(tail, &item, bytes, limits.merge_bytes)
+            {
+                merge_control(tail, item, bytes);
+                inner.control.bytes = inner.control.bytes.saturating_add(bytes);
+                return Ok(());
+            }
             let lane = inner.lane(item.class);
             let over_bytes =
                 !lane.entries.is_empty() && lane.bytes.saturating_add(bytes) > limits.bytes;
@@ -475,7 +532,7 @@ mod tests {
     use futures::task::{ArcWake, noop_waker, waker};
 
     use super::*;
-    use crate::types::TopicHash;
+    use crate::types::{Subscription, TopicHash};
 
     fn item(class: Class, id: Option<&'static str>, expires: Option<Instant>) -> QueuedRpc {
         QueuedRpc {
@@ -491,6 +548,7 @@ mod tests {
         PeerQueue::new(QueueLimits {
             items,
             bytes: usize::MAX,
+            merge_bytes: 0,
         })
     }
 
@@ -755,6 +813,7 @@ mod tests {
         let q = PeerQueue::new(QueueLimits {
             items: 1000,
             bytes: 10_000,
+            merge_bytes: 0,
         });
         let one = rpc_bytes(&message_rpc(3000));
         assert!(one >= 3000);
@@ -789,6 +848,7 @@ mod tests {
         let q = PeerQueue::new(QueueLimits {
             items: 10,
             bytes: 1000,
+            merge_bytes: 0,
         });
         q.push(sized(Class::Publish, 5000))
             .expect("an empty class takes it");
@@ -804,6 +864,7 @@ mod tests {
         let q = PeerQueue::new(QueueLimits {
             items: 10,
             bytes: 100_000,
+            merge_bytes: 0,
         });
         let mut f = sized(Class::Forward, 1000);
         f.message_id = mid("x");
@@ -899,5 +960,83 @@ mod tests {
         assert_eq!(a.0.load(Ordering::SeqCst), 0, "no change, no wake-up");
         q.set_wanted(false);
         assert_eq!(a.0.load(Ordering::SeqCst), 1);
+    }
+
+    fn sub(topic: &str) -> Subscription {
+        Subscription {
+            subscribe: true,
+            topic: TopicHash::from(topic),
+        }
+    }
+
+    fn control(subscriptions: Vec<Subscription>, control: Vec<ControlAction>) -> QueuedRpc {
+        QueuedRpc {
+            rpc: Rpc {
+                subscriptions,
+                control,
+                ..Rpc::default()
+            },
+            class: Class::Control,
+            expires: None,
+            message_id: None,
+        }
+    }
+
+    #[test]
+    fn control_merges_into_the_unsent_tail_without_reordering() {
+        let q = PeerQueue::new(QueueLimits {
+            items: 2,
+            bytes: 100_000,
+            merge_bytes: 1000,
+        });
+        let graft = |t: &str| ControlAction::Graft {
+            topic: TopicHash::from(t),
+        };
+        // A burst of subscriptions takes one item.
+        for t in ["a", "b", "c"] {
+            q.push(control(vec![sub(t)], vec![])).unwrap();
+        }
+        assert_eq!(q.len_of(Class::Control), 1);
+        // Control after subscriptions merges too.
+        q.push(control(vec![], vec![graft("a")])).unwrap();
+        assert_eq!(q.len_of(Class::Control), 1);
+        // A subscription after control would be processed before it if merged: a new item.
+        q.push(control(vec![sub("d")], vec![])).unwrap();
+        assert_eq!(q.len_of(Class::Control), 2);
+        assert_eq!(
+            q.bytes_of(Class::Control),
+            rpc_bytes(&control(vec![sub("a"), sub("b"), sub("c")], vec![graft("a")]).rpc)
+                + rpc_bytes(&control(vec![sub("d")], vec![]).rpc)
+        );
+        // Merging stops at merge_bytes; the class is then full.
+        let big = control(vec![sub(&"x".repeat(2000))], vec![]);
+        assert!(q.push(big).is_err());
+        let popped: Vec<Rpc> = std::iter::from_fn(|| pop_now(&q)).map(|i| i.rpc).collect();
+        assert_eq!(
+            popped,
+            vec![
+                control(vec![sub("a"), sub("b"), sub("c")], vec![graft("a")]).rpc,
+                control(vec![sub("d")], vec![]).rpc,
+            ]
+        );
+    }
+
+    #[test]
+    fn merged_gossip_expires_with_the_oldest() {
+        let t0 = Instant::now();
+        let q = PeerQueue::new(QueueLimits {
+            items: 10,
+            bytes: 100_000,
+            merge_bytes: 10_000,
+        });
+        let mut first = control(vec![], vec![ihave(1)]);
+        first.expires = Some(t0);
+        let mut second = control(vec![], vec![ihave(2)]);
+        second.expires = Some(t0 + Duration::from_secs(5));
+        q.push(first).unwrap();
+        q.push(second).unwrap();
+        assert_eq!(q.len_of(Class::Control), 1);
+        assert_eq!(q.purge_expired(t0).gossip, 2);
+        assert!(q.is_empty());
     }
 }

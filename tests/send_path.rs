@@ -49,7 +49,10 @@ fn default_theirs() -> Theirs {
 
 /// A default libp2p-gossipsub peer refuses a 100 kB frame and closes its side of our outbound
 /// stream. We must notice, open a new stream, and keep delivering: the small message published
-/// afterwards has to arrive.
+/// afterwards has to arrive. Seven rounds, more than the handler's bound on failures in a row
+/// and than libp2p-gossipsub's five inbound streams per connection: after the first refusal
+/// the peer's frame limit is learned (64 KiB), so later big messages are dropped for it alone
+/// and its stream survives.
 #[tokio::test]
 async fn peer_refusing_an_oversized_frame_still_gets_later_messages() {
     init_tracing();
@@ -66,27 +69,63 @@ async fn peer_refusing_an_oversized_frame_still_gets_later_messages() {
     // Let both meshes form.
     net.run_for(Duration::from_millis(500)).await;
 
-    let big = vec![7u8; 100_000];
-    net.nodes[0]
-        .publish(TOPIC, big.clone())
-        .expect("ours accepts 100 kB with a 1 MiB limit");
-    // Give theirs time to refuse the frame and close its side.
-    net.run_for(Duration::from_millis(500)).await;
-    assert_eq!(net.count(1, &big), 0, "theirs cannot take 100 kB");
+    const ROUNDS: u8 = 7;
+    for round in 0..ROUNDS {
+        let mut big = vec![7u8; 100_000];
+        big[0] = round;
+        net.nodes[0]
+            .publish(TOPIC, big.clone())
+            .expect("ours accepts 100 kB with a 1 MiB limit");
+        // Wait until we noticed that theirs closed the stream (first round) or dropped the
+        // message for this peer (later rounds).
+        let noticed = net
+            .wait_for(TIMEOUT, |_| {
+                let n = ours.lock().expect("lock");
+                let c = n.swarm.behaviour().counters();
+                c.outbound_streams_reopened + c.rpcs_unencodable > u64::from(round)
+            })
+            .await;
+        assert!(noticed, "round {round}: the refused frame was not noticed");
+        assert_eq!(net.count(1, &big), 0, "theirs cannot take 100 kB");
 
-    let small = b"small message after the big one".to_vec();
-    net.nodes[0].publish(TOPIC, small.clone()).expect("publish");
-    let delivered = net
-        .run_until(TIMEOUT, |ev| common::count_in(&ev[1], &small) == 1)
-        .await;
-    assert!(
-        delivered,
-        "the small message never reached the libp2p-gossipsub peer"
-    );
+        let small = format!("small message {round} after the big one").into_bytes();
+        net.nodes[0].publish(TOPIC, small.clone()).expect("publish");
+        let delivered = net
+            .run_until(TIMEOUT, |ev| common::count_in(&ev[1], &small) == 1)
+            .await;
+        assert!(
+            delivered,
+            "round {round}: the small message never reached the libp2p-gossipsub peer"
+        );
+    }
     let counters = *ours.lock().expect("lock").swarm.behaviour().counters();
+    assert_eq!(counters.outbound_streams_given_up, 0, "{counters:?}");
+    assert_eq!(counters.outbound_streams_reopened, 1, "{counters:?}");
+    assert_eq!(counters.peer_frame_limits_lowered, 1, "{counters:?}");
+    assert_eq!(
+        counters.rpcs_unencodable,
+        u64::from(ROUNDS) - 1,
+        "{counters:?}"
+    );
+}
+
+/// With the default limit (64 KiB, libp2p-gossipsub's), a larger publish is refused locally.
+#[test]
+fn default_publish_above_64_kib_is_refused() {
+    let key = Keypair::generate_ed25519();
+    let mut behaviour = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(key),
+        gossipsub::Config::default(),
+    )
+    .expect("valid config");
+    let topic = gossipsub::IdentTopic::new(TOPIC);
+    let result = behaviour.publish(topic, vec![0u8; 65_536]);
     assert!(
-        counters.outbound_streams_reopened >= 1,
-        "the closed stream was not counted: {counters:?}"
+        matches!(
+            result,
+            Err(gossipsub::PublishError::MessageTooLarge { max: 65_536, .. })
+        ),
+        "{result:?}"
     );
 }
 
@@ -337,4 +376,94 @@ async fn a_slow_peer_never_stalls_the_others() {
     assert!(breakdown.slow_peer.counter > 0.0, "{breakdown}");
     assert!(breakdown.score < 0.0, "{breakdown}");
     assert!(behaviour.counters().send_queue_full > 0);
+}
+
+/// A peer that reads nothing until its control queue is full is disconnected, reported with
+/// the control drops, and penalised.
+#[tokio::test]
+async fn a_peer_whose_control_queue_is_full_is_disconnected() {
+    init_tracing();
+    const QUEUE_ITEMS: usize = 8;
+    let mut config = fast_config();
+    config.send_queue_size(QUEUE_ITEMS);
+    let mut publisher = Watched::new(config.build().expect("valid config"), TIMEOUT);
+    publisher
+        .swarm
+        .behaviour_mut()
+        .with_peer_score(PeerScoreParams::default(), PeerScoreThresholds::default())
+        .expect("score params");
+    let (publisher, publisher_box) = Shared::wrap(publisher);
+    let mut hello = Vec::new();
+    put_frame(&mut hello, &subscribe_rpc(TOPIC));
+    let slow = RawNode::new(Keypair::generate_ed25519(), hello);
+    let slow_id = slow.peer_id();
+    let honest = Ours::signed(fast_config().build().expect("valid config"));
+    let honest_id = honest.peer_id();
+    let mut net = Net::new(vec![publisher_box, Box::new(slow), Box::new(honest)]);
+    net.connect(0, 1);
+    net.connect(0, 2);
+    net.nodes[0].subscribe(TOPIC);
+    net.nodes[2].subscribe(TOPIC);
+    assert!(net.wait_subscribed(&[0], TOPIC, 2, TIMEOUT).await);
+
+    // Fill the slow peer's stream window (it never reads), two messages at a time so that
+    // the honest peer's small queue keeps up.
+    for i in 0..30u32 {
+        let mut pair = Vec::new();
+        for j in 0..2u32 {
+            let mut m = vec![1u8; 20_000];
+            m[..8].copy_from_slice(&[i.to_be_bytes(), j.to_be_bytes()].concat());
+            net.nodes[0].publish(TOPIC, m.clone()).expect("publish");
+            pair.push(m);
+        }
+        let delivered = net
+            .run_until(TIMEOUT, |ev| {
+                pair.iter().all(|m| common::count_in(&ev[2], m) == 1)
+            })
+            .await;
+        assert!(delivered, "message pair {i} did not reach the honest peer");
+    }
+    // Now every subscription announcement is control the slow peer cannot take. Long topic
+    // names, so that merging into the queued tail stops after a few (at half the 64 KiB
+    // frame limit); paced so that the honest peer keeps up.
+    for t in 0..40 * QUEUE_ITEMS {
+        net.nodes[0].subscribe(&format!("extra-{t}-{}", "x".repeat(4000)));
+        if t % 4 == 3 {
+            net.run_for(Duration::from_millis(10)).await;
+        }
+        if !publisher.lock().expect("lock").swarm.is_connected(&slow_id) {
+            break;
+        }
+    }
+    let disconnected = net
+        .run_until(TIMEOUT, |ev| {
+            ev[0]
+                .iter()
+                .any(|e| matches!(e, NodeEvent::Disconnected { peer } if *peer == slow_id))
+        })
+        .await;
+    assert!(disconnected, "the slow peer was not disconnected");
+    net.run_for(Duration::from_millis(300)).await;
+
+    let p = publisher.lock().expect("lock");
+    let behaviour = p.swarm.behaviour();
+    assert_eq!(behaviour.counters().slow_peers_disconnected, 1);
+    let control: usize = p
+        .slow_peers
+        .iter()
+        .filter(|(peer, _)| *peer == slow_id)
+        .map(|(_, f)| f.control)
+        .sum();
+    assert!(
+        control >= 1,
+        "control drops not reported: {:?}",
+        p.slow_peers
+    );
+    let score = behaviour.peer_score(&slow_id).expect("retained record");
+    assert!(score < 0.0, "score {score}");
+    // The honest peer is untouched.
+    assert!(
+        behaviour.all_peers().any(|(peer, _)| *peer == honest_id),
+        "honest peer lost"
+    );
 }

@@ -68,6 +68,10 @@ pub struct Counters {
     pub outbound_streams_reopened: u64,
     /// Connections closed after their outbound stream failed too often in a row.
     pub outbound_streams_given_up: u64,
-    /// RPCs dropped because they could not be encoded (over `max_transmit_size`).
+    /// RPCs dropped because they could not be encoded (over `max_transmit_size`, or over the
+    /// limit learned for the peer).
     pub rpcs_unencodable: u64,
+    /// Peers whose frame limit was learned as 64 KiB after they closed our stream following
+    /// a larger frame.
+    pub peer_frame_limits_lowered: u64,
 }
