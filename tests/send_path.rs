@@ -10,15 +10,23 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::raw::MESHSUB_1_1;
 use common::raw::{RawNode, put_frame, subscribe_rpc};
 use common::{Net, Node, NodeEvent, Ours, Shared, Theirs, fast_config, memory_addr};
 use futures::StreamExt;
 use gossipsub::{FailedMessages, PeerScoreParams, PeerScoreThresholds};
+use libp2p::core::Endpoint;
 use libp2p::core::transport::MemoryTransport;
+use libp2p::core::transport::PortUse;
+use libp2p::core::upgrade::ReadyUpgrade;
 use libp2p::core::upgrade::Version;
 use libp2p::core::{Multiaddr, Transport};
 use libp2p::identity::{Keypair, PeerId};
-use libp2p::swarm::{Swarm, SwarmEvent};
+use libp2p::swarm::handler::{OneShotHandler, OneShotHandlerConfig};
+use libp2p::swarm::{
+    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, Stream, StreamProtocol,
+    SubstreamProtocol, Swarm, SwarmEvent, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
 use libp2p::{plaintext, yamux};
 
 const TOPIC: &str = "send-path";
@@ -465,5 +473,108 @@ async fn a_peer_whose_control_queue_is_full_is_disconnected() {
     assert!(
         behaviour.all_peers().any(|(peer, _)| *peer == honest_id),
         "honest peer lost"
+    );
+}
+
+/// A peer that accepts our meshsub streams and drops them at once.
+struct Closer {
+    dropped: usize,
+}
+
+type CloserHandler =
+    OneShotHandler<ReadyUpgrade<StreamProtocol>, ReadyUpgrade<StreamProtocol>, Stream>;
+
+impl NetworkBehaviour for Closer {
+    type ConnectionHandler = CloserHandler;
+    type ToSwarm = ();
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(closer_handler())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(closer_handler())
+    }
+
+    fn on_swarm_event(&mut self, _: FromSwarm) {}
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        if let Ok(stream) = event {
+            self.dropped += 1;
+            drop(stream);
+        }
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<(), THandlerInEvent<Self>>> {
+        Poll::Pending
+    }
+}
+
+fn closer_handler() -> CloserHandler {
+    OneShotHandler::new(
+        SubstreamProtocol::new(ReadyUpgrade::new(MESHSUB_1_1), ()),
+        OneShotHandlerConfig::default(),
+    )
+}
+
+/// A peer that closes every stream we open costs a bounded number of new streams: after
+/// five failures in a row (no frame written in between) we give up, count it and close the
+/// connection.
+#[tokio::test]
+async fn a_peer_closing_every_stream_is_given_up_on() {
+    init_tracing();
+    let mut ours = Watched::new(fast_config().build().expect("valid config"), TIMEOUT);
+    ours.swarm
+        .behaviour_mut()
+        .subscribe(&gossipsub::IdentTopic::new(TOPIC))
+        .expect("subscribe");
+    let key = Keypair::generate_ed25519();
+    let closer_id = key.public().to_peer_id();
+    let mut closer = common::memory_swarm(key, Closer { dropped: 0 });
+    let addr = memory_addr();
+    closer.listen_on(addr.clone()).expect("listen");
+    ours.swarm.dial(addr).expect("dial");
+    let closed = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            tokio::select! {
+                event = ours.swarm.select_next_some() => {
+                    if let SwarmEvent::ConnectionClosed { peer_id, .. } = event
+                        && peer_id == closer_id
+                    {
+                        return;
+                    }
+                }
+                _ = closer.select_next_some() => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was never closed");
+    let counters = *ours.swarm.behaviour().counters();
+    assert_eq!(counters.outbound_streams_given_up, 1, "{counters:?}");
+    // Five failures in a row are answered with a new stream; a frame written on one of them
+    // (our subscription) restarts the count.
+    assert!(counters.outbound_streams_reopened >= 5, "{counters:?}");
+    assert_eq!(
+        closer.behaviour().dropped as u64,
+        counters.outbound_streams_reopened + 1
     );
 }
