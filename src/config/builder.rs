@@ -390,8 +390,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the bound on RPCs queued per peer ([`Config::send_queue_size`]; not in the spec).
-    /// At least 1. Default 5000.
+    /// Sets the bound on RPCs of each class queued per peer ([`Config::send_queue_size`]; not
+    /// in the spec). At least 1. Default 5000.
     pub fn send_queue_size(&mut self, size: usize) -> &mut Self {
         self.config.send_queue_size = size;
         self
@@ -427,8 +427,8 @@ impl ConfigBuilder {
     /// most `mesh_n / 2`, the spec's D_out rules), `gossip_factor` (in `0.0..=1.0`),
     /// `history_length` (at least 1), `history_gossip` (1 to `history_length`),
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
-    /// least 128), `max_ihave_length`, `send_queue_size`, `send_queue_bytes`, `opportunistic_graft_ticks`,
-    /// `direct_connect_ticks` (at least 1), `prune_backoff` (at least `heartbeat_interval`),
+    /// least 128), `max_ihave_length`, `send_queue_size`, `send_queue_bytes`,
+    /// `opportunistic_graft_ticks`, `direct_connect_ticks` (at least 1), `prune_backoff` (at least `heartbeat_interval`),
     /// `max_messages_per_rpc` (not `Some(0)`), `max_subscriptions_per_rpc` and
     /// `max_topics_per_peer` (at least 1).
     pub fn build(&self) -> Result<Config, ConfigError> {
@@ -654,6 +654,9 @@ mod tests {
             }),
             ("send_queue_size", |b| {
                 b.send_queue_size(0);
+            }),
+            ("send_queue_bytes", |b| {
+                b.send_queue_bytes(0);
             }),
             ("opportunistic_graft_ticks", |b| {
                 b.opportunistic_graft_ticks(0);
