@@ -450,7 +450,8 @@ impl Behaviour {
         self.drain_router();
     }
 
-    /// Sets every queue's keep-alive flag from the router's view of its peer.
+    /// Sets every queue's keep-alive flag from the router's view of its peer (a queue whose
+    /// connection is still being set up is wanted again when it is established).
     fn update_keep_alive(&mut self, now: Instant) {
         self.keep_alive_grace.retain(|_, until| *until > now);
         for (peer, queue) in &self.queues {
@@ -492,6 +493,9 @@ impl Behaviour {
                 .and_then(|d| now.checked_add(d));
             if let Some(until) = grace {
                 self.keep_alive_grace.insert(event.peer_id, until);
+            }
+            if let Some(queue) = self.queues.get(&event.peer_id) {
+                queue.set_wanted(true);
             }
         }
         if let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
