@@ -290,3 +290,18 @@ async fn reports_not_supported_without_common_protocol() {
     })
     .await;
 }
+
+#[test]
+fn varint_prefix_length_of_a_frame() {
+    // (payload bytes, prefix bytes)
+    for (payload, prefix) in [
+        (0usize, 1usize),
+        (127, 1),
+        (128, 2),
+        (16_383, 2),
+        (16_384, 3),
+        (65_536, 3),
+    ] {
+        assert_eq!(varint_len(payload + prefix), prefix, "payload {payload}");
+    }
+}
