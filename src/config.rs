@@ -96,6 +96,7 @@ pub struct Config {
     max_invalid_signatures: u32,
     // Outbound queues.
     send_queue_size: usize,
+    send_queue_bytes: usize,
     forward_queue_duration: Duration,
     publish_queue_duration: Duration,
 }
@@ -178,8 +179,10 @@ impl Config {
         self.seen_ttl
     }
 
-    /// Maximum size in bytes of one encoded RPC, both sent and received (not a spec parameter;
-    /// go's default). Default 1 MiB (1 048 576).
+    /// Maximum size in bytes of one encoded RPC, both sent and received (not a spec
+    /// parameter). Default 64 KiB (65 536), libp2p-gossipsub's default and the smallest in
+    /// common use (go, py: 1 MiB; js: 4 MiB): a peer closes our stream on a frame above its
+    /// limit, so raise it only when every peer accepts more.
     pub fn max_transmit_size(&self) -> usize {
         self.max_transmit_size
     }
@@ -430,10 +433,19 @@ impl Config {
         self.max_invalid_signatures
     }
 
-    /// Bound on the RPCs queued for sending to one peer; beyond it, forwards and gossip to that
-    /// peer are dropped (not a spec parameter). Default 5000.
+    /// Bound on the RPCs of each class (control, publish, forward) queued for sending to one
+    /// peer; beyond it, publishes and forwards to that peer are dropped and a peer whose control
+    /// class is full is disconnected (not a spec parameter). Default 5000.
     pub fn send_queue_size(&self) -> usize {
         self.send_queue_size
+    }
+
+    /// Bound in bytes on each class (control, publish, forward) of the RPCs queued for one
+    /// peer; beyond it the class refuses more (an item larger than the bound is still taken
+    /// when its class is empty). Not a spec parameter. Default 8 MiB: 128 frames of the
+    /// default size, at most 24 MiB for a peer that reads nothing.
+    pub fn send_queue_bytes(&self) -> usize {
+        self.send_queue_bytes
     }
 
     /// A queued forward that has waited this long is dropped instead of sent (not a spec
@@ -551,6 +563,7 @@ impl fmt::Debug for Config {
             )
             .field("max_invalid_signatures", &self.max_invalid_signatures)
             .field("send_queue_size", &self.send_queue_size)
+            .field("send_queue_bytes", &self.send_queue_bytes)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
             // The message-id closure has no useful representation.
@@ -641,7 +654,7 @@ mod tests {
         assert_eq!(c.fanout_ttl(), Duration::from_secs(60));
         assert_eq!((c.history_length(), c.history_gossip()), (5, 3));
         assert_eq!(c.seen_ttl(), Duration::from_secs(120));
-        assert_eq!(c.max_transmit_size(), 1_048_576);
+        assert_eq!(c.max_transmit_size(), 65_536);
         assert_eq!(c.max_ihave_length(), 5000);
         assert_eq!(c.max_ihave_messages(), 10);
         assert_eq!(c.gossip_retransmission(), 3);
@@ -676,6 +689,7 @@ mod tests {
         assert_eq!(c.max_signature_checks_per_heartbeat(), 1024);
         assert_eq!(c.max_invalid_signatures(), 16);
         assert_eq!(c.send_queue_size(), 5000);
+        assert_eq!(c.send_queue_bytes(), 8 << 20);
         assert_eq!(c.forward_queue_duration(), Duration::from_secs(1));
         assert_eq!(c.publish_queue_duration(), Duration::from_secs(5));
     }

@@ -36,7 +36,7 @@ pub use authenticity::{MessageAuthenticity, ValidationMode};
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigBuilder, MessageIdFn};
 pub use error::{ConfigError, PublishError, SubscriptionError, ValidationError};
-pub use event::{Event, MessageAcceptance, ScoreThreshold};
+pub use event::{Event, FailedMessages, MessageAcceptance, ScoreThreshold};
 pub use filter::{
     AllowAllSubscriptionFilter, AllowListSubscriptionFilter, RegexSubscriptionFilter,
     SubscriptionFilter,

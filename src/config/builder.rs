@@ -17,6 +17,18 @@ const MIN_TRANSMIT_SIZE: usize = 128;
 /// enough that `Instant + MAX_DURATION` (and sums of a few of them) cannot overflow.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The default [`ConfigBuilder::max_transmit_size`]: 64 KiB, libp2p-gossipsub's default. A
+/// peer refuses any frame above its own limit (libp2p-gossipsub then closes our stream), so the
+/// default is the smallest limit in common use: a network of default nodes of any
+/// implementation then never sends a frame some default peer refuses.
+const DEFAULT_MAX_TRANSMIT_SIZE: usize = 65_536;
+
+/// The default [`ConfigBuilder::send_queue_bytes`]: 8 MiB per class and peer, i.e. 128 frames
+/// of the default 64 KiB limit. A peer that reads nothing then costs at most 24 MiB (three
+/// classes), and in practice far less: forwarded payloads are shared between all the queues
+/// holding them. go bounds a peer's queue at 32 RPCs of up to 1 MiB (32 MiB).
+const DEFAULT_SEND_QUEUE_BYTES: usize = 8 << 20;
+
 /// Builds a [`Config`]. [`ConfigBuilder::default`] starts from the go-compatible defaults;
 /// setters return `&mut Self` so that they can be chained, and [`build`](Self::build) checks the
 /// result.
@@ -42,7 +54,7 @@ impl Default for ConfigBuilder {
             history_length: 5,
             history_gossip: 3,
             seen_ttl: Duration::from_secs(120),
-            max_transmit_size: 1024 * 1024,
+            max_transmit_size: DEFAULT_MAX_TRANSMIT_SIZE,
             max_ihave_length: 5000,
             max_ihave_messages: 10,
             gossip_retransmission: 3,
@@ -80,6 +92,7 @@ impl Default for ConfigBuilder {
             max_signature_checks_per_heartbeat: 1024,
             max_invalid_signatures: 16,
             send_queue_size: 5000,
+            send_queue_bytes: DEFAULT_SEND_QUEUE_BYTES,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
         };
@@ -178,7 +191,7 @@ impl ConfigBuilder {
     }
 
     /// Sets the maximum encoded RPC size in bytes, in and out ([`Config::max_transmit_size`];
-    /// not in the spec). At least 128. Default 1 MiB (1 048 576).
+    /// not in the spec). At least 128. Default 64 KiB (65 536), libp2p-gossipsub's default.
     pub fn max_transmit_size(&mut self, max_transmit_size: usize) -> &mut Self {
         self.config.max_transmit_size = max_transmit_size;
         self
@@ -446,10 +459,17 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the bound on RPCs queued per peer ([`Config::send_queue_size`]; not in the spec).
-    /// At least 1. Default 5000.
+    /// Sets the bound on RPCs of each class queued per peer ([`Config::send_queue_size`]; not
+    /// in the spec). At least 1. Default 5000.
     pub fn send_queue_size(&mut self, size: usize) -> &mut Self {
         self.config.send_queue_size = size;
+        self
+    }
+
+    /// Sets the bound in bytes on each class of RPCs queued per peer
+    /// ([`Config::send_queue_bytes`]; not in the spec). At least 1. Default 8 MiB.
+    pub fn send_queue_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.config.send_queue_bytes = bytes;
         self
     }
 
@@ -478,12 +498,12 @@ impl ConfigBuilder {
     /// `retain_scores` 0), is accepted — then `gossip_factor` (in `0.0..=1.0`),
     /// `history_length` (at least 1), `history_gossip` (1 to `history_length`),
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
-    /// least 128), `max_ihave_length`, `send_queue_size`, `opportunistic_graft_ticks`,
-    /// `direct_connect_ticks` (at least 1), `prune_backoff` (at least `heartbeat_interval`),
-    /// `max_messages_per_rpc` (not `Some(0)`), `max_subscriptions_per_rpc`,
-    /// `max_topics_per_peer`, `max_topic_len`, `max_peer_record_size`,
-    /// `max_peer_record_addresses`, `max_signature_checks_per_heartbeat` and
-    /// `max_invalid_signatures` (at least 1). Right after the zero checks, every duration
+    /// least 128), `max_ihave_length`, `send_queue_size`, `send_queue_bytes`,
+    /// `opportunistic_graft_ticks`, `direct_connect_ticks` (at least 1), `prune_backoff` (at
+    /// least `heartbeat_interval`), `max_messages_per_rpc` (not `Some(0)`),
+    /// `max_subscriptions_per_rpc`, `max_topics_per_peer`, `max_topic_len`,
+    /// `max_peer_record_size`, `max_peer_record_addresses`, `max_signature_checks_per_heartbeat`
+    /// and `max_invalid_signatures` (at least 1). Right after the zero checks, every duration
     /// (and `backoff_slack` heartbeats) must be at most one year, so that adding it to an
     /// `Instant` cannot overflow.
     pub fn build(&self) -> Result<Config, ConfigError> {
@@ -624,6 +644,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     ensure(
         c.send_queue_size >= 1,
         "send_queue_size",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.send_queue_bytes >= 1,
+        "send_queue_bytes",
         "must be at least 1",
     )?;
     ensure(
@@ -779,6 +804,9 @@ mod tests {
             }),
             ("send_queue_size", |b| {
                 b.send_queue_size(0);
+            }),
+            ("send_queue_bytes", |b| {
+                b.send_queue_bytes(0);
             }),
             ("opportunistic_graft_ticks", |b| {
                 b.opportunistic_graft_ticks(0);

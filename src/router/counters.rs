@@ -91,4 +91,20 @@ pub struct Counters {
     pub control_unknown: u64,
     /// RPCs to peers dropped because their send queue was full.
     pub send_queue_full: u64,
+    /// Queued publishes and forwards dropped because they waited too long.
+    pub send_queue_expired: u64,
+    /// Stale IHAVE entries stripped from queued control RPCs.
+    pub send_queue_gossip_expired: u64,
+    /// Peers disconnected because their control queue was full.
+    pub slow_peers_disconnected: u64,
+    /// Outbound streams found closed, reset or failed, and replaced by a new one.
+    pub outbound_streams_reopened: u64,
+    /// Connections closed after their outbound stream failed too often in a row.
+    pub outbound_streams_given_up: u64,
+    /// RPCs dropped because they could not be encoded (over `max_transmit_size`, or over the
+    /// limit learned for the peer).
+    pub rpcs_unencodable: u64,
+    /// Peers whose frame limit was learned as 64 KiB after they closed our stream following
+    /// a larger frame.
+    pub peer_frame_limits_lowered: u64,
 }

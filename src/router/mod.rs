@@ -8,7 +8,8 @@
 //! Contract:
 //! - inputs: [`Router::add_peer`], [`Router::set_peer_kind`], [`Router::remove_peer`],
 //!   [`Router::handle_rpc`], [`Router::subscribe`], [`Router::unsubscribe`],
-//!   [`Router::publish`], [`Router::report_validation`], [`Router::handle_timeout`];
+//!   [`Router::publish`], [`Router::report_validation`], [`Router::handle_timeout`],
+//!   [`Router::report_send_failures`] (what the send path dropped);
 //! - outputs: [`Router::poll_action`] until `None`, and [`Router::poll_timeout`] for the next
 //!   instant at which [`Router::handle_timeout`] must be called.
 
@@ -25,6 +26,7 @@ mod px;
 mod scoring;
 pub(crate) mod seen;
 mod sigcheck;
+mod send_feedback;
 #[cfg(test)]
 mod tests;
 

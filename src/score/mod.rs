@@ -17,6 +17,8 @@
 //! - `P6` IP colocation: for each non-whitelisted IP of the peer shared by more than the
 //!   threshold of connected peers, the surplus squared.
 //! - `P7` behaviour penalty: the counter's excess over its threshold, squared.
+//! - `P-slow` slow peer (not in the spec; as libp2p-gossipsub): RPCs dropped because the peer
+//!   did not read them, above a threshold, linear. See `slow_peer`.
 //!
 //! `TopicCap` lowers the topic sum to `topic_score_cap` when that is positive and the sum
 //! exceeds it. Counters decay by their factor every `decay_interval` and become 0 below
@@ -31,6 +33,7 @@ mod error;
 mod explain;
 mod params;
 mod peer_stats;
+mod slow_peer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -89,6 +92,7 @@ struct Totals {
     application: Term,
     ip_colocation: Term,
     behaviour_penalty: Term,
+    slow_peer: Term,
     score: f64,
 }
 
@@ -171,6 +175,7 @@ impl PeerScore {
             application: totals.application,
             ip_colocation: totals.ip_colocation,
             behaviour_penalty: totals.behaviour_penalty,
+            slow_peer: totals.slow_peer,
         })
     }
 
@@ -227,16 +232,20 @@ impl PeerScore {
         let p7 = if excess > 0.0 { excess * excess } else { 0.0 };
         let behaviour_penalty = term(stats.behaviour_penalty, params.behaviour_penalty_weight, p7);
 
+        let slow_peer = slow_peer::slow_peer_term(stats.slow_peer_penalty, params);
+
         let score = topic_total
             + application.contribution
             + ip_colocation.contribution
-            + behaviour_penalty.contribution;
+            + behaviour_penalty.contribution
+            + slow_peer.contribution;
         Totals {
             topic_total_before_cap,
             topic_total,
             application,
             ip_colocation,
             behaviour_penalty,
+            slow_peer,
             score: if score.is_nan() { 0.0 } else { score },
         }
     }
@@ -521,6 +530,12 @@ impl PeerScore {
                 decay_counter(
                     &mut stats.behaviour_penalty,
                     self.params.behaviour_penalty_decay,
+                    times,
+                    decay_to_zero,
+                );
+                decay_counter(
+                    &mut stats.slow_peer_penalty,
+                    self.params.slow_peer_decay,
                     times,
                     decay_to_zero,
                 );

@@ -63,6 +63,8 @@ pub(crate) struct PeerStats {
     pub(crate) behaviour_penalty: f64,
     /// `P5` value.
     pub(crate) application_score: f64,
+    /// Slow-peer counter: RPCs dropped because the peer did not read them.
+    pub(crate) slow_peer_penalty: f64,
 }
 
 impl PeerStats {
@@ -73,6 +75,7 @@ impl PeerStats {
             ips: BTreeMap::new(),
             behaviour_penalty: 0.0,
             application_score: 0.0,
+            slow_peer_penalty: 0.0,
         }
     }
 
@@ -87,6 +90,7 @@ impl PeerStats {
             && self.ips.is_empty()
             && self.behaviour_penalty == 0.0
             && self.application_score == 0.0
+            && self.slow_peer_penalty == 0.0
     }
 
     /// Drops the topic entries that carry no information.
