@@ -19,6 +19,11 @@ use crate::types::{Rpc, TopicHash};
 /// The longest unsigned varint that encodes a `u64`.
 const MAX_VARINT_LEN: usize = 10;
 
+/// How much buffer the decoder reserves at a time for a frame still arriving: a length prefix
+/// alone never makes it allocate the whole announced frame (up to `max_size`), only this much
+/// beyond what has already arrived.
+const RESERVE_STEP: usize = 64 * 1024;
+
 /// What the decoder yields for each frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
@@ -106,8 +111,10 @@ impl Decoder for Codec {
 
         let available = src.len() - prefix_len;
         if available < len {
-            // Allocate the rest of the frame once instead of growing step by step.
-            src.reserve(len - available);
+            // Grow towards the announced length in bounded steps: the prefix is remote input,
+            // and reserving all of it at once would let a peer pin `max_size` bytes per stream
+            // by sending a prefix alone.
+            src.reserve((len - available).min(RESERVE_STEP));
             return Ok(None);
         }
 
@@ -423,6 +430,21 @@ pub(crate) mod tests {
             item,
             Some(Inbound::Dropped(DropReason::TooLarge { .. }))
         ));
+    }
+
+    #[test]
+    fn announced_length_does_not_reserve_the_whole_frame() {
+        let max = 1 << 20;
+        let mut codec = Codec::new(max);
+        let mut src = BytesMut::new();
+        write_length_prefix(max as u64, &mut src);
+        src.extend_from_slice(&[0x0a; 10]);
+        assert_eq!(codec.decode(&mut src).unwrap(), None);
+        assert!(
+            src.capacity() <= RESERVE_STEP + 64,
+            "capacity jumped to {} for 10 bytes of body",
+            src.capacity()
+        );
     }
 
     #[test]
