@@ -277,6 +277,11 @@ pub struct RawMessage {
     pub source: Option<PeerId>,
     /// The payload.
     pub data: Bytes,
+    /// Whether the `data` field was absent on the wire, which proto2 allows and some peers
+    /// do for an empty payload. Such a message has empty `data` and is verified and forwarded
+    /// without the field, exactly as its author sent and signed it. `false` for every message
+    /// this node authors; ignored (the field is written) when `data` is not empty.
+    pub data_absent: bool,
     /// The 8-byte big-endian sequence number, decoded.
     pub sequence_number: Option<u64>,
     /// The topic the message is published on.

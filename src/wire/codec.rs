@@ -215,6 +215,7 @@ pub(crate) mod tests {
         RawMessage {
             source: Some(keypair.public().to_peer_id()),
             data: Bytes::from_static(b"hello world"),
+            data_absent: false,
             sequence_number: Some(0x0102_0304_0506_0708),
             topic: TopicHash::from_raw("topic-a"),
             signature: Some(Bytes::from_static(&[7; 64])),
@@ -227,6 +228,7 @@ pub(crate) mod tests {
         RawMessage {
             source: None,
             data: Bytes::from(vec![0xab; 300]),
+            data_absent: false,
             sequence_number: None,
             topic: TopicHash::from_raw("topic-b"),
             signature: None,

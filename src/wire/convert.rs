@@ -23,6 +23,12 @@ use crate::types::{ControlAction, MessageId, PeerInfo, RawMessage, Rpc, Subscrip
 /// empty [`TopicHash`].
 pub(crate) const MISSING_TOPIC: ValidationError = ValidationError::MissingTopic;
 
+/// The longest `key` field accepted, in bytes. The largest legitimate key is a libp2p RSA key
+/// of 8192 bits (the largest size libp2p implementations accept): its DER
+/// `SubjectPublicKeyInfo` takes 1062 bytes and its protobuf `PublicKey` 1067. Anything longer
+/// is padding, which the signature does not cover; a message carrying it is malformed.
+pub(crate) const MAX_KEY_LEN: usize = 1100;
+
 // ---------------------------------------------------------------------------------------------
 // Decoding: protobuf -> crate types
 // ---------------------------------------------------------------------------------------------
@@ -102,6 +108,11 @@ fn message_from_proto(
         },
     };
 
+    let key = non_empty(message.key.as_ref());
+    if key.is_some_and(|key| key.len() > MAX_KEY_LEN) {
+        return Err((topic, ValidationError::InvalidKey));
+    }
+
     Ok(RawMessage {
         source,
         data: message
@@ -109,10 +120,11 @@ fn message_from_proto(
             .as_ref()
             .map(|data| share(frame, data))
             .unwrap_or_default(),
+        data_absent: message.data.is_none(),
         sequence_number,
         topic,
         signature: non_empty(message.signature.as_ref()).map(|s| share(frame, s)),
-        key: non_empty(message.key.as_ref()).map(|k| share(frame, k)),
+        key: key.map(|k| share(frame, k)),
     })
 }
 
@@ -249,7 +261,10 @@ pub(crate) fn message_to_proto(message: &RawMessage) -> proto::Message<'_> {
 fn unsigned_message_to_proto(message: &RawMessage) -> proto::Message<'_> {
     proto::Message {
         from: message.source.map(|peer| Cow::Owned(peer.to_bytes())),
-        data: Some(Cow::Borrowed(&message.data[..])),
+        // Written unless the author left it out (only possible for an empty payload), so the
+        // encoding is the one the author signed and never larger than the one received.
+        data: (!message.data_absent || !message.data.is_empty())
+            .then_some(Cow::Borrowed(&message.data[..])),
         seqno: message
             .sequence_number
             .map(|seqno| Cow::Owned(seqno.to_be_bytes().to_vec())),
@@ -446,6 +461,7 @@ mod tests {
             messages: vec![RawMessage {
                 source: Some(author),
                 data: Bytes::from_static(b"payload"),
+                data_absent: false,
                 sequence_number: Some(42),
                 topic: TopicHash::from_raw("t1"),
                 signature: Some(Bytes::from_static(b"sig")),
@@ -527,6 +543,7 @@ mod tests {
             vec![RawMessage {
                 source: None,
                 data: Bytes::from_static(b"payload"),
+                data_absent: false,
                 sequence_number: None,
                 topic: TopicHash::from_raw("c"),
                 signature: None,

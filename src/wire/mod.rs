@@ -13,6 +13,9 @@ pub(crate) mod convert;
 pub(crate) mod proto;
 pub(crate) mod signing;
 
+#[cfg(test)]
+mod fidelity_tests;
+
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
 pub(crate) use signing::{sign, validate};
