@@ -33,7 +33,7 @@ use crate::score::{
     PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
 };
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::DropReason;
+use crate::wire::{DecodeLimits, DropReason};
 
 /// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; see the crate docs.
 pub struct Behaviour {
@@ -67,8 +67,11 @@ impl Behaviour {
         let first_seqno = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let handler_config =
-            HandlerConfig::new(config.max_transmit_size(), config.support_floodsub());
+        let handler_config = HandlerConfig::new(
+            config.max_transmit_size(),
+            config.support_floodsub(),
+            DecodeLimits::from_config(&config),
+        );
         let delay = config.heartbeat_initial_delay();
         let record_key = match &authenticity {
             MessageAuthenticity::Signed(key) => Some(key.clone()),
@@ -495,6 +498,14 @@ impl NetworkBehaviour for Behaviour {
         match event.0 {
             HandlerEvent::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
             HandlerEvent::Rpc(decoded) => {
+                if !decoded.drops.is_empty() {
+                    self.router.counters_mut().add_decode_drops(&decoded.drops);
+                    tracing::debug!(
+                        peer = %peer_id,
+                        drops = ?decoded.drops,
+                        "entries over per-RPC limits skipped at decode"
+                    );
+                }
                 self.router.report_decode_drops(
                     peer_id,
                     &decoded.malformed_messages,

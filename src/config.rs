@@ -83,6 +83,11 @@ pub struct Config {
     max_topics_per_peer: usize,
     max_messages_per_rpc: Option<usize>,
     max_subscriptions_per_rpc: usize,
+    // Per-RPC decode limits (wire edge).
+    max_topic_len: usize,
+    max_message_id_len: usize,
+    max_control_entries_per_rpc: usize,
+    max_control_bytes_per_rpc: usize,
     // Outbound queues.
     send_queue_size: usize,
     forward_queue_duration: Duration,
@@ -342,9 +347,10 @@ impl Config {
         self.max_topics_per_peer
     }
 
-    /// Maximum number of messages processed from one received RPC; the rest are dropped
-    /// (not a spec parameter). Default `None`: no limit besides
-    /// [`max_transmit_size`](Self::max_transmit_size).
+    /// Maximum number of messages decoded from one received RPC; the rest are skipped before
+    /// anything is allocated for them and counted (not a spec parameter). Default `Some(5000)`,
+    /// libp2p-gossipsub's bound on the messages it puts in one RPC (`max_publish_messages`);
+    /// `None` leaves only [`max_transmit_size`](Self::max_transmit_size) as a bound.
     pub fn max_messages_per_rpc(&self) -> Option<usize> {
         self.max_messages_per_rpc
     }
@@ -353,6 +359,39 @@ impl Config {
     /// ignored (not a spec parameter). Default 1000.
     pub fn max_subscriptions_per_rpc(&self) -> usize {
         self.max_subscriptions_per_rpc
+    }
+
+    /// The longest topic accepted from the wire, in bytes: subscriptions, messages and control
+    /// entries naming a longer topic are skipped at decode and counted (not a spec parameter).
+    /// Default 256: Ethereum's topics are under 60 bytes, a `Sha256Topic` hash is 44.
+    pub fn max_topic_len(&self) -> usize {
+        self.max_topic_len
+    }
+
+    /// The longest message id accepted in IHAVE, IWANT and IDONTWANT, in bytes: longer ids are
+    /// skipped at decode and counted (not a spec parameter). Default 100: Ethereum's ids are 20
+    /// bytes, libp2p-gossipsub's default (base58 author ++ decimal seqno) at most 72. A custom
+    /// message-id function must produce ids no longer than this, or peers' gossip about them
+    /// is ignored.
+    pub fn max_message_id_len(&self) -> usize {
+        self.max_message_id_len
+    }
+
+    /// Maximum number of control entries decoded per control type (IHAVE, IWANT, GRAFT, PRUNE,
+    /// IDONTWANT) from one received RPC; the rest are skipped before anything is allocated
+    /// for them and counted (not a spec parameter). Default 1000, the default
+    /// [`max_topics_per_peer`](Self::max_topics_per_peer): GRAFT, PRUNE and IHAVE entries name
+    /// a topic, and more of them than topics shared with the peer are redundant.
+    pub fn max_control_entries_per_rpc(&self) -> usize {
+        self.max_control_entries_per_rpc
+    }
+
+    /// Maximum encoded bytes of control entries decoded from one received RPC; entries past it
+    /// are skipped and counted (not a spec parameter). Default 1 MiB: above the largest control
+    /// section an honest peer sends in one RPC (5000 IHAVE ids of 100 bytes plus IWANTs), and a
+    /// bound of its own when `max_transmit_size` is larger (the Ethereum preset's 12 MB).
+    pub fn max_control_bytes_per_rpc(&self) -> usize {
+        self.max_control_bytes_per_rpc
     }
 
     /// Bound on the RPCs queued for sending to one peer; beyond it, forwards and gossip to that
@@ -461,6 +500,13 @@ impl fmt::Debug for Config {
             .field("max_topics_per_peer", &self.max_topics_per_peer)
             .field("max_messages_per_rpc", &self.max_messages_per_rpc)
             .field("max_subscriptions_per_rpc", &self.max_subscriptions_per_rpc)
+            .field("max_topic_len", &self.max_topic_len)
+            .field("max_message_id_len", &self.max_message_id_len)
+            .field(
+                "max_control_entries_per_rpc",
+                &self.max_control_entries_per_rpc,
+            )
+            .field("max_control_bytes_per_rpc", &self.max_control_bytes_per_rpc)
             .field("send_queue_size", &self.send_queue_size)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
@@ -576,7 +622,11 @@ mod tests {
         assert!(c.direct_peers().is_empty());
         assert_eq!(c.direct_connect_ticks(), 300);
         assert_eq!(c.max_topics_per_peer(), 1000);
-        assert_eq!(c.max_messages_per_rpc(), None);
+        assert_eq!(c.max_messages_per_rpc(), Some(5000));
+        assert_eq!(c.max_topic_len(), 256);
+        assert_eq!(c.max_message_id_len(), 100);
+        assert_eq!(c.max_control_entries_per_rpc(), 1000);
+        assert_eq!(c.max_control_bytes_per_rpc(), 1 << 20);
         assert_eq!(c.max_subscriptions_per_rpc(), 1000);
         assert_eq!(c.send_queue_size(), 5000);
         assert_eq!(c.forward_queue_duration(), Duration::from_secs(1));

@@ -65,8 +65,12 @@ impl Default for ConfigBuilder {
             direct_peers: Vec::new(),
             direct_connect_ticks: 300,
             max_topics_per_peer: 1000,
-            max_messages_per_rpc: None,
+            max_messages_per_rpc: Some(5000),
             max_subscriptions_per_rpc: 1000,
+            max_topic_len: 256,
+            max_message_id_len: 100,
+            max_control_entries_per_rpc: 1000,
+            max_control_bytes_per_rpc: 1 << 20,
             send_queue_size: 5000,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
@@ -363,8 +367,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the messages processed per received RPC ([`Config::max_messages_per_rpc`]; not in
-    /// the spec). `Some(0)` is refused. Default `None` (no limit).
+    /// Sets the messages decoded per received RPC ([`Config::max_messages_per_rpc`]; not in
+    /// the spec). `Some(0)` is refused. Default `Some(5000)`.
     pub fn max_messages_per_rpc(&mut self, max: Option<usize>) -> &mut Self {
         self.config.max_messages_per_rpc = max;
         self
@@ -374,6 +378,34 @@ impl ConfigBuilder {
     /// ([`Config::max_subscriptions_per_rpc`]; not in the spec). At least 1. Default 1000.
     pub fn max_subscriptions_per_rpc(&mut self, max: usize) -> &mut Self {
         self.config.max_subscriptions_per_rpc = max;
+        self
+    }
+
+    /// Sets the longest topic accepted from the wire ([`Config::max_topic_len`]; not in the
+    /// spec). At least 1. Default 256.
+    pub fn max_topic_len(&mut self, max: usize) -> &mut Self {
+        self.config.max_topic_len = max;
+        self
+    }
+
+    /// Sets the longest message id accepted in gossip ([`Config::max_message_id_len`]; not in
+    /// the spec). At least 1. Default 100.
+    pub fn max_message_id_len(&mut self, max: usize) -> &mut Self {
+        self.config.max_message_id_len = max;
+        self
+    }
+
+    /// Sets the control entries decoded per type per received RPC
+    /// ([`Config::max_control_entries_per_rpc`]; not in the spec). At least 1. Default 1000.
+    pub fn max_control_entries_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_control_entries_per_rpc = max;
+        self
+    }
+
+    /// Sets the control bytes decoded per received RPC
+    /// ([`Config::max_control_bytes_per_rpc`]; not in the spec). At least 1. Default 1 MiB.
+    pub fn max_control_bytes_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_control_bytes_per_rpc = max;
         self
     }
 
@@ -542,6 +574,14 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         "max_topics_per_peer",
         "must be at least 1",
     )?;
+    for (value, field) in [
+        (c.max_topic_len, "max_topic_len"),
+        (c.max_message_id_len, "max_message_id_len"),
+        (c.max_control_entries_per_rpc, "max_control_entries_per_rpc"),
+        (c.max_control_bytes_per_rpc, "max_control_bytes_per_rpc"),
+    ] {
+        ensure(value >= 1, field, "must be at least 1")?;
+    }
     Ok(())
 }
 
@@ -647,6 +687,18 @@ mod tests {
             }),
             ("max_topics_per_peer", |b| {
                 b.max_topics_per_peer(0);
+            }),
+            ("max_topic_len", |b| {
+                b.max_topic_len(0);
+            }),
+            ("max_message_id_len", |b| {
+                b.max_message_id_len(0);
+            }),
+            ("max_control_entries_per_rpc", |b| {
+                b.max_control_entries_per_rpc(0);
+            }),
+            ("max_control_bytes_per_rpc", |b| {
+                b.max_control_bytes_per_rpc(0);
             }),
         ];
         for (i, (field, edit)) in cases.iter().enumerate() {

@@ -34,8 +34,19 @@ pub struct Counters {
     pub messages_unsubscribed_topic: u64,
     /// Messages dropped because we authored them ourselves.
     pub messages_self_origin: u64,
-    /// Messages over the per-RPC cap (`max_messages_per_rpc`).
+    /// Messages over the per-RPC cap (`max_messages_per_rpc`), skipped at decode or after.
     pub messages_over_rpc_cap: u64,
+    /// Control entries skipped at decode: over `max_control_entries_per_rpc` for their type or
+    /// past `max_control_bytes_per_rpc`.
+    pub control_over_rpc_cap: u64,
+    /// IHAVE, IWANT and IDONTWANT ids skipped at decode over the per-RPC id caps
+    /// (`max_ihave_length` for IHAVE and IWANT, `max_idontwant_messages` for IDONTWANT).
+    pub message_ids_over_rpc_cap: u64,
+    /// IHAVE, IWANT and IDONTWANT ids skipped at decode for exceeding `max_message_id_len`.
+    pub message_ids_too_long: u64,
+    /// Subscriptions, messages and control entries skipped at decode for a topic longer than
+    /// `max_topic_len`.
+    pub topics_too_long: u64,
     /// Messages the application rejected.
     pub messages_rejected: u64,
     /// Messages the application ignored.
@@ -58,4 +69,16 @@ pub struct Counters {
     pub control_unknown: u64,
     /// RPCs to peers dropped because their send queue was full.
     pub send_queue_full: u64,
+}
+
+impl Counters {
+    /// Adds what the decoder skipped from one RPC because of a per-RPC limit.
+    pub(crate) fn add_decode_drops(&mut self, drops: &crate::wire::DecodeDrops) {
+        self.messages_over_rpc_cap += drops.messages_over_cap as u64;
+        self.subscriptions_ignored += drops.subscriptions_over_cap as u64;
+        self.control_over_rpc_cap += drops.control_over_cap as u64;
+        self.message_ids_over_rpc_cap += drops.ids_over_cap as u64;
+        self.message_ids_too_long += drops.ids_too_long as u64;
+        self.topics_too_long += drops.topics_too_long as u64;
+    }
 }

@@ -10,12 +10,16 @@
 pub(crate) mod bounds;
 pub(crate) mod codec;
 pub(crate) mod convert;
+pub(crate) mod decode;
 pub(crate) mod proto;
 pub(crate) mod signing;
 
+#[cfg(test)]
+mod decode_tests;
 #[cfg(test)]
 mod fidelity_tests;
 
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
+pub(crate) use decode::{DecodeDrops, DecodeLimits};
 pub(crate) use signing::{sign, validate};
