@@ -33,7 +33,7 @@ use crate::score::{
     PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
 };
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::{DecodeLimits, DropReason};
+use crate::wire::{self, DecodeLimits, DropReason};
 
 /// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; see the crate docs.
 pub struct Behaviour {
@@ -221,8 +221,12 @@ impl Behaviour {
     /// Subscribes to a topic. Returns `Ok(false)` if already subscribed.
     pub fn subscribe<H: Hasher>(&mut self, topic: &Topic<H>) -> Result<bool, SubscriptionError> {
         let hash = topic.hash();
-        // A subscription entry costs the topic plus a few bytes of framing.
-        if hash.as_str().len() + 16 > self.router.config().max_transmit_size() {
+        // A subscription entry costs the topic plus a few bytes of framing; and peers with our
+        // limits skip everything naming a topic over `max_topic_len`.
+        let config = self.router.config();
+        if hash.as_str().len() + 16 > config.max_transmit_size()
+            || hash.as_str().len() > config.max_topic_len()
+        {
             return Err(SubscriptionError::TopicTooLong(hash));
         }
         let changed = self.router.subscribe(Instant::now(), hash);
@@ -336,18 +340,33 @@ impl Behaviour {
                             (Class::Forward, Some(now + config.forward_queue_duration()))
                         }
                     };
-                    let item = QueuedRpc {
-                        rpc,
-                        class,
-                        expires,
-                        message_id,
-                    };
-                    if queue.push(item).is_ok() {
-                        queued += 1;
-                    } else {
-                        self.router.counters_mut().send_queue_full += 1;
-                        *self.dropped.entry(peer).or_default() += 1;
-                        tracing::debug!(%peer, ?class, "send queue full; RPC dropped");
+                    // Every queued RPC fits the peer's limit: split what does not.
+                    let pieces = wire::fragment(rpc, config.max_transmit_size());
+                    if pieces.dropped_messages > 0 || pieces.dropped_control > 0 {
+                        let counters = self.router.counters_mut();
+                        counters.messages_too_large_to_send += pieces.dropped_messages as u64;
+                        counters.control_too_large_to_send += pieces.dropped_control as u64;
+                        tracing::warn!(
+                            %peer,
+                            messages = pieces.dropped_messages,
+                            control = pieces.dropped_control,
+                            "items larger than max_transmit_size on their own not sent"
+                        );
+                    }
+                    for rpc in pieces.rpcs {
+                        let item = QueuedRpc {
+                            rpc,
+                            class,
+                            expires,
+                            message_id: message_id.clone(),
+                        };
+                        if queue.push(item).is_ok() {
+                            queued += 1;
+                        } else {
+                            self.router.counters_mut().send_queue_full += 1;
+                            *self.dropped.entry(peer).or_default() += 1;
+                            tracing::debug!(%peer, ?class, "send queue full; RPC dropped");
+                        }
                     }
                 }
                 Action::CancelForward { peer, message_id } => {

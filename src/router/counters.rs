@@ -69,6 +69,12 @@ pub struct Counters {
     pub control_unknown: u64,
     /// RPCs to peers dropped because their send queue was full.
     pub send_queue_full: u64,
+    /// Outgoing messages not sent because alone they exceed `max_transmit_size` (outgoing RPCs
+    /// are otherwise split to fit).
+    pub messages_too_large_to_send: u64,
+    /// Outgoing subscriptions, control entries, message ids and PX peers not sent because
+    /// alone they exceed `max_transmit_size`.
+    pub control_too_large_to_send: u64,
 }
 
 impl Counters {
