@@ -24,7 +24,8 @@ pub struct Counters {
     pub px_ignored: u64,
     /// RPCs ignored because they came from a peer that does not speak gossipsub.
     pub rpcs_from_unsupported_peer: u64,
-    /// Messages dropped because a field could not be decoded (bad `from`, `seqno`, topic).
+    /// Messages dropped because a field could not be decoded (bad `from`, `seqno`, topic), or
+    /// because their re-encoding would be larger than what was received.
     pub messages_malformed: u64,
     /// Messages dropped because their signature or authenticity fields failed validation.
     pub messages_invalid: u64,
@@ -86,5 +87,6 @@ impl Counters {
         self.message_ids_over_rpc_cap += drops.ids_over_cap as u64;
         self.message_ids_too_long += drops.ids_too_long as u64;
         self.topics_too_long += drops.topics_too_long as u64;
+        self.messages_malformed += drops.messages_grown as u64;
     }
 }

@@ -21,6 +21,7 @@ use quick_protobuf::{BytesReader, MessageRead};
 use super::bounds::varint;
 use super::codec::DecodedRpc;
 use super::convert::message_from_proto;
+use super::fragment::message_len;
 use super::proto;
 use crate::types::{ControlAction, MessageId, PeerInfo, Subscription, TopicHash};
 
@@ -94,6 +95,8 @@ pub(crate) struct DecodeDrops {
     pub(crate) ids_too_long: usize,
     /// Subscriptions, messages and control entries whose topic is longer than `max_topic_len`.
     pub(crate) topics_too_long: usize,
+    /// Messages whose re-encoding would be larger than what was received (never expected).
+    pub(crate) messages_grown: usize,
 }
 
 impl DecodeDrops {
@@ -269,6 +272,13 @@ fn message(
     let data_len = message.data.as_ref().map_or(0, |d| d.len());
     let shared = shares_frame(data_len, frame.len());
     match message_from_proto(frame, message, shared) {
+        // Forwarding must never produce more than we accepted. Re-encoding keeps every field
+        // as received (only dropping duplicates, empty optional fields and unknown fields), so
+        // this holds by construction; the check makes a regression a counted drop rather than
+        // an oversized forward.
+        Ok(message) if message_len(&message) > body.len() => {
+            out.drops.messages_grown += 1;
+        }
         Ok(message) => out.rpc.messages.push(message),
         Err(malformed) => out.malformed_messages.push(malformed),
     }
