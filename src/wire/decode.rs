@@ -191,6 +191,8 @@ pub(crate) fn shares_frame(len: usize, frame_len: usize) -> bool {
 pub(crate) fn decode_rpc(frame: &Bytes, limits: &DecodeLimits) -> Result<DecodedRpc, String> {
     let mut out = DecodedRpc::default();
     let mut control = ControlBudget::new(limits);
+    // Every message entry counts against the cap, whatever becomes of it.
+    let mut message_entries = 0usize;
     for field in Fields(frame) {
         let field = field?;
         if field.is_bytes(1) {
@@ -202,10 +204,11 @@ pub(crate) fn decode_rpc(frame: &Bytes, limits: &DecodeLimits) -> Result<Decoded
                 out.rpc.subscriptions.push(sub);
             }
         } else if field.is_bytes(2) {
-            if out.rpc.messages.len() + out.malformed_messages.len() >= limits.max_messages {
+            if message_entries >= limits.max_messages {
                 out.drops.messages_over_cap += 1;
                 continue;
             }
+            message_entries += 1;
             message(frame, field.body, limits, &mut out)?;
         } else if field.is_bytes(3) {
             control_message(field.body, &mut control, &mut out)?;
