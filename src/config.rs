@@ -88,6 +88,7 @@ pub struct Config {
     max_message_id_len: usize,
     max_control_entries_per_rpc: usize,
     max_control_bytes_per_rpc: usize,
+    max_px_peers_per_rpc: usize,
     // Outbound queues.
     send_queue_size: usize,
     forward_queue_duration: Duration,
@@ -394,6 +395,14 @@ impl Config {
         self.max_control_bytes_per_rpc
     }
 
+    /// Maximum number of peer-exchange entries decoded from the PRUNEs of one received RPC; the
+    /// rest are skipped before anything is allocated for them and counted (not a spec
+    /// parameter). Default 256: compliant peers offer at most `prune_peers` (16 in go) per
+    /// PRUNE, so this admits full PX on 16 topics at once.
+    pub fn max_px_peers_per_rpc(&self) -> usize {
+        self.max_px_peers_per_rpc
+    }
+
     /// Bound on the RPCs queued for sending to one peer; beyond it, forwards and gossip to that
     /// peer are dropped (not a spec parameter). Default 5000.
     pub fn send_queue_size(&self) -> usize {
@@ -507,6 +516,7 @@ impl fmt::Debug for Config {
                 &self.max_control_entries_per_rpc,
             )
             .field("max_control_bytes_per_rpc", &self.max_control_bytes_per_rpc)
+            .field("max_px_peers_per_rpc", &self.max_px_peers_per_rpc)
             .field("send_queue_size", &self.send_queue_size)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
@@ -627,6 +637,7 @@ mod tests {
         assert_eq!(c.max_message_id_len(), 100);
         assert_eq!(c.max_control_entries_per_rpc(), 1000);
         assert_eq!(c.max_control_bytes_per_rpc(), 1 << 20);
+        assert_eq!(c.max_px_peers_per_rpc(), 256);
         assert_eq!(c.max_subscriptions_per_rpc(), 1000);
         assert_eq!(c.send_queue_size(), 5000);
         assert_eq!(c.forward_queue_duration(), Duration::from_secs(1));

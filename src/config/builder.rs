@@ -71,6 +71,7 @@ impl Default for ConfigBuilder {
             max_message_id_len: 100,
             max_control_entries_per_rpc: 1000,
             max_control_bytes_per_rpc: 1 << 20,
+            max_px_peers_per_rpc: 256,
             send_queue_size: 5000,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
@@ -406,6 +407,13 @@ impl ConfigBuilder {
     /// ([`Config::max_control_bytes_per_rpc`]; not in the spec). At least 1. Default 1 MiB.
     pub fn max_control_bytes_per_rpc(&mut self, max: usize) -> &mut Self {
         self.config.max_control_bytes_per_rpc = max;
+        self
+    }
+
+    /// Sets the peer-exchange entries decoded per received RPC
+    /// ([`Config::max_px_peers_per_rpc`]; not in the spec). Default 256; 0 ignores all PX.
+    pub fn max_px_peers_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_px_peers_per_rpc = max;
         self
     }
 

@@ -43,6 +43,8 @@ pub struct Counters {
     /// IHAVE, IWANT and IDONTWANT ids skipped at decode over the per-RPC id caps
     /// (`max_ihave_length` for IHAVE and IWANT, `max_idontwant_messages` for IDONTWANT).
     pub message_ids_over_rpc_cap: u64,
+    /// PRUNE peer-exchange entries skipped at decode over `max_px_peers_per_rpc`.
+    pub px_peers_over_rpc_cap: u64,
     /// IHAVE, IWANT and IDONTWANT ids skipped at decode for exceeding `max_message_id_len`.
     pub message_ids_too_long: u64,
     /// Subscriptions, messages and control entries skipped at decode for a topic longer than
@@ -86,6 +88,7 @@ impl Counters {
         self.control_over_rpc_cap += drops.control_over_cap as u64;
         self.message_ids_over_rpc_cap += drops.ids_over_cap as u64;
         self.message_ids_too_long += drops.ids_too_long as u64;
+        self.px_peers_over_rpc_cap += drops.px_peers_over_cap as u64;
         self.topics_too_long += drops.topics_too_long as u64;
         self.messages_malformed += drops.messages_grown as u64;
     }

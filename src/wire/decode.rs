@@ -44,6 +44,8 @@ pub(crate) struct DecodeLimits {
     pub(crate) max_iwant_ids: usize,
     /// IDONTWANT message ids decoded per RPC (`max_idontwant_messages`).
     pub(crate) max_idontwant_ids: usize,
+    /// Peer-exchange entries decoded per RPC, over all its PRUNEs (`max_px_peers_per_rpc`).
+    pub(crate) max_px_peers: usize,
     /// The longest message id kept, in bytes (`max_message_id_len`).
     pub(crate) max_id_len: usize,
     /// The longest topic kept, in bytes (`max_topic_len`).
@@ -60,6 +62,7 @@ impl DecodeLimits {
         max_ihave_ids: usize::MAX,
         max_iwant_ids: usize::MAX,
         max_idontwant_ids: usize::MAX,
+        max_px_peers: usize::MAX,
         max_id_len: usize::MAX,
         max_topic_len: usize::MAX,
     };
@@ -74,6 +77,7 @@ impl DecodeLimits {
             max_ihave_ids: config.max_ihave_length(),
             max_iwant_ids: config.max_ihave_length(),
             max_idontwant_ids: config.max_idontwant_messages(),
+            max_px_peers: config.max_px_peers_per_rpc(),
             max_id_len: config.max_message_id_len(),
             max_topic_len: config.max_topic_len(),
         }
@@ -93,6 +97,8 @@ pub(crate) struct DecodeDrops {
     pub(crate) ids_over_cap: usize,
     /// Message ids longer than `max_id_len`.
     pub(crate) ids_too_long: usize,
+    /// PRUNE peer-exchange entries over `max_px_peers`.
+    pub(crate) px_peers_over_cap: usize,
     /// Subscriptions, messages and control entries whose topic is longer than `max_topic_len`.
     pub(crate) topics_too_long: usize,
     /// Messages whose re-encoding would be larger than what was received (never expected).
@@ -296,6 +302,7 @@ struct ControlBudget {
     ihave_ids: usize,
     iwant_ids: usize,
     idontwant_ids: usize,
+    px_peers: usize,
     max_id_len: usize,
     max_topic_len: usize,
 }
@@ -308,6 +315,7 @@ impl ControlBudget {
             ihave_ids: limits.max_ihave_ids,
             iwant_ids: limits.max_iwant_ids,
             idontwant_ids: limits.max_idontwant_ids,
+            px_peers: limits.max_px_peers,
             max_id_len: limits.max_id_len,
             max_topic_len: limits.max_topic_len,
         }
@@ -374,7 +382,12 @@ fn control_message(
                 };
                 ControlAction::Graft { topic }
             }
-            3 => match prune(field.body, budget.max_topic_len, &mut out.drops)? {
+            3 => match prune(
+                field.body,
+                budget.max_topic_len,
+                &mut budget.px_peers,
+                &mut out.drops,
+            )? {
                 Some(prune) => prune,
                 None => continue,
             },
@@ -452,6 +465,7 @@ fn message_ids(
 fn prune(
     body: &[u8],
     max_topic_len: usize,
+    px_left: &mut usize,
     drops: &mut DecodeDrops,
 ) -> Result<Option<ControlAction>, String> {
     let mut topic_bytes = None;
@@ -473,10 +487,16 @@ fn prune(
     let Some(topic) = topic(bytes, max_topic_len, drops)? else {
         return Ok(None);
     };
-    let mut infos = Vec::with_capacity(peers);
+    let mut infos = Vec::with_capacity(peers.min(*px_left));
     for field in Fields(body) {
         let field = field?;
-        if field.is_bytes(2) {
+        if !field.is_bytes(2) {
+            continue;
+        }
+        if *px_left == 0 {
+            drops.px_peers_over_cap += 1;
+        } else {
+            *px_left -= 1;
             infos.push(peer_info(field.body)?);
         }
     }

@@ -227,3 +227,34 @@ fn unlimited_decoding_keeps_everything() {
     assert_eq!(decoded.rpc.control.len(), 3000);
     assert!(decoded.drops.is_empty());
 }
+
+#[test]
+fn px_peers_per_rpc_are_capped_before_allocation() {
+    // Two PRUNEs holding ~1 MiB of empty PeerInfo entries (2 bytes each on the wire).
+    let mut control = Vec::new();
+    let mut n = 0;
+    for topic in [&b"a"[..], b"b"] {
+        let mut prune = Vec::new();
+        field(&mut prune, 1, topic);
+        while prune.len() + 2 < MIB / 2 {
+            field(&mut prune, 2, b"");
+            n += 1;
+        }
+        field(&mut control, 4, &prune);
+    }
+    let decoded = decode_with(&control_rpc(&control), default_limits());
+    let peers: Vec<usize> = decoded
+        .rpc
+        .control
+        .iter()
+        .map(|a| match a {
+            ControlAction::Prune { peers, .. } => {
+                assert!(peers.capacity() <= 256);
+                peers.len()
+            }
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(peers, vec![256, 0]);
+    assert_eq!(decoded.drops.px_peers_over_cap, n - 256);
+}
