@@ -6,6 +6,7 @@ use libp2p_identity::Keypair;
 use quick_protobuf::Writer;
 
 use super::codec::{Codec, DecodedRpc, Inbound};
+use super::convert::{rpc_to_proto, write_proto};
 use super::signing::{validate, verify_signature};
 use crate::authenticity::ValidationMode;
 use crate::error::ValidationError;
@@ -58,27 +59,13 @@ fn decode(frame: &[u8], max: usize) -> DecodedRpc {
     }
 }
 
-/// Re-encodes `rpc` the way forwarding does and returns the protobuf bytes (no prefix).
+/// Re-encodes `rpc` the way forwarding does: fails if the codec refuses it for `max`, else
+/// returns the protobuf bytes (no prefix).
 fn forward(rpc: &Rpc, max: usize) -> std::io::Result<Vec<u8>> {
-    let mut dst = BytesMut::new();
-    Codec::new(max).encode(rpc, &mut dst)?;
-    let mut src = dst.clone();
-    // Strip the prefix by decoding its length.
-    let total = src.len();
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = src[i];
-        len |= usize::from(b & 0x7f) << shift;
-        i += 1;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    assert_eq!(i + len, total);
-    Ok(src.split_off(i).to_vec())
+    Codec::new(max).encode(rpc, &mut BytesMut::new())?;
+    let mut bytes = Vec::new();
+    write_proto(&rpc_to_proto(rpc), &mut bytes);
+    Ok(bytes)
 }
 
 #[test]
@@ -107,14 +94,16 @@ fn padded_key_cannot_make_a_forward_exceed_the_limit() {
     let unsigned = unsigned_without_data(&keypair, "t");
     let canonical_key = keypair.public().encode_protobuf();
     let max = 512;
-    let base = rpc_with(&signed(&keypair, &unsigned, Some(&canonical_key))).len();
-    // Padding: field 15, length-delimited, 1-byte length; fill the frame up to `max`.
-    let pad = max - base - 3;
-    let mut padded_key = canonical_key.clone();
-    padded_key.extend_from_slice(&[0x7a, (pad - 3) as u8]);
-    padded_key.extend(std::iter::repeat_n(0u8, pad - 3));
-    let frame = rpc_with(&signed(&keypair, &unsigned, Some(&padded_key)));
-    assert!(frame.len() <= max, "{} > {max}", frame.len());
+    let padded = |pad: usize| {
+        // Unknown field 15, length-delimited, of `pad` zero bytes.
+        let mut key = canonical_key.clone();
+        field(&mut key, 15, &vec![0u8; pad]);
+        rpc_with(&signed(&keypair, &unsigned, Some(&key)))
+    };
+    let frame = (0..max)
+        .map(padded)
+        .find(|frame| frame.len() == max)
+        .expect("a padding that makes the frame exactly the limit");
 
     let decoded = decode(&frame, max);
     // Either the padded key is refused at receipt, or the forward fits what we accepted.
