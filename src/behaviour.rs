@@ -44,7 +44,7 @@ use crate::score::{
     PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
 };
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::DropReason;
+use crate::wire::{self, DecodeLimits, DropReason};
 
 /// How many heartbeats a newly connected peer is kept alive for even when it shares nothing
 /// with us: time for both sides to exchange subscriptions.
@@ -60,6 +60,9 @@ pub struct Behaviour {
     connections: HashMap<PeerId, Vec<ConnectionId>>,
     /// RPCs dropped (full queue or expired) since the last heartbeat, per peer.
     dropped: HashMap<PeerId, FailedMessages>,
+    /// Set while draining a publish: the message's size and the smallest peer frame limit
+    /// that refused it (the limit learned for a peer can be below `max_transmit_size`).
+    refused_publish: Option<(usize, usize)>,
     /// Newly connected peers kept alive until this instant whatever they share with us.
     keep_alive_grace: HashMap<PeerId, Instant>,
     events: VecDeque<ToSwarm<Event, HandlerIn>>,
@@ -84,8 +87,11 @@ impl Behaviour {
         let first_seqno = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let handler_config =
-            HandlerConfig::new(config.max_transmit_size(), config.support_floodsub());
+        let handler_config = HandlerConfig::new(
+            config.max_transmit_size(),
+            config.support_floodsub(),
+            DecodeLimits::from_config(&config),
+        );
         let delay = config.heartbeat_initial_delay();
         let record_key = match &authenticity {
             MessageAuthenticity::Signed(key) => Some(key.clone()),
@@ -98,6 +104,7 @@ impl Behaviour {
             queues: HashMap::new(),
             connections: HashMap::new(),
             dropped: HashMap::new(),
+            refused_publish: None,
             keep_alive_grace: HashMap::new(),
             events: VecDeque::new(),
             timer: Delay::new(delay),
@@ -236,8 +243,12 @@ impl Behaviour {
     /// Subscribes to a topic. Returns `Ok(false)` if already subscribed.
     pub fn subscribe<H: Hasher>(&mut self, topic: &Topic<H>) -> Result<bool, SubscriptionError> {
         let hash = topic.hash();
-        // A subscription entry costs the topic plus a few bytes of framing.
-        if hash.as_str().len() + 16 > self.router.config().max_transmit_size() {
+        // A subscription entry costs the topic plus a few bytes of framing; and peers with our
+        // limits skip everything naming a topic over `max_topic_len`.
+        let config = self.router.config();
+        if hash.as_str().len() + 16 > config.max_transmit_size()
+            || hash.as_str().len() > config.max_topic_len()
+        {
             return Err(SubscriptionError::TopicTooLong(hash));
         }
         let changed = self.router.subscribe(Instant::now(), hash);
@@ -264,9 +275,14 @@ impl Behaviour {
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
         let id = self.router.publish(Instant::now(), topic.into(), data)?;
+        self.refused_publish = None;
         let queued = self.drain_router();
         if queued == 0 {
-            return Err(PublishError::AllQueuesFull);
+            // Too large for every recipient's learned frame limit, or every queue was full.
+            return Err(match self.refused_publish.take() {
+                Some((size, max)) => PublishError::MessageTooLarge { size, max },
+                None => PublishError::AllQueuesFull,
+            });
         }
         Ok(id)
     }
@@ -362,15 +378,41 @@ impl Behaviour {
                             now.checked_add(config.forward_queue_duration()),
                         ),
                     };
-                    let item = QueuedRpc {
-                        rpc,
-                        class,
-                        expires,
-                        message_id,
-                    };
-                    if queue.push(item).is_ok() {
-                        queued += 1;
-                    } else {
+                    // Every queued RPC fits the peer's limit (ours, or the lower one learned
+                    // for this peer): split what does not.
+                    let limit = config.max_transmit_size().min(queue.frame_limit());
+                    let publish_size = (class == Class::Publish).then(|| wire::rpc_len(&rpc));
+                    let pieces = wire::fragment(rpc, limit);
+                    if let Some(size) = publish_size.filter(|_| pieces.dropped_messages > 0) {
+                        let max = self.refused_publish.map_or(limit, |(_, m)| m.min(limit));
+                        self.refused_publish = Some((size, max));
+                    }
+                    if pieces.dropped_messages > 0 || pieces.dropped_control > 0 {
+                        let counters = self.router.counters_mut();
+                        counters.messages_too_large_to_send += pieces.dropped_messages as u64;
+                        counters.control_too_large_to_send += pieces.dropped_control as u64;
+                        tracing::warn!(
+                            %peer,
+                            messages = pieces.dropped_messages,
+                            control = pieces.dropped_control,
+                            "items larger than max_transmit_size on their own not sent"
+                        );
+                    }
+                    let mut refused = 0;
+                    for rpc in pieces.rpcs {
+                        let item = QueuedRpc {
+                            rpc,
+                            class,
+                            expires,
+                            message_id: message_id.clone(),
+                        };
+                        if queue.push(item).is_ok() {
+                            queued += 1;
+                        } else {
+                            refused += 1;
+                        }
+                    }
+                    for _ in 0..refused {
                         self.queue_full(peer, class);
                     }
                 }
@@ -638,6 +680,14 @@ impl NetworkBehaviour for Behaviour {
             }
             HandlerEvent::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
             HandlerEvent::Rpc(decoded) => {
+                if !decoded.drops.is_empty() {
+                    self.router.counters_mut().add_decode_drops(&decoded.drops);
+                    tracing::debug!(
+                        peer = %peer_id,
+                        drops = ?decoded.drops,
+                        "entries over per-RPC limits skipped at decode"
+                    );
+                }
                 self.router.report_decode_drops(
                     peer_id,
                     &decoded.malformed_messages,

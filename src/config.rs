@@ -94,6 +94,11 @@ pub struct Config {
     max_pending_px_dials: usize,
     max_signature_checks_per_heartbeat: usize,
     max_invalid_signatures: u32,
+    // Per-RPC decode limits (wire edge).
+    max_message_id_len: usize,
+    max_control_entries_per_rpc: usize,
+    max_control_bytes_per_rpc: usize,
+    max_px_peers_per_rpc: usize,
     // Outbound queues.
     send_queue_size: usize,
     send_queue_bytes: usize,
@@ -367,9 +372,10 @@ impl Config {
         self.max_topics_per_peer
     }
 
-    /// Maximum number of messages processed from one received RPC; the rest are dropped
-    /// (not a spec parameter). Default `None`: no limit besides
-    /// [`max_transmit_size`](Self::max_transmit_size).
+    /// Maximum number of messages decoded from one received RPC; the rest are skipped before
+    /// anything is allocated for them and counted (not a spec parameter). Default `Some(5000)`,
+    /// libp2p-gossipsub's bound on the messages it puts in one RPC (`max_publish_messages`);
+    /// `None` leaves only [`max_transmit_size`](Self::max_transmit_size) as a bound.
     pub fn max_messages_per_rpc(&self) -> Option<usize> {
         self.max_messages_per_rpc
     }
@@ -380,10 +386,10 @@ impl Config {
         self.max_subscriptions_per_rpc
     }
 
-    /// Longest topic name, in bytes, accepted in a remote peer's subscription; longer ones are
-    /// ignored (not a spec parameter). Bounds a peer's subscriptions to
-    /// `max_topics_per_peer * max_topic_len` bytes. Default 256: real topic names are short
-    /// (Ethereum's `/eth2/<digest>/<name>/ssz_snappy` is under 80 bytes).
+    /// The longest topic accepted from the wire, in bytes: subscriptions, messages and control
+    /// entries naming a longer topic are skipped at decode and counted (not a spec parameter).
+    /// Default 256: Ethereum's topics are under 60 bytes, a `Sha256Topic` hash is 44. Also bounds a
+    /// peer's subscriptions to `max_topics_per_peer * max_topic_len` bytes.
     pub fn max_topic_len(&self) -> usize {
         self.max_topic_len
     }
@@ -431,6 +437,40 @@ impl Config {
     /// are never graylisted. Not a spec parameter. Default 16.
     pub fn max_invalid_signatures(&self) -> u32 {
         self.max_invalid_signatures
+    }
+
+    /// The longest message id accepted in IHAVE, IWANT and IDONTWANT, in bytes: longer ids are
+    /// skipped at decode and counted (not a spec parameter). Default 100: Ethereum's ids are 20
+    /// bytes, libp2p-gossipsub's default (base58 author ++ decimal seqno) at most 72. A custom
+    /// message-id function must produce ids no longer than this, or peers' gossip about them
+    /// is ignored.
+    pub fn max_message_id_len(&self) -> usize {
+        self.max_message_id_len
+    }
+
+    /// Maximum number of control entries decoded per control type (IHAVE, IWANT, GRAFT, PRUNE,
+    /// IDONTWANT) from one received RPC; the rest are skipped before anything is allocated
+    /// for them and counted (not a spec parameter). Default 1000, the default
+    /// [`max_topics_per_peer`](Self::max_topics_per_peer): GRAFT, PRUNE and IHAVE entries name
+    /// a topic, and more of them than topics shared with the peer are redundant.
+    pub fn max_control_entries_per_rpc(&self) -> usize {
+        self.max_control_entries_per_rpc
+    }
+
+    /// Maximum encoded bytes of control entries decoded from one received RPC; entries past it
+    /// are skipped and counted (not a spec parameter). Default 1 MiB: above the largest control
+    /// section an honest peer sends in one RPC (5000 IHAVE ids of 100 bytes plus IWANTs), and a
+    /// bound of its own when `max_transmit_size` is larger (the Ethereum preset's 12 MB).
+    pub fn max_control_bytes_per_rpc(&self) -> usize {
+        self.max_control_bytes_per_rpc
+    }
+
+    /// Maximum number of peer-exchange entries decoded from the PRUNEs of one received RPC; the
+    /// rest are skipped before anything is allocated for them and counted (not a spec
+    /// parameter). Default 256: compliant peers offer at most `prune_peers` (16 in go) per
+    /// PRUNE, so this admits full PX on 16 topics at once.
+    pub fn max_px_peers_per_rpc(&self) -> usize {
+        self.max_px_peers_per_rpc
     }
 
     /// Bound on the RPCs of each class (control, publish, forward) queued for sending to one
@@ -562,6 +602,13 @@ impl fmt::Debug for Config {
                 &self.max_signature_checks_per_heartbeat,
             )
             .field("max_invalid_signatures", &self.max_invalid_signatures)
+            .field("max_message_id_len", &self.max_message_id_len)
+            .field(
+                "max_control_entries_per_rpc",
+                &self.max_control_entries_per_rpc,
+            )
+            .field("max_control_bytes_per_rpc", &self.max_control_bytes_per_rpc)
+            .field("max_px_peers_per_rpc", &self.max_px_peers_per_rpc)
             .field("send_queue_size", &self.send_queue_size)
             .field("send_queue_bytes", &self.send_queue_bytes)
             .field("forward_queue_duration", &self.forward_queue_duration)
@@ -679,7 +726,12 @@ mod tests {
         assert!(c.direct_peers().is_empty());
         assert_eq!(c.direct_connect_ticks(), 300);
         assert_eq!(c.max_topics_per_peer(), 100);
-        assert_eq!(c.max_messages_per_rpc(), None);
+        assert_eq!(c.max_messages_per_rpc(), Some(5000));
+        assert_eq!(c.max_topic_len(), 256);
+        assert_eq!(c.max_message_id_len(), 100);
+        assert_eq!(c.max_control_entries_per_rpc(), 1000);
+        assert_eq!(c.max_control_bytes_per_rpc(), 1 << 20);
+        assert_eq!(c.max_px_peers_per_rpc(), 256);
         assert_eq!(c.max_subscriptions_per_rpc(), 1000);
         assert_eq!(c.max_topic_len(), 256);
         assert_eq!(c.max_peer_record_size(), 4096);

@@ -52,7 +52,7 @@ use crate::{
     queue::PeerQueue,
     types::{PeerKind, Rpc},
     upgrade::{Upgrade, default_protocols},
-    wire::{Codec, DecodedRpc, DropReason, Inbound},
+    wire::{Codec, DecodeLimits, DecodedRpc, DropReason, Inbound},
 };
 
 /// How many outbound stream failures in a row (failed negotiation other than "not supported",
@@ -80,14 +80,21 @@ pub(crate) struct HandlerConfig {
     pub(crate) protocols: Vec<(StreamProtocol, PeerKind)>,
     /// The largest frame we read or write.
     pub(crate) max_transmit_size: usize,
+    /// The per-RPC limits applied while decoding inbound frames.
+    pub(crate) decode_limits: DecodeLimits,
 }
 
 impl HandlerConfig {
     /// meshsub 1.2, 1.1 and 1.0, plus floodsub when `floodsub` is set.
-    pub(crate) fn new(max_transmit_size: usize, floodsub: bool) -> Self {
+    pub(crate) fn new(
+        max_transmit_size: usize,
+        floodsub: bool,
+        decode_limits: DecodeLimits,
+    ) -> Self {
         HandlerConfig {
             protocols: default_protocols(floodsub),
             max_transmit_size,
+            decode_limits,
         }
     }
 }
@@ -233,7 +240,11 @@ impl Handler {
     /// A handler for connection `conn` that sends from the peer's shared `queue`.
     pub(crate) fn new(config: HandlerConfig, queue: PeerQueue, conn: ConnectionId) -> Self {
         Handler {
-            upgrade: Upgrade::new(&config.protocols, config.max_transmit_size),
+            upgrade: Upgrade::new(
+                &config.protocols,
+                config.max_transmit_size,
+                config.decode_limits,
+            ),
             queue,
             conn,
             kind: None,

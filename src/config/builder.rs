@@ -82,7 +82,7 @@ impl Default for ConfigBuilder {
             direct_peers: Vec::new(),
             direct_connect_ticks: 300,
             max_topics_per_peer: 100,
-            max_messages_per_rpc: None,
+            max_messages_per_rpc: Some(5000),
             max_subscriptions_per_rpc: 1000,
             max_topic_len: 256,
             max_peer_record_size: 4096,
@@ -91,6 +91,10 @@ impl Default for ConfigBuilder {
             max_pending_px_dials: 128,
             max_signature_checks_per_heartbeat: 1024,
             max_invalid_signatures: 16,
+            max_message_id_len: 100,
+            max_control_entries_per_rpc: 1000,
+            max_control_bytes_per_rpc: 1 << 20,
+            max_px_peers_per_rpc: 256,
             send_queue_size: 5000,
             send_queue_bytes: DEFAULT_SEND_QUEUE_BYTES,
             forward_queue_duration: Duration::from_secs(1),
@@ -395,8 +399,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the messages processed per received RPC ([`Config::max_messages_per_rpc`]; not in
-    /// the spec). `Some(0)` is refused. Default `None` (no limit).
+    /// Sets the messages decoded per received RPC ([`Config::max_messages_per_rpc`]; not in
+    /// the spec). `Some(0)` is refused. Default `Some(5000)`.
     pub fn max_messages_per_rpc(&mut self, max: Option<usize>) -> &mut Self {
         self.config.max_messages_per_rpc = max;
         self
@@ -409,7 +413,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the longest remote topic name accepted ([`Config::max_topic_len`]; not in the
+    /// Sets the longest topic accepted from the wire ([`Config::max_topic_len`]; not in the
     /// spec). At least 1. Default 256.
     pub fn max_topic_len(&mut self, max: usize) -> &mut Self {
         self.config.max_topic_len = max;
@@ -456,6 +460,34 @@ impl ConfigBuilder {
     /// ([`Config::max_invalid_signatures`]; not in the spec). At least 1. Default 16.
     pub fn max_invalid_signatures(&mut self, max: u32) -> &mut Self {
         self.config.max_invalid_signatures = max;
+        self
+    }
+
+    /// Sets the longest message id accepted in gossip ([`Config::max_message_id_len`]; not in
+    /// the spec). At least 1. Default 100.
+    pub fn max_message_id_len(&mut self, max: usize) -> &mut Self {
+        self.config.max_message_id_len = max;
+        self
+    }
+
+    /// Sets the control entries decoded per type per received RPC
+    /// ([`Config::max_control_entries_per_rpc`]; not in the spec). At least 1. Default 1000.
+    pub fn max_control_entries_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_control_entries_per_rpc = max;
+        self
+    }
+
+    /// Sets the control bytes decoded per received RPC
+    /// ([`Config::max_control_bytes_per_rpc`]; not in the spec). At least 1. Default 1 MiB.
+    pub fn max_control_bytes_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_control_bytes_per_rpc = max;
+        self
+    }
+
+    /// Sets the peer-exchange entries decoded per received RPC
+    /// ([`Config::max_px_peers_per_rpc`]; not in the spec). Default 256; 0 ignores all PX.
+    pub fn max_px_peers_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_px_peers_per_rpc = max;
         self
     }
 
@@ -705,6 +737,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         "max_invalid_signatures",
         "must be at least 1",
     )?;
+    for (value, field) in [
+        (c.max_message_id_len, "max_message_id_len"),
+        (c.max_control_entries_per_rpc, "max_control_entries_per_rpc"),
+        (c.max_control_bytes_per_rpc, "max_control_bytes_per_rpc"),
+    ] {
+        ensure(value >= 1, field, "must be at least 1")?;
+    }
     Ok(())
 }
 
@@ -840,6 +879,15 @@ mod tests {
             }),
             ("max_invalid_signatures", |b| {
                 b.max_invalid_signatures(0);
+            }),
+            ("max_message_id_len", |b| {
+                b.max_message_id_len(0);
+            }),
+            ("max_control_entries_per_rpc", |b| {
+                b.max_control_entries_per_rpc(0);
+            }),
+            ("max_control_bytes_per_rpc", |b| {
+                b.max_control_bytes_per_rpc(0);
             }),
         ];
         for (i, (field, edit)) in cases.iter().enumerate() {

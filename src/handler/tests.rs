@@ -96,6 +96,7 @@ fn swarm(kinds: &[PeerKind]) -> Swarm<TestBehaviour> {
     let config = HandlerConfig {
         protocols,
         max_transmit_size: 1 << 16,
+        decode_limits: DecodeLimits::UNLIMITED,
     };
     SwarmBuilder::with_new_identity()
         .with_tokio()

@@ -271,6 +271,7 @@ fn message_rpc(data: usize) -> Rpc {
             topic: TopicHash::from("t"),
             signature: None,
             key: None,
+            data_absent: false,
         }],
         ..Rpc::default()
     }

@@ -34,7 +34,8 @@ pub struct Counters {
     pub px_records_evicted: u64,
     /// RPCs ignored because they came from a peer that does not speak gossipsub.
     pub rpcs_from_unsupported_peer: u64,
-    /// Messages dropped because a field could not be decoded (bad `from`, `seqno`, topic).
+    /// Messages dropped because a field could not be decoded (bad `from`, `seqno`, topic), or
+    /// because their re-encoding would be larger than what was received.
     pub messages_malformed: u64,
     /// Messages dropped because their signature or authenticity fields failed validation.
     pub messages_invalid: u64,
@@ -52,8 +53,21 @@ pub struct Counters {
     pub messages_unsubscribed_topic: u64,
     /// Messages dropped because we authored them ourselves.
     pub messages_self_origin: u64,
-    /// Messages over the per-RPC cap (`max_messages_per_rpc`).
+    /// Messages over the per-RPC cap (`max_messages_per_rpc`), skipped at decode or after.
     pub messages_over_rpc_cap: u64,
+    /// Control entries skipped at decode: over `max_control_entries_per_rpc` for their type or
+    /// past `max_control_bytes_per_rpc`.
+    pub control_over_rpc_cap: u64,
+    /// IHAVE, IWANT and IDONTWANT ids skipped at decode over the per-RPC id caps
+    /// (`max_ihave_length` for IHAVE and IWANT, `max_idontwant_messages` for IDONTWANT).
+    pub message_ids_over_rpc_cap: u64,
+    /// PRUNE peer-exchange entries skipped at decode over `max_px_peers_per_rpc`.
+    pub px_peers_over_rpc_cap: u64,
+    /// IHAVE, IWANT and IDONTWANT ids skipped at decode for exceeding `max_message_id_len`.
+    pub message_ids_too_long: u64,
+    /// Subscriptions, messages and control entries skipped at decode for a topic longer than
+    /// `max_topic_len`.
+    pub topics_too_long: u64,
     /// Messages the application rejected.
     pub messages_rejected: u64,
     /// Messages the application ignored.
@@ -107,4 +121,24 @@ pub struct Counters {
     /// Peers whose frame limit was learned as 64 KiB after they closed our stream following
     /// a larger frame.
     pub peer_frame_limits_lowered: u64,
+    /// Outgoing messages not sent because alone they exceed `max_transmit_size` (outgoing RPCs
+    /// are otherwise split to fit).
+    pub messages_too_large_to_send: u64,
+    /// Outgoing subscriptions, control entries, message ids and PX peers not sent because
+    /// alone they exceed `max_transmit_size`.
+    pub control_too_large_to_send: u64,
+}
+
+impl Counters {
+    /// Adds what the decoder skipped from one RPC because of a per-RPC limit.
+    pub(crate) fn add_decode_drops(&mut self, drops: &crate::wire::DecodeDrops) {
+        self.messages_over_rpc_cap += drops.messages_over_cap as u64;
+        self.subscriptions_ignored += drops.subscriptions_over_cap as u64;
+        self.control_over_rpc_cap += drops.control_over_cap as u64;
+        self.message_ids_over_rpc_cap += drops.ids_over_cap as u64;
+        self.message_ids_too_long += drops.ids_too_long as u64;
+        self.px_peers_over_rpc_cap += drops.px_peers_over_cap as u64;
+        self.topics_too_long += drops.topics_too_long as u64;
+        self.messages_malformed += drops.messages_grown as u64;
+    }
 }

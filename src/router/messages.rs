@@ -260,6 +260,7 @@ impl Router {
         let mut message = RawMessage {
             source: None,
             data,
+            data_absent: false,
             sequence_number: None,
             topic,
             signature: None,

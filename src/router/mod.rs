@@ -25,8 +25,8 @@ mod promises;
 mod px;
 mod scoring;
 pub(crate) mod seen;
-mod sigcheck;
 mod send_feedback;
+mod sigcheck;
 #[cfg(test)]
 mod tests;
 

@@ -97,6 +97,7 @@ pub(super) fn message(source: PeerId, seqno: u64, topic: &TopicHash, len: usize)
     RawMessage {
         source: Some(source),
         data: Bytes::from(vec![seqno as u8; len]),
+        data_absent: false,
         sequence_number: Some(seqno),
         topic: topic.clone(),
         signature: None,
