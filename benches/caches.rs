@@ -21,6 +21,7 @@ fn message(author: PeerId, data: &Bytes, seqno: u64) -> RawMessage {
     RawMessage {
         source: Some(author),
         data: data.clone(),
+        data_absent: false,
         sequence_number: Some(seqno),
         topic: TopicHash::from_raw("bench-topic"),
         signature: Some(Bytes::from(vec![7u8; 64])),

@@ -60,6 +60,7 @@ fn message_cache() {
         let message = RawMessage {
             source: Some(author),
             data: payload.clone(),
+            data_absent: false,
             sequence_number: Some(n as u64),
             topic: TopicHash::from_raw("bench-topic"),
             signature: Some(signature.clone()),

@@ -121,6 +121,7 @@ fn receive_forward(c: &mut Criterion) {
                                 RawMessage {
                                     source: Some(author_id),
                                     data: payload.clone(),
+                                    data_absent: false,
                                     sequence_number: Some(seqno),
                                     topic: topic.clone(),
                                     signature: None,

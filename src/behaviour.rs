@@ -2,6 +2,17 @@
 //!
 //! It is the only place that reads the clock or holds a timer. It turns swarm events and handler
 //! events into router inputs, and router actions into per-peer queue pushes and swarm events.
+//!
+//! The send path: every peer has one [`PeerQueue`] shared by its connection handlers, bounded
+//! per class in items and bytes. What the queues drop (full, or expired at a heartbeat) is
+//! gathered per peer and reported to the router once per heartbeat
+//! ([`Router::report_send_failures`]: slow-peer score term and [`Event::SlowPeer`]). A peer
+//! whose control class is full is disconnected: control (GRAFT, PRUNE, subscriptions) cannot
+//! be dropped without the two sides disagreeing about the mesh, and a peer that left thousands
+//! of control RPCs unread is not taking part anyway. The queue also carries the keep-alive
+//! decision: wanted while the router wants the peer ([`Router::wants_connection`]) or during a
+//! short grace period after it connected, updated at every heartbeat and on subscription
+//! changes.
 
 use std::collections::{HashMap, VecDeque};
 use std::task::{Context, Poll, Waker};
@@ -17,23 +28,27 @@ use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::{Keypair, PeerId};
 use libp2p_swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p_swarm::{
-    ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
-    THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::ConnectionEstablished,
+    CloseConnection, ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour,
+    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::ConnectionEstablished,
 };
 
 use crate::authenticity::MessageAuthenticity;
 use crate::config::Config;
 use crate::error::{ConfigError, PublishError, SubscriptionError};
-use crate::event::{Event, MessageAcceptance};
+use crate::event::{Event, FailedMessages, MessageAcceptance};
 use crate::filter::SubscriptionFilter;
-use crate::handler::{Handler, HandlerConfig, HandlerEvent, HandlerIn};
-use crate::queue::{Class, PeerQueue, QueuedRpc};
+use crate::handler::{Handler, HandlerConfig, HandlerEvent, HandlerIn, SendEvent};
+use crate::queue::{Class, PeerQueue, QueueLimits, QueuedRpc};
 use crate::router::{Action, Counters, PeerRecordError, Router, SendClass};
 use crate::score::{
     PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
 };
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::DropReason;
+use crate::wire::{self, DecodeLimits, DropReason};
+
+/// How many heartbeats a newly connected peer is kept alive for even when it shares nothing
+/// with us: time for both sides to exchange subscriptions.
+const KEEP_ALIVE_GRACE_HEARTBEATS: u32 = 10;
 
 /// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; see the crate docs.
 pub struct Behaviour {
@@ -43,8 +58,13 @@ pub struct Behaviour {
     queues: HashMap<PeerId, PeerQueue>,
     /// Established connections per peer.
     connections: HashMap<PeerId, Vec<ConnectionId>>,
-    /// RPCs dropped on full queues since the last heartbeat, per peer.
-    dropped: HashMap<PeerId, usize>,
+    /// RPCs dropped (full queue or expired) since the last heartbeat, per peer.
+    dropped: HashMap<PeerId, FailedMessages>,
+    /// Set while draining a publish: the message's size and the smallest peer frame limit
+    /// that refused it (the limit learned for a peer can be below `max_transmit_size`).
+    refused_publish: Option<(usize, usize)>,
+    /// Newly connected peers kept alive until this instant whatever they share with us.
+    keep_alive_grace: HashMap<PeerId, Instant>,
     events: VecDeque<ToSwarm<Event, HandlerIn>>,
     timer: Delay,
     /// The swarm task, woken when an API call produced events outside of `poll`.
@@ -67,8 +87,11 @@ impl Behaviour {
         let first_seqno = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let handler_config =
-            HandlerConfig::new(config.max_transmit_size(), config.support_floodsub());
+        let handler_config = HandlerConfig::new(
+            config.max_transmit_size(),
+            config.support_floodsub(),
+            DecodeLimits::from_config(&config),
+        );
         let delay = config.heartbeat_initial_delay();
         let record_key = match &authenticity {
             MessageAuthenticity::Signed(key) => Some(key.clone()),
@@ -81,6 +104,8 @@ impl Behaviour {
             queues: HashMap::new(),
             connections: HashMap::new(),
             dropped: HashMap::new(),
+            refused_publish: None,
+            keep_alive_grace: HashMap::new(),
             events: VecDeque::new(),
             timer: Delay::new(delay),
             waker: None,
@@ -218,12 +243,17 @@ impl Behaviour {
     /// Subscribes to a topic. Returns `Ok(false)` if already subscribed.
     pub fn subscribe<H: Hasher>(&mut self, topic: &Topic<H>) -> Result<bool, SubscriptionError> {
         let hash = topic.hash();
-        // A subscription entry costs the topic plus a few bytes of framing.
-        if hash.as_str().len() + 16 > self.router.config().max_transmit_size() {
+        // A subscription entry costs the topic plus a few bytes of framing; and peers with our
+        // limits skip everything naming a topic over `max_topic_len`.
+        let config = self.router.config();
+        if hash.as_str().len() + 16 > config.max_transmit_size()
+            || hash.as_str().len() > config.max_topic_len()
+        {
             return Err(SubscriptionError::TopicTooLong(hash));
         }
         let changed = self.router.subscribe(Instant::now(), hash);
         self.drain_router();
+        self.update_keep_alive(Instant::now());
         changed
     }
 
@@ -231,6 +261,7 @@ impl Behaviour {
     pub fn unsubscribe<H: Hasher>(&mut self, topic: &Topic<H>) -> bool {
         let changed = self.router.unsubscribe(Instant::now(), &topic.hash());
         self.drain_router();
+        self.update_keep_alive(Instant::now());
         changed
     }
 
@@ -244,9 +275,14 @@ impl Behaviour {
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
         let id = self.router.publish(Instant::now(), topic.into(), data)?;
+        self.refused_publish = None;
         let queued = self.drain_router();
         if queued == 0 {
-            return Err(PublishError::AllQueuesFull);
+            // Too large for every recipient's learned frame limit, or every queue was full.
+            return Err(match self.refused_publish.take() {
+                Some((size, max)) => PublishError::MessageTooLarge { size, max },
+                None => PublishError::AllQueuesFull,
+            });
         }
         Ok(id)
     }
@@ -303,6 +339,13 @@ impl Behaviour {
         self.router.counters()
     }
 
+    /// The RPCs queued for sending to `peer` and the bytes they hold (all classes), or `None`
+    /// if it has no queue (not connected). Each class is bounded by `send_queue_size` items
+    /// and `send_queue_bytes` bytes.
+    pub fn send_queue_usage(&self, peer: &PeerId) -> Option<(usize, usize)> {
+        self.queues.get(peer).map(|q| (q.len(), q.bytes()))
+    }
+
     /// Read access to the sans-IO router (mesh, fanout, caches).
     pub fn router(&self) -> &Router {
         &self.router
@@ -325,26 +368,52 @@ impl Behaviour {
                     };
                     let config = self.router.config();
                     let (class, expires) = match class {
-                        SendClass::Control => (Class::Control, None),
-                        SendClass::Publish => {
-                            (Class::Publish, Some(now + config.publish_queue_duration()))
-                        }
-                        SendClass::Forward => {
-                            (Class::Forward, Some(now + config.forward_queue_duration()))
-                        }
+                        SendClass::Control => (Class::Control, control_gossip_expiry(config, now)),
+                        SendClass::Publish => (
+                            Class::Publish,
+                            now.checked_add(config.publish_queue_duration()),
+                        ),
+                        SendClass::Forward => (
+                            Class::Forward,
+                            now.checked_add(config.forward_queue_duration()),
+                        ),
                     };
-                    let item = QueuedRpc {
-                        rpc,
-                        class,
-                        expires,
-                        message_id,
-                    };
-                    if queue.push(item).is_ok() {
-                        queued += 1;
-                    } else {
-                        self.router.counters_mut().send_queue_full += 1;
-                        *self.dropped.entry(peer).or_default() += 1;
-                        tracing::debug!(%peer, ?class, "send queue full; RPC dropped");
+                    // Every queued RPC fits the peer's limit (ours, or the lower one learned
+                    // for this peer): split what does not.
+                    let limit = config.max_transmit_size().min(queue.frame_limit());
+                    let publish_size = (class == Class::Publish).then(|| wire::rpc_len(&rpc));
+                    let pieces = wire::fragment(rpc, limit);
+                    if let Some(size) = publish_size.filter(|_| pieces.dropped_messages > 0) {
+                        let max = self.refused_publish.map_or(limit, |(_, m)| m.min(limit));
+                        self.refused_publish = Some((size, max));
+                    }
+                    if pieces.dropped_messages > 0 || pieces.dropped_control > 0 {
+                        let counters = self.router.counters_mut();
+                        counters.messages_too_large_to_send += pieces.dropped_messages as u64;
+                        counters.control_too_large_to_send += pieces.dropped_control as u64;
+                        tracing::warn!(
+                            %peer,
+                            messages = pieces.dropped_messages,
+                            control = pieces.dropped_control,
+                            "items larger than max_transmit_size on their own not sent"
+                        );
+                    }
+                    let mut refused = 0;
+                    for rpc in pieces.rpcs {
+                        let item = QueuedRpc {
+                            rpc,
+                            class,
+                            expires,
+                            message_id: message_id.clone(),
+                        };
+                        if queue.push(item).is_ok() {
+                            queued += 1;
+                        } else {
+                            refused += 1;
+                        }
+                    }
+                    for _ in 0..refused {
+                        self.queue_full(peer, class);
                     }
                 }
                 Action::CancelForward { peer, message_id } => {
@@ -375,23 +444,78 @@ impl Behaviour {
         queued
     }
 
+    /// `peer`'s queue refused an RPC of `class`: count it for the next slow-peer report, and
+    /// disconnect the peer if it was control.
+    fn queue_full(&mut self, peer: PeerId, class: Class) {
+        self.router.counters_mut().send_queue_full += 1;
+        let failed = self.dropped.entry(peer).or_default();
+        match class {
+            Class::Publish => failed.publish += 1,
+            Class::Forward => failed.forward += 1,
+            Class::Control => failed.control += 1,
+        }
+        if class != Class::Control {
+            tracing::debug!(%peer, ?class, "send queue full; RPC dropped");
+            return;
+        }
+        // Stop queueing for it: RPCs to a peer without a queue are skipped until its
+        // connections are gone.
+        self.queues.remove(&peer);
+        self.router.counters_mut().slow_peers_disconnected += 1;
+        tracing::warn!(%peer, "control send queue full; disconnecting the peer");
+        self.events.push_back(ToSwarm::CloseConnection {
+            peer_id: peer,
+            connection: CloseConnection::All,
+        });
+    }
+
+    /// Drops what expired in the queues, reports every peer that had drops since the last
+    /// heartbeat to the router, and refreshes the keep-alive flags.
     fn on_heartbeat(&mut self, now: Instant) {
         self.router.handle_timeout(now);
-        for queue in self.queues.values() {
-            queue.purge_expired(now);
+        for (peer, queue) in &self.queues {
+            let purged = queue.purge_expired(now);
+            if purged.gossip > 0 {
+                self.router.counters_mut().send_queue_gossip_expired += purged.gossip as u64;
+                tracing::debug!(%peer, entries = purged.gossip, "stale queued IHAVE dropped");
+            }
+            if purged.messages > 0 {
+                self.router.counters_mut().send_queue_expired += purged.messages as u64;
+                self.dropped.entry(*peer).or_default().timeout += purged.messages;
+                tracing::debug!(%peer, rpcs = purged.messages, "queued RPCs expired; dropped");
+            }
         }
-        for (peer_id, dropped) in self.dropped.drain() {
-            self.events
-                .push_back(ToSwarm::GenerateEvent(Event::SlowPeer { peer_id, dropped }));
+        for (peer, failed) in std::mem::take(&mut self.dropped) {
+            self.router.report_send_failures(now, peer, failed);
         }
+        self.update_keep_alive(now);
         self.drain_router();
+    }
+
+    /// Sets every queue's keep-alive flag from the router's view of its peer (a queue whose
+    /// connection is still being set up is wanted again when it is established).
+    fn update_keep_alive(&mut self, now: Instant) {
+        self.keep_alive_grace.retain(|_, until| *until > now);
+        for (peer, queue) in &self.queues {
+            queue.set_wanted(
+                self.keep_alive_grace.contains_key(peer) || self.router.wants_connection(peer),
+            );
+        }
     }
 
     fn new_handler(&mut self, peer: PeerId, connection_id: ConnectionId) -> Handler {
         let queue = self
             .queues
             .entry(peer)
-            .or_insert_with(|| PeerQueue::new(self.router.config().send_queue_size()))
+            .or_insert_with(|| {
+                let config = self.router.config();
+                PeerQueue::new(QueueLimits {
+                    items: config.send_queue_size(),
+                    bytes: config.send_queue_bytes(),
+                    // Half the frame limit: merged control stays far from it.
+                    merge_bytes: config.max_transmit_size() / 2,
+                })
+            })
             .clone();
         Handler::new(self.handler_config.clone(), queue, connection_id)
     }
@@ -400,8 +524,21 @@ impl Behaviour {
         let conns = self.connections.entry(event.peer_id).or_default();
         conns.push(event.connection_id);
         if conns.len() == 1 {
+            let now = Instant::now();
             self.router
-                .add_peer(Instant::now(), event.peer_id, event.endpoint.is_dialer());
+                .add_peer(now, event.peer_id, event.endpoint.is_dialer());
+            let grace = self
+                .router
+                .config()
+                .heartbeat_interval()
+                .checked_mul(KEEP_ALIVE_GRACE_HEARTBEATS)
+                .and_then(|d| now.checked_add(d));
+            if let Some(until) = grace {
+                self.keep_alive_grace.insert(event.peer_id, until);
+            }
+            if let Some(queue) = self.queues.get(&event.peer_id) {
+                queue.set_wanted(true);
+            }
         }
         if let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
             self.router.add_peer_ip(&event.peer_id, ip);
@@ -415,15 +552,59 @@ impl Behaviour {
         };
         conns.retain(|c| *c != event.connection_id);
         let last = conns.is_empty();
-        if let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
+        // The last connection's IP stays with the peer's score record: `remove_peer` drops it
+        // with the record, or keeps it counted for P6 while the record is retained.
+        if !last && let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
             self.router.remove_peer_ip(&event.peer_id, &ip);
         }
         if last {
             self.connections.remove(&event.peer_id);
             self.queues.remove(&event.peer_id);
-            self.dropped.remove(&event.peer_id);
+            if let Some(failed) = self.dropped.remove(&event.peer_id) {
+                // Its last drops (e.g. the full control queue that got it disconnected) are
+                // reported now: there is no later heartbeat for it.
+                self.router
+                    .report_send_failures(Instant::now(), event.peer_id, failed);
+            }
+            self.keep_alive_grace.remove(&event.peer_id);
             self.router.remove_peer(&event.peer_id);
             self.drain_router();
+        }
+    }
+
+    /// Counts and logs what a handler reports about its outbound stream; closes a connection
+    /// whose handler gave up.
+    fn on_send_event(&mut self, peer: PeerId, connection: ConnectionId, event: SendEvent) {
+        let counters = self.router.counters_mut();
+        match event {
+            SendEvent::StreamReopened { reason } => {
+                counters.outbound_streams_reopened += 1;
+                tracing::debug!(%peer, ?connection, %reason, "outbound stream reopened");
+            }
+            SendEvent::GaveUp { reason } => {
+                counters.outbound_streams_given_up += 1;
+                tracing::warn!(
+                    %peer,
+                    ?connection,
+                    %reason,
+                    "outbound stream failed too often; closing the connection"
+                );
+                self.events.push_back(ToSwarm::CloseConnection {
+                    peer_id: peer,
+                    connection: CloseConnection::One(connection),
+                });
+                if let Some(waker) = self.waker.take() {
+                    waker.wake();
+                }
+            }
+            SendEvent::FrameLimitLowered { limit } => {
+                counters.peer_frame_limits_lowered += 1;
+                tracing::info!(%peer, ?connection, limit, "frames to the peer capped");
+            }
+            SendEvent::Unencodable { reason } => {
+                counters.rpcs_unencodable += 1;
+                tracing::warn!(%peer, ?connection, %reason, "RPC could not be encoded; dropped");
+            }
         }
     }
 
@@ -489,12 +670,24 @@ impl NetworkBehaviour for Behaviour {
     fn on_connection_handler_event(
         &mut self,
         peer_id: PeerId,
-        _connection_id: ConnectionId,
+        connection_id: ConnectionId,
         event: THandlerOutEvent<Self>,
     ) {
         match event.0 {
+            HandlerEvent::Send(event) => {
+                self.on_send_event(peer_id, connection_id, event);
+                return;
+            }
             HandlerEvent::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
             HandlerEvent::Rpc(decoded) => {
+                if !decoded.drops.is_empty() {
+                    self.router.counters_mut().add_decode_drops(&decoded.drops);
+                    tracing::debug!(
+                        peer = %peer_id,
+                        drops = ?decoded.drops,
+                        "entries over per-RPC limits skipped at decode"
+                    );
+                }
                 self.router.report_decode_drops(
                     peer_id,
                     &decoded.malformed_messages,
@@ -559,4 +752,21 @@ fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
         libp2p_core::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
         _ => None,
     })
+}
+
+/// When the gossip (IHAVE) in a control RPC queued at `now` goes stale: the advertised ids
+/// stay in our message cache for `history_length` heartbeats and the newest of them was
+/// cached up to `history_gossip` heartbeats before, so after `history_length - history_gossip`
+/// heartbeats (at least one) an IWANT for them may no longer be served. `None` (never) if the
+/// instant does not fit.
+fn control_gossip_expiry(config: &Config, now: Instant) -> Option<Instant> {
+    let beats = config
+        .history_length()
+        .saturating_sub(config.history_gossip())
+        .max(1);
+    let beats = u32::try_from(beats).unwrap_or(u32::MAX);
+    config
+        .heartbeat_interval()
+        .checked_mul(beats)
+        .and_then(|d| now.checked_add(d))
 }

@@ -132,6 +132,7 @@ pub fn signed_message(keypair: &Keypair, topic: TopicHash, data: Bytes, seqno: u
     let mut message = RawMessage {
         source: Some(keypair.public().to_peer_id()),
         data,
+        data_absent: false,
         sequence_number: Some(seqno),
         topic,
         signature: None,

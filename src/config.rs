@@ -8,6 +8,8 @@
 
 mod builder;
 mod presets;
+#[cfg(test)]
+mod tests_bounds;
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -70,6 +72,7 @@ pub struct Config {
     unsubscribe_backoff: Duration,
     backoff_slack: u32,
     graft_flood_threshold: Duration,
+    max_retained_backoffs: usize,
     opportunistic_graft_ticks: u64,
     opportunistic_graft_peers: usize,
     do_px: bool,
@@ -83,8 +86,22 @@ pub struct Config {
     max_topics_per_peer: usize,
     max_messages_per_rpc: Option<usize>,
     max_subscriptions_per_rpc: usize,
+    // Router bounds on remote input: topics, peer exchange, signature checks.
+    max_topic_len: usize,
+    max_peer_record_size: usize,
+    max_peer_record_addresses: usize,
+    max_px_records_per_heartbeat: usize,
+    max_pending_px_dials: usize,
+    max_signature_checks_per_heartbeat: usize,
+    max_invalid_signatures: u32,
+    // Per-RPC decode limits (wire edge).
+    max_message_id_len: usize,
+    max_control_entries_per_rpc: usize,
+    max_control_bytes_per_rpc: usize,
+    max_px_peers_per_rpc: usize,
     // Outbound queues.
     send_queue_size: usize,
+    send_queue_bytes: usize,
     forward_queue_duration: Duration,
     publish_queue_duration: Duration,
 }
@@ -167,8 +184,10 @@ impl Config {
         self.seen_ttl
     }
 
-    /// Maximum size in bytes of one encoded RPC, both sent and received (not a spec parameter;
-    /// go's default). Default 1 MiB (1 048 576).
+    /// Maximum size in bytes of one encoded RPC, both sent and received (not a spec
+    /// parameter). Default 64 KiB (65 536), libp2p-gossipsub's default and the smallest in
+    /// common use (go, py: 1 MiB; js: 4 MiB): a peer closes our stream on a frame above its
+    /// limit, so raise it only when every peer accepts more.
     pub fn max_transmit_size(&self) -> usize {
         self.max_transmit_size
     }
@@ -277,7 +296,8 @@ impl Config {
     }
 
     /// Number of heartbeats we wait after a backoff expires before grafting that peer again,
-    /// to absorb clock and heartbeat skew (not a spec parameter). Default 1.
+    /// to absorb clock and heartbeat skew (not a spec parameter). It applies to our own GRAFTs
+    /// only: a peer's GRAFT is accepted as soon as the backoff it was told has ended. Default 1.
     pub fn backoff_slack(&self) -> u32 {
         self.backoff_slack
     }
@@ -286,6 +306,14 @@ impl Config {
     /// extra (v1.1 spec, GraftFloodThreshold). Default 10 s.
     pub fn graft_flood_threshold(&self) -> Duration {
         self.graft_flood_threshold
+    }
+
+    /// The most backoff entries (one per topic and peer) kept for peers that have
+    /// disconnected; beyond it, the entries of the peer that left first are forgotten. Entries
+    /// of connected peers are never dropped early (they are bounded by the connected peers
+    /// times our topics). Not a spec parameter. Default 10 000.
+    pub fn max_retained_backoffs(&self) -> usize {
+        self.max_retained_backoffs
     }
 
     /// Opportunistic grafting runs every this many heartbeats (v1.1 spec,
@@ -337,14 +365,17 @@ impl Config {
     }
 
     /// Maximum number of topics a remote peer may be subscribed to in our view; further
-    /// subscriptions are ignored (not a spec parameter). Default 1000.
+    /// subscriptions are ignored (not a spec parameter). Default 100, as libp2p-gossipsub's
+    /// subscription filter. The Ethereum preset raises it to 512: a PeerDAS supernode holds
+    /// about 210 topics, twice that across a fork boundary.
     pub fn max_topics_per_peer(&self) -> usize {
         self.max_topics_per_peer
     }
 
-    /// Maximum number of messages processed from one received RPC; the rest are dropped
-    /// (not a spec parameter). Default `None`: no limit besides
-    /// [`max_transmit_size`](Self::max_transmit_size).
+    /// Maximum number of messages decoded from one received RPC; the rest are skipped before
+    /// anything is allocated for them and counted (not a spec parameter). Default `Some(5000)`,
+    /// libp2p-gossipsub's bound on the messages it puts in one RPC (`max_publish_messages`);
+    /// `None` leaves only [`max_transmit_size`](Self::max_transmit_size) as a bound.
     pub fn max_messages_per_rpc(&self) -> Option<usize> {
         self.max_messages_per_rpc
     }
@@ -355,10 +386,106 @@ impl Config {
         self.max_subscriptions_per_rpc
     }
 
-    /// Bound on the RPCs queued for sending to one peer; beyond it, forwards and gossip to that
-    /// peer are dropped (not a spec parameter). Default 5000.
+    /// The longest topic accepted from the wire, in bytes: subscriptions, messages and control
+    /// entries naming a longer topic are skipped at decode and counted (not a spec parameter).
+    /// Default 256: Ethereum's topics are under 60 bytes, a `Sha256Topic` hash is 44. Also bounds a
+    /// peer's subscriptions to `max_topics_per_peer * max_topic_len` bytes.
+    pub fn max_topic_len(&self) -> usize {
+        self.max_topic_len
+    }
+
+    /// Largest signed peer record, in bytes, taken from peer exchange or kept for our own
+    /// (not a spec parameter). Default 4096: an Ed25519 record with a few addresses is about
+    /// 200 bytes and an RSA-4096 one about 1.2 KiB, so 4 KiB leaves room for 16 long addresses.
+    pub fn max_peer_record_size(&self) -> usize {
+        self.max_peer_record_size
+    }
+
+    /// Most addresses a signed peer record may list to be kept and dialled (not a spec
+    /// parameter). Default 16: a peer with IPv4 and IPv6 over TCP, QUIC and WebSocket plus a
+    /// few relay addresses needs about ten.
+    pub fn max_peer_record_addresses(&self) -> usize {
+        self.max_peer_record_addresses
+    }
+
+    /// Most peer-exchange entries taken from one peer per heartbeat, across all its PRUNEs
+    /// (each is a signature check and possibly a dial; not a spec parameter). Default 16, one
+    /// full PRUNE of `prune_peers`.
+    pub fn max_px_records_per_heartbeat(&self) -> usize {
+        self.max_px_records_per_heartbeat
+    }
+
+    /// Most peer-exchange dials outstanding at once (dialled, not yet connected, less than
+    /// 30 s old); further offers are not dialled (not a spec parameter). Default 128, go's
+    /// bound on its PX connector queue.
+    pub fn max_pending_px_dials(&self) -> usize {
+        self.max_pending_px_dials
+    }
+
+    /// Most message signatures verified for one peer per heartbeat; its further new messages
+    /// in that heartbeat are dropped unverified (not penalised, not marked seen, so a copy
+    /// from another peer is still taken). Not a spec parameter. Default 1024 (about 25-50 ms
+    /// of CPU per peer and heartbeat).
+    pub fn max_signature_checks_per_heartbeat(&self) -> usize {
+        self.max_signature_checks_per_heartbeat
+    }
+
+    /// Messages failing the authenticity check (bad or missing signature, key or author,
+    /// per the validation mode) from one peer, as a count halved every heartbeat, at which
+    /// the peer is graylisted: its RPCs are ignored and it is kept out of every mesh until it
+    /// disconnects. Honest peers check before forwarding, so they send none. Direct peers
+    /// are never graylisted. Not a spec parameter. Default 16.
+    pub fn max_invalid_signatures(&self) -> u32 {
+        self.max_invalid_signatures
+    }
+
+    /// The longest message id accepted in IHAVE, IWANT and IDONTWANT, in bytes: longer ids are
+    /// skipped at decode and counted (not a spec parameter). Default 100: Ethereum's ids are 20
+    /// bytes, libp2p-gossipsub's default (base58 author ++ decimal seqno) at most 72. A custom
+    /// message-id function must produce ids no longer than this, or peers' gossip about them
+    /// is ignored.
+    pub fn max_message_id_len(&self) -> usize {
+        self.max_message_id_len
+    }
+
+    /// Maximum number of control entries decoded per control type (IHAVE, IWANT, GRAFT, PRUNE,
+    /// IDONTWANT) from one received RPC; the rest are skipped before anything is allocated
+    /// for them and counted (not a spec parameter). Default 1000, the default
+    /// [`max_topics_per_peer`](Self::max_topics_per_peer): GRAFT, PRUNE and IHAVE entries name
+    /// a topic, and more of them than topics shared with the peer are redundant.
+    pub fn max_control_entries_per_rpc(&self) -> usize {
+        self.max_control_entries_per_rpc
+    }
+
+    /// Maximum encoded bytes of control entries decoded from one received RPC; entries past it
+    /// are skipped and counted (not a spec parameter). Default 1 MiB: above the largest control
+    /// section an honest peer sends in one RPC (5000 IHAVE ids of 100 bytes plus IWANTs), and a
+    /// bound of its own when `max_transmit_size` is larger (the Ethereum preset's 12 MB).
+    pub fn max_control_bytes_per_rpc(&self) -> usize {
+        self.max_control_bytes_per_rpc
+    }
+
+    /// Maximum number of peer-exchange entries decoded from the PRUNEs of one received RPC; the
+    /// rest are skipped before anything is allocated for them and counted (not a spec
+    /// parameter). Default 256: compliant peers offer at most `prune_peers` (16 in go) per
+    /// PRUNE, so this admits full PX on 16 topics at once.
+    pub fn max_px_peers_per_rpc(&self) -> usize {
+        self.max_px_peers_per_rpc
+    }
+
+    /// Bound on the RPCs of each class (control, publish, forward) queued for sending to one
+    /// peer; beyond it, publishes and forwards to that peer are dropped and a peer whose control
+    /// class is full is disconnected (not a spec parameter). Default 5000.
     pub fn send_queue_size(&self) -> usize {
         self.send_queue_size
+    }
+
+    /// Bound in bytes on each class (control, publish, forward) of the RPCs queued for one
+    /// peer; beyond it the class refuses more (an item larger than the bound is still taken
+    /// when its class is empty). Not a spec parameter. Default 8 MiB: 128 frames of the
+    /// default size, at most 24 MiB for a peer that reads nothing.
+    pub fn send_queue_bytes(&self) -> usize {
+        self.send_queue_bytes
     }
 
     /// A queued forward that has waited this long is dropped instead of sent (not a spec
@@ -450,6 +577,7 @@ impl fmt::Debug for Config {
             .field("unsubscribe_backoff", &self.unsubscribe_backoff)
             .field("backoff_slack", &self.backoff_slack)
             .field("graft_flood_threshold", &self.graft_flood_threshold)
+            .field("max_retained_backoffs", &self.max_retained_backoffs)
             .field("opportunistic_graft_ticks", &self.opportunistic_graft_ticks)
             .field("opportunistic_graft_peers", &self.opportunistic_graft_peers)
             .field("do_px", &self.do_px)
@@ -461,7 +589,28 @@ impl fmt::Debug for Config {
             .field("max_topics_per_peer", &self.max_topics_per_peer)
             .field("max_messages_per_rpc", &self.max_messages_per_rpc)
             .field("max_subscriptions_per_rpc", &self.max_subscriptions_per_rpc)
+            .field("max_topic_len", &self.max_topic_len)
+            .field("max_peer_record_size", &self.max_peer_record_size)
+            .field("max_peer_record_addresses", &self.max_peer_record_addresses)
+            .field(
+                "max_px_records_per_heartbeat",
+                &self.max_px_records_per_heartbeat,
+            )
+            .field("max_pending_px_dials", &self.max_pending_px_dials)
+            .field(
+                "max_signature_checks_per_heartbeat",
+                &self.max_signature_checks_per_heartbeat,
+            )
+            .field("max_invalid_signatures", &self.max_invalid_signatures)
+            .field("max_message_id_len", &self.max_message_id_len)
+            .field(
+                "max_control_entries_per_rpc",
+                &self.max_control_entries_per_rpc,
+            )
+            .field("max_control_bytes_per_rpc", &self.max_control_bytes_per_rpc)
+            .field("max_px_peers_per_rpc", &self.max_px_peers_per_rpc)
             .field("send_queue_size", &self.send_queue_size)
+            .field("send_queue_bytes", &self.send_queue_bytes)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
             // The message-id closure has no useful representation.
@@ -552,7 +701,7 @@ mod tests {
         assert_eq!(c.fanout_ttl(), Duration::from_secs(60));
         assert_eq!((c.history_length(), c.history_gossip()), (5, 3));
         assert_eq!(c.seen_ttl(), Duration::from_secs(120));
-        assert_eq!(c.max_transmit_size(), 1_048_576);
+        assert_eq!(c.max_transmit_size(), 65_536);
         assert_eq!(c.max_ihave_length(), 5000);
         assert_eq!(c.max_ihave_messages(), 10);
         assert_eq!(c.gossip_retransmission(), 3);
@@ -569,16 +718,30 @@ mod tests {
         assert_eq!(c.unsubscribe_backoff(), Duration::from_secs(10));
         assert_eq!(c.backoff_slack(), 1);
         assert_eq!(c.graft_flood_threshold(), Duration::from_secs(10));
+        assert_eq!(c.max_retained_backoffs(), 10_000);
         assert_eq!(c.opportunistic_graft_ticks(), 60);
         assert_eq!(c.opportunistic_graft_peers(), 2);
         assert!(!c.do_px());
         assert_eq!(c.prune_peers(), 16);
         assert!(c.direct_peers().is_empty());
         assert_eq!(c.direct_connect_ticks(), 300);
-        assert_eq!(c.max_topics_per_peer(), 1000);
-        assert_eq!(c.max_messages_per_rpc(), None);
+        assert_eq!(c.max_topics_per_peer(), 100);
+        assert_eq!(c.max_messages_per_rpc(), Some(5000));
+        assert_eq!(c.max_topic_len(), 256);
+        assert_eq!(c.max_message_id_len(), 100);
+        assert_eq!(c.max_control_entries_per_rpc(), 1000);
+        assert_eq!(c.max_control_bytes_per_rpc(), 1 << 20);
+        assert_eq!(c.max_px_peers_per_rpc(), 256);
         assert_eq!(c.max_subscriptions_per_rpc(), 1000);
+        assert_eq!(c.max_topic_len(), 256);
+        assert_eq!(c.max_peer_record_size(), 4096);
+        assert_eq!(c.max_peer_record_addresses(), 16);
+        assert_eq!(c.max_px_records_per_heartbeat(), 16);
+        assert_eq!(c.max_pending_px_dials(), 128);
+        assert_eq!(c.max_signature_checks_per_heartbeat(), 1024);
+        assert_eq!(c.max_invalid_signatures(), 16);
         assert_eq!(c.send_queue_size(), 5000);
+        assert_eq!(c.send_queue_bytes(), 8 << 20);
         assert_eq!(c.forward_queue_duration(), Duration::from_secs(1));
         assert_eq!(c.publish_queue_duration(), Duration::from_secs(5));
     }

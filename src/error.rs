@@ -37,7 +37,8 @@ pub enum SubscriptionError {
     /// The topic is not allowed by the subscription filter.
     #[error("topic {0} is not allowed by the subscription filter")]
     NotAllowed(TopicHash),
-    /// The subscription announcement would exceed the maximum RPC size.
+    /// The topic is longer than `max_topic_len`, or its subscription announcement would exceed
+    /// the maximum RPC size.
     #[error("topic {0} is too long to be announced")]
     TopicTooLong(TopicHash),
 }

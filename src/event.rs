@@ -54,13 +54,49 @@ pub enum Event {
         /// The threshold it crossed downward.
         threshold: ScoreThreshold,
     },
-    /// A peer's send queue was full: this many RPCs to it were dropped since the last report.
+    /// RPCs to a peer were dropped because it did not read them fast enough (its send queue
+    /// was full, or they waited too long). Reported at most once per heartbeat per peer, with
+    /// what was dropped since the previous report; with peer scoring, each drop also counts
+    /// toward the slow-peer penalty.
     SlowPeer {
         /// The peer.
         peer_id: PeerId,
-        /// Dropped RPCs (forwards, publishes or control).
-        dropped: usize,
+        /// What was dropped, per class.
+        failed_messages: FailedMessages,
     },
+}
+
+/// RPCs that could not be sent to a peer, per class (compare libp2p-gossipsub's
+/// `FailedMessages`, which has two classes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailedMessages {
+    /// Our own publishes refused by a full queue.
+    pub publish: usize,
+    /// Forwards and IWANT replies refused by a full queue.
+    pub forward: usize,
+    /// Control RPCs refused by a full queue (the peer is then disconnected).
+    pub control: usize,
+    /// Publishes and forwards dropped because they waited longer than their queue duration.
+    pub timeout: usize,
+}
+
+impl FailedMessages {
+    /// All drops together.
+    pub fn total(&self) -> usize {
+        self.publish
+            .saturating_add(self.forward)
+            .saturating_add(self.control)
+            .saturating_add(self.timeout)
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &FailedMessages) {
+        self.publish = self.publish.saturating_add(other.publish);
+        self.forward = self.forward.saturating_add(other.forward);
+        self.control = self.control.saturating_add(other.control);
+        self.timeout = self.timeout.saturating_add(other.timeout);
+    }
 }
 
 /// The verdict of the application on a message received with `validate_messages` on.

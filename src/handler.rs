@@ -3,11 +3,28 @@
 //! - The outbound stream is requested on the first poll (js-libp2p only opens its side after
 //!   seeing ours). It writes whatever the peer's shared [`PeerQueue`] holds, popping only when
 //!   the stream can take another frame, so nothing is popped while no stream is writable.
+//! - The outbound stream is also read, though nothing is ever expected on it (as go does): end
+//!   of stream, a reset or unexpected data means the remote closed its side (libp2p-gossipsub
+//!   does so after a frame over its size limit) and anything written to it is lost. The stream
+//!   is then replaced by a new one. Failures in a row are bounded ([`MAX_OUTBOUND_FAILURES`]);
+//!   a stream that carries a frame resets the count. Past the bound the handler gives up on the
+//!   connection and tells the behaviour, which closes it.
+//! - An RPC the codec refuses to encode (over the size limit) is dropped alone and reported;
+//!   the stream is not touched.
+//! - A peer's frame limit is learned: when the remote closes a stream on which we wrote a frame
+//!   above [`COMMON_FRAME_LIMIT`] (libp2p-gossipsub's default, the smallest limit in common
+//!   use), frames to that peer are capped at that limit from then on (shared by its
+//!   connections through the [`PeerQueue`]). Larger RPCs to it are dropped and reported
+//!   instead of costing it its stream again (libp2p-gossipsub disables its side of a
+//!   connection after five inbound streams).
 //! - The inbound stream is read and every decoded RPC, or every frame the codec dropped, is
 //!   handed to the behaviour. A newer inbound stream replaces the older one.
 //! - The protocol of the first negotiated stream is reported once as a [`PeerKind`]; when the
 //!   remote supports none of our protocols, [`PeerKind::NotSupported`] is reported and the
 //!   connection is no longer kept alive for us.
+//! - Streams do not keep the connection alive by themselves: the connection is kept alive while
+//!   the behaviour wants the peer (mesh, shared topic, direct peer, newly connected) or RPCs are
+//!   queued for it (see [`PeerQueue::keep_alive`]).
 //!
 //! Nothing the remote does makes the handler panic: stream errors drop the stream and are
 //! logged with `tracing` (the handler does not know the peer id, so events carry the
@@ -19,7 +36,8 @@ use std::{
     task::{Context, Poll},
 };
 
-use asynchronous_codec::Framed;
+use asynchronous_codec::{Decoder, Encoder, Framed};
+use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use libp2p_swarm::{
     ConnectionHandler, ConnectionHandlerEvent, ConnectionId, Stream, StreamProtocol,
@@ -32,14 +50,21 @@ use libp2p_swarm::{
 
 use crate::{
     queue::PeerQueue,
-    types::PeerKind,
+    types::{PeerKind, Rpc},
     upgrade::{Upgrade, default_protocols},
-    wire::{Codec, DecodedRpc, DropReason, Inbound},
+    wire::{Codec, DecodeLimits, DecodedRpc, DropReason, Inbound},
 };
 
-/// How many times a failed outbound stream (failed negotiation other than "not supported", or
-/// a write error) is requested again over the connection's lifetime before giving up.
-const MAX_OUTBOUND_RETRIES: u8 = 3;
+/// How many outbound stream failures in a row (failed negotiation other than "not supported",
+/// a write error, or the remote closing its side) are answered by requesting a new stream
+/// before giving up on the connection. A stream that carried at least one frame resets the
+/// count, so a peer that refuses one oversized frame now and then is never cut off, and a peer
+/// that closes every stream costs at most one stream negotiation per RPC we send it.
+pub(crate) const MAX_OUTBOUND_FAILURES: u8 = 5;
+
+/// The smallest frame limit in common use (libp2p-gossipsub's default `max_transmit_size`): the
+/// limit assumed for a peer that closed our stream after a larger frame.
+pub(crate) const COMMON_FRAME_LIMIT: usize = 65_536;
 
 /// How many inbound frames are handed out in a row before the handler yields to the executor
 /// (waking itself), so one chatty peer cannot monopolise the connection task.
@@ -55,14 +80,21 @@ pub(crate) struct HandlerConfig {
     pub(crate) protocols: Vec<(StreamProtocol, PeerKind)>,
     /// The largest frame we read or write.
     pub(crate) max_transmit_size: usize,
+    /// The per-RPC limits applied while decoding inbound frames.
+    pub(crate) decode_limits: DecodeLimits,
 }
 
 impl HandlerConfig {
     /// meshsub 1.2, 1.1 and 1.0, plus floodsub when `floodsub` is set.
-    pub(crate) fn new(max_transmit_size: usize, floodsub: bool) -> Self {
+    pub(crate) fn new(
+        max_transmit_size: usize,
+        floodsub: bool,
+        decode_limits: DecodeLimits,
+    ) -> Self {
         HandlerConfig {
             protocols: default_protocols(floodsub),
             max_transmit_size,
+            decode_limits,
         }
     }
 }
@@ -87,10 +119,83 @@ pub enum HandlerEvent {
     Rpc(DecodedRpc),
     /// A frame the codec skipped (oversized or malformed).
     Dropped(DropReason),
+    /// Something to count and log about our side of the connection.
+    Send(SendEvent),
+}
+
+/// What happened to our outbound stream or an RPC written to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendEvent {
+    /// The outbound stream failed or the remote closed it (`reason`); a new one is requested.
+    /// RPCs written to the old stream may have been lost.
+    StreamReopened {
+        /// What happened to the stream.
+        reason: String,
+    },
+    /// The outbound stream failed [`MAX_OUTBOUND_FAILURES`] times in a row: the handler stopped
+    /// sending and the connection should be closed.
+    GaveUp {
+        /// The last failure.
+        reason: String,
+    },
+    /// An RPC could not be encoded (over the size limit) and was dropped; the stream is intact.
+    Unencodable {
+        /// The codec's error.
+        reason: String,
+    },
+    /// The remote closed a stream after we wrote a frame above [`COMMON_FRAME_LIMIT`]: frames
+    /// to this peer are capped at `limit` from now on.
+    FrameLimitLowered {
+        /// The new limit (protobuf bytes).
+        limit: usize,
+    },
 }
 
 /// The framed stream, in either direction.
 type Framing = Framed<Stream, Codec>;
+
+/// The framed outbound stream: our codec, recording the largest frame written.
+type OutboundFraming = Framed<Stream, OutboundCodec>;
+
+/// The codec of the outbound stream: encodes with a [`Codec`] capped at the peer's frame limit
+/// and remembers the largest RPC (protobuf bytes) written, to learn the peer's limit when it
+/// closes the stream. Decoding (never expected) is the inner codec's.
+struct OutboundCodec {
+    inner: Codec,
+    largest: usize,
+}
+
+impl Encoder for OutboundCodec {
+    type Item<'a> = &'a Rpc;
+    type Error = std::io::Error;
+
+    fn encode(&mut self, rpc: &Rpc, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        let before = dst.len();
+        self.inner.encode(rpc, dst)?;
+        let frame = dst.len().saturating_sub(before);
+        self.largest = self.largest.max(frame.saturating_sub(varint_len(frame)));
+        Ok(())
+    }
+}
+
+impl Decoder for OutboundCodec {
+    type Item = Inbound;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, std::io::Error> {
+        self.inner.decode(src)
+    }
+}
+
+/// The length of the unsigned-varint prefix of a frame of `frame` bytes (prefix included).
+fn varint_len(frame: usize) -> usize {
+    let mut len = 1;
+    // A prefix of `len` bytes carries payloads below 2^(7 len).
+    while len < 10 && frame.saturating_sub(len) >> (7 * len) != 0 {
+        len += 1;
+    }
+    len
+}
 
 /// The state of our outbound stream.
 enum Outbound {
@@ -99,9 +204,16 @@ enum Outbound {
     /// Requested, waiting for the negotiation.
     Requested,
     /// Open and writable.
-    Open(Box<Framing>),
+    Open(Box<OutboundFraming>),
     /// Given up: the remote supports none of our protocols, or too many failures.
     Closed,
+}
+
+/// Why [`Handler::check_outbound_open`] dropped the outbound stream.
+enum Closed {
+    Eof,
+    Error(std::io::Error),
+    UnexpectedData,
 }
 
 /// The handler of one connection to a peer.
@@ -113,8 +225,10 @@ pub struct Handler {
     /// The kind last reported to the behaviour.
     kind: Option<PeerKind>,
     outbound: Outbound,
-    /// Outbound streams requested again after a failure.
-    outbound_retries: u8,
+    /// Outbound stream failures since a stream last carried a frame.
+    outbound_failures: u8,
+    /// Our own frame limit.
+    max_transmit_size: usize,
     inbound: Option<Box<Framing>>,
     /// Inbound frames handed out since the inbound stream last had nothing to read.
     inbound_in_a_row: usize,
@@ -126,12 +240,17 @@ impl Handler {
     /// A handler for connection `conn` that sends from the peer's shared `queue`.
     pub(crate) fn new(config: HandlerConfig, queue: PeerQueue, conn: ConnectionId) -> Self {
         Handler {
-            upgrade: Upgrade::new(&config.protocols, config.max_transmit_size),
+            upgrade: Upgrade::new(
+                &config.protocols,
+                config.max_transmit_size,
+                config.decode_limits,
+            ),
             queue,
             conn,
             kind: None,
             outbound: Outbound::Idle,
-            outbound_retries: 0,
+            outbound_failures: 0,
+            max_transmit_size: config.max_transmit_size,
             inbound: None,
             inbound_in_a_row: 0,
             events: VecDeque::new(),
@@ -151,36 +270,81 @@ impl Handler {
     }
 
     /// Drops the outbound stream after `reason` and schedules a new request, or gives up
-    /// after [`MAX_OUTBOUND_RETRIES`].
+    /// after [`MAX_OUTBOUND_FAILURES`] failures in a row. Either way the behaviour is told.
     fn outbound_failed(&mut self, reason: &dyn std::fmt::Display) {
-        if self.outbound_retries < MAX_OUTBOUND_RETRIES {
-            self.outbound_retries += 1;
+        let reason = reason.to_string();
+        if self.outbound_failures < MAX_OUTBOUND_FAILURES {
+            self.outbound_failures += 1;
             tracing::debug!(
                 connection = ?self.conn,
                 %reason,
-                retry = self.outbound_retries,
+                failures = self.outbound_failures,
                 "gossipsub outbound stream failed; requesting a new one"
             );
             self.outbound = Outbound::Idle;
+            self.events
+                .push_back(HandlerEvent::Send(SendEvent::StreamReopened { reason }));
         } else {
             tracing::warn!(
                 connection = ?self.conn,
                 %reason,
-                retries = self.outbound_retries,
-                "gossipsub outbound stream failed too often; no longer sending on this connection"
+                failures = self.outbound_failures,
+                "gossipsub outbound stream failed too often; giving up on this connection"
             );
             self.outbound = Outbound::Closed;
+            self.events
+                .push_back(HandlerEvent::Send(SendEvent::GaveUp { reason }));
         }
     }
 
-    /// Writes queued RPCs while the stream takes them, then flushes.
+    /// Polls the read side of the open outbound stream, on which the remote never writes:
+    /// anything there (end of stream, an error, data) means the remote closed or reset its
+    /// side, and the stream is replaced.
+    fn check_outbound_open(&mut self, cx: &mut Context<'_>) {
+        let Outbound::Open(stream) = &mut self.outbound else {
+            return;
+        };
+        let closed = match stream.poll_next_unpin(cx) {
+            Poll::Pending => return,
+            Poll::Ready(None) => Closed::Eof,
+            Poll::Ready(Some(Err(e))) => Closed::Error(e),
+            Poll::Ready(Some(Ok(_))) => Closed::UnexpectedData,
+        };
+        let largest = stream.codec().largest;
+        if largest > COMMON_FRAME_LIMIT && self.queue.frame_limit() > COMMON_FRAME_LIMIT {
+            self.queue.lower_frame_limit(COMMON_FRAME_LIMIT);
+            tracing::info!(
+                connection = ?self.conn,
+                largest,
+                limit = COMMON_FRAME_LIMIT,
+                "peer closed our stream after a large frame; capping frames to it"
+            );
+            self.events
+                .push_back(HandlerEvent::Send(SendEvent::FrameLimitLowered {
+                    limit: COMMON_FRAME_LIMIT,
+                }));
+        }
+        match closed {
+            Closed::Eof => self.outbound_failed(&"remote closed our outbound stream"),
+            Closed::Error(e) => {
+                self.outbound_failed(&format_args!("outbound stream reset: {e}"));
+            }
+            Closed::UnexpectedData => {
+                self.outbound_failed(&"remote wrote on our outbound stream");
+            }
+        }
+    }
+
+    /// Writes queued RPCs while the stream takes them, then flushes. An RPC that cannot be
+    /// encoded is dropped and reported; the stream carries on.
     fn poll_write(&mut self, cx: &mut Context<'_>) {
         let Outbound::Open(stream) = &mut self.outbound else {
             return;
         };
         let mut result = Ok(());
         let mut sent = 0;
-        while sent < MAX_SENDS_PER_POLL {
+        let mut attempts = 0;
+        while attempts < MAX_SENDS_PER_POLL {
             match stream.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
@@ -192,20 +356,39 @@ impl Handler {
             let Poll::Ready(item) = self.queue.poll_pop(cx, self.conn) else {
                 break;
             };
-            if let Err(e) = stream.start_send_unpin(&item.rpc) {
-                result = Err(e);
-                break;
+            attempts += 1;
+            // `start_send` only encodes into the write buffer (I/O errors surface in
+            // `poll_ready` and `poll_flush`), and the codec checks the size before writing
+            // anything, so an error here leaves the stream and its buffer intact.
+            match stream.start_send_unpin(&item.rpc) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    tracing::warn!(
+                        connection = ?self.conn,
+                        class = ?item.class,
+                        error = %e,
+                        "gossipsub RPC could not be encoded; dropped"
+                    );
+                    self.events
+                        .push_back(HandlerEvent::Send(SendEvent::Unencodable {
+                            reason: e.to_string(),
+                        }));
+                }
             }
-            sent += 1;
         }
-        if sent == MAX_SENDS_PER_POLL {
+        if attempts == MAX_SENDS_PER_POLL {
             // There may be more to send: come back after others had their turn.
             cx.waker().wake_by_ref();
         }
-        if result.is_ok()
-            && let Poll::Ready(Err(e)) = stream.poll_flush_unpin(cx)
-        {
-            result = Err(e);
+        if result.is_ok() {
+            match stream.poll_flush_unpin(cx) {
+                Poll::Ready(Err(e)) => result = Err(e),
+                Poll::Ready(Ok(())) if sent > 0 => {
+                    // The stream carries frames: failures in a row start again from zero.
+                    self.outbound_failures = 0;
+                }
+                _ => {}
+            }
         }
         if let Err(e) = result {
             self.outbound_failed(&format_args!("write error: {e}"));
@@ -304,9 +487,10 @@ impl ConnectionHandler for Handler {
     fn connection_keep_alive(&self) -> bool {
         match self.kind {
             Some(PeerKind::NotSupported) => false,
-            Some(_) => true,
-            // Still negotiating, unless we gave up on the outbound stream.
-            None => !matches!(self.outbound, Outbound::Closed),
+            _ if matches!(self.outbound, Outbound::Closed) => false,
+            Some(_) => self.queue.keep_alive(),
+            // Still negotiating.
+            None => true,
         }
     }
 
@@ -318,7 +502,11 @@ impl ConnectionHandler for Handler {
             return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(HandlerOut(event)));
         }
 
+        self.check_outbound_open(cx);
         self.poll_write(cx);
+        if let Some(event) = self.events.pop_front() {
+            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(HandlerOut(event)));
+        }
         if matches!(self.outbound, Outbound::Idle) {
             self.outbound = Outbound::Requested;
             return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
@@ -353,7 +541,10 @@ impl ConnectionHandler for Handler {
                         "new gossipsub inbound stream replaces the previous one"
                     );
                 }
-                self.inbound = Some(Box::new(stream));
+                let mut stream = Box::new(stream);
+                // Keep-alive is decided by `connection_keep_alive`, not by open streams.
+                stream.ignore_for_keep_alive();
+                self.inbound = Some(stream);
                 self.inbound_in_a_row = 0;
                 self.negotiated(kind);
             }
@@ -361,7 +552,16 @@ impl ConnectionHandler for Handler {
                 protocol: (stream, kind),
                 ..
             }) => {
-                self.outbound = Outbound::Open(Box::new(stream));
+                let limit = self.max_transmit_size.min(self.queue.frame_limit());
+                let mut stream =
+                    Box::new(Framed::from_parts(stream.into_parts().map_codec(|_| {
+                        OutboundCodec {
+                            inner: Codec::new(limit),
+                            largest: 0,
+                        }
+                    })));
+                stream.ignore_for_keep_alive();
+                self.outbound = Outbound::Open(stream);
                 self.negotiated(kind);
             }
             ConnectionEvent::DialUpgradeError(DialUpgradeError { error, .. }) => {
@@ -374,226 +574,4 @@ impl ConnectionHandler for Handler {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Two real swarms over the in-memory transport, each with a minimal behaviour that only
-    //! creates handlers and records their events.
-
-    use std::{collections::HashMap, time::Duration};
-
-    use libp2p::{
-        Multiaddr, PeerId, Swarm, SwarmBuilder,
-        core::{Endpoint, transport::MemoryTransport, transport::PortUse, upgrade::Version},
-        plaintext,
-        swarm::{
-            ConnectionDenied, FromSwarm, NetworkBehaviour, SwarmEvent, THandler, THandlerInEvent,
-            THandlerOutEvent, ToSwarm,
-        },
-        yamux,
-    };
-    use libp2p_core::Transport;
-
-    use super::*;
-    use crate::{
-        queue::{Class, QueuedRpc},
-        types::{Rpc, Subscription, TopicHash},
-    };
-
-    struct TestBehaviour {
-        config: HandlerConfig,
-        queues: HashMap<PeerId, PeerQueue>,
-        events: VecDeque<HandlerEvent>,
-    }
-
-    impl TestBehaviour {
-        fn handler(&mut self, peer: PeerId, conn: ConnectionId) -> Handler {
-            let queue = self
-                .queues
-                .entry(peer)
-                .or_insert_with(|| PeerQueue::new(16))
-                .clone();
-            Handler::new(self.config.clone(), queue, conn)
-        }
-    }
-
-    impl NetworkBehaviour for TestBehaviour {
-        type ConnectionHandler = Handler;
-        type ToSwarm = HandlerEvent;
-
-        fn handle_established_inbound_connection(
-            &mut self,
-            conn: ConnectionId,
-            peer: PeerId,
-            _: &Multiaddr,
-            _: &Multiaddr,
-        ) -> Result<THandler<Self>, ConnectionDenied> {
-            Ok(self.handler(peer, conn))
-        }
-
-        fn handle_established_outbound_connection(
-            &mut self,
-            conn: ConnectionId,
-            peer: PeerId,
-            _: &Multiaddr,
-            _: Endpoint,
-            _: PortUse,
-        ) -> Result<THandler<Self>, ConnectionDenied> {
-            Ok(self.handler(peer, conn))
-        }
-
-        fn on_swarm_event(&mut self, _: FromSwarm) {}
-
-        fn on_connection_handler_event(
-            &mut self,
-            _: PeerId,
-            _: ConnectionId,
-            event: THandlerOutEvent<Self>,
-        ) {
-            self.events.push_back(event.0);
-        }
-
-        fn poll(
-            &mut self,
-            _: &mut Context<'_>,
-        ) -> Poll<ToSwarm<HandlerEvent, THandlerInEvent<Self>>> {
-            match self.events.pop_front() {
-                Some(event) => Poll::Ready(ToSwarm::GenerateEvent(event)),
-                None => Poll::Pending,
-            }
-        }
-    }
-
-    fn swarm(kinds: &[PeerKind]) -> Swarm<TestBehaviour> {
-        let protocols = default_protocols(true)
-            .into_iter()
-            .filter(|(_, kind)| kinds.contains(kind))
-            .collect();
-        let config = HandlerConfig {
-            protocols,
-            max_transmit_size: 1 << 16,
-        };
-        SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_other_transport(|key| {
-                MemoryTransport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(plaintext::Config::new(key))
-                    .multiplex(yamux::Config::default())
-            })
-            .expect("transport")
-            .with_behaviour(|_| TestBehaviour {
-                config,
-                queues: HashMap::new(),
-                events: VecDeque::new(),
-            })
-            .expect("behaviour")
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_millis(300)))
-            .build()
-    }
-
-    /// Connects `a` to `b` and returns the first `PeerKind` each side reports.
-    async fn connect(a: &mut Swarm<TestBehaviour>, b: &mut Swarm<TestBehaviour>) -> [PeerKind; 2] {
-        let addr: Multiaddr = format!("/memory/{}", rand::random::<u64>())
-            .parse()
-            .expect("addr");
-        b.listen_on(addr.clone()).expect("listen");
-        a.dial(addr).expect("dial");
-        let mut kinds = [None, None];
-        while kinds.iter().any(Option::is_none) {
-            let (side, event) = tokio::select! {
-                e = a.select_next_some() => (0, e),
-                e = b.select_next_some() => (1, e),
-            };
-            if let SwarmEvent::Behaviour(HandlerEvent::PeerKind(k)) = event {
-                assert!(kinds[side].replace(k).is_none(), "kind reported twice");
-            }
-        }
-        kinds.map(|k| k.expect("set"))
-    }
-
-    fn all() -> Vec<PeerKind> {
-        vec![
-            PeerKind::Gossipsubv1_2,
-            PeerKind::Gossipsubv1_1,
-            PeerKind::Gossipsub,
-            PeerKind::Floodsub,
-        ]
-    }
-
-    async fn run<T>(fut: impl std::future::Future<Output = T>) -> T {
-        tokio::time::timeout(Duration::from_secs(10), fut)
-            .await
-            .expect("test timed out")
-    }
-
-    #[tokio::test]
-    async fn negotiates_best_common_protocol_and_delivers_queued_rpcs() {
-        let mut a = swarm(&all());
-        let mut b = swarm(&all());
-        let kinds = run(connect(&mut a, &mut b)).await;
-        assert_eq!(kinds, [PeerKind::Gossipsubv1_2; 2]);
-
-        let queue = a.behaviour().queues[b.local_peer_id()].clone();
-        let rpc = |n| Rpc {
-            subscriptions: (0..n)
-                .map(|_| Subscription {
-                    subscribe: true,
-                    topic: TopicHash::from("t"),
-                })
-                .collect(),
-            ..Rpc::default()
-        };
-        for (n, class) in [(1, Class::Forward), (2, Class::Control)] {
-            queue
-                .push(QueuedRpc {
-                    rpc: rpc(n),
-                    class,
-                    expires: None,
-                    message_id: None,
-                })
-                .expect("room");
-        }
-        let mut received = Vec::new();
-        run(async {
-            while received.len() < 2 {
-                tokio::select! {
-                    _ = a.select_next_some() => {}
-                    event = b.select_next_some() => {
-                        if let SwarmEvent::Behaviour(HandlerEvent::Rpc(r)) = event {
-                            received.push(r.rpc);
-                        }
-                    }
-                }
-            }
-        })
-        .await;
-        // Control was queued last but sent first.
-        assert_eq!(received, vec![rpc(2), rpc(1)]);
-        assert!(queue.is_empty());
-    }
-
-    #[tokio::test]
-    async fn prefers_older_version_when_remote_lacks_newer() {
-        let mut a = swarm(&all());
-        let mut b = swarm(&[PeerKind::Gossipsubv1_1, PeerKind::Gossipsub]);
-        let kinds = run(connect(&mut a, &mut b)).await;
-        assert_eq!(kinds, [PeerKind::Gossipsubv1_1; 2]);
-    }
-
-    #[tokio::test]
-    async fn reports_not_supported_without_common_protocol() {
-        let mut a = swarm(&[PeerKind::Gossipsubv1_2]);
-        let mut b = swarm(&[PeerKind::Floodsub]);
-        let kinds = run(connect(&mut a, &mut b)).await;
-        assert_eq!(kinds, [PeerKind::NotSupported; 2]);
-        // Neither handler keeps the connection alive any more: it idles out.
-        run(async {
-            loop {
-                tokio::select! {
-                    e = a.select_next_some() => if matches!(e, SwarmEvent::ConnectionClosed { .. }) { break },
-                    _ = b.select_next_some() => {}
-                }
-            }
-        })
-        .await;
-    }
-}
+mod tests;

@@ -43,15 +43,16 @@ pub use authenticity::{MessageAuthenticity, ValidationMode};
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigBuilder, MessageIdFn};
 pub use error::{ConfigError, PublishError, SubscriptionError, ValidationError};
-pub use event::{Event, MessageAcceptance, ScoreThreshold};
+pub use event::{Event, FailedMessages, MessageAcceptance, ScoreThreshold};
 pub use filter::{
     AllowAllSubscriptionFilter, AllowListSubscriptionFilter, RegexSubscriptionFilter,
     SubscriptionFilter,
 };
 pub use router::{Counters, PeerRecordError, verify_peer_record};
 pub use score::{
-    PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, Term,
-    TopicScoreBreakdown, TopicScoreParams, score_parameter_decay, score_parameter_decay_with_base,
+    IpCidr, IpCidrError, PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError,
+    Term, TopicScoreBreakdown, TopicScoreParams, score_parameter_decay,
+    score_parameter_decay_with_base,
 };
 pub use types::{
     ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,

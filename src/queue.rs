@@ -4,11 +4,21 @@
 //! directly: it pushes them into the peer's [`PeerQueue`], and whichever of the peer's
 //! connection handlers has a writable outbound stream pops them.
 //!
-//! - Three classes, each with its own bound: [`Class::Control`] is always popped first, then
-//!   [`Class::Publish`], then [`Class::Forward`]. A full class refuses the item (it is handed
-//!   back to the caller, never grown past its bound), so a slow peer costs bounded memory.
-//! - Stale publishes and forwards are dropped by [`PeerQueue::purge_expired`]; forwards the
-//!   peer told us it does not want (IDONTWANT) are dropped by [`PeerQueue::cancel_forward`].
+//! - Three classes, each bounded in items and in bytes ([`QueueLimits`]): [`Class::Control`] is
+//!   always popped first, then [`Class::Publish`], then [`Class::Forward`]. A full class refuses
+//!   the item (it is handed back to the caller, never grown past its bound), so a slow peer
+//!   costs bounded memory. An item larger than the byte bound is still taken by an empty class,
+//!   so any RPC that fits the wire limit can be sent.
+//! - A control RPC is merged into the last queued one while that one is not sent yet, so a
+//!   burst of control (subscribing to many topics, a heartbeat's GRAFTs and PRUNEs) takes one
+//!   item, not one per input. Merging never reorders what the peer processes and stays below
+//!   `limits.merge_bytes`.
+//! - Stale publishes and forwards are dropped by [`PeerQueue::purge_expired`], which also strips
+//!   stale gossip (IHAVE) from queued control RPCs: GRAFT, PRUNE, IWANT, IDONTWANT and
+//!   subscriptions are kept. Forwards the peer told us it does not want (IDONTWANT) are dropped
+//!   by [`PeerQueue::cancel_forward`].
+//! - The queue also carries the connection keep-alive decision shared with the handlers
+//!   ([`PeerQueue::keep_alive`]): wanted by the behaviour, or something queued.
 //! - The queue never reads the clock: every time is passed in by the caller.
 //!
 //! The lock is a `std::sync::Mutex` held only for a few pointer moves; wakers are woken after
@@ -17,14 +27,17 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     task::{Context, Poll, Waker},
     time::Instant,
 };
 
 use libp2p_swarm::ConnectionId;
 
-use crate::types::{MessageId, Rpc};
+use crate::types::{ControlAction, MessageId, Rpc};
 
 /// The priority class of a queued RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,25 +57,140 @@ pub(crate) struct QueuedRpc {
     pub(crate) rpc: Rpc,
     /// Its priority class.
     pub(crate) class: Class,
-    /// When it becomes stale; `None` never expires. Ignored for [`Class::Control`].
+    /// When it becomes stale; `None` never expires. For [`Class::Control`] only the gossip
+    /// (IHAVE) it carries goes stale: it is stripped, the rest is kept.
     pub(crate) expires: Option<Instant>,
     /// The id of the message it carries, used to cancel forwards on IDONTWANT.
     pub(crate) message_id: Option<MessageId>,
 }
 
+/// The bounds of each class of a [`PeerQueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueLimits {
+    /// The most items of one class (0 refuses every push).
+    pub(crate) items: usize,
+    /// The most bytes (see [`rpc_bytes`]) of one class; a single larger item is still taken
+    /// by an empty class.
+    pub(crate) bytes: usize,
+    /// A control RPC is merged into the queued tail only while the merged RPC stays at or
+    /// below this many bytes (see [`rpc_bytes`]); 0 never merges. Keep it well below the frame
+    /// limit: [`rpc_bytes`] estimates.
+    pub(crate) merge_bytes: usize,
+}
+
+/// What [`PeerQueue::purge_expired`] dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Purged {
+    /// Publishes and forwards dropped as stale.
+    pub(crate) messages: usize,
+    /// Stale IHAVE entries stripped from control RPCs.
+    pub(crate) gossip: usize,
+}
+
+/// The bytes an RPC holds in the queue: the payload and id bytes it carries plus a small
+/// per-entry overhead. Close to its encoded size and never below the payload bytes, computed
+/// without encoding (O(entries)).
+pub(crate) fn rpc_bytes(rpc: &Rpc) -> usize {
+    const ENTRY: usize = 4;
+    let ids = |ids: &[MessageId]| -> usize { ids.iter().map(|id| id.as_bytes().len() + 2).sum() };
+    let subscriptions: usize = rpc
+        .subscriptions
+        .iter()
+        .map(|s| s.topic.as_str().len() + ENTRY)
+        .sum();
+    let messages: usize = rpc.messages.iter().map(|m| m.encoded_len() + ENTRY).sum();
+    let control: usize = rpc
+        .control
+        .iter()
+        .map(|c| {
+            ENTRY
+                + match c {
+                    ControlAction::IHave { topic, message_ids } => {
+                        topic.as_str().len() + ids(message_ids)
+                    }
+                    ControlAction::IWant { message_ids }
+                    | ControlAction::IDontWant { message_ids } => ids(message_ids),
+                    ControlAction::Graft { topic } => topic.as_str().len(),
+                    ControlAction::Prune { topic, peers, .. } => {
+                        topic.as_str().len()
+                            + peers
+                                .iter()
+                                .map(|p| {
+                                    ENTRY
+                                        + 40
+                                        + p.signed_peer_record.as_ref().map_or(0, |r| r.len())
+                                })
+                                .sum::<usize>()
+                            + 10
+                    }
+                }
+        })
+        .sum();
+    subscriptions + messages + control
+}
+
+/// A queued RPC with its accounted size.
+#[derive(Debug)]
+struct Entry {
+    bytes: usize,
+    item: QueuedRpc,
+}
+
+/// One class: its items and their total bytes.
+#[derive(Debug, Default)]
+struct Lane {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl Lane {
+    fn pop(&mut self) -> Option<QueuedRpc> {
+        let entry = self.entries.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
+        Some(entry.item)
+    }
+
+    /// Keeps the entries for which `keep` returns true, handing the others to `dropped`.
+    fn retain(&mut self, mut keep: impl FnMut(&mut Entry) -> bool, dropped: &mut Vec<QueuedRpc>) {
+        let mut kept = VecDeque::with_capacity(self.entries.len());
+        let mut bytes = 0;
+        for mut entry in self.entries.drain(..) {
+            if keep(&mut entry) {
+                bytes += entry.bytes;
+                kept.push_back(entry);
+            } else {
+                dropped.push(entry.item);
+            }
+        }
+        self.entries = kept;
+        self.bytes = bytes;
+    }
+}
+
 /// The send queue of one peer. Cloning shares the queue.
 #[derive(Clone, Debug)]
 pub(crate) struct PeerQueue {
-    inner: Arc<Mutex<Inner>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Set by the behaviour while it wants the connection kept alive.
+    wanted: AtomicBool,
+    /// Items queued, all classes; mirrors `Inner` so keep-alive checks take no lock.
+    queued: AtomicUsize,
+    /// The largest RPC (protobuf bytes) the peer is believed to accept; `usize::MAX` until
+    /// learned (see the handler).
+    frame_limit: AtomicUsize,
 }
 
 #[derive(Debug)]
 struct Inner {
-    /// The bound of each class.
-    capacity: usize,
-    control: VecDeque<QueuedRpc>,
-    publish: VecDeque<QueuedRpc>,
-    forward: VecDeque<QueuedRpc>,
+    limits: QueueLimits,
+    control: Lane,
+    publish: Lane,
+    forward: Lane,
     /// How many queued forwards carry each message id, so an IDONTWANT for a message we are
     /// not forwarding to this peer (the common case) costs one hash lookup, not a scan.
     forward_ids: HashMap<MessageId, usize>,
@@ -71,7 +199,7 @@ struct Inner {
 }
 
 impl Inner {
-    fn deque_mut(&mut self, class: Class) -> &mut VecDeque<QueuedRpc> {
+    fn lane_mut(&mut self, class: Class) -> &mut Lane {
         match class {
             Class::Control => &mut self.control,
             Class::Publish => &mut self.publish,
@@ -79,12 +207,16 @@ impl Inner {
         }
     }
 
-    fn deque(&self, class: Class) -> &VecDeque<QueuedRpc> {
+    fn lane(&self, class: Class) -> &Lane {
         match class {
             Class::Control => &self.control,
             Class::Publish => &self.publish,
             Class::Forward => &self.forward,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.control.entries.len() + self.publish.entries.len() + self.forward.entries.len()
     }
 
     /// Records that a forward carrying `id` entered the queue.
@@ -111,54 +243,147 @@ impl Inner {
     }
 
     fn pop(&mut self) -> Option<QueuedRpc> {
-        if let Some(item) = self.control.pop_front() {
+        if let Some(item) = self.control.pop() {
             return Some(item);
         }
-        if let Some(item) = self.publish.pop_front() {
+        if let Some(item) = self.publish.pop() {
             return Some(item);
         }
-        let item = self.forward.pop_front()?;
+        let item = self.forward.pop()?;
         Self::untrack_forward(&mut self.forward_ids, &item);
         Some(item)
     }
 }
 
+/// Whether `new` may be appended to `tail`: the peer must process the result exactly as the
+/// two RPCs one after the other (a receiver handles an RPC's subscriptions before its control,
+/// so `new`'s subscriptions may not move ahead of `tail`'s control), and the result must stay
+/// within `max_bytes` (0: never merge).
+fn can_merge(tail: &Entry, new: &QueuedRpc, new_bytes: usize, max_bytes: usize) -> bool {
+    let reorders = !tail.item.rpc.control.is_empty() && !new.rpc.subscriptions.is_empty();
+    max_bytes != 0
+        && !reorders
+        && new.rpc.messages.is_empty()
+        && tail.bytes.saturating_add(new_bytes) <= max_bytes
+}
+
+/// Appends `new` to `tail` (see [`can_merge`]).
+fn merge_control(tail: &mut Entry, new: QueuedRpc, new_bytes: usize) {
+    let QueuedRpc { rpc, expires, .. } = new;
+    tail.item.rpc.subscriptions.extend(rpc.subscriptions);
+    tail.item.rpc.control.extend(rpc.control);
+    // Gossip never outlives its own expiry; fresher gossip may go a little early.
+    tail.item.expires = match (tail.item.expires, expires) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    tail.bytes = tail.bytes.saturating_add(new_bytes);
+}
+
+/// Strips the IHAVE entries of a control RPC; returns how many were removed.
+fn strip_gossip(rpc: &mut Rpc) -> usize {
+    let before = rpc.control.len();
+    rpc.control
+        .retain(|c| !matches!(c, ControlAction::IHave { .. }));
+    before - rpc.control.len()
+}
+
 impl PeerQueue {
-    /// Creates an empty queue holding at most `capacity` items of each class. A capacity of 0
-    /// refuses every push.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// Creates an empty queue; each class holds at most `limits.items` items and
+    /// `limits.bytes` bytes.
+    pub(crate) fn new(limits: QueueLimits) -> Self {
         PeerQueue {
-            inner: Arc::new(Mutex::new(Inner {
-                capacity,
-                control: VecDeque::new(),
-                publish: VecDeque::new(),
-                forward: VecDeque::new(),
-                forward_ids: HashMap::new(),
-                wakers: Vec::new(),
-            })),
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner {
+                    limits,
+                    control: Lane::default(),
+                    publish: Lane::default(),
+                    forward: Lane::default(),
+                    forward_ids: HashMap::new(),
+                    wakers: Vec::new(),
+                }),
+                wanted: AtomicBool::new(true),
+                queued: AtomicUsize::new(0),
+                frame_limit: AtomicUsize::new(usize::MAX),
+            }),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the item count for [`keep_alive`](Self::keep_alive) (call with the lock held).
+    fn sync_len(&self, inner: &Inner) {
+        self.shared.queued.store(inner.len(), Ordering::Relaxed);
+    }
+
+    /// Whether the connections of this peer should be kept alive: the behaviour wants the
+    /// peer (see [`set_wanted`](Self::set_wanted); true for a new queue) or RPCs are queued.
+    /// Takes no lock.
+    pub(crate) fn keep_alive(&self) -> bool {
+        self.shared.wanted.load(Ordering::Relaxed) || self.shared.queued.load(Ordering::Relaxed) > 0
+    }
+
+    /// The largest RPC (protobuf bytes) the peer is believed to accept; `usize::MAX` until a
+    /// handler learned a lower one.
+    pub(crate) fn frame_limit(&self) -> usize {
+        self.shared.frame_limit.load(Ordering::Relaxed)
+    }
+
+    /// Lowers [`frame_limit`](Self::frame_limit) to `limit` (never raises it).
+    pub(crate) fn lower_frame_limit(&self, limit: usize) {
+        self.shared.frame_limit.fetch_min(limit, Ordering::Relaxed);
+    }
+
+    /// Sets whether the behaviour wants this peer's connections kept alive. On a change the
+    /// waiting handlers are woken: the swarm only asks a handler about keep-alive when it polls
+    /// it.
+    pub(crate) fn set_wanted(&self, wanted: bool) {
+        if self.shared.wanted.swap(wanted, Ordering::Relaxed) == wanted {
+            return;
+        }
+        let wakers = std::mem::take(&mut self.lock().wakers);
+        for (_, waker) in wakers {
+            waker.wake();
+        }
     }
 
     /// Queues `item` behind the others of its class and wakes the handlers waiting for work.
     ///
-    /// Returns `Err(item)` when its class already holds `capacity` items; the queue never
-    /// grows past its bound.
+    /// Returns `Err(item)` when its class already holds `limits.items` items, or holds items
+    /// and `item` would take it past `limits.bytes`; the queue never grows past its bounds.
     // The refused item is handed back by value (it was moved in by value anyway) so the caller
     // can count or report it; boxing it would cost an allocation per push.
     #[allow(clippy::result_large_err)]
     pub(crate) fn push(&self, item: QueuedRpc) -> Result<(), QueuedRpc> {
+        let bytes = rpc_bytes(&item.rpc);
         let wakers = {
             let mut inner = self.lock();
-            let capacity = inner.capacity;
-            if inner.deque(item.class).len() >= capacity {
+            let limits = inner.limits;
+            if item.class == Class::Control
+                && inner.control.bytes.saturating_add(bytes) <= limits.bytes
+                && let Some(tail) = inner.control.entries.back_mut()
+                && can_merge(tail, &item, bytes, limits.merge_bytes)
+            {
+                merge_control(tail, item, bytes);
+                inner.control.bytes = inner.control.bytes.saturating_add(bytes);
+                return Ok(());
+            }
+            let lane = inner.lane(item.class);
+            let over_bytes =
+                !lane.entries.is_empty() && lane.bytes.saturating_add(bytes) > limits.bytes;
+            if lane.entries.len() >= limits.items || over_bytes {
                 return Err(item);
             }
             inner.track_forward(&item);
-            inner.deque_mut(item.class).push_back(item);
+            let lane = inner.lane_mut(item.class);
+            lane.bytes = lane.bytes.saturating_add(bytes);
+            lane.entries.push_back(Entry { bytes, item });
+            self.sync_len(&inner);
             std::mem::take(&mut inner.wakers)
         };
         for (_, waker) in wakers {
@@ -174,6 +399,7 @@ impl PeerQueue {
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>, conn: ConnectionId) -> Poll<QueuedRpc> {
         let mut inner = self.lock();
         if let Some(item) = inner.pop() {
+            self.sync_len(&inner);
             return Poll::Ready(item);
         }
         let waker = cx.waker();
@@ -197,70 +423,78 @@ impl PeerQueue {
     /// returns how many were dropped.
     ///
     /// Costs one hash lookup when no such forward is queued; otherwise a scan of the forward
-    /// class (at most `capacity` items).
+    /// class (at most `limits.items` items).
     pub(crate) fn cancel_forward(&self, id: &MessageId) -> usize {
-        let dropped = {
+        let mut dropped = Vec::new();
+        {
             let mut inner = self.lock();
             if inner.forward_ids.remove(id).is_none() {
                 return 0;
             }
-            let mut dropped = Vec::new();
-            let kept: VecDeque<QueuedRpc> = std::mem::take(&mut inner.forward)
-                .into_iter()
-                .filter_map(|item| {
-                    if item.message_id.as_ref() == Some(id) {
-                        dropped.push(item);
-                        None
-                    } else {
-                        Some(item)
-                    }
-                })
-                .collect();
-            inner.forward = kept;
-            dropped
-        };
-        // The dropped RPCs are freed outside the lock.
-        dropped.len()
-    }
-
-    /// Drops every publish and forward whose `expires` is at or before `now` and returns how
-    /// many were dropped. Control items never expire. Scans both classes.
-    pub(crate) fn purge_expired(&self, now: Instant) -> usize {
-        let expired = |item: &QueuedRpc| item.expires.is_some_and(|at| at <= now);
-        let mut dropped = Vec::new();
-        {
-            let mut inner = self.lock();
-            let Inner {
-                publish,
-                forward,
-                forward_ids,
-                ..
-            } = &mut *inner;
-            for deque in [publish, forward] {
-                if !deque.iter().any(expired) {
-                    continue;
-                }
-                let mut kept = VecDeque::with_capacity(deque.len());
-                for item in deque.drain(..) {
-                    if expired(&item) {
-                        Inner::untrack_forward(forward_ids, &item);
-                        dropped.push(item);
-                    } else {
-                        kept.push_back(item);
-                    }
-                }
-                *deque = kept;
-            }
+            inner
+                .forward
+                .retain(|e| e.item.message_id.as_ref() != Some(id), &mut dropped);
+            self.sync_len(&inner);
         }
         // The dropped RPCs are freed outside the lock.
         dropped.len()
     }
 
+    /// Drops every publish and forward whose `expires` is at or before `now`, and strips the
+    /// IHAVE entries of control RPCs whose `expires` is at or before `now` (dropping those left
+    /// empty). Scans the three classes.
+    pub(crate) fn purge_expired(&self, now: Instant) -> Purged {
+        let expired = |item: &QueuedRpc| item.expires.is_some_and(|at| at <= now);
+        let mut dropped = Vec::new();
+        let mut purged = Purged::default();
+        {
+            let mut inner = self.lock();
+            let Inner {
+                control,
+                publish,
+                forward,
+                forward_ids,
+                ..
+            } = &mut *inner;
+            if control.entries.iter().any(|e| expired(&e.item)) {
+                control.retain(
+                    |entry| {
+                        if !expired(&entry.item) {
+                            return true;
+                        }
+                        // Only the gossip goes stale; it is stripped once.
+                        entry.item.expires = None;
+                        let stripped = strip_gossip(&mut entry.item.rpc);
+                        if stripped == 0 {
+                            return true;
+                        }
+                        purged.gossip += stripped;
+                        entry.bytes = rpc_bytes(&entry.item.rpc);
+                        !entry.item.rpc.is_empty()
+                    },
+                    &mut dropped,
+                );
+            }
+            for lane in [publish, forward] {
+                if !lane.entries.iter().any(|e| expired(&e.item)) {
+                    continue;
+                }
+                let before = dropped.len();
+                lane.retain(|e| !expired(&e.item), &mut dropped);
+                for item in &dropped[before..] {
+                    Inner::untrack_forward(forward_ids, item);
+                }
+                purged.messages += dropped.len() - before;
+            }
+            self.sync_len(&inner);
+        }
+        // The dropped RPCs are freed outside the lock.
+        purged
+    }
+
     /// The number of queued items, all classes together.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        let inner = self.lock();
-        inner.control.len() + inner.publish.len() + inner.forward.len()
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
     /// Whether nothing is queued.
@@ -272,251 +506,21 @@ impl PeerQueue {
     /// The number of queued items of `class`.
     #[cfg(test)]
     pub(crate) fn len_of(&self, class: Class) -> usize {
-        self.lock().deque(class).len()
+        self.lock().lane(class).entries.len()
+    }
+
+    /// The bytes queued in `class`.
+    #[cfg(test)]
+    pub(crate) fn bytes_of(&self, class: Class) -> usize {
+        self.lock().lane(class).bytes
+    }
+
+    /// The bytes queued, all classes together.
+    pub(crate) fn bytes(&self) -> usize {
+        let inner = self.lock();
+        inner.control.bytes + inner.publish.bytes + inner.forward.bytes
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::{
-        sync::atomic::{AtomicUsize, Ordering},
-        time::Duration,
-    };
-
-    use futures::task::{ArcWake, noop_waker, waker};
-
-    use super::*;
-
-    fn item(class: Class, id: Option<&'static str>, expires: Option<Instant>) -> QueuedRpc {
-        QueuedRpc {
-            rpc: Rpc::default(),
-            class,
-            expires,
-            message_id: id.map(|s| MessageId::new(s.as_bytes())),
-        }
-    }
-
-    fn conn(n: usize) -> ConnectionId {
-        ConnectionId::new_unchecked(n)
-    }
-
-    fn pop_now(q: &PeerQueue) -> Option<QueuedRpc> {
-        let waker = noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        match q.poll_pop(&mut cx, conn(0)) {
-            Poll::Ready(item) => Some(item),
-            Poll::Pending => None,
-        }
-    }
-
-    fn drain(q: &PeerQueue) -> Vec<(Class, Option<MessageId>)> {
-        std::iter::from_fn(|| pop_now(q))
-            .map(|i| (i.class, i.message_id))
-            .collect()
-    }
-
-    fn mid(s: &'static str) -> Option<MessageId> {
-        Some(MessageId::new(s.as_bytes()))
-    }
-
-    #[derive(Default)]
-    struct CountingWaker(AtomicUsize);
-
-    impl ArcWake for CountingWaker {
-        fn wake_by_ref(arc_self: &Arc<Self>) {
-            arc_self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn pops_control_then_publish_then_forward() {
-        let q = PeerQueue::new(10);
-        q.push(item(Class::Forward, Some("f1"), None)).unwrap();
-        q.push(item(Class::Publish, Some("p1"), None)).unwrap();
-        q.push(item(Class::Control, None, None)).unwrap();
-        q.push(item(Class::Forward, Some("f2"), None)).unwrap();
-        q.push(item(Class::Publish, Some("p2"), None)).unwrap();
-        q.push(item(Class::Control, Some("c2"), None)).unwrap();
-        assert_eq!(q.len(), 6);
-        assert_eq!(
-            drain(&q),
-            vec![
-                (Class::Control, None),
-                (Class::Control, mid("c2")),
-                (Class::Publish, mid("p1")),
-                (Class::Publish, mid("p2")),
-                (Class::Forward, mid("f1")),
-                (Class::Forward, mid("f2")),
-            ]
-        );
-        assert!(q.is_empty());
-    }
-
-    #[test]
-    fn each_class_is_bounded_separately() {
-        let q = PeerQueue::new(2);
-        for class in [Class::Control, Class::Publish, Class::Forward] {
-            assert!(q.push(item(class, Some("a"), None)).is_ok());
-            assert!(q.push(item(class, Some("b"), None)).is_ok());
-            let refused = q.push(item(class, Some("c"), None)).unwrap_err();
-            assert_eq!(refused.class, class);
-            assert_eq!(refused.message_id, mid("c"));
-            assert_eq!(q.len_of(class), 2);
-        }
-        assert_eq!(q.len(), 6);
-        // Popping makes room again, but never beyond the bound.
-        let _ = pop_now(&q);
-        assert_eq!(q.len_of(Class::Control), 1);
-        assert!(q.push(item(Class::Control, None, None)).is_ok());
-        assert!(q.push(item(Class::Control, None, None)).is_err());
-        assert_eq!(q.len_of(Class::Control), 2);
-    }
-
-    #[test]
-    fn zero_capacity_refuses_everything() {
-        let q = PeerQueue::new(0);
-        assert!(q.push(item(Class::Control, None, None)).is_err());
-        assert!(q.is_empty());
-    }
-
-    #[test]
-    fn cancel_forward_drops_only_forwards_of_that_id() {
-        let q = PeerQueue::new(10);
-        q.push(item(Class::Forward, Some("x"), None)).unwrap();
-        q.push(item(Class::Forward, Some("y"), None)).unwrap();
-        q.push(item(Class::Forward, Some("x"), None)).unwrap();
-        q.push(item(Class::Forward, None, None)).unwrap();
-        q.push(item(Class::Publish, Some("x"), None)).unwrap();
-        q.push(item(Class::Control, Some("x"), None)).unwrap();
-
-        let x = MessageId::new(&b"x"[..]);
-        assert_eq!(q.cancel_forward(&x), 2);
-        assert_eq!(q.cancel_forward(&x), 0);
-        assert_eq!(q.cancel_forward(&MessageId::new(&b"z"[..])), 0);
-        assert_eq!(q.len_of(Class::Forward), 2);
-        assert_eq!(
-            drain(&q),
-            vec![
-                (Class::Control, mid("x")),
-                (Class::Publish, mid("x")),
-                (Class::Forward, mid("y")),
-                (Class::Forward, None),
-            ]
-        );
-    }
-
-    #[test]
-    fn cancel_forward_after_pop_finds_nothing() {
-        let q = PeerQueue::new(10);
-        q.push(item(Class::Forward, Some("x"), None)).unwrap();
-        assert_eq!(drain(&q).len(), 1);
-        assert_eq!(q.cancel_forward(&MessageId::new(&b"x"[..])), 0);
-        // A re-queued forward of the same id is tracked afresh.
-        q.push(item(Class::Forward, Some("x"), None)).unwrap();
-        assert_eq!(q.cancel_forward(&MessageId::new(&b"x"[..])), 1);
-        assert!(q.is_empty());
-    }
-
-    #[test]
-    fn purge_expired_drops_stale_publishes_and_forwards() {
-        let t0 = Instant::now();
-        let t1 = t0 + Duration::from_secs(1);
-        let t2 = t0 + Duration::from_secs(2);
-        let q = PeerQueue::new(10);
-        q.push(item(Class::Control, Some("c"), Some(t0))).unwrap();
-        q.push(item(Class::Publish, Some("p0"), Some(t0))).unwrap();
-        q.push(item(Class::Publish, Some("p2"), Some(t2))).unwrap();
-        q.push(item(Class::Publish, Some("pn"), None)).unwrap();
-        q.push(item(Class::Forward, Some("f1"), Some(t1))).unwrap();
-        q.push(item(Class::Forward, Some("f2"), Some(t2))).unwrap();
-
-        assert_eq!(q.purge_expired(t0 - Duration::from_millis(1)), 0);
-        // `expires <= now` is stale.
-        assert_eq!(q.purge_expired(t1), 2);
-        assert_eq!(q.len(), 4);
-        // The purged forward no longer counts for IDONTWANT.
-        assert_eq!(q.cancel_forward(&MessageId::new(&b"f1"[..])), 0);
-        assert_eq!(
-            drain(&q),
-            vec![
-                (Class::Control, mid("c")),
-                (Class::Publish, mid("p2")),
-                (Class::Publish, mid("pn")),
-                (Class::Forward, mid("f2")),
-            ]
-        );
-    }
-
-    #[test]
-    fn push_wakes_every_waiting_connection() {
-        let q = PeerQueue::new(10);
-        let a = Arc::new(CountingWaker::default());
-        let b = Arc::new(CountingWaker::default());
-        let (wa, wb) = (waker(a.clone()), waker(b.clone()));
-        assert!(
-            q.poll_pop(&mut Context::from_waker(&wa), conn(1))
-                .is_pending()
-        );
-        assert!(
-            q.poll_pop(&mut Context::from_waker(&wb), conn(2))
-                .is_pending()
-        );
-        // Registering again for the same connection does not duplicate its waker.
-        assert!(
-            q.poll_pop(&mut Context::from_waker(&wa), conn(1))
-                .is_pending()
-        );
-
-        q.push(item(Class::Forward, None, None)).unwrap();
-        assert_eq!(a.0.load(Ordering::SeqCst), 1);
-        assert_eq!(b.0.load(Ordering::SeqCst), 1);
-
-        // Woken wakers are consumed: a second push wakes nobody until they register again.
-        q.push(item(Class::Forward, None, None)).unwrap();
-        assert_eq!(a.0.load(Ordering::SeqCst), 1);
-        assert_eq!(b.0.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn removed_waker_is_not_woken() {
-        let q = PeerQueue::new(10);
-        let a = Arc::new(CountingWaker::default());
-        let b = Arc::new(CountingWaker::default());
-        let (wa, wb) = (waker(a.clone()), waker(b.clone()));
-        assert!(
-            q.poll_pop(&mut Context::from_waker(&wa), conn(1))
-                .is_pending()
-        );
-        assert!(
-            q.poll_pop(&mut Context::from_waker(&wb), conn(2))
-                .is_pending()
-        );
-        q.remove_waker(conn(1));
-        q.push(item(Class::Control, None, None)).unwrap();
-        assert_eq!(a.0.load(Ordering::SeqCst), 0);
-        assert_eq!(b.0.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn refused_push_does_not_wake() {
-        let q = PeerQueue::new(0);
-        let a = Arc::new(CountingWaker::default());
-        let wa = waker(a.clone());
-        assert!(
-            q.poll_pop(&mut Context::from_waker(&wa), conn(1))
-                .is_pending()
-        );
-        assert!(q.push(item(Class::Control, None, None)).is_err());
-        assert_eq!(a.0.load(Ordering::SeqCst), 0);
-    }
-
-    #[test]
-    fn clones_share_the_queue() {
-        let q = PeerQueue::new(4);
-        let q2 = q.clone();
-        q.push(item(Class::Publish, Some("p"), None)).unwrap();
-        assert_eq!(q2.len_of(Class::Publish), 1);
-        assert_eq!(drain(&q2).len(), 1);
-        assert!(q.is_empty());
-    }
-}
+mod tests;

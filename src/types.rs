@@ -74,15 +74,26 @@ impl Hasher for IdentityHash {
     }
 }
 
-/// Hashes the topic name with SHA-256 and base64-encodes the digest (as libp2p-gossipsub's
-/// `Sha256Topic` does, for compatibility).
+/// Hashes a topic as libp2p-gossipsub's (and go's) `Sha256Topic` does, so nodes of either
+/// crate meet on it: the protobuf encoding of `TopicDescriptor { name }` (field 1, a string;
+/// no other field set) is hashed with SHA-256 and the digest is base64-encoded (standard
+/// alphabet, padded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sha256Hash;
 
 impl Hasher for Sha256Hash {
     fn hash(topic: &str) -> TopicHash {
-        let digest = Sha256::digest(topic.as_bytes());
-        TopicHash::from(base64_std(&digest))
+        let mut hasher = Sha256::new();
+        // Tag of `TopicDescriptor.name`: field 1, wire type 2 (length-delimited).
+        hasher.update([0x0a]);
+        let mut len = topic.len() as u64;
+        while len >= 0x80 {
+            hasher.update([(len as u8 & 0x7f) | 0x80]);
+            len >>= 7;
+        }
+        hasher.update([len as u8]);
+        hasher.update(topic.as_bytes());
+        TopicHash::from(base64_std(&hasher.finalize()))
     }
 }
 
@@ -95,7 +106,8 @@ pub struct Topic<H: Hasher> {
 
 /// A topic whose hash is its name.
 pub type IdentTopic = Topic<IdentityHash>;
-/// A topic whose hash is the base64 SHA-256 of its name.
+/// A topic whose hash is the base64 SHA-256 of its protobuf `TopicDescriptor` (see
+/// [`Sha256Hash`]).
 pub type Sha256Topic = Topic<Sha256Hash>;
 
 impl<H: Hasher> Topic<H> {
@@ -265,6 +277,11 @@ pub struct RawMessage {
     pub source: Option<PeerId>,
     /// The payload.
     pub data: Bytes,
+    /// Whether the `data` field was absent on the wire, which proto2 allows and some peers
+    /// do for an empty payload. Such a message has empty `data` and is verified and forwarded
+    /// without the field, exactly as its author sent and signed it. `false` for every message
+    /// this node authors; ignored (the field is written) when `data` is not empty.
+    pub data_absent: bool,
     /// The 8-byte big-endian sequence number, decoded.
     pub sequence_number: Option<u64>,
     /// The topic the message is published on.
@@ -412,11 +429,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sha256_topic_matches_known_base64() {
+    fn base64_matches_known_values() {
         // SHA-256("") = e3b0c442...; base64 of it is well known.
         assert_eq!(
-            Sha256Hash::hash("").as_str(),
+            base64_std(&Sha256::digest(b"")),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        assert_eq!(base64_std(b"f"), "Zg==");
+        assert_eq!(base64_std(b"fo"), "Zm8=");
+        assert_eq!(base64_std(b"foo"), "Zm9v");
+    }
+
+    /// The definition (libp2p-gossipsub's `Sha256Topic`): base64 (standard, padded) of the
+    /// SHA-256 of the protobuf `TopicDescriptor { name }`, whose only field is `name = 1`
+    /// (a string). The protobuf bytes are built by hand here.
+    #[test]
+    fn sha256_topic_hashes_the_topic_descriptor() {
+        let long = "x".repeat(300);
+        for name in [
+            "",
+            "topic",
+            "/eth2/4a26c58b/beacon_block/ssz_snappy",
+            long.as_str(),
+        ] {
+            let mut descriptor = vec![0x0a]; // field 1, length-delimited
+            let mut len = name.len();
+            while len >= 0x80 {
+                descriptor.push((len as u8 & 0x7f) | 0x80);
+                len >>= 7;
+            }
+            descriptor.push(len as u8);
+            descriptor.extend_from_slice(name.as_bytes());
+            let expected = base64_std(&Sha256::digest(&descriptor));
+            assert_eq!(Sha256Hash::hash(name).as_str(), expected, "{name}");
+        }
+        // `TopicDescriptor{name: ""}` is the two bytes 0a 00.
+        assert_eq!(
+            Sha256Hash::hash("").as_str(),
+            base64_std(&Sha256::digest([0x0a, 0x00]))
         );
     }
 

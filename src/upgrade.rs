@@ -10,7 +10,10 @@ use futures::{
 use libp2p_core::upgrade::{InboundUpgrade, OutboundUpgrade, UpgradeInfo};
 use libp2p_swarm::StreamProtocol;
 
-use crate::{types::PeerKind, wire::Codec};
+use crate::{
+    types::PeerKind,
+    wire::{Codec, DecodeLimits},
+};
 
 /// A protocol we advertise, together with the [`PeerKind`] a peer speaking it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,12 +50,17 @@ pub(crate) fn default_protocols(floodsub: bool) -> Vec<(StreamProtocol, PeerKind
 pub struct Upgrade {
     protocols: Vec<ProtocolId>,
     max_transmit_size: usize,
+    decode_limits: DecodeLimits,
 }
 
 impl Upgrade {
     /// An upgrade offering `protocols` (most preferred first) whose codec refuses frames larger
-    /// than `max_transmit_size`.
-    pub(crate) fn new(protocols: &[(StreamProtocol, PeerKind)], max_transmit_size: usize) -> Self {
+    /// than `max_transmit_size` and decodes under `decode_limits`.
+    pub(crate) fn new(
+        protocols: &[(StreamProtocol, PeerKind)],
+        max_transmit_size: usize,
+        decode_limits: DecodeLimits,
+    ) -> Self {
         Upgrade {
             protocols: protocols
                 .iter()
@@ -62,6 +70,7 @@ impl Upgrade {
                 })
                 .collect(),
             max_transmit_size,
+            decode_limits,
         }
     }
 
@@ -71,7 +80,10 @@ impl Upgrade {
         info: ProtocolId,
     ) -> Ready<Result<Output<S>, Infallible>> {
         ready(Ok((
-            Framed::new(socket, Codec::new(self.max_transmit_size)),
+            Framed::new(
+                socket,
+                Codec::with_limits(self.max_transmit_size, self.decode_limits.clone()),
+            ),
             info.kind,
         )))
     }
@@ -145,7 +157,7 @@ mod tests {
 
     #[test]
     fn upgrade_advertises_every_protocol_with_its_kind() {
-        let u = Upgrade::new(&default_protocols(true), 1024);
+        let u = Upgrade::new(&default_protocols(true), 1024, DecodeLimits::UNLIMITED);
         for (name, kind) in kinds(&u) {
             assert_eq!(kind.protocol(), Some(name.as_str()));
         }
@@ -156,7 +168,7 @@ mod tests {
     fn negotiated_protocol_decides_the_peer_kind() {
         let protocols = default_protocols(true);
         for (protocol, kind) in &protocols {
-            let u = Upgrade::new(&protocols, 1024);
+            let u = Upgrade::new(&protocols, 1024, DecodeLimits::UNLIMITED);
             let info = u
                 .protocol_info()
                 .find(|p| &p.protocol == protocol)

@@ -519,3 +519,84 @@ async fn two_nodes_floodsub() {
     )
     .await;
 }
+
+/// A `Sha256Topic` of ours and one of theirs with the same name hash to the same wire topic,
+/// so the two implementations meet on it: each subscribes by `Sha256Topic`, each sees the
+/// other's subscription under the shared hash, and a message published by each arrives at the
+/// other exactly once.
+#[tokio::test]
+async fn sha256_topic_meets_theirs() {
+    init_tracing();
+    const NAME: &str = "interop-sha256-topic";
+    let our_topic = gossipsub::Sha256Topic::new(NAME);
+    let their_topic = libp2p_gossipsub::Sha256Topic::new(NAME);
+    assert_eq!(
+        our_topic.hash().as_str(),
+        their_topic.hash().as_str(),
+        "Sha256Topic hashes differ"
+    );
+    let hash = our_topic.hash().as_str().to_owned();
+
+    let (ours_handle, ours_box) =
+        Shared::wrap(ours(Authoring::Signed, &our_config(Authoring::Signed)));
+    let (theirs_handle, theirs_box) =
+        Shared::wrap(theirs(Authoring::Signed, &their_config(Authoring::Signed)));
+    let mut net = Net::new(vec![ours_box, theirs_box]);
+    let our_id = net.nodes[0].peer_id();
+    let their_id = net.nodes[1].peer_id();
+    ours_handle
+        .lock()
+        .expect("node lock")
+        .swarm
+        .behaviour_mut()
+        .subscribe(&our_topic)
+        .expect("ours subscribes");
+    theirs_handle
+        .lock()
+        .expect("node lock")
+        .swarm
+        .behaviour_mut()
+        .subscribe(&their_topic)
+        .expect("theirs subscribes");
+    net.connect(0, 1);
+
+    let ok = net
+        .run_until(TIMEOUT, |ev| {
+            subscribed_peers(&ev[0], &hash).contains(&their_id)
+                && subscribed_peers(&ev[1], &hash).contains(&our_id)
+        })
+        .await;
+    assert!(
+        ok,
+        "subscriptions on the Sha256Topic not exchanged: {:?}",
+        net.events
+    );
+
+    let from_ours = b"sha256 topic: from ours".to_vec();
+    let from_theirs = b"sha256 topic: from theirs".to_vec();
+    ours_handle
+        .lock()
+        .expect("node lock")
+        .swarm
+        .behaviour_mut()
+        .publish(our_topic.clone(), from_ours.clone())
+        .expect("ours publishes");
+    theirs_handle
+        .lock()
+        .expect("node lock")
+        .swarm
+        .behaviour_mut()
+        .publish(their_topic.clone(), from_theirs.clone())
+        .expect("theirs publishes");
+    let delivered = net
+        .run_until(TIMEOUT, |ev| {
+            common::count_in(&ev[1], &from_ours) >= 1 && common::count_in(&ev[0], &from_theirs) >= 1
+        })
+        .await;
+    net.run_for(SETTLE).await;
+    assert!(delivered, "messages on the Sha256Topic not delivered");
+    assert_eq!(net.count(1, &from_ours), 1);
+    assert_eq!(net.count(0, &from_theirs), 1);
+    assert!(net.received(0).iter().all(|(topic, _)| *topic == hash));
+    assert_eq!(wire_rejections(&ours_handle), vec![], "ours rejected input");
+}

@@ -516,6 +516,70 @@ async fn oversized_publish_is_refused_and_not_sent() {
     assert_eq!(net.received(1), vec![(TOPIC.to_owned(), b"small".to_vec())]);
 }
 
+/// An RPC larger than `max_transmit_size` is split, never refused whole: a node subscribed to
+/// 40 topics of 100 bytes (their subscription RPC is ~4.3 KiB) tells a new peer about every
+/// one of them under a 1 KiB limit, and messages still flow afterwards.
+#[tokio::test]
+async fn oversized_subscription_rpc_is_split_and_delivered() {
+    const MAX: usize = 1024;
+    let config = fast_config()
+        .max_transmit_size(MAX)
+        .build()
+        .expect("config");
+    let (a, a_node) = shared_ours(config.clone());
+    let b = Ours::signed(config);
+    let mut net = Net::new(vec![a_node, Box::new(b)]);
+    let topics: Vec<String> = (0..40).map(|i| format!("{i:0>100}")).collect();
+    for topic in &topics {
+        net.nodes[0].subscribe(topic);
+    }
+    net.nodes[0].subscribe(TOPIC);
+    net.nodes[1].subscribe(TOPIC);
+    net.connect(0, 1);
+    let a_id = net.nodes[0].peer_id();
+    let ok = net
+        .run_until(TIMEOUT, |ev| {
+            ev[1]
+                .iter()
+                .filter(|e| matches!(e, NodeEvent::Subscribed { peer, .. } if *peer == a_id))
+                .count()
+                == topics.len() + 1
+        })
+        .await;
+    assert!(
+        ok,
+        "B learnt only some of A's subscriptions: {:?}",
+        net.events[1]
+    );
+    publish_and_wait(&mut net, 0, &[1], b"after the split").await;
+    assert_eq!(
+        lock(&a)
+            .swarm
+            .behaviour()
+            .counters()
+            .control_too_large_to_send,
+        0
+    );
+}
+
+/// A topic longer than `max_topic_len` is refused at subscribe with a typed error: peers with
+/// the same limit would skip every message and control entry naming it.
+#[test]
+fn subscribing_to_a_topic_over_max_topic_len_is_refused() {
+    let config = fast_config().max_topic_len(32).build().expect("config");
+    let mut node = Ours::signed(config);
+    let behaviour = node.swarm.behaviour_mut();
+    let long = IdentTopic::new("t".repeat(33));
+    assert!(matches!(
+        behaviour.subscribe(&long),
+        Err(gossipsub::SubscriptionError::TopicTooLong(_))
+    ));
+    assert_eq!(
+        behaviour.subscribe(&IdentTopic::new("t".repeat(32))),
+        Ok(true)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Malformed RPCs from a raw peer.
 // ---------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ fn feed(router: &mut Router, topic: &TopicHash, peer: PeerId, now: Instant, payl
             messages: vec![RawMessage {
                 source: None,
                 data: data.clone(),
+                data_absent: false,
                 sequence_number: None,
                 topic: topic.clone(),
                 signature: None,

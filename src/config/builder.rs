@@ -13,6 +13,22 @@ use crate::types::{Message, MessageId};
 /// even carry a subscription with a long topic or one control message with a few ids.
 const MIN_TRANSMIT_SIZE: usize = 128;
 
+/// The largest accepted configured duration: one year, beyond any sensible value, and small
+/// enough that `Instant + MAX_DURATION` (and sums of a few of them) cannot overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The default [`ConfigBuilder::max_transmit_size`]: 64 KiB, libp2p-gossipsub's default. A
+/// peer refuses any frame above its own limit (libp2p-gossipsub then closes our stream), so the
+/// default is the smallest limit in common use: a network of default nodes of any
+/// implementation then never sends a frame some default peer refuses.
+const DEFAULT_MAX_TRANSMIT_SIZE: usize = 65_536;
+
+/// The default [`ConfigBuilder::send_queue_bytes`]: 8 MiB per class and peer, i.e. 128 frames
+/// of the default 64 KiB limit. A peer that reads nothing then costs at most 24 MiB (three
+/// classes), and in practice far less: forwarded payloads are shared between all the queues
+/// holding them. go bounds a peer's queue at 32 RPCs of up to 1 MiB (32 MiB).
+const DEFAULT_SEND_QUEUE_BYTES: usize = 8 << 20;
+
 /// Builds a [`Config`]. [`ConfigBuilder::default`] starts from the go-compatible defaults;
 /// setters return `&mut Self` so that they can be chained, and [`build`](Self::build) checks the
 /// result.
@@ -38,7 +54,7 @@ impl Default for ConfigBuilder {
             history_length: 5,
             history_gossip: 3,
             seen_ttl: Duration::from_secs(120),
-            max_transmit_size: 1024 * 1024,
+            max_transmit_size: DEFAULT_MAX_TRANSMIT_SIZE,
             max_ihave_length: 5000,
             max_ihave_messages: 10,
             gossip_retransmission: 3,
@@ -56,6 +72,7 @@ impl Default for ConfigBuilder {
             unsubscribe_backoff: Duration::from_secs(10),
             backoff_slack: 1,
             graft_flood_threshold: Duration::from_secs(10),
+            max_retained_backoffs: 10_000,
             opportunistic_graft_ticks: 60,
             opportunistic_graft_peers: 2,
             do_px: false,
@@ -64,10 +81,22 @@ impl Default for ConfigBuilder {
             px_dial_unsigned: false,
             direct_peers: Vec::new(),
             direct_connect_ticks: 300,
-            max_topics_per_peer: 1000,
-            max_messages_per_rpc: None,
+            max_topics_per_peer: 100,
+            max_messages_per_rpc: Some(5000),
             max_subscriptions_per_rpc: 1000,
+            max_topic_len: 256,
+            max_peer_record_size: 4096,
+            max_peer_record_addresses: 16,
+            max_px_records_per_heartbeat: 16,
+            max_pending_px_dials: 128,
+            max_signature_checks_per_heartbeat: 1024,
+            max_invalid_signatures: 16,
+            max_message_id_len: 100,
+            max_control_entries_per_rpc: 1000,
+            max_control_bytes_per_rpc: 1 << 20,
+            max_px_peers_per_rpc: 256,
             send_queue_size: 5000,
+            send_queue_bytes: DEFAULT_SEND_QUEUE_BYTES,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
         };
@@ -166,7 +195,7 @@ impl ConfigBuilder {
     }
 
     /// Sets the maximum encoded RPC size in bytes, in and out ([`Config::max_transmit_size`];
-    /// not in the spec). At least 128. Default 1 MiB (1 048 576).
+    /// not in the spec). At least 128. Default 64 KiB (65 536), libp2p-gossipsub's default.
     pub fn max_transmit_size(&mut self, max_transmit_size: usize) -> &mut Self {
         self.config.max_transmit_size = max_transmit_size;
         self
@@ -293,6 +322,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the most backoff entries kept for disconnected peers
+    /// ([`Config::max_retained_backoffs`]; not in the spec). Default 10 000.
+    pub fn max_retained_backoffs(&mut self, max: usize) -> &mut Self {
+        self.config.max_retained_backoffs = max;
+        self
+    }
+
     /// Sets the heartbeats between opportunistic grafting rounds
     /// ([`Config::opportunistic_graft_ticks`]; v1.1 spec). At least 1. Default 60.
     pub fn opportunistic_graft_ticks(&mut self, ticks: u64) -> &mut Self {
@@ -357,14 +393,14 @@ impl ConfigBuilder {
     }
 
     /// Sets the subscriptions a remote peer may hold with us
-    /// ([`Config::max_topics_per_peer`]; not in the spec). At least 1. Default 1000.
+    /// ([`Config::max_topics_per_peer`]; not in the spec). At least 1. Default 100.
     pub fn max_topics_per_peer(&mut self, max: usize) -> &mut Self {
         self.config.max_topics_per_peer = max;
         self
     }
 
-    /// Sets the messages processed per received RPC ([`Config::max_messages_per_rpc`]; not in
-    /// the spec). `Some(0)` is refused. Default `None` (no limit).
+    /// Sets the messages decoded per received RPC ([`Config::max_messages_per_rpc`]; not in
+    /// the spec). `Some(0)` is refused. Default `Some(5000)`.
     pub fn max_messages_per_rpc(&mut self, max: Option<usize>) -> &mut Self {
         self.config.max_messages_per_rpc = max;
         self
@@ -377,10 +413,95 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the bound on RPCs queued per peer ([`Config::send_queue_size`]; not in the spec).
-    /// At least 1. Default 5000.
+    /// Sets the longest topic accepted from the wire ([`Config::max_topic_len`]; not in the
+    /// spec). At least 1. Default 256.
+    pub fn max_topic_len(&mut self, max: usize) -> &mut Self {
+        self.config.max_topic_len = max;
+        self
+    }
+
+    /// Sets the largest signed peer record taken ([`Config::max_peer_record_size`]; not in
+    /// the spec). At least 1. Default 4096.
+    pub fn max_peer_record_size(&mut self, max: usize) -> &mut Self {
+        self.config.max_peer_record_size = max;
+        self
+    }
+
+    /// Sets the most addresses of a signed peer record ([`Config::max_peer_record_addresses`];
+    /// not in the spec). At least 1. Default 16.
+    pub fn max_peer_record_addresses(&mut self, max: usize) -> &mut Self {
+        self.config.max_peer_record_addresses = max;
+        self
+    }
+
+    /// Sets the peer-exchange entries taken per peer and heartbeat
+    /// ([`Config::max_px_records_per_heartbeat`]; not in the spec). Default 16.
+    pub fn max_px_records_per_heartbeat(&mut self, max: usize) -> &mut Self {
+        self.config.max_px_records_per_heartbeat = max;
+        self
+    }
+
+    /// Sets the bound on outstanding peer-exchange dials ([`Config::max_pending_px_dials`];
+    /// not in the spec). Default 128.
+    pub fn max_pending_px_dials(&mut self, max: usize) -> &mut Self {
+        self.config.max_pending_px_dials = max;
+        self
+    }
+
+    /// Sets the signatures verified per peer and heartbeat
+    /// ([`Config::max_signature_checks_per_heartbeat`]; not in the spec). At least 1.
+    /// Default 1024.
+    pub fn max_signature_checks_per_heartbeat(&mut self, max: usize) -> &mut Self {
+        self.config.max_signature_checks_per_heartbeat = max;
+        self
+    }
+
+    /// Sets the invalid-signature count at which a peer is graylisted
+    /// ([`Config::max_invalid_signatures`]; not in the spec). At least 1. Default 16.
+    pub fn max_invalid_signatures(&mut self, max: u32) -> &mut Self {
+        self.config.max_invalid_signatures = max;
+        self
+    }
+
+    /// Sets the longest message id accepted in gossip ([`Config::max_message_id_len`]; not in
+    /// the spec). At least 1. Default 100.
+    pub fn max_message_id_len(&mut self, max: usize) -> &mut Self {
+        self.config.max_message_id_len = max;
+        self
+    }
+
+    /// Sets the control entries decoded per type per received RPC
+    /// ([`Config::max_control_entries_per_rpc`]; not in the spec). At least 1. Default 1000.
+    pub fn max_control_entries_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_control_entries_per_rpc = max;
+        self
+    }
+
+    /// Sets the control bytes decoded per received RPC
+    /// ([`Config::max_control_bytes_per_rpc`]; not in the spec). At least 1. Default 1 MiB.
+    pub fn max_control_bytes_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_control_bytes_per_rpc = max;
+        self
+    }
+
+    /// Sets the peer-exchange entries decoded per received RPC
+    /// ([`Config::max_px_peers_per_rpc`]; not in the spec). Default 256; 0 ignores all PX.
+    pub fn max_px_peers_per_rpc(&mut self, max: usize) -> &mut Self {
+        self.config.max_px_peers_per_rpc = max;
+        self
+    }
+
+    /// Sets the bound on RPCs of each class queued per peer ([`Config::send_queue_size`]; not
+    /// in the spec). At least 1. Default 5000.
     pub fn send_queue_size(&mut self, size: usize) -> &mut Self {
         self.config.send_queue_size = size;
+        self
+    }
+
+    /// Sets the bound in bytes on each class of RPCs queued per peer
+    /// ([`Config::send_queue_bytes`]; not in the spec). At least 1. Default 8 MiB.
+    pub fn send_queue_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.config.send_queue_bytes = bytes;
         self
     }
 
@@ -404,13 +525,19 @@ impl ConfigBuilder {
     /// [`ConfigError::InvalidField`] naming the setter of the offending value:
     /// `mesh_n_low` (at least 1, at most `mesh_n`), `mesh_n_high` (at least `mesh_n`),
     /// `retain_scores` (at most `mesh_n_high`), `mesh_outbound_min` (below `mesh_n_low` and at
-    /// most `mesh_n / 2`, the spec's D_out rules), `gossip_factor` (in `0.0..=1.0`),
+    /// most `mesh_n / 2`, the spec's D_out rules) — except that the bootstrapper setup, with
+    /// `mesh_n`, `mesh_n_low`, `mesh_n_high` and `mesh_outbound_min` all 0 (and so
+    /// `retain_scores` 0), is accepted — then `gossip_factor` (in `0.0..=1.0`),
     /// `history_length` (at least 1), `history_gossip` (1 to `history_length`),
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
-    /// least 128), `max_ihave_length`, `send_queue_size`, `opportunistic_graft_ticks`,
-    /// `direct_connect_ticks` (at least 1), `prune_backoff` (at least `heartbeat_interval`),
-    /// `max_messages_per_rpc` (not `Some(0)`), `max_subscriptions_per_rpc` and
-    /// `max_topics_per_peer` (at least 1).
+    /// least 128), `max_ihave_length`, `send_queue_size`, `send_queue_bytes`,
+    /// `opportunistic_graft_ticks`, `direct_connect_ticks` (at least 1), `prune_backoff` (at
+    /// least `heartbeat_interval`), `max_messages_per_rpc` (not `Some(0)`),
+    /// `max_subscriptions_per_rpc`, `max_topics_per_peer`, `max_topic_len`,
+    /// `max_peer_record_size`, `max_peer_record_addresses`, `max_signature_checks_per_heartbeat`
+    /// and `max_invalid_signatures` (at least 1). Right after the zero checks, every duration
+    /// (and `backoff_slack` heartbeats) must be at most one year, so that adding it to an
+    /// `Instant` cannot overflow.
     pub fn build(&self) -> Result<Config, ConfigError> {
         validate(&self.config)?;
         Ok(self.config.clone())
@@ -429,19 +556,25 @@ fn ensure(ok: bool, field: &'static str, reason: impl Into<String>) -> Result<()
     }
 }
 
-/// The checks of [`ConfigBuilder::build`], in the documented order.
-fn validate(c: &Config) -> Result<(), ConfigError> {
-    ensure(c.mesh_n_low >= 1, "mesh_n_low", "must be at least 1")?;
-    ensure(
-        c.mesh_n_low <= c.mesh_n,
-        "mesh_n_low",
-        format!("{} exceeds mesh_n ({})", c.mesh_n_low, c.mesh_n),
-    )?;
-    ensure(
-        c.mesh_n <= c.mesh_n_high,
-        "mesh_n_high",
-        format!("{} is below mesh_n ({})", c.mesh_n_high, c.mesh_n),
-    )?;
+/// The mesh degree checks. The bootstrapper setup (D = D_lo = D_hi = D_out = 0, and so
+/// D_score = 0: the node keeps no mesh and PRUNEs every GRAFT with peer exchange, the v1.1 spec's
+/// recommendation for network operators) is accepted as it is by go.
+fn validate_degrees(c: &Config) -> Result<(), ConfigError> {
+    let bootstrapper =
+        c.mesh_n == 0 && c.mesh_n_low == 0 && c.mesh_n_high == 0 && c.mesh_outbound_min == 0;
+    if !bootstrapper {
+        ensure(c.mesh_n_low >= 1, "mesh_n_low", "must be at least 1")?;
+        ensure(
+            c.mesh_n_low <= c.mesh_n,
+            "mesh_n_low",
+            format!("{} exceeds mesh_n ({})", c.mesh_n_low, c.mesh_n),
+        )?;
+        ensure(
+            c.mesh_n <= c.mesh_n_high,
+            "mesh_n_high",
+            format!("{} is below mesh_n ({})", c.mesh_n_high, c.mesh_n),
+        )?;
+    }
     ensure(
         c.retain_scores <= c.mesh_n_high,
         "retain_scores",
@@ -450,6 +583,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             c.retain_scores, c.mesh_n_high
         ),
     )?;
+    if bootstrapper {
+        return Ok(());
+    }
     ensure(
         c.mesh_outbound_min < c.mesh_n_low,
         "mesh_outbound_min",
@@ -465,7 +601,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "{} exceeds half of mesh_n ({})",
             c.mesh_outbound_min, c.mesh_n
         ),
-    )?;
+    )
+}
+
+/// The checks of [`ConfigBuilder::build`], in the documented order.
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    validate_degrees(c)?;
     ensure(
         (0.0..=1.0).contains(&c.gossip_factor),
         "gossip_factor",
@@ -491,6 +632,34 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     )?;
     ensure(!c.seen_ttl.is_zero(), "seen_ttl", "must not be zero")?;
     ensure(!c.fanout_ttl.is_zero(), "fanout_ttl", "must not be zero")?;
+    for (field, value) in [
+        ("heartbeat_interval", c.heartbeat_interval),
+        ("heartbeat_initial_delay", c.heartbeat_initial_delay),
+        ("fanout_ttl", c.fanout_ttl),
+        ("seen_ttl", c.seen_ttl),
+        ("iwant_followup_time", c.iwant_followup_time),
+        ("prune_backoff", c.prune_backoff),
+        ("unsubscribe_backoff", c.unsubscribe_backoff),
+        ("graft_flood_threshold", c.graft_flood_threshold),
+        ("forward_queue_duration", c.forward_queue_duration),
+        ("publish_queue_duration", c.publish_queue_duration),
+    ] {
+        ensure(
+            value <= MAX_DURATION,
+            field,
+            format!("{value:?} exceeds the maximum of {MAX_DURATION:?}"),
+        )?;
+    }
+    ensure(
+        c.heartbeat_interval
+            .checked_mul(c.backoff_slack)
+            .is_some_and(|slack| slack <= MAX_DURATION),
+        "backoff_slack",
+        format!(
+            "{} heartbeats of {:?} exceed the maximum of {MAX_DURATION:?}",
+            c.backoff_slack, c.heartbeat_interval
+        ),
+    )?;
     ensure(
         c.max_transmit_size >= MIN_TRANSMIT_SIZE,
         "max_transmit_size",
@@ -507,6 +676,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     ensure(
         c.send_queue_size >= 1,
         "send_queue_size",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.send_queue_bytes >= 1,
+        "send_queue_bytes",
         "must be at least 1",
     )?;
     ensure(
@@ -542,6 +716,34 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         "max_topics_per_peer",
         "must be at least 1",
     )?;
+    ensure(c.max_topic_len >= 1, "max_topic_len", "must be at least 1")?;
+    ensure(
+        c.max_peer_record_size >= 1,
+        "max_peer_record_size",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_peer_record_addresses >= 1,
+        "max_peer_record_addresses",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_signature_checks_per_heartbeat >= 1,
+        "max_signature_checks_per_heartbeat",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_invalid_signatures >= 1,
+        "max_invalid_signatures",
+        "must be at least 1",
+    )?;
+    for (value, field) in [
+        (c.max_message_id_len, "max_message_id_len"),
+        (c.max_control_entries_per_rpc, "max_control_entries_per_rpc"),
+        (c.max_control_bytes_per_rpc, "max_control_bytes_per_rpc"),
+    ] {
+        ensure(value >= 1, field, "must be at least 1")?;
+    }
     Ok(())
 }
 
@@ -584,6 +786,18 @@ mod tests {
             }),
             ("retain_scores", |b| {
                 b.retain_scores(13);
+            }),
+            ("retain_scores", |b| {
+                b.mesh_n(0)
+                    .mesh_n_low(0)
+                    .mesh_n_high(0)
+                    .mesh_outbound_min(0);
+            }),
+            ("mesh_n_low", |b| {
+                b.mesh_n(0)
+                    .mesh_n_low(0)
+                    .mesh_outbound_min(0)
+                    .retain_scores(0);
             }),
             ("mesh_outbound_min", |b| {
                 b.mesh_outbound_min(5);
@@ -630,6 +844,9 @@ mod tests {
             ("send_queue_size", |b| {
                 b.send_queue_size(0);
             }),
+            ("send_queue_bytes", |b| {
+                b.send_queue_bytes(0);
+            }),
             ("opportunistic_graft_ticks", |b| {
                 b.opportunistic_graft_ticks(0);
             }),
@@ -647,6 +864,30 @@ mod tests {
             }),
             ("max_topics_per_peer", |b| {
                 b.max_topics_per_peer(0);
+            }),
+            ("max_topic_len", |b| {
+                b.max_topic_len(0);
+            }),
+            ("max_peer_record_size", |b| {
+                b.max_peer_record_size(0);
+            }),
+            ("max_peer_record_addresses", |b| {
+                b.max_peer_record_addresses(0);
+            }),
+            ("max_signature_checks_per_heartbeat", |b| {
+                b.max_signature_checks_per_heartbeat(0);
+            }),
+            ("max_invalid_signatures", |b| {
+                b.max_invalid_signatures(0);
+            }),
+            ("max_message_id_len", |b| {
+                b.max_message_id_len(0);
+            }),
+            ("max_control_entries_per_rpc", |b| {
+                b.max_control_entries_per_rpc(0);
+            }),
+            ("max_control_bytes_per_rpc", |b| {
+                b.max_control_bytes_per_rpc(0);
             }),
         ];
         for (i, (field, edit)) in cases.iter().enumerate() {
@@ -695,6 +936,10 @@ mod tests {
                 b.gossip_lazy(0)
                     .max_ihave_messages(0)
                     .max_idontwant_messages(0);
+            },
+            |b| {
+                b.mesh_n(0).mesh_n_low(0).mesh_n_high(0);
+                b.mesh_outbound_min(0).retain_scores(0);
             },
         ];
         for (i, edit) in cases.iter().enumerate() {

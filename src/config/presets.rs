@@ -22,6 +22,11 @@ const fn snappy_max_compressed_len(n: usize) -> usize {
 const ETHEREUM_MAX_TRANSMIT_SIZE: usize =
     snappy_max_compressed_len(ETHEREUM_MAX_PAYLOAD_SIZE) + PROTOBUF_OVERHEAD;
 
+/// Topics one Ethereum peer may hold with us: a PeerDAS supernode subscribes to about 210
+/// (128 data-column subnets, 64 attestation subnets, sync committees, blobs and the global
+/// topics), and twice that while it straddles a fork boundary.
+const ETHEREUM_MAX_TOPICS_PER_PEER: usize = 512;
+
 impl ConfigBuilder {
     /// A builder preset with the gossip parameters of the Ethereum consensus layer; the values
     /// not listed here keep their defaults.
@@ -33,7 +38,9 @@ impl ConfigBuilder {
     ///   [`Config::validate_with`] checks;
     /// - `max_transmit_size` of 12 234 442 bytes: snappy's worst case for a 10 MiB payload
     ///   (`32 + n + n / 6`) plus 1 KiB of protobuf framing;
-    /// - `validate_messages` on, since clients validate every message before it is forwarded.
+    /// - `validate_messages` on, since clients validate every message before it is forwarded;
+    /// - `max_topics_per_peer` 512: a PeerDAS supernode holds about 210 topics, twice that
+    ///   across a fork boundary.
     ///
     /// Ethereum's own message id (SHA-256 over a domain, the topic and the snappy-decoded data)
     /// and the snappy data transform are not provided yet. Until they are, this preset uses a
@@ -55,6 +62,7 @@ impl ConfigBuilder {
             .validation_mode(ValidationMode::Anonymous)
             .max_transmit_size(ETHEREUM_MAX_TRANSMIT_SIZE)
             .validate_messages(true)
+            .max_topics_per_peer(ETHEREUM_MAX_TOPICS_PER_PEER)
             .message_id_fn(content_message_id);
         builder
     }

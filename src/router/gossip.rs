@@ -27,6 +27,16 @@ impl Router {
         }
         // Below gossip_threshold: no IHAVE/IWANT either way.
         let gossip_ok = !self.below_gossip_threshold(&from);
+        // `max_ihave_messages` counts RPCs carrying IHAVE (go's peerhave), not IHAVE entries:
+        // one RPC may gossip many topics.
+        if gossip_ok
+            && control
+                .iter()
+                .any(|c| matches!(c, ControlAction::IHave { .. }))
+            && let Some(state) = self.peers.get_mut(&from)
+        {
+            state.ihave_received += 1;
+        }
         let mut iwant_ids = self.new_set();
         for action in control {
             match action {
@@ -72,32 +82,46 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
-        state.ihave_received += 1;
         if state.ihave_received > max_messages {
             self.counters.ihave_ignored += 1;
             tracing::debug!(peer = %from, "IHAVE over max_ihave_messages this heartbeat ignored");
             return;
         }
-        if state.iwant_asked >= max_length || !self.mesh.contains_key(topic) {
+        // Ids looked at per heartbeat are bounded too (what `max_ihave_messages` IHAVEs of
+        // `max_ihave_length` ids may show), so IHAVEs of ids we already have, which ask for
+        // nothing, cannot make us look up ids without end.
+        let allowance = max_length
+            .saturating_mul(max_messages.max(1))
+            .saturating_sub(state.ihave_examined);
+        if state.iwant_asked >= max_length || allowance == 0 || !self.mesh.contains_key(topic) {
             self.counters.ihave_ignored += 1;
             tracing::trace!(peer = %from, %topic, "IHAVE ignored (budget spent or topic not joined)");
             return;
         }
-        let budget = max_length - state.iwant_asked;
-        let mut wanted: Vec<MessageId> = message_ids
-            .into_iter()
-            .filter(|id| !self.seen.contains(id) && !iwant.contains(id))
-            .collect();
-        if wanted.len() > budget {
-            wanted.shuffle(&mut self.rng);
-            wanted.truncate(budget);
+        // The budget cuts the IHAVE before any per-id work: a random `budget` of its ids (a
+        // partial shuffle, O(budget)) are looked at, the rest are dropped unexamined.
+        let budget = (max_length - state.iwant_asked).min(allowance);
+        let mut message_ids = message_ids;
+        let candidates: &[MessageId] = if message_ids.len() > budget {
+            let excess = message_ids.len() - budget;
+            self.counters.ihave_ids_over_budget += excess as u64;
+            tracing::debug!(peer = %from, %topic, excess, "IHAVE ids over max_ihave_length dropped");
+            message_ids.partial_shuffle(&mut self.rng, budget).0
+        } else {
+            &message_ids
+        };
+        state.ihave_examined += candidates.len();
+        let mut asked = 0;
+        for id in candidates {
+            if !self.seen.contains(id) && iwant.insert(id.clone()) {
+                asked += 1;
+            }
         }
-        state.iwant_asked += wanted.len();
-        iwant.extend(wanted);
+        state.iwant_asked += asked;
     }
 
     /// Serves an IWANT from the message cache: only validated messages, each at most
-    /// `gossip_retransmission` times per peer.
+    /// `gossip_retransmission` times per peer, and none the peer sent IDONTWANT for.
     fn handle_iwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
         let max = self.config.gossip_retransmission();
         // One IWANT may not ask for more than an IHAVE may advertise.
@@ -106,6 +130,15 @@ impl Router {
             self.counters.iwant_not_served += (message_ids.len() - limit) as u64;
         }
         for id in message_ids.into_iter().take(limit) {
+            if self
+                .peers
+                .get(&from)
+                .is_some_and(|s| s.dont_send.contains(&id))
+            {
+                self.counters.iwant_unwanted += 1;
+                tracing::trace!(peer = %from, %id, "IWANT for an id it sent IDONTWANT for not served");
+                continue;
+            }
             match self.mcache.get_for_iwant(&id, from, max) {
                 Some(message) => {
                     let message = message.clone();

@@ -2,13 +2,17 @@
 
 use std::time::Instant;
 
+use libp2p_identity::PeerId;
+use rand::seq::SliceRandom;
+
 use super::Router;
+use crate::types::TopicHash;
 
 impl Router {
     /// One heartbeat: budgets, mesh, fanout, gossip, then cache housekeeping.
     pub(super) fn heartbeat(&mut self, now: Instant) {
         self.heartbeat_ticks += 1;
-        self.refresh_peer_budgets();
+        self.refresh_peer_budgets(now);
         self.refresh_scores(now);
         self.penalise_broken_promises(now);
         self.maintain_meshes(now);
@@ -16,6 +20,7 @@ impl Router {
         self.emit_gossip();
         self.reconnect_direct_peers();
         self.expire_caches(now);
+        self.expire_px(now);
     }
 
     /// Peers that did not deliver a message they advertised within `iwant_followup_time`.
@@ -28,11 +33,13 @@ impl Router {
         }
     }
 
-    /// Every `direct_connect_ticks` heartbeats, dials the direct peers we are not connected to.
+    /// At the first heartbeat (right after start, as go dials after 1 s) and then every
+    /// `direct_connect_ticks` heartbeats, dials the direct peers we are not connected to.
     fn reconnect_direct_peers(&mut self) {
-        if !self
-            .heartbeat_ticks
-            .is_multiple_of(self.config.direct_connect_ticks())
+        if self.heartbeat_ticks != 1
+            && !self
+                .heartbeat_ticks
+                .is_multiple_of(self.config.direct_connect_ticks())
         {
             return;
         }
@@ -50,13 +57,15 @@ impl Router {
         }
     }
 
-    /// Drops fanout topics unused for `fanout_ttl`; tops the others up to D.
+    /// Drops fanout topics unused for `fanout_ttl`; drops fanout peers that left the topic,
+    /// fell below `publish_threshold` or became direct, and tops the others up to D with
+    /// peers that pass the same rules.
     fn maintain_fanout(&mut self, now: Instant) {
         let ttl = self.config.fanout_ttl();
         let expired: Vec<_> = self
             .fanout_last_pub
             .iter()
-            .filter(|(_, last)| **last + ttl <= now)
+            .filter(|(_, last)| last.checked_add(ttl).is_none_or(|end| end <= now))
             .map(|(t, _)| t.clone())
             .collect();
         for topic in expired {
@@ -67,32 +76,58 @@ impl Router {
         let d = self.config.mesh_n();
         let topics: Vec<_> = self.fanout.keys().cloned().collect();
         for topic in topics {
-            let peers = &self.peers;
+            let Some(fanout) = self.fanout.get(&topic) else {
+                continue;
+            };
+            let gone: Vec<PeerId> = fanout
+                .iter()
+                .filter(|p| !self.fanout_eligible(&topic, p))
+                .copied()
+                .collect();
             let Some(fanout) = self.fanout.get_mut(&topic) else {
                 continue;
             };
-            fanout.retain(|p| peers.get(p).is_some_and(|s| s.topics.contains(&topic)));
+            for peer in &gone {
+                fanout.remove(peer);
+            }
             if fanout.len() >= d {
                 continue;
             }
+            let room = d - fanout.len();
+            let fanout = &self.fanout[&topic];
             let mut candidates: Vec<_> = self
                 .gossipsub_peers_in(&topic)
                 .into_iter()
-                .filter(|p| !self.fanout[&topic].contains(p) && !self.below_publish_threshold(p))
+                .filter(|p| !fanout.contains(p) && self.fanout_eligible(&topic, p))
                 .collect();
-            use rand::seq::SliceRandom;
             candidates.shuffle(&mut self.rng);
-            let room = d - self.fanout[&topic].len();
             if let Some(fanout) = self.fanout.get_mut(&topic) {
                 fanout.extend(candidates.into_iter().take(room));
             }
         }
     }
 
+    /// Whether `peer` may be a fanout peer of `topic`: subscribed, not direct (direct peers get
+    /// every message anyway), not blacklisted, at or above `publish_threshold`.
+    pub(super) fn fanout_eligible(&self, topic: &TopicHash, peer: &PeerId) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|s| s.topics.contains(topic))
+            && !self.direct_peers.contains(peer)
+            && !self.blacklist.contains(peer)
+            && !self.below_publish_threshold(peer)
+    }
+
     /// Shifts the message cache, expires seen ids and elapsed backoffs.
     fn expire_caches(&mut self, now: Instant) {
         self.mcache.shift();
         self.seen.expire(now);
-        self.backoff.retain(|_, b| b.until > now);
+        // Kept until our own slack has passed too (we consult it before our GRAFTs).
+        let slack = self
+            .config
+            .heartbeat_interval()
+            .checked_mul(self.config.backoff_slack())
+            .unwrap_or(std::time::Duration::MAX);
+        self.backoff.expire(now, slack);
     }
 }

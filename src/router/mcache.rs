@@ -218,6 +218,7 @@ mod tests {
         RawMessage {
             source: None,
             data: Bytes::from(vec![n]),
+            data_absent: false,
             sequence_number: None,
             topic: TopicHash::from_raw(topic),
             signature: None,

@@ -6,30 +6,26 @@ use std::time::{Duration, Instant};
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
-use super::{Action, Router};
-use crate::event::Event;
+use super::Router;
 use crate::types::{ControlAction, PeerInfo, PeerKind, TopicHash};
-
-/// A PRUNE backoff: GRAFTs between the two peers are not allowed until `until`.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Backoff {
-    /// When the PRUNE that started it was sent or received (for the GRAFT flood rule).
-    pub(super) since: Instant,
-    /// When it ends (backoff plus heartbeat slack).
-    pub(super) until: Instant,
-}
 
 /// The longest backoff we accept from a remote PRUNE; longer values are clamped.
 const MAX_REMOTE_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 impl Router {
-    /// Joins `topic`: its mesh starts from the fanout peers, topped up to D with random
-    /// subscribed peers not in backoff, each sent a GRAFT.
+    /// Joins `topic`: its mesh starts from the fanout peers we may GRAFT (not direct, not in
+    /// backoff, not negatively scored), topped up to D with random subscribed peers that pass
+    /// the same checks, each sent a GRAFT.
     pub(super) fn join(&mut self, now: Instant, topic: TopicHash) {
         let d = self.config.mesh_n();
         let mut mesh = self.new_set();
         if let Some(fanout) = self.fanout.remove(&topic) {
-            mesh.extend(fanout.into_iter().take(d));
+            mesh.extend(
+                fanout
+                    .into_iter()
+                    .filter(|p| self.may_graft(now, &topic, p))
+                    .take(d),
+            );
         }
         self.fanout_last_pub.remove(&topic);
         if mesh.len() < d {
@@ -55,7 +51,8 @@ impl Router {
     }
 
     /// Leaves `topic`: every mesh peer is PRUNEd with the unsubscribe backoff, which we also
-    /// observe ourselves.
+    /// observe ourselves, and offered other peers of the topic when `do_px` is on (as go and
+    /// libp2p-gossipsub do: the peer loses a mesh link and may need replacements).
     pub(super) fn leave(&mut self, now: Instant, topic: &TopicHash) {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
@@ -64,7 +61,7 @@ impl Router {
         let backoff = self.config.unsubscribe_backoff();
         for peer in peers {
             self.mesh_remove(topic, &peer);
-            self.prune_peer(now, topic, peer, backoff, false);
+            self.prune_peer(now, topic, peer, backoff, true);
         }
         self.mesh.remove(topic);
     }
@@ -89,6 +86,9 @@ impl Router {
         px: bool,
     ) {
         self.add_backoff(now, topic, peer, backoff);
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.prunes_sent.insert(topic.clone(), now);
+        }
         let v1_1 = self
             .peers
             .get(&peer)
@@ -129,90 +129,33 @@ impl Router {
             .collect()
     }
 
-    /// Takes the peers offered in a PRUNE: each signed record is verified (signature valid,
-    /// signer = the listed peer) and its peer dialled with the record's addresses; verified
-    /// records are reported to the application. Unverified offers are dropped and counted.
-    fn accept_px(&mut self, from: PeerId, mut offered: Vec<PeerInfo>) {
-        if self.below_accept_px_threshold(&from) {
-            self.counters.px_ignored += 1;
-            tracing::debug!(peer = %from, "PX from a peer below accept_px_threshold ignored");
-            return;
-        }
-        if offered.len() > self.config.prune_peers() {
-            offered.shuffle(&mut self.rng);
-            offered.truncate(self.config.prune_peers());
-        }
-        let mut records = Vec::new();
-        let mut dials = 0;
-        for info in offered {
-            if dials >= self.config.max_px_dials() {
-                break;
-            }
-            let Some(peer) = info.peer_id else {
-                self.counters.px_records_invalid += 1;
-                continue;
-            };
-            if self.peers.contains_key(&peer) || self.blacklist.contains(&peer) {
-                continue;
-            }
-            match info.signed_peer_record {
-                Some(bytes) => match super::verify_peer_record(&bytes, Some(&peer)) {
-                    Ok(record) => {
-                        let addresses = record.addresses().to_vec();
-                        self.store_peer_record(peer, bytes);
-                        records.push(record);
-                        self.actions.push_back(Action::Dial { peer, addresses });
-                        dials += 1;
-                    }
-                    Err(error) => {
-                        self.counters.px_records_invalid += 1;
-                        tracing::debug!(%from, %peer, %error, "invalid signed peer record in PX dropped");
-                    }
-                },
-                None if self.config.px_dial_unsigned() => {
-                    self.actions.push_back(Action::Dial {
-                        peer,
-                        addresses: Vec::new(),
-                    });
-                    dials += 1;
-                }
-                None => {
-                    tracing::trace!(%from, %peer, "PX peer without a signed record not dialled");
-                }
-            }
-        }
-        if !records.is_empty() {
-            self.emit(Event::PeerExchange {
-                propagation_source: from,
-                records,
-            });
-        }
-    }
-
     fn add_backoff(&mut self, now: Instant, topic: &TopicHash, peer: PeerId, backoff: Duration) {
-        // Slack of a few heartbeats so a GRAFT sent right at expiry is not refused.
-        let slack = self.config.heartbeat_interval() * self.config.backoff_slack();
-        let until = now + backoff + slack;
-        let entry = self
-            .backoff
-            .entry((topic.clone(), peer))
-            .or_insert(Backoff { since: now, until });
-        if entry.until < until {
-            *entry = Backoff { since: now, until };
-        }
+        self.backoff.insert(now, topic, peer, backoff);
     }
 
+    /// Whether we must not GRAFT `peer` into `topic` ourselves yet: its backoff has not ended
+    /// `backoff_slack` heartbeats ago (slack for clock and heartbeat skew).
     pub(super) fn in_backoff(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
+        let Some(until) = self.backoff.until(topic, peer) else {
+            return false;
+        };
+        let slack = self
+            .config
+            .heartbeat_interval()
+            .checked_mul(self.config.backoff_slack())
+            .unwrap_or(Duration::MAX);
+        until.checked_add(slack).is_none_or(|end| end > now)
+    }
+
+    /// Whether a GRAFT from `peer` into `topic` comes before its backoff ends (exactly: a
+    /// compliant peer GRAFTs as soon as the backoff it was told is over).
+    fn graft_in_backoff(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
         self.backoff
-            .get(&(topic.clone(), *peer))
-            .is_some_and(|b| b.until > now)
+            .until(topic, peer)
+            .is_some_and(|until| now < until)
     }
 
     pub(super) fn handle_graft(&mut self, now: Instant, from: PeerId, topic: TopicHash) {
-        let subscribed = self
-            .peers
-            .get(&from)
-            .is_some_and(|s| s.topics.contains(&topic));
         let Some(mesh) = self.mesh.get(&topic) else {
             // Spam hardening: a GRAFT for a topic we are not in creates no state.
             self.counters.graft_refused += 1;
@@ -228,50 +171,90 @@ impl Router {
         }
         if self.direct_peers.contains(&from) {
             // Direct peers are never in the mesh; tell it so.
-            self.counters.graft_refused += 1;
             tracing::debug!(peer = %from, %topic, "GRAFT from a direct peer refused");
-            let backoff = self.config.prune_backoff();
-            self.prune_peer(now, &topic, from, backoff, false);
+            self.refuse_graft(now, &topic, from, false);
             return;
         }
-        if !subscribed {
-            self.counters.graft_refused += 1;
-            tracing::debug!(peer = %from, %topic, "GRAFT from a peer not subscribed to the topic ignored");
+        if !self.graft_subscribes(from, &topic) {
+            tracing::debug!(peer = %from, %topic, "GRAFT from a peer that may not subscribe to the topic refused");
+            self.refuse_graft(now, &topic, from, false);
             return;
         }
         let outbound = self.peers.get(&from).is_some_and(|s| s.outbound);
+        let mesh_len = self.mesh.get(&topic).map_or(0, |m| m.len());
         // (refuse, offer PX): no PX to a peer GRAFTing during its backoff.
-        let refuse = if self.in_backoff(now, &topic, &from) {
+        let refuse = if self.graft_in_backoff(now, &topic, &from) {
             tracing::debug!(peer = %from, %topic, "GRAFT during backoff refused");
             self.penalise_graft_in_backoff(now, &topic, &from);
             Some(false)
         } else if self.negative_score(&from) {
             tracing::debug!(peer = %from, %topic, "GRAFT from a negatively scored peer refused");
             Some(false)
-        } else if mesh.len() >= self.config.mesh_n_high() && !outbound {
+        } else if mesh_len >= self.config.mesh_n_high() && !outbound {
             tracing::debug!(peer = %from, %topic, "GRAFT refused: mesh full (D_hi)");
             Some(true)
         } else {
             None
         };
         if let Some(px) = refuse {
-            self.counters.graft_refused += 1;
-            let backoff = self.config.prune_backoff();
-            self.prune_peer(now, &topic, from, backoff, px);
+            self.refuse_graft(now, &topic, from, px);
             return;
         }
         tracing::debug!(peer = %from, %topic, "GRAFT accepted");
         self.mesh_insert(&topic, from);
     }
 
+    /// A GRAFT implies a subscription: a peer whose SUBSCRIBE we have not seen is taken as
+    /// subscribed when the filter and `max_topics_per_peer` allow it. Returns whether the peer
+    /// is (now) subscribed.
+    fn graft_subscribes(&mut self, from: PeerId, topic: &TopicHash) -> bool {
+        if self
+            .peers
+            .get(&from)
+            .is_some_and(|s| s.topics.contains(topic))
+        {
+            return true;
+        }
+        if !self.add_peer_topic(from, topic) {
+            return false;
+        }
+        self.counters.implicit_subscriptions += 1;
+        tracing::debug!(peer = %from, %topic, "GRAFT without SUBSCRIBE taken as a subscription");
+        true
+    }
+
+    /// Answers a refused GRAFT with a PRUNE, at most one per peer and topic per heartbeat
+    /// interval: a peer repeating its GRAFT (in one RPC or several) gets no more replies until
+    /// the interval since our last PRUNE has passed.
+    fn refuse_graft(&mut self, now: Instant, topic: &TopicHash, peer: PeerId, px: bool) {
+        self.counters.graft_refused += 1;
+        let interval = self.config.heartbeat_interval();
+        let answered_recently = self
+            .peers
+            .get(&peer)
+            .and_then(|s| s.prunes_sent.get(topic))
+            .is_some_and(|at| at.checked_add(interval).is_none_or(|end| now < end));
+        if answered_recently {
+            self.counters.prunes_suppressed += 1;
+            tracing::trace!(%peer, %topic, "PRUNE already sent this heartbeat; GRAFT not answered");
+            return;
+        }
+        let backoff = self.config.prune_backoff();
+        self.prune_peer(now, topic, peer, backoff, px);
+    }
+
     /// A GRAFT during backoff costs a P7 penalty, and a second one if it came within
-    /// `graft_flood_threshold` of the PRUNE that started the backoff.
+    /// `graft_flood_threshold` of the PRUNE: as go and js compute it, before
+    /// `end of backoff - prune_backoff + graft_flood_threshold`.
     fn penalise_graft_in_backoff(&mut self, now: Instant, topic: &TopicHash, peer: &PeerId) {
         self.behaviour_penalty(peer, 1);
-        let Some(backoff) = self.backoff.get(&(topic.clone(), *peer)).copied() else {
+        let Some(until) = self.backoff.until(topic, peer) else {
             return;
         };
-        if now < backoff.since + self.config.graft_flood_threshold() {
+        let cutoff = until
+            .checked_sub(self.config.prune_backoff())
+            .and_then(|t| t.checked_add(self.config.graft_flood_threshold()));
+        if cutoff.is_some_and(|cutoff| now < cutoff) {
             tracing::debug!(%peer, %topic, "GRAFT flood: extra penalty");
             self.behaviour_penalty(peer, 1);
         }
@@ -291,7 +274,9 @@ impl Router {
             return;
         }
         self.mesh_remove(topic, &from);
+        // An absent or zero backoff means "use your default", as go reads it.
         let backoff = backoff
+            .filter(|secs| *secs > 0)
             .map(Duration::from_secs)
             .unwrap_or(self.config.prune_backoff())
             .min(MAX_REMOTE_BACKOFF);
@@ -363,9 +348,10 @@ impl Router {
         self.graft(topic, candidates);
     }
 
-    /// Above D_hi: keep D peers — D_score of them kept first (the best scored; without peer
-    /// scoring every peer scores 0, so a random D_score), at least D_out outbound ones if
-    /// available, the rest at random — and PRUNE the others.
+    /// Above D_hi: keep D peers and PRUNE the others. The kept ones are the best D_score by
+    /// score (without peer scoring every peer scores 0, so a random D_score) and then random
+    /// ones; if fewer than D_out of them are outbound, the lowest-ranked inbound ones are
+    /// replaced by outbound peers, so the quota wins over D_score (as in go).
     fn trim_mesh(&mut self, now: Instant, topic: &TopicHash) {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
@@ -375,37 +361,37 @@ impl Router {
         }
         let d = self.config.mesh_n();
         let d_score = self.config.retain_scores().min(d);
-        let mut peers: Vec<PeerId> = mesh.iter().copied().collect();
+        let mut ranked: Vec<PeerId> = mesh.iter().copied().collect();
         // Random order, then best score first (stable sort, so ties stay random); the peers
         // after the best D_score are shuffled again so the rest is kept at random.
-        peers.shuffle(&mut self.rng);
+        ranked.shuffle(&mut self.rng);
         if self.scoring.is_some() {
             let mut scored: Vec<(f64, PeerId)> =
-                peers.iter().map(|p| (self.score_of(p), *p)).collect();
+                ranked.iter().map(|p| (self.score_of(p), *p)).collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-            peers = scored.into_iter().map(|(_, p)| p).collect();
-            peers[d_score..].shuffle(&mut self.rng);
+            ranked = scored.into_iter().map(|(_, p)| p).collect();
+            ranked[d_score..].shuffle(&mut self.rng);
         }
         let peers_state = &self.peers;
         let is_outbound = |p: &PeerId| peers_state.get(p).is_some_and(|s| s.outbound);
-        let (head, tail) = peers.split_at(d_score);
-        let mut need_outbound = self
-            .config
-            .mesh_outbound_min()
-            .saturating_sub(head.iter().filter(|p| is_outbound(p)).count());
-        // Keep the first D_score, then enough outbound peers for D_out, then the rest.
-        let mut ordered = head.to_vec();
-        let mut others = Vec::with_capacity(tail.len());
-        for peer in tail {
-            if need_outbound > 0 && is_outbound(peer) {
-                ordered.push(*peer);
-                need_outbound -= 1;
-            } else {
-                others.push(*peer);
+        let rest = ranked.split_off(d.min(ranked.len()));
+        let mut kept = ranked;
+        let have = kept.iter().filter(|p| is_outbound(p)).count();
+        let need = self.config.mesh_outbound_min().saturating_sub(have);
+        // Outbound peers from the rest replace the lowest-ranked inbound ones that were kept.
+        let mut pruned = Vec::with_capacity(rest.len());
+        let mut swapped = 0;
+        for peer in rest {
+            if swapped < need
+                && is_outbound(&peer)
+                && let Some(pos) = kept.iter().rposition(|p| !is_outbound(p))
+            {
+                pruned.push(kept.remove(pos));
+                swapped += 1;
+                continue;
             }
+            pruned.push(peer);
         }
-        ordered.extend(others);
-        let pruned = ordered.split_off(d);
         for peer in &pruned {
             self.mesh_remove(topic, peer);
         }

@@ -54,15 +54,15 @@ impl Router {
             return;
         }
         // Authenticity is checked only for messages not seen before: duplicates (D of them
-        // per message in a mesh) cost no signature verification.
-        if let Err(error) = wire::validate(self.config.validation_mode(), &message) {
-            self.counters.messages_invalid += 1;
-            tracing::debug!(peer = %from, %id, %error, "invalid message dropped");
-            self.score_rejected(&from, &id, &message.topic, RejectReason::InvalidSignature);
+        // per message in a mesh) cost no signature verification. The check is budgeted per
+        // peer and remembers failures (see sigcheck.rs).
+        if !self.check_authenticity(from, &id, &message, content_key) {
             return;
         }
-        self.seen.insert(now, id.clone());
-        self.promises.message_delivered(&id);
+        // Neither a blacklisted author's message nor one claiming to be ours marks its id as
+        // seen: without signatures both can be forged, and a forged id would otherwise
+        // suppress the real message (our own next publish, or an honest one with the same
+        // content id).
         if let Some(author) = message.source
             && self.blacklist.contains(&author)
         {
@@ -75,11 +75,14 @@ impl Router {
             && message.source.is_some()
             && message.source == self.local_peer_id
         {
+            // Ignored, not penalised: the forwarder cannot tell a forgery (or an echo of our
+            // own message) from a message of ours.
             self.counters.messages_self_origin += 1;
-            tracing::debug!(peer = %from, %id, "message authored by us dropped");
-            self.score_rejected(&from, &id, &message.topic, RejectReason::SelfOrigin);
+            tracing::debug!(peer = %from, %id, "message claiming to be authored by us ignored");
             return;
         }
+        self.seen.insert(now, id.clone());
+        self.promises.message_delivered(&id);
         if message.data.len() >= self.config.idontwant_message_size_threshold() {
             self.send_idontwant(&id, &message.topic, Some(from));
         }
@@ -219,7 +222,7 @@ impl Router {
             self.fanout_last_pub.insert(topic.clone(), now);
             if self.fanout.get(topic).is_none_or(|f| f.is_empty()) {
                 let mut candidates = self.gossipsub_peers_in(topic);
-                candidates.retain(|p| !self.below_publish_threshold(p));
+                candidates.retain(|p| self.fanout_eligible(topic, p));
                 candidates.shuffle(&mut self.rng);
                 candidates.truncate(self.config.mesh_n());
                 let mut set = self.new_set();
@@ -232,11 +235,15 @@ impl Router {
         recipients
     }
 
-    /// Adds the floodsub peers of `topic` (never in a mesh, never meshsub peers) and its
-    /// connected direct peers not already in `recipients` (direct peers are few, so the
-    /// linear check beats sorting the whole list on every forward).
+    /// Adds the floodsub peers of `topic` (never in a mesh, never meshsub peers) at or above
+    /// `publish_threshold` (as go does for every message it sends them), and its connected
+    /// direct peers not already in `recipients` (direct peers are few, so the linear check
+    /// beats sorting the whole list on every forward).
     fn add_flood_and_direct_recipients(&self, recipients: &mut Vec<PeerId>, topic: &TopicHash) {
-        recipients.extend(self.floodsub_peers_in(topic));
+        recipients.extend(
+            self.floodsub_peers_in(topic)
+                .filter(|p| !self.below_publish_threshold(p)),
+        );
         for peer in &self.direct_peers {
             if self
                 .peers
@@ -253,6 +260,7 @@ impl Router {
         let mut message = RawMessage {
             source: None,
             data,
+            data_absent: false,
             sequence_number: None,
             topic,
             signature: None,

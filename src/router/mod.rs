@@ -8,10 +8,12 @@
 //! Contract:
 //! - inputs: [`Router::add_peer`], [`Router::set_peer_kind`], [`Router::remove_peer`],
 //!   [`Router::handle_rpc`], [`Router::subscribe`], [`Router::unsubscribe`],
-//!   [`Router::publish`], [`Router::report_validation`], [`Router::handle_timeout`];
+//!   [`Router::publish`], [`Router::report_validation`], [`Router::handle_timeout`],
+//!   [`Router::report_send_failures`] (what the send path dropped);
 //! - outputs: [`Router::poll_action`] until `None`, and [`Router::poll_timeout`] for the next
 //!   instant at which [`Router::handle_timeout`] must be called.
 
+mod backoff;
 mod counters;
 mod gossip;
 mod heartbeat;
@@ -25,6 +27,8 @@ mod promises;
 mod px;
 mod scoring;
 pub(crate) mod seen;
+mod send_feedback;
+mod sigcheck;
 #[cfg(test)]
 mod tests;
 
@@ -51,9 +55,6 @@ use mcache::MessageCache;
 use peers::PeerState;
 use promises::GossipPromises;
 use seen::SeenCache;
-
-/// The most signed peer records we keep for peer exchange; beyond it new ones are refused.
-const MAX_PEER_RECORDS: usize = 10_000;
 
 /// A hash map with the router's seeded hasher: iteration order is reproducible from the seed,
 /// and remote peers cannot predict bucket placement.
@@ -124,8 +125,8 @@ pub struct Router {
     fanout: Map<TopicHash, Set<PeerId>>,
     /// When we last published to each fanout topic.
     fanout_last_pub: Map<TopicHash, Instant>,
-    /// (topic, peer) -> instant before which we must not GRAFT the peer.
-    backoff: Map<(TopicHash, PeerId), mesh::Backoff>,
+    /// PRUNE backoffs per (peer, topic).
+    backoff: backoff::Backoffs,
     mcache: MessageCache,
     seen: SeenCache,
     /// Control messages to send, merged per peer and flushed at the end of each input.
@@ -140,8 +141,12 @@ pub struct Router {
     direct_peers: Set<PeerId>,
     /// Peers whose RPCs and messages we drop and never graft.
     blacklist: Set<PeerId>,
-    /// Signed peer records (serialised envelopes) of other peers, offered in PX.
-    peer_records: Map<PeerId, Bytes>,
+    /// Signed peer records of other peers, offered in PX and dialled (bounded store).
+    peer_records: px::PeerRecordStore,
+    /// PX dials not yet answered by a connection (bounded).
+    px_dials: px::PendingDials,
+    /// Recently failed authenticity checks (bounded).
+    failed_checks: sigcheck::FailedChecks,
     /// Peer scoring, when turned on.
     scoring: Option<scoring::Scoring>,
     /// The latest instant passed in (time never goes back).
@@ -182,7 +187,9 @@ impl Router {
             promises: GossipPromises::new(hasher.clone()),
             direct_peers,
             blacklist: Set::with_hasher(hasher.clone()),
-            peer_records: map!(),
+            peer_records: px::PeerRecordStore::new(hasher.clone()),
+            px_dials: px::PendingDials::new(hasher.clone()),
+            failed_checks: sigcheck::FailedChecks::new(hasher.clone()),
             scoring: None,
             now,
             mcache: MessageCache::new(
@@ -197,7 +204,7 @@ impl Router {
             mesh: map!(),
             fanout: map!(),
             fanout_last_pub: map!(),
-            backoff: map!(),
+            backoff: backoff::Backoffs::new(hasher.clone()),
             pending_control: map!(),
             config,
             authenticity,
@@ -298,28 +305,17 @@ impl Router {
     }
 
     /// Adds a signed peer record (a serialised `SignedEnvelope`) of another peer, to offer it
-    /// in peer exchange. The record is verified first; returns the peer it describes.
+    /// in peer exchange. The record is checked against `max_peer_record_size` and
+    /// `max_peer_record_addresses` and verified first, and copied; returns the peer it
+    /// describes. The store keeps at most 10,000 records (4 MiB) for an hour each, evicting
+    /// the oldest first.
     pub fn add_peer_record(&mut self, envelope: Bytes) -> Result<PeerId, PeerRecordError> {
-        let record = verify_peer_record(&envelope, None)?;
-        self.store_peer_record(record.peer_id(), envelope);
-        Ok(record.peer_id())
-    }
-
-    fn store_peer_record(&mut self, peer: PeerId, envelope: Bytes) {
-        if self.peer_records.len() >= MAX_PEER_RECORDS && !self.peer_records.contains_key(&peer) {
-            tracing::debug!(%peer, "peer record store full; record not kept");
-            return;
-        }
-        self.peer_records.insert(peer, envelope);
+        self.take_peer_record(&envelope, None).map(|r| r.peer_id())
     }
 
     /// The addresses of `peer`'s stored signed record (verified when stored).
     fn record_addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
-        self.peer_records
-            .get(peer)
-            .and_then(|bytes| verify_peer_record(bytes, Some(peer)).ok())
-            .map(|r| r.addresses().to_vec())
-            .unwrap_or_default()
+        self.peer_records.addresses(peer)
     }
 
     /// The signed peer record stored for `peer`, if any.
@@ -393,6 +389,16 @@ impl Router {
     /// Number of heartbeats run so far.
     pub fn heartbeat_ticks(&self) -> u64 {
         self.heartbeat_ticks
+    }
+
+    /// Number of stored signed peer records and their bytes, for memory accounting.
+    pub fn peer_record_sizes(&self) -> (usize, usize) {
+        self.peer_records.size()
+    }
+
+    /// Number of backoff entries (topic, peer) held, for memory accounting.
+    pub fn backoff_len(&self) -> usize {
+        self.backoff.len()
     }
 
     /// Sizes of the message cache and the seen cache, for memory accounting.

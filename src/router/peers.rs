@@ -18,17 +18,33 @@ pub(crate) struct PeerState {
     pub(crate) outbound: bool,
     /// Topics it is subscribed to.
     pub(crate) topics: Set<TopicHash>,
-    /// IHAVE messages received this heartbeat.
+    /// Total length of the names in `topics`.
+    pub(crate) topic_bytes: usize,
+    /// RPCs carrying IHAVE received this heartbeat (go's and the spec's "IHAVE messages").
     pub(crate) ihave_received: usize,
     /// Message ids requested from it by IWANT this heartbeat.
     pub(crate) iwant_asked: usize,
+    /// IHAVE ids looked at this heartbeat (seen-cache lookups).
+    pub(crate) ihave_examined: usize,
     /// IDONTWANT ids received this heartbeat.
     pub(crate) idontwant_received: usize,
+    /// Peer-exchange entries taken from it this heartbeat.
+    pub(crate) px_taken: usize,
+    /// Message signatures verified for it this heartbeat.
+    pub(crate) signature_checks: usize,
+    /// Invalid messages it sent, halved every heartbeat.
+    pub(crate) invalid_signatures: u32,
+    /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
+    pub(crate) graylisted: bool,
     /// Ids it told us not to send, with the heartbeat tick they arrived at.
     pub(crate) dont_send: Set<MessageId>,
     pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
     /// Its score at the previous heartbeat, to detect threshold crossings.
     pub(crate) last_score: f64,
+    /// When we last sent it a PRUNE, per topic (at most our topics; entries older than a
+    /// heartbeat interval are dropped at the heartbeat): a refused GRAFT gets no second PRUNE
+    /// within one heartbeat interval.
+    pub(crate) prunes_sent: super::Map<TopicHash, Instant>,
 }
 
 impl Router {
@@ -42,19 +58,28 @@ impl Router {
         if let Some(s) = self.scoring.as_mut() {
             s.score.add_peer(peer, now);
         }
+        self.backoff.peer_returned(&peer);
         tracing::debug!(%peer, outbound, "peer added");
+        self.px_dials.connected(&peer);
         self.peers.insert(
             peer,
             PeerState {
                 kind: None,
                 outbound,
                 topics: self.new_set(),
+                topic_bytes: 0,
                 ihave_received: 0,
                 iwant_asked: 0,
+                ihave_examined: 0,
                 idontwant_received: 0,
+                px_taken: 0,
+                signature_checks: 0,
+                invalid_signatures: 0,
+                graylisted: false,
                 dont_send: self.new_set(),
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
+                prunes_sent: super::Map::with_hasher(self.hasher.clone()),
             },
         );
         let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
@@ -91,11 +116,26 @@ impl Router {
     }
 
     /// The last connection to `peer` closed: it leaves every mesh, fanout and topic.
-    /// Backoffs are kept, so reconnecting does not reset them.
+    /// Backoffs are kept (within `max_retained_backoffs`), so reconnecting does not reset
+    /// them. IWANT promises it had not kept are broken now (it can no longer deliver) and
+    /// penalised before its score record is retained.
     pub fn remove_peer(&mut self, peer: &PeerId) {
         let Some(state) = self.peers.remove(peer) else {
             return;
         };
+        let broken = self.promises.remove_peer(peer);
+        if broken > 0 {
+            self.counters.broken_promises += broken as u64;
+            tracing::debug!(%peer, count = broken, "IWANT promises broken by disconnecting");
+            self.behaviour_penalty(peer, broken);
+        }
+        let evicted = self
+            .backoff
+            .peer_departed(peer, self.config.max_retained_backoffs());
+        if evicted > 0 {
+            self.counters.backoffs_evicted += evicted as u64;
+            tracing::debug!(%peer, evicted, "max_retained_backoffs reached; oldest departed peers' backoffs forgotten");
+        }
         if let Some(s) = self.scoring.as_mut() {
             // Scoring ends the peer's mesh membership itself (P3b) and retains its record.
             s.score.remove_peer(peer, self.now);
@@ -116,17 +156,13 @@ impl Router {
             set.remove(peer);
         }
         self.pending_control.remove(peer);
-        self.promises.remove_peer(peer);
     }
 
-    /// Handles an RPC received from `from`.
+    /// Handles an RPC received from `from`. Subscriptions are taken even from a graylisted
+    /// peer (as go and libp2p-gossipsub do: our view of who is subscribed stays right); its
+    /// messages and control are ignored. Direct peers are never graylisted.
     pub fn handle_rpc(&mut self, now: Instant, from: PeerId, rpc: Rpc) {
         self.touch(now);
-        if self.below_graylist_threshold(&from) {
-            self.counters.rpcs_graylisted += 1;
-            tracing::debug!(peer = %from, "rpc from a graylisted peer ignored");
-            return;
-        }
         let Some(state) = self.peers.get(&from) else {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
@@ -147,8 +183,20 @@ impl Router {
             control,
         } = rpc;
         self.handle_subscriptions(from, subscriptions);
+        if self.is_graylisted(&from) {
+            self.counters.rpcs_graylisted += 1;
+            tracing::debug!(peer = %from, "rpc from a peer graylisted for invalid messages ignored (subscriptions kept)");
+            return;
+        }
+        if !self.direct_peers.contains(&from) && self.below_graylist_threshold(&from) {
+            self.counters.rpcs_graylisted += 1;
+            tracing::debug!(peer = %from, "rpc from a graylisted peer ignored (subscriptions kept)");
+            return;
+        }
         self.handle_messages(now, from, messages);
-        self.handle_control(now, from, control);
+        if !self.is_graylisted(&from) {
+            self.handle_control(now, from, control);
+        }
         self.flush_control();
     }
 
@@ -186,39 +234,17 @@ impl Router {
             self.counters.subscriptions_ignored += excess as u64;
             tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
         }
-        let max_topics = self.config.max_topics_per_peer();
         for sub in subscriptions.into_iter().take(max_per_rpc) {
             let Some(state) = self.peers.get_mut(&from) else {
                 return;
             };
             if sub.subscribe {
-                if state.topics.contains(&sub.topic) {
-                    continue;
-                }
-                if !self.filter.allow(&sub.topic) {
-                    self.counters.subscriptions_ignored += 1;
-                    tracing::debug!(peer = %from, topic = %sub.topic, "subscription refused by the filter");
-                    continue;
-                }
-                if state.topics.len() >= max_topics {
-                    self.counters.subscriptions_ignored += 1;
-                    tracing::debug!(peer = %from, topic = %sub.topic, "max_topics_per_peer reached; subscription ignored");
-                    continue;
-                }
-                state.topics.insert(sub.topic.clone());
-                let hasher = self.hasher.clone();
-                self.topic_peers
-                    .entry(sub.topic.clone())
-                    .or_insert_with(|| Set::with_hasher(hasher))
-                    .insert(from);
-                self.emit(Event::Subscribed {
-                    peer_id: from,
-                    topic: sub.topic,
-                });
+                self.add_peer_topic(from, &sub.topic);
             } else {
                 if !state.topics.remove(&sub.topic) {
                     continue;
                 }
+                state.topic_bytes -= sub.topic.as_str().len();
                 if let Some(set) = self.topic_peers.get_mut(&sub.topic) {
                     set.remove(&from);
                     if set.is_empty() {
@@ -237,14 +263,64 @@ impl Router {
         }
     }
 
+    /// Records that `from` is subscribed to `topic` (an announced SUBSCRIBE, or a GRAFT) if the
+    /// subscription filter and `max_topics_per_peer` allow it, reporting it to the application.
+    /// Returns whether the peer is subscribed afterwards.
+    pub(super) fn add_peer_topic(&mut self, from: PeerId, topic: &TopicHash) -> bool {
+        let max_topics = self.config.max_topics_per_peer();
+        let max_topic_len = self.config.max_topic_len();
+        let Some(state) = self.peers.get_mut(&from) else {
+            return false;
+        };
+        // Checked before any lookup: a long name is not even hashed.
+        if topic.as_str().len() > max_topic_len {
+            self.counters.subscriptions_topic_too_long += 1;
+            tracing::debug!(peer = %from, len = topic.as_str().len(), max_topic_len, "subscription to a topic over max_topic_len ignored");
+            return false;
+        }
+        if state.topics.contains(topic) {
+            return true;
+        }
+        if !self.filter.allow(topic) {
+            self.counters.subscriptions_ignored += 1;
+            tracing::debug!(peer = %from, %topic, "subscription refused by the filter");
+            return false;
+        }
+        if state.topics.len() >= max_topics {
+            self.counters.subscriptions_ignored += 1;
+            tracing::debug!(peer = %from, %topic, "max_topics_per_peer reached; subscription ignored");
+            return false;
+        }
+        state.topic_bytes += topic.as_str().len();
+        state.topics.insert(topic.clone());
+        let hasher = self.hasher.clone();
+        self.topic_peers
+            .entry(topic.clone())
+            .or_insert_with(|| Set::with_hasher(hasher))
+            .insert(from);
+        self.emit(Event::Subscribed {
+            peer_id: from,
+            topic: topic.clone(),
+        });
+        true
+    }
+
     /// Resets per-heartbeat budgets and forgets IDONTWANT ids older than the message cache.
-    pub(super) fn refresh_peer_budgets(&mut self) {
+    pub(super) fn refresh_peer_budgets(&mut self, now: Instant) {
         let horizon = self.config.history_length() as u64;
         let tick = self.heartbeat_ticks;
+        let interval = self.config.heartbeat_interval();
         for state in self.peers.values_mut() {
             state.ihave_received = 0;
             state.iwant_asked = 0;
+            state.ihave_examined = 0;
             state.idontwant_received = 0;
+            state.px_taken = 0;
+            state.signature_checks = 0;
+            state.invalid_signatures /= 2;
+            state
+                .prunes_sent
+                .retain(|_, at| at.checked_add(interval).is_some_and(|end| end > now));
             while let Some((at, _)) = state.dont_send_order.front() {
                 if at + horizon > tick {
                     break;
@@ -254,6 +330,12 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Bytes of topic names `peer` is subscribed to in our view (0 for an unknown peer). At
+    /// most `max_topics_per_peer * max_topic_len`.
+    pub fn peer_subscription_bytes(&self, peer: &PeerId) -> usize {
+        self.peers.get(peer).map_or(0, |s| s.topic_bytes)
     }
 
     /// Peers subscribed to `topic` that speak meshsub (candidates for mesh, fanout, gossip).
@@ -267,6 +349,7 @@ impl Router {
                     && self
                         .peers
                         .get(p)
+                        .filter(|s| !s.graylisted)
                         .and_then(|s| s.kind)
                         .is_some_and(PeerKind::is_gossipsub)
             })

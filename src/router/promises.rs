@@ -66,12 +66,17 @@ impl GossipPromises {
         broken
     }
 
-    /// Drops every promise of a disconnected peer.
-    pub(crate) fn remove_peer(&mut self, peer: &PeerId) {
+    /// Drops every promise of a disconnected peer; returns how many it had (all unkept: a kept
+    /// promise is removed when its message arrives).
+    pub(crate) fn remove_peer(&mut self, peer: &PeerId) -> usize {
+        let mut count = 0;
         self.promises.retain(|_, peers| {
-            peers.remove(peer);
+            if peers.remove(peer).is_some() {
+                count += 1;
+            }
             !peers.is_empty()
         });
+        count
     }
 
     /// Message ids with an open promise.

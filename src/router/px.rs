@@ -1,9 +1,314 @@
-//! Peer exchange: verification of signed peer records received in PRUNE, and the records we
-//! know of other peers (to offer in our own PRUNEs).
+//! Peer exchange: verification of signed peer records received in PRUNE, the bounded store
+//! of records we know of other peers (to offer in our own PRUNEs and to dial), and the
+//! per-peer and global budgets on what PX may cost us.
 
-use libp2p_core::PeerRecord;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 use libp2p_core::signed_envelope::SignedEnvelope;
+use libp2p_core::{Multiaddr, PeerRecord};
 use libp2p_identity::PeerId;
+use rand::seq::SliceRandom;
+
+use super::{Action, Map, Router};
+use crate::event::Event;
+use crate::types::PeerInfo;
+
+/// How long a stored signed peer record is kept (refreshed when the record is received again).
+pub(crate) const PEER_RECORD_TTL: Duration = Duration::from_secs(3600);
+
+/// How long a PX dial counts as pending if the peer does not connect (go's connection
+/// timeout for PX is 30 s as well).
+pub(crate) const PX_DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most signed peer records kept; beyond it the oldest is evicted.
+#[cfg(not(test))]
+pub(crate) const MAX_PEER_RECORDS: usize = 10_000;
+#[cfg(test)]
+pub(crate) const MAX_PEER_RECORDS: usize = 4;
+
+/// The most bytes (envelopes plus decoded addresses) the record store holds; beyond it the
+/// oldest records are evicted. 4 MiB: 10,000 typical records of about 400 bytes.
+const MAX_PEER_RECORD_BYTES: usize = 4 * 1024 * 1024;
+
+/// One stored record: its envelope (copied out of whatever frame it came in) and its
+/// verified addresses.
+struct StoredRecord {
+    envelope: Bytes,
+    addresses: Vec<Multiaddr>,
+    /// Key in `PeerRecordStore::order`.
+    seq: u64,
+    stored: Instant,
+}
+
+impl StoredRecord {
+    fn bytes(&self) -> usize {
+        self.envelope.len() + self.addresses.iter().map(|a| a.len()).sum::<usize>()
+    }
+}
+
+/// Signed peer records of other peers, bounded in count, bytes and age; the oldest record
+/// is evicted first, so a new record is never refused for lack of room.
+pub(crate) struct PeerRecordStore {
+    records: Map<PeerId, StoredRecord>,
+    /// Insertion order (oldest first): `seq -> peer`.
+    order: BTreeMap<u64, PeerId>,
+    next_seq: u64,
+    bytes: usize,
+}
+
+impl PeerRecordStore {
+    pub(crate) fn new(hasher: ahash::RandomState) -> Self {
+        PeerRecordStore {
+            records: Map::with_hasher(hasher),
+            order: BTreeMap::new(),
+            next_seq: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The envelope stored for `peer`.
+    pub(crate) fn get(&self, peer: &PeerId) -> Option<&Bytes> {
+        self.records.get(peer).map(|r| &r.envelope)
+    }
+
+    /// The verified addresses of `peer`'s stored record (empty without one).
+    pub(crate) fn addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.records
+            .get(peer)
+            .map(|r| r.addresses.clone())
+            .unwrap_or_default()
+    }
+
+    /// Stores a verified record (a copy of `envelope`), replacing `peer`'s previous one;
+    /// returns how many older records were evicted to make room.
+    pub(crate) fn insert(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        envelope: &[u8],
+        addresses: Vec<Multiaddr>,
+    ) -> usize {
+        self.remove(&peer);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let record = StoredRecord {
+            envelope: Bytes::copy_from_slice(envelope),
+            addresses,
+            seq,
+            stored: now,
+        };
+        self.bytes += record.bytes();
+        self.records.insert(peer, record);
+        self.order.insert(seq, peer);
+        let mut evicted = 0;
+        while self.records.len() > MAX_PEER_RECORDS || self.bytes > MAX_PEER_RECORD_BYTES {
+            let Some((_, oldest)) = self.order.first_key_value() else {
+                break;
+            };
+            let oldest = *oldest;
+            self.remove(&oldest);
+            evicted += 1;
+        }
+        evicted
+    }
+
+    fn remove(&mut self, peer: &PeerId) {
+        if let Some(old) = self.records.remove(peer) {
+            self.bytes -= old.bytes();
+            self.order.remove(&old.seq);
+        }
+    }
+
+    /// Drops the records stored `PEER_RECORD_TTL` or longer ago (oldest first, O(expired)).
+    pub(crate) fn expire(&mut self, now: Instant) {
+        while let Some((_, &peer)) = self.order.first_key_value() {
+            let fresh = self
+                .records
+                .get(&peer)
+                .is_some_and(|r| now.saturating_duration_since(r.stored) < PEER_RECORD_TTL);
+            if fresh {
+                break;
+            }
+            self.order.pop_first();
+            if let Some(old) = self.records.remove(&peer) {
+                self.bytes -= old.bytes();
+            }
+        }
+    }
+
+    /// Number of records and their bytes, for memory accounting.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.records.len(), self.bytes)
+    }
+}
+
+/// PX dials made and not yet answered by a connection, bounded globally.
+pub(crate) struct PendingDials {
+    dials: Map<PeerId, Instant>,
+}
+
+impl PendingDials {
+    pub(crate) fn new(hasher: ahash::RandomState) -> Self {
+        PendingDials {
+            dials: Map::with_hasher(hasher),
+        }
+    }
+
+    /// Records a dial of `peer` at `now` unless `max` dials are pending; `false` if refused.
+    fn try_add(&mut self, now: Instant, peer: PeerId, max: usize) -> bool {
+        if self.dials.len() >= max {
+            return false;
+        }
+        self.dials.insert(peer, now);
+        true
+    }
+
+    /// Whether a dial of `peer` is pending.
+    fn is_pending(&self, peer: &PeerId) -> bool {
+        self.dials.contains_key(peer)
+    }
+
+    /// `peer` connected: its dial is no longer pending.
+    pub(crate) fn connected(&mut self, peer: &PeerId) {
+        self.dials.remove(peer);
+    }
+
+    /// Forgets dials older than `PX_DIAL_TIMEOUT` (at most `max_pending_px_dials` entries).
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.dials
+            .retain(|_, at| now.saturating_duration_since(*at) < PX_DIAL_TIMEOUT);
+    }
+}
+
+impl Router {
+    /// Heartbeat step: expires stored records and pending PX dials.
+    pub(super) fn expire_px(&mut self, now: Instant) {
+        self.peer_records.expire(now);
+        self.px_dials.expire(now);
+    }
+
+    /// Verifies and stores a signed record of `expected` (or of whoever signed it), within
+    /// the configured size and address bounds; the size is checked before the signature.
+    pub(super) fn take_peer_record(
+        &mut self,
+        bytes: &[u8],
+        expected: Option<&PeerId>,
+    ) -> Result<PeerRecord, PeerRecordError> {
+        let max = self.config.max_peer_record_size();
+        if bytes.len() > max {
+            return Err(PeerRecordError::TooLarge {
+                size: bytes.len(),
+                max,
+            });
+        }
+        let record = verify_peer_record(bytes, expected)?;
+        let max = self.config.max_peer_record_addresses();
+        let count = record.addresses().len();
+        if count > max {
+            return Err(PeerRecordError::TooManyAddresses { count, max });
+        }
+        let evicted = self.peer_records.insert(
+            self.now,
+            record.peer_id(),
+            bytes,
+            record.addresses().to_vec(),
+        );
+        if evicted > 0 {
+            self.counters.px_records_evicted += evicted as u64;
+            tracing::debug!(evicted, "peer record store full; oldest records evicted");
+        }
+        Ok(record)
+    }
+
+    /// Takes the peers offered in a PRUNE from `from`: each entry costs one unit of the
+    /// sender's per-heartbeat PX budget before any work; each signed record is size-checked,
+    /// verified (signature valid, signer = the listed peer), stored and its peer dialled with
+    /// the record's addresses while fewer than `max_pending_px_dials` dials are pending.
+    /// Verified records are reported to the application. Every refusal is counted.
+    pub(super) fn accept_px(&mut self, from: PeerId, mut offered: Vec<PeerInfo>) {
+        if self.below_accept_px_threshold(&from) {
+            self.counters.px_ignored += 1;
+            tracing::debug!(peer = %from, "PX from a peer below accept_px_threshold ignored");
+            return;
+        }
+        if offered.len() > self.config.prune_peers() {
+            offered.shuffle(&mut self.rng);
+            offered.truncate(self.config.prune_peers());
+        }
+        let budget = self.config.max_px_records_per_heartbeat();
+        let max_pending = self.config.max_pending_px_dials();
+        let now = self.now;
+        let mut records = Vec::new();
+        let mut dials = 0;
+        for info in offered {
+            if dials >= self.config.max_px_dials() {
+                break;
+            }
+            let Some(state) = self.peers.get_mut(&from) else {
+                return;
+            };
+            if state.px_taken >= budget {
+                self.counters.px_over_budget += 1;
+                tracing::debug!(peer = %from, "PX entry over max_px_records_per_heartbeat skipped");
+                continue;
+            }
+            state.px_taken += 1;
+            let Some(peer) = info.peer_id else {
+                self.counters.px_records_invalid += 1;
+                continue;
+            };
+            // Connected, blacklisted or being dialled already: nothing to verify or dial.
+            if self.peers.contains_key(&peer)
+                || self.blacklist.contains(&peer)
+                || self.px_dials.is_pending(&peer)
+            {
+                continue;
+            }
+            let addresses = match info.signed_peer_record {
+                Some(bytes) => match self.take_peer_record(&bytes, Some(&peer)) {
+                    Ok(record) => {
+                        let addresses = record.addresses().to_vec();
+                        records.push(record);
+                        addresses
+                    }
+                    Err(error) => {
+                        if matches!(
+                            error,
+                            PeerRecordError::TooLarge { .. }
+                                | PeerRecordError::TooManyAddresses { .. }
+                        ) {
+                            self.counters.px_records_too_large += 1;
+                        } else {
+                            self.counters.px_records_invalid += 1;
+                        }
+                        tracing::debug!(%from, %peer, %error, "signed peer record in PX refused");
+                        continue;
+                    }
+                },
+                None if self.config.px_dial_unsigned() => Vec::new(),
+                None => {
+                    tracing::trace!(%from, %peer, "PX peer without a signed record not dialled");
+                    continue;
+                }
+            };
+            if !self.px_dials.try_add(now, peer, max_pending) {
+                self.counters.px_dials_over_cap += 1;
+                tracing::debug!(%from, %peer, max_pending, "PX dial skipped: max_pending_px_dials reached");
+                continue;
+            }
+            self.actions.push_back(Action::Dial { peer, addresses });
+            dials += 1;
+        }
+        if !records.is_empty() {
+            self.emit(Event::PeerExchange {
+                propagation_source: from,
+                records,
+            });
+        }
+    }
+}
 
 /// Why a signed peer record was refused.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -22,6 +327,22 @@ pub enum PeerRecordError {
         expected: Box<PeerId>,
         /// The peer the record describes.
         actual: Box<PeerId>,
+    },
+    /// The serialised record is larger than `max_peer_record_size`.
+    #[error("record of {size} bytes exceeds the maximum of {max}")]
+    TooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The record lists more than `max_peer_record_addresses` addresses.
+    #[error("record with {count} addresses exceeds the maximum of {max}")]
+    TooManyAddresses {
+        /// How many it lists.
+        count: usize,
+        /// The configured maximum.
+        max: usize,
     },
 }
 

@@ -81,14 +81,17 @@ impl Router {
         self.scoring.as_ref().map(|s| &s.thresholds)
     }
 
-    /// Records the IP of one of `peer`'s connections (P6 colocation).
+    /// Records the IP of one of `peer`'s connections (P6 colocation). Call once per
+    /// connection: the IP stays counted until each of them is removed.
     pub fn add_peer_ip(&mut self, peer: &PeerId, ip: std::net::IpAddr) {
         if let Some(s) = self.scoring.as_mut() {
             s.score.add_ip(peer, ip);
         }
     }
 
-    /// Forgets the IP of a closed connection of `peer`.
+    /// Forgets the IP of a closed connection of `peer`. For the peer's last connection call
+    /// [`Router::remove_peer`] instead: a retained score record keeps its IPs counted for P6
+    /// until it expires (so sybils cannot lower each other's P6 by disconnecting).
     pub fn remove_peer_ip(&mut self, peer: &PeerId, ip: &std::net::IpAddr) {
         if let Some(s) = self.scoring.as_mut() {
             s.score.remove_ip(peer, ip);

@@ -13,6 +13,9 @@ pub(crate) struct SeenCache {
     ttl: Duration,
     ids: Map<MessageId, ()>,
     expiry: VecDeque<(Instant, MessageId)>,
+    /// Lookups made, so tests can check that remote input costs no more than its budget.
+    #[cfg(test)]
+    pub(crate) lookups: std::cell::Cell<u64>,
 }
 
 impl SeenCache {
@@ -21,10 +24,14 @@ impl SeenCache {
             ttl,
             ids,
             expiry: VecDeque::new(),
+            #[cfg(test)]
+            lookups: std::cell::Cell::new(0),
         }
     }
 
     pub(crate) fn contains(&self, id: &MessageId) -> bool {
+        #[cfg(test)]
+        self.lookups.set(self.lookups.get() + 1);
         self.ids.contains_key(id)
     }
 

@@ -49,7 +49,7 @@ pub struct TopicScoreBreakdown {
 /// A peer's score and how it is made up.
 ///
 /// `score == topic_total + application.contribution + ip_colocation.contribution +
-/// behaviour_penalty.contribution`, and `topic_total_before_cap` is the sum of the topics'
+/// behaviour_penalty.contribution + slow_peer.contribution`, and `topic_total_before_cap` is the sum of the topics'
 /// [`total`](TopicScoreBreakdown::total)s.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreBreakdown {
@@ -74,6 +74,9 @@ pub struct ScoreBreakdown {
     /// `P7`: counter = the behaviour penalty counter; `P7 = (counter - threshold)^2` above
     /// the threshold, else 0.
     pub behaviour_penalty: Term,
+    /// Slow peer (not in the spec): counter = RPCs dropped because the peer did not read
+    /// them (decaying); `P-slow = counter - threshold` above the threshold, else 0 (linear).
+    pub slow_peer: Term,
 }
 
 fn term_row(f: &mut fmt::Formatter<'_>, name: &str, term: &Term) -> fmt::Result {
@@ -125,6 +128,7 @@ impl fmt::Display for ScoreBreakdown {
         }
         term_row(f, "P5  application", &self.application)?;
         term_row(f, "P6  ip colocation", &self.ip_colocation)?;
-        term_row(f, "P7  behaviour penalty", &self.behaviour_penalty)
+        term_row(f, "P7  behaviour penalty", &self.behaviour_penalty)?;
+        term_row(f, "P-slow slow peer", &self.slow_peer)
     }
 }

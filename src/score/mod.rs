@@ -17,6 +17,8 @@
 //! - `P6` IP colocation: for each non-whitelisted IP of the peer shared by more than the
 //!   threshold of connected peers, the surplus squared.
 //! - `P7` behaviour penalty: the counter's excess over its threshold, squared.
+//! - `P-slow` slow peer (not in the spec; as libp2p-gossipsub): RPCs dropped because the peer
+//!   did not read them, above a threshold, linear. See `slow_peer`.
 //!
 //! `TopicCap` lowers the topic sum to `topic_score_cap` when that is positive and the sum
 //! exceeds it. Counters decay by their factor every `decay_interval` and become 0 below
@@ -24,16 +26,20 @@
 //!
 //! The state (`PeerScore`, crate-internal) never reads the clock: every input takes `now`.
 
+mod cidr;
 mod decay;
 mod deliveries;
 mod error;
 mod explain;
 mod params;
 mod peer_stats;
+mod slow_peer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_deliveries;
+#[cfg(test)]
+mod tests_retained;
 mod thresholds;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +48,7 @@ use std::time::Instant;
 
 use libp2p_identity::PeerId;
 
+pub use cidr::{IpCidr, IpCidrError};
 pub use decay::{score_parameter_decay, score_parameter_decay_with_base};
 pub use error::ScoreParamsError;
 pub use explain::{ScoreBreakdown, Term, TopicScoreBreakdown};
@@ -51,11 +58,12 @@ pub use thresholds::PeerScoreThresholds;
 use crate::types::{MessageId, TopicHash};
 use decay::decay_counter;
 use deliveries::{Deliveries, DeliveryStatus};
-use peer_stats::{Connection, PeerStats, TopicStats, TopicTerms, term};
+use peer_stats::{Connection, OrdScore, PeerStats, TopicStats, TopicTerms, term};
 
 /// The most records of disconnected peers kept for `retain_score`. Peers choose how often they
-/// connect and disconnect, so the retained set is bounded: beyond this, the record due to
-/// expire first is dropped.
+/// connect and disconnect, so the retained set is bounded: beyond this, the least negative
+/// record (the best score at its disconnect; among equals the one due to expire first) is
+/// dropped, so churning fresh identities cannot push out a strongly negative record.
 #[cfg(not(test))]
 const MAX_RETAINED_PEERS: usize = 10_000;
 #[cfg(test)]
@@ -65,10 +73,9 @@ const MAX_RETAINED_PEERS: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum RejectReason {
     /// Signature or other authenticity fields missing, invalid or unexpected. The message id
-    /// cannot be trusted, so only the sender is penalised (`P4`) and nothing is tracked by id.
+    /// cannot be trusted, so only the sender is penalised (`P4`; `P7` in a topic without
+    /// score parameters) and nothing is tracked by id.
     InvalidSignature,
-    /// The message claims to come from us. Only the sender is penalised (`P4`).
-    SelfOrigin,
     /// The application rejected it: `P4` for the sender and for every peer that delivered the
     /// message while it was pending, and for later deliverers of it.
     ValidationFailed,
@@ -85,6 +92,7 @@ struct Totals {
     application: Term,
     ip_colocation: Term,
     behaviour_penalty: Term,
+    slow_peer: Term,
     score: f64,
 }
 
@@ -98,8 +106,12 @@ struct Totals {
 pub(crate) struct PeerScore {
     params: PeerScoreParams,
     peers: BTreeMap<PeerId, PeerStats>,
-    /// Connected peers per IP, for `P6`.
+    /// Peers per IP (connected, and retained until their record expires), for `P6`.
     peer_ips: BTreeMap<IpAddr, BTreeSet<PeerId>>,
+    /// Retained records by expiry, the never-expiring last.
+    retained_by_expiry: BTreeSet<(ExpiryKey, PeerId)>,
+    /// Retained records in eviction order: the best score first, then the first to expire.
+    retained_by_score: BTreeSet<(std::cmp::Reverse<OrdScore>, ExpiryKey, PeerId)>,
     deliveries: Deliveries,
     /// The instant of the last decay; `None` until the first `refresh`.
     last_decay: Option<Instant>,
@@ -113,6 +125,8 @@ impl PeerScore {
             params,
             peers: BTreeMap::new(),
             peer_ips: BTreeMap::new(),
+            retained_by_expiry: BTreeSet::new(),
+            retained_by_score: BTreeSet::new(),
             deliveries: Deliveries::default(),
             last_decay: None,
         }
@@ -161,6 +175,7 @@ impl PeerScore {
             application: totals.application,
             ip_colocation: totals.ip_colocation,
             behaviour_penalty: totals.behaviour_penalty,
+            slow_peer: totals.slow_peer,
         })
     }
 
@@ -196,8 +211,12 @@ impl PeerScore {
 
         let mut most_shared = 0usize;
         let mut p6 = 0.0;
-        for ip in &stats.ips {
-            if params.ip_colocation_factor_whitelist.contains(ip) {
+        for ip in stats.ips.keys() {
+            if params
+                .ip_colocation_factor_whitelist
+                .iter()
+                .any(|net| net.contains(ip))
+            {
                 continue;
             }
             let sharing = self.peer_ips.get(ip).map_or(0, BTreeSet::len);
@@ -213,16 +232,20 @@ impl PeerScore {
         let p7 = if excess > 0.0 { excess * excess } else { 0.0 };
         let behaviour_penalty = term(stats.behaviour_penalty, params.behaviour_penalty_weight, p7);
 
+        let slow_peer = slow_peer::slow_peer_term(stats.slow_peer_penalty, params);
+
         let score = topic_total
             + application.contribution
             + ip_colocation.contribution
-            + behaviour_penalty.contribution;
+            + behaviour_penalty.contribution
+            + slow_peer.contribution;
         Totals {
             topic_total_before_cap,
             topic_total,
             application,
             ip_colocation,
             behaviour_penalty,
+            slow_peer,
             score: if score.is_nan() { 0.0 } else { score },
         }
     }
@@ -230,18 +253,26 @@ impl PeerScore {
     /// `peer` connected. A retained record is restored as it was (a peer cannot reset its
     /// score by reconnecting); otherwise a fresh record starts. No-op if already connected.
     pub(crate) fn add_peer(&mut self, peer: PeerId, _now: Instant) {
-        self.peers
-            .entry(peer)
-            .and_modify(|s| s.connection = Connection::Connected)
-            .or_insert_with(PeerStats::new);
+        if let Some(stats) = self.peers.get_mut(&peer) {
+            if let Connection::Retained { expires, score, .. } = stats.connection {
+                stats.connection = Connection::Connected;
+                // The IPs of the old connections give way to those of the new ones.
+                for ip in std::mem::take(&mut stats.ips).keys() {
+                    unindex_ip(&mut self.peer_ips, &peer, ip);
+                }
+                self.unindex_retained(&peer, expires, score);
+            }
+            return;
+        }
+        self.peers.insert(peer, PeerStats::new());
     }
 
-    /// `peer` disconnected (go's behaviour): its IPs leave the colocation index and it leaves
-    /// every mesh, with the `P3b` penalty for an active deficit as on a prune. The record is
-    /// then dropped if the score was positive (nothing to hold against the peer) or if it
-    /// holds nothing; otherwise it is retained for `retain_score` with its `P2` counters
+    /// `peer` disconnected (go's behaviour): it leaves every mesh, with the `P3b` penalty for
+    /// an active deficit as on a prune. The record is then dropped (its IPs leaving the
+    /// colocation index) if the score was positive (nothing to hold against the peer) or if
+    /// it holds nothing; otherwise it is retained for `retain_score` with its `P2` counters
     /// reset (positive history is not kept) and everything else (`P3`, `P3b`, `P4`, `P5`,
-    /// `P7`) kept. Retained records do not decay.
+    /// `P6` through its IPs, `P7`) kept. Retained records do not decay. O(log N).
     pub(crate) fn remove_peer(&mut self, peer: &PeerId, now: Instant) {
         let Some(stats) = self.peers.get(peer) else {
             return;
@@ -253,9 +284,6 @@ impl PeerScore {
         let Some(stats) = self.peers.get_mut(peer) else {
             return;
         };
-        for ip in std::mem::take(&mut stats.ips) {
-            unindex_ip(&mut self.peer_ips, peer, &ip);
-        }
         for (topic, topic_stats) in stats.topics.iter_mut() {
             if let Some(params) = self.params.topics.get(topic) {
                 topic_stats.apply_mesh_failure(params, now);
@@ -265,37 +293,77 @@ impl PeerScore {
         }
         stats.drop_idle_topics();
         if score > 0.0 || stats.is_blank() {
-            self.peers.remove(peer);
+            self.drop_record(peer);
             return;
         }
+        let expires = now.checked_add(self.params.retain_score);
+        let score = OrdScore(score);
         stats.connection = Connection::Retained {
-            expires: now.checked_add(self.params.retain_score),
+            since: now,
+            expires,
+            score,
         };
-        self.bound_retained();
+        let expiry = ExpiryKey::of(expires);
+        self.retained_by_expiry.insert((expiry, *peer));
+        self.retained_by_score
+            .insert((std::cmp::Reverse(score), expiry, *peer));
+        while self.retained_by_score.len() > MAX_RETAINED_PEERS {
+            let Some((_, _, evicted)) = self.retained_by_score.first().copied() else {
+                break;
+            };
+            tracing::debug!(peer = %evicted, "retained score records full; dropping the least negative");
+            self.drop_record(&evicted);
+        }
     }
 
-    /// Drops the retained record due to expire first while more than `MAX_RETAINED_PEERS`
-    /// are kept (a record retained forever, `expires: None`, goes last).
-    fn bound_retained(&mut self) {
-        let retained: Vec<(bool, Option<Instant>, PeerId)> = self
-            .peers
-            .iter()
-            .filter_map(|(peer, stats)| match stats.connection {
-                Connection::Retained { expires } => Some((expires.is_none(), expires, *peer)),
-                Connection::Connected => None,
-            })
-            .collect();
-        if retained.len() <= MAX_RETAINED_PEERS {
+    /// Removes `peer`'s record with its IPs and, if retained, its index entries.
+    fn drop_record(&mut self, peer: &PeerId) {
+        let Some(stats) = self.peers.remove(peer) else {
             return;
+        };
+        for ip in stats.ips.keys() {
+            unindex_ip(&mut self.peer_ips, peer, ip);
         }
-        if let Some((_, _, first)) = retained.iter().min() {
-            tracing::debug!(peer = %first, "retained score records full; dropping the oldest");
-            self.peers.remove(first);
+        if let Connection::Retained { expires, score, .. } = stats.connection {
+            self.unindex_retained(peer, expires, score);
         }
     }
 
-    /// Records that connected `peer` uses `ip` (one call per connection address is fine;
-    /// duplicates count once). Ignored for unknown or disconnected peers: call
+    /// Re-keys a retained record in the eviction index after its score changed.
+    fn rekey_retained(&mut self, peer: &PeerId) {
+        let Some(Connection::Retained {
+            since,
+            expires,
+            score: old,
+        }) = self.peers.get(peer).map(|s| s.connection)
+        else {
+            return;
+        };
+        let new = OrdScore(self.score(peer, since));
+        self.unindex_retained(peer, expires, old);
+        let expiry = ExpiryKey::of(expires);
+        self.retained_by_expiry.insert((expiry, *peer));
+        self.retained_by_score
+            .insert((std::cmp::Reverse(new), expiry, *peer));
+        if let Some(stats) = self.peers.get_mut(peer) {
+            stats.connection = Connection::Retained {
+                since,
+                expires,
+                score: new,
+            };
+        }
+    }
+
+    fn unindex_retained(&mut self, peer: &PeerId, expires: Option<Instant>, score: OrdScore) {
+        let expiry = ExpiryKey::of(expires);
+        self.retained_by_expiry.remove(&(expiry, *peer));
+        self.retained_by_score
+            .remove(&(std::cmp::Reverse(score), expiry, *peer));
+    }
+
+    /// Records that connected `peer` has a connection from `ip`: call once per connection
+    /// (an IP counts once per peer toward colocation, and stays counted until as many
+    /// [`remove_ip`](Self::remove_ip) calls). Ignored for unknown or disconnected peers: call
     /// [`add_peer`](Self::add_peer) first.
     pub(crate) fn add_ip(&mut self, peer: &PeerId, ip: IpAddr) {
         let Some(stats) = self.peers.get_mut(peer) else {
@@ -304,16 +372,29 @@ impl PeerScore {
         if !stats.is_connected() {
             return;
         }
-        stats.ips.insert(ip);
+        let connections = stats.ips.entry(ip).or_default();
+        *connections = connections.saturating_add(1);
         self.peer_ips.entry(ip).or_default().insert(*peer);
     }
 
-    /// `peer` no longer uses `ip`.
+    /// Connected `peer` no longer uses `ip`. Ignored for a retained record: it keeps the IPs
+    /// it had at the disconnect until it expires (so report the last connection's close
+    /// with `remove_peer` before this).
     pub(crate) fn remove_ip(&mut self, peer: &PeerId, ip: &IpAddr) {
-        if let Some(stats) = self.peers.get_mut(peer) {
-            stats.ips.remove(ip);
+        let Some(stats) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if !stats.is_connected() {
+            return;
         }
-        unindex_ip(&mut self.peer_ips, peer, ip);
+        let Some(connections) = stats.ips.get_mut(ip) else {
+            return;
+        };
+        *connections -= 1;
+        if *connections == 0 {
+            stats.ips.remove(ip);
+            unindex_ip(&mut self.peer_ips, peer, ip);
+        }
     }
 
     /// `peer` joined our mesh for `topic` at `now`: `P1` and the `P3` activation clock start.
@@ -356,6 +437,9 @@ impl PeerScore {
     pub(crate) fn add_penalty(&mut self, peer: &PeerId, count: usize) {
         if let Some(stats) = self.peers.get_mut(peer) {
             stats.behaviour_penalty += count as f64;
+            if !stats.is_connected() {
+                self.rekey_retained(peer);
+            }
         }
     }
 
@@ -368,6 +452,9 @@ impl PeerScore {
         match self.peers.get_mut(peer) {
             Some(stats) => {
                 stats.application_score = score;
+                if !stats.is_connected() {
+                    self.rekey_retained(peer);
+                }
                 true
             }
             None => false,
@@ -446,13 +533,21 @@ impl PeerScore {
                     times,
                     decay_to_zero,
                 );
+                decay_counter(
+                    &mut stats.slow_peer_penalty,
+                    self.params.slow_peer_decay,
+                    times,
+                    decay_to_zero,
+                );
             }
             stats.drop_idle_topics();
         }
-        self.peers.retain(|_, stats| match stats.connection {
-            Connection::Retained { expires: Some(t) } => t > now,
-            _ => true,
-        });
+        while let Some((ExpiryKey::At(t), peer)) = self.retained_by_expiry.first().copied() {
+            if t > now {
+                break;
+            }
+            self.drop_record(&peer);
+        }
         self.deliveries.expire(now);
     }
 
@@ -579,7 +674,12 @@ impl PeerScore {
         now: Instant,
     ) {
         match reason {
-            RejectReason::InvalidSignature | RejectReason::SelfOrigin => {
+            RejectReason::InvalidSignature if !self.params.topics.contains_key(topic) => {
+                // P4 is per scored topic; in a topic without parameters (every topic with the
+                // default parameters) the forgery still costs the sender, as a P7 penalty.
+                self.add_penalty(from, 1);
+            }
+            RejectReason::InvalidSignature => {
                 self.mark_invalid_delivery(from, topic);
             }
             RejectReason::Blacklisted => {}
@@ -676,10 +776,29 @@ impl PeerScore {
         self.peers.len()
     }
 
+    /// Number of retained records (disconnected peers), for tests.
+    #[cfg(test)]
+    pub(crate) fn retained_len(&self) -> usize {
+        self.peers.values().filter(|s| !s.is_connected()).count()
+    }
+
     /// Number of delivery records, for tests and metrics.
     #[cfg(test)]
     pub(crate) fn tracked_deliveries(&self) -> usize {
         self.deliveries.len()
+    }
+}
+
+/// When a retained record expires, ordered with the never-expiring last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ExpiryKey {
+    At(Instant),
+    Never,
+}
+
+impl ExpiryKey {
+    fn of(expires: Option<Instant>) -> Self {
+        expires.map_or(ExpiryKey::Never, ExpiryKey::At)
     }
 }
 

@@ -6,12 +6,15 @@
 //! ported from it behave the same. Real deployments should tune every value for their traffic.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::time::Duration;
 
+use super::cidr::IpCidr;
 use super::decay::{DEFAULT_DECAY_INTERVAL, DEFAULT_DECAY_TO_ZERO};
 use super::error::{
     Check, ScoreParamsError, finite, non_negative, non_positive, positive, unit_open,
+};
+use super::slow_peer::{
+    DEFAULT_SLOW_PEER_DECAY, DEFAULT_SLOW_PEER_THRESHOLD, DEFAULT_SLOW_PEER_WEIGHT,
 };
 use crate::types::TopicHash;
 
@@ -257,8 +260,9 @@ pub struct PeerScoreParams {
     /// Spec `IPColocationFactorThreshold`: number of peers that may share an IP before `P6`
     /// applies. Must be `>= 1` when `w6` is non-zero. Default `10.0`.
     pub ip_colocation_factor_threshold: f64,
-    /// IP addresses exempt from `P6` (exact addresses; go takes subnets). Default: empty.
-    pub ip_colocation_factor_whitelist: HashSet<IpAddr>,
+    /// IP networks exempt from `P6` (CIDR ranges as go takes; a single address is a `/32` or
+    /// `/128` network: `IpCidr::from(ip)`). Default: empty.
+    pub ip_colocation_factor_whitelist: HashSet<IpCidr>,
 
     /// Spec `BehaviourPenaltyWeight` (`w7`): weight of `P7`, the squared excess of the
     /// behaviour penalty counter. Must be `<= 0`. Default `-10.0`.
@@ -269,6 +273,18 @@ pub struct PeerScoreParams {
     /// Spec `BehaviourPenaltyDecay`: decay factor of the `P7` counter, in (0, 1) when `w7` is
     /// non-zero. Default `0.2`.
     pub behaviour_penalty_decay: f64,
+
+    /// Weight of the slow-peer term (not in the spec; libp2p-gossipsub's
+    /// `slow_peer_weight`): each RPC dropped because the peer did not read it adds 1 to a
+    /// counter, and `weight * (counter - slow_peer_threshold)` is added above the threshold.
+    /// Must be `<= 0` (0 disables it). Default `-0.2`: 50 drops weigh one behaviour penalty
+    /// point.
+    pub slow_peer_weight: f64,
+    /// Slow-peer counter value up to which the term is zero. Must be `>= 0`. Default `0.0`.
+    pub slow_peer_threshold: f64,
+    /// Decay factor of the slow-peer counter, in (0, 1) when the weight is non-zero.
+    /// Default `0.2`.
+    pub slow_peer_decay: f64,
 
     /// Spec `DecayInterval`: how often counters decay. Must be at least 1 s (go).
     /// Default 1 s.
@@ -293,6 +309,9 @@ impl Default for PeerScoreParams {
             behaviour_penalty_weight: -10.0,
             behaviour_penalty_threshold: 0.0,
             behaviour_penalty_decay: 0.2,
+            slow_peer_weight: DEFAULT_SLOW_PEER_WEIGHT,
+            slow_peer_threshold: DEFAULT_SLOW_PEER_THRESHOLD,
+            slow_peer_decay: DEFAULT_SLOW_PEER_DECAY,
             decay_interval: DEFAULT_DECAY_INTERVAL,
             decay_to_zero: DEFAULT_DECAY_TO_ZERO,
             retain_score: Duration::from_secs(3600),
@@ -346,6 +365,8 @@ impl PeerScoreParams {
         if self.behaviour_penalty_weight != 0.0 {
             unit_open("behaviour_penalty_decay", self.behaviour_penalty_decay)?;
         }
+
+        super::slow_peer::check(self)?;
 
         if self.decay_interval < Duration::from_secs(1) {
             return Err((

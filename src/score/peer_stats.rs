@@ -1,6 +1,6 @@
 //! Per-peer and per-topic counters, and the topic terms (`P1`..`P4`) computed from them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,39 @@ use crate::types::TopicHash;
 pub(crate) enum Connection {
     /// Connected.
     Connected,
-    /// Disconnected; the record is dropped at `expires` (`None`: the retention period does
-    /// not fit an `Instant`, so never).
-    Retained { expires: Option<Instant> },
+    /// Disconnected at `since`; the record is dropped at `expires` (`None`: the retention
+    /// period does not fit an `Instant`, so never). `score` is the key by which retained
+    /// records are evicted when too many are kept: the score at the disconnect, updated when
+    /// a penalty or application score is applied to the retained record.
+    Retained {
+        since: Instant,
+        expires: Option<Instant>,
+        score: OrdScore,
+    },
+}
+
+/// A score with a total order (`f64::total_cmp`), to key an ordered index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OrdScore(pub(crate) f64);
+
+impl PartialEq for OrdScore {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+
+impl Eq for OrdScore {}
+
+impl PartialOrd for OrdScore {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrdScore {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 /// Everything we track about one peer.
@@ -25,12 +55,16 @@ pub(crate) struct PeerStats {
     /// Per-topic counters: scored topics with non-zero counters, and topics where the peer
     /// is in our mesh.
     pub(crate) topics: BTreeMap<TopicHash, TopicStats>,
-    /// The peer's IPs, as reported with `add_ip` (connected peers only).
-    pub(crate) ips: BTreeSet<IpAddr>,
+    /// The peer's IPs, as reported with `add_ip` while connected; a retained record keeps
+    /// the IPs it had at the disconnect (still counted for `P6`) until it expires.
+    /// Each IP with the number of the peer's connections from it.
+    pub(crate) ips: BTreeMap<IpAddr, u32>,
     /// `P7` counter.
     pub(crate) behaviour_penalty: f64,
     /// `P5` value.
     pub(crate) application_score: f64,
+    /// Slow-peer counter: RPCs dropped because the peer did not read them.
+    pub(crate) slow_peer_penalty: f64,
 }
 
 impl PeerStats {
@@ -38,9 +72,10 @@ impl PeerStats {
         PeerStats {
             connection: Connection::Connected,
             topics: BTreeMap::new(),
-            ips: BTreeSet::new(),
+            ips: BTreeMap::new(),
             behaviour_penalty: 0.0,
             application_score: 0.0,
+            slow_peer_penalty: 0.0,
         }
     }
 
@@ -55,6 +90,7 @@ impl PeerStats {
             && self.ips.is_empty()
             && self.behaviour_penalty == 0.0
             && self.application_score == 0.0
+            && self.slow_peer_penalty == 0.0
     }
 
     /// Drops the topic entries that carry no information.

@@ -52,6 +52,9 @@ pub(super) fn quiet_params(topic_params: TopicScoreParams) -> PeerScoreParams {
         behaviour_penalty_weight: 0.0,
         behaviour_penalty_threshold: 0.0,
         behaviour_penalty_decay: 0.5,
+        slow_peer_weight: 0.0,
+        slow_peer_threshold: 0.0,
+        slow_peer_decay: 0.5,
         decay_interval: Duration::from_secs(1),
         decay_to_zero: 0.01,
         retain_score: Duration::from_secs(100),
@@ -230,14 +233,21 @@ fn p6_colocation_with_and_without_whitelist() {
         5.0
     );
     score.remove_ip(&peers[4], &shared);
+    assert!(
+        close(score.score(&peers[0], t0), -9.0),
+        "one connection still open"
+    );
+    score.remove_ip(&peers[4], &shared);
+    // 4 left: surplus 2.
+    assert!(close(score.score(&peers[0], t0), -4.0));
+    // A disconnected peer's retained (negative) record keeps its IP counted.
     score.remove_peer(&peers[3], t0);
-    // 3 left: surplus 1.
-    assert!(close(score.score(&peers[0], t0), -1.0));
+    assert!(close(score.score(&peers[0], t0), -4.0));
     // Unknown peers are not indexed.
     score.add_ip(&PeerId::random(), shared);
-    assert!(close(score.score(&peers[0], t0), -1.0));
+    assert!(close(score.score(&peers[0], t0), -4.0));
 
-    params.ip_colocation_factor_whitelist.insert(shared);
+    params.ip_colocation_factor_whitelist.insert(shared.into());
     let mut score = PeerScore::new(params);
     for p in &peers {
         score.add_peer(*p, t0);
@@ -327,7 +337,7 @@ fn negative_score_retained_across_reconnect_and_expires() {
     deliver_n(&mut score, &peer, 1, t0);
     let id = MessageId::new(vec![7]);
     score.reject_message(&peer, &id, &topic(), RejectReason::InvalidSignature, t0);
-    score.reject_message(&peer, &id, &topic(), RejectReason::SelfOrigin, t0);
+    score.reject_message(&peer, &id, &topic(), RejectReason::InvalidSignature, t0);
     // 1 first delivery, P4 = 4.
     assert!(close(score.score(&peer, t0), -3.0));
     score.remove_peer(&peer, t0);

@@ -96,7 +96,7 @@ fn walk(mut buf: &[u8], kind: Kind, unknown_control: &mut usize) -> Result<(), &
 }
 
 /// Reads a varint that must end inside `buf`; returns its value and the bytes after it.
-fn varint(buf: &[u8]) -> Result<(u64, &[u8]), &'static str> {
+pub(crate) fn varint(buf: &[u8]) -> Result<(u64, &[u8]), &'static str> {
     let mut value: u64 = 0;
     for (i, &byte) in buf.iter().take(MAX_VARINT_LEN).enumerate() {
         // Bits beyond the 64th fall off the shift, as in quick-protobuf.

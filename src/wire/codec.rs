@@ -10,14 +10,20 @@ use std::io;
 
 use asynchronous_codec::{Decoder, Encoder};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use quick_protobuf::{BytesReader, MessageRead, MessageWrite, Writer};
+use quick_protobuf::{MessageWrite, Writer};
 
-use super::{bounds, convert, proto};
+use super::decode::{DecodeDrops, DecodeLimits, decode_rpc};
+use super::{bounds, convert};
 use crate::error::ValidationError;
 use crate::types::{Rpc, TopicHash};
 
 /// The longest unsigned varint that encodes a `u64`.
 const MAX_VARINT_LEN: usize = 10;
+
+/// How much buffer the decoder reserves at a time for a frame still arriving: a length prefix
+/// alone never makes it allocate the whole announced frame (up to `max_size`), only this much
+/// beyond what has already arrived.
+const RESERVE_STEP: usize = 64 * 1024;
 
 /// What the decoder yields for each frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +44,8 @@ pub struct DecodedRpc {
     pub(crate) malformed_messages: Vec<(TopicHash, ValidationError)>,
     /// Control messages of a kind we do not know, skipped by the decoder.
     pub(crate) unknown_control: usize,
+    /// What the decoder skipped because of a per-RPC limit.
+    pub(crate) drops: DecodeDrops,
 }
 
 /// Why a frame was discarded.
@@ -58,20 +66,33 @@ pub enum DropReason {
 
 /// Length-prefixed protobuf codec for gossipsub RPCs.
 ///
-/// Decodes into [`Inbound`] without copying payloads (they share the frame's buffer) and
-/// encodes `&Rpc` without intermediate copies.
+/// Decodes into [`Inbound`] under per-RPC [`DecodeLimits`] (large payloads share the frame's
+/// buffer, everything else is copied out of it) and encodes `&Rpc` without intermediate copies.
 #[derive(Debug, Clone)]
 pub struct Codec {
     /// The largest frame (protobuf bytes, without the prefix) accepted or produced.
     max_size: usize,
+    /// The per-RPC limits applied while decoding.
+    limits: DecodeLimits,
     /// Bytes of an oversized frame that are still to be discarded as they arrive.
     skip: usize,
 }
 
 impl Codec {
-    /// A codec that accepts and produces frames of at most `max_size` protobuf bytes.
+    /// A codec that accepts and produces frames of at most `max_size` protobuf bytes, with no
+    /// per-RPC limit beyond the frame size.
     pub(crate) fn new(max_size: usize) -> Self {
-        Codec { max_size, skip: 0 }
+        Codec::with_limits(max_size, DecodeLimits::UNLIMITED)
+    }
+
+    /// A codec that accepts and produces frames of at most `max_size` protobuf bytes and
+    /// decodes under `limits`.
+    pub(crate) fn with_limits(max_size: usize, limits: DecodeLimits) -> Self {
+        Codec {
+            max_size,
+            limits,
+            skip: 0,
+        }
     }
 }
 
@@ -106,14 +127,16 @@ impl Decoder for Codec {
 
         let available = src.len() - prefix_len;
         if available < len {
-            // Allocate the rest of the frame once instead of growing step by step.
-            src.reserve(len - available);
+            // Grow towards the announced length in bounded steps: the prefix is remote input,
+            // and reserving all of it at once would let a peer pin `max_size` bytes per stream
+            // by sending a prefix alone.
+            src.reserve((len - available).min(RESERVE_STEP));
             return Ok(None);
         }
 
         src.advance(prefix_len);
         let frame = src.split_to(len).freeze();
-        Ok(Some(decode_frame(&frame)))
+        Ok(Some(decode_frame(&frame, &self.limits)))
     }
 }
 
@@ -140,21 +163,20 @@ impl Encoder for Codec {
     }
 }
 
-/// Parses one frame's protobuf bytes; payloads in the result share `frame`'s allocation.
-fn decode_frame(frame: &Bytes) -> Inbound {
-    // The generated decoder may panic on fields that overrun their parent message.
+/// Parses one frame's protobuf bytes under `limits`.
+fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
+    // Structural check first: every field lies inside its parent, so the decoders below never
+    // read past an end.
     let unknown_control = match bounds::check(frame) {
         Ok(unknown) => unknown,
         Err(reason) => return Inbound::Dropped(DropReason::Malformed(reason.to_owned())),
     };
-    let mut reader = BytesReader::from_bytes(frame);
-    match proto::RPC::from_reader(&mut reader, frame) {
-        Ok(rpc) => {
-            let mut decoded = convert::rpc_from_proto(frame, rpc);
+    match decode_rpc(frame, limits) {
+        Ok(mut decoded) => {
             decoded.unknown_control = unknown_control;
             Inbound::Rpc(decoded)
         }
-        Err(e) => Inbound::Dropped(DropReason::Malformed(e.to_string())),
+        Err(reason) => Inbound::Dropped(DropReason::Malformed(reason)),
     }
 }
 
@@ -208,6 +230,7 @@ pub(crate) mod tests {
         RawMessage {
             source: Some(keypair.public().to_peer_id()),
             data: Bytes::from_static(b"hello world"),
+            data_absent: false,
             sequence_number: Some(0x0102_0304_0506_0708),
             topic: TopicHash::from_raw("topic-a"),
             signature: Some(Bytes::from_static(&[7; 64])),
@@ -220,6 +243,7 @@ pub(crate) mod tests {
         RawMessage {
             source: None,
             data: Bytes::from(vec![0xab; 300]),
+            data_absent: false,
             sequence_number: None,
             topic: TopicHash::from_raw("topic-b"),
             signature: None,
@@ -317,8 +341,7 @@ pub(crate) mod tests {
     fn rpc_item(rpc: Rpc) -> Inbound {
         Inbound::Rpc(DecodedRpc {
             rpc,
-            malformed_messages: vec![],
-            unknown_control: 0,
+            ..DecodedRpc::default()
         })
     }
 
@@ -426,6 +449,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn announced_length_does_not_reserve_the_whole_frame() {
+        let max = 1 << 20;
+        let mut codec = Codec::new(max);
+        let mut src = BytesMut::new();
+        write_length_prefix(max as u64, &mut src);
+        src.extend_from_slice(&[0x0a; 10]);
+        assert_eq!(codec.decode(&mut src).unwrap(), None);
+        assert!(
+            src.capacity() <= RESERVE_STEP + 64,
+            "capacity jumped to {} for 10 bytes of body",
+            src.capacity()
+        );
+    }
+
+    #[test]
     fn partial_prefix_waits_for_more() {
         let mut codec = Codec::new(usize::MAX);
         let mut src = BytesMut::from(&[0x80u8, 0x80][..]);
@@ -469,39 +507,55 @@ pub(crate) mod tests {
         assert!(Codec::new(len).encode(&rpc, &mut dst).is_ok());
     }
 
+    /// Only a payload of at least half the frame shares the frame's allocation (with its
+    /// signature and key); small payloads, topics, message ids and PX records are copied, so
+    /// nothing small that is retained pins the frame.
     #[test]
-    fn decoding_is_zero_copy() {
-        let rpc = full_rpc();
+    fn only_large_payloads_share_the_frame() {
+        let mut rpc = full_rpc();
+        let mut large = full_message();
+        large.data = Bytes::from(vec![0x5a; 8192]);
+        rpc.messages.push(large);
         let mut src = encode(&rpc);
         let start = src.as_ptr() as usize;
         let end = start + src.len();
         let inside = |b: &[u8]| {
             let p = b.as_ptr() as usize;
-            p >= start && p + b.len() <= end
+            !b.is_empty() && p >= start && p + b.len() <= end
         };
 
         let Some(Inbound::Rpc(decoded)) = Codec::new(1 << 20).decode(&mut src).unwrap() else {
             panic!("expected an RPC");
         };
-        let msg = &decoded.rpc.messages[0];
-        assert!(inside(&msg.data));
-        assert!(inside(msg.signature.as_ref().unwrap()));
-        assert!(inside(msg.key.as_ref().unwrap()));
+        assert_eq!(decoded.rpc, rpc);
+        let (large, small) = decoded.rpc.messages.split_last().unwrap();
+        assert!(inside(&large.data));
+        assert!(inside(large.signature.as_ref().unwrap()));
+        assert!(inside(large.key.as_ref().unwrap()));
+        for msg in small {
+            assert!(!inside(&msg.data));
+            assert!(!msg.signature.as_deref().is_some_and(inside));
+            assert!(!msg.key.as_deref().is_some_and(inside));
+            assert!(!inside(msg.topic.as_str().as_bytes()));
+        }
+        let mut ids = 0;
         for action in &decoded.rpc.control {
             match action {
                 ControlAction::IHave { message_ids, .. }
                 | ControlAction::IWant { message_ids }
                 | ControlAction::IDontWant { message_ids } => {
-                    assert!(message_ids.iter().all(|id| inside(id.as_bytes())));
+                    ids += message_ids.len();
+                    assert!(message_ids.iter().all(|id| !inside(id.as_bytes())));
                 }
                 ControlAction::Prune { peers, .. } => {
                     for record in peers.iter().filter_map(|p| p.signed_peer_record.as_ref()) {
-                        assert!(inside(record));
+                        assert!(!inside(record));
                     }
                 }
                 ControlAction::Graft { .. } => {}
             }
         }
+        assert_eq!(ids, 5);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Conversion between the generated protobuf types ([`super::proto`]) and the crate types.
 //!
-//! Decoding borrows from the received frame: every byte field that lies inside the frame becomes
-//! a [`Bytes`] sharing the frame's allocation, so payloads are never copied. Encoding borrows
+//! Decoding of a message may borrow from the received frame (a byte field becomes a [`Bytes`]
+//! sharing the frame's allocation) when [`super::decode`] decides the payload may pin the
+//! frame; everything else is copied. Encoding borrows
 //! from the crate types in the same way; only peer ids and sequence numbers, which the crate
 //! keeps in decoded form, are serialised into small owned buffers.
 
@@ -11,11 +12,10 @@ use bytes::Bytes;
 use libp2p_identity::PeerId;
 use quick_protobuf::{MessageWrite, Writer};
 
-use super::codec::DecodedRpc;
 use super::proto;
 use crate::error::ValidationError;
 use crate::protocol::SIGNING_PREFIX;
-use crate::types::{ControlAction, MessageId, PeerInfo, RawMessage, Rpc, Subscription, TopicHash};
+use crate::types::{ControlAction, MessageId, RawMessage, Rpc, TopicHash};
 
 /// The error recorded in [`DecodedRpc::malformed_messages`] for a message without a topic.
 ///
@@ -23,64 +23,33 @@ use crate::types::{ControlAction, MessageId, PeerInfo, RawMessage, Rpc, Subscrip
 /// empty [`TopicHash`].
 pub(crate) const MISSING_TOPIC: ValidationError = ValidationError::MissingTopic;
 
+/// The longest `key` field accepted, in bytes. The largest legitimate key is a libp2p RSA key
+/// of 8192 bits (the largest size libp2p implementations accept): its DER
+/// `SubjectPublicKeyInfo` takes 1062 bytes and its protobuf `PublicKey` 1067. Anything longer
+/// is padding, which the signature does not cover; a message carrying it is malformed.
+pub(crate) const MAX_KEY_LEN: usize = 1100;
+
 // ---------------------------------------------------------------------------------------------
 // Decoding: protobuf -> crate types
 // ---------------------------------------------------------------------------------------------
 
-/// Converts a decoded protobuf RPC into crate types.
-///
-/// `frame` is the buffer `rpc` was parsed from; byte fields borrowed from it are turned into
-/// [`Bytes`] that share its allocation. Messages whose authenticity fields cannot be decoded
-/// are reported in [`DecodedRpc::malformed_messages`] instead of [`Rpc::messages`].
-pub(crate) fn rpc_from_proto(frame: &Bytes, rpc: proto::RPC<'_>) -> DecodedRpc {
-    let subscriptions = rpc
-        .subscriptions
-        .into_iter()
-        .filter_map(subscription_from_proto)
-        .collect();
-
-    let mut messages = Vec::with_capacity(rpc.publish.len());
-    let mut malformed_messages = Vec::new();
-    for message in rpc.publish {
-        match message_from_proto(frame, message) {
-            Ok(message) => messages.push(message),
-            Err(malformed) => malformed_messages.push(malformed),
-        }
-    }
-
-    let control = rpc
-        .control
-        .map(|control| control_from_proto(frame, control))
-        .unwrap_or_default();
-
-    DecodedRpc {
-        rpc: Rpc {
-            subscriptions,
-            messages,
-            control,
-        },
-        malformed_messages,
-        unknown_control: 0,
-    }
-}
-
-/// A subscription change; `None` when the topic is missing.
-fn subscription_from_proto(sub: proto::mod_RPC::SubOpts<'_>) -> Option<Subscription> {
-    let topic = sub.topicid?;
-    Some(Subscription {
-        subscribe: sub.subscribe.unwrap_or(false),
-        topic: topic_from_proto(topic),
-    })
-}
-
 /// A published message, or its topic and the reason it is malformed.
 ///
 /// Empty `from`, `seqno`, `signature` and `key` fields are treated as absent, as deployed
-/// implementations do.
-fn message_from_proto(
+/// implementations do. With `shared`, the payload, signature and key share `frame`'s
+/// allocation; otherwise they are copied out of it (see [`super::decode::shares_frame`]).
+pub(crate) fn message_from_proto(
     frame: &Bytes,
     message: proto::Message<'_>,
+    shared: bool,
 ) -> Result<RawMessage, (TopicHash, ValidationError)> {
+    let share = |slice: &[u8]| {
+        if shared {
+            share(frame, slice)
+        } else {
+            Bytes::copy_from_slice(slice)
+        }
+    };
     let Some(topic) = message.topic else {
         return Err((TopicHash::from_raw(""), MISSING_TOPIC));
     };
@@ -102,85 +71,24 @@ fn message_from_proto(
         },
     };
 
+    let key = non_empty(message.key.as_ref());
+    if key.is_some_and(|key| key.len() > MAX_KEY_LEN) {
+        return Err((topic, ValidationError::InvalidKey));
+    }
+
     Ok(RawMessage {
         source,
         data: message
             .data
             .as_ref()
-            .map(|data| share(frame, data))
+            .map(|data| share(data))
             .unwrap_or_default(),
+        data_absent: message.data.is_none(),
         sequence_number,
         topic,
-        signature: non_empty(message.signature.as_ref()).map(|s| share(frame, s)),
-        key: non_empty(message.key.as_ref()).map(|k| share(frame, k)),
+        signature: non_empty(message.signature.as_ref()).map(share),
+        key: key.map(share),
     })
-}
-
-/// Control messages, in the order IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT. Entries that need a
-/// topic but have none are skipped. The Extensions message is not converted (the crate types
-/// do not carry it).
-fn control_from_proto(frame: &Bytes, control: proto::ControlMessage<'_>) -> Vec<ControlAction> {
-    let mut actions = Vec::with_capacity(
-        control.ihave.len()
-            + control.iwant.len()
-            + control.graft.len()
-            + control.prune.len()
-            + control.idontwant.len(),
-    );
-
-    for ihave in control.ihave {
-        let Some(topic) = ihave.topicID else { continue };
-        actions.push(ControlAction::IHave {
-            topic: topic_from_proto(topic),
-            message_ids: ids_from_proto(frame, &ihave.messageIDs),
-        });
-    }
-    for iwant in control.iwant {
-        actions.push(ControlAction::IWant {
-            message_ids: ids_from_proto(frame, &iwant.messageIDs),
-        });
-    }
-    for graft in control.graft {
-        let Some(topic) = graft.topicID else { continue };
-        actions.push(ControlAction::Graft {
-            topic: topic_from_proto(topic),
-        });
-    }
-    for prune in control.prune {
-        let Some(topic) = prune.topicID else { continue };
-        actions.push(ControlAction::Prune {
-            topic: topic_from_proto(topic),
-            peers: prune
-                .peers
-                .iter()
-                .map(|peer| peer_info_from_proto(frame, peer))
-                .collect(),
-            backoff: prune.backoff,
-        });
-    }
-    for idontwant in control.idontwant {
-        actions.push(ControlAction::IDontWant {
-            message_ids: ids_from_proto(frame, &idontwant.messageIDs),
-        });
-    }
-    actions
-}
-
-/// A peer-exchange entry; an undecodable peer id becomes `None`.
-fn peer_info_from_proto(frame: &Bytes, peer: &proto::PeerInfo<'_>) -> PeerInfo {
-    PeerInfo {
-        peer_id: peer
-            .peerID
-            .as_ref()
-            .and_then(|bytes| PeerId::from_bytes(bytes).ok()),
-        signed_peer_record: non_empty(peer.signedPeerRecord.as_ref()).map(|r| share(frame, r)),
-    }
-}
-
-fn ids_from_proto(frame: &Bytes, ids: &[Cow<'_, [u8]>]) -> Vec<MessageId> {
-    ids.iter()
-        .map(|id| MessageId::new(share(frame, id)))
-        .collect()
 }
 
 fn topic_from_proto(topic: Cow<'_, str>) -> TopicHash {
@@ -249,7 +157,10 @@ pub(crate) fn message_to_proto(message: &RawMessage) -> proto::Message<'_> {
 fn unsigned_message_to_proto(message: &RawMessage) -> proto::Message<'_> {
     proto::Message {
         from: message.source.map(|peer| Cow::Owned(peer.to_bytes())),
-        data: Some(Cow::Borrowed(&message.data[..])),
+        // Written unless the author left it out (only possible for an empty payload), so the
+        // encoding is the one the author signed and never larger than the one received.
+        data: (!message.data_absent || !message.data.is_empty())
+            .then_some(Cow::Borrowed(&message.data[..])),
         seqno: message
             .sequence_number
             .map(|seqno| Cow::Owned(seqno.to_be_bytes().to_vec())),
@@ -339,8 +250,9 @@ mod tests {
     use quick_protobuf::Writer;
 
     use super::*;
+    use crate::types::{PeerInfo, Subscription};
     use crate::wire::codec::tests::{anonymous_message, full_message};
-    use crate::wire::codec::{Codec, Inbound};
+    use crate::wire::codec::{Codec, DecodedRpc, Inbound};
 
     /// Hand-rolled protobuf writing, field by field, independent of the generated code.
     #[derive(Default)]
@@ -446,6 +358,7 @@ mod tests {
             messages: vec![RawMessage {
                 source: Some(author),
                 data: Bytes::from_static(b"payload"),
+                data_absent: false,
                 sequence_number: Some(42),
                 topic: TopicHash::from_raw("t1"),
                 signature: Some(Bytes::from_static(b"sig")),
@@ -527,6 +440,7 @@ mod tests {
             vec![RawMessage {
                 source: None,
                 data: Bytes::from_static(b"payload"),
+                data_absent: false,
                 sequence_number: None,
                 topic: TopicHash::from_raw("c"),
                 signature: None,

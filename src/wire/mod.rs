@@ -10,9 +10,20 @@
 pub(crate) mod bounds;
 pub(crate) mod codec;
 pub(crate) mod convert;
+pub(crate) mod decode;
+pub(crate) mod fragment;
 pub(crate) mod proto;
 pub(crate) mod signing;
 
+#[cfg(test)]
+mod decode_tests;
+#[cfg(test)]
+mod fidelity_tests;
+#[cfg(test)]
+mod fragment_tests;
+
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
+pub(crate) use decode::{DecodeDrops, DecodeLimits};
+pub(crate) use fragment::{fragment, rpc_len};
 pub(crate) use signing::{sign, validate};

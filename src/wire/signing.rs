@@ -38,8 +38,8 @@ pub(crate) fn sign(
 ///
 /// Requires `source` ([`ValidationError::InvalidPeerId`]), `sequence_number`
 /// ([`ValidationError::InvalidSequenceNumber`]) and `signature`
-/// ([`ValidationError::MissingSignature`]). The public key comes from `key`, which must decode
-/// and belong to `source`, or else from `source` itself; otherwise
+/// ([`ValidationError::MissingSignature`]). The public key comes from `key`, which must decode,
+/// be canonically encoded and belong to `source`, or else from `source` itself; otherwise
 /// [`ValidationError::InvalidKey`]. A signature that does not verify is
 /// [`ValidationError::InvalidSignature`].
 pub(crate) fn verify_signature(msg: &RawMessage) -> Result<(), ValidationError> {
@@ -56,6 +56,12 @@ pub(crate) fn verify_signature(msg: &RawMessage) -> Result<(), ValidationError> 
         Some(key) => {
             let public =
                 PublicKey::try_decode_protobuf(key).map_err(|_| ValidationError::InvalidKey)?;
+            // The key decoder skips unknown fields, and the signature does not cover `key`:
+            // only the canonical encoding is accepted, so nobody on the path can pad a message
+            // (and make our forward of it larger) without invalidating it.
+            if public.encode_protobuf() != key[..] {
+                return Err(ValidationError::InvalidKey);
+            }
             if PeerId::from_public_key(&public) != source {
                 return Err(ValidationError::InvalidKey);
             }
@@ -130,6 +136,7 @@ mod tests {
         RawMessage {
             source: Some(keypair.public().to_peer_id()),
             data: Bytes::from_static(b"some payload"),
+            data_absent: false,
             sequence_number: Some(1_700_000_000_000),
             topic: TopicHash::from_raw("topic"),
             signature: None,

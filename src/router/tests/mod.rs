@@ -1,7 +1,10 @@
 //! Router unit tests. Time moves only by passing later instants; nothing sleeps.
 
+mod bounds;
 mod core;
 mod hardening;
+mod invariants;
+mod rules;
 mod scoring;
 
 use std::time::{Duration, Instant};
@@ -94,6 +97,7 @@ pub(super) fn message(source: PeerId, seqno: u64, topic: &TopicHash, len: usize)
     RawMessage {
         source: Some(source),
         data: Bytes::from(vec![seqno as u8; len]),
+        data_absent: false,
         sequence_number: Some(seqno),
         topic: topic.clone(),
         signature: None,

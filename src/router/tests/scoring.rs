@@ -113,12 +113,19 @@ fn graft_during_backoff_costs_behaviour_penalties() {
     let topic = Harness::topic();
     h.router.subscribe(h.now, topic.clone()).unwrap();
     let p = h.add_peers(1, &topic, false)[0];
-    h.heartbeat();
-    // We prune it (unsubscribe/resubscribe would too); simplest: it PRUNEs us, we back off.
-    h.router.unsubscribe(h.now, &topic);
-    h.router.subscribe(h.now, topic.clone()).unwrap();
+    // While its score is negative its GRAFT is refused with PRUNE and the prune backoff.
+    set(&mut h, p, -1.0);
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(ControlAction::Graft {
+            topic: topic.clone(),
+        }),
+    );
+    assert!(!h.router.mesh_peers(&topic).any(|m| *m == p));
+    set(&mut h, p, 0.0);
     h.drain();
-    // GRAFT right after the PRUNE: within graft_flood_threshold, two penalties.
+    // GRAFT again within graft_flood_threshold of our PRUNE: two penalties.
     h.router.handle_rpc(
         h.now,
         p,
