@@ -9,6 +9,7 @@ use asynchronous_codec::{Decoder, Encoder};
 use bytes::{Bytes, BytesMut};
 use libp2p_identity::{Keypair, SigningError};
 
+use crate::Config;
 use crate::authenticity::ValidationMode;
 use crate::error::ValidationError;
 use crate::types::{RawMessage, Rpc};
@@ -35,9 +36,18 @@ pub enum Decoded {
 pub struct Codec(wire::Codec);
 
 impl Codec {
-    /// A codec for frames of at most `max_size` bytes.
+    /// A codec for frames of at most `max_size` bytes, with no other per-RPC limit.
     pub fn new(max_size: usize) -> Self {
         Codec(wire::Codec::new(max_size))
+    }
+
+    /// The codec a node with `config` uses: frames of at most `max_transmit_size`, decoded
+    /// under the per-RPC limits of `config`.
+    pub fn for_config(config: &Config) -> Self {
+        Codec(wire::Codec::with_limits(
+            config.max_transmit_size(),
+            wire::DecodeLimits::from_config(config),
+        ))
     }
 
     /// Decodes one frame from `src`: `Ok(None)` if more bytes are needed; an error when the

@@ -3,6 +3,9 @@
 //! every store within its bound. The model and the checks are those of the `router_ops` fuzz
 //! target (`tests/support/router_model.rs`); proptest draws the bytes the model is built from.
 //!
+//! Every check is on, those of the issue 7 items A2 (outgoing RPCs split to fit) and B5 (no
+//! direct or backed-off peer taken from fanout) included.
+//!
 //! `PROPTEST_CASES` raises the number of cases (default 256: a few seconds).
 
 #[path = "support/router_model.rs"]
@@ -27,25 +30,6 @@ proptest! {
 
     #[test]
     fn router_invariants_hold_for_any_operation_sequence(bytes in vec(any::<u8>(), 64..3000)) {
-        if let Some((scenario, ops)) = from_bytes(&bytes) {
-            router_model::run(&scenario, &ops, &|_| false);
-        }
-    }
-}
-
-proptest! {
-    // Known to fail today: no regression file for it.
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    /// The checks issue 7 says today's code fails (A2: outgoing RPCs are not split; B5: direct
-    /// peers in fanout). Run with `--ignored` once those items are fixed, then un-ignore.
-    #[test]
-    #[ignore = "issue 7 A2/B5: today's code fails these checks"]
-    fn router_invariants_hold_including_known_issue_7_items(bytes in vec(any::<u8>(), 64..3000)) {
         if let Some((scenario, ops)) = from_bytes(&bytes) {
             router_model::run(&scenario, &ops, &|_| true);
         }
@@ -134,11 +118,10 @@ fn the_model_reaches_meshes_backoffs_caches_and_px() {
     assert_eq!(reached.heartbeats, 5, "{reached:?}");
 }
 
-/// Found by the `router_ops` fuzz target (issue 7 B5): a publish to a topic we are not
-/// subscribed to puts a direct peer into its fanout, and subscribing then GRAFTs that direct
-/// peer and puts it in the mesh. Fails today; un-ignore once B5 is fixed.
+/// Found by the `router_ops` fuzz target before issue 7 B5 was fixed: a publish to a topic we
+/// are not subscribed to put a direct peer into its fanout, and subscribing then GRAFTed that
+/// direct peer and put it in the mesh.
 #[test]
-#[ignore = "issue 7 B5: fails today (direct peer taken from fanout into the mesh)"]
 fn subscribing_never_grafts_a_direct_peer_from_fanout() {
     let ops = vec![
         Op::AddPeer {

@@ -1,9 +1,12 @@
 //! The stream decoder over arbitrary byte streams.
 //!
-//! Input: byte 0 picks the maximum frame size, byte 1 how the stream is cut into reads, the
-//! rest is the stream. Checked for every frame: no panic; a decoded frame is never larger than
-//! the maximum; the decoded RPC re-encodes, within the maximum size, to bytes that decode to
-//! the same RPC; and what the decoded RPC retains is bounded by the frame's size.
+//! Input: byte 0 picks the maximum frame size and the per-RPC decode limits (the defaults, or
+//! tight ones), byte 1 how the stream is cut into reads, the rest is the stream. Checked for
+//! every frame: no panic; a decoded frame is never larger than the maximum; the decoded RPC
+//! respects every configured per-RPC cap (messages, subscriptions, control entries per type,
+//! IHAVE / IWANT / IDONTWANT ids, PX entries, id and topic length); it re-encodes, within the
+//! maximum size and no larger than its frame, to bytes that decode to the same RPC; and what it
+//! retains is bounded by its frame's size and the caps.
 //!
 //! `GOSSIPSUB_FUZZ_SKIP` lists issue 7 items whose checks today's code is known to fail, to
 //! leave out while looking for anything else: `A1` (re-encoding grows a message), `A7` (decode
@@ -16,11 +19,31 @@ use std::sync::OnceLock;
 
 use bytes::BytesMut;
 use gossipsub::__fuzz::{Codec, Decoded, encoded_len};
-use gossipsub::{ControlAction, MessageId, PeerInfo, RawMessage, Rpc, Subscription};
+use gossipsub::{
+    Config, ConfigBuilder, ControlAction, MessageId, PeerInfo, RawMessage, Rpc, Subscription,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// Maximum frame sizes tried (byte 0 of the input picks one).
-const MAX_SIZES: [usize; 5] = [16, 128, 1024, 65_536, 1 << 20];
+const MAX_SIZES: [usize; 4] = [128, 1024, 65_536, 1 << 20];
+
+/// The node configuration for selector byte `sel`.
+fn config(sel: u8) -> Config {
+    let mut b = ConfigBuilder::default();
+    b.max_transmit_size(MAX_SIZES[usize::from(sel & 3)]);
+    if sel & 4 != 0 {
+        b.max_messages_per_rpc(Some(2))
+            .max_subscriptions_per_rpc(2)
+            .max_control_entries_per_rpc(3)
+            .max_control_bytes_per_rpc(256)
+            .max_ihave_length(4)
+            .max_idontwant_messages(4)
+            .max_px_peers_per_rpc(2)
+            .max_message_id_len(8)
+            .max_topic_len(8);
+    }
+    b.build().expect("a valid configuration")
+}
 
 /// Decoded RPCs may retain at most this many bytes per frame byte, plus [`RETAIN_SLACK`].
 const RETAIN_FACTOR: usize = 8;
@@ -42,7 +65,7 @@ fuzz_target!(|input: &[u8]| {
     let [size_sel, chunk_sel, stream @ ..] = input else {
         return;
     };
-    let max_size = MAX_SIZES[usize::from(*size_sel) % MAX_SIZES.len()];
+    let config = config(*size_sel);
     // 0 means "all at once"; otherwise reads of 1..=255 bytes.
     let chunk = if *chunk_sel == 0 {
         stream.len().max(1)
@@ -50,7 +73,7 @@ fuzz_target!(|input: &[u8]| {
         usize::from(*chunk_sel)
     };
 
-    let mut codec = Codec::new(max_size);
+    let mut codec = Codec::for_config(&config);
     let mut buf = BytesMut::new();
     // Whether the decoder may still be skipping an oversized frame: the bytes it then consumes
     // are not all the next frame's.
@@ -67,7 +90,8 @@ fuzz_target!(|input: &[u8]| {
                 Ok(Some(Decoded::Rpc { rpc, .. })) => {
                     let consumed = (!may_skip).then_some(before - buf.len());
                     may_skip = false;
-                    check_rpc(&rpc, consumed, max_size);
+                    check_caps(&rpc, &config);
+                    check_rpc(&rpc, consumed, &config);
                 }
             }
         }
@@ -75,7 +99,8 @@ fuzz_target!(|input: &[u8]| {
 });
 
 /// `consumed`: the bytes the decoder took for this frame, prefix included, when known.
-fn check_rpc(rpc: &Rpc, consumed: Option<usize>, max_size: usize) {
+fn check_rpc(rpc: &Rpc, consumed: Option<usize>, config: &Config) {
+    let max_size = config.max_transmit_size();
     // The frame fits the maximum; its prefix may be a non-minimal varint of up to 10 bytes.
     if let Some(consumed) = consumed {
         assert!(
@@ -87,8 +112,11 @@ fn check_rpc(rpc: &Rpc, consumed: Option<usize>, max_size: usize) {
 
     let retained = retained_bytes(rpc);
     if check("A7") {
+        // Ids may cost more than their bytes on the wire, up to the per-RPC id caps.
+        let ids = config.max_ihave_length() * 2 + config.max_idontwant_messages();
+        let bound = RETAIN_FACTOR * frame + RETAIN_SLACK + ids * size_of::<MessageId>();
         assert!(
-            retained <= RETAIN_FACTOR * frame + RETAIN_SLACK,
+            retained <= bound,
             "a frame of {frame} bytes decoded to {retained} retained bytes (issue 7 A7)"
         );
     }
@@ -116,7 +144,7 @@ fn check_rpc(rpc: &Rpc, consumed: Option<usize>, max_size: usize) {
         .encode(rpc, &mut out)
         .expect("an RPC within the maximum size encodes");
     assert_eq!(out.len(), len + varint_len(len), "encoded_len is exact");
-    let again = match Codec::new(max_size).decode(&mut out) {
+    let again = match Codec::for_config(config).decode(&mut out) {
         Ok(Some(Decoded::Rpc { rpc, malformed, .. })) => {
             assert_eq!(malformed, 0, "our own encoding has malformed messages");
             rpc
@@ -125,6 +153,83 @@ fn check_rpc(rpc: &Rpc, consumed: Option<usize>, max_size: usize) {
     };
     assert!(out.is_empty(), "re-encoding left bytes behind");
     assert_eq!(&again, rpc, "decode(encode(rpc)) != rpc");
+}
+
+/// Every per-RPC decode limit of `config` holds for `rpc`.
+fn check_caps(rpc: &Rpc, config: &Config) {
+    let over = |what: &str, n: usize, max: usize| {
+        assert!(n <= max, "decoded {n} {what}, over the configured {max}");
+    };
+    over(
+        "messages",
+        rpc.messages.len(),
+        config.max_messages_per_rpc().unwrap_or(usize::MAX),
+    );
+    over(
+        "subscriptions",
+        rpc.subscriptions.len(),
+        config.max_subscriptions_per_rpc(),
+    );
+    let entries = config.max_control_entries_per_rpc();
+    let id_len = config.max_message_id_len();
+    let topic_len = config.max_topic_len();
+    let (mut ihave, mut iwant, mut graft, mut prune, mut idontwant) = (0, 0, 0, 0, 0);
+    let (mut ihave_ids, mut iwant_ids, mut idontwant_ids, mut px) = (0, 0, 0, 0);
+    let mut topics: Vec<&str> = rpc.subscriptions.iter().map(|s| s.topic.as_str()).collect();
+    topics.extend(rpc.messages.iter().map(|m| m.topic.as_str()));
+    let mut ids: Vec<&MessageId> = Vec::new();
+    for c in &rpc.control {
+        match c {
+            ControlAction::IHave { topic, message_ids } => {
+                ihave += 1;
+                ihave_ids += message_ids.len();
+                topics.push(topic.as_str());
+                ids.extend(message_ids);
+            }
+            ControlAction::IWant { message_ids } => {
+                iwant += 1;
+                iwant_ids += message_ids.len();
+                ids.extend(message_ids);
+            }
+            ControlAction::Graft { topic } => {
+                graft += 1;
+                topics.push(topic.as_str());
+            }
+            ControlAction::Prune { topic, peers, .. } => {
+                prune += 1;
+                px += peers.len();
+                topics.push(topic.as_str());
+            }
+            ControlAction::IDontWant { message_ids } => {
+                idontwant += 1;
+                idontwant_ids += message_ids.len();
+                ids.extend(message_ids);
+            }
+        }
+    }
+    for (what, n) in [
+        ("IHAVE entries", ihave),
+        ("IWANT entries", iwant),
+        ("GRAFT entries", graft),
+        ("PRUNE entries", prune),
+        ("IDONTWANT entries", idontwant),
+    ] {
+        over(what, n, entries);
+    }
+    over("IHAVE ids", ihave_ids, config.max_ihave_length());
+    over("IWANT ids", iwant_ids, config.max_ihave_length());
+    over(
+        "IDONTWANT ids",
+        idontwant_ids,
+        config.max_idontwant_messages(),
+    );
+    over("PX entries", px, config.max_px_peers_per_rpc());
+    for id in ids {
+        over("bytes of message id", id.as_bytes().len(), id_len);
+    }
+    for topic in topics {
+        over("bytes of topic", topic.len(), topic_len);
+    }
 }
 
 fn varint_len(mut n: usize) -> usize {

@@ -4,8 +4,8 @@
 //! - `Raw`: a message with arbitrary authenticity fields (author id, signature and key bytes),
 //!   checked in every validation mode: no panic, and the Anonymous and Strict rules hold.
 //! - `Signed`: a message signed by a key made from fuzzer bytes (Ed25519, secp256k1 or ECDSA),
-//!   then changed once. Unchanged, it must verify; with a covered field (author, data, seqno,
-//!   topic, signature) changed, it must not; with `key` changed, it verifies only if `key` still
+//!   then changed once. Unchanged, it must verify; with a covered field (author, data, the
+//!   presence of empty data, seqno, topic, signature) changed, it must not; with `key` changed, it verifies only if `key` still
 //!   decodes to the author's key.
 
 #![no_main]
@@ -22,6 +22,7 @@ enum Input {
     Raw {
         source: Option<Vec<u8>>,
         data: Vec<u8>,
+        data_absent: bool,
         seqno: Option<u64>,
         topic: String,
         signature: Option<Vec<u8>>,
@@ -49,6 +50,8 @@ enum Change {
     Source(Vec<u8>),
     Data(Vec<u8>),
     Seqno(u64),
+    /// Toggles whether the (empty) `data` field is on the wire.
+    DataAbsent,
     Topic(String),
     Signature(Vec<u8>),
     FlipSignatureBit(u16),
@@ -66,6 +69,7 @@ fuzz_target!(|input: Input| match input {
     Input::Raw {
         source,
         data,
+        data_absent,
         seqno,
         topic,
         signature,
@@ -74,6 +78,7 @@ fuzz_target!(|input: Input| match input {
         let message = RawMessage {
             source: source.and_then(|b| PeerId::from_bytes(&b).ok()),
             data: data.into(),
+            data_absent,
             sequence_number: seqno,
             topic: TopicHash::from_raw(topic),
             signature: signature.map(Bytes::from),
@@ -136,6 +141,7 @@ fn signed(seed: KeySeed, data: Vec<u8>, seqno: u64, topic: String, change: Chang
     let mut message = RawMessage {
         source: Some(author),
         data: data.into(),
+        data_absent: false,
         sequence_number: Some(seqno),
         topic: TopicHash::from_raw(topic),
         signature: None,
@@ -170,6 +176,11 @@ fn signed(seed: KeySeed, data: Vec<u8>, seqno: u64, topic: String, change: Chang
             message.sequence_number = Some(seqno);
             true
         }
+        Change::DataAbsent => {
+            message.data_absent = !message.data_absent;
+            // The flag is ignored (the field written) when there is data.
+            message.data.is_empty()
+        }
         Change::Topic(topic) => {
             message.topic = TopicHash::from_raw(topic);
             true
@@ -192,7 +203,7 @@ fn signed(seed: KeySeed, data: Vec<u8>, seqno: u64, topic: String, change: Chang
     };
     check_modes(&message);
     let result = validate(ValidationMode::Strict, &message);
-    if message == original {
+    if message == original || (message.data_absent != original.data_absent && !covered) {
         assert_eq!(result, Ok(()), "an unchanged message does not verify");
     } else if covered {
         assert!(

@@ -36,7 +36,8 @@ seeds = {
     "message_without_data": b"\x03\x00" + frame(msg_no_data),
     "control": b"\x03\x00" + frame(control),
     "two_frames_chunked": b"\x03\x07" + frame(sub) + frame(control),
-    "oversized_then_ok": b"\x00\x05" + frame(control) + frame(b""),
+    "oversized_then_ok": b"\x00\x05" + frame(control + control) + frame(b""),
+    "tight_limits": b"\x07\x00" + frame(sub + unsub + msg + control),
 }
 out = os.path.join(os.path.dirname(__file__), "..", "corpus", "rpc_decode")
 os.makedirs(out, exist_ok=True)

@@ -52,9 +52,10 @@ pub struct InvariantReport {
     pub fanout_direct_peers: usize,
     /// Entries of the backoff table (expired ones included until the next heartbeat).
     pub backoff_entries: usize,
-    /// (topic, peer) pairs in backoff at the instant given: we must not GRAFT them.
+    /// (topic, peer) pairs in backoff at the instant given, for connected peers and topics we
+    /// know of (mesh, fanout or a peer's subscription): we must not GRAFT them.
     pub active_backoffs: Vec<(TopicHash, PeerId)>,
-    /// The longest remaining backoff at the instant given.
+    /// The longest remaining backoff (exact, without slack) among those pairs.
     pub longest_backoff: Duration,
     /// Messages in the message cache.
     pub mcache_len: usize,
@@ -200,18 +201,28 @@ impl Router {
             }
         }
 
-        let active_backoffs: Vec<(TopicHash, PeerId)> = self
-            .backoff
+        // The backoff table cannot be listed; the pairs we could GRAFT (a topic we know of, a
+        // connected peer) are looked up one by one.
+        let mut known_topics: Vec<&TopicHash> = self
+            .mesh
             .keys()
-            .filter(|(topic, peer)| self.in_backoff(now, topic, peer))
-            .cloned()
+            .chain(self.fanout.keys())
+            .chain(self.topic_peers.keys())
             .collect();
-        let longest_backoff = self
-            .backoff
-            .values()
-            .map(|b| b.until.saturating_duration_since(now))
-            .max()
-            .unwrap_or_default();
+        known_topics.sort();
+        known_topics.dedup();
+        let mut active_backoffs = Vec::new();
+        let mut longest_backoff = Duration::ZERO;
+        for topic in known_topics {
+            for peer in self.peers.keys() {
+                if self.in_backoff(now, topic, peer) {
+                    active_backoffs.push((topic.clone(), *peer));
+                }
+                if let Some(until) = self.backoff.until(topic, peer) {
+                    longest_backoff = longest_backoff.max(until.saturating_duration_since(now));
+                }
+            }
+        }
 
         let per_peer_max =
             |f: &dyn Fn(&super::PeerState) -> usize| self.peers.values().map(f).max().unwrap_or(0);
@@ -236,8 +247,8 @@ impl Router {
             mcache_len: self.mcache.len(),
             seen_len: self.seen.len(),
             promises_len: self.promises.len(),
-            peer_records: self.peer_records.len(),
-            peer_record_bytes: self.peer_records.values().map(|r| r.len()).sum(),
+            peer_records: self.peer_records.size().0,
+            peer_record_bytes: self.peer_records.size().1,
             max_dont_send_per_peer,
             max_dont_send_bytes_per_peer,
             max_topic_bytes_per_peer,
