@@ -267,8 +267,22 @@ impl Config {
     }
 
     /// Computes the id of `message` with the configured [`message_id_fn`](Self::message_id_fn).
+    ///
+    /// An id that is a small slice of the payload (less than half of it) is copied: ids are
+    /// kept in the seen cache for `seen_ttl`, far longer than the message itself, and a slice
+    /// would keep the whole payload (and the frame it shares) alive that long.
     pub fn message_id(&self, message: &Message) -> MessageId {
-        (self.message_id_fn)(message)
+        let id = (self.message_id_fn)(message);
+        let bytes = id.as_bytes();
+        let data =
+            message.data.as_ptr() as usize..message.data.as_ptr() as usize + message.data.len();
+        if !bytes.is_empty()
+            && data.contains(&(bytes.as_ptr() as usize))
+            && bytes.len() < message.data.len() / 2
+        {
+            return MessageId::new(bytes::Bytes::copy_from_slice(bytes));
+        }
+        id
     }
 
     /// Whether messages authored by ourselves that come back from other peers are accepted
