@@ -464,9 +464,11 @@ impl Config {
 
     /// Maximum number of control entries decoded per control type (IHAVE, IWANT, GRAFT, PRUNE,
     /// IDONTWANT) from one received RPC; the rest are skipped before anything is allocated
-    /// for them and counted (not a spec parameter). Default 1000, the default
-    /// [`max_topics_per_peer`](Self::max_topics_per_peer): GRAFT, PRUNE and IHAVE entries name
-    /// a topic, and more of them than topics shared with the peer are redundant.
+    /// for them and counted (not a spec parameter). Default 1000, above any
+    /// [`max_topics_per_peer`](Self::max_topics_per_peer) in use (100 by default, 512 in the
+    /// Ethereum preset): GRAFT, PRUNE and IHAVE entries name a topic, so an honest peer's
+    /// entries for every topic it can share with us fit in one RPC, and more of one type than
+    /// that are redundant. IWANT and IDONTWANT ids are bounded separately, per RPC.
     pub fn max_control_entries_per_rpc(&self) -> usize {
         self.max_control_entries_per_rpc
     }
