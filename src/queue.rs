@@ -73,8 +73,9 @@ pub(crate) struct QueueLimits {
     /// by an empty class.
     pub(crate) bytes: usize,
     /// A control RPC is merged into the queued tail only while the merged RPC stays at or
-    /// below this many bytes (see [`rpc_bytes`]); 0 never merges. Keep it well below the frame
-    /// limit: [`rpc_bytes`] estimates.
+    /// below this many bytes (see [`rpc_bytes`]) and half the peer's learned frame limit
+    /// ([`PeerQueue::frame_limit`]); 0 never merges. Keep it well below the frame limit:
+    /// [`rpc_bytes`] estimates.
     pub(crate) merge_bytes: usize,
 }
 
@@ -364,10 +365,13 @@ impl PeerQueue {
         let wakers = {
             let mut inner = self.lock();
             let limits = inner.limits;
+            // Merged control stays within half the peer's learned frame limit as well: what
+            // was split to fit it must not be merged back beyond it.
+            let merge_bytes = limits.merge_bytes.min(self.frame_limit() / 2);
             if item.class == Class::Control
                 && inner.control.bytes.saturating_add(bytes) <= limits.bytes
                 && let Some(tail) = inner.control.entries.back_mut()
-                && can_merge(tail, &item, bytes, limits.merge_bytes)
+                && can_merge(tail, &item, bytes, merge_bytes)
             {
                 merge_control(tail, item, bytes);
                 inner.control.bytes = inner.control.bytes.saturating_add(bytes);

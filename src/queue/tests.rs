@@ -517,3 +517,32 @@ fn merged_gossip_expires_with_the_oldest() {
     assert_eq!(q.purge_expired(t0).gossip, 2);
     assert!(q.is_empty());
 }
+
+/// Merging must respect the frame limit learned for the peer, not only `merge_bytes` (half
+/// our own `max_transmit_size`): the behaviour splits control to fit the learned limit, and
+/// merging the pieces back together would make an RPC the handler cannot encode, dropping
+/// GRAFTs, PRUNEs and subscriptions with it.
+#[test]
+fn merging_stays_within_the_learned_frame_limit() {
+    let q = PeerQueue::new(QueueLimits {
+        items: 1000,
+        bytes: usize::MAX,
+        merge_bytes: 5 << 20,
+    });
+    q.lower_frame_limit(65_536);
+    let grafts = |n: usize| {
+        (0..n)
+            .map(|i| ControlAction::Graft {
+                topic: TopicHash::from(format!("{i:0>200}")),
+            })
+            .collect::<Vec<_>>()
+    };
+    // Twenty RPCs of ~20 KiB each, every one well within 64 KiB.
+    for _ in 0..20 {
+        q.push(control(vec![], grafts(100))).unwrap();
+    }
+    for item in std::iter::from_fn(|| pop_now(&q)) {
+        let len = crate::wire::encoded_len(&item.rpc);
+        assert!(len <= 65_536, "a merged control RPC of {len} bytes");
+    }
+}
