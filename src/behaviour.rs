@@ -382,7 +382,7 @@ impl Behaviour {
                     // for this peer): split what does not.
                     let limit = config.max_transmit_size().min(queue.frame_limit());
                     let publish_size = (class == Class::Publish).then(|| wire::rpc_len(&rpc));
-                    let pieces = wire::fragment(rpc, limit);
+                    let pieces = wire::fragment_for_peer(rpc, config, queue.frame_limit());
                     if let Some(size) = publish_size.filter(|_| pieces.dropped_messages > 0) {
                         let max = self.refused_publish.map_or(limit, |(_, m)| m.min(limit));
                         self.refused_publish = Some((size, max));
