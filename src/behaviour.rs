@@ -507,15 +507,7 @@ impl Behaviour {
         let queue = self
             .queues
             .entry(peer)
-            .or_insert_with(|| {
-                let config = self.router.config();
-                PeerQueue::new(QueueLimits {
-                    items: config.send_queue_size(),
-                    bytes: config.send_queue_bytes(),
-                    // Half the frame limit: merged control stays far from it.
-                    merge_bytes: config.max_transmit_size() / 2,
-                })
-            })
+            .or_insert_with(|| PeerQueue::new(QueueLimits::from_config(self.router.config())))
             .clone();
         Handler::new(self.handler_config.clone(), queue, connection_id)
     }

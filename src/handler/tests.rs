@@ -37,6 +37,7 @@ impl TestBehaviour {
                     items: 16,
                     bytes: 1 << 20,
                     merge_bytes: 0,
+                    decode: crate::wire::DecodeLimits::UNLIMITED,
                 })
             })
             .clone();

@@ -145,8 +145,8 @@ pub(crate) fn fragment(rpc: Rpc, max: usize) -> Fragments {
 }
 
 /// What an RPC holds, counted as [`super::decode`] counts it against [`DecodeLimits`].
-#[derive(Debug, Clone, Copy, Default)]
-struct Usage {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
     messages: usize,
     subscriptions: usize,
     /// Control entries per type: IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT.
@@ -187,7 +187,8 @@ impl Usage {
         usage
     }
 
-    fn of_rpc(rpc: &Rpc) -> Usage {
+    /// What `rpc` holds.
+    pub(crate) fn of_rpc(rpc: &Rpc) -> Usage {
         let mut usage = Usage {
             messages: rpc.messages.len(),
             subscriptions: rpc.subscriptions.len(),
@@ -199,7 +200,8 @@ impl Usage {
         usage
     }
 
-    fn plus(&self, other: &Usage) -> Usage {
+    /// The sum of two usages.
+    pub(crate) fn plus(&self, other: &Usage) -> Usage {
         let mut entries = self.entries;
         for (mine, theirs) in entries.iter_mut().zip(other.entries) {
             *mine = mine.saturating_add(theirs);
@@ -216,7 +218,8 @@ impl Usage {
         }
     }
 
-    fn within(&self, limits: &DecodeLimits) -> bool {
+    /// Whether an RPC holding this decodes whole under `limits`.
+    pub(crate) fn within(&self, limits: &DecodeLimits) -> bool {
         self.messages <= limits.max_messages
             && self.subscriptions <= limits.max_subscriptions
             && self
