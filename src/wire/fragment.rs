@@ -244,7 +244,7 @@ fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fragments {
     }
     let mut out = Packer {
         max,
-        limits: limits.clone(),
+        limits: *limits,
         done: Fragments::default(),
         current: Rpc::default(),
         fields: 0,
