@@ -194,7 +194,9 @@ impl Config {
 
     /// Maximum number of message ids advertised in one IHAVE, and the most ids we request
     /// through IWANT from one peer per heartbeat (go's MaxIHaveLength; v1.1 spec gossip
-    /// limits). Default 5000.
+    /// limits). Also the most IHAVE ids, and the most IWANT ids, decoded from one received RPC
+    /// (the rest are skipped and counted); outgoing RPCs are split to stay within it. Default
+    /// 5000.
     pub fn max_ihave_length(&self) -> usize {
         self.max_ihave_length
     }
@@ -224,7 +226,8 @@ impl Config {
     }
 
     /// Maximum number of message ids accepted from one peer in IDONTWANT per heartbeat; more
-    /// are ignored (v1.2 spec; go's MaxIDontWantMessages). Default 1000.
+    /// are ignored (v1.2 spec; go's MaxIDontWantMessages). Also the most IDONTWANT ids decoded
+    /// from one received RPC. Default 1000.
     pub fn max_idontwant_messages(&self) -> usize {
         self.max_idontwant_messages
     }
