@@ -613,3 +613,19 @@ fn message_id_slicing_the_payload_does_not_pin_it() {
     let id = config.message_id(&m.to_message());
     assert_eq!(id.as_bytes().as_ptr(), m.data.as_ptr());
 }
+
+/// The router refuses to subscribe to a topic over `max_topic_len` itself (not only the
+/// behaviour): peers with our limits skip every entry naming it, so the subscription would
+/// be announced to nobody.
+#[test]
+fn router_subscribe_refuses_topics_over_max_topic_len() {
+    let mut h = Harness::new(config().build().unwrap());
+    let long = TopicHash::from_raw("x".repeat(h.router.config().max_topic_len() + 1));
+    assert!(matches!(
+        h.router.subscribe(h.now, long.clone()),
+        Err(crate::error::SubscriptionError::TopicTooLong(t)) if t == long
+    ));
+    assert_eq!(h.router.topics().count(), 0);
+    let fits = TopicHash::from_raw("x".repeat(h.router.config().max_topic_len()));
+    assert!(h.router.subscribe(h.now, fits).unwrap());
+}
