@@ -432,6 +432,26 @@ impl PeerQueue {
         Ok(())
     }
 
+    /// Puts `items`, the pieces (in order) of an item just popped that had to be split, back at
+    /// the front of their class, so they are sent next and in order. They replace an item that
+    /// was already taken within the bounds, so no bound is checked.
+    pub(crate) fn requeue_front(&self, items: Vec<QueuedRpc>) {
+        let mut inner = self.lock();
+        for item in items.into_iter().rev() {
+            let bytes = rpc_bytes(&item.rpc);
+            let usage = if item.class == Class::Control {
+                Usage::of_rpc(&item.rpc)
+            } else {
+                Usage::default()
+            };
+            inner.track_forward(&item);
+            let lane = inner.lane_mut(item.class);
+            lane.bytes = lane.bytes.saturating_add(bytes);
+            lane.entries.push_front(Entry { bytes, usage, item });
+        }
+        self.sync_len(&inner);
+    }
+
     /// Takes the next item to send: control first, then publish, then forward.
     ///
     /// When the queue is empty, registers `cx`'s waker for connection `conn` (replacing that

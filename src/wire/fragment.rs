@@ -235,7 +235,7 @@ impl Usage {
 }
 
 /// Splits `rpc` into RPCs that each encode within `max` bytes and stay within `limits`.
-fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fragments {
+pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fragments {
     if rpc_len(&rpc) <= max && Usage::of_rpc(&rpc).within(limits) {
         return Fragments {
             rpcs: vec![rpc],
