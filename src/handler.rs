@@ -343,8 +343,9 @@ impl Handler {
         }
     }
 
-    /// Writes queued RPCs while the stream takes them, then flushes. An RPC that cannot be
-    /// encoded is dropped and reported; the stream carries on.
+    /// Writes queued RPCs while the stream takes them, then flushes. An RPC over the frame
+    /// limit is split and its pieces requeued; what cannot be encoded even alone is dropped
+    /// and reported; the stream carries on.
     fn poll_write(&mut self, cx: &mut Context<'_>) {
         let Outbound::Open(stream) = &mut self.outbound else {
             return;
