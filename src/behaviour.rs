@@ -459,8 +459,10 @@ impl Behaviour {
             return;
         }
         // Stop queueing for it: RPCs to a peer without a queue are skipped until its
-        // connections are gone.
-        self.queues.remove(&peer);
+        // connections are gone. Several refused pieces of one RPC disconnect it once.
+        if self.queues.remove(&peer).is_none() {
+            return;
+        }
         self.router.counters_mut().slow_peers_disconnected += 1;
         tracing::warn!(%peer, "control send queue full; disconnecting the peer");
         self.events.push_back(ToSwarm::CloseConnection {
@@ -762,3 +764,7 @@ fn control_gossip_expiry(config: &Config, now: Instant) -> Option<Instant> {
         .checked_mul(beats)
         .and_then(|d| now.checked_add(d))
 }
+
+#[cfg(test)]
+#[path = "behaviour_tests.rs"]
+mod tests;
