@@ -382,7 +382,7 @@ impl Behaviour {
                     // for this peer): split what does not.
                     let limit = config.max_transmit_size().min(queue.frame_limit());
                     let publish_size = (class == Class::Publish).then(|| wire::rpc_len(&rpc));
-                    let pieces = wire::fragment(rpc, limit);
+                    let pieces = wire::fragment_for_peer(rpc, config, queue.frame_limit());
                     if let Some(size) = publish_size.filter(|_| pieces.dropped_messages > 0) {
                         let max = self.refused_publish.map_or(limit, |(_, m)| m.min(limit));
                         self.refused_publish = Some((size, max));
@@ -459,8 +459,10 @@ impl Behaviour {
             return;
         }
         // Stop queueing for it: RPCs to a peer without a queue are skipped until its
-        // connections are gone.
-        self.queues.remove(&peer);
+        // connections are gone. Several refused pieces of one RPC disconnect it once.
+        if self.queues.remove(&peer).is_none() {
+            return;
+        }
         self.router.counters_mut().slow_peers_disconnected += 1;
         tracing::warn!(%peer, "control send queue full; disconnecting the peer");
         self.events.push_back(ToSwarm::CloseConnection {
@@ -507,15 +509,7 @@ impl Behaviour {
         let queue = self
             .queues
             .entry(peer)
-            .or_insert_with(|| {
-                let config = self.router.config();
-                PeerQueue::new(QueueLimits {
-                    items: config.send_queue_size(),
-                    bytes: config.send_queue_bytes(),
-                    // Half the frame limit: merged control stays far from it.
-                    merge_bytes: config.max_transmit_size() / 2,
-                })
-            })
+            .or_insert_with(|| PeerQueue::new(QueueLimits::from_config(self.router.config())))
             .clone();
         Handler::new(self.handler_config.clone(), queue, connection_id)
     }
@@ -770,3 +764,7 @@ fn control_gossip_expiry(config: &Config, now: Instant) -> Option<Instant> {
         .checked_mul(beats)
         .and_then(|d| now.checked_add(d))
 }
+
+#[cfg(test)]
+#[path = "behaviour_tests.rs"]
+mod tests;

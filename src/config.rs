@@ -194,7 +194,9 @@ impl Config {
 
     /// Maximum number of message ids advertised in one IHAVE, and the most ids we request
     /// through IWANT from one peer per heartbeat (go's MaxIHaveLength; v1.1 spec gossip
-    /// limits). Default 5000.
+    /// limits). Also the most IHAVE ids, and the most IWANT ids, decoded from one received RPC
+    /// (the rest are skipped and counted); outgoing RPCs are split to stay within it. Default
+    /// 5000.
     pub fn max_ihave_length(&self) -> usize {
         self.max_ihave_length
     }
@@ -224,7 +226,8 @@ impl Config {
     }
 
     /// Maximum number of message ids accepted from one peer in IDONTWANT per heartbeat; more
-    /// are ignored (v1.2 spec; go's MaxIDontWantMessages). Default 1000.
+    /// are ignored (v1.2 spec; go's MaxIDontWantMessages). Also the most IDONTWANT ids decoded
+    /// from one received RPC. Default 1000.
     pub fn max_idontwant_messages(&self) -> usize {
         self.max_idontwant_messages
     }
@@ -267,8 +270,22 @@ impl Config {
     }
 
     /// Computes the id of `message` with the configured [`message_id_fn`](Self::message_id_fn).
+    ///
+    /// An id that is a small slice of the payload (less than half of it) is copied: ids are
+    /// kept in the seen cache for `seen_ttl`, far longer than the message itself, and a slice
+    /// would keep the whole payload (and the frame it shares) alive that long.
     pub fn message_id(&self, message: &Message) -> MessageId {
-        (self.message_id_fn)(message)
+        let id = (self.message_id_fn)(message);
+        let bytes = id.as_bytes();
+        let data =
+            message.data.as_ptr() as usize..message.data.as_ptr() as usize + message.data.len();
+        if !bytes.is_empty()
+            && data.contains(&(bytes.as_ptr() as usize))
+            && bytes.len() < message.data.len() / 2
+        {
+            return MessageId::new(bytes::Bytes::copy_from_slice(bytes));
+        }
+        id
     }
 
     /// Whether messages authored by ourselves that come back from other peers are accepted
@@ -450,9 +467,11 @@ impl Config {
 
     /// Maximum number of control entries decoded per control type (IHAVE, IWANT, GRAFT, PRUNE,
     /// IDONTWANT) from one received RPC; the rest are skipped before anything is allocated
-    /// for them and counted (not a spec parameter). Default 1000, the default
-    /// [`max_topics_per_peer`](Self::max_topics_per_peer): GRAFT, PRUNE and IHAVE entries name
-    /// a topic, and more of them than topics shared with the peer are redundant.
+    /// for them and counted (not a spec parameter). Default 1000, above any
+    /// [`max_topics_per_peer`](Self::max_topics_per_peer) in use (100 by default, 512 in the
+    /// Ethereum preset): GRAFT, PRUNE and IHAVE entries name a topic, so an honest peer's
+    /// entries for every topic it can share with us fit in one RPC, and more of one type than
+    /// that are redundant. IWANT and IDONTWANT ids are bounded separately, per RPC.
     pub fn max_control_entries_per_rpc(&self) -> usize {
         self.max_control_entries_per_rpc
     }

@@ -9,8 +9,9 @@
 //!   is then replaced by a new one. Failures in a row are bounded ([`MAX_OUTBOUND_FAILURES`]);
 //!   a stream that carries a frame resets the count. Past the bound the handler gives up on the
 //!   connection and tells the behaviour, which closes it.
-//! - An RPC the codec refuses to encode (over the size limit) is dropped alone and reported;
-//!   the stream is not touched.
+//! - An RPC over the stream's frame limit (queued before a lower limit was learned for the
+//!   peer) is split into pieces that fit, put back at the front of the queue; only what cannot
+//!   fit alone is dropped and reported. An encode error never touches the stream.
 //! - A peer's frame limit is learned: when the remote closes a stream on which we wrote a frame
 //!   above [`COMMON_FRAME_LIMIT`] (libp2p-gossipsub's default, the smallest limit in common
 //!   use), frames to that peer are capped at that limit from then on (shared by its
@@ -49,10 +50,10 @@ use libp2p_swarm::{
 };
 
 use crate::{
-    queue::PeerQueue,
+    queue::{PeerQueue, QueuedRpc},
     types::{PeerKind, Rpc},
     upgrade::{Upgrade, default_protocols},
-    wire::{Codec, DecodeLimits, DecodedRpc, DropReason, Inbound},
+    wire::{self, Codec, DecodeLimits, DecodedRpc, DropReason, Inbound},
 };
 
 /// How many outbound stream failures in a row (failed negotiation other than "not supported",
@@ -138,7 +139,8 @@ pub enum SendEvent {
         /// The last failure.
         reason: String,
     },
-    /// An RPC could not be encoded (over the size limit) and was dropped; the stream is intact.
+    /// An RPC, or items of it that alone exceed the frame limit, could not be encoded and were
+    /// dropped; the stream is intact.
     Unencodable {
         /// The codec's error.
         reason: String,
@@ -162,6 +164,8 @@ type OutboundFraming = Framed<Stream, OutboundCodec>;
 /// closes the stream. Decoding (never expected) is the inner codec's.
 struct OutboundCodec {
     inner: Codec,
+    /// The frame limit `inner` encodes within.
+    limit: usize,
     largest: usize,
 }
 
@@ -229,6 +233,9 @@ pub struct Handler {
     outbound_failures: u8,
     /// Our own frame limit.
     max_transmit_size: usize,
+    /// The per-RPC limits of a receiver with our configuration: an RPC split here (because it
+    /// exceeds the stream's frame limit) is split within them too.
+    decode_limits: DecodeLimits,
     inbound: Option<Box<Framing>>,
     /// Inbound frames handed out since the inbound stream last had nothing to read.
     inbound_in_a_row: usize,
@@ -251,6 +258,7 @@ impl Handler {
             outbound: Outbound::Idle,
             outbound_failures: 0,
             max_transmit_size: config.max_transmit_size,
+            decode_limits: config.decode_limits,
             inbound: None,
             inbound_in_a_row: 0,
             events: VecDeque::new(),
@@ -335,8 +343,9 @@ impl Handler {
         }
     }
 
-    /// Writes queued RPCs while the stream takes them, then flushes. An RPC that cannot be
-    /// encoded is dropped and reported; the stream carries on.
+    /// Writes queued RPCs while the stream takes them, then flushes. An RPC over the frame
+    /// limit is split and its pieces requeued; what cannot be encoded even alone is dropped
+    /// and reported; the stream carries on.
     fn poll_write(&mut self, cx: &mut Context<'_>) {
         let Outbound::Open(stream) = &mut self.outbound else {
             return;
@@ -362,6 +371,49 @@ impl Handler {
             // anything, so an error here leaves the stream and its buffer intact.
             match stream.start_send_unpin(&item.rpc) {
                 Ok(()) => sent += 1,
+                Err(_) if wire::rpc_len(&item.rpc) > stream.codec().limit => {
+                    // Queued before the peer's lower frame limit was learned: split it rather
+                    // than lose the control (or messages) it carries. Only what cannot fit
+                    // alone is dropped.
+                    let limit = stream.codec().limit;
+                    let class = item.class;
+                    let QueuedRpc {
+                        rpc,
+                        expires,
+                        message_id,
+                        ..
+                    } = item;
+                    let pieces = wire::fragment_within(rpc, limit, &self.decode_limits);
+                    let dropped = pieces.dropped_messages + pieces.dropped_control;
+                    tracing::debug!(
+                        connection = ?self.conn,
+                        ?class,
+                        pieces = pieces.rpcs.len(),
+                        dropped,
+                        limit,
+                        "queued RPC over the stream's frame limit split"
+                    );
+                    if dropped > 0 {
+                        self.events
+                            .push_back(HandlerEvent::Send(SendEvent::Unencodable {
+                                reason: format!(
+                                    "{dropped} items larger than the frame limit of {limit} bytes"
+                                ),
+                            }));
+                    }
+                    self.queue.requeue_front(
+                        pieces
+                            .rpcs
+                            .into_iter()
+                            .map(|rpc| QueuedRpc {
+                                rpc,
+                                class,
+                                expires,
+                                message_id: message_id.clone(),
+                            })
+                            .collect(),
+                    );
+                }
                 Err(e) => {
                     tracing::warn!(
                         connection = ?self.conn,
@@ -557,6 +609,7 @@ impl ConnectionHandler for Handler {
                     Box::new(Framed::from_parts(stream.into_parts().map_codec(|_| {
                         OutboundCodec {
                             inner: Codec::new(limit),
+                            limit,
                             largest: 0,
                         }
                     })));

@@ -12,7 +12,8 @@
 //! - A control RPC is merged into the last queued one while that one is not sent yet, so a
 //!   burst of control (subscribing to many topics, a heartbeat's GRAFTs and PRUNEs) takes one
 //!   item, not one per input. Merging never reorders what the peer processes and stays below
-//!   `limits.merge_bytes`.
+//!   `limits.merge_bytes`, half the peer's learned frame limit, and the per-RPC decode limits
+//!   of a receiver with our configuration (`limits.decode`).
 //! - Stale publishes and forwards are dropped by [`PeerQueue::purge_expired`], which also strips
 //!   stale gossip (IHAVE) from queued control RPCs: GRAFT, PRUNE, IWANT, IDONTWANT and
 //!   subscriptions are kept. Forwards the peer told us it does not want (IDONTWANT) are dropped
@@ -38,6 +39,7 @@ use std::{
 use libp2p_swarm::ConnectionId;
 
 use crate::types::{ControlAction, MessageId, Rpc};
+use crate::wire::{DecodeLimits, Usage};
 
 /// The priority class of a queued RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,9 +75,27 @@ pub(crate) struct QueueLimits {
     /// by an empty class.
     pub(crate) bytes: usize,
     /// A control RPC is merged into the queued tail only while the merged RPC stays at or
-    /// below this many bytes (see [`rpc_bytes`]); 0 never merges. Keep it well below the frame
-    /// limit: [`rpc_bytes`] estimates.
+    /// below this many bytes (see [`rpc_bytes`]) and half the peer's learned frame limit
+    /// ([`PeerQueue::frame_limit`]); 0 never merges. Keep it well below the frame limit:
+    /// [`rpc_bytes`] estimates.
     pub(crate) merge_bytes: usize,
+    /// The per-RPC limits of a receiver with our configuration: merged control stays within
+    /// them, so a peer with our limits decodes all of it.
+    pub(crate) decode: DecodeLimits,
+}
+
+impl QueueLimits {
+    /// The limits of `config`: `send_queue_size` items and `send_queue_bytes` bytes per class;
+    /// control merged up to half the frame limit.
+    pub(crate) fn from_config(config: &crate::Config) -> Self {
+        QueueLimits {
+            items: config.send_queue_size(),
+            bytes: config.send_queue_bytes(),
+            // Half the frame limit: merged control stays far from it.
+            merge_bytes: config.max_transmit_size() / 2,
+            decode: DecodeLimits::from_config(config),
+        }
+    }
 }
 
 /// What [`PeerQueue::purge_expired`] dropped.
@@ -133,6 +153,8 @@ pub(crate) fn rpc_bytes(rpc: &Rpc) -> usize {
 #[derive(Debug)]
 struct Entry {
     bytes: usize,
+    /// What a control RPC holds against the receiver's decode limits (default otherwise).
+    usage: Usage,
     item: QueuedRpc,
 }
 
@@ -258,17 +280,25 @@ impl Inner {
 /// Whether `new` may be appended to `tail`: the peer must process the result exactly as the
 /// two RPCs one after the other (a receiver handles an RPC's subscriptions before its control,
 /// so `new`'s subscriptions may not move ahead of `tail`'s control), and the result must stay
-/// within `max_bytes` (0: never merge).
-fn can_merge(tail: &Entry, new: &QueuedRpc, new_bytes: usize, max_bytes: usize) -> bool {
+/// within `max_bytes` (0: never merge) and within the receiver's `decode` limits.
+fn can_merge(
+    tail: &Entry,
+    new: &QueuedRpc,
+    new_bytes: usize,
+    new_usage: &Usage,
+    max_bytes: usize,
+    decode: &DecodeLimits,
+) -> bool {
     let reorders = !tail.item.rpc.control.is_empty() && !new.rpc.subscriptions.is_empty();
     max_bytes != 0
         && !reorders
         && new.rpc.messages.is_empty()
         && tail.bytes.saturating_add(new_bytes) <= max_bytes
+        && tail.usage.plus(new_usage).within(decode)
 }
 
 /// Appends `new` to `tail` (see [`can_merge`]).
-fn merge_control(tail: &mut Entry, new: QueuedRpc, new_bytes: usize) {
+fn merge_control(tail: &mut Entry, new: QueuedRpc, new_bytes: usize, new_usage: &Usage) {
     let QueuedRpc { rpc, expires, .. } = new;
     tail.item.rpc.subscriptions.extend(rpc.subscriptions);
     tail.item.rpc.control.extend(rpc.control);
@@ -278,6 +308,7 @@ fn merge_control(tail: &mut Entry, new: QueuedRpc, new_bytes: usize) {
         (a, b) => a.or(b),
     };
     tail.bytes = tail.bytes.saturating_add(new_bytes);
+    tail.usage = tail.usage.plus(new_usage);
 }
 
 /// Strips the IHAVE entries of a control RPC; returns how many were removed.
@@ -361,15 +392,24 @@ impl PeerQueue {
     #[allow(clippy::result_large_err)]
     pub(crate) fn push(&self, item: QueuedRpc) -> Result<(), QueuedRpc> {
         let bytes = rpc_bytes(&item.rpc);
+        // Only control is merged: only control needs its usage.
+        let usage = if item.class == Class::Control {
+            Usage::of_rpc(&item.rpc)
+        } else {
+            Usage::default()
+        };
         let wakers = {
             let mut inner = self.lock();
             let limits = inner.limits;
+            // Merged control stays within half the peer's learned frame limit as well: what
+            // was split to fit it must not be merged back beyond it.
+            let merge_bytes = limits.merge_bytes.min(self.frame_limit() / 2);
             if item.class == Class::Control
                 && inner.control.bytes.saturating_add(bytes) <= limits.bytes
                 && let Some(tail) = inner.control.entries.back_mut()
-                && can_merge(tail, &item, bytes, limits.merge_bytes)
+                && can_merge(tail, &item, bytes, &usage, merge_bytes, &limits.decode)
             {
-                merge_control(tail, item, bytes);
+                merge_control(tail, item, bytes, &usage);
                 inner.control.bytes = inner.control.bytes.saturating_add(bytes);
                 return Ok(());
             }
@@ -382,7 +422,7 @@ impl PeerQueue {
             inner.track_forward(&item);
             let lane = inner.lane_mut(item.class);
             lane.bytes = lane.bytes.saturating_add(bytes);
-            lane.entries.push_back(Entry { bytes, item });
+            lane.entries.push_back(Entry { bytes, usage, item });
             self.sync_len(&inner);
             std::mem::take(&mut inner.wakers)
         };
@@ -390,6 +430,26 @@ impl PeerQueue {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// Puts `items`, the pieces (in order) of an item just popped that had to be split, back at
+    /// the front of their class, so they are sent next and in order. They replace an item that
+    /// was already taken within the bounds, so no bound is checked.
+    pub(crate) fn requeue_front(&self, items: Vec<QueuedRpc>) {
+        let mut inner = self.lock();
+        for item in items.into_iter().rev() {
+            let bytes = rpc_bytes(&item.rpc);
+            let usage = if item.class == Class::Control {
+                Usage::of_rpc(&item.rpc)
+            } else {
+                Usage::default()
+            };
+            inner.track_forward(&item);
+            let lane = inner.lane_mut(item.class);
+            lane.bytes = lane.bytes.saturating_add(bytes);
+            lane.entries.push_front(Entry { bytes, usage, item });
+        }
+        self.sync_len(&inner);
     }
 
     /// Takes the next item to send: control first, then publish, then forward.
@@ -470,6 +530,7 @@ impl PeerQueue {
                         }
                         purged.gossip += stripped;
                         entry.bytes = rpc_bytes(&entry.item.rpc);
+                        entry.usage = Usage::of_rpc(&entry.item.rpc);
                         !entry.item.rpc.is_empty()
                     },
                     &mut dropped,

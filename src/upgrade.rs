@@ -82,7 +82,7 @@ impl Upgrade {
         ready(Ok((
             Framed::new(
                 socket,
-                Codec::with_limits(self.max_transmit_size, self.decode_limits.clone()),
+                Codec::with_limits(self.max_transmit_size, self.decode_limits),
             ),
             info.kind,
         )))

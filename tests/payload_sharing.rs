@@ -1,5 +1,6 @@
 //! Payloads are shared, never copied per peer: every RPC the router emits for a message holds
-//! a `Bytes` handle to the same buffer, which for a received message is the decoded frame.
+//! a `Bytes` handle to the same buffer, which for a received message is its frame (copied once
+//! out of the stream's read buffer).
 
 use std::time::{Duration, Instant};
 
@@ -74,13 +75,10 @@ fn forwarded_payloads_share_the_received_frame() {
             &mut frame,
         )
         .expect("encode");
-    let frame_range = frame.as_ptr_range();
     let rpc = codec.decode(&mut frame).expect("decode").expect("frame");
+    // The frame is copied once out of the read buffer (a slice of the buffer would pin all of
+    // it); the payload is a slice of that copy, shared by every forward.
     let received = rpc.messages[0].data.as_ptr();
-    assert!(
-        frame_range.contains(&received),
-        "decoding does not copy the payload"
-    );
 
     router.handle_rpc(now, mesh[0], rpc);
     let sent = sent_payloads(&mut router);

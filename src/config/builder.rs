@@ -17,6 +17,10 @@ const MIN_TRANSMIT_SIZE: usize = 128;
 /// enough that `Instant + MAX_DURATION` (and sums of a few of them) cannot overflow.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The largest `history_length` accepted: the message cache allocates one window per
+/// heartbeat when the router is built, and tick arithmetic adds it to heartbeat counts.
+const MAX_HISTORY_LENGTH: usize = 10_000;
+
 /// The default [`ConfigBuilder::max_transmit_size`]: 64 KiB, libp2p-gossipsub's default. A
 /// peer refuses any frame above its own limit (libp2p-gossipsub then closes our stream), so the
 /// default is the smallest limit in common use: a network of default nodes of any
@@ -174,7 +178,8 @@ impl ConfigBuilder {
     }
 
     /// Sets mcache_len, the heartbeat windows kept in the message cache
-    /// ([`Config::history_length`]). At least 1. Default 5.
+    /// ([`Config::history_length`]). At least 1, at most 10,000 (the cache allocates one
+    /// window per heartbeat up front). Default 5.
     pub fn history_length(&mut self, history_length: usize) -> &mut Self {
         self.config.history_length = history_length;
         self
@@ -528,7 +533,7 @@ impl ConfigBuilder {
     /// most `mesh_n / 2`, the spec's D_out rules) — except that the bootstrapper setup, with
     /// `mesh_n`, `mesh_n_low`, `mesh_n_high` and `mesh_outbound_min` all 0 (and so
     /// `retain_scores` 0), is accepted — then `gossip_factor` (in `0.0..=1.0`),
-    /// `history_length` (at least 1), `history_gossip` (1 to `history_length`),
+    /// `history_length` (1 to 10,000), `history_gossip` (1 to `history_length`),
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
     /// least 128), `max_ihave_length`, `send_queue_size`, `send_queue_bytes`,
     /// `opportunistic_graft_ticks`, `direct_connect_ticks` (at least 1), `prune_backoff` (at
@@ -616,6 +621,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         c.history_length >= 1,
         "history_length",
         "must be at least 1",
+    )?;
+    ensure(
+        c.history_length <= MAX_HISTORY_LENGTH,
+        "history_length",
+        format!("{} exceeds {MAX_HISTORY_LENGTH}", c.history_length),
     )?;
     ensure(
         (1..=c.history_length).contains(&c.history_gossip),
@@ -819,6 +829,9 @@ mod tests {
             }),
             ("history_length", |b| {
                 b.history_length(0).history_gossip(0);
+            }),
+            ("history_length", |b| {
+                b.history_length(usize::MAX);
             }),
             ("history_gossip", |b| {
                 b.history_gossip(0);

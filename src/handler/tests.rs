@@ -37,6 +37,7 @@ impl TestBehaviour {
                     items: 16,
                     bytes: 1 << 20,
                     merge_bytes: 0,
+                    decode: crate::wire::DecodeLimits::UNLIMITED,
                 })
             })
             .clone();
@@ -305,4 +306,59 @@ fn varint_prefix_length_of_a_frame() {
     ] {
         assert_eq!(varint_len(payload + prefix), prefix, "payload {payload}");
     }
+}
+
+/// A queued RPC larger than the stream's limit but made of items that each fit (here a
+/// control RPC queued before the peer's frame limit was learned) is split and sent, not
+/// dropped: losing its subscriptions, GRAFTs or PRUNEs would leave the two sides disagreeing.
+#[tokio::test]
+async fn oversized_rpc_of_fitting_items_is_split_not_dropped() {
+    let mut a = swarm(&all());
+    let mut b = swarm(&all());
+    run(connect(&mut a, &mut b)).await;
+    let queue = a.behaviour().queues[b.local_peer_id()].clone();
+    let sub = |name: String| Subscription {
+        subscribe: true,
+        topic: TopicHash::from(name),
+    };
+    let big: Vec<Subscription> = (0..3)
+        .map(|i| sub(format!("{i}{}", "y".repeat(30_000))))
+        .collect();
+    queue
+        .push(queued(Rpc {
+            subscriptions: big.clone(),
+            ..Rpc::default()
+        }))
+        .expect("room");
+    let marker = sub("marker".to_owned());
+    queue
+        .push(queued(Rpc {
+            subscriptions: vec![marker.clone()],
+            ..Rpc::default()
+        }))
+        .expect("room");
+    let mut got = Vec::new();
+    run(async {
+        while !got.contains(&marker) {
+            tokio::select! {
+                _ = a.select_next_some() => {}
+                event = b.select_next_some() => {
+                    if let SwarmEvent::Behaviour(HandlerEvent::Rpc(r)) = event {
+                        got.extend(r.rpc.subscriptions);
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let mut expected = big;
+    expected.push(marker);
+    // Compared by topic length and first byte: the topics are too long to print.
+    let summary = |subs: &[Subscription]| -> Vec<(usize, Option<u8>)> {
+        subs.iter()
+            .map(|s| (s.topic.as_str().len(), s.topic.as_str().bytes().next()))
+            .collect()
+    };
+    assert_eq!(summary(&got), summary(&expected));
+    assert_eq!(got, expected, "same topics, in order");
 }

@@ -26,6 +26,7 @@ fn queue(items: usize) -> PeerQueue {
         items,
         bytes: usize::MAX,
         merge_bytes: 0,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
     })
 }
 
@@ -292,6 +293,7 @@ fn each_class_is_bounded_in_bytes() {
         items: 1000,
         bytes: 10_000,
         merge_bytes: 0,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
     });
     let one = rpc_bytes(&message_rpc(3000));
     assert!(one >= 3000);
@@ -327,6 +329,7 @@ fn an_item_over_the_byte_bound_is_taken_only_by_an_empty_class() {
         items: 10,
         bytes: 1000,
         merge_bytes: 0,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
     });
     q.push(sized(Class::Publish, 5000))
         .expect("an empty class takes it");
@@ -343,6 +346,7 @@ fn byte_accounting_follows_cancel_and_purge() {
         items: 10,
         bytes: 100_000,
         merge_bytes: 0,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
     });
     let mut f = sized(Class::Forward, 1000);
     f.message_id = mid("x");
@@ -466,6 +470,7 @@ fn control_merges_into_the_unsent_tail_without_reordering() {
         items: 2,
         bytes: 100_000,
         merge_bytes: 1000,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
     });
     let graft = |t: &str| ControlAction::Graft {
         topic: TopicHash::from(t),
@@ -506,6 +511,7 @@ fn merged_gossip_expires_with_the_oldest() {
         items: 10,
         bytes: 100_000,
         merge_bytes: 10_000,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
     });
     let mut first = control(vec![], vec![ihave(1)]);
     first.expires = Some(t0);
@@ -516,4 +522,72 @@ fn merged_gossip_expires_with_the_oldest() {
     assert_eq!(q.len_of(Class::Control), 1);
     assert_eq!(q.purge_expired(t0).gossip, 2);
     assert!(q.is_empty());
+}
+
+/// Merging must respect the frame limit learned for the peer, not only `merge_bytes` (half
+/// our own `max_transmit_size`): the behaviour splits control to fit the learned limit, and
+/// merging the pieces back together would make an RPC the handler cannot encode, dropping
+/// GRAFTs, PRUNEs and subscriptions with it.
+#[test]
+fn merging_stays_within_the_learned_frame_limit() {
+    let q = PeerQueue::new(QueueLimits {
+        items: 1000,
+        bytes: usize::MAX,
+        merge_bytes: 5 << 20,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
+    });
+    q.lower_frame_limit(65_536);
+    let grafts = |n: usize| {
+        (0..n)
+            .map(|i| ControlAction::Graft {
+                topic: TopicHash::from(format!("{i:0>200}")),
+            })
+            .collect::<Vec<_>>()
+    };
+    // Twenty RPCs of ~20 KiB each, every one well within 64 KiB.
+    for _ in 0..20 {
+        q.push(control(vec![], grafts(100))).unwrap();
+    }
+    for item in std::iter::from_fn(|| pop_now(&q)) {
+        let len = crate::wire::encoded_len(&item.rpc);
+        assert!(len <= 65_536, "a merged control RPC of {len} bytes");
+    }
+}
+
+/// Merged control must stay within the per-RPC limits a receiver with our configuration
+/// decodes (here 1000 entries per control type): the Ethereum preset's frame limit lets
+/// `merge_bytes` alone admit tens of thousands of IDONTWANT entries in one RPC, and a peer with
+/// our limits would skip everything past its caps.
+#[test]
+fn merging_stays_within_the_receivers_decode_limits() {
+    use asynchronous_codec::{Decoder, Encoder};
+    use bytes::BytesMut;
+
+    use crate::wire::{Codec, DecodeLimits, Inbound};
+
+    let config = crate::ConfigBuilder::ethereum().build().unwrap();
+    let q = PeerQueue::new(QueueLimits::from_config(&config));
+    for batch in 0..3u32 {
+        let idontwant = (0..600u32)
+            .map(|i| ControlAction::IDontWant {
+                message_ids: vec![MessageId::new((batch * 1000 + i).to_be_bytes().to_vec())],
+            })
+            .collect();
+        q.push(control(vec![], idontwant)).unwrap();
+    }
+    let mut entries = 0;
+    for item in std::iter::from_fn(|| pop_now(&q)) {
+        let mut buf = BytesMut::new();
+        let mut codec = Codec::with_limits(
+            config.max_transmit_size(),
+            DecodeLimits::from_config(&config),
+        );
+        codec.encode(&item.rpc, &mut buf).unwrap();
+        let Some(Inbound::Rpc(decoded)) = codec.decode(&mut buf).unwrap() else {
+            panic!("expected an RPC");
+        };
+        assert!(decoded.drops.is_empty(), "{:?}", decoded.drops);
+        entries += decoded.rpc.control.len();
+    }
+    assert_eq!(entries, 1800);
 }

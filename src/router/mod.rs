@@ -244,12 +244,16 @@ impl Router {
     }
 
     /// Subscribes to `topic`: announces it to every peer and builds its mesh (from fanout peers
-    /// first). Returns `Ok(false)` if we were already subscribed, and an error if the
-    /// subscription filter refuses the topic.
+    /// first). Returns `Ok(false)` if we were already subscribed, and an error if the topic is
+    /// longer than `max_topic_len` (peers with our limits skip every entry naming it) or the
+    /// subscription filter refuses it.
     pub fn subscribe(&mut self, now: Instant, topic: TopicHash) -> Result<bool, SubscriptionError> {
         self.touch(now);
         if self.mesh.contains_key(&topic) {
             return Ok(false);
+        }
+        if topic.as_str().len() > self.config.max_topic_len() {
+            return Err(SubscriptionError::TopicTooLong(topic));
         }
         if !self.filter.allow(&topic) {
             return Err(SubscriptionError::NotAllowed(topic));

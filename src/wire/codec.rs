@@ -66,8 +66,9 @@ pub enum DropReason {
 
 /// Length-prefixed protobuf codec for gossipsub RPCs.
 ///
-/// Decodes into [`Inbound`] under per-RPC [`DecodeLimits`] (large payloads share the frame's
-/// buffer, everything else is copied out of it) and encodes `&Rpc` without intermediate copies.
+/// Decodes into [`Inbound`] under per-RPC [`DecodeLimits`] (each frame is copied out of the read
+/// buffer into its own allocation; large payloads share that copy, everything else is copied
+/// out of it) and encodes `&Rpc` without intermediate copies.
 #[derive(Debug, Clone)]
 pub struct Codec {
     /// The largest frame (protobuf bytes, without the prefix) accepted or produced.
@@ -135,7 +136,11 @@ impl Decoder for Codec {
         }
 
         src.advance(prefix_len);
-        let frame = src.split_to(len).freeze();
+        // The frame is copied into an allocation of its own: a slice of the read buffer would
+        // share (and keep alive) the buffer's whole allocation, which can be far larger than
+        // the frame (grown for an earlier large frame, or holding the frames after it). Only an
+        // exact allocation makes "a shared payload pins at most twice its size" true.
+        let frame = Bytes::copy_from_slice(&src.split_to(len));
         Ok(Some(decode_frame(&frame, &self.limits)))
     }
 }
@@ -509,7 +514,8 @@ pub(crate) mod tests {
 
     /// Only a payload of at least half the frame shares the frame's allocation (with its
     /// signature and key); small payloads, topics, message ids and PX records are copied, so
-    /// nothing small that is retained pins the frame.
+    /// nothing small that is retained pins the frame. The frame itself is a copy: nothing
+    /// shares the read buffer.
     #[test]
     fn only_large_payloads_share_the_frame() {
         let mut rpc = full_rpc();
@@ -517,21 +523,43 @@ pub(crate) mod tests {
         large.data = Bytes::from(vec![0x5a; 8192]);
         rpc.messages.push(large);
         let mut src = encode(&rpc);
-        let start = src.as_ptr() as usize;
-        let end = start + src.len();
-        let inside = |b: &[u8]| {
-            let p = b.as_ptr() as usize;
-            !b.is_empty() && p >= start && p + b.len() <= end
-        };
+        let frame_len = convert::encoded_len(&rpc);
+        let prefix_len = src.len() - frame_len;
+        // Where the large payload starts within the frame.
+        let payload_offset = src
+            .windows(8192)
+            .position(|w| w.iter().all(|b| *b == 0x5a))
+            .unwrap()
+            - prefix_len;
+        let buffer_start = src.as_ptr() as usize;
+        let buffer = buffer_start..buffer_start + src.capacity();
 
         let Some(Inbound::Rpc(decoded)) = Codec::new(1 << 20).decode(&mut src).unwrap() else {
             panic!("expected an RPC");
         };
         assert_eq!(decoded.rpc, rpc);
         let (large, small) = decoded.rpc.messages.split_last().unwrap();
-        assert!(inside(&large.data));
-        assert!(inside(large.signature.as_ref().unwrap()));
-        assert!(inside(large.key.as_ref().unwrap()));
+        let shared = [
+            &large.data[..],
+            large.signature.as_deref().unwrap(),
+            large.key.as_deref().unwrap(),
+        ];
+        // The large payload, its signature and key lie in one frame-sized allocation, which is
+        // not the read buffer.
+        let lo = shared.iter().map(|b| b.as_ptr() as usize).min().unwrap();
+        let hi = shared
+            .iter()
+            .map(|b| b.as_ptr() as usize + b.len())
+            .max()
+            .unwrap();
+        assert!(hi - lo <= frame_len);
+        assert!(!buffer.contains(&lo) && !buffer.contains(&(hi - 1)));
+        let frame_start = large.data.as_ptr() as usize - payload_offset;
+        let frame = frame_start..frame_start + frame_len;
+        let inside = |b: &[u8]| {
+            let p = b.as_ptr() as usize;
+            !b.is_empty() && (frame.contains(&p) || buffer.contains(&p))
+        };
         for msg in small {
             assert!(!inside(&msg.data));
             assert!(!msg.signature.as_deref().is_some_and(inside));

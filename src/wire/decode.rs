@@ -26,7 +26,7 @@ use super::proto;
 use crate::types::{ControlAction, MessageId, PeerInfo, Subscription, TopicHash};
 
 /// The per-RPC limits applied while decoding (see [`crate::ConfigBuilder`] for each default).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DecodeLimits {
     /// Published messages decoded per RPC (`max_messages_per_rpc`).
     pub(crate) max_messages: usize,

@@ -258,3 +258,47 @@ fn px_peers_per_rpc_are_capped_before_allocation() {
     assert_eq!(peers, vec![256, 0]);
     assert_eq!(decoded.drops.px_peers_over_cap, n - 256);
 }
+
+/// A small payload must not keep the read buffer alive: the frame it arrived in shares one
+/// allocation with whatever else the stream's buffer held (here a large earlier frame), so a
+/// `Bytes` slice of it pins that whole allocation, not only its own frame.
+#[test]
+fn small_payload_does_not_pin_the_read_buffer() {
+    use crate::types::{RawMessage, Rpc, TopicHash};
+    use bytes::Bytes;
+
+    let message = |len: usize| Rpc {
+        messages: vec![RawMessage {
+            source: None,
+            data: Bytes::from(vec![0x5a; len]),
+            data_absent: false,
+            sequence_number: None,
+            topic: TopicHash::from_raw("t"),
+            signature: None,
+            key: None,
+        }],
+        ..Rpc::default()
+    };
+    let big = super::codec::tests::encode(&message(MIB - 64));
+    let small = super::codec::tests::encode(&message(200));
+    let mut src = BytesMut::with_capacity(big.len() + small.len());
+    src.extend_from_slice(&big);
+    src.extend_from_slice(&small);
+    let start = src.as_ptr() as usize;
+    let buffer = start..start + src.capacity();
+
+    let mut codec = Codec::with_limits(2 * MIB, default_limits());
+    let first = codec.decode(&mut src).unwrap();
+    assert!(matches!(first, Some(Inbound::Rpc(_))));
+    drop(first);
+    let Some(Inbound::Rpc(decoded)) = codec.decode(&mut src).unwrap() else {
+        panic!("expected the small RPC");
+    };
+    let data = &decoded.rpc.messages[0].data;
+    assert_eq!(data.len(), 200);
+    assert!(
+        !buffer.contains(&(data.as_ptr() as usize)),
+        "a 200-byte payload shares (and pins) the {} byte read buffer",
+        buffer.len()
+    );
+}

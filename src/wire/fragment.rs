@@ -1,4 +1,5 @@
-//! Splitting of outgoing RPCs so that each encodes within a peer's size limit.
+//! Splitting of outgoing RPCs so that each encodes within a peer's size limit and within the
+//! per-RPC limits a receiver with our configuration decodes ([`DecodeLimits`]).
 //!
 //! The router builds RPCs without regard to size: one heartbeat's merged IHAVE (several topics
 //! × thousands of ids), a burst of PRUNEs, or a publish together with control can exceed what
@@ -11,6 +12,7 @@
 //! Sizes are computed exactly and without allocating ([`rpc_len`]); a test checks them against
 //! the encoder.
 
+use super::decode::DecodeLimits;
 use crate::types::{ControlAction, MessageId, PeerInfo, RawMessage, Rpc, Subscription};
 
 /// The outcome of [`fragment`].
@@ -122,9 +124,119 @@ pub(crate) fn rpc_len(rpc: &Rpc) -> usize {
     }
 }
 
+/// Splits `rpc` for a peer whose frame limit we learned as `frame_limit` (`usize::MAX` when
+/// unknown): each piece fits our `max_transmit_size` and that limit, and stays within the
+/// per-RPC limits a receiver with our configuration decodes ([`DecodeLimits`]: messages,
+/// subscriptions, control entries per type, control bytes, ids per type, PX peers), so what we
+/// send is never cut by a peer running with our limits. The encoder writes every IHAVE before
+/// any GRAFT or PRUNE: a piece over the control-byte cap would lose the mesh changes.
+pub(crate) fn fragment_for_peer(rpc: Rpc, config: &crate::Config, frame_limit: usize) -> Fragments {
+    fragment_within(
+        rpc,
+        config.max_transmit_size().min(frame_limit),
+        &DecodeLimits::from_config(config),
+    )
+}
+
 /// Splits `rpc` into RPCs that each encode within `max` bytes; see the module docs.
+#[cfg(test)]
 pub(crate) fn fragment(rpc: Rpc, max: usize) -> Fragments {
-    if rpc_len(&rpc) <= max {
+    fragment_within(rpc, max, &DecodeLimits::UNLIMITED)
+}
+
+/// What an RPC holds, counted as [`super::decode`] counts it against [`DecodeLimits`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    messages: usize,
+    subscriptions: usize,
+    /// Control entries per type: IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT.
+    entries: [usize; 5],
+    /// Sum of the control entries' body lengths.
+    control_bytes: usize,
+    ihave_ids: usize,
+    iwant_ids: usize,
+    idontwant_ids: usize,
+    px_peers: usize,
+}
+
+impl Usage {
+    fn of_entry(action: &ControlAction) -> Usage {
+        let mut usage = Usage {
+            control_bytes: entry_len(action),
+            ..Usage::default()
+        };
+        match action {
+            ControlAction::IHave { message_ids, .. } => {
+                usage.entries[0] = 1;
+                usage.ihave_ids = message_ids.len();
+            }
+            ControlAction::IWant { message_ids } => {
+                usage.entries[1] = 1;
+                usage.iwant_ids = message_ids.len();
+            }
+            ControlAction::Graft { .. } => usage.entries[2] = 1,
+            ControlAction::Prune { peers, .. } => {
+                usage.entries[3] = 1;
+                usage.px_peers = peers.len();
+            }
+            ControlAction::IDontWant { message_ids } => {
+                usage.entries[4] = 1;
+                usage.idontwant_ids = message_ids.len();
+            }
+        }
+        usage
+    }
+
+    /// What `rpc` holds.
+    pub(crate) fn of_rpc(rpc: &Rpc) -> Usage {
+        let mut usage = Usage {
+            messages: rpc.messages.len(),
+            subscriptions: rpc.subscriptions.len(),
+            ..Usage::default()
+        };
+        for action in &rpc.control {
+            usage = usage.plus(&Usage::of_entry(action));
+        }
+        usage
+    }
+
+    /// The sum of two usages.
+    pub(crate) fn plus(&self, other: &Usage) -> Usage {
+        let mut entries = self.entries;
+        for (mine, theirs) in entries.iter_mut().zip(other.entries) {
+            *mine = mine.saturating_add(theirs);
+        }
+        Usage {
+            messages: self.messages.saturating_add(other.messages),
+            subscriptions: self.subscriptions.saturating_add(other.subscriptions),
+            entries,
+            control_bytes: self.control_bytes.saturating_add(other.control_bytes),
+            ihave_ids: self.ihave_ids.saturating_add(other.ihave_ids),
+            iwant_ids: self.iwant_ids.saturating_add(other.iwant_ids),
+            idontwant_ids: self.idontwant_ids.saturating_add(other.idontwant_ids),
+            px_peers: self.px_peers.saturating_add(other.px_peers),
+        }
+    }
+
+    /// Whether an RPC holding this decodes whole under `limits`.
+    pub(crate) fn within(&self, limits: &DecodeLimits) -> bool {
+        self.messages <= limits.max_messages
+            && self.subscriptions <= limits.max_subscriptions
+            && self
+                .entries
+                .iter()
+                .all(|n| *n <= limits.max_control_entries)
+            && self.control_bytes <= limits.max_control_bytes
+            && self.ihave_ids <= limits.max_ihave_ids
+            && self.iwant_ids <= limits.max_iwant_ids
+            && self.idontwant_ids <= limits.max_idontwant_ids
+            && self.px_peers <= limits.max_px_peers
+    }
+}
+
+/// Splits `rpc` into RPCs that each encode within `max` bytes and stay within `limits`.
+pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fragments {
+    if rpc_len(&rpc) <= max && Usage::of_rpc(&rpc).within(limits) {
         return Fragments {
             rpcs: vec![rpc],
             ..Fragments::default()
@@ -132,35 +244,46 @@ pub(crate) fn fragment(rpc: Rpc, max: usize) -> Fragments {
     }
     let mut out = Packer {
         max,
+        limits: *limits,
         done: Fragments::default(),
         current: Rpc::default(),
         fields: 0,
         control: 0,
+        usage: Usage::default(),
     };
     for sub in rpc.subscriptions {
         let len = field_len(subscription_len(&sub));
-        if out.make_room(len, 0) {
+        let usage = Usage {
+            subscriptions: 1,
+            ..Usage::default()
+        };
+        if out.make_room(len, 0, &usage) {
             out.current.subscriptions.push(sub);
-            out.fields += len;
+            out.add(len, 0, &usage);
         } else {
             out.done.dropped_control += 1;
         }
     }
     for msg in rpc.messages {
         let len = field_len(message_len(&msg));
-        if out.make_room(len, 0) {
+        let usage = Usage {
+            messages: 1,
+            ..Usage::default()
+        };
+        if out.make_room(len, 0, &usage) {
             out.current.messages.push(msg);
-            out.fields += len;
+            out.add(len, 0, &usage);
         } else {
             out.done.dropped_messages += 1;
         }
     }
     for action in rpc.control {
-        for piece in split_entry(action, max, &mut out.done.dropped_control) {
+        for piece in split_entry(action, max, limits, &mut out.done.dropped_control) {
             let len = field_len(entry_len(&piece));
-            if out.make_room(0, len) {
+            let usage = Usage::of_entry(&piece);
+            if out.make_room(0, len, &usage) {
                 out.current.control.push(piece);
-                out.control += len;
+                out.add(0, len, &usage);
             } else {
                 out.done.dropped_control += 1;
             }
@@ -173,27 +296,42 @@ pub(crate) fn fragment(rpc: Rpc, max: usize) -> Fragments {
 /// Fills RPCs one after the other.
 struct Packer {
     max: usize,
+    limits: DecodeLimits,
     done: Fragments,
     current: Rpc,
     /// Encoded bytes of the current RPC's subscriptions and messages.
     fields: usize,
     /// Encoded bytes of the current RPC's control entries (the control body).
     control: usize,
+    /// What the current RPC holds, against `limits`.
+    usage: Usage,
 }
 
 impl Packer {
-    /// Makes room for `fields` more field bytes or `control` more control bytes, starting a new
-    /// RPC if needed; `false` when they do not fit even an empty RPC.
-    fn make_room(&mut self, fields: usize, control: usize) -> bool {
-        let fits = |f: usize, c: usize| rpc_len_of(f, c) <= self.max;
-        if fits(self.fields + fields, self.control + control) {
+    /// Makes room for `fields` more field bytes or `control` more control bytes holding
+    /// `usage`, starting a new RPC if needed; `false` when they do not fit even an empty RPC.
+    fn make_room(&mut self, fields: usize, control: usize, usage: &Usage) -> bool {
+        let fits =
+            |f: usize, c: usize, u: &Usage| rpc_len_of(f, c) <= self.max && u.within(&self.limits);
+        if fits(
+            self.fields + fields,
+            self.control + control,
+            &self.usage.plus(usage),
+        ) {
             return true;
         }
-        if !fits(fields, control) {
+        if !fits(fields, control, usage) {
             return false;
         }
         self.flush();
         true
+    }
+
+    /// Accounts for what was just pushed to the current RPC.
+    fn add(&mut self, fields: usize, control: usize, usage: &Usage) {
+        self.fields += fields;
+        self.control += control;
+        self.usage = self.usage.plus(usage);
     }
 
     fn flush(&mut self) {
@@ -202,21 +340,28 @@ impl Packer {
         }
         self.fields = 0;
         self.control = 0;
+        self.usage = Usage::default();
     }
 }
 
-/// Splits one control entry into pieces that each fit an otherwise empty RPC of `max` bytes:
-/// id lists are cut into runs; a PRUNE keeps the PX peers that fit. Whatever cannot fit alone
-/// is counted in `dropped`.
-fn split_entry(action: ControlAction, max: usize, dropped: &mut usize) -> Vec<ControlAction> {
-    let fits = |body: usize| rpc_len_of(0, field_len(body)) <= max;
-    if fits(entry_len(&action)) {
+/// Splits one control entry into pieces that each fit an otherwise empty RPC of `max` bytes
+/// and `limits`: id lists are cut into runs (by bytes and by the per-type id cap); a PRUNE
+/// keeps the PX peers that fit. Whatever cannot fit alone is counted in `dropped`.
+fn split_entry(
+    action: ControlAction,
+    max: usize,
+    limits: &DecodeLimits,
+    dropped: &mut usize,
+) -> Vec<ControlAction> {
+    let fits =
+        |body: usize| rpc_len_of(0, field_len(body)) <= max && body <= limits.max_control_bytes;
+    if fits(entry_len(&action)) && Usage::of_entry(&action).within(limits) {
         return vec![action];
     }
     match action {
         ControlAction::IHave { topic, message_ids } => {
             let base = field_len(topic.as_str().len());
-            split_ids(message_ids, base, &fits, dropped)
+            split_ids(message_ids, base, limits.max_ihave_ids, &fits, dropped)
                 .into_iter()
                 .map(|message_ids| ControlAction::IHave {
                     topic: topic.clone(),
@@ -224,14 +369,18 @@ fn split_entry(action: ControlAction, max: usize, dropped: &mut usize) -> Vec<Co
                 })
                 .collect()
         }
-        ControlAction::IWant { message_ids } => split_ids(message_ids, 0, &fits, dropped)
-            .into_iter()
-            .map(|message_ids| ControlAction::IWant { message_ids })
-            .collect(),
-        ControlAction::IDontWant { message_ids } => split_ids(message_ids, 0, &fits, dropped)
-            .into_iter()
-            .map(|message_ids| ControlAction::IDontWant { message_ids })
-            .collect(),
+        ControlAction::IWant { message_ids } => {
+            split_ids(message_ids, 0, limits.max_iwant_ids, &fits, dropped)
+                .into_iter()
+                .map(|message_ids| ControlAction::IWant { message_ids })
+                .collect()
+        }
+        ControlAction::IDontWant { message_ids } => {
+            split_ids(message_ids, 0, limits.max_idontwant_ids, &fits, dropped)
+                .into_iter()
+                .map(|message_ids| ControlAction::IDontWant { message_ids })
+                .collect()
+        }
         ControlAction::Prune {
             topic,
             peers,
@@ -249,7 +398,7 @@ fn split_entry(action: ControlAction, max: usize, dropped: &mut usize) -> Vec<Co
             let mut kept = Vec::new();
             for peer in peers {
                 let len = field_len(peer_info_len(&peer));
-                if fits(body + len) {
+                if kept.len() < limits.max_px_peers && fits(body + len) {
                     body += len;
                     kept.push(peer);
                 } else {
@@ -269,11 +418,13 @@ fn split_entry(action: ControlAction, max: usize, dropped: &mut usize) -> Vec<Co
     }
 }
 
-/// Cuts `ids` into runs whose entry body (`base` plus the ids) fits; ids that cannot fit even
-/// alone are counted in `dropped`. With `base` too large for any id, everything is dropped.
+/// Cuts `ids` into runs of at most `max_ids` ids whose entry body (`base` plus the ids) fits;
+/// ids that cannot fit even alone are counted in `dropped`. With `base` too large for any id,
+/// or `max_ids` 0, everything is dropped.
 fn split_ids(
     ids: Vec<MessageId>,
     base: usize,
+    max_ids: usize,
     fits: &impl Fn(usize) -> bool,
     dropped: &mut usize,
 ) -> Vec<Vec<MessageId>> {
@@ -282,15 +433,15 @@ fn split_ids(
     let mut body = base;
     for id in ids {
         let len = field_len(id.as_bytes().len());
-        if fits(body + len) {
+        if max_ids == 0 || !fits(base + len) {
+            *dropped += 1;
+        } else if run.len() < max_ids && fits(body + len) {
             body += len;
             run.push(id);
-        } else if fits(base + len) {
+        } else {
             runs.push(std::mem::take(&mut run));
             body = base + len;
             run.push(id);
-        } else {
-            *dropped += 1;
         }
     }
     if !run.is_empty() {

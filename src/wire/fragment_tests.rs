@@ -226,3 +226,62 @@ fn only_what_cannot_fit_alone_is_dropped() {
     assert_eq!(kept.len(), expected.len());
     assert_eq!(kept[2..], expected[2..]);
 }
+
+/// With a frame limit far above `max_control_bytes_per_rpc` (the Ethereum preset: 12 MB
+/// frames, 1 MiB of control), a heartbeat's merged control must still reach a peer with our
+/// own decode limits whole: the encoder writes every IHAVE before any GRAFT or PRUNE, so a
+/// piece with more control bytes than the receiver decodes would lose the mesh changes behind
+/// the gossip.
+#[test]
+fn pieces_fit_the_receivers_control_byte_cap() {
+    use asynchronous_codec::{Decoder, Encoder};
+    use bytes::BytesMut;
+
+    use super::codec::{Codec, Inbound};
+    use super::decode::DecodeLimits;
+    use super::fragment::fragment_for_peer;
+
+    let config = crate::ConfigBuilder::ethereum().build().unwrap();
+    let mut control: Vec<ControlAction> = (0..12)
+        .map(|t| ControlAction::IHave {
+            topic: TopicHash::from_raw(format!("/eth2/00000000/topic_{t}/ssz_snappy")),
+            message_ids: (0..4000).map(|n| id(t, n)).collect(),
+        })
+        .collect();
+    control.push(ControlAction::Graft {
+        topic: TopicHash::from_raw("graft-me"),
+    });
+    control.push(ControlAction::Prune {
+        topic: TopicHash::from_raw("prune-me"),
+        peers: vec![],
+        backoff: Some(60),
+    });
+    let rpc = Rpc {
+        control,
+        ..Rpc::default()
+    };
+    assert!(encoded_len(&rpc) > config.max_control_bytes_per_rpc());
+    let out = fragment_for_peer(rpc, &config, usize::MAX);
+    let mut received = Vec::new();
+    for piece in out.rpcs {
+        let mut buf = BytesMut::new();
+        let mut codec = Codec::with_limits(
+            config.max_transmit_size(),
+            DecodeLimits::from_config(&config),
+        );
+        codec.encode(&piece, &mut buf).unwrap();
+        let Some(Inbound::Rpc(decoded)) = codec.decode(&mut buf).unwrap() else {
+            panic!("expected an RPC");
+        };
+        assert!(decoded.drops.is_empty(), "{:?}", decoded.drops);
+        received.extend(decoded.rpc.control);
+    }
+    assert!(received.contains(&ControlAction::Graft {
+        topic: TopicHash::from_raw("graft-me")
+    }));
+    assert!(
+        received.iter().any(
+            |c| matches!(c, ControlAction::Prune { topic, .. } if topic.as_str() == "prune-me")
+        )
+    );
+}

@@ -25,5 +25,5 @@ mod fragment_tests;
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
 pub(crate) use decode::{DecodeDrops, DecodeLimits};
-pub(crate) use fragment::{fragment, rpc_len};
+pub(crate) use fragment::{Usage, fragment_for_peer, fragment_within, rpc_len};
 pub(crate) use signing::{sign, validate};

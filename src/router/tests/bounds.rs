@@ -581,3 +581,51 @@ fn ihave_lookups_per_heartbeat_are_bounded_across_entries() {
     let lookups = h.router.seen.lookups.get() - before;
     assert!(lookups <= 200, "{lookups} lookups for a bound of 200");
 }
+
+/// A custom message-id function that returns a slice of the payload (e.g. its first 20
+/// bytes) must not make the id, kept in the seen cache for `seen_ttl`, pin the whole payload
+/// (and the frame it shares) long after the message left the message cache.
+#[test]
+fn message_id_slicing_the_payload_does_not_pin_it() {
+    let mut b = config();
+    b.message_id_fn(|m: &crate::types::Message| MessageId::new(m.data.slice(..20)));
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let p = h.add_peers(1, &topic, false)[0];
+    h.drain();
+    let m = message(p, 1, &topic, 64 * 1024);
+    let start = m.data.as_ptr() as usize;
+    let payload = start..start + m.data.len();
+    h.router.handle_rpc(h.now, p, msg_rpc(m));
+    let ids = delivered(&h.drain());
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].as_bytes().len(), 20);
+    assert!(
+        !payload.contains(&(ids[0].as_bytes().as_ptr() as usize)),
+        "the 20-byte id shares the 64 KiB payload"
+    );
+    // An id that is (most of) the payload is kept shared: copying it would double the memory.
+    let mut b = config();
+    b.message_id_fn(|m: &crate::types::Message| MessageId::new(m.data.clone()));
+    let config = b.build().unwrap();
+    let m = message(p, 2, &topic, 1024);
+    let id = config.message_id(&m.to_message());
+    assert_eq!(id.as_bytes().as_ptr(), m.data.as_ptr());
+}
+
+/// The router refuses to subscribe to a topic over `max_topic_len` itself (not only the
+/// behaviour): peers with our limits skip every entry naming it, so the subscription would
+/// be announced to nobody.
+#[test]
+fn router_subscribe_refuses_topics_over_max_topic_len() {
+    let mut h = Harness::new(config().build().unwrap());
+    let long = TopicHash::from_raw("x".repeat(h.router.config().max_topic_len() + 1));
+    assert!(matches!(
+        h.router.subscribe(h.now, long.clone()),
+        Err(crate::error::SubscriptionError::TopicTooLong(t)) if t == long
+    ));
+    assert_eq!(h.router.topics().count(), 0);
+    let fits = TopicHash::from_raw("x".repeat(h.router.config().max_topic_len()));
+    assert!(h.router.subscribe(h.now, fits).unwrap());
+}

@@ -1,0 +1,68 @@
+//! Unit tests of the behaviour's send path, driven without a swarm: swarm events are fed in
+//! directly and the behaviour is polled with a no-op waker.
+
+use std::task::Context;
+
+use futures::task::noop_waker;
+use libp2p_core::ConnectedPoint;
+use libp2p_core::transport::PortUse;
+use libp2p_swarm::{ConnectionId, FromSwarm, NetworkBehaviour, ToSwarm};
+
+use super::*;
+use crate::types::IdentTopic;
+
+/// A control RPC that is split into several pieces, all refused by a full control queue,
+/// disconnects the peer once: one `CloseConnection`, one count in `slow_peers_disconnected`.
+#[test]
+fn a_refused_multi_piece_control_rpc_disconnects_once() {
+    let mut b = crate::ConfigBuilder::default();
+    // One subscription per RPC and one control RPC per queue: the subscriptions announced to
+    // a new peer become several pieces, and all but the first are refused.
+    b.max_subscriptions_per_rpc(1)
+        .send_queue_size(1)
+        .validation_mode(crate::ValidationMode::None);
+    let local = PeerId::random();
+    let mut behaviour =
+        Behaviour::new(MessageAuthenticity::Author(local), b.build().unwrap()).unwrap();
+    for t in 0..4 {
+        behaviour
+            .subscribe(&IdentTopic::new(format!("topic-{t}")))
+            .unwrap();
+    }
+    let peer = PeerId::random();
+    let connection = ConnectionId::new_unchecked(1);
+    let address: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+    let endpoint = ConnectedPoint::Dialer {
+        address: address.clone(),
+        role_override: Endpoint::Dialer,
+        port_use: PortUse::Reuse,
+    };
+    let _handler = behaviour
+        .handle_established_outbound_connection(
+            connection,
+            peer,
+            &address,
+            Endpoint::Dialer,
+            PortUse::Reuse,
+        )
+        .unwrap();
+    behaviour.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
+        peer_id: peer,
+        connection_id: connection,
+        endpoint: &endpoint,
+        failed_addresses: &[],
+        other_established: 0,
+    }));
+
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut closes = 0;
+    while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+        if matches!(event, ToSwarm::CloseConnection { peer_id, .. } if peer_id == peer) {
+            closes += 1;
+        }
+    }
+    assert_eq!(closes, 1);
+    assert_eq!(behaviour.counters().slow_peers_disconnected, 1);
+    assert_eq!(behaviour.counters().send_queue_full, 3);
+}
