@@ -21,7 +21,11 @@ pub struct SeenCache(crate::router::seen::SeenCache);
 impl SeenCache {
     /// An empty cache whose entries live for `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        SeenCache(crate::router::seen::SeenCache::new(ttl, Map::default()))
+        SeenCache(crate::router::seen::SeenCache::new(
+            ttl,
+            usize::MAX,
+            Map::default(),
+        ))
     }
 
     /// Records `id` as seen at `now`; `false` if it was already there.
@@ -59,6 +63,7 @@ impl MessageCache {
         MessageCache(crate::router::mcache::MessageCache::new(
             history_length,
             history_gossip,
+            usize::MAX,
             ahash::RandomState::with_seeds(1, 2, 3, 4),
         ))
     }

@@ -58,6 +58,8 @@ impl Default for ConfigBuilder {
             history_length: 5,
             history_gossip: 3,
             seen_ttl: Duration::from_secs(120),
+            max_cache_bytes: 256 << 20,
+            max_seen_bytes: 128 << 20,
             max_transmit_size: DEFAULT_MAX_TRANSMIT_SIZE,
             max_ihave_length: 5000,
             max_ihave_messages: 10,
@@ -189,6 +191,20 @@ impl ConfigBuilder {
     /// Between 1 and mcache_len. Default 3.
     pub fn history_gossip(&mut self, history_gossip: usize) -> &mut Self {
         self.config.history_gossip = history_gossip;
+        self
+    }
+
+    /// Sets the bound on the message cache in bytes ([`Config::max_cache_bytes`]; not in the
+    /// spec). At least 1. Default 256 MiB.
+    pub fn max_cache_bytes(&mut self, max: usize) -> &mut Self {
+        self.config.max_cache_bytes = max;
+        self
+    }
+
+    /// Sets the bound on the seen cache in bytes ([`Config::max_seen_bytes`]; not in the
+    /// spec). At least 1. Default 128 MiB.
+    pub fn max_seen_bytes(&mut self, max: usize) -> &mut Self {
+        self.config.max_seen_bytes = max;
         self
     }
 
@@ -534,6 +550,7 @@ impl ConfigBuilder {
     /// `mesh_n`, `mesh_n_low`, `mesh_n_high` and `mesh_outbound_min` all 0 (and so
     /// `retain_scores` 0), is accepted — then `gossip_factor` (in `0.0..=1.0`),
     /// `history_length` (1 to 10,000), `history_gossip` (1 to `history_length`),
+    /// `max_cache_bytes` and `max_seen_bytes` (at least 1),
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
     /// least 128), `max_ihave_length`, `send_queue_size`, `send_queue_bytes`,
     /// `opportunistic_graft_ticks`, `direct_connect_ticks` (at least 1), `prune_backoff` (at
@@ -626,6 +643,16 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         c.history_length <= MAX_HISTORY_LENGTH,
         "history_length",
         format!("{} exceeds {MAX_HISTORY_LENGTH}", c.history_length),
+    )?;
+    ensure(
+        c.max_cache_bytes >= 1,
+        "max_cache_bytes",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_seen_bytes >= 1,
+        "max_seen_bytes",
+        "must be at least 1",
     )?;
     ensure(
         (1..=c.history_length).contains(&c.history_gossip),

@@ -103,6 +103,11 @@ pub struct Counters {
     pub control_ignored: u64,
     /// Control messages of a kind we do not know (skipped).
     pub control_unknown: u64,
+    /// Messages dropped from the message cache before their window ended, because of
+    /// `max_cache_bytes`.
+    pub mcache_evicted: u64,
+    /// Ids forgotten by the seen cache before their `seen_ttl`, because of `max_seen_bytes`.
+    pub seen_evicted: u64,
     /// RPCs to peers dropped because their send queue was full.
     pub send_queue_full: u64,
     /// Queued publishes and forwards dropped because they waited too long.

@@ -98,6 +98,7 @@ impl Router {
             Some(from),
             content_key,
         );
+        self.count_cache_evictions();
         self.emit(Event::Message {
             propagation_source: from,
             message_id: id.clone(),
@@ -198,6 +199,7 @@ impl Router {
         }
         self.seen.insert(now, id.clone());
         self.mcache.put(id.clone(), message.clone(), true, None);
+        self.count_cache_evictions();
         if self.config.idontwant_on_publish()
             && message.data.len() >= self.config.idontwant_message_size_threshold()
         {

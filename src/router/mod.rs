@@ -193,9 +193,10 @@ impl Router {
             mcache: MessageCache::new(
                 config.history_length(),
                 config.history_gossip(),
+                config.max_cache_bytes(),
                 hasher.clone(),
             ),
-            seen: SeenCache::new(config.seen_ttl(), map!()),
+            seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
             peers: map!(),
             topic_peers: map!(),
@@ -406,6 +407,18 @@ impl Router {
     /// Sizes of the message cache and the seen cache, for memory accounting.
     pub fn cache_sizes(&self) -> (usize, usize) {
         (self.mcache.len(), self.seen.len())
+    }
+
+    /// Bytes charged to the message cache and the seen cache, the figures their bounds
+    /// ([`Config::max_cache_bytes`], [`Config::max_seen_bytes`]) apply to.
+    pub fn cache_bytes(&self) -> (usize, usize) {
+        (self.mcache.bytes(), self.seen.bytes())
+    }
+
+    /// Moves the caches' early evictions into the counters (after every insert).
+    fn count_cache_evictions(&mut self) {
+        self.counters.mcache_evicted += self.mcache.take_evicted();
+        self.counters.seen_evicted += self.seen.take_evicted();
     }
 
     fn announce_subscription(&mut self, topic: &TopicHash, subscribe: bool) {

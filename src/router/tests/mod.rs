@@ -1,6 +1,7 @@
 //! Router unit tests. Time moves only by passing later instants; nothing sleeps.
 
 mod bounds;
+mod caches;
 mod core;
 mod hardening;
 mod invariants;
