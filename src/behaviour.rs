@@ -422,6 +422,13 @@ impl Behaviour {
                     }
                 }
                 Action::Event(event) => self.events.push_back(ToSwarm::GenerateEvent(event)),
+                Action::Disconnect { peer } => {
+                    tracing::debug!(%peer, "disconnecting a peer graylisted for invalid messages");
+                    self.events.push_back(ToSwarm::CloseConnection {
+                        peer_id: peer,
+                        connection: CloseConnection::All,
+                    });
+                }
                 Action::Dial { peer, addresses } => {
                     tracing::debug!(%peer, ?addresses, "dialling");
                     self.events.push_back(ToSwarm::Dial {

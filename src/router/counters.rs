@@ -45,7 +45,7 @@ pub struct Counters {
     pub signature_checks_over_budget: u64,
     /// Copies of a message whose signature already failed, dropped without verifying again.
     pub invalid_signature_repeats: u64,
-    /// Peers graylisted (RPCs ignored until they disconnect) after `max_invalid_signatures`.
+    /// Peers graylisted (RPCs ignored) and disconnected after `max_invalid_signatures`.
     pub peers_graylisted: u64,
     /// Messages dropped as duplicates of ones already seen.
     pub messages_duplicate: u64,

@@ -95,6 +95,12 @@ pub enum Action {
     },
     /// Report an event to the application.
     Event(Event),
+    /// Close every connection to `peer`: it was graylisted for repeated invalid messages
+    /// (`max_invalid_signatures`). Emitted once per graylisting.
+    Disconnect {
+        /// The peer.
+        peer: PeerId,
+    },
     /// Connect to `peer` (peer exchange, direct peers) if not connected, using `addresses`
     /// (taken from a verified signed peer record; empty to rely on addresses known elsewhere).
     Dial {
