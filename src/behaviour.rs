@@ -43,6 +43,7 @@ use crate::router::{Action, Counters, PeerRecordError, Router, SendClass};
 use crate::score::{
     PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
 };
+use crate::transform::DataTransform;
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
 use crate::wire::{self, DecodeLimits, DropReason};
 
@@ -125,6 +126,32 @@ impl Behaviour {
     ) -> Result<Self, ConfigError> {
         let mut behaviour = Self::new(authenticity, config)?;
         behaviour.router.set_subscription_filter(filter);
+        Ok(behaviour)
+    }
+
+    /// Creates the behaviour with a data transform between the wire and the application
+    /// (for Ethereum: [`SnappyTransform`](crate::SnappyTransform), feature `snappy`). See
+    /// [`crate::transform`] for where it applies; the message cache and forwarding keep the
+    /// wire form.
+    pub fn new_with_transform(
+        authenticity: MessageAuthenticity,
+        config: Config,
+        transform: impl DataTransform,
+    ) -> Result<Self, ConfigError> {
+        let mut behaviour = Self::new(authenticity, config)?;
+        behaviour.router.set_data_transform(transform);
+        Ok(behaviour)
+    }
+
+    /// Creates the behaviour with both a subscription filter and a data transform.
+    pub fn new_with_subscription_filter_and_transform(
+        authenticity: MessageAuthenticity,
+        config: Config,
+        filter: impl SubscriptionFilter,
+        transform: impl DataTransform,
+    ) -> Result<Self, ConfigError> {
+        let mut behaviour = Self::new_with_subscription_filter(authenticity, config, filter)?;
+        behaviour.router.set_data_transform(transform);
         Ok(behaviour)
     }
 

@@ -28,6 +28,7 @@ pub mod score;
 pub mod sim;
 #[cfg(test)]
 mod test_util;
+pub mod transform;
 mod types;
 mod upgrade;
 mod wire;
@@ -47,6 +48,9 @@ pub use score::{
     Term, TopicScoreBreakdown, TopicScoreParams, score_parameter_decay,
     score_parameter_decay_with_base,
 };
+#[cfg(feature = "snappy")]
+pub use transform::SnappyTransform;
+pub use transform::{DataTransform, IdentityTransform, TransformError};
 pub use types::{
     ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,
     RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,

@@ -4,10 +4,10 @@ use std::{sync::Arc, time::Duration};
 
 use libp2p_identity::PeerId;
 
-use super::{Config, default_message_id};
+use super::{Config, content_message_id, default_message_id};
 use crate::authenticity::ValidationMode;
 use crate::error::ConfigError;
-use crate::types::{Message, MessageId};
+use crate::types::{Message, MessageId, TopicHash};
 
 /// The smallest accepted [`ConfigBuilder::max_transmit_size`]: below this, a single RPC could not
 /// even carry a subscription with a long topic or one control message with a few ids.
@@ -72,6 +72,9 @@ impl Default for ConfigBuilder {
             validation_mode: ValidationMode::Strict,
             validate_messages: false,
             message_id_fn: Arc::new(default_message_id),
+            message_id_fns_by_topic: Default::default(),
+            invalid_message_id_fn: Arc::new(content_message_id),
+            invalid_message_id_fns_by_topic: Default::default(),
             allow_self_origin: false,
             support_floodsub: false,
             prune_backoff: Duration::from_secs(60),
@@ -298,6 +301,46 @@ impl ConfigBuilder {
         F: Fn(&Message) -> MessageId + Send + Sync + 'static,
     {
         self.config.message_id_fn = Arc::new(f);
+        self
+    }
+
+    /// Sets the message id function of one topic, used instead of
+    /// [`message_id_fn`](Self::message_id_fn) for messages on `topic` (for example Ethereum
+    /// topics of the phase 0 fork, whose ids omit the topic). Default: none.
+    pub fn message_id_fn_for_topic<F>(&mut self, topic: impl Into<TopicHash>, f: F) -> &mut Self
+    where
+        F: Fn(&Message) -> MessageId + Send + Sync + 'static,
+    {
+        self.config
+            .message_id_fns_by_topic
+            .insert(topic.into(), Arc::new(f));
+        self
+    }
+
+    /// Sets the id function for messages whose inbound [data transform](crate::DataTransform)
+    /// failed ([`Config::invalid_message_id_fn`]); it sees the wire data. Default: the first
+    /// 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ wire data).
+    pub fn invalid_message_id_fn<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&Message) -> MessageId + Send + Sync + 'static,
+    {
+        self.config.invalid_message_id_fn = Arc::new(f);
+        self
+    }
+
+    /// Sets the id function for messages on `topic` whose inbound transform failed, used
+    /// instead of [`invalid_message_id_fn`](Self::invalid_message_id_fn). Default: none.
+    pub fn invalid_message_id_fn_for_topic<F>(
+        &mut self,
+        topic: impl Into<TopicHash>,
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(&Message) -> MessageId + Send + Sync + 'static,
+    {
+        self.config
+            .invalid_message_id_fns_by_topic
+            .insert(topic.into(), Arc::new(f));
         self
     }
 

@@ -47,6 +47,9 @@ pub struct Counters {
     pub invalid_signature_repeats: u64,
     /// Peers graylisted (RPCs ignored) and disconnected after `max_invalid_signatures`.
     pub peers_graylisted: u64,
+    /// Messages rejected because their inbound data transform failed (for snappy: not valid
+    /// snappy, or declaring more than the bound when decompressed).
+    pub messages_transform_failed: u64,
     /// Messages dropped as duplicates of ones already seen.
     pub messages_duplicate: u64,
     /// Messages dropped because they were for a topic we are not subscribed to.

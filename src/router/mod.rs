@@ -47,6 +47,7 @@ use crate::config::Config;
 use crate::error::{ConfigError, SubscriptionError};
 use crate::event::Event;
 use crate::filter::{AllowAllSubscriptionFilter, SubscriptionFilter};
+use crate::transform::{DataTransform, IdentityTransform};
 use crate::types::{ControlAction, MessageId, PeerKind, Rpc, Subscription, TopicHash};
 
 use mcache::MessageCache;
@@ -153,6 +154,8 @@ pub struct Router {
     failed_checks: sigcheck::FailedChecks,
     /// Peer scoring, when turned on.
     scoring: Option<scoring::Scoring>,
+    /// Wire data <-> application data (see [`crate::transform`]).
+    transform: Box<dyn DataTransform>,
     /// The latest instant passed in (time never goes back).
     now: Instant,
 }
@@ -195,6 +198,7 @@ impl Router {
             px_dials: px::PendingDials::new(hasher.clone()),
             failed_checks: sigcheck::FailedChecks::new(hasher.clone()),
             scoring: None,
+            transform: Box::new(IdentityTransform),
             now,
             mcache: MessageCache::new(
                 config.history_length(),
@@ -268,6 +272,14 @@ impl Router {
         self.join(now, topic);
         self.flush_control();
         Ok(true)
+    }
+
+    /// Sets the data transform applied to received messages before their id is computed and
+    /// to published data before it goes on the wire (see [`crate::transform`]). Default:
+    /// [`IdentityTransform`]. Set it before the first message: messages already cached keep
+    /// the ids they were given.
+    pub fn set_data_transform(&mut self, transform: impl DataTransform) {
+        self.transform = Box::new(transform);
     }
 
     /// Replaces the subscription filter (default: allow all).

@@ -7,6 +7,7 @@ mod hardening;
 mod invariants;
 mod rules;
 mod scoring;
+mod transform;
 
 use std::time::{Duration, Instant};
 
