@@ -130,7 +130,7 @@ impl Behaviour {
     }
 
     /// Creates the behaviour with a data transform between the wire and the application
-    /// (for Ethereum: [`SnappyTransform`](crate::SnappyTransform), feature `snappy`). See
+    /// (for Ethereum: `SnappyTransform`, feature `snappy`). See
     /// [`crate::transform`] for where it applies; the message cache and forwarding keep the
     /// wire form.
     pub fn new_with_transform(

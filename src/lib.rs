@@ -17,6 +17,7 @@ pub mod __bench {
 mod bench_support;
 mod config;
 mod error;
+pub mod ethereum;
 mod event;
 mod filter;
 mod handler;
