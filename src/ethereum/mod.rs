@@ -18,12 +18,105 @@
 //!
 //! [`Behaviour::new_with_transform`]: crate::Behaviour::new_with_transform
 
+//! # Example
+//!
+//! A beacon node's gossip behaviour, subscribed to the block topic, with score parameters
+//! derived from the slot timing the way consensus clients derive them: counters decay once
+//! per slot, each counter's decay follows from how many epochs it should remember, caps and
+//! thresholds follow from the expected message rate (one block per slot), and every penalty
+//! is scaled so that it can cancel the largest positive score a peer can earn.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use gossipsub::{
+//!     ethereum, score_parameter_decay, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
+//! };
+//!
+//! const SLOT: Duration = Duration::from_secs(12);
+//! const SLOTS_PER_EPOCH: u32 = 32;
+//! let epoch = SLOT * SLOTS_PER_EPOCH;
+//!
+//! // The most a peer can earn from all topics together; penalties are scaled against it.
+//! let max_positive_score = 100.0;
+//! let decay_interval = SLOT;
+//!
+//! let fork_digest = [0x6a, 0x95, 0xa1, 0xa9];
+//! let block = ethereum::topic(fork_digest, "beacon_block").unwrap();
+//!
+//! // beacon_block: one message per slot, so per decay interval.
+//! let topic_weight = 0.5;
+//! let blocks_per_interval = 1.0;
+//! // P1: time in mesh, counted in slots, worth up to 10 points after one hour.
+//! let time_in_mesh_cap = 3600.0 / SLOT.as_secs_f64();
+//! // P2: first deliveries, remembered for 20 epochs; the cap is the steady-state count of a
+//! // peer that delivers every block first.
+//! let first_decay = score_parameter_decay(epoch * 20, decay_interval);
+//! let first_cap = blocks_per_interval / (1.0 - first_decay);
+//! // P3: mesh deliveries, remembered for 5 epochs; a mesh peer must deliver at least a tenth
+//! // of the blocks once it has been in the mesh for 4 epochs.
+//! let mesh_decay = score_parameter_decay(epoch * 5, decay_interval);
+//! let mesh_steady = blocks_per_interval / (1.0 - mesh_decay);
+//! let mesh_threshold = mesh_steady / 10.0;
+//! // A full deficit (threshold^2) costs the whole positive budget.
+//! let mesh_weight = -max_positive_score / (topic_weight * mesh_threshold * mesh_threshold);
+//!
+//! let block_params = TopicScoreParams {
+//!     topic_weight,
+//!     time_in_mesh_weight: 10.0 / time_in_mesh_cap,
+//!     time_in_mesh_quantum: SLOT,
+//!     time_in_mesh_cap,
+//!     first_message_deliveries_weight: 40.0 / first_cap,
+//!     first_message_deliveries_decay: first_decay,
+//!     first_message_deliveries_cap: first_cap,
+//!     mesh_message_deliveries_weight: mesh_weight,
+//!     mesh_message_deliveries_decay: mesh_decay,
+//!     mesh_message_deliveries_cap: mesh_steady,
+//!     mesh_message_deliveries_threshold: mesh_threshold,
+//!     mesh_message_deliveries_window: Duration::from_secs(2),
+//!     mesh_message_deliveries_activation: epoch * 4,
+//!     mesh_failure_penalty_weight: mesh_weight,
+//!     mesh_failure_penalty_decay: mesh_decay,
+//!     // One invalid block cancels the whole positive budget; remembered for 50 epochs.
+//!     invalid_message_deliveries_weight: -max_positive_score / topic_weight,
+//!     invalid_message_deliveries_decay: score_parameter_decay(epoch * 50, decay_interval),
+//! };
+//!
+//! let mut params = PeerScoreParams {
+//!     topic_score_cap: max_positive_score / 2.0,
+//!     decay_interval,
+//!     retain_score: epoch * 100,
+//!     behaviour_penalty_decay: score_parameter_decay(epoch * 10, decay_interval),
+//!     ..PeerScoreParams::default()
+//! };
+//! params.topics.insert(block.hash(), block_params);
+//! let thresholds = PeerScoreThresholds {
+//!     gossip_threshold: -4000.0,
+//!     publish_threshold: -8000.0,
+//!     graylist_threshold: -16000.0,
+//!     accept_px_threshold: 100.0,
+//!     opportunistic_graft_threshold: 5.0,
+//! };
+//! params.validate().unwrap();
+//! thresholds.validate().unwrap();
+//!
+//! # #[cfg(feature = "snappy")]
+//! # {
+//! use gossipsub::{Behaviour, Config};
+//!
+//! // Anonymous messages, the consensus ids and the snappy transform.
+//! let mut gossipsub = Behaviour::ethereum(Config::ethereum()).unwrap();
+//! gossipsub.with_peer_score(params, thresholds).unwrap();
+//! gossipsub.subscribe(&block).unwrap();
+//! # }
+//! ```
+
 #[cfg(test)]
 mod tests;
 
 use sha2::{Digest, Sha256};
 
-use crate::types::{Message, MessageId, TopicHash};
+use crate::types::{IdentTopic, Message, MessageId};
 
 /// `MAX_PAYLOAD_SIZE`: the largest uncompressed gossip payload, 10 MiB.
 pub const MAX_PAYLOAD_SIZE: usize = 10 * 1024 * 1024;
@@ -110,19 +203,19 @@ pub enum TopicNameError {
     InvalidCharacter(String),
 }
 
-/// The beacon gossip topic `/eth2/<fork digest as lowercase hex>/<name>/ssz_snappy`, e.g.
+/// The beacon gossip topic (identity-hashed: its hash is its name) `/eth2/<fork digest as lowercase hex>/<name>/ssz_snappy`, e.g.
 /// `topic([0x6a, 0x95, 0xa1, 0xa9], "beacon_block")` is
 /// `/eth2/6a95a1a9/beacon_block/ssz_snappy`. `name` is a topic name of the specs
 /// (`beacon_block`, `beacon_attestation_7`, `data_column_sidecar_12`, ...): ASCII letters,
 /// digits and `_`.
-pub fn topic(fork_digest: [u8; 4], name: &str) -> Result<TopicHash, TopicNameError> {
+pub fn topic(fork_digest: [u8; 4], name: &str) -> Result<IdentTopic, TopicNameError> {
     if name.is_empty() {
         return Err(TopicNameError::Empty);
     }
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(TopicNameError::InvalidCharacter(name.to_owned()));
     }
-    Ok(TopicHash::from(format!(
+    Ok(IdentTopic::new(format!(
         "/eth2/{}/{name}/ssz_snappy",
         hex_fmt::HexFmt(fork_digest)
     )))

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::types::TopicHash;
 
 const TOPIC: &str = "/eth2/6a95a1a9/beacon_block/ssz_snappy";
 
@@ -86,13 +87,13 @@ fn beacon_topic_names() {
     assert_eq!(
         topic([0x6a, 0x95, 0xa1, 0xa9], "beacon_block")
             .unwrap()
-            .as_str(),
+            .name(),
         TOPIC
     );
     assert_eq!(
         topic([0, 0, 0, 0xff], "beacon_attestation_7")
             .unwrap()
-            .as_str(),
+            .name(),
         "/eth2/000000ff/beacon_attestation_7/ssz_snappy"
     );
     assert_eq!(topic([0; 4], ""), Err(TopicNameError::Empty));
