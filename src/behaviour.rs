@@ -378,7 +378,8 @@ impl Behaviour {
         &self.router
     }
 
-    /// Moves router actions to queues and events; returns how many RPCs were queued.
+    /// Moves router actions to queues and events; returns how many RPCs of our own publishes
+    /// were queued (control RPCs sent with them, such as IDONTWANT, are not counted).
     fn drain_router(&mut self) -> usize {
         let now = Instant::now();
         let mut queued = 0;
@@ -434,7 +435,7 @@ impl Behaviour {
                             message_id: message_id.clone(),
                         };
                         if queue.push(item).is_ok() {
-                            queued += 1;
+                            queued += usize::from(class == Class::Publish);
                         } else {
                             refused += 1;
                         }

@@ -256,8 +256,11 @@ impl Config {
         self.max_idontwant_messages
     }
 
-    /// Whether we also send IDONTWANT to our mesh peers for large messages we publish ourselves
-    /// (v1.2 spec; not a spec parameter). Default false.
+    /// Whether we also send IDONTWANT for large messages (at least
+    /// [`idontwant_message_size_threshold`](Self::idontwant_message_size_threshold) bytes on
+    /// the wire) we publish ourselves, to every meshsub-1.2 recipient (mesh, fanout or flood)
+    /// just before the message (go-libp2p-pubsub #612, rust-libp2p #6017; not a spec
+    /// parameter). Default false; on in [`Config::ethereum`].
     pub fn idontwant_on_publish(&self) -> bool {
         self.idontwant_on_publish
     }

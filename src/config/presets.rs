@@ -32,6 +32,9 @@ impl ConfigBuilder {
     /// - `validate_messages` on, since clients validate every message before it is forwarded;
     /// - `flood_publish` off: publishes go to the mesh only, as clients configure it (a 10 MiB
     ///   block flooded to every subscribed peer would saturate the uplink);
+    /// - `idontwant_on_publish` on: blob and column sidecars are often published by several
+    ///   nodes at once (fetched from the execution layer), so telling recipients first saves
+    ///   receiving them back (Lighthouse turns it on; go always sends it);
     /// - `max_topics_per_peer` 512: a PeerDAS supernode holds about 210 topics, twice that
     ///   across a fork boundary;
     /// - `max_seen_bytes` 512 MiB, for the long `seen_ttl`.
@@ -58,6 +61,7 @@ impl ConfigBuilder {
             .max_transmit_size(ethereum::MAX_MESSAGE_SIZE)
             .validate_messages(true)
             .flood_publish(false)
+            .idontwant_on_publish(true)
             .max_topics_per_peer(ETHEREUM_MAX_TOPICS_PER_PEER)
             .message_id_fn(ethereum::message_id)
             .invalid_message_id_fn(ethereum::invalid_snappy_message_id);

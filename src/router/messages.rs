@@ -246,10 +246,20 @@ impl Router {
         self.seen.insert(now, id.clone());
         self.mcache.put(id.clone(), message.clone(), true, None);
         self.count_cache_evictions();
+        // IDONTWANT first, to every recipient (mesh, fanout or flood; `send_control` keeps
+        // the meshsub-1.2 ones): a peer that got the same message elsewhere and is about to
+        // send it to us then does not, and none sends ours back before it arrives.
         if self.config.idontwant_on_publish()
             && message.data.len() >= self.config.idontwant_message_size_threshold()
         {
-            self.send_idontwant(&id, &message.topic, None);
+            for peer in &recipients {
+                self.send_control(
+                    *peer,
+                    ControlAction::IDontWant {
+                        message_ids: vec![id.clone()],
+                    },
+                );
+            }
             self.flush_control();
         }
         tracing::debug!(topic = %message.topic, %id, peers = recipients.len(), "publishing");

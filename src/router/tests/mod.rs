@@ -4,6 +4,7 @@ mod bounds;
 mod caches;
 mod core;
 mod hardening;
+mod idontwant_publish;
 mod invariants;
 mod rules;
 mod scoring;
