@@ -97,38 +97,95 @@ async fn two_nodes_exchanging_messages_show_in_the_scrape() {
     let m = MESSAGES as f64;
     let bytes = (MESSAGES * PAYLOAD) as f64;
     // A: mesh of one, what it published and sent, under its own label.
-    assert_eq!(sample(&a_text, &format!("gossipsub_mesh_peers{{{t}}}")), 1.0, "{a_text}");
-    assert_eq!(sample(&a_text, &format!("gossipsub_topics_active_total{{{t}}}")), 1.0);
-    assert_eq!(sample(&a_text, &format!("gossipsub_peers_total{{{t}}}")), 1.0);
-    assert_eq!(sample(&a_text, &format!("gossipsub_topic_msg_published_total{{{t}}}")), m);
     assert_eq!(
-        sample(&a_text, &format!("gossipsub_topic_msg_published_bytes_total{{{t}}}")),
+        sample(&a_text, &format!("gossipsub_mesh_peers{{{t}}}")),
+        1.0,
+        "{a_text}"
+    );
+    assert_eq!(
+        sample(&a_text, &format!("gossipsub_topics_active_total{{{t}}}")),
+        1.0
+    );
+    assert_eq!(
+        sample(&a_text, &format!("gossipsub_peers_total{{{t}}}")),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &a_text,
+            &format!("gossipsub_topic_msg_published_total{{{t}}}")
+        ),
+        m
+    );
+    assert_eq!(
+        sample(
+            &a_text,
+            &format!("gossipsub_topic_msg_published_bytes_total{{{t}}}")
+        ),
         bytes
     );
-    assert_eq!(sample(&a_text, &format!("gossipsub_topic_msg_sent_counts_total{{{t}}}")), m);
     assert_eq!(
-        sample(&a_text, &format!("gossipsub_topic_msg_sent_bytes_total{{{t}}}")),
+        sample(
+            &a_text,
+            &format!("gossipsub_topic_msg_sent_counts_total{{{t}}}")
+        ),
+        m
+    );
+    assert_eq!(
+        sample(
+            &a_text,
+            &format!("gossipsub_topic_msg_sent_bytes_total{{{t}}}")
+        ),
         bytes
     );
-    assert_eq!(sample(&a_text, "gossipsub_topics_healthy"), 0.0, "D_lo is 5 by default");
+    assert_eq!(
+        sample(&a_text, "gossipsub_topics_healthy"),
+        0.0,
+        "D_lo is 5 by default"
+    );
     assert_eq!(sample(&a_text, "gossipsub_topics_below_d_lo"), 1.0);
     assert_eq!(
-        sample(&a_text, "gossipsub_peers_per_protocol{protocol=\"meshsub_1.2\"}"),
+        sample(
+            &a_text,
+            "gossipsub_peers_per_protocol{protocol=\"meshsub_1.2\"}"
+        ),
         1.0
     );
     assert!(sample(&a_text, "gossipsub_heartbeat_duration_seconds_count") >= 1.0);
     assert!(sample(&a_text, "gossipsub_control_sent_total{kind=\"graft\"}") >= 1.0);
-    assert_eq!(sample(&a_text, "gossipsub_topic_msg_published_total{topic=\"other\"}"), 0.0);
+    assert_eq!(
+        sample(
+            &a_text,
+            "gossipsub_topic_msg_published_total{topic=\"other\"}"
+        ),
+        0.0
+    );
     // B: the topic is not labelled there, so it is `other`.
     let o = "topic=\"other\"";
-    assert_eq!(sample(&b_text, &format!("gossipsub_mesh_peers{{{o}}}")), 1.0, "{b_text}");
-    assert_eq!(sample(&b_text, &format!("gossipsub_topic_msg_recv_counts_total{{{o}}}")), m);
     assert_eq!(
-        sample(&b_text, &format!("gossipsub_topic_msg_recv_bytes_total{{{o}}}")),
+        sample(&b_text, &format!("gossipsub_mesh_peers{{{o}}}")),
+        1.0,
+        "{b_text}"
+    );
+    assert_eq!(
+        sample(
+            &b_text,
+            &format!("gossipsub_topic_msg_recv_counts_total{{{o}}}")
+        ),
+        m
+    );
+    assert_eq!(
+        sample(
+            &b_text,
+            &format!("gossipsub_topic_msg_recv_bytes_total{{{o}}}")
+        ),
         bytes
     );
     assert!(
-        sample(&b_text, &format!("gossipsub_topic_msg_recv_counts_unfiltered_total{{{o}}}")) >= m
+        sample(
+            &b_text,
+            &format!("gossipsub_topic_msg_recv_counts_unfiltered_total{{{o}}}")
+        ) >= m
     );
     assert_eq!(
         sample(
@@ -137,7 +194,13 @@ async fn two_nodes_exchanging_messages_show_in_the_scrape() {
         ),
         m
     );
-    assert_eq!(sample(&b_text, &format!("gossipsub_message_delivered_total{{{o}}}")), m);
+    assert_eq!(
+        sample(
+            &b_text,
+            &format!("gossipsub_message_delivered_total{{{o}}}")
+        ),
+        m
+    );
     assert!(sample(&b_text, "gossipsub_seen_cache_size") >= m);
     assert!(sample(&b_text, "gossipsub_mcache_size") >= m);
     assert!(

@@ -268,19 +268,19 @@ impl Metrics {
                 .get_or_create(&[("outcome", outcome)])
                 .inc_by(delta);
         }
-        if router.score_thresholds().is_some() {
-            for (penalty, delta) in [
-                ("broken_promise", d(|c| c.broken_promises)),
-                ("graft_backoff", d(|c| c.grafts_in_backoff)),
-                (
-                    "invalid_message",
-                    d(|c| c.messages_invalid + c.messages_rejected),
-                ),
-            ] {
-                self.penalties
-                    .get_or_create(&[("penalty", penalty)])
-                    .inc_by(delta);
-            }
+        // Without peer scoring nothing is penalised; the labels still exist (at 0).
+        let scoring = router.score_thresholds().is_some();
+        for (penalty, delta) in [
+            ("broken_promise", d(|c| c.broken_promises)),
+            ("graft_backoff", d(|c| c.grafts_in_backoff)),
+            (
+                "invalid_message",
+                d(|c| c.messages_invalid.saturating_add(c.messages_rejected)),
+            ),
+        ] {
+            self.penalties
+                .get_or_create(&[("penalty", penalty)])
+                .inc_by(if scoring { delta } else { 0 });
         }
     }
 

@@ -147,7 +147,7 @@ pub(super) fn register(r: &mut Registry, config: &MetricsConfig, validate: bool)
         Unit::Seconds,
         heartbeat_duration.clone(),
     );
-    Metrics {
+    let metrics = Metrics {
         topics,
         validate_messages: validate,
         topics_no_peers: metric(
@@ -237,5 +237,19 @@ pub(super) fn register(r: &mut Registry, config: &MetricsConfig, validate: bool)
         ),
         last_counters: crate::Counters::default(),
         last_mesh_stats: HashMap::new(),
+    };
+    // Every fixed label value of the event-driven families is exported from the first
+    // scrape on (at 0), so queries and dashboards find them before the first event.
+    for kind in ["graft", "prune", "ihave", "iwant", "idontwant"] {
+        let _ = metrics.control_sent.get_or_create(&[("kind", kind)]);
+        let _ = metrics.control_received.get_or_create(&[("kind", kind)]);
     }
+    for kind in ["ihave", "iwant", "idontwant"] {
+        let _ = metrics.ids_sent.get_or_create(&[("kind", kind)]);
+        let _ = metrics.ids_received.get_or_create(&[("kind", kind)]);
+    }
+    for class in ["publish", "forward", "control", "timeout"] {
+        let _ = metrics.queue_dropped.get_or_create(&[("class", class)]);
+    }
+    metrics
 }
