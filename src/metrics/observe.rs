@@ -4,19 +4,31 @@
 use std::time::Duration;
 
 use super::Metrics;
+use super::register::ByKind;
 use crate::event::{Event, MessageAcceptance};
 use crate::queue::PeerQueue;
 use crate::router::{MeshChurn, MeshInclusion, Router};
 use crate::types::{ControlAction, PeerKind, Rpc, TopicHash};
 
-/// The label value of a control entry's kind, and how many message ids it carries.
-fn control_kind(control: &ControlAction) -> (&'static str, usize) {
+/// A control entry's kind (its index in `CONTROL_KINDS`) and how many message ids it carries.
+fn control_kind(control: &ControlAction) -> (usize, usize) {
     match control {
-        ControlAction::IHave { message_ids, .. } => ("ihave", message_ids.len()),
-        ControlAction::IWant { message_ids } => ("iwant", message_ids.len()),
-        ControlAction::Graft { .. } => ("graft", 0),
-        ControlAction::Prune { .. } => ("prune", 0),
-        ControlAction::IDontWant { message_ids } => ("idontwant", message_ids.len()),
+        ControlAction::Graft { .. } => (0, 0),
+        ControlAction::Prune { .. } => (1, 0),
+        ControlAction::IHave { message_ids, .. } => (2, message_ids.len()),
+        ControlAction::IWant { message_ids } => (3, message_ids.len()),
+        ControlAction::IDontWant { message_ids } => (4, message_ids.len()),
+    }
+}
+
+/// Counts control entries and their ids.
+fn count_control(counters: &ByKind, control: &[ControlAction]) {
+    for entry in control {
+        let (kind, ids) = control_kind(entry);
+        counters.entries[kind].inc();
+        if let Some(counter) = &counters.ids[kind] {
+            counter.inc_by(ids as u64);
+        }
     }
 }
 
@@ -50,15 +62,7 @@ impl Metrics {
             topic.sent.inc();
             topic.sent_bytes.inc_by(message.data.len() as u64);
         }
-        for control in &rpc.control {
-            let (kind, ids) = control_kind(control);
-            self.control_sent.get_or_create(&[("kind", kind)]).inc();
-            if ids > 0 {
-                self.ids_sent
-                    .get_or_create(&[("kind", kind)])
-                    .inc_by(ids as u64);
-            }
-        }
+        count_control(&self.control_sent, &rpc.control);
     }
 
     /// An RPC received and decoded (before the router drops duplicates).
@@ -70,15 +74,7 @@ impl Metrics {
                 .recv_unfiltered_bytes
                 .inc_by(message.data.len() as u64);
         }
-        for control in &rpc.control {
-            let (kind, ids) = control_kind(control);
-            self.control_received.get_or_create(&[("kind", kind)]).inc();
-            if ids > 0 {
-                self.ids_received
-                    .get_or_create(&[("kind", kind)])
-                    .inc_by(ids as u64);
-            }
-        }
+        count_control(&self.control_received, &rpc.control);
     }
 
     /// An event of the router, on its way to the application.

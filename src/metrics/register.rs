@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
@@ -12,6 +13,28 @@ use super::{Metrics, MetricsConfig};
 
 /// One label whose name and value are both from a fixed set (`kind="graft"`, ...).
 pub(crate) type FixedLabel = [(&'static str, &'static str); 1];
+
+/// The control entry kinds (`kind` label values), indexed by `observe::control_kind`.
+pub(crate) const CONTROL_KINDS: [&str; 5] = ["graft", "prune", "ihave", "iwant", "idontwant"];
+
+/// Counter handles of one direction of control traffic per kind, resolved once so the hot
+/// path increments without a label lookup: entries, and message ids (IHAVE, IWANT, IDONTWANT).
+pub(crate) struct ByKind {
+    pub(crate) entries: [Counter; CONTROL_KINDS.len()],
+    pub(crate) ids: [Option<Counter>; CONTROL_KINDS.len()],
+}
+
+impl ByKind {
+    fn new(entries: &Family<FixedLabel, Counter>, ids: &Family<FixedLabel, Counter>) -> Self {
+        ByKind {
+            entries: CONTROL_KINDS.map(|kind| entries.get_or_create_owned(&[("kind", kind)])),
+            ids: CONTROL_KINDS.map(|kind| {
+                matches!(kind, "ihave" | "iwant" | "idontwant")
+                    .then(|| ids.get_or_create_owned(&[("kind", kind)]))
+            }),
+        }
+    }
+}
 
 /// Buckets of the mesh peer score histogram: negative and positive decades around zero.
 pub(crate) const SCORE_BUCKETS: [f64; 11] = [
@@ -147,6 +170,22 @@ pub(super) fn register(r: &mut Registry, config: &MetricsConfig, validate: bool)
         Unit::Seconds,
         heartbeat_duration.clone(),
     );
+    let control_sent = family(
+        r,
+        "control_sent",
+        "Control entries queued for sending, by kind (graft, prune, ihave, iwant, idontwant)",
+    );
+    let control_received = family(r, "control_received", "Control entries received, by kind");
+    let ids_sent = family(
+        r,
+        "control_ids_sent",
+        "Message ids in IHAVE, IWANT and IDONTWANT entries queued for sending, by kind",
+    );
+    let ids_received = family(
+        r,
+        "control_ids_received",
+        "Message ids in IHAVE, IWANT and IDONTWANT entries received, by kind",
+    );
     let metrics = Metrics {
         topics,
         validate_messages: validate,
@@ -170,22 +209,8 @@ pub(super) fn register(r: &mut Registry, config: &MetricsConfig, validate: bool)
             "topics_below_d_out",
             "Subscribed topics whose mesh has fewer than D_out outbound peers",
         ),
-        control_sent: family(
-            r,
-            "control_sent",
-            "Control entries queued for sending, by kind (graft, prune, ihave, iwant, idontwant)",
-        ),
-        control_received: family(r, "control_received", "Control entries received, by kind"),
-        ids_sent: family(
-            r,
-            "control_ids_sent",
-            "Message ids in IHAVE, IWANT and IDONTWANT entries queued for sending, by kind",
-        ),
-        ids_received: family(
-            r,
-            "control_ids_received",
-            "Message ids in IHAVE, IWANT and IDONTWANT entries received, by kind",
-        ),
+        control_sent: ByKind::new(&control_sent, &ids_sent),
+        control_received: ByKind::new(&control_received, &ids_received),
         iwant_received: family(
             r,
             "iwant_received",
@@ -240,14 +265,6 @@ pub(super) fn register(r: &mut Registry, config: &MetricsConfig, validate: bool)
     };
     // Every fixed label value of the event-driven families is exported from the first
     // scrape on (at 0), so queries and dashboards find them before the first event.
-    for kind in ["graft", "prune", "ihave", "iwant", "idontwant"] {
-        let _ = metrics.control_sent.get_or_create(&[("kind", kind)]);
-        let _ = metrics.control_received.get_or_create(&[("kind", kind)]);
-    }
-    for kind in ["ihave", "iwant", "idontwant"] {
-        let _ = metrics.ids_sent.get_or_create(&[("kind", kind)]);
-        let _ = metrics.ids_received.get_or_create(&[("kind", kind)]);
-    }
     for class in ["publish", "forward", "control", "timeout"] {
         let _ = metrics.queue_dropped.get_or_create(&[("class", class)]);
     }

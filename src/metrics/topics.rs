@@ -130,7 +130,8 @@ impl TopicMetrics {
 
 /// Resolves topics to their label's handles: one slot per configured topic plus `other`.
 pub(crate) struct TopicSlots {
-    index: HashMap<TopicHash, usize>,
+    /// Hashed with aHash: the lookup runs for every message sent or received.
+    index: HashMap<TopicHash, usize, ahash::RandomState>,
     /// The configured topics' slots, then `other` last.
     slots: Vec<TopicMetrics>,
 }
@@ -138,7 +139,7 @@ pub(crate) struct TopicSlots {
 impl TopicSlots {
     /// Creates every label value up front (the configured topics, then `other`).
     pub(crate) fn new(families: &TopicFamilies, topics: &[TopicHash]) -> Self {
-        let mut index = HashMap::new();
+        let mut index = HashMap::with_hasher(ahash::RandomState::new());
         let mut slots = Vec::new();
         for topic in topics {
             if index.contains_key(topic) {
@@ -153,6 +154,9 @@ impl TopicSlots {
 
     /// The slot index of `topic` (`other` for unlisted topics).
     pub(crate) fn slot(&self, topic: &TopicHash) -> usize {
+        if self.index.is_empty() {
+            return self.slots.len() - 1;
+        }
         self.index
             .get(topic)
             .copied()
