@@ -101,12 +101,12 @@ fn forward(c: &mut Criterion) {
                         .collect();
                     let start = Instant::now();
                     for (i, rpc) in rpcs.into_iter().enumerate() {
-                        if let Some(m) = &metrics {
+                        if let Some(m) = &mut metrics {
                             m.receive(&rpc);
                         }
                         router.handle_rpc(now, mesh[i % mesh.len()], rpc);
                         while let Some(action) = router.poll_action() {
-                            if let Some(m) = &metrics {
+                            if let Some(m) = &mut metrics {
                                 m.action(&action);
                             }
                             black_box(&action);
@@ -115,7 +115,7 @@ fn forward(c: &mut Criterion) {
                     now += Duration::from_secs(1);
                     router.handle_timeout(now);
                     while let Some(action) = router.poll_action() {
-                        if let Some(m) = &metrics {
+                        if let Some(m) = &mut metrics {
                             m.action(&action);
                         }
                     }
@@ -131,5 +131,37 @@ fn forward(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forward);
+/// The hooks alone, on what one forwarded message produces (the received RPC and the router's
+/// actions: D-1 forwards, IDONTWANTs, the delivery event): their absolute cost, to set
+/// against `forward_1KiB_D8_50peers/metrics_off`.
+fn hooks_only(c: &mut Criterion) {
+    let (mut router, topic, mesh, now) = forwarding_router();
+    let rpc = Rpc {
+        messages: vec![RawMessage {
+            source: Some(PeerId::random()),
+            data: Bytes::from(vec![0x5au8; 1024]),
+            data_absent: false,
+            sequence_number: Some(1),
+            topic: topic.clone(),
+            signature: None,
+            key: None,
+        }],
+        ..Rpc::default()
+    };
+    router.handle_rpc(now, mesh[0], rpc.clone());
+    let actions: Vec<_> = std::iter::from_fn(|| router.poll_action()).collect();
+    assert!(actions.len() >= mesh.len() - 1, "forwards and the delivery");
+    let mut registry = Registry::default();
+    let mut metrics = MetricsObserver::new(&mut registry, &[topic]);
+    c.bench_function("metrics_hooks_per_forwarded_message", |b| {
+        b.iter(|| {
+            metrics.receive(black_box(&rpc));
+            for action in &actions {
+                metrics.action(black_box(action));
+            }
+        })
+    });
+}
+
+criterion_group!(benches, forward, hooks_only);
 criterion_main!(benches);

@@ -158,12 +158,12 @@ impl MetricsObserver {
     }
 
     /// What the behaviour does with a received RPC before the router sees it.
-    pub fn receive(&self, rpc: &Rpc) {
+    pub fn receive(&mut self, rpc: &Rpc) {
         self.0.on_receive(rpc);
     }
 
     /// What the behaviour does with each router action.
-    pub fn action(&self, action: &crate::router::Action) {
+    pub fn action(&mut self, action: &crate::router::Action) {
         match action {
             crate::router::Action::Send { rpc, .. } => self.0.on_send(rpc),
             crate::router::Action::Event(event) => self.0.on_event(event),

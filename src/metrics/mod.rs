@@ -81,6 +81,10 @@ pub(crate) struct Metrics {
     topics_below_d_out: Gauge,
     control_sent: register::ByKind,
     control_received: register::ByKind,
+    /// Per-message counts gathered in plain integers and added to their counters at the next
+    /// heartbeat (or scrape-side flush): the forward path then costs no atomic operation
+    /// per recipient.
+    pending: observe::Pending,
     iwant_received: Fixed,
     penalties: Fixed,
     peers_per_protocol: FixedGauge,

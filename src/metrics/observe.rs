@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Metrics;
-use super::register::ByKind;
+use super::register::{ByKind, CONTROL_KINDS};
 use crate::event::{Event, MessageAcceptance};
 use crate::queue::PeerQueue;
 use crate::router::{MeshChurn, MeshInclusion, Router};
@@ -21,13 +21,47 @@ fn control_kind(control: &ControlAction) -> (usize, usize) {
     }
 }
 
+/// Counts of one direction of traffic not yet added to their counters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Traffic {
+    messages: u64,
+    bytes: u64,
+}
+
+/// What the per-message hooks counted since the last flush.
+pub(crate) struct Pending {
+    /// Per topic slot: sent, received (duplicates included).
+    topics: Vec<(Traffic, Traffic)>,
+    /// Per control kind: (entries, ids) sent, and received.
+    control_sent: [(u64, u64); CONTROL_KINDS.len()],
+    control_received: [(u64, u64); CONTROL_KINDS.len()],
+}
+
+impl Pending {
+    pub(crate) fn new(slots: usize) -> Self {
+        Pending {
+            topics: vec![Default::default(); slots],
+            control_sent: Default::default(),
+            control_received: Default::default(),
+        }
+    }
+}
+
 /// Counts control entries and their ids.
-fn count_control(counters: &ByKind, control: &[ControlAction]) {
+fn count_control(pending: &mut [(u64, u64); CONTROL_KINDS.len()], control: &[ControlAction]) {
     for entry in control {
         let (kind, ids) = control_kind(entry);
-        counters.entries[kind].inc();
+        pending[kind].0 += 1;
+        pending[kind].1 += ids as u64;
+    }
+}
+
+/// Adds pending control counts to their counters.
+fn flush_control(counters: &ByKind, pending: &mut [(u64, u64); CONTROL_KINDS.len()]) {
+    for (kind, (entries, ids)) in std::mem::take(pending).into_iter().enumerate() {
+        counters.entries[kind].inc_by(entries);
         if let Some(counter) = &counters.ids[kind] {
-            counter.inc_by(ids as u64);
+            counter.inc_by(ids);
         }
     }
 }
@@ -56,25 +90,37 @@ const CLASSES: [&str; 3] = ["control", "publish", "forward"];
 
 impl Metrics {
     /// An RPC queued for a peer (before splitting to fit its frame limit).
-    pub(crate) fn on_send(&self, rpc: &Rpc) {
+    pub(crate) fn on_send(&mut self, rpc: &Rpc) {
         for message in &rpc.messages {
-            let topic = self.topics.get(&message.topic);
-            topic.sent.inc();
-            topic.sent_bytes.inc_by(message.data.len() as u64);
+            let sent = &mut self.pending.topics[self.topics.slot(&message.topic)].0;
+            sent.messages += 1;
+            sent.bytes += message.data.len() as u64;
         }
-        count_control(&self.control_sent, &rpc.control);
+        count_control(&mut self.pending.control_sent, &rpc.control);
     }
 
     /// An RPC received and decoded (before the router drops duplicates).
-    pub(crate) fn on_receive(&self, rpc: &Rpc) {
+    pub(crate) fn on_receive(&mut self, rpc: &Rpc) {
         for message in &rpc.messages {
-            let topic = self.topics.get(&message.topic);
-            topic.recv_unfiltered.inc();
-            topic
-                .recv_unfiltered_bytes
-                .inc_by(message.data.len() as u64);
+            let received = &mut self.pending.topics[self.topics.slot(&message.topic)].1;
+            received.messages += 1;
+            received.bytes += message.data.len() as u64;
         }
-        count_control(&self.control_received, &rpc.control);
+        count_control(&mut self.pending.control_received, &rpc.control);
+    }
+
+    /// Adds what the per-message hooks counted to the counters.
+    pub(crate) fn flush(&mut self) {
+        for (slot, (sent, received)) in self.pending.topics.iter_mut().enumerate() {
+            let metrics = &self.topics.slots()[slot];
+            let (sent, received) = (std::mem::take(sent), std::mem::take(received));
+            metrics.sent.inc_by(sent.messages);
+            metrics.sent_bytes.inc_by(sent.bytes);
+            metrics.recv_unfiltered.inc_by(received.messages);
+            metrics.recv_unfiltered_bytes.inc_by(received.bytes);
+        }
+        flush_control(&self.control_sent, &mut self.pending.control_sent);
+        flush_control(&self.control_received, &mut self.pending.control_received);
     }
 
     /// An event of the router, on its way to the application.
@@ -150,6 +196,7 @@ impl Metrics {
         router: &Router,
         queues: impl Iterator<Item = &'a PeerQueue>,
     ) {
+        self.flush();
         self.sample_topics(router);
         self.sample_peers(router, queues);
         self.diff_counters(router);

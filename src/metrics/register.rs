@@ -186,7 +186,9 @@ pub(super) fn register(r: &mut Registry, config: &MetricsConfig, validate: bool)
         "control_ids_received",
         "Message ids in IHAVE, IWANT and IDONTWANT entries received, by kind",
     );
+    let pending = super::observe::Pending::new(topics.len());
     let metrics = Metrics {
+        pending,
         topics,
         validate_messages: validate,
         topics_no_peers: metric(

@@ -63,7 +63,7 @@ fn message(topic: &TopicHash, n: u64) -> RawMessage {
     }
 }
 
-fn drain(router: &mut Router, metrics: &Metrics) {
+fn drain(router: &mut Router, metrics: &mut Metrics) {
     while let Some(action) = router.poll_action() {
         match action {
             Action::Send { rpc, .. } => metrics.on_send(&rpc),
@@ -119,9 +119,9 @@ fn remote_topics_create_no_label_values() {
         metrics.on_receive(&rpc);
         router.handle_rpc(now, peer, rpc);
     }
-    drain(&mut router, &metrics);
+    drain(&mut router, &mut metrics);
     router.handle_timeout(router.poll_timeout());
-    drain(&mut router, &metrics);
+    drain(&mut router, &mut metrics);
     metrics.on_heartbeat(&router, std::iter::empty());
 
     let scrape = text(&registry);
@@ -166,7 +166,7 @@ fn every_router_counter_is_exported() {
             control: Vec::new(),
         },
     );
-    drain(&mut router, &metrics);
+    drain(&mut router, &mut metrics);
     metrics.on_heartbeat(&router, std::iter::empty());
     let scrape = text(&registry);
     let exported = label_values(&scrape, "event");
@@ -234,7 +234,7 @@ fn mesh_inclusion_is_counted_by_reason() {
     }
     router.subscribe(now, topic.clone()).expect("subscribe");
     router.remove_peer(&peers[0]);
-    drain(&mut router, &metrics);
+    drain(&mut router, &mut metrics);
     metrics.on_heartbeat(&router, std::iter::empty());
     let scrape = text(&registry);
     assert_eq!(
