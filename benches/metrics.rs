@@ -71,8 +71,8 @@ fn forward(c: &mut Criterion) {
         group.bench_function(name, |b| {
             let (mut router, topic, mesh, mut now) = forwarding_router();
             let mut registry = Registry::default();
-            let mut metrics =
-                with_metrics.then(|| MetricsObserver::new(&mut registry, &[topic.clone()]));
+            let mut metrics = with_metrics
+                .then(|| MetricsObserver::new(&mut registry, std::slice::from_ref(&topic)));
             let author = PeerId::random();
             let payload = Bytes::from(vec![0x5au8; 1024]);
             let mut seqno = 0u64;
