@@ -4,6 +4,7 @@ mod bounds;
 mod core;
 mod hardening;
 mod invariants;
+mod observability;
 mod rules;
 mod scoring;
 
