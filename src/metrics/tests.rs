@@ -261,3 +261,83 @@ fn mesh_inclusion_is_counted_by_reason() {
         Some(3.0)
     );
 }
+
+/// With `validate_messages` on, a message counts as accepted, rejected or ignored when the
+/// application reports its verdict (under its topic's label), not when it is delivered; a
+/// verdict on an unknown or already reported message counts nothing.
+#[test]
+fn validation_results_are_counted_per_topic() {
+    let mut registry = Registry::default();
+    let topic = TopicHash::from_raw("v");
+    let mut metrics = Metrics::new(
+        &mut registry,
+        &MetricsConfig::new().with_topic(topic.clone()),
+        true,
+    );
+    let mut b = ConfigBuilder::default();
+    b.validation_mode(ValidationMode::Anonymous)
+        .validate_messages(true);
+    let now = crate::test_util::epoch();
+    let mut router = Router::new(
+        b.build().expect("config"),
+        MessageAuthenticity::Anonymous,
+        7,
+        1,
+        now,
+    )
+    .expect("router");
+    router.subscribe(now, topic.clone()).expect("subscribe");
+    let peer = PeerId::random();
+    router.add_peer(now, peer, false);
+    router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        router.handle_rpc(
+            now,
+            peer,
+            Rpc {
+                subscriptions: Vec::new(),
+                messages: vec![message(&topic, n)],
+                control: Vec::new(),
+            },
+        );
+        while let Some(action) = router.poll_action() {
+            if let Action::Event(event) = &action {
+                if let crate::Event::Message { message_id, .. } = event {
+                    ids.push(message_id.clone());
+                }
+                metrics.on_event(event);
+            }
+        }
+    }
+    assert_eq!(ids.len(), 3);
+    let verdicts = [
+        crate::MessageAcceptance::Accept,
+        crate::MessageAcceptance::Reject,
+        crate::MessageAcceptance::Ignore,
+    ];
+    for (id, verdict) in ids.iter().zip(verdicts) {
+        metrics.on_validation(router.awaiting_validation_topic(id), verdict);
+        assert!(router.report_validation(now, id, &peer, verdict));
+    }
+    // Reported already: no longer awaiting a verdict, so not counted twice.
+    metrics.on_validation(
+        router.awaiting_validation_topic(&ids[1]),
+        crate::MessageAcceptance::Reject,
+    );
+    let scrape = text(&registry);
+    for (result, expected) in [("accepted", 1.0), ("rejected", 1.0), ("ignored", 1.0)] {
+        let series = format!(
+            "gossipsub_message_received_total{{topic=\"v\",validation_result=\"{result}\"}}"
+        );
+        assert_eq!(
+            sample(&scrape, &series),
+            Some(expected),
+            "{series}\n{scrape}"
+        );
+    }
+    assert_eq!(
+        sample(&scrape, "gossipsub_message_delivered_total{topic=\"v\"}"),
+        Some(3.0)
+    );
+}
