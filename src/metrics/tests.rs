@@ -269,7 +269,7 @@ fn mesh_inclusion_is_counted_by_reason() {
 fn validation_results_are_counted_per_topic() {
     let mut registry = Registry::default();
     let topic = TopicHash::from_raw("v");
-    let mut metrics = Metrics::new(
+    let metrics = Metrics::new(
         &mut registry,
         &MetricsConfig::new().with_topic(topic.clone()),
         true,
