@@ -20,6 +20,8 @@ mod error;
 mod event;
 mod filter;
 mod handler;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
 mod queue;
 pub mod router;

@@ -5,6 +5,7 @@ mod caches;
 mod core;
 mod hardening;
 mod invariants;
+mod observability;
 mod rules;
 mod scoring;
 
