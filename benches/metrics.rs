@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use gossipsub::__bench::MetricsObserver;
 use gossipsub::router::Router;
 use gossipsub::{
@@ -60,6 +60,85 @@ fn forwarding_router() -> (Router, TopicHash, Vec<PeerId>, Instant) {
     (router, topic, mesh, now)
 }
 
+/// One forwarding setup: the router with its mesh, the metrics hooks when on, and the state of
+/// the message stream.
+struct Forwarding {
+    router: Router,
+    topic: TopicHash,
+    mesh: Vec<PeerId>,
+    now: Instant,
+    metrics: Option<MetricsObserver>,
+    author: PeerId,
+    payload: Bytes,
+    seqno: u64,
+}
+
+impl Forwarding {
+    fn new(with_metrics: bool, registry: &mut Registry) -> Self {
+        let (router, topic, mesh, now) = forwarding_router();
+        let metrics =
+            with_metrics.then(|| MetricsObserver::new(registry, std::slice::from_ref(&topic)));
+        Forwarding {
+            router,
+            topic,
+            mesh,
+            now,
+            metrics,
+            author: PeerId::random(),
+            payload: Bytes::from(vec![0x5au8; 1024]),
+            seqno: 0,
+        }
+    }
+
+    /// The RPCs of `n` new messages (built outside the measured part).
+    fn rpcs(&mut self, n: u64) -> Vec<Rpc> {
+        (0..n)
+            .map(|_| {
+                self.seqno += 1;
+                Rpc {
+                    messages: vec![RawMessage {
+                        source: Some(self.author),
+                        data: self.payload.clone(),
+                        data_absent: false,
+                        sequence_number: Some(self.seqno),
+                        topic: self.topic.clone(),
+                        signature: None,
+                        key: None,
+                    }],
+                    ..Rpc::default()
+                }
+            })
+            .collect()
+    }
+
+    /// Receives and forwards `rpcs`, then runs one heartbeat (and the metrics' sampling).
+    fn run(&mut self, rpcs: Vec<Rpc>) {
+        for (i, rpc) in rpcs.into_iter().enumerate() {
+            if let Some(m) = &mut self.metrics {
+                m.receive(&rpc);
+            }
+            self.router
+                .handle_rpc(self.now, self.mesh[i % self.mesh.len()], rpc);
+            while let Some(action) = self.router.poll_action() {
+                if let Some(m) = &mut self.metrics {
+                    m.action(&action);
+                }
+                black_box(&action);
+            }
+        }
+        self.now += Duration::from_secs(1);
+        self.router.handle_timeout(self.now);
+        while let Some(action) = self.router.poll_action() {
+            if let Some(m) = &mut self.metrics {
+                m.action(&action);
+            }
+        }
+        if let Some(m) = &mut self.metrics {
+            m.heartbeat(&self.router);
+        }
+    }
+}
+
 fn forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward_1KiB_D8_50peers");
     for with_metrics in [false, true] {
@@ -69,59 +148,17 @@ fn forward(c: &mut Criterion) {
             "metrics_off"
         };
         group.bench_function(name, |b| {
-            let (mut router, topic, mesh, mut now) = forwarding_router();
             let mut registry = Registry::default();
-            let mut metrics = with_metrics
-                .then(|| MetricsObserver::new(&mut registry, std::slice::from_ref(&topic)));
-            let author = PeerId::random();
-            let payload = Bytes::from(vec![0x5au8; 1024]);
-            let mut seqno = 0u64;
+            let mut f = Forwarding::new(with_metrics, &mut registry);
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 let mut left = iters;
                 while left > 0 {
                     let chunk = left.min(1000);
                     left -= chunk;
-                    let rpcs: Vec<Rpc> = (0..chunk)
-                        .map(|_| {
-                            seqno += 1;
-                            Rpc {
-                                messages: vec![RawMessage {
-                                    source: Some(author),
-                                    data: payload.clone(),
-                                    data_absent: false,
-                                    sequence_number: Some(seqno),
-                                    topic: topic.clone(),
-                                    signature: None,
-                                    key: None,
-                                }],
-                                ..Rpc::default()
-                            }
-                        })
-                        .collect();
+                    let rpcs = f.rpcs(chunk);
                     let start = Instant::now();
-                    for (i, rpc) in rpcs.into_iter().enumerate() {
-                        if let Some(m) = &mut metrics {
-                            m.receive(&rpc);
-                        }
-                        router.handle_rpc(now, mesh[i % mesh.len()], rpc);
-                        while let Some(action) = router.poll_action() {
-                            if let Some(m) = &mut metrics {
-                                m.action(&action);
-                            }
-                            black_box(&action);
-                        }
-                    }
-                    now += Duration::from_secs(1);
-                    router.handle_timeout(now);
-                    while let Some(action) = router.poll_action() {
-                        if let Some(m) = &mut metrics {
-                            m.action(&action);
-                        }
-                    }
-                    if let Some(m) = &mut metrics {
-                        m.heartbeat(&router);
-                    }
+                    f.run(rpcs);
                     total += start.elapsed();
                 }
                 total
@@ -129,6 +166,30 @@ fn forward(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// A fixed amount of work for instruction counts, instead of criterion: with
+/// `METRICS_COST=on|off` and `METRICS_COST_MESSAGES=N` set, forwards N messages (one heartbeat
+/// per 1,000) and exits. Run it under `valgrind --tool=callgrind` for N and for 0 and compare
+/// the differences (see BENCHMARKS.md).
+fn fixed_run() -> bool {
+    let (Ok(mode), Ok(n)) = (
+        std::env::var("METRICS_COST"),
+        std::env::var("METRICS_COST_MESSAGES"),
+    ) else {
+        return false;
+    };
+    let n: u64 = n.parse().expect("METRICS_COST_MESSAGES is a number");
+    let mut registry = Registry::default();
+    let mut f = Forwarding::new(mode == "on", &mut registry);
+    let mut left = n;
+    while left > 0 {
+        let chunk = left.min(1000);
+        left -= chunk;
+        let rpcs = f.rpcs(chunk);
+        f.run(rpcs);
+    }
+    true
 }
 
 /// The hooks alone, on what one forwarded message produces (the received RPC and the router's
@@ -164,4 +225,11 @@ fn hooks_only(c: &mut Criterion) {
 }
 
 criterion_group!(benches, forward, hooks_only);
-criterion_main!(benches);
+
+fn main() {
+    if fixed_run() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -134,6 +134,9 @@ pub(crate) struct TopicSlots {
     index: HashMap<TopicHash, usize, ahash::RandomState>,
     /// The configured topics' slots, then `other` last.
     slots: Vec<TopicMetrics>,
+    /// The last topic looked up and its slot: a forwarded message is counted once per
+    /// recipient with the same `TopicHash` allocation, so comparing pointers skips the hash.
+    last: std::cell::RefCell<Option<(TopicHash, usize)>>,
 }
 
 impl TopicSlots {
@@ -149,7 +152,11 @@ impl TopicSlots {
             slots.push(TopicMetrics::new(families, topic.as_str()));
         }
         slots.push(TopicMetrics::new(families, OTHER_TOPIC));
-        TopicSlots { index, slots }
+        TopicSlots {
+            index,
+            slots,
+            last: std::cell::RefCell::new(None),
+        }
     }
 
     /// The slot index of `topic` (`other` for unlisted topics).
@@ -157,10 +164,19 @@ impl TopicSlots {
         if self.index.is_empty() {
             return self.slots.len() - 1;
         }
-        self.index
+        let mut last = self.last.borrow_mut();
+        if let Some((hash, slot)) = last.as_ref()
+            && hash.shares_allocation(topic)
+        {
+            return *slot;
+        }
+        let slot = self
+            .index
             .get(topic)
             .copied()
-            .unwrap_or(self.slots.len() - 1)
+            .unwrap_or(self.slots.len() - 1);
+        *last = Some((topic.clone(), slot));
+        slot
     }
 
     /// The handles of `topic`'s label.
