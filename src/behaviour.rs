@@ -47,6 +47,21 @@ use crate::transform::DataTransform;
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
 use crate::wire::{self, DecodeLimits, DropReason};
 
+/// Runs `$body` with `$m` bound to the metrics, if they are on (a no-op without the `metrics`
+/// feature). The only place the behaviour depends on the feature.
+#[cfg(feature = "metrics")]
+macro_rules! observe {
+    ($self:ident, |$m:ident| $body:expr) => {
+        if let Some($m) = $self.metrics.as_mut() {
+            $body;
+        }
+    };
+}
+#[cfg(not(feature = "metrics"))]
+macro_rules! observe {
+    ($($t:tt)*) => {};
+}
+
 /// How many heartbeats a newly connected peer is kept alive for even when it shares nothing
 /// with us: time for both sides to exchange subscriptions.
 const KEEP_ALIVE_GRACE_HEARTBEATS: u32 = 10;
@@ -78,6 +93,9 @@ pub struct Behaviour {
     external_addrs: Vec<Multiaddr>,
     /// Addresses given for direct peers, used when the router redials them.
     direct_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Prometheus metrics, when turned on with [`Behaviour::with_metrics`].
+    #[cfg(feature = "metrics")]
+    metrics: Option<Box<crate::metrics::Metrics>>,
 }
 
 impl Behaviour {
@@ -115,7 +133,25 @@ impl Behaviour {
             listen_addrs: Vec::new(),
             external_addrs: Vec::new(),
             direct_addrs: HashMap::new(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         })
+    }
+
+    /// Turns on Prometheus metrics: registers every family in `registry` under the prefix
+    /// `gossipsub` (see [`crate::metrics`] and METRICS.md). Topics listed in `config` get a
+    /// `topic` label of their own; all others share the label `other`.
+    #[cfg(feature = "metrics")]
+    pub fn with_metrics(
+        mut self,
+        registry: &mut prometheus_client::registry::Registry,
+        config: crate::metrics::MetricsConfig,
+    ) -> Self {
+        let validate = self.router.config().validate_messages();
+        self.metrics = Some(Box::new(crate::metrics::Metrics::new(
+            registry, &config, validate,
+        )));
+        self
     }
 
     /// Creates the behaviour with a subscription filter for our own and remote subscriptions.
@@ -301,9 +337,16 @@ impl Behaviour {
         topic: impl Into<TopicHash>,
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
-        let id = self.router.publish(Instant::now(), topic.into(), data)?;
+        let topic = topic.into();
+        let data = data.into();
+        // The metrics count the publish only once the router and a queue took it.
+        let _published = (topic.clone(), data.len());
+        let id = self.router.publish(Instant::now(), topic, data)?;
         self.refused_publish = None;
         let queued = self.drain_router();
+        if queued > 0 {
+            observe!(self, |m| m.on_publish(&_published.0, _published.1));
+        }
         if queued == 0 {
             // Too large for every recipient's learned frame limit, or every queue was full.
             return Err(match self.refused_publish.take() {
@@ -322,6 +365,10 @@ impl Behaviour {
         propagation_source: &PeerId,
         acceptance: MessageAcceptance,
     ) -> bool {
+        observe!(self, |m| m.on_validation(
+            self.router.awaiting_validation_topic(message_id),
+            acceptance
+        ));
         let known = self.router.report_validation(
             Instant::now(),
             message_id,
@@ -394,6 +441,7 @@ impl Behaviour {
                     let Some(queue) = self.queues.get(&peer) else {
                         continue;
                     };
+                    observe!(self, |m| m.on_send(&rpc));
                     let config = self.router.config();
                     let (class, expires) = match class {
                         SendClass::Control => (Class::Control, control_gossip_expiry(config, now)),
@@ -449,7 +497,10 @@ impl Behaviour {
                         queue.cancel_forward(&message_id);
                     }
                 }
-                Action::Event(event) => self.events.push_back(ToSwarm::GenerateEvent(event)),
+                Action::Event(event) => {
+                    observe!(self, |m| m.on_event(&event));
+                    self.events.push_back(ToSwarm::GenerateEvent(event));
+                }
                 Action::Disconnect { peer } => {
                     tracing::debug!(%peer, "disconnecting a peer graylisted for invalid messages");
                     self.events.push_back(ToSwarm::CloseConnection {
@@ -458,6 +509,7 @@ impl Behaviour {
                     });
                 }
                 Action::Dial { peer, addresses } => {
+                    observe!(self, |m| m.on_dial());
                     tracing::debug!(%peer, ?addresses, "dialling");
                     self.events.push_back(ToSwarm::Dial {
                         // Our own addresses for direct peers come from
@@ -510,6 +562,7 @@ impl Behaviour {
     /// heartbeat to the router, and refreshes the keep-alive flags.
     fn on_heartbeat(&mut self, now: Instant) {
         self.router.handle_timeout(now);
+        observe!(self, |m| m.on_heartbeat_duration(now.elapsed()));
         for (peer, queue) in &self.queues {
             let purged = queue.purge_expired(now);
             if purged.gossip > 0 {
@@ -527,6 +580,7 @@ impl Behaviour {
         }
         self.update_keep_alive(now);
         self.drain_router();
+        observe!(self, |m| m.on_heartbeat(&self.router, self.queues.values()));
     }
 
     /// Sets every queue's keep-alive flag from the router's view of its peer (a queue whose
@@ -722,6 +776,7 @@ impl NetworkBehaviour for Behaviour {
                     &decoded.malformed_messages,
                     decoded.unknown_control,
                 );
+                observe!(self, |m| m.on_receive(&decoded.rpc));
                 self.router.handle_rpc(Instant::now(), peer_id, decoded.rpc);
             }
             HandlerEvent::Dropped(reason) => {

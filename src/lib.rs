@@ -21,6 +21,8 @@ pub mod ethereum;
 mod event;
 mod filter;
 mod handler;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
 mod queue;
 pub mod router;

@@ -359,6 +359,15 @@ impl Router {
         }
     }
 
+    /// The topic of a received message awaiting the application's verdict (what
+    /// [`Router::report_validation`] would accept), or `None`.
+    pub fn awaiting_validation_topic(&self, id: &MessageId) -> Option<&TopicHash> {
+        self.mcache
+            .get(id)
+            .filter(|e| !e.validated && e.source.is_some())
+            .map(|e| &e.message.topic)
+    }
+
     /// The application's verdict on a message received with `validate_messages` on. Accepted
     /// messages are forwarded; rejected and ignored ones are dropped from the cache. Returns
     /// `false` if the message is unknown (expired from the cache, or already reported).

@@ -19,6 +19,7 @@ mod gossip;
 mod heartbeat;
 pub(crate) mod mcache;
 mod mesh;
+mod mesh_stats;
 mod messages;
 mod peers;
 mod promises;
@@ -40,6 +41,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 pub use counters::Counters;
+pub use mesh_stats::{MeshChurn, MeshInclusion, MeshTopicStats};
 pub use px::{PeerRecordError, verify_envelope, verify_peer_record};
 
 use crate::authenticity::MessageAuthenticity;
@@ -126,6 +128,8 @@ pub struct Router {
     topic_peers: Map<TopicHash, Set<PeerId>>,
     /// Our subscriptions and their meshes.
     mesh: Map<TopicHash, Set<PeerId>>,
+    /// Mesh changes per topic by reason (one entry per topic we ever joined).
+    mesh_stats: Map<TopicHash, MeshTopicStats>,
     /// Fanout peers of topics we publish to without being subscribed.
     fanout: Map<TopicHash, Set<PeerId>>,
     /// When we last published to each fanout topic.
@@ -211,6 +215,7 @@ impl Router {
             peers: map!(),
             topic_peers: map!(),
             mesh: map!(),
+            mesh_stats: map!(),
             fanout: map!(),
             fanout_last_pub: map!(),
             backoff: backoff::Backoffs::new(hasher.clone()),
@@ -291,7 +296,7 @@ impl Router {
     /// `direct_connect_ticks` heartbeats while disconnected.
     pub fn add_direct_peer(&mut self, peer: PeerId) {
         if self.direct_peers.insert(peer) {
-            self.leave_all_meshes(&peer);
+            self.leave_all_meshes(&peer, MeshChurn::Excluded);
             if !self.peers.contains_key(&peer) {
                 let addresses = self.record_addresses(&peer);
                 self.actions.push_back(Action::Dial { peer, addresses });
@@ -313,7 +318,7 @@ impl Router {
     /// grafted or forwarded to.
     pub fn blacklist_peer(&mut self, peer: PeerId) {
         if self.blacklist.insert(peer) {
-            self.leave_all_meshes(&peer);
+            self.leave_all_meshes(&peer, MeshChurn::Excluded);
             for fanout in self.fanout.values_mut() {
                 fanout.remove(&peer);
             }
@@ -422,6 +427,29 @@ impl Router {
         self.backoff.len()
     }
 
+    /// Mesh changes by reason, cumulative, for every topic we have joined (also after leaving
+    /// it).
+    pub fn mesh_stats(&self) -> impl Iterator<Item = (&TopicHash, &MeshTopicStats)> {
+        self.mesh_stats.iter()
+    }
+
+    /// Topics we publish to through a fanout (not subscribed).
+    pub fn fanout_topics(&self) -> impl Iterator<Item = &TopicHash> {
+        self.fanout.keys()
+    }
+
+    /// Topics known to have at least one subscribed connected peer, with how many.
+    pub fn topic_peer_counts(&self) -> impl Iterator<Item = (&TopicHash, usize)> {
+        self.topic_peers.iter().map(|(t, s)| (t, s.len()))
+    }
+
+    /// How many of the mesh peers of `topic` we dialled (they count toward D_out).
+    pub fn mesh_outbound_count(&self, topic: &TopicHash) -> usize {
+        self.mesh_peers(topic)
+            .filter(|p| self.peers.get(p).is_some_and(|s| s.outbound))
+            .count()
+    }
+
     /// Sizes of the message cache and the seen cache, for memory accounting.
     pub fn cache_sizes(&self) -> (usize, usize) {
         (self.mcache.len(), self.seen.len())
@@ -498,10 +526,10 @@ impl Router {
     }
 
     /// Removes `peer` from every mesh (without PRUNE).
-    fn leave_all_meshes(&mut self, peer: &PeerId) {
+    fn leave_all_meshes(&mut self, peer: &PeerId, reason: MeshChurn) {
         let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
         for topic in topics {
-            self.mesh_remove(&topic, peer);
+            self.mesh_remove(&topic, peer, reason);
         }
     }
 

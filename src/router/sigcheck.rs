@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use libp2p_identity::PeerId;
 
-use super::{Router, Set};
+use super::{MeshChurn, Router, Set};
 use crate::authenticity::ValidationMode;
 use crate::score::RejectReason;
 use crate::types::{MessageId, RawMessage, TopicHash};
@@ -126,7 +126,7 @@ impl Router {
         state.graylisted = true;
         self.counters.peers_graylisted += 1;
         tracing::warn!(peer = %from, limit, "peer graylisted after repeated invalid messages");
-        self.leave_all_meshes(&from);
+        self.leave_all_meshes(&from, MeshChurn::Excluded);
         for fanout in self.fanout.values_mut() {
             fanout.remove(&from);
         }

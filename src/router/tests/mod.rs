@@ -6,6 +6,7 @@ mod core;
 mod hardening;
 mod idontwant_publish;
 mod invariants;
+mod observability;
 mod rules;
 mod scoring;
 mod transform;
