@@ -153,7 +153,7 @@ impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 61] {
+    pub fn fields(&self) -> [(&'static str, u64); 62] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -174,6 +174,7 @@ impl Counters {
             signature_checks_over_budget,
             invalid_signature_repeats,
             peers_graylisted,
+            messages_transform_failed,
             messages_duplicate,
             messages_unsubscribed_topic,
             messages_self_origin,
@@ -237,6 +238,7 @@ impl Counters {
             ("signature_checks_over_budget", signature_checks_over_budget),
             ("invalid_signature_repeats", invalid_signature_repeats),
             ("peers_graylisted", peers_graylisted),
+            ("messages_transform_failed", messages_transform_failed),
             ("messages_duplicate", messages_duplicate),
             ("messages_unsubscribed_topic", messages_unsubscribed_topic),
             ("messages_self_origin", messages_self_origin),
