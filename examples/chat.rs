@@ -16,11 +16,13 @@
 //!
 //! Every line typed on stdin is published on the topic (`--topic`, default `chat`); every
 //! message received is printed as `<peer id>: <text>`. Stdout carries only those two kinds of
-//! lines; connections, errors and logs (`RUST_LOG`) go to stderr. The program keeps running
+//! lines and, with `--metrics`, one `metrics at http://<addr>/metrics` line first; connections,
+//! errors and logs (`RUST_LOG`) go to stderr. The program keeps running
 //! after stdin is closed (so it can be driven by a pipe) and exits on Ctrl-C.
 //!
 //! Flags: `--listen <multiaddr>` and `--dial <multiaddr>` (both repeatable), `--topic <name>`,
-//! `--no-mdns`.
+//! `--no-mdns`, `--metrics <ip:port>` (serve gossipsub's Prometheus metrics at `/metrics` in
+//! the OpenMetrics text format; port 0 picks a free one; the chat topic gets its own label).
 //!
 //! Identify runs alongside, built with a signed peer record: every record it receives is
 //! handed to gossipsub, which offers it in peer exchange when it prunes a mesh.
@@ -55,6 +57,10 @@ struct Args {
     /// Do not discover peers with mDNS.
     #[arg(long)]
     no_mdns: bool,
+    /// Serve Prometheus metrics on this address at `/metrics` (e.g. 127.0.0.1:9090).
+    #[cfg(feature = "metrics")]
+    #[arg(long, value_name = "IP:PORT")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(NetworkBehaviour)]
@@ -81,6 +87,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let topic = IdentTopic::new(args.topic.clone());
+    #[cfg(feature = "metrics")]
+    let mut registry = prometheus_client::registry::Registry::default();
 
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -95,6 +104,11 @@ async fn main() -> anyhow::Result<()> {
                 MessageAuthenticity::Signed(key.clone()),
                 gossipsub::Config::default(),
             )?;
+            #[cfg(feature = "metrics")]
+            let gossipsub = gossipsub.with_metrics(
+                &mut registry,
+                gossipsub::metrics::MetricsConfig::new().with_topic(topic.hash()),
+            );
             let mdns = if args.no_mdns {
                 None
             } else {
@@ -116,7 +130,15 @@ async fn main() -> anyhow::Result<()> {
         })?
         .build();
 
-    let topic = IdentTopic::new(args.topic.clone());
+    #[cfg(feature = "metrics")]
+    if let Some(addr) = args.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        print_line(format_args!(
+            "metrics at http://{}/metrics",
+            listener.local_addr()?
+        ));
+        tokio::spawn(metrics_http::serve(listener, std::sync::Arc::new(registry)));
+    }
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
     for addr in &args.listen {
         swarm.listen_on(addr.clone())?;
@@ -200,5 +222,75 @@ fn on_swarm_event(swarm: &mut Swarm<Chat>, event: SwarmEvent<ChatEvent>) {
             }
         }
         _ => {}
+    }
+}
+
+/// The `/metrics` endpoint: hyper's HTTP/1.1 server, one task per connection.
+#[cfg(feature = "metrics")]
+mod metrics_http {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+
+    use http_body_util::Full;
+    use hyper::body::{Bytes, Incoming};
+    use hyper::header::CONTENT_TYPE;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Method, Request, Response, StatusCode};
+    use hyper_util::rt::TokioIo;
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::registry::Registry;
+    use tokio::net::TcpListener;
+
+    const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+    /// Accepts connections until the process exits.
+    pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("metrics: accept failed: {e}");
+                    continue;
+                }
+            };
+            let registry = Arc::clone(&registry);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let response = respond(&registry, &request);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    eprintln!("metrics: connection failed: {e}");
+                }
+            });
+        }
+    }
+
+    fn respond(registry: &Registry, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let reply = |status, content_type, body: String| {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(content_type),
+            );
+            response
+        };
+        if request.method() != Method::GET || request.uri().path() != "/metrics" {
+            return reply(StatusCode::NOT_FOUND, "text/plain", "GET /metrics\n".into());
+        }
+        let mut body = String::new();
+        match encode(&mut body, registry) {
+            Ok(()) => reply(StatusCode::OK, OPENMETRICS, body),
+            Err(e) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("encoding failed: {e}\n"),
+            ),
+        }
     }
 }

@@ -43,8 +43,24 @@ use crate::router::{Action, Counters, PeerRecordError, Router, SendClass};
 use crate::score::{
     PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
 };
+use crate::transform::DataTransform;
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
 use crate::wire::{self, DecodeLimits, DropReason};
+
+/// Runs `$body` with `$m` bound to the metrics, if they are on (a no-op without the `metrics`
+/// feature). The only place the behaviour depends on the feature.
+#[cfg(feature = "metrics")]
+macro_rules! observe {
+    ($self:ident, |$m:ident| $body:expr) => {
+        if let Some($m) = $self.metrics.as_mut() {
+            $body;
+        }
+    };
+}
+#[cfg(not(feature = "metrics"))]
+macro_rules! observe {
+    ($($t:tt)*) => {};
+}
 
 /// How many heartbeats a newly connected peer is kept alive for even when it shares nothing
 /// with us: time for both sides to exchange subscriptions.
@@ -77,6 +93,9 @@ pub struct Behaviour {
     external_addrs: Vec<Multiaddr>,
     /// Addresses given for direct peers, used when the router redials them.
     direct_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Prometheus metrics, when turned on with [`Behaviour::with_metrics`].
+    #[cfg(feature = "metrics")]
+    metrics: Option<Box<crate::metrics::Metrics>>,
 }
 
 impl Behaviour {
@@ -114,7 +133,25 @@ impl Behaviour {
             listen_addrs: Vec::new(),
             external_addrs: Vec::new(),
             direct_addrs: HashMap::new(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         })
+    }
+
+    /// Turns on Prometheus metrics: registers every family in `registry` under the prefix
+    /// `gossipsub` (see [`crate::metrics`] and METRICS.md). Topics listed in `config` get a
+    /// `topic` label of their own; all others share the label `other`.
+    #[cfg(feature = "metrics")]
+    pub fn with_metrics(
+        mut self,
+        registry: &mut prometheus_client::registry::Registry,
+        config: crate::metrics::MetricsConfig,
+    ) -> Self {
+        let validate = self.router.config().validate_messages();
+        self.metrics = Some(Box::new(crate::metrics::Metrics::new(
+            registry, &config, validate,
+        )));
+        self
     }
 
     /// Creates the behaviour with a subscription filter for our own and remote subscriptions.
@@ -125,6 +162,32 @@ impl Behaviour {
     ) -> Result<Self, ConfigError> {
         let mut behaviour = Self::new(authenticity, config)?;
         behaviour.router.set_subscription_filter(filter);
+        Ok(behaviour)
+    }
+
+    /// Creates the behaviour with a data transform between the wire and the application
+    /// (for Ethereum: `SnappyTransform`, feature `snappy`). See
+    /// [`crate::transform`] for where it applies; the message cache and forwarding keep the
+    /// wire form.
+    pub fn new_with_transform(
+        authenticity: MessageAuthenticity,
+        config: Config,
+        transform: impl DataTransform,
+    ) -> Result<Self, ConfigError> {
+        let mut behaviour = Self::new(authenticity, config)?;
+        behaviour.router.set_data_transform(transform);
+        Ok(behaviour)
+    }
+
+    /// Creates the behaviour with both a subscription filter and a data transform.
+    pub fn new_with_subscription_filter_and_transform(
+        authenticity: MessageAuthenticity,
+        config: Config,
+        filter: impl SubscriptionFilter,
+        transform: impl DataTransform,
+    ) -> Result<Self, ConfigError> {
+        let mut behaviour = Self::new_with_subscription_filter(authenticity, config, filter)?;
+        behaviour.router.set_data_transform(transform);
         Ok(behaviour)
     }
 
@@ -274,9 +337,16 @@ impl Behaviour {
         topic: impl Into<TopicHash>,
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
-        let id = self.router.publish(Instant::now(), topic.into(), data)?;
+        let topic = topic.into();
+        let data = data.into();
+        // The metrics count the publish only once the router and a queue took it.
+        let _published = (topic.clone(), data.len());
+        let id = self.router.publish(Instant::now(), topic, data)?;
         self.refused_publish = None;
         let queued = self.drain_router();
+        if queued > 0 {
+            observe!(self, |m| m.on_publish(&_published.0, _published.1));
+        }
         if queued == 0 {
             // Too large for every recipient's learned frame limit, or every queue was full.
             return Err(match self.refused_publish.take() {
@@ -295,6 +365,10 @@ impl Behaviour {
         propagation_source: &PeerId,
         acceptance: MessageAcceptance,
     ) -> bool {
+        observe!(self, |m| m.on_validation(
+            self.router.awaiting_validation_topic(message_id),
+            acceptance
+        ));
         let known = self.router.report_validation(
             Instant::now(),
             message_id,
@@ -351,7 +425,8 @@ impl Behaviour {
         &self.router
     }
 
-    /// Moves router actions to queues and events; returns how many RPCs were queued.
+    /// Moves router actions to queues and events; returns how many RPCs of our own publishes
+    /// were queued (control RPCs sent with them, such as IDONTWANT, are not counted).
     fn drain_router(&mut self) -> usize {
         let now = Instant::now();
         let mut queued = 0;
@@ -366,6 +441,7 @@ impl Behaviour {
                     let Some(queue) = self.queues.get(&peer) else {
                         continue;
                     };
+                    observe!(self, |m| m.on_send(&rpc));
                     let config = self.router.config();
                     let (class, expires) = match class {
                         SendClass::Control => (Class::Control, control_gossip_expiry(config, now)),
@@ -407,7 +483,7 @@ impl Behaviour {
                             message_id: message_id.clone(),
                         };
                         if queue.push(item).is_ok() {
-                            queued += 1;
+                            queued += usize::from(class == Class::Publish);
                         } else {
                             refused += 1;
                         }
@@ -421,8 +497,19 @@ impl Behaviour {
                         queue.cancel_forward(&message_id);
                     }
                 }
-                Action::Event(event) => self.events.push_back(ToSwarm::GenerateEvent(event)),
+                Action::Event(event) => {
+                    observe!(self, |m| m.on_event(&event));
+                    self.events.push_back(ToSwarm::GenerateEvent(event));
+                }
+                Action::Disconnect { peer } => {
+                    tracing::debug!(%peer, "disconnecting a peer graylisted for invalid messages");
+                    self.events.push_back(ToSwarm::CloseConnection {
+                        peer_id: peer,
+                        connection: CloseConnection::All,
+                    });
+                }
                 Action::Dial { peer, addresses } => {
+                    observe!(self, |m| m.on_dial());
                     tracing::debug!(%peer, ?addresses, "dialling");
                     self.events.push_back(ToSwarm::Dial {
                         // Our own addresses for direct peers come from
@@ -475,6 +562,7 @@ impl Behaviour {
     /// heartbeat to the router, and refreshes the keep-alive flags.
     fn on_heartbeat(&mut self, now: Instant) {
         self.router.handle_timeout(now);
+        observe!(self, |m| m.on_heartbeat_duration(now.elapsed()));
         for (peer, queue) in &self.queues {
             let purged = queue.purge_expired(now);
             if purged.gossip > 0 {
@@ -492,6 +580,7 @@ impl Behaviour {
         }
         self.update_keep_alive(now);
         self.drain_router();
+        observe!(self, |m| m.on_heartbeat(&self.router, self.queues.values()));
     }
 
     /// Sets every queue's keep-alive flag from the router's view of its peer (a queue whose
@@ -687,6 +776,7 @@ impl NetworkBehaviour for Behaviour {
                     &decoded.malformed_messages,
                     decoded.unknown_control,
                 );
+                observe!(self, |m| m.on_receive(&decoded.rpc));
                 self.router.handle_rpc(Instant::now(), peer_id, decoded.rpc);
             }
             HandlerEvent::Dropped(reason) => {

@@ -66,3 +66,79 @@ fn a_refused_multi_piece_control_rpc_disconnects_once() {
     assert_eq!(behaviour.counters().slow_peers_disconnected, 1);
     assert_eq!(behaviour.counters().send_queue_full, 3);
 }
+
+/// A publish whose message every recipient's publish queue refuses fails with
+/// `AllQueuesFull`, even when the IDONTWANT sent ahead of it (`idontwant_on_publish`) was
+/// queued: that control RPC is not the message.
+#[test]
+fn a_publish_refused_everywhere_fails_even_if_its_idontwant_was_queued() {
+    use crate::wire::DecodedRpc;
+    let mut b = crate::ConfigBuilder::default();
+    b.send_queue_size(1)
+        .idontwant_on_publish(true)
+        .validation_mode(crate::ValidationMode::None);
+    let local = PeerId::random();
+    let mut behaviour =
+        Behaviour::new(MessageAuthenticity::Author(local), b.build().unwrap()).unwrap();
+    let topic = IdentTopic::new("t");
+    let peer = PeerId::random();
+    let connection = ConnectionId::new_unchecked(1);
+    let address: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+    let endpoint = ConnectedPoint::Dialer {
+        address: address.clone(),
+        role_override: Endpoint::Dialer,
+        port_use: PortUse::Reuse,
+    };
+    let _handler = behaviour
+        .handle_established_outbound_connection(
+            connection,
+            peer,
+            &address,
+            Endpoint::Dialer,
+            PortUse::Reuse,
+        )
+        .unwrap();
+    behaviour.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
+        peer_id: peer,
+        connection_id: connection,
+        endpoint: &endpoint,
+        failed_addresses: &[],
+        other_established: 0,
+    }));
+    behaviour.on_connection_handler_event(
+        peer,
+        connection,
+        crate::handler::HandlerOut(HandlerEvent::PeerKind(PeerKind::Gossipsubv1_2)),
+    );
+    behaviour.on_connection_handler_event(
+        peer,
+        connection,
+        crate::handler::HandlerOut(HandlerEvent::Rpc(DecodedRpc {
+            rpc: crate::types::Rpc {
+                subscriptions: vec![crate::types::Subscription {
+                    subscribe: true,
+                    topic: topic.hash(),
+                }],
+                ..Default::default()
+            },
+            malformed_messages: Vec::new(),
+            unknown_control: 0,
+            drops: Default::default(),
+        })),
+    );
+    let large = vec![
+        1u8;
+        behaviour
+            .router()
+            .config()
+            .idontwant_message_size_threshold()
+    ];
+    // The first publish fills the peer's publish queue (nothing drains it here).
+    behaviour.publish(topic.clone(), large.clone()).unwrap();
+    let mut second = large;
+    second[0] = 2;
+    assert_eq!(
+        behaviour.publish(topic, second),
+        Err(PublishError::AllQueuesFull)
+    );
+}

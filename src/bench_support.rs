@@ -21,7 +21,11 @@ pub struct SeenCache(crate::router::seen::SeenCache);
 impl SeenCache {
     /// An empty cache whose entries live for `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        SeenCache(crate::router::seen::SeenCache::new(ttl, Map::default()))
+        SeenCache(crate::router::seen::SeenCache::new(
+            ttl,
+            usize::MAX,
+            Map::default(),
+        ))
     }
 
     /// Records `id` as seen at `now`; `false` if it was already there.
@@ -59,6 +63,7 @@ impl MessageCache {
         MessageCache(crate::router::mcache::MessageCache::new(
             history_length,
             history_gossip,
+            usize::MAX,
             ahash::RandomState::with_seeds(1, 2, 3, 4),
         ))
     }
@@ -142,4 +147,38 @@ pub fn signed_message(keypair: &Keypair, topic: TopicHash, data: Bytes, seqno: u
     message.signature = Some(signature);
     message.key = key;
     message
+}
+
+/// The metrics hooks the behaviour runs on the forward path (what `Behaviour::with_metrics`
+/// turns on), for measuring their cost against the router alone.
+#[cfg(feature = "metrics")]
+pub struct MetricsObserver(crate::metrics::Metrics);
+
+#[cfg(feature = "metrics")]
+impl MetricsObserver {
+    /// Registers every family in `registry`, with `topics` labelled.
+    pub fn new(registry: &mut prometheus_client::registry::Registry, topics: &[TopicHash]) -> Self {
+        let config = crate::metrics::MetricsConfig::new().with_topics(topics.iter().cloned());
+        MetricsObserver(crate::metrics::Metrics::new(registry, &config, false))
+    }
+
+    /// What the behaviour does with a received RPC before the router sees it.
+    pub fn receive(&mut self, rpc: &Rpc) {
+        self.0.on_receive(rpc);
+    }
+
+    /// What the behaviour does with each router action.
+    pub fn action(&mut self, action: &crate::router::Action) {
+        match action {
+            crate::router::Action::Send { rpc, .. } => self.0.on_send(rpc),
+            crate::router::Action::Event(event) => self.0.on_event(event),
+            crate::router::Action::Dial { .. } => self.0.on_dial(),
+            _ => {}
+        }
+    }
+
+    /// What the behaviour does after a heartbeat.
+    pub fn heartbeat(&mut self, router: &crate::router::Router) {
+        self.0.on_heartbeat(router, std::iter::empty());
+    }
 }

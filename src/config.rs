@@ -11,7 +11,7 @@ mod presets;
 #[cfg(test)]
 mod tests_bounds;
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use libp2p_identity::PeerId;
 use sha2::{Digest, Sha256};
@@ -20,7 +20,7 @@ pub use builder::ConfigBuilder;
 
 use crate::authenticity::{MessageAuthenticity, ValidationMode};
 use crate::error::ConfigError;
-use crate::types::{Message, MessageId};
+use crate::types::{Message, MessageId, TopicHash};
 
 /// Computes the [`MessageId`] of a message. Two messages with the same id are treated as the
 /// same message (duplicates are dropped), so every node of a network must use the same function.
@@ -51,6 +51,8 @@ pub struct Config {
     history_length: usize,
     history_gossip: usize,
     seen_ttl: Duration,
+    max_cache_bytes: usize,
+    max_seen_bytes: usize,
     // Size and gossip limits.
     max_transmit_size: usize,
     max_ihave_length: usize,
@@ -65,6 +67,9 @@ pub struct Config {
     validation_mode: ValidationMode,
     validate_messages: bool,
     message_id_fn: MessageIdFn,
+    message_id_fns_by_topic: HashMap<TopicHash, MessageIdFn>,
+    invalid_message_id_fn: MessageIdFn,
+    invalid_message_id_fns_by_topic: HashMap<TopicHash, MessageIdFn>,
     allow_self_origin: bool,
     support_floodsub: bool,
     // Backoff, grafting and peer exchange.
@@ -184,6 +189,25 @@ impl Config {
         self.seen_ttl
     }
 
+    /// Bound on the message cache, in bytes: each message is charged its encoded size, its id
+    /// and about 512 bytes of bookkeeping until its window is dropped; past the bound the
+    /// oldest messages are dropped first (counter `mcache_evicted`). Not a spec parameter: the
+    /// cache is otherwise bounded only by `history_length` heartbeats times the inbound rate,
+    /// which nothing limits in the anonymous modes. Default 256 MiB.
+    pub fn max_cache_bytes(&self) -> usize {
+        self.max_cache_bytes
+    }
+
+    /// Bound on the seen cache, in bytes: each id is charged its length and about 164 bytes of
+    /// bookkeeping; past the bound the oldest ids are forgotten before their `seen_ttl`
+    /// (counter `seen_evicted`), so a late duplicate of a forgotten message would be taken
+    /// as new. Not a spec parameter. Default 128 MiB: about 550,000 ids of 72 bytes, some
+    /// 4,500 new messages per second sustained over the default 120 s `seen_ttl` (the Ethereum
+    /// preset sets 512 MiB for its 768 s).
+    pub fn max_seen_bytes(&self) -> usize {
+        self.max_seen_bytes
+    }
+
     /// Maximum size in bytes of one encoded RPC, both sent and received (not a spec
     /// parameter). Default 64 KiB (65 536), libp2p-gossipsub's default and the smallest in
     /// common use (go, py: 1 MiB; js: 4 MiB): a peer closes our stream on a frame above its
@@ -232,8 +256,11 @@ impl Config {
         self.max_idontwant_messages
     }
 
-    /// Whether we also send IDONTWANT to our mesh peers for large messages we publish ourselves
-    /// (v1.2 spec; not a spec parameter). Default false.
+    /// Whether we also send IDONTWANT for large messages (at least
+    /// [`idontwant_message_size_threshold`](Self::idontwant_message_size_threshold) bytes on
+    /// the wire) we publish ourselves, to every meshsub-1.2 recipient (mesh, fanout or flood)
+    /// just before the message (go-libp2p-pubsub #612, rust-libp2p #6017; not a spec
+    /// parameter). Default false; on in [`Config::ethereum`].
     pub fn idontwant_on_publish(&self) -> bool {
         self.idontwant_on_publish
     }
@@ -274,8 +301,54 @@ impl Config {
     /// An id that is a small slice of the payload (less than half of it) is copied: ids are
     /// kept in the seen cache for `seen_ttl`, far longer than the message itself, and a slice
     /// would keep the whole payload (and the frame it shares) alive that long.
+    ///
+    /// A function set for the message's topic with
+    /// [`ConfigBuilder::message_id_fn_for_topic`] takes precedence over `message_id_fn`.
     pub fn message_id(&self, message: &Message) -> MessageId {
-        let id = (self.message_id_fn)(message);
+        let f = Self::for_topic(
+            &self.message_id_fns_by_topic,
+            &self.message_id_fn,
+            &message.topic,
+        );
+        Self::detach_id(f(message), message)
+    }
+
+    /// The function computing the id of a message whose inbound
+    /// [data transform](crate::DataTransform) failed, from a [`Message`] carrying the wire
+    /// data. Such a message is rejected, and its id is marked seen so copies of it are dropped
+    /// as duplicates.
+    ///
+    /// Default: the first 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ wire data).
+    pub fn invalid_message_id_fn(&self) -> &MessageIdFn {
+        &self.invalid_message_id_fn
+    }
+
+    /// Computes the id of a message whose inbound transform failed; `message.data` is the
+    /// wire data. A function set for its topic with
+    /// [`ConfigBuilder::invalid_message_id_fn_for_topic`] takes precedence.
+    pub fn invalid_message_id(&self, message: &Message) -> MessageId {
+        let f = Self::for_topic(
+            &self.invalid_message_id_fns_by_topic,
+            &self.invalid_message_id_fn,
+            &message.topic,
+        );
+        Self::detach_id(f(message), message)
+    }
+
+    /// The function for `topic` in `by_topic`, else `default`.
+    fn for_topic<'a>(
+        by_topic: &'a HashMap<TopicHash, MessageIdFn>,
+        default: &'a MessageIdFn,
+        topic: &TopicHash,
+    ) -> &'a MessageIdFn {
+        if by_topic.is_empty() {
+            return default;
+        }
+        by_topic.get(topic).unwrap_or(default)
+    }
+
+    /// `id`, copied if it is a small slice of `message`'s payload (see [`Self::message_id`]).
+    fn detach_id(id: MessageId, message: &Message) -> MessageId {
         let bytes = id.as_bytes();
         let data =
             message.data.as_ptr() as usize..message.data.as_ptr() as usize + message.data.len();
@@ -576,6 +649,8 @@ impl fmt::Debug for Config {
             .field("history_length", &self.history_length)
             .field("history_gossip", &self.history_gossip)
             .field("seen_ttl", &self.seen_ttl)
+            .field("max_cache_bytes", &self.max_cache_bytes)
+            .field("max_seen_bytes", &self.max_seen_bytes)
             .field("max_transmit_size", &self.max_transmit_size)
             .field("max_ihave_length", &self.max_ihave_length)
             .field("max_ihave_messages", &self.max_ihave_messages)
@@ -632,7 +707,18 @@ impl fmt::Debug for Config {
             .field("send_queue_bytes", &self.send_queue_bytes)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
-            // The message-id closure has no useful representation.
+            .field(
+                "message_id_topics",
+                &self.message_id_fns_by_topic.keys().collect::<Vec<_>>(),
+            )
+            .field(
+                "invalid_message_id_topics",
+                &self
+                    .invalid_message_id_fns_by_topic
+                    .keys()
+                    .collect::<Vec<_>>(),
+            )
+            // The message-id closures have no useful representation.
             .finish_non_exhaustive()
     }
 }
@@ -681,7 +767,7 @@ fn base58_cached(peer: &PeerId) -> String {
 }
 
 /// A content-addressed message id: the first 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ data).
-fn content_message_id(message: &Message) -> MessageId {
+pub(crate) fn content_message_id(message: &Message) -> MessageId {
     let digest = Sha256::new()
         .chain_update((message.topic.as_str().len() as u64).to_le_bytes())
         .chain_update(message.topic.as_str())
@@ -802,6 +888,33 @@ mod tests {
             c.message_id(&with_source),
             c.message_id(&message(None, None, b"one"))
         );
+    }
+
+    #[test]
+    fn per_topic_message_id_fns_take_precedence() {
+        let c = ConfigBuilder::default()
+            .message_id_fn(|_: &Message| MessageId::from("global"))
+            .message_id_fn_for_topic("old", |_: &Message| MessageId::from("old-topic"))
+            .invalid_message_id_fn(|_: &Message| MessageId::from("invalid"))
+            .invalid_message_id_fn_for_topic("old", |_: &Message| MessageId::from("old-invalid"))
+            .build()
+            .unwrap();
+        let on = |topic: &str| Message {
+            topic: TopicHash::from(topic),
+            ..message(None, None, b"x")
+        };
+        assert_eq!(c.message_id(&on("new")).as_bytes(), b"global");
+        assert_eq!(c.message_id(&on("old")).as_bytes(), b"old-topic");
+        assert_eq!(c.invalid_message_id(&on("new")).as_bytes(), b"invalid");
+        assert_eq!(c.invalid_message_id(&on("old")).as_bytes(), b"old-invalid");
+    }
+
+    #[test]
+    fn default_invalid_message_id_is_content_addressed() {
+        let c = Config::default();
+        let m = message(Some(PeerId::random()), Some(1), b"wire");
+        assert_eq!(c.invalid_message_id(&m), content_message_id(&m));
+        assert_ne!(c.message_id(&m), c.invalid_message_id(&m));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum PublishError {
         /// The configured limit.
         max: usize,
     },
+    /// The outbound [data transform](crate::DataTransform) refused the data.
+    #[error("the data transform failed: {0}")]
+    TransformFailed(#[from] crate::transform::TransformError),
     /// Every recipient's send queue was full: the message was queued nowhere. It stays in
     /// the message cache (and the seen cache), so it may still reach peers through gossip.
     #[error("all peers' send queues are full")]

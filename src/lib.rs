@@ -23,10 +23,13 @@ pub mod __fuzz {
 }
 mod config;
 mod error;
+pub mod ethereum;
 mod event;
 mod filter;
 mod fuzz_support;
 mod handler;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
 mod queue;
 pub mod router;
@@ -35,6 +38,7 @@ pub mod score;
 pub mod sim;
 #[cfg(test)]
 mod test_util;
+pub mod transform;
 mod types;
 mod upgrade;
 mod wire;
@@ -54,6 +58,9 @@ pub use score::{
     Term, TopicScoreBreakdown, TopicScoreParams, score_parameter_decay,
     score_parameter_decay_with_base,
 };
+#[cfg(feature = "snappy")]
+pub use transform::SnappyTransform;
+pub use transform::{DataTransform, IdentityTransform, TransformError};
 pub use types::{
     ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,
     RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,

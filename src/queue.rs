@@ -576,6 +576,13 @@ impl PeerQueue {
         self.lock().lane(class).bytes
     }
 
+    /// The items and bytes queued per class: control, publish, forward.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn usage_by_class(&self) -> [(usize, usize); 3] {
+        let inner = self.lock();
+        [&inner.control, &inner.publish, &inner.forward].map(|l| (l.entries.len(), l.bytes))
+    }
+
     /// The bytes queued, all classes together.
     pub(crate) fn bytes(&self) -> usize {
         let inner = self.lock();

@@ -28,6 +28,12 @@ impl TopicHash {
         &self.0
     }
 
+    /// Whether both hashes are clones of one allocation (then they are equal): a cheap
+    /// first check before hashing or comparing the strings.
+    pub(crate) fn shares_allocation(&self, other: &TopicHash) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Consumes the hash and returns its wire string.
     pub fn into_string(self) -> String {
         self.0.to_string()

@@ -4,10 +4,10 @@ use std::{sync::Arc, time::Duration};
 
 use libp2p_identity::PeerId;
 
-use super::{Config, default_message_id};
+use super::{Config, content_message_id, default_message_id};
 use crate::authenticity::ValidationMode;
 use crate::error::ConfigError;
-use crate::types::{Message, MessageId};
+use crate::types::{Message, MessageId, TopicHash};
 
 /// The smallest accepted [`ConfigBuilder::max_transmit_size`]: below this, a single RPC could not
 /// even carry a subscription with a long topic or one control message with a few ids.
@@ -58,6 +58,8 @@ impl Default for ConfigBuilder {
             history_length: 5,
             history_gossip: 3,
             seen_ttl: Duration::from_secs(120),
+            max_cache_bytes: 256 << 20,
+            max_seen_bytes: 128 << 20,
             max_transmit_size: DEFAULT_MAX_TRANSMIT_SIZE,
             max_ihave_length: 5000,
             max_ihave_messages: 10,
@@ -70,6 +72,9 @@ impl Default for ConfigBuilder {
             validation_mode: ValidationMode::Strict,
             validate_messages: false,
             message_id_fn: Arc::new(default_message_id),
+            message_id_fns_by_topic: Default::default(),
+            invalid_message_id_fn: Arc::new(content_message_id),
+            invalid_message_id_fns_by_topic: Default::default(),
             allow_self_origin: false,
             support_floodsub: false,
             prune_backoff: Duration::from_secs(60),
@@ -192,6 +197,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the bound on the message cache in bytes ([`Config::max_cache_bytes`]; not in the
+    /// spec). At least 1. Default 256 MiB.
+    pub fn max_cache_bytes(&mut self, max: usize) -> &mut Self {
+        self.config.max_cache_bytes = max;
+        self
+    }
+
+    /// Sets the bound on the seen cache in bytes ([`Config::max_seen_bytes`]; not in the
+    /// spec). At least 1. Default 128 MiB.
+    pub fn max_seen_bytes(&mut self, max: usize) -> &mut Self {
+        self.config.max_seen_bytes = max;
+        self
+    }
+
     /// Sets the spec's seen_ttl, how long seen message ids are remembered
     /// ([`Config::seen_ttl`]). Must not be zero. Default 120 s.
     pub fn seen_ttl(&mut self, ttl: Duration) -> &mut Self {
@@ -282,6 +301,46 @@ impl ConfigBuilder {
         F: Fn(&Message) -> MessageId + Send + Sync + 'static,
     {
         self.config.message_id_fn = Arc::new(f);
+        self
+    }
+
+    /// Sets the message id function of one topic, used instead of
+    /// [`message_id_fn`](Self::message_id_fn) for messages on `topic` (for example Ethereum
+    /// topics of the phase 0 fork, whose ids omit the topic). Default: none.
+    pub fn message_id_fn_for_topic<F>(&mut self, topic: impl Into<TopicHash>, f: F) -> &mut Self
+    where
+        F: Fn(&Message) -> MessageId + Send + Sync + 'static,
+    {
+        self.config
+            .message_id_fns_by_topic
+            .insert(topic.into(), Arc::new(f));
+        self
+    }
+
+    /// Sets the id function for messages whose inbound [data transform](crate::DataTransform)
+    /// failed ([`Config::invalid_message_id_fn`]); it sees the wire data. Default: the first
+    /// 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ wire data).
+    pub fn invalid_message_id_fn<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&Message) -> MessageId + Send + Sync + 'static,
+    {
+        self.config.invalid_message_id_fn = Arc::new(f);
+        self
+    }
+
+    /// Sets the id function for messages on `topic` whose inbound transform failed, used
+    /// instead of [`invalid_message_id_fn`](Self::invalid_message_id_fn). Default: none.
+    pub fn invalid_message_id_fn_for_topic<F>(
+        &mut self,
+        topic: impl Into<TopicHash>,
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(&Message) -> MessageId + Send + Sync + 'static,
+    {
+        self.config
+            .invalid_message_id_fns_by_topic
+            .insert(topic.into(), Arc::new(f));
         self
     }
 
@@ -534,6 +593,7 @@ impl ConfigBuilder {
     /// `mesh_n`, `mesh_n_low`, `mesh_n_high` and `mesh_outbound_min` all 0 (and so
     /// `retain_scores` 0), is accepted — then `gossip_factor` (in `0.0..=1.0`),
     /// `history_length` (1 to 10,000), `history_gossip` (1 to `history_length`),
+    /// `max_cache_bytes` and `max_seen_bytes` (at least 1),
     /// `heartbeat_interval`, `seen_ttl` and `fanout_ttl` (not zero), `max_transmit_size` (at
     /// least 128), `max_ihave_length`, `send_queue_size`, `send_queue_bytes`,
     /// `opportunistic_graft_ticks`, `direct_connect_ticks` (at least 1), `prune_backoff` (at
@@ -626,6 +686,16 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         c.history_length <= MAX_HISTORY_LENGTH,
         "history_length",
         format!("{} exceeds {MAX_HISTORY_LENGTH}", c.history_length),
+    )?;
+    ensure(
+        c.max_cache_bytes >= 1,
+        "max_cache_bytes",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_seen_bytes >= 1,
+        "max_seen_bytes",
+        "must be at least 1",
     )?;
     ensure(
         (1..=c.history_length).contains(&c.history_gossip),

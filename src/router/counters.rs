@@ -45,8 +45,11 @@ pub struct Counters {
     pub signature_checks_over_budget: u64,
     /// Copies of a message whose signature already failed, dropped without verifying again.
     pub invalid_signature_repeats: u64,
-    /// Peers graylisted (RPCs ignored until they disconnect) after `max_invalid_signatures`.
+    /// Peers graylisted (RPCs ignored) and disconnected after `max_invalid_signatures`.
     pub peers_graylisted: u64,
+    /// Messages rejected because their inbound data transform failed (for snappy: not valid
+    /// snappy, or declaring more than the bound when decompressed).
+    pub messages_transform_failed: u64,
     /// Messages dropped as duplicates of ones already seen.
     pub messages_duplicate: u64,
     /// Messages dropped because they were for a topic we are not subscribed to.
@@ -83,11 +86,23 @@ pub struct Counters {
     pub ihave_ids_over_budget: u64,
     /// IWANT ids not served (not in cache, not validated, or over `gossip_retransmission`).
     pub iwant_not_served: u64,
+    /// IWANT ids served from the message cache.
+    pub iwant_served: u64,
+    /// IWANT ids not served because the message is not in the cache (a subset of
+    /// `iwant_not_served`).
+    pub iwant_unknown: u64,
+    /// IWANT ids not served because the message is not validated yet or was already sent to
+    /// the peer `gossip_retransmission` times (a subset of `iwant_not_served`).
+    pub iwant_not_allowed: u64,
+    /// IWANT ids skipped over `max_ihave_length` per IWANT (a subset of `iwant_not_served`).
+    pub iwant_over_cap: u64,
     /// IDONTWANT ids ignored over the per-heartbeat budget.
     pub idontwant_ignored: u64,
     /// GRAFTs ignored (topic we are not in, blacklisted peer) or refused with PRUNE (direct
     /// peer, topic the peer may not subscribe to, backoff, negative score, full mesh).
     pub graft_refused: u64,
+    /// GRAFTs received during their backoff (each costs a P7 penalty with peer scoring).
+    pub grafts_in_backoff: u64,
     /// PRUNEs for topics we are not in (their backoff is not recorded).
     pub prune_ignored: u64,
     /// PRUNE replies not sent because the peer already got one for the topic this heartbeat
@@ -103,6 +118,11 @@ pub struct Counters {
     pub control_ignored: u64,
     /// Control messages of a kind we do not know (skipped).
     pub control_unknown: u64,
+    /// Messages dropped from the message cache before their window ended, because of
+    /// `max_cache_bytes`.
+    pub mcache_evicted: u64,
+    /// Ids forgotten by the seen cache before their `seen_ttl`, because of `max_seen_bytes`.
+    pub seen_evicted: u64,
     /// RPCs to peers dropped because their send queue was full.
     pub send_queue_full: u64,
     /// Queued publishes and forwards dropped because they waited too long.
@@ -130,6 +150,140 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Every counter with its field name, in declaration order (what the metrics module
+    /// exports). The destructuring is exhaustive, so a new field does not compile until it is
+    /// listed here too.
+    pub fn fields(&self) -> [(&'static str, u64); 62] {
+        let Counters {
+            rpcs_too_large,
+            rpcs_malformed,
+            rpcs_graylisted,
+            rpcs_from_blacklisted,
+            messages_from_blacklisted,
+            broken_promises,
+            px_records_invalid,
+            px_ignored,
+            px_records_too_large,
+            px_over_budget,
+            px_dials_over_cap,
+            px_records_evicted,
+            rpcs_from_unsupported_peer,
+            messages_malformed,
+            messages_invalid,
+            signatures_verified,
+            signature_checks_over_budget,
+            invalid_signature_repeats,
+            peers_graylisted,
+            messages_transform_failed,
+            messages_duplicate,
+            messages_unsubscribed_topic,
+            messages_self_origin,
+            messages_over_rpc_cap,
+            control_over_rpc_cap,
+            message_ids_over_rpc_cap,
+            px_peers_over_rpc_cap,
+            message_ids_too_long,
+            topics_too_long,
+            messages_rejected,
+            messages_ignored,
+            subscriptions_ignored,
+            subscriptions_topic_too_long,
+            ihave_ignored,
+            ihave_ids_over_budget,
+            iwant_not_served,
+            iwant_served,
+            iwant_unknown,
+            iwant_not_allowed,
+            iwant_over_cap,
+            idontwant_ignored,
+            graft_refused,
+            grafts_in_backoff,
+            prune_ignored,
+            prunes_suppressed,
+            backoffs_evicted,
+            iwant_unwanted,
+            implicit_subscriptions,
+            control_ignored,
+            control_unknown,
+            mcache_evicted,
+            seen_evicted,
+            send_queue_full,
+            send_queue_expired,
+            send_queue_gossip_expired,
+            slow_peers_disconnected,
+            outbound_streams_reopened,
+            outbound_streams_given_up,
+            rpcs_unencodable,
+            peer_frame_limits_lowered,
+            messages_too_large_to_send,
+            control_too_large_to_send,
+        } = *self;
+        [
+            ("rpcs_too_large", rpcs_too_large),
+            ("rpcs_malformed", rpcs_malformed),
+            ("rpcs_graylisted", rpcs_graylisted),
+            ("rpcs_from_blacklisted", rpcs_from_blacklisted),
+            ("messages_from_blacklisted", messages_from_blacklisted),
+            ("broken_promises", broken_promises),
+            ("px_records_invalid", px_records_invalid),
+            ("px_ignored", px_ignored),
+            ("px_records_too_large", px_records_too_large),
+            ("px_over_budget", px_over_budget),
+            ("px_dials_over_cap", px_dials_over_cap),
+            ("px_records_evicted", px_records_evicted),
+            ("rpcs_from_unsupported_peer", rpcs_from_unsupported_peer),
+            ("messages_malformed", messages_malformed),
+            ("messages_invalid", messages_invalid),
+            ("signatures_verified", signatures_verified),
+            ("signature_checks_over_budget", signature_checks_over_budget),
+            ("invalid_signature_repeats", invalid_signature_repeats),
+            ("peers_graylisted", peers_graylisted),
+            ("messages_transform_failed", messages_transform_failed),
+            ("messages_duplicate", messages_duplicate),
+            ("messages_unsubscribed_topic", messages_unsubscribed_topic),
+            ("messages_self_origin", messages_self_origin),
+            ("messages_over_rpc_cap", messages_over_rpc_cap),
+            ("control_over_rpc_cap", control_over_rpc_cap),
+            ("message_ids_over_rpc_cap", message_ids_over_rpc_cap),
+            ("px_peers_over_rpc_cap", px_peers_over_rpc_cap),
+            ("message_ids_too_long", message_ids_too_long),
+            ("topics_too_long", topics_too_long),
+            ("messages_rejected", messages_rejected),
+            ("messages_ignored", messages_ignored),
+            ("subscriptions_ignored", subscriptions_ignored),
+            ("subscriptions_topic_too_long", subscriptions_topic_too_long),
+            ("ihave_ignored", ihave_ignored),
+            ("ihave_ids_over_budget", ihave_ids_over_budget),
+            ("iwant_not_served", iwant_not_served),
+            ("iwant_served", iwant_served),
+            ("iwant_unknown", iwant_unknown),
+            ("iwant_not_allowed", iwant_not_allowed),
+            ("iwant_over_cap", iwant_over_cap),
+            ("idontwant_ignored", idontwant_ignored),
+            ("graft_refused", graft_refused),
+            ("grafts_in_backoff", grafts_in_backoff),
+            ("prune_ignored", prune_ignored),
+            ("prunes_suppressed", prunes_suppressed),
+            ("backoffs_evicted", backoffs_evicted),
+            ("iwant_unwanted", iwant_unwanted),
+            ("implicit_subscriptions", implicit_subscriptions),
+            ("control_ignored", control_ignored),
+            ("control_unknown", control_unknown),
+            ("mcache_evicted", mcache_evicted),
+            ("seen_evicted", seen_evicted),
+            ("send_queue_full", send_queue_full),
+            ("send_queue_expired", send_queue_expired),
+            ("send_queue_gossip_expired", send_queue_gossip_expired),
+            ("slow_peers_disconnected", slow_peers_disconnected),
+            ("outbound_streams_reopened", outbound_streams_reopened),
+            ("outbound_streams_given_up", outbound_streams_given_up),
+            ("rpcs_unencodable", rpcs_unencodable),
+            ("peer_frame_limits_lowered", peer_frame_limits_lowered),
+            ("messages_too_large_to_send", messages_too_large_to_send),
+            ("control_too_large_to_send", control_too_large_to_send),
+        ]
+    }
+
     /// Adds what the decoder skipped from one RPC because of a per-RPC limit.
     pub(crate) fn add_decode_drops(&mut self, drops: &crate::wire::DecodeDrops) {
         self.messages_over_rpc_cap += drops.messages_over_cap as u64;

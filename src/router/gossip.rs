@@ -127,7 +127,9 @@ impl Router {
         // One IWANT may not ask for more than an IHAVE may advertise.
         let limit = self.config.max_ihave_length();
         if message_ids.len() > limit {
-            self.counters.iwant_not_served += (message_ids.len() - limit) as u64;
+            let skipped = (message_ids.len() - limit) as u64;
+            self.counters.iwant_not_served += skipped;
+            self.counters.iwant_over_cap += skipped;
         }
         for id in message_ids.into_iter().take(limit) {
             if self
@@ -139,13 +141,20 @@ impl Router {
                 tracing::trace!(peer = %from, %id, "IWANT for an id it sent IDONTWANT for not served");
                 continue;
             }
+            let cached = self.mcache.get(&id).is_some();
             match self.mcache.get_for_iwant(&id, from, max) {
                 Some(message) => {
                     let message = message.clone();
+                    self.counters.iwant_served += 1;
                     self.send_message(from, &id, &message, SendClass::Forward);
                 }
                 None => {
                     self.counters.iwant_not_served += 1;
+                    if cached {
+                        self.counters.iwant_not_allowed += 1;
+                    } else {
+                        self.counters.iwant_unknown += 1;
+                    }
                     tracing::trace!(peer = %from, %id, "IWANT not served");
                 }
             }

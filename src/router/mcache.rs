@@ -8,6 +8,11 @@
 //! from (author, seqno, topic, data), so a duplicate of a cached message finds its id without
 //! running the message-id function again (SHA-256 over the payload for content ids): in a mesh
 //! of degree D, every message arrives about D times.
+//!
+//! The cache is bounded in bytes (`max_cache_bytes`) as well as in time: every id put into a
+//! window is charged [`ENTRY_OVERHEAD`] plus its id and message sizes until its window is
+//! dropped (an entry removed after a reject keeps its id in the window, so it stays charged),
+//! and when a put goes over the bound the oldest ids are dropped first.
 
 use std::collections::VecDeque;
 
@@ -15,6 +20,11 @@ use libp2p_identity::PeerId;
 
 use super::Map;
 use crate::types::{MessageId, RawMessage, TopicHash};
+
+/// Bytes charged per cached message besides its id and encoded size: the entry, its map and
+/// window slots and the duplicate index (measured with `benches/memory.rs`: 679 B per message
+/// besides its payload).
+pub(crate) const ENTRY_OVERHEAD: usize = 512;
 
 pub(crate) struct CacheEntry {
     pub(crate) message: RawMessage,
@@ -32,25 +42,45 @@ pub(crate) struct MessageCache {
     entries: Map<MessageId, CacheEntry>,
     /// Content hash -> id of a cached message with that content (see the module docs).
     by_content: Map<u64, MessageId>,
-    /// Newest window first; each holds the ids put in during one heartbeat.
-    windows: VecDeque<Vec<(MessageId, TopicHash)>>,
+    /// Newest window first; each holds the ids put in during one heartbeat, oldest first,
+    /// with the bytes charged for them.
+    windows: VecDeque<VecDeque<WindowItem>>,
     hasher: ahash::RandomState,
+    /// Bytes charged for the ids in the windows, and their bound.
+    bytes: usize,
+    max_bytes: usize,
+    /// Ids held in the windows (live or removed entries).
+    window_items: usize,
+    /// Messages dropped before their window because of the byte bound (not yet reported).
+    evicted: u64,
+}
+
+/// An id in a window, its topic (for gossip) and the bytes charged for it.
+struct WindowItem {
+    id: MessageId,
+    topic: TopicHash,
+    charge: usize,
 }
 
 impl MessageCache {
     pub(crate) fn new(
         history_length: usize,
         history_gossip: usize,
+        max_bytes: usize,
         hasher: ahash::RandomState,
     ) -> Self {
         let mut windows = VecDeque::with_capacity(history_length);
-        windows.extend((0..history_length).map(|_| Vec::new()));
+        windows.extend((0..history_length).map(|_| VecDeque::new()));
         MessageCache {
             gossip: history_gossip,
             entries: Map::with_hasher(hasher.clone()),
             by_content: Map::with_hasher(hasher.clone()),
             windows,
             hasher,
+            bytes: 0,
+            max_bytes,
+            window_items: 0,
+            evicted: 0,
         }
     }
 
@@ -104,8 +134,15 @@ impl MessageCache {
         self.by_content
             .entry(content_key)
             .or_insert_with(|| id.clone());
+        let charge = ENTRY_OVERHEAD + id.as_bytes().len() + message.encoded_len();
         if let Some(window) = self.windows.front_mut() {
-            window.push((id.clone(), message.topic.clone()));
+            window.push_back(WindowItem {
+                id: id.clone(),
+                topic: message.topic.clone(),
+                charge,
+            });
+            self.bytes += charge;
+            self.window_items += 1;
         }
         self.entries.insert(
             id,
@@ -117,7 +154,43 @@ impl MessageCache {
                 content_key,
             },
         );
+        while self.bytes > self.max_bytes && self.window_items > 1 {
+            self.drop_oldest();
+        }
         true
+    }
+
+    /// Drops the oldest id of the oldest non-empty window, and its message if still cached.
+    fn drop_oldest(&mut self) {
+        let Some(item) = self.windows.iter_mut().rev().find_map(VecDeque::pop_front) else {
+            return;
+        };
+        self.release(&item);
+        if let Some(entry) = self.entries.remove(&item.id) {
+            self.forget_content(entry.content_key, &item.id);
+            self.evicted += 1;
+        }
+    }
+
+    fn release(&mut self, item: &WindowItem) {
+        self.bytes -= item.charge;
+        self.window_items -= 1;
+    }
+
+    /// Bytes charged for the ids in the windows (see [`ENTRY_OVERHEAD`]).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Ids held in the windows, including those of removed messages.
+    #[cfg(test)]
+    pub(crate) fn window_items(&self) -> usize {
+        self.window_items
+    }
+
+    /// Messages dropped early because of the byte bound since the last call.
+    pub(crate) fn take_evicted(&mut self) -> u64 {
+        std::mem::take(&mut self.evicted)
     }
 
     pub(crate) fn get(&self, id: &MessageId) -> Option<&CacheEntry> {
@@ -177,7 +250,7 @@ impl MessageCache {
     pub(crate) fn gossip_ids(&self) -> Map<TopicHash, Vec<MessageId>> {
         let mut by_topic: Map<TopicHash, Vec<MessageId>> = Map::with_hasher(self.hasher.clone());
         for window in self.windows.iter().take(self.gossip) {
-            for (id, topic) in window {
+            for WindowItem { id, topic, .. } in window {
                 if self.entries.get(id).is_some_and(|e| e.validated) {
                     // Look up before inserting: `entry` would clone the topic for every id.
                     match by_topic.get_mut(topic) {
@@ -195,13 +268,14 @@ impl MessageCache {
     /// Starts a new window and drops the messages of the oldest one.
     pub(crate) fn shift(&mut self) {
         if let Some(oldest) = self.windows.pop_back() {
-            for (id, _) in oldest {
-                if let Some(entry) = self.entries.remove(&id) {
-                    self.forget_content(entry.content_key, &id);
+            for item in oldest {
+                self.release(&item);
+                if let Some(entry) = self.entries.remove(&item.id) {
+                    self.forget_content(entry.content_key, &item.id);
                 }
             }
         }
-        self.windows.push_front(Vec::new());
+        self.windows.push_front(VecDeque::new());
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -228,7 +302,8 @@ mod tests {
 
     #[test]
     fn messages_leave_gossip_then_cache_as_windows_shift() {
-        let mut mc = MessageCache::new(5, 3, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut mc =
+            MessageCache::new(5, 3, usize::MAX, ahash::RandomState::with_seeds(1, 2, 3, 4));
         let id = MessageId::new(vec![1]);
         assert!(mc.put(id.clone(), msg("t", 1), true, None));
         assert!(!mc.put(id.clone(), msg("t", 1), true, None));
@@ -243,7 +318,8 @@ mod tests {
 
     #[test]
     fn unvalidated_messages_are_not_gossiped_or_served() {
-        let mut mc = MessageCache::new(5, 3, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut mc =
+            MessageCache::new(5, 3, usize::MAX, ahash::RandomState::with_seeds(1, 2, 3, 4));
         let id = MessageId::new(vec![7]);
         let peer = PeerId::random();
         mc.put(id.clone(), msg("t", 7), false, None);
@@ -264,7 +340,8 @@ mod tests {
 
     #[test]
     fn content_index_finds_the_id_of_identical_messages_only() {
-        let mut mc = MessageCache::new(2, 1, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut mc =
+            MessageCache::new(2, 1, usize::MAX, ahash::RandomState::with_seeds(1, 2, 3, 4));
         let id = MessageId::new(vec![1]);
         let m = msg("t", 1);
         mc.put(id.clone(), m.clone(), true, None);
@@ -290,5 +367,32 @@ mod tests {
             "gone with its window"
         );
         assert!(mc.by_content.is_empty());
+    }
+
+    #[test]
+    fn oldest_messages_are_dropped_past_the_byte_bound() {
+        let one = {
+            let m = msg("t", 0);
+            ENTRY_OVERHEAD + 1 + m.encoded_len()
+        };
+        let mut mc = MessageCache::new(5, 3, 3 * one, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        mc.put(MessageId::new(vec![0]), msg("t", 0), true, None);
+        mc.shift();
+        for n in 1..5u8 {
+            mc.put(MessageId::new(vec![n]), msg("t", n), true, None);
+            assert!(mc.bytes() <= 3 * one);
+        }
+        // The oldest window went first, then the oldest ids of the current one.
+        assert_eq!(mc.take_evicted(), 2);
+        assert!(!mc.contains(&MessageId::new(vec![0])));
+        assert!(!mc.contains(&MessageId::new(vec![1])));
+        assert!(mc.contains(&MessageId::new(vec![4])));
+        // A removed message keeps its id charged until its window is dropped.
+        mc.remove(&MessageId::new(vec![4]));
+        assert_eq!(mc.bytes(), 3 * one);
+        for _ in 0..5 {
+            mc.shift();
+        }
+        assert_eq!((mc.len(), mc.bytes(), mc.window_items()), (0, 0, 0));
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
-use super::Router;
+use super::{MeshChurn, MeshInclusion, Router};
 use crate::types::{ControlAction, PeerInfo, PeerKind, TopicHash};
 
 /// The longest backoff we accept from a remote PRUNE; longer values are clamped.
@@ -39,8 +39,9 @@ impl Router {
         }
         let grafts: Vec<PeerId> = mesh.iter().copied().collect();
         self.mesh.insert(topic.clone(), self.new_set());
+        self.mesh_stats.entry(topic.clone()).or_default();
         for peer in grafts {
-            self.mesh_insert(&topic, peer);
+            self.mesh_insert(&topic, peer, MeshInclusion::Subscribed);
             self.send_control(
                 peer,
                 ControlAction::Graft {
@@ -60,7 +61,7 @@ impl Router {
         let peers: Vec<PeerId> = mesh.iter().copied().collect();
         let backoff = self.config.unsubscribe_backoff();
         for peer in peers {
-            self.mesh_remove(topic, &peer);
+            self.mesh_remove(topic, &peer, MeshChurn::Unsubscribed);
             self.prune_peer(now, topic, peer, backoff, true);
         }
         self.mesh.remove(topic);
@@ -201,7 +202,7 @@ impl Router {
             return;
         }
         tracing::debug!(peer = %from, %topic, "GRAFT accepted");
-        self.mesh_insert(&topic, from);
+        self.mesh_insert(&topic, from, MeshInclusion::GraftReceived);
     }
 
     /// A GRAFT implies a subscription: a peer whose SUBSCRIBE we have not seen is taken as
@@ -247,6 +248,7 @@ impl Router {
     /// `graft_flood_threshold` of the PRUNE: as go and js compute it, before
     /// `end of backoff - prune_backoff + graft_flood_threshold`.
     fn penalise_graft_in_backoff(&mut self, now: Instant, topic: &TopicHash, peer: &PeerId) {
+        self.counters.grafts_in_backoff += 1;
         self.behaviour_penalty(peer, 1);
         let Some(until) = self.backoff.until(topic, peer) else {
             return;
@@ -273,7 +275,7 @@ impl Router {
             tracing::debug!(peer = %from, %topic, "PRUNE for a topic we are not in ignored");
             return;
         }
-        self.mesh_remove(topic, &from);
+        self.mesh_remove(topic, &from, MeshChurn::PruneReceived);
         // An absent or zero backoff means "use your default", as go reads it.
         let backoff = backoff
             .filter(|secs| *secs > 0)
@@ -311,7 +313,7 @@ impl Router {
             .copied()
             .collect();
         for peer in departed {
-            self.mesh_remove(topic, &peer);
+            self.mesh_remove(topic, &peer, MeshChurn::Disconnected);
         }
     }
 
@@ -324,9 +326,9 @@ impl Router {
             .collect()
     }
 
-    fn graft(&mut self, topic: &TopicHash, peers: Vec<PeerId>) {
+    fn graft(&mut self, topic: &TopicHash, peers: Vec<PeerId>, reason: MeshInclusion) {
         for peer in peers {
-            self.mesh_insert(topic, peer);
+            self.mesh_insert(topic, peer, reason);
             self.send_control(
                 peer,
                 ControlAction::Graft {
@@ -345,7 +347,7 @@ impl Router {
         let mut candidates = self.graft_candidates(now, topic);
         candidates.shuffle(&mut self.rng);
         candidates.truncate(self.config.mesh_n() - len);
-        self.graft(topic, candidates);
+        self.graft(topic, candidates, MeshInclusion::BelowDLo);
     }
 
     /// Above D_hi: keep D peers and PRUNE the others. The kept ones are the best D_score by
@@ -392,8 +394,11 @@ impl Router {
             }
             pruned.push(peer);
         }
+        if let Some(stats) = self.mesh_stats.get_mut(topic) {
+            stats.above_d_hi = stats.above_d_hi.saturating_add(1);
+        }
         for peer in &pruned {
-            self.mesh_remove(topic, peer);
+            self.mesh_remove(topic, peer, MeshChurn::Excess);
         }
         let backoff = self.config.prune_backoff();
         for peer in pruned {
@@ -424,6 +429,6 @@ impl Router {
             .collect();
         candidates.shuffle(&mut self.rng);
         candidates.truncate(d_out - outbound);
-        self.graft(topic, candidates);
+        self.graft(topic, candidates, MeshInclusion::Outbound);
     }
 }

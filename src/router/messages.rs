@@ -13,7 +13,8 @@ use crate::authenticity::MessageAuthenticity;
 use crate::error::PublishError;
 use crate::event::{Event, MessageAcceptance};
 use crate::score::RejectReason;
-use crate::types::{ControlAction, MessageId, RawMessage, Rpc, TopicHash};
+use crate::transform::TransformError;
+use crate::types::{ControlAction, Message, MessageId, RawMessage, Rpc, TopicHash};
 use crate::wire;
 
 impl Router {
@@ -43,9 +44,15 @@ impl Router {
         // A duplicate of a cached message finds its id in the cache's content index, without
         // running the message-id function again.
         let content_key = self.mcache.content_key(&message);
-        let id = match self.mcache.cached_id(content_key, &message) {
-            Some(id) => id.clone(),
-            None => self.config.message_id(&message.to_message()),
+        // The application's view: the inbound transform of the wire data, computed only for
+        // messages not in the cache (a cached one was transformed successfully before). A
+        // failed transform yields the id of the wire data (`invalid_message_id`) and no view.
+        let (id, view) = match self.mcache.cached_id(content_key, &message) {
+            Some(id) => (id.clone(), None),
+            None => {
+                let (id, view) = self.inbound_view(&message);
+                (id, Some(view))
+            }
         };
         if self.seen.contains(&id) {
             self.counters.messages_duplicate += 1;
@@ -83,6 +90,21 @@ impl Router {
         }
         self.seen.insert(now, id.clone());
         self.promises.message_delivered(&id);
+        // A cached message whose id is no longer seen (the seen cache hit its byte bound
+        // first) is transformed here.
+        let view = match view {
+            Some(view) => view,
+            None => self.inbound_view(&message).1,
+        };
+        let app_message = match view {
+            Ok(app_message) => app_message,
+            Err(error) => {
+                self.counters.messages_transform_failed += 1;
+                tracing::debug!(peer = %from, %id, %error, "message rejected: data transform failed");
+                self.score_rejected(&from, &id, &message.topic, RejectReason::ValidationFailed);
+                return;
+            }
+        };
         if message.data.len() >= self.config.idontwant_message_size_threshold() {
             self.send_idontwant(&id, &message.topic, Some(from));
         }
@@ -98,13 +120,31 @@ impl Router {
             Some(from),
             content_key,
         );
+        self.count_cache_evictions();
         self.emit(Event::Message {
             propagation_source: from,
             message_id: id.clone(),
-            message: message.to_message(),
+            message: app_message,
         });
         if validated {
             self.forward(&id, &message, Some(from));
+        }
+    }
+
+    /// The id of a received message and the application's view of it: the inbound
+    /// transform of its wire data, or the transform's error (the id is then computed over the
+    /// wire data with `invalid_message_id`).
+    fn inbound_view(&self, message: &RawMessage) -> (MessageId, Result<Message, TransformError>) {
+        let wire = message.to_message();
+        match self
+            .transform
+            .inbound_transform(&message.topic, message.data.clone())
+        {
+            Ok(data) => {
+                let view = Message { data, ..wire };
+                (self.config.message_id(&view), Ok(view))
+            }
+            Err(error) => (self.config.invalid_message_id(&wire), Err(error)),
         }
     }
 
@@ -178,7 +218,9 @@ impl Router {
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
         self.touch(now);
-        let message = self.build_message(topic, data.into())?;
+        let data: Bytes = data.into();
+        let wire_data = self.transform.outbound_transform(&topic, data.clone())?;
+        let message = self.build_message(topic, wire_data)?;
         let size = wire::encoded_len(&Rpc {
             subscriptions: Vec::new(),
             messages: vec![message.clone()],
@@ -188,7 +230,12 @@ impl Router {
         if size > max {
             return Err(PublishError::MessageTooLarge { size, max });
         }
-        let id = self.config.message_id(&message.to_message());
+        // Ids are computed over the application's data, as receivers compute them after
+        // their inbound transform.
+        let id = self.config.message_id(&Message {
+            data,
+            ..message.to_message()
+        });
         if self.seen.contains(&id) {
             return Err(PublishError::Duplicate);
         }
@@ -198,10 +245,21 @@ impl Router {
         }
         self.seen.insert(now, id.clone());
         self.mcache.put(id.clone(), message.clone(), true, None);
+        self.count_cache_evictions();
+        // IDONTWANT first, to every recipient (mesh, fanout or flood; `send_control` keeps
+        // the meshsub-1.2 ones): a peer that got the same message elsewhere and is about to
+        // send it to us then does not, and none sends ours back before it arrives.
         if self.config.idontwant_on_publish()
             && message.data.len() >= self.config.idontwant_message_size_threshold()
         {
-            self.send_idontwant(&id, &message.topic, None);
+            for peer in &recipients {
+                self.send_control(
+                    *peer,
+                    ControlAction::IDontWant {
+                        message_ids: vec![id.clone()],
+                    },
+                );
+            }
             self.flush_control();
         }
         tracing::debug!(topic = %message.topic, %id, peers = recipients.len(), "publishing");
@@ -299,6 +357,15 @@ impl Router {
                 .to_peer_id(),
             Err(_) => PeerId::random(),
         }
+    }
+
+    /// The topic of a received message awaiting the application's verdict (what
+    /// [`Router::report_validation`] would accept), or `None`.
+    pub fn awaiting_validation_topic(&self, id: &MessageId) -> Option<&TopicHash> {
+        self.mcache
+            .get(id)
+            .filter(|e| !e.validated && e.source.is_some())
+            .map(|e| &e.message.topic)
     }
 
     /// The application's verdict on a message received with `validate_messages` on. Accepted

@@ -21,6 +21,7 @@ mod heartbeat;
 pub mod invariants;
 pub(crate) mod mcache;
 mod mesh;
+mod mesh_stats;
 mod messages;
 mod peers;
 mod promises;
@@ -42,6 +43,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 pub use counters::Counters;
+pub use mesh_stats::{MeshChurn, MeshInclusion, MeshTopicStats};
 pub use px::{PeerRecordError, verify_envelope, verify_peer_record};
 
 use crate::authenticity::MessageAuthenticity;
@@ -49,6 +51,7 @@ use crate::config::Config;
 use crate::error::{ConfigError, SubscriptionError};
 use crate::event::Event;
 use crate::filter::{AllowAllSubscriptionFilter, SubscriptionFilter};
+use crate::transform::{DataTransform, IdentityTransform};
 use crate::types::{ControlAction, MessageId, PeerKind, Rpc, Subscription, TopicHash};
 
 use mcache::MessageCache;
@@ -97,6 +100,12 @@ pub enum Action {
     },
     /// Report an event to the application.
     Event(Event),
+    /// Close every connection to `peer`: it was graylisted for repeated invalid messages
+    /// (`max_invalid_signatures`). Emitted once per graylisting.
+    Disconnect {
+        /// The peer.
+        peer: PeerId,
+    },
     /// Connect to `peer` (peer exchange, direct peers) if not connected, using `addresses`
     /// (taken from a verified signed peer record; empty to rely on addresses known elsewhere).
     Dial {
@@ -121,6 +130,8 @@ pub struct Router {
     topic_peers: Map<TopicHash, Set<PeerId>>,
     /// Our subscriptions and their meshes.
     mesh: Map<TopicHash, Set<PeerId>>,
+    /// Mesh changes per topic by reason (one entry per topic we ever joined).
+    mesh_stats: Map<TopicHash, MeshTopicStats>,
     /// Fanout peers of topics we publish to without being subscribed.
     fanout: Map<TopicHash, Set<PeerId>>,
     /// When we last published to each fanout topic.
@@ -149,6 +160,8 @@ pub struct Router {
     failed_checks: sigcheck::FailedChecks,
     /// Peer scoring, when turned on.
     scoring: Option<scoring::Scoring>,
+    /// Wire data <-> application data (see [`crate::transform`]).
+    transform: Box<dyn DataTransform>,
     /// The latest instant passed in (time never goes back).
     now: Instant,
 }
@@ -191,17 +204,20 @@ impl Router {
             px_dials: px::PendingDials::new(hasher.clone()),
             failed_checks: sigcheck::FailedChecks::new(hasher.clone()),
             scoring: None,
+            transform: Box::new(IdentityTransform),
             now,
             mcache: MessageCache::new(
                 config.history_length(),
                 config.history_gossip(),
+                config.max_cache_bytes(),
                 hasher.clone(),
             ),
-            seen: SeenCache::new(config.seen_ttl(), map!()),
+            seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
             peers: map!(),
             topic_peers: map!(),
             mesh: map!(),
+            mesh_stats: map!(),
             fanout: map!(),
             fanout_last_pub: map!(),
             backoff: backoff::Backoffs::new(hasher.clone()),
@@ -265,6 +281,14 @@ impl Router {
         Ok(true)
     }
 
+    /// Sets the data transform applied to received messages before their id is computed and
+    /// to published data before it goes on the wire (see [`crate::transform`]). Default:
+    /// [`IdentityTransform`]. Set it before the first message: messages already cached keep
+    /// the ids they were given.
+    pub fn set_data_transform(&mut self, transform: impl DataTransform) {
+        self.transform = Box::new(transform);
+    }
+
     /// Replaces the subscription filter (default: allow all).
     pub fn set_subscription_filter(&mut self, filter: impl SubscriptionFilter) {
         self.filter = Box::new(filter);
@@ -274,7 +298,7 @@ impl Router {
     /// `direct_connect_ticks` heartbeats while disconnected.
     pub fn add_direct_peer(&mut self, peer: PeerId) {
         if self.direct_peers.insert(peer) {
-            self.leave_all_meshes(&peer);
+            self.leave_all_meshes(&peer, MeshChurn::Excluded);
             if !self.peers.contains_key(&peer) {
                 let addresses = self.record_addresses(&peer);
                 self.actions.push_back(Action::Dial { peer, addresses });
@@ -296,7 +320,7 @@ impl Router {
     /// grafted or forwarded to.
     pub fn blacklist_peer(&mut self, peer: PeerId) {
         if self.blacklist.insert(peer) {
-            self.leave_all_meshes(&peer);
+            self.leave_all_meshes(&peer, MeshChurn::Excluded);
             for fanout in self.fanout.values_mut() {
                 fanout.remove(&peer);
             }
@@ -405,9 +429,44 @@ impl Router {
         self.backoff.len()
     }
 
+    /// Mesh changes by reason, cumulative, for every topic we have joined (also after leaving
+    /// it).
+    pub fn mesh_stats(&self) -> impl Iterator<Item = (&TopicHash, &MeshTopicStats)> {
+        self.mesh_stats.iter()
+    }
+
+    /// Topics we publish to through a fanout (not subscribed).
+    pub fn fanout_topics(&self) -> impl Iterator<Item = &TopicHash> {
+        self.fanout.keys()
+    }
+
+    /// Topics known to have at least one subscribed connected peer, with how many.
+    pub fn topic_peer_counts(&self) -> impl Iterator<Item = (&TopicHash, usize)> {
+        self.topic_peers.iter().map(|(t, s)| (t, s.len()))
+    }
+
+    /// How many of the mesh peers of `topic` we dialled (they count toward D_out).
+    pub fn mesh_outbound_count(&self, topic: &TopicHash) -> usize {
+        self.mesh_peers(topic)
+            .filter(|p| self.peers.get(p).is_some_and(|s| s.outbound))
+            .count()
+    }
+
     /// Sizes of the message cache and the seen cache, for memory accounting.
     pub fn cache_sizes(&self) -> (usize, usize) {
         (self.mcache.len(), self.seen.len())
+    }
+
+    /// Bytes charged to the message cache and the seen cache, the figures their bounds
+    /// ([`Config::max_cache_bytes`], [`Config::max_seen_bytes`]) apply to.
+    pub fn cache_bytes(&self) -> (usize, usize) {
+        (self.mcache.bytes(), self.seen.bytes())
+    }
+
+    /// Moves the caches' early evictions into the counters (after every insert).
+    fn count_cache_evictions(&mut self) {
+        self.counters.mcache_evicted += self.mcache.take_evicted();
+        self.counters.seen_evicted += self.seen.take_evicted();
     }
 
     fn announce_subscription(&mut self, topic: &TopicHash, subscribe: bool) {
@@ -469,10 +528,10 @@ impl Router {
     }
 
     /// Removes `peer` from every mesh (without PRUNE).
-    fn leave_all_meshes(&mut self, peer: &PeerId) {
+    fn leave_all_meshes(&mut self, peer: &PeerId, reason: MeshChurn) {
         let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
         for topic in topics {
-            self.mesh_remove(&topic, peer);
+            self.mesh_remove(&topic, peer, reason);
         }
     }
 

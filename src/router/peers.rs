@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use libp2p_identity::PeerId;
 
-use super::{Router, Set};
+use super::{MeshChurn, Router, Set};
 use crate::event::Event;
 use crate::types::{MessageId, PeerKind, Rpc, Subscription, TopicHash};
 
@@ -149,8 +149,12 @@ impl Router {
                 }
             }
         }
-        for set in self.mesh.values_mut() {
-            set.remove(peer);
+        for (topic, set) in self.mesh.iter_mut() {
+            if set.remove(peer)
+                && let Some(stats) = self.mesh_stats.get_mut(topic)
+            {
+                stats.remove(MeshChurn::Disconnected);
+            }
         }
         for set in self.fanout.values_mut() {
             set.remove(peer);
@@ -251,7 +255,7 @@ impl Router {
                         self.topic_peers.remove(&sub.topic);
                     }
                 }
-                self.mesh_remove(&sub.topic, &from);
+                self.mesh_remove(&sub.topic, &from, MeshChurn::PeerUnsubscribed);
                 if let Some(fanout) = self.fanout.get_mut(&sub.topic) {
                     fanout.remove(&from);
                 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
-use super::Router;
+use super::{MeshChurn, MeshInclusion, Router};
 use crate::event::{Event, ScoreThreshold};
 use crate::score::{
     PeerScore, PeerScoreParams, PeerScoreThresholds, RejectReason, ScoreBreakdown,
@@ -129,21 +129,33 @@ impl Router {
     }
 
     /// Adds `peer` to the mesh of `topic` (P1 and P3 start).
-    pub(super) fn mesh_insert(&mut self, topic: &TopicHash, peer: PeerId) {
-        if let Some(mesh) = self.mesh.get_mut(topic)
-            && mesh.insert(peer)
-            && let Some(s) = self.scoring.as_mut()
-        {
+    pub(super) fn mesh_insert(&mut self, topic: &TopicHash, peer: PeerId, reason: MeshInclusion) {
+        let Some(mesh) = self.mesh.get_mut(topic) else {
+            return;
+        };
+        if !mesh.insert(peer) {
+            return;
+        }
+        if let Some(stats) = self.mesh_stats.get_mut(topic) {
+            stats.include(reason);
+        }
+        if let Some(s) = self.scoring.as_mut() {
             s.score.graft(&peer, topic, self.now);
         }
     }
 
     /// Removes `peer` from the mesh of `topic` (P3b applies to an active deficit).
-    pub(super) fn mesh_remove(&mut self, topic: &TopicHash, peer: &PeerId) {
-        if let Some(mesh) = self.mesh.get_mut(topic)
-            && mesh.remove(peer)
-            && let Some(s) = self.scoring.as_mut()
-        {
+    pub(super) fn mesh_remove(&mut self, topic: &TopicHash, peer: &PeerId, reason: MeshChurn) {
+        let Some(mesh) = self.mesh.get_mut(topic) else {
+            return;
+        };
+        if !mesh.remove(peer) {
+            return;
+        }
+        if let Some(stats) = self.mesh_stats.get_mut(topic) {
+            stats.remove(reason);
+        }
+        if let Some(s) = self.scoring.as_mut() {
             s.score.prune(peer, topic, self.now);
         }
     }
@@ -243,7 +255,7 @@ impl Router {
         let backoff = self.config.prune_backoff();
         for peer in negative {
             tracing::debug!(%peer, %topic, "pruning a negatively scored mesh peer");
-            self.mesh_remove(topic, &peer);
+            self.mesh_remove(topic, &peer, MeshChurn::Score);
             self.prune_peer(self.now, topic, peer, backoff, false);
         }
     }
@@ -294,7 +306,7 @@ impl Router {
         candidates.truncate(self.config.opportunistic_graft_peers());
         for peer in candidates {
             tracing::debug!(%peer, %topic, median, "opportunistic graft");
-            self.mesh_insert(topic, peer);
+            self.mesh_insert(topic, peer, MeshInclusion::Opportunistic);
             self.send_control(
                 peer,
                 ControlAction::Graft {

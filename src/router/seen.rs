@@ -2,6 +2,11 @@
 //!
 //! Time only moves forward through the router, so entries expire in insertion order: a map for
 //! lookups plus a FIFO of (expiry, id) for eviction keeps both operations O(1) amortised.
+//!
+//! The cache is also bounded in bytes (`max_seen_bytes`): each entry is charged its id's length
+//! plus [`ENTRY_OVERHEAD`], and when an insert goes over the bound the oldest entries are
+//! forgotten first. Without it, a peer sending unique messages as fast as it can (nothing to
+//! verify in the anonymous modes) would grow the cache for `seen_ttl`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -9,21 +14,34 @@ use std::time::{Duration, Instant};
 use super::Map;
 use crate::types::MessageId;
 
+/// Bytes charged per entry besides its id: the map slot, the FIFO slot and the id's
+/// allocation header (measured with the counting allocator of `benches/memory.rs`: 234 B for an
+/// entry with a 71-byte id).
+pub(crate) const ENTRY_OVERHEAD: usize = 164;
+
 pub(crate) struct SeenCache {
     ttl: Duration,
     ids: Map<MessageId, ()>,
     expiry: VecDeque<(Instant, MessageId)>,
+    /// Bytes charged for the entries held, and their bound.
+    bytes: usize,
+    max_bytes: usize,
+    /// Entries forgotten before their TTL because of the byte bound (not yet reported).
+    evicted: u64,
     /// Lookups made, so tests can check that remote input costs no more than its budget.
     #[cfg(test)]
     pub(crate) lookups: std::cell::Cell<u64>,
 }
 
 impl SeenCache {
-    pub(crate) fn new(ttl: Duration, ids: Map<MessageId, ()>) -> Self {
+    pub(crate) fn new(ttl: Duration, max_bytes: usize, ids: Map<MessageId, ()>) -> Self {
         SeenCache {
             ttl,
             ids,
             expiry: VecDeque::new(),
+            bytes: 0,
+            max_bytes,
+            evicted: 0,
             #[cfg(test)]
             lookups: std::cell::Cell::new(0),
         }
@@ -37,24 +55,44 @@ impl SeenCache {
 
     /// Records `id` as seen at `now`. Returns `false` when it was already present (the
     /// expiry is not extended, as in go: a message is forgotten `seen_ttl` after first sight).
+    /// Past the byte bound, the oldest entries are forgotten (never the one just inserted).
     pub(crate) fn insert(&mut self, now: Instant, id: MessageId) -> bool {
         if self.ids.insert(id.clone(), ()).is_some() {
             return false;
         }
-        self.expiry.push_back((now + self.ttl, id));
+        self.bytes += ENTRY_OVERHEAD + id.as_bytes().len();
+        // `seen_ttl` is bounded to a year in config validation, so this cannot overflow.
+        let expires = now.checked_add(self.ttl).unwrap_or(now);
+        self.expiry.push_back((expires, id));
+        while self.bytes > self.max_bytes && self.expiry.len() > 1 {
+            self.pop_oldest();
+            self.evicted += 1;
+        }
         true
     }
 
     /// Forgets every id whose TTL has passed.
     pub(crate) fn expire(&mut self, now: Instant) {
-        while let Some((at, _)) = self.expiry.front() {
-            if *at > now {
-                break;
-            }
-            if let Some((_, id)) = self.expiry.pop_front() {
-                self.ids.remove(&id);
-            }
+        while self.expiry.front().is_some_and(|(at, _)| *at <= now) {
+            self.pop_oldest();
         }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((_, id)) = self.expiry.pop_front() {
+            self.bytes -= ENTRY_OVERHEAD + id.as_bytes().len();
+            self.ids.remove(&id);
+        }
+    }
+
+    /// Bytes charged for the entries held (see [`ENTRY_OVERHEAD`]).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Entries forgotten early because of the byte bound since the last call.
+    pub(crate) fn take_evicted(&mut self) -> u64 {
+        std::mem::take(&mut self.evicted)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -69,7 +107,7 @@ mod tests {
     #[test]
     fn entries_expire_after_ttl_and_not_before() {
         let t0 = crate::test_util::epoch();
-        let mut seen = SeenCache::new(Duration::from_secs(10), Map::default());
+        let mut seen = SeenCache::new(Duration::from_secs(10), usize::MAX, Map::default());
         assert!(seen.insert(t0, MessageId::new(vec![1])));
         assert!(!seen.insert(t0 + Duration::from_secs(5), MessageId::new(vec![1])));
         seen.insert(t0 + Duration::from_secs(5), MessageId::new(vec![2]));
@@ -80,5 +118,23 @@ mod tests {
         assert!(seen.contains(&MessageId::new(vec![2])));
         seen.expire(t0 + Duration::from_secs(15));
         assert_eq!(seen.len(), 0);
+    }
+
+    #[test]
+    fn oldest_entries_are_forgotten_past_the_byte_bound() {
+        let t0 = crate::test_util::epoch();
+        let entry = ENTRY_OVERHEAD + 1;
+        let mut seen = SeenCache::new(Duration::from_secs(10), 3 * entry, Map::default());
+        for i in 0..5u8 {
+            assert!(seen.insert(t0, MessageId::new(vec![i])));
+            assert!(seen.bytes() <= 3 * entry);
+        }
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen.take_evicted(), 2);
+        assert_eq!(seen.take_evicted(), 0);
+        assert!(!seen.contains(&MessageId::new(vec![1])));
+        assert!(seen.contains(&MessageId::new(vec![4])));
+        seen.expire(t0 + Duration::from_secs(10));
+        assert_eq!((seen.len(), seen.bytes()), (0, 0));
     }
 }

@@ -3,16 +3,17 @@
 //! are not verified again), a penalty for every invalid copy, and graylisting of a peer that
 //! keeps sending them.
 //!
-//! Graylisting (ignoring the peer's RPCs and keeping it out of every mesh until it
-//! disconnects) is chosen over disconnecting it: a disconnect is undone by redialling at once
-//! with fresh state, while the graylisted peer gains nothing by staying, and the score
-//! penalty (when scoring is on) outlives a reconnect in the retained record.
+//! A graylisted peer's RPCs are ignored (subscriptions aside) and it leaves every mesh; the
+//! router also asks for it to be disconnected ([`Action::Disconnect`](super::Action)), so it
+//! does not keep a connection slot. A peer that redials starts with a fresh count, which costs
+//! it another `max_invalid_signatures` penalised messages (each at most one verification), and
+//! with scoring on its penalty outlives the reconnect in the retained score record.
 
 use std::collections::VecDeque;
 
 use libp2p_identity::PeerId;
 
-use super::{Router, Set};
+use super::{MeshChurn, Router, Set};
 use crate::authenticity::ValidationMode;
 use crate::score::RejectReason;
 use crate::types::{MessageId, RawMessage, TopicHash};
@@ -125,10 +126,12 @@ impl Router {
         state.graylisted = true;
         self.counters.peers_graylisted += 1;
         tracing::warn!(peer = %from, limit, "peer graylisted after repeated invalid messages");
-        self.leave_all_meshes(&from);
+        self.leave_all_meshes(&from, MeshChurn::Excluded);
         for fanout in self.fanout.values_mut() {
             fanout.remove(&from);
         }
+        self.actions
+            .push_back(super::Action::Disconnect { peer: from });
     }
 
     /// Whether `peer` is graylisted for invalid messages.

@@ -160,7 +160,10 @@ impl HonestNode {
                 // no queued forward left to cancel.
                 // Nodes are connected by the topology alone: PX and direct-peer dials are
                 // not simulated.
-                Action::CancelForward { .. } | Action::Event(_) | Action::Dial { .. } => {}
+                Action::CancelForward { .. }
+                | Action::Event(_)
+                | Action::Dial { .. }
+                | Action::Disconnect { .. } => {}
             }
         }
     }

@@ -629,3 +629,39 @@ fn router_subscribe_refuses_topics_over_max_topic_len() {
     let fits = TopicHash::from_raw("x".repeat(h.router.config().max_topic_len()));
     assert!(h.router.subscribe(h.now, fits).unwrap());
 }
+
+/// A peer graylisted for repeated invalid messages is also disconnected (once): it is dropped,
+/// not only ignored, so it does not keep a connection slot. Its retained score (with scoring
+/// on) keeps the penalty across a reconnect.
+#[test]
+fn peer_graylisted_for_invalid_signatures_is_disconnected_once() {
+    let (mut h, topic, p) = strict_harness(|b| {
+        b.max_invalid_signatures(3);
+    });
+    let author = Keypair::generate_ed25519();
+    let bad: Vec<RawMessage> = (1..=5).map(|i| badly_signed(&author, i, &topic)).collect();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: bad.clone(),
+            ..Rpc::default()
+        },
+    );
+    let disconnects = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Disconnect { peer } if *peer == p))
+            .count()
+    };
+    assert_eq!(disconnects(&h.drain()), 1);
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: bad,
+            ..Rpc::default()
+        },
+    );
+    assert_eq!(disconnects(&h.drain()), 0, "asked once");
+}

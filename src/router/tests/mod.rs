@@ -1,11 +1,15 @@
 //! Router unit tests. Time moves only by passing later instants; nothing sleeps.
 
 mod bounds;
+mod caches;
 mod core;
 mod hardening;
+mod idontwant_publish;
 mod invariants;
+mod observability;
 mod rules;
 mod scoring;
+mod transform;
 
 use std::time::{Duration, Instant};
 
