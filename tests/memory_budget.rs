@@ -37,7 +37,7 @@ static GLOBAL: Counting = Counting;
 /// Heartbeats each attack lasts (simulated seconds): longer than `history_length` (5), so
 /// every store that is bounded per heartbeat and expires with the history is at its steady
 /// state.
-const HEARTBEATS: usize = 7;
+const HEARTBEATS: usize = 6;
 
 /// Honest messages published per heartbeat, between attack frames.
 const HONEST_PER_HEARTBEAT: usize = 2;
@@ -192,7 +192,7 @@ impl Limits {
 ///   = 2.9 MiB;
 /// - PX: `max_px_records_per_heartbeat` per heartbeat, kept an hour (capped at 10,000 records
 ///   for all peers), each `max_peer_record_size` + `ENTRY`, plus `max_pending_px_dials` ×
-///   `ENTRY` = 7 × 16 × 4352 + 128 × 256 = 508 KiB;
+///   `ENTRY` = 6 × 16 × 4352 + 128 × 256 = 440 KiB;
 /// - failed authenticity checks: 4096 fingerprints × 2 × 16 bytes (set and queue, doubled)
 ///   = 128 KiB, shared by all peers;
 /// - gossip promises: one per IWANT we send, at most `max_ihave_messages` IWANTs per
@@ -503,7 +503,11 @@ fn ihave_flood(h: &mut Harness, frame: usize) -> Vec<u8> {
         }),
         // Long ids: at the id length limit, and over it.
         _ => pb::fill(max, &[RPC_CONTROL, CTRL_IHAVE], &topic, || {
-            let len = if h.attack_seq.is_multiple_of(2) { 100 } else { 1000 };
+            let len = if h.attack_seq.is_multiple_of(2) {
+                100
+            } else {
+                1000
+            };
             pb::field(2, &unique_id(h, len))
         }),
     };
@@ -815,10 +819,10 @@ fn check_replies(h: &Harness, name: &str, max: usize, replies: usize) {
 
 #[test]
 fn one_peer_attacking_stays_within_its_memory_budget() {
-    let records = peer_records(128);
-    // (max_transmit_size, frames per heartbeat): 1 MiB/s and 3 MiB/s from one peer, more
+    let records = peer_records(100);
+    // (max_transmit_size, frames per heartbeat): 768 KiB/s and 2 MiB/s from one peer, more
     // than every per-heartbeat budget admits.
-    for (max, frames) in [(64 * 1024, 16), (1024 * 1024, 3)] {
+    for (max, frames) in [(64 * 1024, 12), (1024 * 1024, 2)] {
         let (control, honest) = run(
             "honest only",
             max,
@@ -905,7 +909,7 @@ fn one_peer_attacking_stays_within_its_memory_budget() {
                 ValidationMode::Strict,
                 2,
                 1,
-                Box::new(|h: &mut Harness, _| valid_messages(h, 80)),
+                Box::new(|h: &mut Harness, _| valid_messages(h, 60)),
             ),
             (
                 "valid unsigned messages",
