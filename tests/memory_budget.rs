@@ -4,7 +4,7 @@
 //! simulated time, as raw wire bytes through the real decoder, into a sans-IO [`Router`] with
 //! two honest peers. A counting global allocator measures the node's live heap after each
 //! phase against the baseline taken after warm-up; the growth must stay under the per-peer
-//! budget derived from the documented limits (see [`Budget`]). Meanwhile the honest peer's
+//! budget derived from the documented limits (see [`per_peer_budget`]). Meanwhile the honest peer's
 //! messages, published between attack frames, must be delivered to the application and
 //! forwarded to the third peer, every time.
 //!
@@ -13,6 +13,14 @@
 //! process-global, so everything runs inside the one test of this file, sequentially.
 //!
 //! Run with `cargo test --test memory_budget -- --nocapture` to see the figures.
+//!
+//! Against the code before issue 7's fixes (83181f5; 7 heartbeats, 16 frames of 64 KiB or
+//! 3 of 1 MiB per heartbeat, the signature phases 1 frame per heartbeat because every copy
+//! was verified) the test fails: a GRAFT flood in backoff got 37,919 PRUNEs queued per
+//! heartbeat (720 KB; 112,347 and 2.1 MB with 1 MiB frames), unsigned forged self-origin
+//! messages left 10.7 MiB of seen ids (every forged id marked seen), PRUNEs with PX cost
+//! 9,728 dials (29,120 with 1 MiB frames) and pinned 3.1 MiB of frames, and a 1 MiB IHAVE
+//! flood held 2 MiB until the heartbeat. Today each of these stays within a few KiB.
 
 use std::time::{Duration, Instant};
 
@@ -201,7 +209,7 @@ impl Limits {
 /// - backoff and PRUNE-reply bookkeeping: one entry per topic we are in (1 here), 4 × `ENTRY`;
 /// - one frame being decoded, and the action queue's capacity: 2 × `max_transmit_size`.
 ///
-/// Defaults, 7 heartbeats: 3.8 MiB with 64 KiB frames, 5.6 MiB with 1 MiB frames; the
+/// Defaults, 6 heartbeats: 3.7 MiB with 64 KiB frames, 5.6 MiB with 1 MiB frames; the
 /// IDONTWANT window dominates.
 ///
 /// Valid messages the peer sends are not in it: they are what the caches are for, and they
