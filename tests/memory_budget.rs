@@ -4,9 +4,9 @@
 //! simulated time, as raw wire bytes through the real decoder, into a sans-IO [`Router`] with
 //! two honest peers. A counting global allocator measures the node's live heap after each
 //! phase against the baseline taken after warm-up; the growth must stay under the per-peer
-//! budget derived from the documented limits (see [`per_peer_budget`]). Meanwhile the honest peer's
-//! messages, published between attack frames, must be delivered to the application and
-//! forwarded to the third peer, every time.
+//! budget derived from the documented limits (see [`per_peer_budget`]). Meanwhile the honest
+//! peer's messages, published between attack frames, must be delivered to the application
+//! and forwarded to the third peer, every time.
 //!
 //! Every phase runs on a fresh router (the attacks are not cumulative: the invalid-signature
 //! phase graylists the attacker, which would make later phases trivial). The allocator is
