@@ -113,6 +113,15 @@ impl Codec {
         Codec(wire::Codec::new(max_size))
     }
 
+    /// A codec as a node with `config` decodes with: frames of at most `max_transmit_size`
+    /// bytes, every per-RPC decode limit of the config applied.
+    pub fn from_config(config: &crate::Config) -> Self {
+        Codec(wire::Codec::with_limits(
+            config.max_transmit_size(),
+            wire::DecodeLimits::from_config(config),
+        ))
+    }
+
     /// Appends the frame of `rpc` to `dst`.
     pub fn encode(&mut self, rpc: &Rpc, dst: &mut BytesMut) -> io::Result<()> {
         self.0.encode(rpc, dst)
