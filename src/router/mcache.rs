@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use libp2p_identity::PeerId;
 
 use super::Map;
+use super::shrink::ShrinkIfSparse;
 use crate::types::{MessageId, RawMessage, TopicHash};
 
 /// Bytes charged per cached message besides its id and encoded size: the entry, its map and
@@ -177,6 +178,12 @@ impl MessageCache {
         self.window_items -= 1;
     }
 
+    /// Slots allocated for messages (the entry table's capacity).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
     /// Bytes charged for the ids in the windows (see [`ENTRY_OVERHEAD`]).
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
@@ -276,6 +283,9 @@ impl MessageCache {
             }
         }
         self.windows.push_front(VecDeque::new());
+        // A burst leaves the tables at their peak capacity: give it back once it has passed.
+        self.entries.shrink_if_sparse();
+        self.by_content.shrink_if_sparse();
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -29,6 +29,7 @@ mod px;
 mod scoring;
 pub(crate) mod seen;
 mod send_feedback;
+mod shrink;
 mod sigcheck;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use libp2p_identity::PeerId;
 
+use super::shrink::ShrinkIfSparse;
 use super::{MeshChurn, Router, Set};
 use crate::event::Event;
 use crate::types::{MessageId, PeerKind, Rpc, Subscription, TopicHash};
@@ -333,6 +334,8 @@ impl Router {
                     state.dont_send.remove(&id);
                 }
             }
+            state.dont_send.shrink_if_sparse();
+            state.dont_send_order.shrink_if_sparse();
         }
     }
 

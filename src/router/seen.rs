@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::Map;
+use super::shrink::ShrinkIfSparse;
 use crate::types::MessageId;
 
 /// Bytes charged per entry besides its id: the map slot, the FIFO slot and the id's
@@ -71,11 +72,14 @@ impl SeenCache {
         true
     }
 
-    /// Forgets every id whose TTL has passed.
+    /// Forgets every id whose TTL has passed, and gives back the memory of a table left
+    /// sparse by a burst.
     pub(crate) fn expire(&mut self, now: Instant) {
         while self.expiry.front().is_some_and(|(at, _)| *at <= now) {
             self.pop_oldest();
         }
+        self.ids.shrink_if_sparse();
+        self.expiry.shrink_if_sparse();
     }
 
     fn pop_oldest(&mut self) {
@@ -83,6 +87,12 @@ impl SeenCache {
             self.bytes -= ENTRY_OVERHEAD + id.as_bytes().len();
             self.ids.remove(&id);
         }
+    }
+
+    /// Slots allocated for ids (the lookup table's capacity).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.ids.capacity()
     }
 
     /// Bytes charged for the entries held (see [`ENTRY_OVERHEAD`]).

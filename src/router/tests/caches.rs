@@ -91,3 +91,51 @@ fn cache_byte_bounds_must_be_positive() {
         assert!(err.contains(field), "{err}");
     }
 }
+
+/// Tables keep their peak capacity after their entries expire unless shrunk: after a flood of
+/// unique messages and IDONTWANT ids has expired, the seen cache, the message cache and the
+/// peer's IDONTWANT set give their memory back at the heartbeat.
+#[test]
+fn tables_shrink_after_a_flood_expires() {
+    let mut h = Harness::new(config().build().unwrap());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let p = h.add_peers(1, &topic, false)[0];
+    h.drain();
+    for seqno in 0..5_000u64 {
+        h.router
+            .handle_rpc(h.now, p, msg_rpc(message(p, seqno, &topic, 10)));
+    }
+    let ids: Vec<MessageId> = (0..1_000u32)
+        .map(|i| MessageId::new(i.to_be_bytes().to_vec()))
+        .collect();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(ControlAction::IDontWant { message_ids: ids }),
+    );
+    h.drain();
+    let peak = (
+        h.router.seen.capacity(),
+        h.router.mcache.capacity(),
+        h.router.peers[&p].dont_send.capacity(),
+    );
+    assert!(
+        peak.0 >= 5_000 && peak.1 >= 5_000 && peak.2 >= 1_000,
+        "{peak:?}"
+    );
+    // Past seen_ttl (120 s) every entry has expired.
+    for _ in 0..130 {
+        h.heartbeat();
+    }
+    assert_eq!(h.router.cache_sizes(), (0, 0));
+    let after = (
+        h.router.seen.capacity(),
+        h.router.mcache.capacity(),
+        h.router.peers[&p].dont_send.capacity(),
+    );
+    assert!(
+        after.0 < peak.0 / 4 && after.1 < peak.1 / 4 && after.2 < peak.2 / 4,
+        "peak {peak:?}, after {after:?}"
+    );
+}
