@@ -216,38 +216,7 @@ impl Node for Watched {
         })
     }
 
-    fn dial(&mut self, addr: Multiaddr) {
-        self.swarm.dial(addr).expect("dial");
-    }
-
-    fn subscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .subscribe(&gossipsub::IdentTopic::new(topic))
-            .expect("subscribe");
-    }
-
-    fn unsubscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .unsubscribe(&gossipsub::IdentTopic::new(topic));
-    }
-
-    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
-        self.swarm
-            .behaviour_mut()
-            .publish(gossipsub::IdentTopic::new(topic), data)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn disconnect(&mut self, peer: PeerId) {
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    fn listen_addr(&self) -> Multiaddr {
-        self.addr.clone()
-    }
+    common::ours_node_ops!();
 }
 
 fn disconnects(events: &[NodeEvent]) -> usize {

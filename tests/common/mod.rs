@@ -104,6 +104,47 @@ impl Ours {
     }
 }
 
+/// The [`Node`] operations shared by every test wrapper of our swarm (a struct with fields
+/// `swarm: Swarm<gossipsub::Behaviour>` and `addr: Multiaddr`); expands inside `impl Node`.
+macro_rules! ours_node_ops {
+    () => {
+        fn dial(&mut self, addr: Multiaddr) {
+            self.swarm.dial(addr).expect("dial");
+        }
+
+        fn subscribe(&mut self, topic: &str) {
+            self.swarm
+                .behaviour_mut()
+                .subscribe(&gossipsub::IdentTopic::new(topic))
+                .expect("subscribe");
+        }
+
+        fn unsubscribe(&mut self, topic: &str) {
+            self.swarm
+                .behaviour_mut()
+                .unsubscribe(&gossipsub::IdentTopic::new(topic));
+        }
+
+        fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
+            self.swarm
+                .behaviour_mut()
+                .publish(gossipsub::IdentTopic::new(topic), data)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+
+        fn disconnect(&mut self, peer: PeerId) {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+
+        fn listen_addr(&self) -> Multiaddr {
+            self.addr.clone()
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use ours_node_ops;
+
 impl Node for Ours {
     fn peer_id(&self) -> PeerId {
         *self.swarm.local_peer_id()
@@ -140,38 +181,7 @@ impl Node for Ours {
         }
     }
 
-    fn dial(&mut self, addr: Multiaddr) {
-        self.swarm.dial(addr).expect("dial");
-    }
-
-    fn subscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .subscribe(&gossipsub::IdentTopic::new(topic))
-            .expect("subscribe");
-    }
-
-    fn unsubscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .unsubscribe(&gossipsub::IdentTopic::new(topic));
-    }
-
-    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
-        self.swarm
-            .behaviour_mut()
-            .publish(gossipsub::IdentTopic::new(topic), data)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn disconnect(&mut self, peer: PeerId) {
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    fn listen_addr(&self) -> Multiaddr {
-        self.addr.clone()
-    }
+    ours_node_ops!();
 }
 
 /// rust-libp2p's gossipsub in a swarm, as an interop peer.
