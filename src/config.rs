@@ -190,7 +190,7 @@ impl Config {
     }
 
     /// Bound on the message cache, in bytes: each message is charged its encoded size, its id
-    /// and about 512 bytes of bookkeeping until its window is dropped; past the bound the
+    /// and about 640 bytes of bookkeeping until its window is dropped; past the bound the
     /// oldest messages are dropped first (counter `mcache_evicted`). Not a spec parameter: the
     /// cache is otherwise bounded only by `history_length` heartbeats times the inbound rate,
     /// which nothing limits in the anonymous modes. Default 256 MiB.

@@ -23,9 +23,9 @@ use super::shrink::ShrinkIfSparse;
 use crate::types::{MessageId, RawMessage, TopicHash};
 
 /// Bytes charged per cached message besides its id and encoded size: the entry, its map and
-/// window slots and the duplicate index (measured with `benches/memory.rs`: 679 B per message
+/// window slots and the duplicate index (measured with `benches/memory.rs`: 703 B per message
 /// besides its payload).
-pub(crate) const ENTRY_OVERHEAD: usize = 512;
+pub(crate) const ENTRY_OVERHEAD: usize = 640;
 
 pub(crate) struct CacheEntry {
     pub(crate) message: RawMessage,
