@@ -22,6 +22,7 @@ fn codec(c: &mut Criterion) {
             subscriptions: Vec::new(),
             messages: vec![message],
             control: Vec::new(),
+            ..Rpc::default()
         };
         let mut codec = Codec::new(1024 * 1024);
         let mut frame = BytesMut::new();

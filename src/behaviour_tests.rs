@@ -53,6 +53,12 @@ fn a_refused_multi_piece_control_rpc_disconnects_once() {
         failed_addresses: &[],
         other_established: 0,
     }));
+    // Our subscriptions go out once the peer's protocol is known.
+    behaviour.on_connection_handler_event(
+        peer,
+        connection,
+        crate::handler::HandlerOut(HandlerEvent::PeerKind(PeerKind::Gossipsubv1_2)),
+    );
 
     let waker = noop_waker();
     let mut cx = Context::from_waker(&waker);

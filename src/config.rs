@@ -62,6 +62,8 @@ pub struct Config {
     idontwant_message_size_threshold: usize,
     max_idontwant_messages: usize,
     idontwant_on_publish: bool,
+    // meshsub 1.3 extensions.
+    test_extension: bool,
     // Publishing and validation.
     flood_publish: bool,
     validation_mode: ValidationMode,
@@ -263,6 +265,13 @@ impl Config {
     /// parameter). Default false; on in [`Config::ethereum`].
     pub fn idontwant_on_publish(&self) -> bool {
         self.idontwant_on_publish
+    }
+
+    /// Whether we announce the test extension of meshsub 1.3 (`testExtension`) in our
+    /// Extensions control message; a peer that announces it too gets one `TestExtension`
+    /// RPC. For interoperability testing only. Default false.
+    pub fn test_extension(&self) -> bool {
+        self.test_extension
     }
 
     /// Flood publishing (v1.1 spec, FloodPublish): our own messages go to every topic peer with
@@ -662,6 +671,7 @@ impl fmt::Debug for Config {
             )
             .field("max_idontwant_messages", &self.max_idontwant_messages)
             .field("idontwant_on_publish", &self.idontwant_on_publish)
+            .field("test_extension", &self.test_extension)
             .field("flood_publish", &self.flood_publish)
             .field("validation_mode", &self.validation_mode)
             .field("validate_messages", &self.validate_messages)

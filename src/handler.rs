@@ -86,7 +86,7 @@ pub(crate) struct HandlerConfig {
 }
 
 impl HandlerConfig {
-    /// meshsub 1.2, 1.1 and 1.0, plus floodsub when `floodsub` is set.
+    /// meshsub 1.3, 1.2, 1.1 and 1.0, plus floodsub when `floodsub` is set.
     pub(crate) fn new(
         max_transmit_size: usize,
         floodsub: bool,

@@ -62,8 +62,8 @@ pub use score::{
 pub use transform::SnappyTransform;
 pub use transform::{DataTransform, IdentityTransform, TransformError};
 pub use types::{
-    ControlAction, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo, PeerKind,
-    RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
+    ControlAction, Extensions, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo,
+    PeerKind, RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
 };
 
 /// The README's usage snippet, compiled as a doc test.

@@ -1,5 +1,7 @@
 //! Protocol identifiers and the signing prefix.
 
+/// `/meshsub/1.3.0`: adds the Extensions control message.
+pub const MESHSUB_1_3: &str = "/meshsub/1.3.0";
 /// `/meshsub/1.2.0`: adds IDONTWANT.
 pub const MESHSUB_1_2: &str = "/meshsub/1.2.0";
 /// `/meshsub/1.1.0`: backoff, peer exchange, scoring.

@@ -230,6 +230,8 @@ pub enum PeerKind {
     Gossipsubv1_1,
     /// `/meshsub/1.2.0`: adds IDONTWANT.
     Gossipsubv1_2,
+    /// `/meshsub/1.3.0`: adds the Extensions control message.
+    Gossipsubv1_3,
     /// The peer supports none of our protocols.
     NotSupported,
 }
@@ -239,7 +241,10 @@ impl PeerKind {
     pub fn is_gossipsub(self) -> bool {
         matches!(
             self,
-            PeerKind::Gossipsub | PeerKind::Gossipsubv1_1 | PeerKind::Gossipsubv1_2
+            PeerKind::Gossipsub
+                | PeerKind::Gossipsubv1_1
+                | PeerKind::Gossipsubv1_2
+                | PeerKind::Gossipsubv1_3
         )
     }
 
@@ -250,12 +255,20 @@ impl PeerKind {
 
     /// Whether PRUNE backoff and peer exchange (meshsub 1.1) are understood by this peer.
     pub fn supports_v1_1(self) -> bool {
-        matches!(self, PeerKind::Gossipsubv1_1 | PeerKind::Gossipsubv1_2)
+        matches!(
+            self,
+            PeerKind::Gossipsubv1_1 | PeerKind::Gossipsubv1_2 | PeerKind::Gossipsubv1_3
+        )
     }
 
     /// Whether IDONTWANT (meshsub 1.2) may be sent to this peer.
     pub fn supports_idontwant(self) -> bool {
-        matches!(self, PeerKind::Gossipsubv1_2)
+        matches!(self, PeerKind::Gossipsubv1_2 | PeerKind::Gossipsubv1_3)
+    }
+
+    /// Whether the Extensions control message (meshsub 1.3) may be sent to this peer.
+    pub fn supports_extensions(self) -> bool {
+        matches!(self, PeerKind::Gossipsubv1_3)
     }
 
     /// The protocol string of this kind, if it has one.
@@ -265,6 +278,7 @@ impl PeerKind {
             PeerKind::Gossipsub => Some(crate::protocol::MESHSUB_1_0),
             PeerKind::Gossipsubv1_1 => Some(crate::protocol::MESHSUB_1_1),
             PeerKind::Gossipsubv1_2 => Some(crate::protocol::MESHSUB_1_2),
+            PeerKind::Gossipsubv1_3 => Some(crate::protocol::MESHSUB_1_3),
             PeerKind::NotSupported => None,
         }
     }
@@ -412,6 +426,15 @@ pub enum ControlAction {
     },
 }
 
+/// The extensions a peer announces in its Extensions control message (meshsub 1.3,
+/// `ControlMessage.extensions`). Extensions we do not know are not represented (ignored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// The test extension (`testExtension = 6492434`): when both sides announce it, each
+    /// sends the other one `TestExtension` RPC.
+    pub test_extension: bool,
+}
+
 /// A decoded RPC, in crate types.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rpc {
@@ -421,12 +444,20 @@ pub struct Rpc {
     pub messages: Vec<RawMessage>,
     /// Control messages.
     pub control: Vec<ControlAction>,
+    /// The Extensions control message (meshsub 1.3): only in the first RPC to a peer.
+    pub extensions: Option<Extensions>,
+    /// Whether the RPC carries the (empty) `TestExtension` message of the test extension.
+    pub test_extension: bool,
 }
 
 impl Rpc {
     /// Whether the RPC carries nothing.
     pub fn is_empty(&self) -> bool {
-        self.subscriptions.is_empty() && self.messages.is_empty() && self.control.is_empty()
+        self.subscriptions.is_empty()
+            && self.messages.is_empty()
+            && self.control.is_empty()
+            && self.extensions.is_none()
+            && !self.test_extension
     }
 }
 

@@ -30,10 +30,11 @@ impl AsRef<str> for ProtocolId {
     }
 }
 
-/// The protocol ids for our [`PeerKind`]s, most preferred first: meshsub 1.2, 1.1, 1.0, and
-/// floodsub when `floodsub` is set.
+/// The protocol ids for our [`PeerKind`]s, most preferred first: meshsub 1.3, 1.2, 1.1, 1.0,
+/// and floodsub when `floodsub` is set.
 pub(crate) fn default_protocols(floodsub: bool) -> Vec<(StreamProtocol, PeerKind)> {
     [
+        PeerKind::Gossipsubv1_3,
         PeerKind::Gossipsubv1_2,
         PeerKind::Gossipsubv1_1,
         PeerKind::Gossipsub,
@@ -146,13 +147,14 @@ mod tests {
         assert_eq!(
             names,
             vec![
+                ("/meshsub/1.3.0", PeerKind::Gossipsubv1_3),
                 ("/meshsub/1.2.0", PeerKind::Gossipsubv1_2),
                 ("/meshsub/1.1.0", PeerKind::Gossipsubv1_1),
                 ("/meshsub/1.0.0", PeerKind::Gossipsub),
                 ("/floodsub/1.0.0", PeerKind::Floodsub),
             ]
         );
-        assert_eq!(default_protocols(false).len(), 3);
+        assert_eq!(default_protocols(false).len(), 4);
     }
 
     #[test]
@@ -161,7 +163,7 @@ mod tests {
         for (name, kind) in kinds(&u) {
             assert_eq!(kind.protocol(), Some(name.as_str()));
         }
-        assert_eq!(kinds(&u).len(), 4);
+        assert_eq!(kinds(&u).len(), 5);
     }
 
     #[test]

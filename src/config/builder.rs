@@ -68,6 +68,7 @@ impl Default for ConfigBuilder {
             idontwant_message_size_threshold: 1024,
             max_idontwant_messages: 1000,
             idontwant_on_publish: false,
+            test_extension: false,
             flood_publish: true,
             validation_mode: ValidationMode::Strict,
             validate_messages: false,
@@ -271,6 +272,13 @@ impl ConfigBuilder {
     /// ([`Config::idontwant_on_publish`]; v1.2 spec). Default false.
     pub fn idontwant_on_publish(&mut self, enabled: bool) -> &mut Self {
         self.config.idontwant_on_publish = enabled;
+        self
+    }
+
+    /// Sets whether we announce the meshsub 1.3 test extension
+    /// ([`Config::test_extension`]). Default false.
+    pub fn test_extension(&mut self, enabled: bool) -> &mut Self {
+        self.config.test_extension = enabled;
         self
     }
 

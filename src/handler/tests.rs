@@ -140,6 +140,7 @@ async fn connect(a: &mut Swarm<TestBehaviour>, b: &mut Swarm<TestBehaviour>) -> 
 
 fn all() -> Vec<PeerKind> {
     vec![
+        PeerKind::Gossipsubv1_3,
         PeerKind::Gossipsubv1_2,
         PeerKind::Gossipsubv1_1,
         PeerKind::Gossipsub,
@@ -158,7 +159,8 @@ async fn negotiates_best_common_protocol_and_delivers_queued_rpcs() {
     let mut a = swarm(&all());
     let mut b = swarm(&all());
     let kinds = run(connect(&mut a, &mut b)).await;
-    assert_eq!(kinds, [PeerKind::Gossipsubv1_2; 2]);
+    // meshsub 1.3 is preferred when both speak it.
+    assert_eq!(kinds, [PeerKind::Gossipsubv1_3; 2]);
 
     let queue = a.behaviour().queues[b.local_peer_id()].clone();
     let rpc = |n| Rpc {
@@ -197,6 +199,23 @@ async fn negotiates_best_common_protocol_and_delivers_queued_rpcs() {
     // Control was queued last but sent first.
     assert_eq!(received, vec![rpc(2), rpc(1)]);
     assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn a_meshsub_1_2_only_peer_negotiates_1_2_both_ways() {
+    let older = [
+        PeerKind::Gossipsubv1_2,
+        PeerKind::Gossipsubv1_1,
+        PeerKind::Gossipsub,
+    ];
+    let mut a = swarm(&all());
+    let mut b = swarm(&older);
+    let kinds = run(connect(&mut a, &mut b)).await;
+    assert_eq!(kinds, [PeerKind::Gossipsubv1_2; 2]);
+    let mut a = swarm(&older);
+    let mut b = swarm(&all());
+    let kinds = run(connect(&mut a, &mut b)).await;
+    assert_eq!(kinds, [PeerKind::Gossipsubv1_2; 2]);
 }
 
 #[tokio::test]

@@ -73,15 +73,17 @@ fn protocol_label(kind: PeerKind) -> &'static str {
         PeerKind::Gossipsub => "meshsub_1.0",
         PeerKind::Gossipsubv1_1 => "meshsub_1.1",
         PeerKind::Gossipsubv1_2 => "meshsub_1.2",
+        PeerKind::Gossipsubv1_3 => "meshsub_1.3",
         PeerKind::NotSupported => "not_supported",
     }
 }
 
-const PROTOCOLS: [PeerKind; 5] = [
+const PROTOCOLS: [PeerKind; 6] = [
     PeerKind::Floodsub,
     PeerKind::Gossipsub,
     PeerKind::Gossipsubv1_1,
     PeerKind::Gossipsubv1_2,
+    PeerKind::Gossipsubv1_3,
     PeerKind::NotSupported,
 ];
 

@@ -107,6 +107,7 @@ fn remote_topics_create_no_label_values() {
             .collect(),
         messages: Vec::new(),
         control: Vec::new(),
+        ..Rpc::default()
     };
     metrics.on_receive(&rpc);
     router.handle_rpc(now, peer, rpc);
@@ -115,6 +116,7 @@ fn remote_topics_create_no_label_values() {
             subscriptions: Vec::new(),
             messages: vec![message(topic, i as u64)],
             control: Vec::new(),
+            ..Rpc::default()
         };
         metrics.on_receive(&rpc);
         router.handle_rpc(now, peer, rpc);
@@ -164,6 +166,7 @@ fn every_router_counter_is_exported() {
             subscriptions: Vec::new(),
             messages: vec![message(&TopicHash::from_raw("x"), 1)],
             control: Vec::new(),
+            ..Rpc::default()
         },
     );
     drain(&mut router, &mut metrics);
@@ -229,6 +232,7 @@ fn mesh_inclusion_is_counted_by_reason() {
                 }],
                 messages: Vec::new(),
                 control: Vec::new(),
+                ..Rpc::default()
             },
         );
     }
@@ -299,6 +303,7 @@ fn validation_results_are_counted_per_topic() {
                 subscriptions: Vec::new(),
                 messages: vec![message(&topic, n)],
                 control: Vec::new(),
+                ..Rpc::default()
             },
         );
         while let Some(action) = router.poll_action() {

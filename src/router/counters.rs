@@ -147,13 +147,18 @@ pub struct Counters {
     /// Outgoing subscriptions, control entries, message ids and PX peers not sent because
     /// alone they exceed `max_transmit_size`.
     pub control_too_large_to_send: u64,
+    /// Extensions control messages (meshsub 1.3) received from a peer that had already sent
+    /// one: a protocol violation, penalised (P7) and ignored.
+    pub extensions_duplicate: u64,
+    /// `TestExtension` RPCs received (the test extension of meshsub 1.3).
+    pub test_extensions_received: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 62] {
+    pub fn fields(&self) -> [(&'static str, u64); 64] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -217,6 +222,8 @@ impl Counters {
             peer_frame_limits_lowered,
             messages_too_large_to_send,
             control_too_large_to_send,
+            extensions_duplicate,
+            test_extensions_received,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -281,6 +288,8 @@ impl Counters {
             ("peer_frame_limits_lowered", peer_frame_limits_lowered),
             ("messages_too_large_to_send", messages_too_large_to_send),
             ("control_too_large_to_send", control_too_large_to_send),
+            ("extensions_duplicate", extensions_duplicate),
+            ("test_extensions_received", test_extensions_received),
         ]
     }
 

@@ -203,6 +203,7 @@ impl Router {
                 subscriptions: Vec::new(),
                 messages: vec![message.clone()],
                 control: Vec::new(),
+                ..Rpc::default()
             },
             class,
             message_id: Some(id.clone()),
@@ -225,6 +226,7 @@ impl Router {
             subscriptions: Vec::new(),
             messages: vec![message.clone()],
             control: Vec::new(),
+            ..Rpc::default()
         });
         let max = self.config.max_transmit_size();
         if size > max {

@@ -474,7 +474,8 @@ impl Router {
         let peers: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, s)| s.kind != Some(PeerKind::NotSupported))
+            // A peer whose protocol is not known yet gets every subscription when it is.
+            .filter(|(_, s)| s.kind.is_some_and(|k| k != PeerKind::NotSupported))
             .map(|(p, _)| *p)
             .collect();
         for peer in peers {

@@ -9,7 +9,7 @@ use libp2p_identity::PeerId;
 use super::shrink::ShrinkIfSparse;
 use super::{MeshChurn, Router, Set};
 use crate::event::Event;
-use crate::types::{MessageId, PeerKind, Rpc, Subscription, TopicHash};
+use crate::types::{Extensions, MessageId, PeerKind, Rpc, Subscription, TopicHash};
 
 /// What the router knows about one connected peer.
 pub(crate) struct PeerState {
@@ -46,6 +46,8 @@ pub(crate) struct PeerState {
     /// heartbeat interval are dropped at the heartbeat): a refused GRAFT gets no second PRUNE
     /// within one heartbeat interval.
     pub(crate) prunes_sent: super::Map<TopicHash, Instant>,
+    /// The Extensions control message it sent us (meshsub 1.3), once received.
+    pub(crate) extensions: Option<Extensions>,
 }
 
 impl Router {
@@ -81,17 +83,30 @@ impl Router {
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
                 prunes_sent: super::Map::with_hasher(self.hasher.clone()),
+                extensions: None,
             },
         );
-        let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
-        if !topics.is_empty() {
-            self.control_rpc(peer)
-                .subscriptions
-                .extend(topics.into_iter().map(|topic| Subscription {
-                    subscribe: true,
-                    topic,
-                }));
-        }
+    }
+
+    /// The first RPC to a peer whose protocol just became known: the Extensions control
+    /// message if it speaks meshsub 1.3, and our subscriptions. Nothing is sent to a peer
+    /// before its protocol is known, so this is the first RPC its queue (and so its first
+    /// stream) carries.
+    fn greet(&mut self, peer: PeerId, kind: PeerKind) {
+        let extensions = kind.supports_extensions().then_some(Extensions {
+            test_extension: self.config.test_extension(),
+        });
+        let subscriptions = self
+            .mesh
+            .keys()
+            .map(|topic| Subscription {
+                subscribe: true,
+                topic: topic.clone(),
+            })
+            .collect::<Vec<_>>();
+        let rpc = self.control_rpc(peer);
+        rpc.extensions = extensions;
+        rpc.subscriptions.extend(subscriptions);
         self.flush_control();
     }
 
@@ -111,6 +126,7 @@ impl Router {
             (None, _) | (Some(PeerKind::NotSupported), _) if kind != PeerKind::NotSupported => {
                 tracing::debug!(%peer, %kind, "peer protocol");
                 state.kind = Some(kind);
+                self.greet(peer, kind);
             }
             _ => {}
         }
@@ -186,7 +202,16 @@ impl Router {
             subscriptions,
             messages,
             control,
+            extensions,
+            test_extension,
         } = rpc;
+        if let Some(extensions) = extensions {
+            self.handle_extensions(from, extensions);
+        }
+        if test_extension {
+            self.counters.test_extensions_received += 1;
+            tracing::debug!(peer = %from, "TestExtension received");
+        }
         self.handle_subscriptions(from, subscriptions);
         if self.is_graylisted(&from) {
             self.counters.rpcs_graylisted += 1;
@@ -203,6 +228,30 @@ impl Router {
             self.handle_control(now, from, control);
         }
         self.flush_control();
+    }
+
+    /// Takes the Extensions control message of `from` (meshsub 1.3). A second one is a
+    /// protocol violation: penalised (P7) and ignored. When both sides announce the test
+    /// extension, we send it one `TestExtension` RPC.
+    fn handle_extensions(&mut self, from: PeerId, extensions: Extensions) {
+        let Some(state) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if !state.kind.is_some_and(PeerKind::supports_extensions) {
+            self.counters.control_ignored += 1;
+            tracing::debug!(peer = %from, "Extensions from a peer without meshsub 1.3 ignored");
+            return;
+        }
+        if state.extensions.is_some() {
+            self.counters.extensions_duplicate += 1;
+            tracing::debug!(peer = %from, "second Extensions control message: protocol violation, penalised and ignored");
+            self.behaviour_penalty(&from, 1);
+            return;
+        }
+        state.extensions = Some(extensions);
+        if extensions.test_extension && self.config.test_extension() {
+            self.control_rpc(from).test_extension = true;
+        }
     }
 
     /// Counts what the decoder dropped from an RPC of `from`: `malformed` messages (bad

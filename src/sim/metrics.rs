@@ -279,6 +279,7 @@ mod tests {
                     message_ids: vec![MessageId::new(vec![7; 20])],
                 },
             ],
+            ..Rpc::default()
         };
         let b = classify(&rpc);
         assert!(b.gossip > 20 && b.mesh > 0 && b.other > 0);

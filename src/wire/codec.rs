@@ -314,6 +314,7 @@ pub(crate) mod tests {
                     message_ids: vec![id(b"m4"), id(&[0, 1, 2, 255])],
                 },
             ],
+            ..Rpc::default()
         }
     }
 

@@ -15,7 +15,7 @@ use quick_protobuf::{MessageWrite, Writer};
 use super::proto;
 use crate::error::ValidationError;
 use crate::protocol::SIGNING_PREFIX;
-use crate::types::{ControlAction, MessageId, RawMessage, Rpc, TopicHash};
+use crate::types::{ControlAction, Extensions, MessageId, RawMessage, Rpc, TopicHash};
 
 /// The error recorded in [`DecodedRpc::malformed_messages`] for a message without a topic.
 ///
@@ -139,8 +139,9 @@ pub(crate) fn rpc_to_proto(rpc: &Rpc) -> proto::RPC<'_> {
             })
             .collect(),
         publish: rpc.messages.iter().map(message_to_proto).collect(),
-        control: control_to_proto(&rpc.control),
+        control: control_to_proto(&rpc.control, rpc.extensions),
         partial: None,
+        testExtension: rpc.test_extension.then_some(proto::TestExtension {}),
     }
 }
 
@@ -170,11 +171,20 @@ fn unsigned_message_to_proto(message: &RawMessage) -> proto::Message<'_> {
     }
 }
 
-fn control_to_proto(actions: &[ControlAction]) -> Option<proto::ControlMessage<'_>> {
-    if actions.is_empty() {
+fn control_to_proto(
+    actions: &[ControlAction],
+    extensions: Option<Extensions>,
+) -> Option<proto::ControlMessage<'_>> {
+    if actions.is_empty() && extensions.is_none() {
         return None;
     }
-    let mut control = proto::ControlMessage::default();
+    let mut control = proto::ControlMessage {
+        extensions: extensions.map(|e| proto::ControlExtensions {
+            partialMessages: None,
+            testExtension: e.test_extension.then_some(true),
+        }),
+        ..proto::ControlMessage::default()
+    };
     for action in actions {
         match action {
             ControlAction::IHave { topic, message_ids } => {
@@ -393,6 +403,9 @@ mod tests {
                     message_ids: vec![id(b"id4")],
                 },
             ],
+            // Partial messages (10) is not an extension we know: an empty announcement.
+            extensions: Some(crate::types::Extensions::default()),
+            ..Rpc::default()
         };
         assert_eq!(decoded.rpc, expected);
     }

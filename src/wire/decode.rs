@@ -23,7 +23,7 @@ use super::codec::DecodedRpc;
 use super::convert::message_from_proto;
 use super::fragment::message_len;
 use super::proto;
-use crate::types::{ControlAction, MessageId, PeerInfo, Subscription, TopicHash};
+use crate::types::{ControlAction, Extensions, MessageId, PeerInfo, Subscription, TopicHash};
 
 /// The per-RPC limits applied while decoding (see [`crate::ConfigBuilder`] for each default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,8 +218,12 @@ pub(crate) fn decode_rpc(frame: &Bytes, limits: &DecodeLimits) -> Result<Decoded
             message(frame, field.body, limits, &mut out)?;
         } else if field.is_bytes(3) {
             control_message(field.body, &mut control, &mut out)?;
+        } else if field.is_bytes(TEST_EXTENSION) {
+            // `TestExtension` is empty; whatever it holds is skipped.
+            out.rpc.test_extension = true;
         }
-        // Everything else (partial messages = 10, unknown fields) is skipped.
+        // Everything else (partial messages = 10, unknown fields, including experimental ones
+        // above 0x200000) is skipped.
     }
     Ok(out)
 }
@@ -322,6 +326,24 @@ impl ControlBudget {
     }
 }
 
+/// The field number of the test extension, in `RPC` and in `ControlExtensions`.
+pub(crate) const TEST_EXTENSION: u32 = 6_492_434;
+
+/// Field number of `ControlMessage.extensions`.
+const CONTROL_EXTENSIONS: u32 = 6;
+
+/// Decodes a `ControlExtensions` body, merging it into `into` (protobuf merges repeated
+/// occurrences of an optional message). Extensions we do not know are skipped.
+fn extensions(body: &[u8], into: &mut Extensions) -> Result<(), String> {
+    for field in Fields(body) {
+        let field = field?;
+        if field.is_varint(TEST_EXTENSION) {
+            into.test_extension |= field.varint != 0;
+        }
+    }
+    Ok(())
+}
+
 /// Decodes the entries of one `ControlMessage` field into `out.rpc.control`.
 fn control_message(
     body: &[u8],
@@ -330,8 +352,13 @@ fn control_message(
 ) -> Result<(), String> {
     for field in Fields(body) {
         let field = field?;
-        // ihave = 1, iwant = 2, graft = 3, prune = 4, idontwant = 5; extensions (6) and unknown
-        // kinds are skipped (unknown ones are counted by the pre-scan).
+        if field.is_bytes(CONTROL_EXTENSIONS) {
+            // Tiny and never stored per entry: not charged to the control budget.
+            extensions(field.body, out.rpc.extensions.get_or_insert_default())?;
+            continue;
+        }
+        // ihave = 1, iwant = 2, graft = 3, prune = 4, idontwant = 5; unknown kinds are skipped
+        // (and counted by the pre-scan).
         let kind = match field.number {
             1..=5 if field.wire_type == LENGTH_DELIMITED => (field.number - 1) as usize,
             _ => continue,

@@ -103,6 +103,29 @@ fn rpc_len_of(fields: usize, control: usize) -> usize {
     fields + if control > 0 { field_len(control) } else { 0 }
 }
 
+/// The encoded length of the `RPC.testExtension` field: a 4-byte tag (field 6492434) and an
+/// empty body.
+const TEST_EXTENSION_FIELD_LEN: usize = 4 + 1;
+
+/// The encoded length of the `ControlMessage.extensions` entry of `extensions`, with its tag.
+fn extensions_entry_len(extensions: &crate::types::Extensions) -> usize {
+    // `testExtension`: a 4-byte tag and a 1-byte bool.
+    let body = if extensions.test_extension { 4 + 1 } else { 0 };
+    field_len(body)
+}
+
+/// The bytes the meshsub 1.3 fields of `rpc` take: (RPC fields, control entries).
+fn extension_lens(rpc: &Rpc) -> (usize, usize) {
+    (
+        if rpc.test_extension {
+            TEST_EXTENSION_FIELD_LEN
+        } else {
+            0
+        },
+        rpc.extensions.as_ref().map_or(0, extensions_entry_len),
+    )
+}
+
 /// The exact encoded length of `rpc` (protobuf bytes, without the length prefix).
 pub(crate) fn rpc_len(rpc: &Rpc) -> usize {
     let fields = rpc
@@ -115,12 +138,18 @@ pub(crate) fn rpc_len(rpc: &Rpc) -> usize {
             .iter()
             .map(|m| field_len(message_len(m)))
             .sum::<usize>();
-    let control: usize = rpc.control.iter().map(|a| field_len(entry_len(a))).sum();
+    let (test, extensions) = extension_lens(rpc);
+    let control: usize = rpc
+        .control
+        .iter()
+        .map(|a| field_len(entry_len(a)))
+        .sum::<usize>()
+        + extensions;
     // An RPC with control entries always writes the control field, even if they are empty.
-    if rpc.control.is_empty() {
-        fields
+    if rpc.control.is_empty() && rpc.extensions.is_none() {
+        fields + test
     } else {
-        fields + field_len(control)
+        fields + test + field_len(control)
     }
 }
 
@@ -242,13 +271,19 @@ pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fr
             ..Fragments::default()
         };
     }
+    // The meshsub 1.3 fields (a few bytes) ride in the first piece.
+    let (test, extensions) = extension_lens(&rpc);
     let mut out = Packer {
         max,
         limits: *limits,
         done: Fragments::default(),
-        current: Rpc::default(),
-        fields: 0,
-        control: 0,
+        current: Rpc {
+            extensions: rpc.extensions,
+            test_extension: rpc.test_extension,
+            ..Rpc::default()
+        },
+        fields: test,
+        control: extensions,
         usage: Usage::default(),
     };
     for sub in rpc.subscriptions {

@@ -178,6 +178,7 @@ fn publish_with_control_is_split() {
                 message_ids: (0..3000).map(|n| id(1, n)).collect(),
             },
         ],
+        ..Rpc::default()
     };
     let out = check_lossless(rpc, 1 << 16);
     // The subscription goes out first, so the GRAFT never precedes it.

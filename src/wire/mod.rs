@@ -18,6 +18,8 @@ pub(crate) mod signing;
 #[cfg(test)]
 mod decode_tests;
 #[cfg(test)]
+mod extensions_tests;
+#[cfg(test)]
 mod fidelity_tests;
 #[cfg(test)]
 mod fragment_tests;

@@ -35,6 +35,7 @@ pub struct RPC<'a> {
     pub publish: Vec<Message<'a>>,
     pub control: Option<ControlMessage<'a>>,
     pub partial: Option<PartialMessagesExtension<'a>>,
+    pub testExtension: Option<TestExtension>,
 }
 
 impl<'a> MessageRead<'a> for RPC<'a> {
@@ -46,6 +47,7 @@ impl<'a> MessageRead<'a> for RPC<'a> {
                 Ok(18) => msg.publish.push(r.read_message::<Message>(bytes)?),
                 Ok(26) => msg.control = Some(r.read_message::<ControlMessage>(bytes)?),
                 Ok(82) => msg.partial = Some(r.read_message::<PartialMessagesExtension>(bytes)?),
+                Ok(51939474) => msg.testExtension = Some(r.read_message::<TestExtension>(bytes)?),
                 Ok(t) => { r.read_unknown(bytes, t)?; }
                 Err(e) => return Err(e),
             }
@@ -61,6 +63,7 @@ impl<'a> MessageWrite for RPC<'a> {
         + self.publish.iter().map(|s| 1 + sizeof_len((s).get_size())).sum::<usize>()
         + self.control.as_ref().map_or(0, |m| 1 + sizeof_len((m).get_size()))
         + self.partial.as_ref().map_or(0, |m| 1 + sizeof_len((m).get_size()))
+        + self.testExtension.as_ref().map_or(0, |m| 4 + sizeof_len((m).get_size()))
     }
 
     fn write_message<W: WriterBackend>(&self, w: &mut Writer<W>) -> Result<()> {
@@ -68,6 +71,7 @@ impl<'a> MessageWrite for RPC<'a> {
         for s in &self.publish { w.write_with_tag(18, |w| w.write_message(s))?; }
         if let Some(ref s) = self.control { w.write_with_tag(26, |w| w.write_message(s))?; }
         if let Some(ref s) = self.partial { w.write_with_tag(82, |w| w.write_message(s))?; }
+        if let Some(ref s) = self.testExtension { w.write_with_tag(51939474, |w| w.write_message(s))?; }
         Ok(())
     }
 }
@@ -439,6 +443,7 @@ impl<'a> MessageWrite for ControlIDontWant<'a> {
 #[derive(Debug, Default, PartialEq, Clone)]
 pub struct ControlExtensions {
     pub partialMessages: Option<bool>,
+    pub testExtension: Option<bool>,
 }
 
 impl<'a> MessageRead<'a> for ControlExtensions {
@@ -447,6 +452,7 @@ impl<'a> MessageRead<'a> for ControlExtensions {
         while !r.is_eof() {
             match r.next_tag(bytes) {
                 Ok(80) => msg.partialMessages = Some(r.read_bool(bytes)?),
+                Ok(51939472) => msg.testExtension = Some(r.read_bool(bytes)?),
                 Ok(t) => { r.read_unknown(bytes, t)?; }
                 Err(e) => return Err(e),
             }
@@ -459,10 +465,12 @@ impl MessageWrite for ControlExtensions {
     fn get_size(&self) -> usize {
         0
         + self.partialMessages.as_ref().map_or(0, |m| 1 + sizeof_varint(*(m) as u64))
+        + self.testExtension.as_ref().map_or(0, |m| 4 + sizeof_varint(*(m) as u64))
     }
 
     fn write_message<W: WriterBackend>(&self, w: &mut Writer<W>) -> Result<()> {
         if let Some(ref s) = self.partialMessages { w.write_with_tag(80, |w| w.write_bool(*s))?; }
+        if let Some(ref s) = self.testExtension { w.write_with_tag(51939472, |w| w.write_bool(*s))?; }
         Ok(())
     }
 }
@@ -510,4 +518,17 @@ impl<'a> MessageWrite for PartialMessagesExtension<'a> {
         Ok(())
     }
 }
+
+#[allow(clippy::derive_partial_eq_without_eq)]
+#[derive(Debug, Default, PartialEq, Clone)]
+pub struct TestExtension { }
+
+impl<'a> MessageRead<'a> for TestExtension {
+    fn from_reader(r: &mut BytesReader, _: &[u8]) -> Result<Self> {
+        r.read_to_end();
+        Ok(Self::default())
+    }
+}
+
+impl MessageWrite for TestExtension { }
 

@@ -413,6 +413,7 @@ fn model_rpc(r: &ModelRpc) -> Rpc {
         subscriptions,
         messages,
         control,
+        ..Rpc::default()
     }
 }
 

@@ -605,6 +605,9 @@ fn reconnecting_peer_learns_subscriptions_again_and_floodsub_gets_no_control() {
     let p = PeerId::random();
     for _ in 0..2 {
         h.router.add_peer(h.now, p, false);
+        // Our subscriptions go out once its protocol is known (nothing before).
+        assert!(h.drain().is_empty());
+        h.router.set_peer_kind(p, PeerKind::Gossipsubv1_2);
         let actions = h.drain();
         let subs: Vec<_> = actions
             .iter()

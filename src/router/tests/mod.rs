@@ -3,6 +3,7 @@
 mod bounds;
 mod caches;
 mod core;
+mod extensions;
 mod hardening;
 mod idontwant_publish;
 mod invariants;
