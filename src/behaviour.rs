@@ -408,6 +408,12 @@ impl Behaviour {
         self.router.peer_protocol()
     }
 
+    /// The extensions `peer` announced in its Extensions control message (meshsub 1.3), once
+    /// received; `None` before that and for peers on older protocols.
+    pub fn peer_extensions(&self, peer: &PeerId) -> Option<crate::types::Extensions> {
+        self.router.peer_extensions(peer)
+    }
+
     /// Counts of dropped or ignored input and of full send queues.
     pub fn counters(&self) -> &Counters {
         self.router.counters()

@@ -80,6 +80,7 @@ fn wire_rejections(node: &Arc<Mutex<Ours>>) -> Vec<(&'static str, u64)> {
         ("messages_invalid", c.messages_invalid),
         ("control_ignored", c.control_ignored),
         ("control_unknown", c.control_unknown),
+        ("extensions_duplicate", c.extensions_duplicate),
     ]
     .into_iter()
     .filter(|(_, v)| *v != 0)
@@ -375,7 +376,7 @@ async fn two_nodes(
     their_cfg: libp2p_gossipsub::ConfigBuilder,
     expected_ours: gossipsub::PeerKind,
     expected_theirs: &str,
-) {
+) -> (Arc<Mutex<Ours>>, PeerId) {
     init_tracing();
     let (ours_handle, ours_box) = Shared::wrap(ours(Authoring::Signed, &our_cfg));
     let (theirs_handle, theirs_box) = Shared::wrap(theirs(Authoring::Signed, &their_cfg));
@@ -455,20 +456,29 @@ async fn two_nodes(
     );
     assert_eq!(sources_of(&net.events[1], &from_ours), vec![Some(our_id)]);
     assert_eq!(wire_rejections(&ours_handle), vec![], "ours rejected input");
+    (ours_handle, their_id)
 }
 
-/// `/meshsub/1.2.0`: theirs with its default protocols (1.3, 1.2, 1.1, 1.0) negotiates 1.2 with
-/// us, the newest we speak. (Their `protocol_id` knob can only label a custom id as 1.0 or 1.1,
-/// so pinning the 1.2 string that way would make them treat the peer as 1.1.)
+/// `/meshsub/1.3.0`: theirs with its default protocols (1.3, 1.2, 1.1, 1.0) negotiates 1.3 with
+/// us, and its Extensions control message (it announces none we know) reaches us exactly once.
+/// (Their `protocol_id` knob can only label a custom id as 1.0 or 1.1, so theirs cannot be
+/// pinned to 1.2; a 1.2-only peer is covered by our handler and router tests.)
 #[tokio::test]
-async fn two_nodes_meshsub_1_2() {
-    two_nodes(
+async fn two_nodes_meshsub_1_3() {
+    let (ours_handle, their_id) = two_nodes(
         our_config(Authoring::Signed),
         their_config(Authoring::Signed),
-        gossipsub::PeerKind::Gossipsubv1_2,
-        "Gossipsubv1_2",
+        gossipsub::PeerKind::Gossipsubv1_3,
+        "Gossipsubv1_3",
     )
     .await;
+    let n = ours_handle.lock().expect("node lock");
+    assert_eq!(
+        n.swarm.behaviour().peer_extensions(&their_id),
+        Some(gossipsub::Extensions::default()),
+        "their Extensions control message was received"
+    );
+    assert_eq!(n.swarm.behaviour().counters().extensions_duplicate, 0);
 }
 
 /// `/meshsub/1.1.0`: theirs restricted to that single protocol.

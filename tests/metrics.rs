@@ -147,7 +147,7 @@ async fn two_nodes_exchanging_messages_show_in_the_scrape() {
     assert_eq!(
         sample(
             &a_text,
-            "gossipsub_peers_per_protocol{protocol=\"meshsub_1.2\"}"
+            "gossipsub_peers_per_protocol{protocol=\"meshsub_1.3\"}"
         ),
         1.0
     );

@@ -202,6 +202,50 @@ async fn two_nodes_exchange_messages_exactly_once() {
     assert_eq!(messages(0), vec![expected_at_a]);
 }
 
+/// meshsub 1.3 between two of our nodes that both announce the test extension: they
+/// negotiate `/meshsub/1.3.0`, each takes the other's Extensions control message once (no
+/// duplicate), and each receives exactly one `TestExtension` RPC.
+#[tokio::test]
+async fn two_nodes_negotiate_meshsub_1_3_and_exchange_the_test_extension() {
+    let mut builder = fast_config();
+    builder.test_extension(true);
+    let config = builder.build().expect("config");
+    let (a, a_box) = shared_ours(config.clone());
+    let (b, b_box) = shared_ours(config);
+    let (a_id, b_id) = (lock(&a).peer_id(), lock(&b).peer_id());
+    let mut net = Net::new(vec![a_box, b_box]);
+    net.connect(0, 1);
+    let announced = gossipsub::Extensions {
+        test_extension: true,
+    };
+    let done = |a: &Arc<Mutex<Ours>>, b: &Arc<Mutex<Ours>>| {
+        let (a, b) = (lock(a), lock(b));
+        let (a, b) = (a.swarm.behaviour(), b.swarm.behaviour());
+        a.peer_extensions(&b_id) == Some(announced)
+            && b.peer_extensions(&a_id) == Some(announced)
+            && a.counters().test_extensions_received == 1
+            && b.counters().test_extensions_received == 1
+    };
+    assert!(
+        net.wait_for(TIMEOUT, |_| done(&a, &b)).await,
+        "extensions not exchanged"
+    );
+    net.run_for(SETTLE).await;
+    for (node, peer) in [(&a, b_id), (&b, a_id)] {
+        let n = lock(node);
+        let behaviour = n.swarm.behaviour();
+        assert_eq!(
+            behaviour
+                .peer_protocol()
+                .find(|(p, _)| **p == peer)
+                .map(|(_, k)| *k),
+            Some(PeerKind::Gossipsubv1_3)
+        );
+        assert_eq!(behaviour.counters().test_extensions_received, 1);
+        assert_eq!(behaviour.counters().extensions_duplicate, 0);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. A random 20-node network.
 // ---------------------------------------------------------------------------------------------

@@ -395,6 +395,12 @@ impl Router {
             .filter_map(|(p, s)| s.kind.as_ref().map(|k| (p, k)))
     }
 
+    /// The extensions `peer` announced in its Extensions control message (meshsub 1.3), once
+    /// received.
+    pub fn peer_extensions(&self, peer: &PeerId) -> Option<crate::types::Extensions> {
+        self.peers.get(peer).and_then(|s| s.extensions)
+    }
+
     /// The protocol `peer` speaks, if connected and known.
     pub fn peer_kind(&self, peer: &PeerId) -> Option<PeerKind> {
         self.peers.get(peer).and_then(|s| s.kind)

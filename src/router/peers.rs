@@ -232,16 +232,15 @@ impl Router {
 
     /// Takes the Extensions control message of `from` (meshsub 1.3). A second one is a
     /// protocol violation: penalised (P7) and ignored. When both sides announce the test
-    /// extension, we send it one `TestExtension` RPC.
+    /// extension on meshsub 1.3, we send it one `TestExtension` RPC.
+    ///
+    /// It is taken from a peer on an older protocol too (libp2p-gossipsub 0.50 queues its
+    /// Extensions before the protocol is negotiated, so its 1.0 - 1.2 peers get it), but such
+    /// a peer is never answered with anything of meshsub 1.3.
     fn handle_extensions(&mut self, from: PeerId, extensions: Extensions) {
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
-        if !state.kind.is_some_and(PeerKind::supports_extensions) {
-            self.counters.control_ignored += 1;
-            tracing::debug!(peer = %from, "Extensions from a peer without meshsub 1.3 ignored");
-            return;
-        }
         if state.extensions.is_some() {
             self.counters.extensions_duplicate += 1;
             tracing::debug!(peer = %from, "second Extensions control message: protocol violation, penalised and ignored");
@@ -249,7 +248,8 @@ impl Router {
             return;
         }
         state.extensions = Some(extensions);
-        if extensions.test_extension && self.config.test_extension() {
+        let on_1_3 = state.kind.is_some_and(PeerKind::supports_extensions);
+        if on_1_3 && extensions.test_extension && self.config.test_extension() {
             self.control_rpc(from).test_extension = true;
         }
     }
