@@ -24,7 +24,12 @@ fn node(registry: &mut Registry, config: MetricsConfig) -> Ours {
     let key = Keypair::generate_ed25519();
     let behaviour = gossipsub::Behaviour::new(
         MessageAuthenticity::Signed(key.clone()),
-        fast_config().build().expect("valid config"),
+        // Messages stay cached for 10 s (100 heartbeats), well past the scrape: the cache
+        // size the scrape checks does not race the windows' expiry.
+        fast_config()
+            .history_length(100)
+            .build()
+            .expect("valid config"),
     )
     .expect("behaviour")
     .with_metrics(registry, config);
@@ -203,15 +208,24 @@ async fn two_nodes_exchanging_messages_show_in_the_scrape() {
     );
     assert!(sample(&b_text, "gossipsub_seen_cache_size") >= m);
     assert!(sample(&b_text, "gossipsub_mcache_size") >= m);
-    assert!(
+    // Which rule put A in B's mesh depends on timing (our SUBSCRIBE, their GRAFT, or a
+    // heartbeat graft below D_lo): at least one inclusion, whatever its reason.
+    let inclusions: f64 = [
+        "subscribed",
+        "graft_received",
+        "below_d_lo",
+        "outbound",
+        "opportunistic",
+    ]
+    .iter()
+    .map(|reason| {
         sample(
             &b_text,
-            &format!("gossipsub_mesh_peer_inclusion_events_total{{{o},reason=\"subscribed\"}}")
-        ) + sample(
-            &b_text,
-            &format!("gossipsub_mesh_peer_inclusion_events_total{{{o},reason=\"graft_received\"}}")
-        ) >= 1.0
-    );
+            &format!("gossipsub_mesh_peer_inclusion_events_total{{{o},reason=\"{reason}\"}}"),
+        )
+    })
+    .sum();
+    assert!(inclusions >= 1.0, "{b_text}");
     // B never labels the topic by name.
     assert!(!b_text.contains(TOPIC), "{b_text}");
 }
