@@ -8,10 +8,7 @@ use super::*;
 fn oversize_ihave_costs_only_its_budget() {
     let mut b = config();
     b.max_ihave_length(100);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.drain();
     let ids: Vec<MessageId> = (0..100_000u32)
         .map(|i| MessageId::new(i.to_be_bytes().to_vec()))
@@ -551,10 +548,7 @@ fn direct_peer_is_not_graylisted_for_invalid_signatures() {
 fn ihave_lookups_per_heartbeat_are_bounded_across_entries() {
     let mut b = config();
     b.max_ihave_length(100).max_ihave_messages(2);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     let author = PeerId::random();
     let mut ids = Vec::new();
     for i in 0..100 {
@@ -589,10 +583,7 @@ fn ihave_lookups_per_heartbeat_are_bounded_across_entries() {
 fn message_id_slicing_the_payload_does_not_pin_it() {
     let mut b = config();
     b.message_id_fn(|m: &crate::types::Message| MessageId::new(m.data.slice(..20)));
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.drain();
     let m = message(p, 1, &topic, 64 * 1024);
     let start = m.data.as_ptr() as usize;

@@ -13,10 +13,7 @@ fn unique_message_flood_keeps_both_caches_within_their_byte_bounds() {
     const SEEN_BYTES: usize = 64 * 1024;
     let mut b = config();
     b.max_cache_bytes(CACHE_BYTES).max_seen_bytes(SEEN_BYTES);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.drain();
 
     let mut last = None;
@@ -49,10 +46,7 @@ fn rejected_messages_cannot_grow_the_cache_windows() {
     const CACHE_BYTES: usize = 64 * 1024;
     let mut b = config();
     b.max_cache_bytes(CACHE_BYTES).validate_messages(true);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.drain();
     for seqno in 0..20_000u64 {
         let m = message(p, seqno, &topic, 10);
@@ -97,10 +91,7 @@ fn cache_byte_bounds_must_be_positive() {
 /// peer's IDONTWANT set give their memory back at the heartbeat.
 #[test]
 fn tables_shrink_after_a_flood_expires() {
-    let mut h = Harness::new(config().build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
     h.drain();
     for seqno in 0..5_000u64 {
         h.router

@@ -387,10 +387,7 @@ fn graft_and_prune_for_unknown_topics_create_no_state() {
 
 #[test]
 fn graft_during_backoff_is_answered_with_prune() {
-    let mut h = Harness::new(config().build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
     h.heartbeat();
     assert_eq!(h.mesh_len(&topic), 1);
     h.router.handle_rpc(
@@ -439,10 +436,7 @@ fn graft_during_backoff_is_answered_with_prune() {
 fn ihave_budget_per_heartbeat_is_respected() {
     let mut b = config();
     b.max_ihave_messages(2).max_ihave_length(5);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.drain();
     let ids = |start: u8| {
         (start..start + 4)
@@ -493,10 +487,7 @@ fn ihave_budget_per_heartbeat_is_respected() {
 
 #[test]
 fn iwant_is_served_at_most_gossip_retransmission_times() {
-    let mut h = Harness::new(config().build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
     h.drain();
     let id = h.router.publish(h.now, topic.clone(), vec![5u8]).unwrap();
     h.drain();

@@ -341,10 +341,7 @@ fn px_dials_only_verified_records_with_their_addresses() {
 
 #[test]
 fn remote_backoff_is_clamped() {
-    let mut h = Harness::new(config().build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
     h.heartbeat();
     h.router.handle_rpc(
         h.now,

@@ -43,6 +43,19 @@ impl Harness {
         Harness { router, now, local }
     }
 
+    /// A harness subscribed to [`Harness::topic`] with one connected peer subscribed to it
+    /// (`outbound` if we dialled it), before any heartbeat.
+    pub(super) fn subscribed_with_peer(
+        config: Config,
+        outbound: bool,
+    ) -> (Self, TopicHash, PeerId) {
+        let mut h = Harness::new(config);
+        let topic = Harness::topic();
+        h.router.subscribe(h.now, topic.clone()).unwrap();
+        let p = h.add_peers(1, &topic, outbound)[0];
+        (h, topic, p)
+    }
+
     pub(super) fn topic() -> TopicHash {
         TopicHash::from_raw("t")
     }

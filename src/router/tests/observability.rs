@@ -10,10 +10,7 @@ use crate::router::{MeshChurn, MeshInclusion};
 fn iwant_outcomes_are_counted_apart() {
     let mut b = config();
     b.max_ihave_length(3);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.drain();
     let id = h.router.publish(h.now, topic.clone(), vec![5u8]).unwrap();
     h.drain();

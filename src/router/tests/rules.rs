@@ -107,10 +107,7 @@ fn inbound_graft_right_when_backoff_ends_is_accepted() {
 fn our_own_grafts_wait_for_the_backoff_slack() {
     let mut b = config();
     b.backoff_slack(2);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.heartbeat();
     h.router.handle_rpc(
         h.now,
@@ -485,10 +482,7 @@ fn iwant_for_an_id_the_peer_said_it_does_not_want_is_not_served() {
 
 #[test]
 fn prune_with_zero_backoff_uses_the_default() {
-    let mut h = Harness::new(config().build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
     h.heartbeat();
     h.router.handle_rpc(
         h.now,
@@ -569,10 +563,7 @@ fn bootstrapper_configuration_is_valid_and_prunes_with_px() {
 
 #[test]
 fn grafts_in_backoff_get_one_prune_per_heartbeat() {
-    let mut h = Harness::new(config().build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
     h.heartbeat();
     h.router.handle_rpc(
         h.now,
@@ -690,10 +681,7 @@ fn backoff_table_is_bounded_under_churn() {
 fn connected_peers_keep_their_backoff_when_the_table_is_full() {
     let mut b = config();
     b.max_retained_backoffs(5);
-    let mut h = Harness::new(b.build().unwrap());
-    let topic = Harness::topic();
-    h.router.subscribe(h.now, topic.clone()).unwrap();
-    let p = h.add_peers(1, &topic, false)[0];
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
     h.heartbeat();
     h.router.handle_rpc(
         h.now,
