@@ -29,36 +29,8 @@ fn a_refused_multi_piece_control_rpc_disconnects_once() {
             .subscribe(&IdentTopic::new(format!("topic-{t}")))
             .unwrap();
     }
-    let peer = PeerId::random();
-    let connection = ConnectionId::new_unchecked(1);
-    let address: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
-    let endpoint = ConnectedPoint::Dialer {
-        address: address.clone(),
-        role_override: Endpoint::Dialer,
-        port_use: PortUse::Reuse,
-    };
-    let _handler = behaviour
-        .handle_established_outbound_connection(
-            connection,
-            peer,
-            &address,
-            Endpoint::Dialer,
-            PortUse::Reuse,
-        )
-        .unwrap();
-    behaviour.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
-        peer_id: peer,
-        connection_id: connection,
-        endpoint: &endpoint,
-        failed_addresses: &[],
-        other_established: 0,
-    }));
     // Our subscriptions go out once the peer's protocol is known.
-    behaviour.on_connection_handler_event(
-        peer,
-        connection,
-        crate::handler::HandlerOut(HandlerEvent::PeerKind(PeerKind::Gossipsubv1_2)),
-    );
+    let (peer, _) = connect_meshsub_1_2(&mut behaviour);
 
     let waker = noop_waker();
     let mut cx = Context::from_waker(&waker);
@@ -87,35 +59,7 @@ fn a_publish_refused_everywhere_fails_even_if_its_idontwant_was_queued() {
     let mut behaviour =
         Behaviour::new(MessageAuthenticity::Author(local), b.build().unwrap()).unwrap();
     let topic = IdentTopic::new("t");
-    let peer = PeerId::random();
-    let connection = ConnectionId::new_unchecked(1);
-    let address: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
-    let endpoint = ConnectedPoint::Dialer {
-        address: address.clone(),
-        role_override: Endpoint::Dialer,
-        port_use: PortUse::Reuse,
-    };
-    let _handler = behaviour
-        .handle_established_outbound_connection(
-            connection,
-            peer,
-            &address,
-            Endpoint::Dialer,
-            PortUse::Reuse,
-        )
-        .unwrap();
-    behaviour.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
-        peer_id: peer,
-        connection_id: connection,
-        endpoint: &endpoint,
-        failed_addresses: &[],
-        other_established: 0,
-    }));
-    behaviour.on_connection_handler_event(
-        peer,
-        connection,
-        crate::handler::HandlerOut(HandlerEvent::PeerKind(PeerKind::Gossipsubv1_2)),
-    );
+    let (peer, connection) = connect_meshsub_1_2(&mut behaviour);
     behaviour.on_connection_handler_event(
         peer,
         connection,
@@ -147,4 +91,39 @@ fn a_publish_refused_everywhere_fails_even_if_its_idontwant_was_queued() {
         behaviour.publish(topic, second),
         Err(PublishError::AllQueuesFull)
     );
+}
+
+/// Connects a new peer over one outbound connection and reports its protocol as meshsub 1.2,
+/// as the swarm and the handler would; returns the peer and the connection.
+fn connect_meshsub_1_2(behaviour: &mut Behaviour) -> (PeerId, ConnectionId) {
+    let peer = PeerId::random();
+    let connection = ConnectionId::new_unchecked(1);
+    let address: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+    let endpoint = ConnectedPoint::Dialer {
+        address: address.clone(),
+        role_override: Endpoint::Dialer,
+        port_use: PortUse::Reuse,
+    };
+    let _handler = behaviour
+        .handle_established_outbound_connection(
+            connection,
+            peer,
+            &address,
+            Endpoint::Dialer,
+            PortUse::Reuse,
+        )
+        .unwrap();
+    behaviour.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
+        peer_id: peer,
+        connection_id: connection,
+        endpoint: &endpoint,
+        failed_addresses: &[],
+        other_established: 0,
+    }));
+    behaviour.on_connection_handler_event(
+        peer,
+        connection,
+        crate::handler::HandlerOut(HandlerEvent::PeerKind(PeerKind::Gossipsubv1_2)),
+    );
+    (peer, connection)
 }
