@@ -187,7 +187,7 @@ impl Node for OursEth {
         }
     }
 
-    common::ours_node_ops!();
+    common::node_ops!(gossipsub);
 }
 
 impl Node for TheirsEth {
@@ -227,38 +227,7 @@ impl Node for TheirsEth {
         }
     }
 
-    fn dial(&mut self, addr: Multiaddr) {
-        self.swarm.dial(addr).expect("dial");
-    }
-
-    fn subscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .subscribe(&libp2p_gossipsub::IdentTopic::new(topic))
-            .expect("subscribe");
-    }
-
-    fn unsubscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .unsubscribe(&libp2p_gossipsub::IdentTopic::new(topic));
-    }
-
-    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
-        self.swarm
-            .behaviour_mut()
-            .publish(libp2p_gossipsub::IdentTopic::new(topic), data)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn disconnect(&mut self, peer: PeerId) {
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    fn listen_addr(&self) -> Multiaddr {
-        self.addr.clone()
-    }
+    common::node_ops!(libp2p_gossipsub);
 }
 
 /// The test's handle on a node, for meshes and counters between runs.

@@ -216,7 +216,7 @@ impl Node for Watched {
         })
     }
 
-    common::ours_node_ops!();
+    common::node_ops!(gossipsub);
 }
 
 fn disconnects(events: &[NodeEvent]) -> usize {

@@ -104,10 +104,11 @@ impl Ours {
     }
 }
 
-/// The [`Node`] operations shared by every test wrapper of our swarm (a struct with fields
-/// `swarm: Swarm<gossipsub::Behaviour>` and `addr: Multiaddr`); expands inside `impl Node`.
-macro_rules! ours_node_ops {
-    () => {
+/// The [`Node`] operations shared by every test wrapper of a swarm of either crate (a struct
+/// with fields `swarm: Swarm<$krate::Behaviour>` and `addr: Multiaddr`, `$krate` being
+/// `gossipsub` or `libp2p_gossipsub`); expands inside `impl Node`.
+macro_rules! node_ops {
+    ($krate:ident) => {
         fn dial(&mut self, addr: Multiaddr) {
             self.swarm.dial(addr).expect("dial");
         }
@@ -115,20 +116,20 @@ macro_rules! ours_node_ops {
         fn subscribe(&mut self, topic: &str) {
             self.swarm
                 .behaviour_mut()
-                .subscribe(&gossipsub::IdentTopic::new(topic))
+                .subscribe(&$krate::IdentTopic::new(topic))
                 .expect("subscribe");
         }
 
         fn unsubscribe(&mut self, topic: &str) {
             self.swarm
                 .behaviour_mut()
-                .unsubscribe(&gossipsub::IdentTopic::new(topic));
+                .unsubscribe(&$krate::IdentTopic::new(topic));
         }
 
         fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
             self.swarm
                 .behaviour_mut()
-                .publish(gossipsub::IdentTopic::new(topic), data)
+                .publish($krate::IdentTopic::new(topic), data)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
@@ -143,7 +144,7 @@ macro_rules! ours_node_ops {
     };
 }
 #[allow(unused_imports)]
-pub(crate) use ours_node_ops;
+pub(crate) use node_ops;
 
 impl Node for Ours {
     fn peer_id(&self) -> PeerId {
@@ -181,7 +182,7 @@ impl Node for Ours {
         }
     }
 
-    ours_node_ops!();
+    node_ops!(gossipsub);
 }
 
 /// rust-libp2p's gossipsub in a swarm, as an interop peer.
@@ -240,38 +241,7 @@ impl Node for Theirs {
         }
     }
 
-    fn dial(&mut self, addr: Multiaddr) {
-        self.swarm.dial(addr).expect("dial");
-    }
-
-    fn subscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .subscribe(&libp2p_gossipsub::IdentTopic::new(topic))
-            .expect("subscribe");
-    }
-
-    fn unsubscribe(&mut self, topic: &str) {
-        self.swarm
-            .behaviour_mut()
-            .unsubscribe(&libp2p_gossipsub::IdentTopic::new(topic));
-    }
-
-    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
-        self.swarm
-            .behaviour_mut()
-            .publish(libp2p_gossipsub::IdentTopic::new(topic), data)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn disconnect(&mut self, peer: PeerId) {
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    fn listen_addr(&self) -> Multiaddr {
-        self.addr.clone()
-    }
+    node_ops!(libp2p_gossipsub);
 }
 
 /// A node that the test can still reach while a [`Net`] owns it: the net polls it through the
