@@ -45,7 +45,7 @@ use crate::score::{
 };
 use crate::transform::DataTransform;
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::{self, DecodeLimits, DropReason};
+use crate::wire::{self, DropReason};
 
 /// Runs `$body` with `$m` bound to the metrics, if they are on (a no-op without the `metrics`
 /// feature). The only place the behaviour depends on the feature.
@@ -106,11 +106,7 @@ impl Behaviour {
         let first_seqno = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let handler_config = HandlerConfig::new(
-            config.max_transmit_size(),
-            config.support_floodsub(),
-            DecodeLimits::from_config(&config),
-        );
+        let handler_config = HandlerConfig::new(&config);
         let delay = config.heartbeat_initial_delay();
         let record_key = match &authenticity {
             MessageAuthenticity::Signed(key) => Some(key.clone()),

@@ -68,6 +68,11 @@ pub struct Counters {
     pub px_peers_over_rpc_cap: u64,
     /// IHAVE, IWANT and IDONTWANT ids skipped at decode for exceeding `max_message_id_len`.
     pub message_ids_too_long: u64,
+    /// IHAVE, IWANT and IDONTWANT ids skipped at decode for a length other than
+    /// `message_id_len` (when the network fixes one, as Ethereum does).
+    pub message_ids_wrong_len: u64,
+    /// Messages rejected for exceeding their topic's `max_transmit_size_for_topic`.
+    pub messages_over_topic_size: u64,
     /// Subscriptions, messages and control entries skipped at decode for a topic longer than
     /// `max_topic_len`.
     pub topics_too_long: u64,
@@ -158,7 +163,7 @@ impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 64] {
+    pub fn fields(&self) -> [(&'static str, u64); 66] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -188,6 +193,8 @@ impl Counters {
             message_ids_over_rpc_cap,
             px_peers_over_rpc_cap,
             message_ids_too_long,
+            message_ids_wrong_len,
+            messages_over_topic_size,
             topics_too_long,
             messages_rejected,
             messages_ignored,
@@ -254,6 +261,8 @@ impl Counters {
             ("message_ids_over_rpc_cap", message_ids_over_rpc_cap),
             ("px_peers_over_rpc_cap", px_peers_over_rpc_cap),
             ("message_ids_too_long", message_ids_too_long),
+            ("message_ids_wrong_len", message_ids_wrong_len),
+            ("messages_over_topic_size", messages_over_topic_size),
             ("topics_too_long", topics_too_long),
             ("messages_rejected", messages_rejected),
             ("messages_ignored", messages_ignored),
@@ -300,6 +309,7 @@ impl Counters {
         self.control_over_rpc_cap += drops.control_over_cap as u64;
         self.message_ids_over_rpc_cap += drops.ids_over_cap as u64;
         self.message_ids_too_long += drops.ids_too_long as u64;
+        self.message_ids_wrong_len += drops.ids_wrong_len as u64;
         self.px_peers_over_rpc_cap += drops.px_peers_over_cap as u64;
         self.topics_too_long += drops.topics_too_long as u64;
         self.messages_malformed += drops.messages_grown as u64;

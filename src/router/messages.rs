@@ -41,6 +41,23 @@ impl Router {
             tracing::debug!(peer = %from, topic = %message.topic, "message for a topic we are not subscribed to dropped");
             return;
         }
+        if self.config.has_topic_size_limits() {
+            let max = self.config.max_transmit_size_for_topic(&message.topic);
+            let size = wire::fragment::message_len(&message);
+            if size > max {
+                // Not worth an id: the sender alone is penalised (P4), as libp2p-gossipsub
+                // 0.50 does for its `MessageSizeTooLargeForTopic`.
+                self.counters.messages_over_topic_size += 1;
+                tracing::debug!(peer = %from, topic = %message.topic, size, max, "message over the topic's max_transmit_size rejected");
+                self.score_rejected(
+                    &from,
+                    &MessageId::new(Vec::new()),
+                    &message.topic,
+                    RejectReason::InvalidSignature,
+                );
+                return;
+            }
+        }
         // A duplicate of a cached message finds its id in the cache's content index, without
         // running the message-id function again.
         let content_key = self.mcache.content_key(&message);
@@ -228,7 +245,7 @@ impl Router {
             control: Vec::new(),
             ..Rpc::default()
         });
-        let max = self.config.max_transmit_size();
+        let max = self.config.max_transmit_size_for_topic(&message.topic);
         if size > max {
             return Err(PublishError::MessageTooLarge { size, max });
         }
@@ -284,7 +301,7 @@ impl Router {
                 let mut candidates = self.gossipsub_peers_in(topic);
                 candidates.retain(|p| self.fanout_eligible(topic, p));
                 candidates.shuffle(&mut self.rng);
-                candidates.truncate(self.config.mesh_n());
+                candidates.truncate(self.config.mesh_n_for_topic(topic));
                 let mut set = self.new_set();
                 set.extend(candidates);
                 self.fanout.insert(topic.clone(), set);

@@ -8,6 +8,7 @@ mod hardening;
 mod idontwant_publish;
 mod invariants;
 mod observability;
+mod per_topic;
 mod rules;
 mod scoring;
 mod transform;
