@@ -235,8 +235,22 @@ impl Router {
         topic: TopicHash,
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
+        let (id, message, recipients) = self.prepare_publish(now, topic, data.into())?;
+        for peer in recipients {
+            self.send_message(peer, &id, &message, SendClass::Publish);
+        }
+        Ok(id)
+    }
+
+    /// Builds, checks and caches one message to publish and sends the IDONTWANTs that go
+    /// before it; returns its id, the message and its recipients (nothing is sent yet).
+    pub(super) fn prepare_publish(
+        &mut self,
+        now: Instant,
+        topic: TopicHash,
+        data: Bytes,
+    ) -> Result<(MessageId, RawMessage, Vec<PeerId>), PublishError> {
         self.touch(now);
-        let data: Bytes = data.into();
         let wire_data = self.transform.outbound_transform(&topic, data.clone())?;
         let message = self.build_message(topic, wire_data)?;
         let size = wire::encoded_len(&Rpc {
@@ -282,10 +296,7 @@ impl Router {
             self.flush_control();
         }
         tracing::debug!(topic = %message.topic, %id, peers = recipients.len(), "publishing");
-        for peer in recipients {
-            self.send_message(peer, &id, &message, SendClass::Publish);
-        }
-        Ok(id)
+        Ok((id, message, recipients))
     }
 
     fn publish_recipients(&mut self, now: Instant, topic: &TopicHash) -> Vec<PeerId> {

@@ -1,5 +1,6 @@
 //! Router unit tests. Time moves only by passing later instants; nothing sleeps.
 
+mod batch;
 mod bounds;
 mod caches;
 mod core;
