@@ -70,7 +70,10 @@ fn every_message_gets_one_copy_out_before_any_gets_a_second() {
 
     // One by one, the first message gets all its copies before the second gets any.
     let (mut h, topic) = mesh_harness(10);
-    let first = h.router.publish(h.now, topic.clone(), vec![0u8; 100]).unwrap();
+    let first = h
+        .router
+        .publish(h.now, topic.clone(), vec![0u8; 100])
+        .unwrap();
     h.router.publish(h.now, topic, vec![1u8; 100]).unwrap();
     let order = send_order(&h.drain());
     assert!(order[..d].iter().all(|(_, id)| *id == first));
