@@ -103,6 +103,8 @@ pub struct Counters {
     pub iwant_over_cap: u64,
     /// IDONTWANT ids ignored over the per-heartbeat budget.
     pub idontwant_ignored: u64,
+    /// IDONTWANT ids taken from peers (within the budget).
+    pub idontwant_received: u64,
     /// GRAFTs ignored (topic we are not in, blacklisted peer) or refused with PRUNE (direct
     /// peer, topic the peer may not subscribe to, backoff, negative score, full mesh).
     pub graft_refused: u64,
@@ -163,7 +165,7 @@ impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 66] {
+    pub fn fields(&self) -> [(&'static str, u64); 67] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -208,6 +210,7 @@ impl Counters {
             iwant_not_allowed,
             iwant_over_cap,
             idontwant_ignored,
+            idontwant_received,
             graft_refused,
             grafts_in_backoff,
             prune_ignored,
@@ -276,6 +279,7 @@ impl Counters {
             ("iwant_not_allowed", iwant_not_allowed),
             ("iwant_over_cap", iwant_over_cap),
             ("idontwant_ignored", idontwant_ignored),
+            ("idontwant_received", idontwant_received),
             ("graft_refused", graft_refused),
             ("grafts_in_backoff", grafts_in_backoff),
             ("prune_ignored", prune_ignored),
