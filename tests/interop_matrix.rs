@@ -515,3 +515,53 @@ async fn idontwant_both_ways() {
     );
     assert_eq!(wire_rejections(&ours2), vec![]);
 }
+
+/// Batch publishing (`Behaviour::publish_batch`) from ours to a triangle with two of theirs:
+/// every message of the batch reaches each of theirs exactly once.
+#[tokio::test]
+async fn batch_publish_reaches_theirs_once() {
+    init_tracing();
+    let (ours0, b0) = Shared::wrap(ours(&fast_config()));
+    let (_, b1) = Shared::wrap(theirs(&their_config(), None));
+    let (_, b2) = Shared::wrap(theirs(&their_config(), None));
+    let mut net = Net::new(vec![b0, b1, b2]);
+    let ids: Vec<PeerId> = net.nodes.iter().map(|n| n.peer_id()).collect();
+    for node in net.nodes.iter_mut() {
+        node.subscribe(TOPIC);
+    }
+    for (a, b) in [(0, 1), (1, 2), (2, 0)] {
+        net.connect(a, b);
+    }
+    let meshed = net
+        .wait_for(TIMEOUT, |_| {
+            let hash = gossipsub::IdentTopic::new(TOPIC).hash();
+            let n = ours0.lock().expect("node lock");
+            n.swarm.behaviour().mesh_peers(&hash).count() == 2
+        })
+        .await;
+    assert!(meshed, "ours' mesh not formed");
+    let blobs: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 2048]).collect();
+    let results = ours0
+        .lock()
+        .expect("node lock")
+        .swarm
+        .behaviour_mut()
+        .publish_batch(
+            blobs
+                .iter()
+                .map(|b| (gossipsub::IdentTopic::new(TOPIC).hash(), b.clone().into())),
+        );
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let delivered = net
+        .run_until(TIMEOUT, |ev| {
+            (1..3).all(|i| blobs.iter().all(|b| common::count_in(&ev[i], b) >= 1))
+        })
+        .await;
+    net.run_for(SETTLE).await;
+    assert!(delivered, "not every blob reached theirs");
+    for i in 1..3 {
+        for (k, b) in blobs.iter().enumerate() {
+            assert_eq!(net.count(i, b), 1, "node {i} ({}) blob {k}", ids[i]);
+        }
+    }
+}
