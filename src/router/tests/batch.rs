@@ -105,3 +105,54 @@ fn a_failing_item_does_not_stop_the_batch() {
     assert!(results[4].is_ok());
     assert_eq!(send_order(&h.drain()).len(), 2 * 3);
 }
+
+#[test]
+fn idontwant_for_the_whole_batch_goes_before_the_first_message() {
+    let mut b = config();
+    b.flood_publish(false).idontwant_on_publish(true);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.add_peers(4, &topic, false);
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    h.drain();
+    let size = h.router.config().idontwant_message_size_threshold();
+    let ids: Vec<MessageId> = h
+        .router
+        .publish_batch(
+            h.now,
+            (0..3u8).map(|i| (topic.clone(), Bytes::from(vec![i; size]))),
+        )
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let actions = h.drain();
+    let first_message = actions
+        .iter()
+        .position(|a| {
+            matches!(
+                a,
+                Action::Send {
+                    message_id: Some(_),
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    for peer in h.router.mesh_peers(&topic).copied().collect::<Vec<_>>() {
+        let told: Vec<MessageId> = actions[..first_message]
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { peer: p, rpc, .. } if *p == peer => Some(rpc.control.clone()),
+                _ => None,
+            })
+            .flatten()
+            .flat_map(|c| match c {
+                ControlAction::IDontWant { message_ids } => message_ids,
+                _ => Vec::new(),
+            })
+            .collect();
+        for id in &ids {
+            assert!(told.contains(id), "{peer} not told of {id} first");
+        }
+    }
+}
