@@ -45,7 +45,7 @@ mod wire;
 
 pub use authenticity::{MessageAuthenticity, ValidationMode};
 pub use behaviour::Behaviour;
-pub use config::{Config, ConfigBuilder, MessageIdFn};
+pub use config::{Config, ConfigBuilder, DEFAULT_PROTOCOL_ID_PREFIX, MessageIdFn, TopicMeshConfig};
 pub use error::{ConfigError, PublishError, SubscriptionError, ValidationError};
 pub use event::{Event, FailedMessages, MessageAcceptance, ScoreThreshold};
 pub use filter::{

@@ -38,7 +38,7 @@ const DEFAULT_SEND_QUEUE_BYTES: usize = 8 << 20;
 /// result.
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
-    config: Config,
+    pub(super) config: Config,
 }
 
 impl Default for ConfigBuilder {
@@ -109,6 +109,10 @@ impl Default for ConfigBuilder {
             send_queue_bytes: DEFAULT_SEND_QUEUE_BYTES,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
+            per_topic: Default::default(),
+            protocol_id_prefix: super::DEFAULT_PROTOCOL_ID_PREFIX.to_owned(),
+            max_protocol: crate::types::PeerKind::Gossipsubv1_3,
+            message_id_len: None,
         };
         ConfigBuilder { config }
     }
@@ -613,6 +617,7 @@ impl ConfigBuilder {
     /// `Instant` cannot overflow.
     pub fn build(&self) -> Result<Config, ConfigError> {
         validate(&self.config)?;
+        super::topics::validate(&self.config, MIN_TRANSMIT_SIZE)?;
         Ok(self.config.clone())
     }
 }

@@ -1,5 +1,6 @@
 //! Router unit tests. Time moves only by passing later instants; nothing sleeps.
 
+mod batch;
 mod bounds;
 mod caches;
 mod core;
@@ -8,6 +9,7 @@ mod hardening;
 mod idontwant_publish;
 mod invariants;
 mod observability;
+mod per_topic;
 mod rules;
 mod scoring;
 mod transform;
