@@ -33,7 +33,12 @@ fn node(key: Keypair, config: Config) -> Result<Swarm<Behaviour>, Box<dyn Error>
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(yamux::Config::default()))
         })?
-        .with_behaviour(|key| Ok(Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?))?
+        .with_behaviour(|key| {
+            Ok(Behaviour::new(
+                MessageAuthenticity::Signed(key.clone()),
+                config,
+            )?)
+        })?
         .build())
 }
 
@@ -81,7 +86,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // Alice only learns bob's address; she does not dial him.
     let bob_address = listen(&mut bob).await?;
-    alice.behaviour_mut().add_direct_peer(bob_id, vec![bob_address]);
+    alice
+        .behaviour_mut()
+        .add_direct_peer(bob_id, vec![bob_address]);
     let alice_address = listen(&mut alice).await?;
     carol.dial(alice_address)?;
     let carol_id = *carol.local_peer_id();

@@ -103,7 +103,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let mut scrape = String::new();
     prometheus_client::encoding::text::encode(&mut scrape, &bob_registry)?;
-    println!("bob received {received} messages; his non-zero samples (histogram buckets left out):");
+    println!(
+        "bob received {received} messages; his non-zero samples (histogram buckets left out):"
+    );
     for line in scrape.lines() {
         let value = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
         let bucket = line.contains("_bucket{");

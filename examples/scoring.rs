@@ -100,8 +100,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let bob_address = listen(&mut bob).await?;
     alice.dial(bob_address.clone())?;
     mallory.dial(bob_address)?;
-    let (alice_id, bob_id, mallory_id) =
-        (*alice.local_peer_id(), *bob.local_peer_id(), *mallory.local_peer_id());
+    let (alice_id, bob_id, mallory_id) = (
+        *alice.local_peer_id(),
+        *bob.local_peer_id(),
+        *mallory.local_peer_id(),
+    );
     println!("alice is {alice_id}\nmallory is {mallory_id}");
 
     let mut published = false;
@@ -157,7 +160,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 
     for (name, peer) in [("alice", alice_id), ("mallory", mallory_id)] {
-        let breakdown = bob.behaviour().peer_score_breakdown(&peer).ok_or("not scored")?;
+        let breakdown = bob
+            .behaviour()
+            .peer_score_breakdown(&peer)
+            .ok_or("not scored")?;
         println!("bob's view of {name}: {breakdown}");
     }
     Ok(())

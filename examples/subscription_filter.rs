@@ -54,7 +54,10 @@ async fn listen(swarm: &mut Swarm<Behaviour>) -> Result<Multiaddr, Box<dyn Error
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let mut alice = node(|key| {
-        Ok(Behaviour::new(MessageAuthenticity::Signed(key.clone()), Config::default())?)
+        Ok(Behaviour::new(
+            MessageAuthenticity::Signed(key.clone()),
+            Config::default(),
+        )?)
     })?;
     let mut bob = node(|key| {
         // Only topics under `/app/`, for us and for every remote peer.
@@ -66,7 +69,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         )?)
     })?;
 
-    bob.behaviour_mut().subscribe(&IdentTopic::new("/app/chat"))?;
+    bob.behaviour_mut()
+        .subscribe(&IdentTopic::new("/app/chat"))?;
     match bob.behaviour_mut().subscribe(&IdentTopic::new("ads")) {
         Err(error) => println!("bob: subscribing to \"ads\" failed: {error}"),
         Ok(_) => return Err("the filter let bob subscribe to \"ads\"".into()),
@@ -108,7 +112,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .flat_map(|(_, topics)| topics.into_iter().map(|t| t.as_str().to_owned()))
         .collect();
     tracked.sort();
-    println!("bob: alice announced {} topics: {alice_topics:?}", alice_topics.len());
+    println!(
+        "bob: alice announced {} topics: {alice_topics:?}",
+        alice_topics.len()
+    );
     println!("bob: topics tracked for alice: {tracked:?}");
     println!(
         "bob: subscriptions ignored: {}",

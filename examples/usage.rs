@@ -39,9 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             SwarmEvent::NewListenAddr { address, .. } => println!("listening on {address}"),
             // A peer joined our topic: greet it. (Publishing fails with
             // `PublishError::NoPeersSubscribedToTopic` while no peer has.)
-            SwarmEvent::Behaviour(Event::Subscribed { peer_id, topic: t, .. })
-                if t == topic.hash() =>
-            {
+            SwarmEvent::Behaviour(Event::Subscribed {
+                peer_id, topic: t, ..
+            }) if t == topic.hash() => {
                 let greeting = format!("hello {peer_id}");
                 if let Err(error) = swarm.behaviour_mut().publish(topic.clone(), greeting) {
                     eprintln!("publish failed: {error}");

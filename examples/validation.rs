@@ -40,7 +40,12 @@ fn node(config: Config) -> Result<Swarm<Behaviour>, Box<dyn Error>> {
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(yamux::Config::default()))
         })?
-        .with_behaviour(|key| Ok(Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?))?
+        .with_behaviour(|key| {
+            Ok(Behaviour::new(
+                MessageAuthenticity::Signed(key.clone()),
+                config,
+            )?)
+        })?
         .build())
 }
 
@@ -70,7 +75,10 @@ impl Validator {
             Some((n.parse::<u64>().ok()?, degrees))
         });
         match parsed {
-            None => (MessageAcceptance::Reject, "not a temperature reading".into()),
+            None => (
+                MessageAcceptance::Reject,
+                "not a temperature reading".into(),
+            ),
             Some((n, _)) if n <= self.newest => (
                 MessageAcceptance::Ignore,
                 format!("stale: reading {} already accepted", self.newest),
@@ -158,7 +166,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let counters = bob.behaviour().counters();
-    println!("carol received {} message(s): {carol_received:?}", carol_received.len());
+    println!(
+        "carol received {} message(s): {carol_received:?}",
+        carol_received.len()
+    );
     println!(
         "bob's counters: {} rejected, {} ignored",
         counters.messages_rejected, counters.messages_ignored
