@@ -174,7 +174,8 @@ pub use types::{
     PeerKind, RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
 };
 
-/// The README's usage snippet, compiled as a doc test.
+/// The README's code blocks as doc tests: the usage example (`examples/usage.rs`) is compiled,
+/// the others run.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
