@@ -72,11 +72,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     loop {
         tokio::select! {
             event = alice.select_next_some() => {
-                if let SwarmEvent::Behaviour(Event::Subscribed { topic: t, .. }) = event {
-                    if t == topic.hash() {
-                        for n in 1..=3 {
-                            alice.behaviour_mut().publish(topic.clone(), format!("message {n}"))?;
-                        }
+                if let SwarmEvent::Behaviour(Event::Subscribed { topic: t, .. }) = event
+                    && t == topic.hash()
+                {
+                    for n in 1..=3 {
+                        alice.behaviour_mut().publish(topic.clone(), format!("message {n}"))?;
                     }
                 }
             }

@@ -67,10 +67,10 @@
 //!                 event = alice.select_next_some() => {
 //!                     // Publishing fails with `NoPeersSubscribedToTopic` until a peer has
 //!                     // told us it subscribed: wait for Bob's subscription.
-//!                     if let SwarmEvent::Behaviour(Event::Subscribed { topic: t, .. }) = event {
-//!                         if t == topic.hash() {
-//!                             alice.behaviour_mut().publish(topic.clone(), "hello bob")?;
-//!                         }
+//!                     if let SwarmEvent::Behaviour(Event::Subscribed { topic: t, .. }) = event
+//!                         && t == topic.hash()
+//!                     {
+//!                         alice.behaviour_mut().publish(topic.clone(), "hello bob")?;
 //!                     }
 //!                 }
 //!                 event = bob.select_next_some() => {
