@@ -69,9 +69,9 @@ fn score_params(topic: &IdentTopic) -> PeerScoreParams {
         // P3 and P3b stay off here: they need the topic's expected message rate.
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
-        // P4: -10 times the square of the number of rejected messages.
-        invalid_message_deliveries_weight: -10.0,
-        invalid_message_deliveries_decay: 0.9,
+        // P4: -8 times the square of the number of rejected messages (decaying by 1 % a second).
+        invalid_message_deliveries_weight: -8.0,
+        invalid_message_deliveries_decay: 0.99,
         ..TopicScoreParams::default()
     };
     let mut params = PeerScoreParams::default();
