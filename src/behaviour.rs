@@ -66,7 +66,29 @@ macro_rules! observe {
 /// with us: time for both sides to exchange subscriptions.
 const KEEP_ALIVE_GRACE_HEARTBEATS: u32 = 10;
 
-/// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; see the crate docs.
+/// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; the crate docs have a complete
+/// example with two swarms.
+///
+/// Build it with the way our messages are authored ([`MessageAuthenticity`]) and a [`Config`];
+/// other constructors add a [`SubscriptionFilter`] or a [`DataTransform`], and
+/// [`with_peer_score`](Self::with_peer_score) turns on peer scoring. Its events are [`Event`]s.
+///
+/// ```
+/// use gossipsub::{Behaviour, Config, IdentTopic, MessageAuthenticity, PublishError};
+/// use libp2p::identity::Keypair;
+///
+/// let key = Keypair::generate_ed25519();
+/// let mut gossipsub = Behaviour::new(MessageAuthenticity::Signed(key), Config::default())?;
+/// let topic = IdentTopic::new("news");
+/// assert!(gossipsub.subscribe(&topic)?); // newly subscribed
+/// assert!(!gossipsub.subscribe(&topic)?); // already subscribed
+/// assert_eq!(gossipsub.topics().collect::<Vec<_>>(), [&topic.hash()]);
+///
+/// // Not connected to anyone yet: there is no peer to publish to.
+/// let result = gossipsub.publish(topic.clone(), "hello");
+/// assert!(matches!(result, Err(PublishError::NoPeersSubscribedToTopic(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Behaviour {
     router: Router,
     handler_config: HandlerConfig,

@@ -36,6 +36,22 @@ const CONTENT_ID_LEN: usize = 20;
 /// Create one with [`Config::default`], a preset such as [`Config::ethereum`], or a
 /// [`ConfigBuilder`]. Every value has a getter of the same name; its documentation gives the
 /// spec name and the default.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gossipsub::{Config, ConfigBuilder};
+///
+/// let default = Config::default();
+/// assert_eq!(default.mesh_n(), 6);
+/// assert_eq!(default.heartbeat_interval(), Duration::from_secs(1));
+///
+/// let tuned = ConfigBuilder::default()
+///     .heartbeat_interval(Duration::from_millis(700))
+///     .build()?;
+/// assert_eq!(tuned.heartbeat_interval(), Duration::from_millis(700));
+/// # Ok::<(), gossipsub::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct Config {
     // Mesh degrees.
