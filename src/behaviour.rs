@@ -714,6 +714,23 @@ impl Behaviour {
                 counters.rpcs_unencodable += 1;
                 tracing::warn!(%peer, ?connection, %reason, "RPC could not be encoded; dropped");
             }
+            SendEvent::RequeueShed {
+                class,
+                messages,
+                gossip,
+                control,
+            } => {
+                counters.send_queue_requeue_shed += (messages + gossip + control) as u64;
+                tracing::debug!(%peer, ?connection, ?class, messages, gossip, control, "split RPC requeued; send queue over its bounds shed");
+                // Dropped messages and control count like refused pushes: a slow peer,
+                // disconnected when it misses control.
+                for _ in 0..messages {
+                    self.queue_full(peer, class);
+                }
+                if control > 0 {
+                    self.queue_full(peer, Class::Control);
+                }
+            }
         }
     }
 

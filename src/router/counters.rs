@@ -159,13 +159,16 @@ pub struct Counters {
     pub extensions_duplicate: u64,
     /// `TestExtension` RPCs received (the test extension of meshsub 1.3).
     pub test_extensions_received: u64,
+    /// Items shed (messages, IHAVE entries, control RPCs) when the pieces of an RPC split
+    /// for a lowered frame limit were put back into a peer's send queue past its bounds.
+    pub send_queue_requeue_shed: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 67] {
+    pub fn fields(&self) -> [(&'static str, u64); 68] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -234,6 +237,7 @@ impl Counters {
             control_too_large_to_send,
             extensions_duplicate,
             test_extensions_received,
+            send_queue_requeue_shed,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -303,6 +307,7 @@ impl Counters {
             ("control_too_large_to_send", control_too_large_to_send),
             ("extensions_duplicate", extensions_duplicate),
             ("test_extensions_received", test_extensions_received),
+            ("send_queue_requeue_shed", send_queue_requeue_shed),
         ]
     }
 
