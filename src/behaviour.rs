@@ -358,7 +358,8 @@ impl Behaviour {
     /// `MessageBatch`), which gets a whole block's worth of blobs out sooner on a limited
     /// uplink. One result per item, in order; see [`Behaviour::publish`] for the errors, except
     /// that full send queues are not reported per item (such a message stays cached and can
-    /// still reach peers through gossip).
+    /// still reach peers through gossip). A batch of more than `send_queue_size` messages is
+    /// refused whole with [`PublishError::BatchTooLarge`] for every item.
     pub fn publish_batch(
         &mut self,
         batch: impl IntoIterator<Item = (TopicHash, Bytes)>,

@@ -162,13 +162,15 @@ pub struct Counters {
     /// Items shed (messages, IHAVE entries, control RPCs) when the pieces of an RPC split
     /// for a lowered frame limit were put back into a peer's send queue past its bounds.
     pub send_queue_requeue_shed: u64,
+    /// Publish batches refused whole for holding more than `send_queue_size` messages.
+    pub publish_batches_too_large: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 68] {
+    pub fn fields(&self) -> [(&'static str, u64); 69] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -238,6 +240,7 @@ impl Counters {
             extensions_duplicate,
             test_extensions_received,
             send_queue_requeue_shed,
+            publish_batches_too_large,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -308,6 +311,7 @@ impl Counters {
             ("extensions_duplicate", extensions_duplicate),
             ("test_extensions_received", test_extensions_received),
             ("send_queue_requeue_shed", send_queue_requeue_shed),
+            ("publish_batches_too_large", publish_batches_too_large),
         ]
     }
 
