@@ -269,6 +269,13 @@ impl Router {
             data,
             ..message.to_message()
         });
+        let len = id.as_bytes().len();
+        if len > self.config.max_message_id_len()
+            || self.config.message_id_len().is_some_and(|n| n != len)
+        {
+            tracing::warn!(%id, len, "message id of a length gossip drops; not published");
+            return Err(PublishError::MessageIdLength { len });
+        }
         if self.seen.contains(&id) {
             return Err(PublishError::Duplicate);
         }
