@@ -164,13 +164,15 @@ pub struct Counters {
     pub send_queue_requeue_shed: u64,
     /// Publish batches refused whole for holding more than `send_queue_size` messages.
     pub publish_batches_too_large: u64,
+    /// New messages dropped over the sender's `max_message_bytes_per_peer_per_heartbeat`.
+    pub messages_over_peer_budget: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 69] {
+    pub fn fields(&self) -> [(&'static str, u64); 70] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -241,6 +243,7 @@ impl Counters {
             test_extensions_received,
             send_queue_requeue_shed,
             publish_batches_too_large,
+            messages_over_peer_budget,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -312,6 +315,7 @@ impl Counters {
             ("test_extensions_received", test_extensions_received),
             ("send_queue_requeue_shed", send_queue_requeue_shed),
             ("publish_batches_too_large", publish_batches_too_large),
+            ("messages_over_peer_budget", messages_over_peer_budget),
         ]
     }
 
