@@ -9,6 +9,13 @@
 //!   the item (it is handed back to the caller, never grown past its bound), so a slow peer
 //!   costs bounded memory. An item larger than the byte bound is still taken by an empty class,
 //!   so any RPC that fits the wire limit can be sent.
+//! - The pieces of an RPC a handler had to split are put back at the front of their class
+//!   ([`PeerQueue::requeue_front`]) without ever taking it past its bounds: the stalest
+//!   messages, then stale-able gossip (IHAVE) are shed first; control a peer needs is shed only
+//!   as a last resort, and reported so the peer is treated as too slow (disconnected).
+//! - Our Extensions control message (meshsub 1.3) waits in a reserved slot outside the classes,
+//!   popped before everything else and never refused or merged, so it is in the first RPC on
+//!   our stream whatever the classes hold; a second one is stripped.
 //! - A control RPC is merged into the last queued one while that one is not sent yet, so a
 //!   burst of control (subscribing to many topics, a heartbeat's GRAFTs and PRUNEs) takes one
 //!   item, not one per input. Merging never reorders what the peer processes and stays below
