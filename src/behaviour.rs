@@ -380,7 +380,8 @@ impl Behaviour {
     /// `MessageBatch`), which gets a whole block's worth of blobs out sooner on a limited
     /// uplink. One result per item, in order; see [`Behaviour::publish`] for the errors, except
     /// that full send queues are not reported per item (such a message stays cached and can
-    /// still reach peers through gossip).
+    /// still reach peers through gossip). A batch of more than `send_queue_size` messages is
+    /// refused whole with [`PublishError::BatchTooLarge`] for every item.
     pub fn publish_batch(
         &mut self,
         batch: impl IntoIterator<Item = (TopicHash, Bytes)>,
@@ -735,6 +736,23 @@ impl Behaviour {
             SendEvent::Unencodable { reason } => {
                 counters.rpcs_unencodable += 1;
                 tracing::warn!(%peer, ?connection, %reason, "RPC could not be encoded; dropped");
+            }
+            SendEvent::RequeueShed {
+                class,
+                messages,
+                gossip,
+                control,
+            } => {
+                counters.send_queue_requeue_shed += (messages + gossip + control) as u64;
+                tracing::debug!(%peer, ?connection, ?class, messages, gossip, control, "split RPC requeued; send queue over its bounds shed");
+                // Dropped messages and control count like refused pushes: a slow peer,
+                // disconnected when it misses control.
+                for _ in 0..messages {
+                    self.queue_full(peer, class);
+                }
+                if control > 0 {
+                    self.queue_full(peer, Class::Control);
+                }
             }
         }
     }

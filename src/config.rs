@@ -118,6 +118,7 @@ pub struct Config {
     max_px_records_per_heartbeat: usize,
     max_pending_px_dials: usize,
     max_signature_checks_per_heartbeat: usize,
+    max_message_bytes_per_peer_per_heartbeat: usize,
     max_invalid_signatures: u32,
     // Per-RPC decode limits (wire edge).
     max_message_id_len: usize,
@@ -552,6 +553,18 @@ impl Config {
         self.max_signature_checks_per_heartbeat
     }
 
+    /// Bytes of new messages (data bytes of messages not seen before, on subscribed topics)
+    /// taken from one peer per heartbeat, signed or not; the first message of a heartbeat is
+    /// always taken. Further new messages in that heartbeat are dropped before validation
+    /// (counter `messages_over_peer_budget`; not penalised, as they may be valid, and not
+    /// marked seen, so a copy from another peer is still taken): one peer flooding valid
+    /// messages cannot crowd the others' out of the message cache, validation and the send
+    /// queues. Direct peers are exempt. Not a spec parameter. Default 8 MiB (a sixth of what
+    /// the default message cache holds per heartbeat).
+    pub fn max_message_bytes_per_peer_per_heartbeat(&self) -> usize {
+        self.max_message_bytes_per_peer_per_heartbeat
+    }
+
     /// Messages failing the authenticity check (bad or missing signature, key or author,
     /// per the validation mode) from one peer, as a count halved every heartbeat, at which
     /// the peer is graylisted: its RPCs are ignored and it is kept out of every mesh until it
@@ -727,6 +740,10 @@ impl fmt::Debug for Config {
             .field(
                 "max_signature_checks_per_heartbeat",
                 &self.max_signature_checks_per_heartbeat,
+            )
+            .field(
+                "max_message_bytes_per_peer_per_heartbeat",
+                &self.max_message_bytes_per_peer_per_heartbeat,
             )
             .field("max_invalid_signatures", &self.max_invalid_signatures)
             .field("max_message_id_len", &self.max_message_id_len)

@@ -31,6 +31,25 @@ pub enum PublishError {
     /// the message cache (and the seen cache), so it may still reach peers through gossip.
     #[error("all peers' send queues are full")]
     AllQueuesFull,
+    /// The message-id function returned an id of `len` bytes, which receivers with our
+    /// configuration drop from gossip (`message_id_len` fixes another length, or it exceeds
+    /// `max_message_id_len`): the message could never be gossiped, requested or cancelled,
+    /// so it was not published. The id function and the config disagree.
+    #[error("the message id has {len} bytes, which gossip with this configuration drops")]
+    MessageIdLength {
+        /// The id's length in bytes.
+        len: usize,
+    },
+    /// A batch ([`Behaviour::publish_batch`](crate::Behaviour::publish_batch)) held more
+    /// messages than a peer's send queue holds (`send_queue_size`): it could never be queued
+    /// whole, so none of it was published. Split it.
+    #[error("a batch of {len} messages exceeds send_queue_size ({max}); nothing was published")]
+    BatchTooLarge {
+        /// The messages in the batch.
+        len: usize,
+        /// The most messages a batch may hold (`send_queue_size`).
+        max: usize,
+    },
 }
 
 /// Why a subscription change was refused.

@@ -152,6 +152,18 @@ pub enum SendEvent {
         /// The new limit (protobuf bytes).
         limit: usize,
     },
+    /// Requeueing the pieces of a split RPC would have taken a class of the peer's queue past
+    /// its bounds: this was shed instead (see `PeerQueue::requeue_front`).
+    RequeueShed {
+        /// The class of the split RPC.
+        class: crate::queue::Class,
+        /// Publishes and forwards dropped.
+        messages: usize,
+        /// IHAVE entries stripped.
+        gossip: usize,
+        /// Control RPCs dropped (the peer is too slow to keep consistent).
+        control: usize,
+    },
 }
 
 /// The framed stream, in either direction.
@@ -402,7 +414,7 @@ impl Handler {
                                 ),
                             }));
                     }
-                    self.queue.requeue_front(
+                    let shed = self.queue.requeue_front(
                         pieces
                             .rpcs
                             .into_iter()
@@ -414,6 +426,21 @@ impl Handler {
                             })
                             .collect(),
                     );
+                    if !shed.is_empty() {
+                        tracing::debug!(
+                            connection = ?self.conn,
+                            ?class,
+                            ?shed,
+                            "requeued pieces shed to keep the send queue within its bounds"
+                        );
+                        self.events
+                            .push_back(HandlerEvent::Send(SendEvent::RequeueShed {
+                                class,
+                                messages: shed.messages,
+                                gossip: shed.gossip,
+                                control: shed.control,
+                            }));
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(

@@ -130,6 +130,7 @@ impl Default for ConfigBuilder {
             max_px_records_per_heartbeat: 16,
             max_pending_px_dials: 128,
             max_signature_checks_per_heartbeat: 1024,
+            max_message_bytes_per_peer_per_heartbeat: 8 << 20,
             max_invalid_signatures: 16,
             max_message_id_len: 100,
             max_control_entries_per_rpc: 1000,
@@ -562,6 +563,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the bytes of new messages taken from one peer per heartbeat
+    /// ([`Config::max_message_bytes_per_peer_per_heartbeat`]; not in the spec). At least 1.
+    /// Default 8 MiB.
+    pub fn max_message_bytes_per_peer_per_heartbeat(&mut self, max: usize) -> &mut Self {
+        self.config.max_message_bytes_per_peer_per_heartbeat = max;
+        self
+    }
+
     /// Sets the invalid-signature count at which a peer is graylisted
     /// ([`Config::max_invalid_signatures`]; not in the spec). At least 1. Default 16.
     pub fn max_invalid_signatures(&mut self, max: u32) -> &mut Self {
@@ -853,6 +862,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     ensure(
         c.max_signature_checks_per_heartbeat >= 1,
         "max_signature_checks_per_heartbeat",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_message_bytes_per_peer_per_heartbeat >= 1,
+        "max_message_bytes_per_peer_per_heartbeat",
         "must be at least 1",
     )?;
     ensure(

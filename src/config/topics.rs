@@ -143,7 +143,8 @@ impl ConfigBuilder {
 
     /// Sets the protocol id prefix ([`Config::protocol_id_prefix`]), e.g. `/mynet` for
     /// `/mynet/1.3.0` and older. It must start with `/`, must not end with `/`, and must be
-    /// printable ASCII without spaces, at most 128 bytes. Default `/meshsub`.
+    /// printable ASCII without spaces, at most 128 bytes; `/floodsub` is refused (its 1.0 id
+    /// would be floodsub's). Default `/meshsub`.
     pub fn protocol_id_prefix(&mut self, prefix: impl Into<String>) -> &mut Self {
         self.config.protocol_id_prefix = prefix.into();
         self
@@ -195,6 +196,13 @@ pub(super) fn validate(c: &Config, min_transmit_size: usize) -> Result<(), Confi
                 "{prefix:?} must start with '/', not end with '/', and be printable ASCII \
                  without spaces of at most {MAX_PROTOCOL_ID_PREFIX_LEN} bytes"
             ),
+        ));
+    }
+    if prefix == "/floodsub" {
+        // `/floodsub/1.0.0` (meshsub 1.0 under this prefix) is floodsub's own protocol id.
+        return Err(invalid(
+            "protocol_id_prefix",
+            "\"/floodsub\" would offer meshsub 1.0 as /floodsub/1.0.0, floodsub's protocol id",
         ));
     }
     if !c.max_protocol.is_gossipsub() {
@@ -371,6 +379,29 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(c.protocol_id_prefix(), "/mynet/gossip");
+    }
+
+    /// `<prefix>/1.0.0` with the prefix `/floodsub` is floodsub's protocol id: a floodsub peer
+    /// would negotiate it and be treated as a meshsub 1.0 peer (and with `support_floodsub`
+    /// the id would be offered twice, for two kinds).
+    #[test]
+    fn a_prefix_that_makes_floodsubs_id_is_refused() {
+        for floodsub in [false, true] {
+            let err = ConfigBuilder::default()
+                .protocol_id_prefix("/floodsub")
+                .support_floodsub(floodsub)
+                .build();
+            assert!(
+                matches!(
+                    err,
+                    Err(ConfigError::InvalidField {
+                        field: "protocol_id_prefix",
+                        ..
+                    })
+                ),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

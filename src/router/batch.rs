@@ -23,13 +23,29 @@ impl Router {
     /// to a second one. Returns one result per item, in order; an item that fails (too
     /// large, duplicate, no peers) does not stop the others. The IDONTWANTs of
     /// `idontwant_on_publish` all go before the first message.
+    ///
+    /// A batch of more than `send_queue_size` messages is refused whole (every item
+    /// [`PublishError::BatchTooLarge`], nothing signed, cached or sent): no peer's send queue
+    /// could hold it, and preparing it would build one send per message and recipient.
     pub fn publish_batch(
         &mut self,
         now: Instant,
         batch: impl IntoIterator<Item = (TopicHash, Bytes)>,
     ) -> Vec<Result<MessageId, PublishError>> {
-        let mut results = Vec::new();
-        let mut prepared = Vec::new();
+        let batch: Vec<(TopicHash, Bytes)> = batch.into_iter().collect();
+        let max = self.config.send_queue_size();
+        if batch.len() > max {
+            let len = batch.len();
+            self.counters.publish_batches_too_large += 1;
+            tracing::warn!(
+                len,
+                max,
+                "publish batch longer than send_queue_size refused"
+            );
+            return vec![Err(PublishError::BatchTooLarge { len, max }); len];
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        let mut prepared = Vec::with_capacity(batch.len());
         for (topic, data) in batch {
             match self.prepare_publish(now, topic, data) {
                 Ok((id, message, mut recipients)) => {

@@ -159,13 +159,20 @@ pub struct Counters {
     pub extensions_duplicate: u64,
     /// `TestExtension` RPCs received (the test extension of meshsub 1.3).
     pub test_extensions_received: u64,
+    /// Items shed (messages, IHAVE entries, control RPCs) when the pieces of an RPC split
+    /// for a lowered frame limit were put back into a peer's send queue past its bounds.
+    pub send_queue_requeue_shed: u64,
+    /// Publish batches refused whole for holding more than `send_queue_size` messages.
+    pub publish_batches_too_large: u64,
+    /// New messages dropped over the sender's `max_message_bytes_per_peer_per_heartbeat`.
+    pub messages_over_peer_budget: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 67] {
+    pub fn fields(&self) -> [(&'static str, u64); 70] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -234,6 +241,9 @@ impl Counters {
             control_too_large_to_send,
             extensions_duplicate,
             test_extensions_received,
+            send_queue_requeue_shed,
+            publish_batches_too_large,
+            messages_over_peer_budget,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -303,6 +313,9 @@ impl Counters {
             ("control_too_large_to_send", control_too_large_to_send),
             ("extensions_duplicate", extensions_duplicate),
             ("test_extensions_received", test_extensions_received),
+            ("send_queue_requeue_shed", send_queue_requeue_shed),
+            ("publish_batches_too_large", publish_batches_too_large),
+            ("messages_over_peer_budget", messages_over_peer_budget),
         ]
     }
 

@@ -77,6 +77,9 @@ impl Router {
             self.score_duplicate(&from, &id, &message.topic);
             return;
         }
+        if !self.within_message_budget(from, &id, &message) {
+            return;
+        }
         // Authenticity is checked only for messages not seen before: duplicates (D of them
         // per message in a mesh) cost no signature verification. The check is budgeted per
         // peer and remembers failures (see sigcheck.rs).
@@ -146,6 +149,31 @@ impl Router {
         if validated {
             self.forward(&id, &message, Some(from));
         }
+    }
+
+    /// Charges a new message from `from` to its per-heartbeat byte budget
+    /// (`max_message_bytes_per_peer_per_heartbeat`); returns `false` (counted, not penalised)
+    /// when it is over: the first message of a heartbeat always fits; direct peers are exempt.
+    fn within_message_budget(
+        &mut self,
+        from: PeerId,
+        id: &MessageId,
+        message: &RawMessage,
+    ) -> bool {
+        let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
+        let direct = self.direct_peers.contains(&from);
+        let Some(state) = self.peers.get_mut(&from) else {
+            return false;
+        };
+        let size = message.data.len();
+        let spent = state.message_bytes;
+        if !direct && spent > 0 && spent.saturating_add(size) > budget {
+            self.counters.messages_over_peer_budget += 1;
+            tracing::debug!(peer = %from, %id, size, spent, budget, "new message over max_message_bytes_per_peer_per_heartbeat dropped");
+            return false;
+        }
+        state.message_bytes = spent.saturating_add(size);
+        true
     }
 
     /// The id of a received message and the application's view of it: the inbound
@@ -269,6 +297,13 @@ impl Router {
             data,
             ..message.to_message()
         });
+        let len = id.as_bytes().len();
+        if len > self.config.max_message_id_len()
+            || self.config.message_id_len().is_some_and(|n| n != len)
+        {
+            tracing::warn!(%id, len, "message id of a length gossip drops; not published");
+            return Err(PublishError::MessageIdLength { len });
+        }
         if self.seen.contains(&id) {
             return Err(PublishError::Duplicate);
         }

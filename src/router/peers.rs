@@ -33,6 +33,8 @@ pub(crate) struct PeerState {
     pub(crate) px_taken: usize,
     /// Message signatures verified for it this heartbeat.
     pub(crate) signature_checks: usize,
+    /// Data bytes of new messages taken from it this heartbeat.
+    pub(crate) message_bytes: usize,
     /// Invalid messages it sent, halved every heartbeat.
     pub(crate) invalid_signatures: u32,
     /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
@@ -77,6 +79,7 @@ impl Router {
                 idontwant_received: 0,
                 px_taken: 0,
                 signature_checks: 0,
+                message_bytes: 0,
                 invalid_signatures: 0,
                 graylisted: false,
                 dont_send: self.new_set(),
@@ -371,6 +374,7 @@ impl Router {
             state.idontwant_received = 0;
             state.px_taken = 0;
             state.signature_checks = 0;
+            state.message_bytes = 0;
             state.invalid_signatures /= 2;
             state
                 .prunes_sent

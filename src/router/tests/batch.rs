@@ -156,3 +156,42 @@ fn idontwant_for_the_whole_batch_goes_before_the_first_message() {
         }
     }
 }
+
+/// A batch longer than a peer's publish queue (`send_queue_size` items) could never be queued
+/// whole to any peer, while preparing it would materialise one send per item and recipient
+/// (a million one-byte items to 50 peers: 50 million sends). It is refused whole, with a
+/// typed error per item: nothing signed, cached or sent.
+#[test]
+fn a_batch_longer_than_the_send_queue_is_refused_whole() {
+    let mut b = config();
+    b.flood_publish(false).send_queue_size(4);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.add_peers(3, &topic, false);
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    h.drain();
+    let results = h.router.publish_batch(
+        h.now,
+        (0..5u8).map(|i| (topic.clone(), Bytes::from(vec![i; 10]))),
+    );
+    assert_eq!(
+        results,
+        vec![Err(PublishError::BatchTooLarge { len: 5, max: 4 }); 5]
+    );
+    assert_eq!(h.router.counters().publish_batches_too_large, 1);
+    assert!(send_order(&h.drain()).is_empty());
+    // At the bound, the batch goes out.
+    let results = h.router.publish_batch(
+        h.now,
+        (0..4u8).map(|i| (topic.clone(), Bytes::from(vec![i; 10]))),
+    );
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(send_order(&h.drain()).len(), 4 * 3);
+}
+
+#[test]
+fn an_empty_batch_publishes_nothing() {
+    let (mut h, _) = mesh_harness(3);
+    assert!(h.router.publish_batch(h.now, []).is_empty());
+    assert!(h.drain().is_empty());
+}

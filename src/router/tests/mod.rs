@@ -5,6 +5,7 @@ mod bounds;
 mod caches;
 mod core;
 mod extensions;
+mod fairness;
 mod hardening;
 mod idontwant_publish;
 mod invariants;

@@ -198,3 +198,26 @@ fn received_messages_over_the_topic_size_are_rejected_and_counted() {
     assert_eq!(delivered(&h.drain()), vec![id_of(&h, &elsewhere)]);
     assert_eq!(h.router.counters().messages_over_topic_size, 1);
 }
+
+/// With `message_id_len` set, a receiver with our configuration drops every IHAVE, IWANT and
+/// IDONTWANT id of another length: a message whose id (from the application's id function)
+/// has another length could be pushed through the mesh but never gossiped or cancelled. The
+/// mismatch is a local configuration error: the publish says so instead of going quiet.
+#[test]
+fn publishing_with_an_id_other_receivers_drop_in_gossip_is_a_typed_error() {
+    let mut b = config();
+    b.message_id_len(Some(20))
+        .message_id_fn(|m: &crate::types::Message| MessageId::new(m.data.to_vec()));
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.add_peers(3, &topic, false);
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    h.drain();
+    assert_eq!(
+        h.router.publish(h.now, topic.clone(), vec![7u8; 32]),
+        Err(PublishError::MessageIdLength { len: 32 })
+    );
+    assert!(h.drain().iter().all(|a| !matches!(a, Action::Send { .. })));
+    // An id of the configured length goes out.
+    assert!(h.router.publish(h.now, topic, vec![8u8; 20]).is_ok());
+}
