@@ -30,6 +30,8 @@ mod fuzz_support;
 mod handler;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "partial-messages")]
+pub mod partial;
 pub mod protocol;
 mod queue;
 pub mod router;
@@ -65,6 +67,7 @@ pub use types::{
     ControlAction, Extensions, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo,
     PeerKind, RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
 };
+pub use types::{PartialMessage, SubscriptionOptions};
 
 /// The README's usage snippet, compiled as a doc test.
 #[doc = include_str!("../README.md")]

@@ -152,13 +152,26 @@ pub struct Counters {
     pub extensions_duplicate: u64,
     /// `TestExtension` RPCs received (the test extension of meshsub 1.3).
     pub test_extensions_received: u64,
+    /// Partial messages (Partial Messages extension) received and taken.
+    pub partials_received: u64,
+    /// Partial messages dropped as malformed (no topic or group id, a field over its bound).
+    pub partials_malformed: u64,
+    /// Partial messages ignored: the feature is off, the topic is not enabled for partial
+    /// messages, the sender did not announce the extension, or it is graylisted.
+    pub partials_ignored: u64,
+    /// Partial messages refused because they would open a group over a bound
+    /// (`groups_per_topic` or `groups_per_peer` of [`crate::partial::PartialLimits`]).
+    pub partial_groups_over_cap: u64,
+    /// Partial messages (or parts metadata) found invalid: by the application, or because
+    /// the parts metadata could not be used; each penalised (P4).
+    pub partials_invalid: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 64] {
+    pub fn fields(&self) -> [(&'static str, u64); 69] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -224,6 +237,11 @@ impl Counters {
             control_too_large_to_send,
             extensions_duplicate,
             test_extensions_received,
+            partials_received,
+            partials_malformed,
+            partials_ignored,
+            partial_groups_over_cap,
+            partials_invalid,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -290,6 +308,11 @@ impl Counters {
             ("control_too_large_to_send", control_too_large_to_send),
             ("extensions_duplicate", extensions_duplicate),
             ("test_extensions_received", test_extensions_received),
+            ("partials_received", partials_received),
+            ("partials_malformed", partials_malformed),
+            ("partials_ignored", partials_ignored),
+            ("partial_groups_over_cap", partial_groups_over_cap),
+            ("partials_invalid", partials_invalid),
         ]
     }
 
@@ -303,5 +326,6 @@ impl Counters {
         self.px_peers_over_rpc_cap += drops.px_peers_over_cap as u64;
         self.topics_too_long += drops.topics_too_long as u64;
         self.messages_malformed += drops.messages_grown as u64;
+        self.partials_malformed += drops.partials_malformed as u64;
     }
 }

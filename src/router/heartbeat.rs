@@ -21,6 +21,7 @@ impl Router {
         self.reconnect_direct_peers();
         self.expire_caches(now);
         self.expire_px(now);
+        self.expire_partial_groups();
     }
 
     /// Peers that did not deliver a message they advertised within `iwant_followup_time`.

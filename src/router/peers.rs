@@ -94,12 +94,14 @@ impl Router {
     /// stream) carries.
     fn greet(&mut self, peer: PeerId, kind: PeerKind) {
         let extensions = kind.supports_extensions().then_some(Extensions {
+            partial_messages: self.announces_partial_messages(),
             test_extension: self.config.test_extension(),
         });
         let subscriptions = self
             .mesh
             .keys()
             .map(|topic| Subscription {
+                options: self.local_subscription_options(topic),
                 subscribe: true,
                 topic: topic.clone(),
             })
@@ -177,6 +179,7 @@ impl Router {
             set.remove(peer);
         }
         self.pending_control.remove(peer);
+        self.partial_peer_removed(peer);
     }
 
     /// Handles an RPC received from `from`. Subscriptions are taken even from a graylisted
@@ -204,6 +207,7 @@ impl Router {
             control,
             extensions,
             test_extension,
+            partial,
         } = rpc;
         if let Some(extensions) = extensions {
             self.handle_extensions(from, extensions);
@@ -226,6 +230,11 @@ impl Router {
         self.handle_messages(now, from, messages);
         if !self.is_graylisted(&from) {
             self.handle_control(now, from, control);
+        }
+        if let Some(partial) = partial
+            && !self.is_graylisted(&from)
+        {
+            self.handle_partial(from, partial);
         }
         self.flush_control();
     }
@@ -289,6 +298,10 @@ impl Router {
             tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
         }
         for sub in subscriptions.into_iter().take(max_per_rpc) {
+            if !self.peers.contains_key(&from) {
+                return;
+            }
+            self.partial_subscription(from, &sub);
             let Some(state) = self.peers.get_mut(&from) else {
                 return;
             };

@@ -48,6 +48,7 @@ fn the_first_rpc_to_a_meshsub_1_3_peer_carries_extensions_exactly_once() {
     assert_eq!(
         sent[0].subscriptions,
         vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: topic.clone()
         }]
@@ -60,6 +61,7 @@ fn the_first_rpc_to_a_meshsub_1_3_peer_carries_extensions_exactly_once() {
         p,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone(),
             }],
@@ -94,6 +96,7 @@ fn meshsub_1_2_and_older_peers_never_get_extensions() {
         // Extensions from a peer that did not negotiate 1.3 (libp2p-gossipsub 0.50 sends them
         // before negotiation) are taken but never answered with a TestExtension.
         let announce = Extensions {
+            partial_messages: false,
             test_extension: true,
         };
         h.router.handle_rpc(h.now, p, extensions_rpc(announce));
@@ -136,6 +139,7 @@ fn a_second_extensions_message_is_penalised_and_ignored() {
         h.now,
         p,
         extensions_rpc(Extensions {
+            partial_messages: false,
             test_extension: true,
         }),
     );
@@ -153,6 +157,7 @@ fn the_test_extension_is_exchanged_once_when_both_sides_announce_it() {
     assert_eq!(
         greeting[0].extensions,
         Some(Extensions {
+            partial_messages: false,
             test_extension: true
         })
     );
@@ -161,6 +166,7 @@ fn the_test_extension_is_exchanged_once_when_both_sides_announce_it() {
         "not before the peer announced it"
     );
     let announce = extensions_rpc(Extensions {
+        partial_messages: false,
         test_extension: true,
     });
     h.router.handle_rpc(h.now, p, announce.clone());
@@ -192,6 +198,7 @@ fn no_test_extension_unless_both_sides_announce_it() {
         h.now,
         p,
         extensions_rpc(Extensions {
+            partial_messages: false,
             test_extension: true,
         }),
     );

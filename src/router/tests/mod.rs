@@ -81,6 +81,7 @@ impl Harness {
                 *p,
                 Rpc {
                     subscriptions: vec![Subscription {
+                        options: Default::default(),
                         subscribe: true,
                         topic: topic.clone(),
                     }],
