@@ -44,7 +44,13 @@ fn the_first_rpc_to_a_meshsub_1_3_peer_carries_extensions_exactly_once() {
     h.router.set_peer_kind(p, PeerKind::Gossipsubv1_3);
     let sent = sent_to(&h.drain(), p);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].extensions, Some(Extensions::default()));
+    assert_eq!(
+        sent[0].extensions,
+        Some(Extensions {
+            partial_messages: cfg!(feature = "partial-messages"),
+            ..Extensions::default()
+        })
+    );
     assert_eq!(
         sent[0].subscriptions,
         vec![Subscription {

@@ -8,6 +8,8 @@ mod hardening;
 mod idontwant_publish;
 mod invariants;
 mod observability;
+#[cfg(feature = "partial-messages")]
+mod partial;
 mod rules;
 mod scoring;
 mod transform;
