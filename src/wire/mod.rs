@@ -23,6 +23,8 @@ mod extensions_tests;
 mod fidelity_tests;
 #[cfg(test)]
 mod fragment_tests;
+#[cfg(test)]
+mod partial_tests;
 
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
