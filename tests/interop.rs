@@ -460,7 +460,9 @@ async fn two_nodes(
 }
 
 /// `/meshsub/1.3.0`: theirs with its default protocols (1.3, 1.2, 1.1, 1.0) negotiates 1.3 with
-/// us, and its Extensions control message (it announces none we know) reaches us exactly once.
+/// us, and its Extensions control message (with its `partial-messages` feature, which our
+/// dev-dependency turns on, it announces the Partial Messages extension) reaches us exactly
+/// once.
 /// (Their `protocol_id` knob can only label a custom id as 1.0 or 1.1, so theirs cannot be
 /// pinned to 1.2; a 1.2-only peer is covered by our handler and router tests.)
 #[tokio::test]
@@ -475,7 +477,10 @@ async fn two_nodes_meshsub_1_3() {
     let n = ours_handle.lock().expect("node lock");
     assert_eq!(
         n.swarm.behaviour().peer_extensions(&their_id),
-        Some(gossipsub::Extensions::default()),
+        Some(gossipsub::Extensions {
+            partial_messages: true,
+            ..gossipsub::Extensions::default()
+        }),
         "their Extensions control message was received"
     );
     assert_eq!(n.swarm.behaviour().counters().extensions_duplicate, 0);
