@@ -535,3 +535,34 @@ fn useful_parts_are_rewarded_as_first_deliveries() {
     h.router.report_partial(&a, &topic, PartialFeedback::Useful);
     assert_eq!(p2(&h), 2.0);
 }
+
+#[test]
+fn no_ihave_to_peers_that_requested_partials() {
+    let mut h = Harness::new(config().build().unwrap());
+    let topic = Harness::topic();
+    let requesters: Vec<PeerId> = (0..10)
+        .map(|_| add_partial_peer(&mut h, &topic, opts(true, true), true))
+        .collect();
+    let plain: Vec<PeerId> = (0..10)
+        .map(|_| add_partial_peer(&mut h, &topic, opts(false, false), true))
+        .collect();
+    h.router
+        .subscribe_partial(h.now, topic.clone(), true)
+        .unwrap();
+    h.drain();
+    h.router
+        .publish(h.now, topic.clone(), vec![1u8; 10])
+        .unwrap();
+    h.drain();
+    let actions = h.heartbeat();
+    let ihave = |peer: &PeerId| {
+        control_to(&actions, *peer)
+            .iter()
+            .any(|c| matches!(c, ControlAction::IHave { .. }))
+    };
+    assert!(
+        plain.iter().any(ihave),
+        "plain peers outside the mesh get gossip"
+    );
+    assert!(!requesters.iter().any(ihave));
+}
