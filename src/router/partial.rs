@@ -515,6 +515,11 @@ impl Router {
         Ok(sent)
     }
 
+    /// Number of (peer, topic) partial options held, for tests and memory accounting.
+    pub fn partial_option_entries(&self) -> usize {
+        self.partial.peer_options.values().map(|t| t.len()).sum()
+    }
+
     /// Number of groups held on `topic` and how many of them peers opened, for tests and
     /// memory accounting.
     pub fn partial_groups(&self, topic: &TopicHash) -> (usize, usize) {

@@ -298,16 +298,20 @@ impl Router {
             tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
         }
         for sub in subscriptions.into_iter().take(max_per_rpc) {
-            if !self.peers.contains_key(&from) {
-                return;
-            }
-            self.partial_subscription(from, &sub);
             let Some(state) = self.peers.get_mut(&from) else {
                 return;
             };
             if sub.subscribe {
-                self.add_peer_topic(from, &sub.topic);
+                // Partial options are kept only for topics the peer is subscribed to (bounded
+                // by `max_topics_per_peer`).
+                if self.add_peer_topic(from, &sub.topic) {
+                    self.partial_subscription(from, &sub);
+                }
             } else {
+                self.partial_subscription(from, &sub);
+                let Some(state) = self.peers.get_mut(&from) else {
+                    return;
+                };
                 if !state.topics.remove(&sub.topic) {
                     continue;
                 }

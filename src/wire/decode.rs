@@ -117,8 +117,9 @@ pub(crate) struct DecodeDrops {
 pub const MAX_PARTIAL_GROUP_ID_LEN: usize = 256;
 
 /// The longest parts metadata of a `PartialMessagesExtension` we decode, in bytes (PeerDAS
-/// metadata is a bitmap of a few bytes per blob).
-pub const MAX_PARTS_METADATA_LEN: usize = 8 * 1024;
+/// metadata is a bitmap of a few bits per blob). It bounds what the router keeps per peer and
+/// group: at most `groups_per_topic` peer-opened groups plus ours, 1 KiB each.
+pub const MAX_PARTS_METADATA_LEN: usize = 1024;
 
 /// Field number of `RPC.partial` and of `ControlExtensions.partialMessages`.
 const PARTIAL_MESSAGES: u32 = 10;

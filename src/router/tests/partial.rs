@@ -566,3 +566,48 @@ fn no_ihave_to_peers_that_requested_partials() {
     );
     assert!(!requesters.iter().any(ihave));
 }
+
+#[test]
+fn peer_options_are_kept_only_for_topics_the_peer_is_subscribed_to() {
+    let mut b = config();
+    b.max_topics_per_peer(4);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    let p = add_partial_peer(&mut h, &topic, opts(true, true), true);
+    for i in 0..50 {
+        h.router.handle_rpc(
+            h.now,
+            p,
+            Rpc {
+                subscriptions: vec![Subscription {
+                    options: opts(true, true),
+                    subscribe: true,
+                    topic: TopicHash::from_raw(format!("topic-{i}")),
+                }],
+                ..Rpc::default()
+            },
+        );
+    }
+    assert_eq!(h.router.peer_subscription_bytes(&p) > 0, true);
+    assert!(
+        h.router.partial_option_entries() <= 4,
+        "{} option entries for a peer capped at 4 topics",
+        h.router.partial_option_entries()
+    );
+    // Unsubscribing forgets them; so does disconnecting.
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            subscriptions: vec![Subscription {
+                options: Default::default(),
+                subscribe: false,
+                topic: topic.clone(),
+            }],
+            ..Rpc::default()
+        },
+    );
+    assert!(h.router.partial_option_entries() <= 3);
+    h.router.remove_peer(&p);
+    assert_eq!(h.router.partial_option_entries(), 0);
+}
