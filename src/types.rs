@@ -512,8 +512,9 @@ pub struct Rpc {
     pub extensions: Option<Extensions>,
     /// Whether the RPC carries the (empty) `TestExtension` message of the test extension.
     pub test_extension: bool,
-    /// A `PartialMessagesExtension` (Partial Messages extension; at most one per RPC).
-    pub partial: Option<PartialMessage>,
+    /// A `PartialMessagesExtension` (Partial Messages extension; at most one per RPC). Boxed:
+    /// rare, and it would otherwise double the size of every RPC value.
+    pub partial: Option<Box<PartialMessage>>,
 }
 
 impl Rpc {

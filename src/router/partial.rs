@@ -378,7 +378,7 @@ impl Router {
         self.actions.push_back(Action::Send {
             peer,
             rpc: Rpc {
-                partial: Some(partial),
+                partial: Some(Box::new(partial)),
                 ..Rpc::default()
             },
             class: SendClass::Publish,

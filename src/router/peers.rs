@@ -234,7 +234,7 @@ impl Router {
         if let Some(partial) = partial
             && !self.is_graylisted(&from)
         {
-            self.handle_partial(from, partial);
+            self.handle_partial(from, *partial);
         }
         self.flush_control();
     }
@@ -298,9 +298,9 @@ impl Router {
             tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
         }
         for sub in subscriptions.into_iter().take(max_per_rpc) {
-            let Some(state) = self.peers.get_mut(&from) else {
+            if !self.peers.contains_key(&from) {
                 return;
-            };
+            }
             if sub.subscribe {
                 // Partial options are kept only for topics the peer is subscribed to (bounded
                 // by `max_topics_per_peer`).

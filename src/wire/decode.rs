@@ -243,7 +243,8 @@ pub(crate) fn decode_rpc(frame: &Bytes, limits: &DecodeLimits) -> Result<Decoded
         } else if field.is_bytes(PARTIAL_MESSAGES) {
             // An optional message: a repeated occurrence replaces the earlier one (the last
             // one wins, as in protobuf's merge of the scalar fields it holds).
-            out.rpc.partial = partial(field.body, limits.max_topic_len, &mut out.drops)?;
+            out.rpc.partial =
+                partial(field.body, limits.max_topic_len, &mut out.drops)?.map(Box::new);
         }
         // Everything else (unknown fields, including experimental ones above 0x200000) is
         // skipped.

@@ -135,7 +135,7 @@ fn extension_lens(rpc: &Rpc) -> (usize, usize) {
             TEST_EXTENSION_FIELD_LEN
         } else {
             0
-        } + rpc.partial.as_ref().map_or(0, partial_field_len),
+        } + rpc.partial.as_deref().map_or(0, partial_field_len),
         rpc.extensions.as_ref().map_or(0, extensions_entry_len),
     )
 }

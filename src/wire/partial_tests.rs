@@ -80,8 +80,8 @@ fn partial_rpc_and_extension_decode_from_hand_built_bytes() {
         })
     );
     assert_eq!(
-        rpc.partial,
-        Some(PartialMessage {
+        rpc.partial.as_deref(),
+        Some(&PartialMessage {
             topic: TopicHash::from_raw("t"),
             group_id: Bytes::from_static(b"g1"),
             message: Some(Bytes::from_static(&[1, 2, 3])),
@@ -174,12 +174,12 @@ fn malformed_or_oversized_partials_are_dropped_and_counted() {
 #[test]
 fn a_partial_too_large_for_the_frame_is_dropped_by_the_fragmenter() {
     let big = Rpc {
-        partial: Some(PartialMessage {
+        partial: Some(Box::new(PartialMessage {
             topic: TopicHash::from_raw("t"),
             group_id: Bytes::from_static(b"g"),
             message: Some(Bytes::from(vec![1u8; 1000])),
             metadata: None,
-        }),
+        })),
         extensions: Some(Extensions {
             partial_messages: true,
             test_extension: false,

@@ -139,7 +139,7 @@ fn partials_to(actions: &[Action], peer: PeerId) -> Vec<PartialMessage> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send { peer: p, rpc, .. } if *p == peer => rpc.partial.clone(),
+            Action::Send { peer: p, rpc, .. } if *p == peer => rpc.partial.as_deref().cloned(),
             _ => None,
         })
         .collect()
@@ -160,12 +160,12 @@ fn partial_events(actions: &[Action]) -> Vec<(PeerId, PartialMessage)> {
 
 fn partial_rpc(topic: &TopicHash, group: &'static [u8], metadata: Option<u8>) -> Rpc {
     Rpc {
-        partial: Some(PartialMessage {
+        partial: Some(Box::new(PartialMessage {
             topic: topic.clone(),
             group_id: Bytes::from_static(group),
             message: Some(Bytes::from_static(b"\x00\x01")),
             metadata: metadata.map(|m| Bytes::from(vec![m])),
-        }),
+        })),
         ..Rpc::default()
     }
 }
@@ -588,7 +588,7 @@ fn peer_options_are_kept_only_for_topics_the_peer_is_subscribed_to() {
             },
         );
     }
-    assert_eq!(h.router.peer_subscription_bytes(&p) > 0, true);
+    assert!(h.router.peer_subscription_bytes(&p) > 0);
     assert!(
         h.router.partial_option_entries() <= 4,
         "{} option entries for a peer capped at 4 topics",
