@@ -416,8 +416,17 @@ mod tests {
                     message_ids: vec![id(b"id4")],
                 },
             ],
-            // Partial messages (10) is not an extension we know: an empty announcement.
-            extensions: Some(crate::types::Extensions::default()),
+            // Partial messages (10), in ControlExtensions and as RPC.partial (group only).
+            extensions: Some(crate::types::Extensions {
+                partial_messages: true,
+                test_extension: false,
+            }),
+            partial: Some(Box::new(crate::types::PartialMessage {
+                topic: TopicHash::from_raw("t1"),
+                group_id: Bytes::from_static(b"group"),
+                message: None,
+                metadata: None,
+            })),
             ..Rpc::default()
         };
         assert_eq!(decoded.rpc, expected);

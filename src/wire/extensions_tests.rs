@@ -112,8 +112,8 @@ fn the_test_extension_has_its_field_numbers_on_the_wire() {
 
 #[test]
 fn experimental_and_unknown_extension_fields_are_skipped() {
-    // Unknown extensions inside ControlExtensions: partialMessages (10), an experimental
-    // varint field and an experimental bytes field above 0x200000.
+    // Extensions inside ControlExtensions: partialMessages (10, known), an experimental
+    // varint field and an experimental bytes field above 0x200000 (unknown: skipped).
     let mut ext = Vec::new();
     varint_field(&mut ext, 10, 1);
     varint_field(&mut ext, 0x20_0001, 7);
@@ -140,7 +140,10 @@ fn experimental_and_unknown_extension_fields_are_skipped() {
                 subscribe: true,
                 topic: TopicHash::from_raw("t"),
             }],
-            extensions: Some(Extensions::default()),
+            extensions: Some(Extensions {
+                partial_messages: true,
+                test_extension: false,
+            }),
             ..Rpc::default()
         }
     );

@@ -163,7 +163,7 @@ fn the_test_extension_is_exchanged_once_when_both_sides_announce_it() {
     assert_eq!(
         greeting[0].extensions,
         Some(Extensions {
-            partial_messages: false,
+            partial_messages: cfg!(feature = "partial-messages"),
             test_extension: true
         })
     );
@@ -199,7 +199,13 @@ fn no_test_extension_unless_both_sides_announce_it() {
     // We do not announce it (the default); the peer does.
     let mut h = Harness::new(config().build().unwrap());
     let (p, greeting) = greeted_peer(&mut h, PeerKind::Gossipsubv1_3);
-    assert_eq!(greeting[0].extensions, Some(Extensions::default()));
+    assert_eq!(
+        greeting[0].extensions,
+        Some(Extensions {
+            partial_messages: cfg!(feature = "partial-messages"),
+            test_extension: false
+        })
+    );
     h.router.handle_rpc(
         h.now,
         p,
