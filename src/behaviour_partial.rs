@@ -60,6 +60,15 @@ impl Behaviour {
         self.router.report_partial(peer, topic, feedback);
     }
 
+    /// The Partial Messages options `peer` announced with its subscription to `topic`.
+    pub fn peer_partial_options(
+        &self,
+        peer: &PeerId,
+        topic: &TopicHash,
+    ) -> crate::types::SubscriptionOptions {
+        self.router.peer_partial_options(peer, topic)
+    }
+
     /// Sets the bounds on partial-message groups (default: [`PartialLimits::default`]).
     pub fn set_partial_limits(&mut self, limits: PartialLimits) -> Result<(), PartialLimitsError> {
         self.router.set_partial_limits(limits)

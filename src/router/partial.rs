@@ -515,6 +515,12 @@ impl Router {
         Ok(sent)
     }
 
+    /// The Partial Messages options `peer` announced with its subscription to `topic`
+    /// (default when none, or when it is not subscribed).
+    pub fn peer_partial_options(&self, peer: &PeerId, topic: &TopicHash) -> SubscriptionOptions {
+        self.partial.options(peer, topic)
+    }
+
     /// Number of (peer, topic) partial options held, for tests and memory accounting.
     pub fn partial_option_entries(&self) -> usize {
         self.partial.peer_options.values().map(|t| t.len()).sum()

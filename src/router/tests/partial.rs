@@ -190,6 +190,10 @@ fn our_subscription_announces_the_options_and_only_on_subscribe() {
             .collect()
     };
     assert_eq!(subs(&h.drain(), early)[0].options, opts(true, true));
+    assert_eq!(
+        h.router.peer_partial_options(&early, &topic),
+        opts(false, false)
+    );
     // A peer greeted later gets the options in its greeting.
     let late = PeerId::random();
     h.router.add_peer(h.now, late, false);
@@ -219,6 +223,8 @@ fn our_subscription_announces_the_options_and_only_on_subscribe() {
 #[test]
 fn publish_partial_pushes_parts_to_requesters_and_metadata_to_supporters() {
     let (mut h, topic, [a, b, c]) = three_peers(true);
+    assert_eq!(h.router.peer_partial_options(&a, &topic), opts(true, true));
+    assert_eq!(h.router.peer_partial_options(&b, &topic), opts(false, true));
     let sent = h
         .router
         .publish_partial(h.now, topic.clone(), Parts::new(b"g", &[0, 2]))
@@ -440,6 +446,17 @@ fn groups_expire_after_their_ttl_and_publishing_adopts_a_peer_opened_group() {
             ..PartialLimits::default()
         }),
         Err(PartialLimitsError::TtlTooShort(2))
+    );
+    assert_eq!(
+        h.router.set_partial_limits(PartialLimits {
+            groups_per_peer: 9,
+            groups_per_topic: 8,
+            ..PartialLimits::default()
+        }),
+        Err(PartialLimitsError::InvalidGroupBounds {
+            per_peer: 9,
+            per_topic: 8
+        })
     );
     h.router
         .set_partial_limits(PartialLimits {
