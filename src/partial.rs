@@ -9,7 +9,7 @@
 //!
 //! What the router does, and what it leaves to the application:
 //! - The application enables partial messages per topic with
-//!   [`crate::Behaviour::subscribe_partial`] (or [`crate::Router::subscribe_partial`]). The
+//!   [`crate::Behaviour::subscribe_partial`] (or [`crate::router::Router::subscribe_partial`]). The
 //!   subscription then carries `supportsSendingPartial`, and `requestsPartial` when asked.
 //! - The router keeps, per topic and group, the last [`Partial`] the application published
 //!   and, per peer, what the peer told us it has and wants (merged with
@@ -108,7 +108,7 @@ pub enum PartialError {
     Other(String),
 }
 
-/// Why [`crate::Router::publish_partial`] refused a partial message.
+/// Why [`crate::router::Router::publish_partial`] refused a partial message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishPartialError {

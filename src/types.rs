@@ -384,8 +384,9 @@ pub struct Subscription {
     pub options: SubscriptionOptions,
 }
 
-/// The Partial Messages options a subscription carries (see [`crate::partial`]). Decoded
-/// normalised: ignored on an unsubscribe, and requesting implies supporting.
+/// The Partial Messages options a subscription carries (feature `partial-messages`, module
+/// `partial`). Decoded normalised: ignored on an unsubscribe, and requesting implies
+/// supporting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct SubscriptionOptions {
     /// The subscriber wants partial messages rather than full messages on the topic.

@@ -157,10 +157,11 @@ pub struct Counters {
     /// Partial messages dropped as malformed (no topic or group id, a field over its bound).
     pub partials_malformed: u64,
     /// Partial messages ignored: the feature is off, the topic is not enabled for partial
-    /// messages, the sender did not announce the extension, or it is graylisted.
+    /// messages, or the sender did not announce the extension (a graylisted sender's RPCs
+    /// are counted in `rpcs_graylisted`).
     pub partials_ignored: u64,
     /// Partial messages refused because they would open a group over a bound
-    /// (`groups_per_topic` or `groups_per_peer` of [`crate::partial::PartialLimits`]).
+    /// (`groups_per_topic` or `groups_per_peer` of `partial::PartialLimits`).
     pub partial_groups_over_cap: u64,
     /// Partial messages (or parts metadata) found invalid: by the application, or because
     /// the parts metadata could not be used; each penalised (P4).
