@@ -34,6 +34,93 @@
 //!
 //! The trait is modelled on libp2p-gossipsub 0.50's `Partial` (group id, metadata, the parts a
 //! peer should get given its metadata) with the metadata kept as plain bytes.
+//!
+//! # Example
+//!
+//! A message of up to eight one-byte parts; its parts metadata is one byte with bit `i` set
+//! when part `i` is held, and parts travel as `(index, value)` pairs.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use gossipsub::partial::{Partial, PartialError, PartialFeedback, PartsForPeer};
+//! use gossipsub::{Behaviour, ConfigBuilder, Event, IdentTopic, MessageAuthenticity};
+//! use libp2p_identity::{Keypair, PeerId};
+//!
+//! #[derive(Clone)]
+//! struct Column {
+//!     block_root: [u8; 32],
+//!     cells: [Option<u8>; 8],
+//! }
+//!
+//! impl Column {
+//!     fn held(&self) -> u8 {
+//!         (0..8).filter(|&i| self.cells[i].is_some()).fold(0, |m, i| m | 1 << i)
+//!     }
+//! }
+//!
+//! impl Partial for Column {
+//!     fn group_id(&self) -> Bytes {
+//!         Bytes::copy_from_slice(&self.block_root)
+//!     }
+//!
+//!     fn parts_metadata(&self) -> Bytes {
+//!         Bytes::from(vec![self.held()])
+//!     }
+//!
+//!     fn parts_for_peer(
+//!         &self,
+//!         _peer: &PeerId,
+//!         peer_metadata: Option<&[u8]>,
+//!     ) -> Result<PartsForPeer, PartialError> {
+//!         let has = match peer_metadata {
+//!             None => 0,
+//!             Some([bits]) => *bits,
+//!             Some(_) => return Err(PartialError::InvalidMetadata),
+//!         };
+//!         let mut parts = Vec::new();
+//!         for (i, cell) in self.cells.iter().enumerate() {
+//!             if let Some(value) = cell.filter(|_| has & (1 << i) == 0) {
+//!                 parts.extend_from_slice(&[i as u8, value]);
+//!             }
+//!         }
+//!         Ok(PartsForPeer {
+//!             parts: (!parts.is_empty()).then(|| Bytes::from(parts)),
+//!             peer_metadata: Some(Bytes::from(vec![has | self.held()])),
+//!         })
+//!     }
+//!
+//!     fn merge_metadata(&self, known: &[u8], update: &[u8]) -> Result<Bytes, PartialError> {
+//!         match (known, update) {
+//!             ([a], [b]) => Ok(Bytes::from(vec![a | b])),
+//!             _ => Err(PartialError::InvalidMetadata),
+//!         }
+//!     }
+//! }
+//!
+//! let key = Keypair::generate_ed25519();
+//! let config = ConfigBuilder::default().build().unwrap();
+//! let mut gossipsub = Behaviour::new(MessageAuthenticity::Signed(key), config).unwrap();
+//! let topic = IdentTopic::new("/eth2/00000000/data_column_sidecar_3/ssz_snappy");
+//! // Announce `supportsSendingPartial` and `requestsPartial` on the topic.
+//! gossipsub.subscribe_partial(&topic, true).unwrap();
+//! // Publish what we hold; call again whenever more cells arrive.
+//! let mut cells = [None; 8];
+//! cells[0] = Some(1);
+//! cells[2] = Some(3);
+//! let column = Column { block_root: [7; 32], cells };
+//! let peers = gossipsub.publish_partial(topic.clone(), column).unwrap();
+//! assert_eq!(peers, 0); // nobody connected in this example
+//!
+//! // In the swarm's event loop:
+//! fn on_event(gossipsub: &mut Behaviour, event: Event) {
+//!     if let Event::Partial { propagation_source, message } = event {
+//!         // Verify `message.message` (the cells) against the group, merge what is new into
+//!         // our copy, publish_partial the richer copy, and tell the router how it went:
+//!         gossipsub.report_partial(&propagation_source, &message.topic, PartialFeedback::Useful);
+//!     }
+//! }
+//! # let _ = on_event;
+//! ```
 
 use bytes::Bytes;
 use libp2p_identity::PeerId;
