@@ -21,6 +21,7 @@ impl Router {
         self.reconnect_direct_peers();
         self.expire_caches(now);
         self.expire_px(now);
+        self.emit_partial_gossip();
         self.expire_partial_groups();
     }
 

@@ -228,6 +228,69 @@ impl Router {
         }
     }
 
+    /// Heartbeat step: lazy gossip. Peers outside the mesh that support partial messages on
+    /// a topic of ours (`max(gossip_lazy, gossip_factor * eligible)` of them, as IHAVE) are
+    /// sent our parts metadata of each group we published, when it changed since we last sent
+    /// it to them; they ask for parts by answering with their own metadata.
+    pub(super) fn emit_partial_gossip(&mut self) {
+        use rand::seq::SliceRandom;
+        let topics: Vec<TopicHash> = self.partial.local.keys().cloned().collect();
+        for topic in topics {
+            let has_ours = self
+                .partial
+                .groups
+                .get(&topic)
+                .is_some_and(|g| g.values().any(|group| group.ours.is_some()));
+            if !has_ours {
+                continue;
+            }
+            let mesh = self.mesh.get(&topic);
+            let mut candidates: Vec<PeerId> = self
+                .gossipsub_peers_in(&topic)
+                .into_iter()
+                .filter(|p| {
+                    !mesh.is_some_and(|m| m.contains(p))
+                        && !self.below_gossip_threshold(p)
+                        && self.peer_has_partial_extension(p)
+                        && self.partial.options(p, &topic).supports_partial
+                })
+                .collect();
+            let count = self
+                .config
+                .gossip_lazy()
+                .max((self.config.gossip_factor() * candidates.len() as f64) as usize);
+            candidates.shuffle(&mut self.rng);
+            candidates.truncate(count);
+            let mut sends = Vec::new();
+            if let Some(groups) = self.partial.groups.get_mut(&topic) {
+                for (group_id, group) in groups.iter_mut() {
+                    let Some(ours) = group.ours.as_ref() else {
+                        continue;
+                    };
+                    let mine = ours.parts_metadata();
+                    for peer in &candidates {
+                        let view = group.peers.entry(*peer).or_default();
+                        if view.sent.as_ref() != Some(&mine) {
+                            view.sent = Some(mine.clone());
+                            sends.push((*peer, group_id.clone(), mine.clone()));
+                        }
+                    }
+                }
+            }
+            for (peer, group_id, metadata) in sends {
+                self.send_partial(
+                    peer,
+                    PartialMessage {
+                        topic: topic.clone(),
+                        group_id,
+                        message: None,
+                        metadata: Some(metadata),
+                    },
+                );
+            }
+        }
+    }
+
     fn group_expiry(&self) -> u64 {
         self.heartbeat_ticks
             .saturating_add(u64::from(self.partial.limits.group_ttl_heartbeats))

@@ -628,3 +628,51 @@ fn peer_options_are_kept_only_for_topics_the_peer_is_subscribed_to() {
     h.router.remove_peer(&p);
     assert_eq!(h.router.partial_option_entries(), 0);
 }
+
+#[test]
+fn heartbeat_gossips_our_parts_metadata_to_partial_peers_outside_the_mesh() {
+    let mut h = Harness::new(config().build().unwrap());
+    let topic = Harness::topic();
+    let peers: Vec<PeerId> = (0..20)
+        .map(|_| add_partial_peer(&mut h, &topic, opts(true, true), true))
+        .collect();
+    h.router
+        .subscribe_partial(h.now, topic.clone(), true)
+        .unwrap();
+    h.drain();
+    let mesh: Vec<PeerId> = h.router.mesh_peers(&topic).copied().collect();
+    h.router
+        .publish_partial(h.now, topic.clone(), Parts::new(b"g", &[0, 1]))
+        .unwrap();
+    let pushed = h.drain();
+    for p in &peers {
+        assert_eq!(
+            partials_to(&pushed, *p).len(),
+            usize::from(mesh.contains(p))
+        );
+    }
+    let actions = h.heartbeat();
+    let gossiped: Vec<PeerId> = peers
+        .iter()
+        .filter(|p| !partials_to(&actions, **p).is_empty())
+        .copied()
+        .collect();
+    assert!(
+        !gossiped.is_empty(),
+        "some peers outside the mesh learn our metadata"
+    );
+    for p in &gossiped {
+        assert!(!mesh.contains(p), "mesh peers already have it");
+        let sent = partials_to(&actions, *p);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].message, None, "gossip is metadata only");
+        assert_eq!(sent[0].metadata.as_deref(), Some(&[0b11][..]));
+    }
+    // Told once: the same metadata is not gossiped to them again.
+    for _ in 0..3 {
+        let actions = h.heartbeat();
+        for p in &gossiped {
+            assert!(partials_to(&actions, *p).is_empty());
+        }
+    }
+}
