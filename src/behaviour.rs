@@ -45,7 +45,7 @@ use crate::score::{
 };
 use crate::transform::DataTransform;
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::{self, DecodeLimits, DropReason};
+use crate::wire::{self, DropReason};
 
 /// Runs `$body` with `$m` bound to the metrics, if they are on (a no-op without the `metrics`
 /// feature). The only place the behaviour depends on the feature.
@@ -66,7 +66,29 @@ macro_rules! observe {
 /// with us: time for both sides to exchange subscriptions.
 const KEEP_ALIVE_GRACE_HEARTBEATS: u32 = 10;
 
-/// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; see the crate docs.
+/// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; the crate docs have a complete
+/// example with two swarms.
+///
+/// Build it with the way our messages are authored ([`MessageAuthenticity`]) and a [`Config`];
+/// other constructors add a [`SubscriptionFilter`] or a [`DataTransform`], and
+/// [`with_peer_score`](Self::with_peer_score) turns on peer scoring. Its events are [`Event`]s.
+///
+/// ```
+/// use gossipsub::{Behaviour, Config, IdentTopic, MessageAuthenticity, PublishError};
+/// use libp2p::identity::Keypair;
+///
+/// let key = Keypair::generate_ed25519();
+/// let mut gossipsub = Behaviour::new(MessageAuthenticity::Signed(key), Config::default())?;
+/// let topic = IdentTopic::new("news");
+/// assert!(gossipsub.subscribe(&topic)?); // newly subscribed
+/// assert!(!gossipsub.subscribe(&topic)?); // already subscribed
+/// assert_eq!(gossipsub.topics().collect::<Vec<_>>(), [&topic.hash()]);
+///
+/// // Not connected to anyone yet: there is no peer to publish to.
+/// let result = gossipsub.publish(topic.clone(), "hello");
+/// assert!(matches!(result, Err(PublishError::NoPeersSubscribedToTopic(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Behaviour {
     router: Router,
     handler_config: HandlerConfig,
@@ -106,11 +128,7 @@ impl Behaviour {
         let first_seqno = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let handler_config = HandlerConfig::new(
-            config.max_transmit_size(),
-            config.support_floodsub(),
-            DecodeLimits::from_config(&config),
-        );
+        let handler_config = HandlerConfig::new(&config);
         let delay = config.heartbeat_initial_delay();
         let record_key = match &authenticity {
             MessageAuthenticity::Signed(key) => Some(key.clone()),
@@ -355,6 +373,30 @@ impl Behaviour {
             });
         }
         Ok(id)
+    }
+
+    /// Publishes a batch of messages with their first copies interleaved across peers: every
+    /// message is handed to one peer before any message goes to a second (go's
+    /// `MessageBatch`), which gets a whole block's worth of blobs out sooner on a limited
+    /// uplink. One result per item, in order; see [`Behaviour::publish`] for the errors, except
+    /// that full send queues are not reported per item (such a message stays cached and can
+    /// still reach peers through gossip).
+    pub fn publish_batch(
+        &mut self,
+        batch: impl IntoIterator<Item = (TopicHash, Bytes)>,
+    ) -> Vec<Result<MessageId, PublishError>> {
+        let batch: Vec<(TopicHash, Bytes)> = batch.into_iter().collect();
+        let _sizes: Vec<(TopicHash, usize)> =
+            batch.iter().map(|(t, d)| (t.clone(), d.len())).collect();
+        let results = self.router.publish_batch(Instant::now(), batch);
+        self.refused_publish = None;
+        self.drain_router();
+        for (_result, _size) in results.iter().zip(&_sizes) {
+            if _result.is_ok() {
+                observe!(self, |m| m.on_publish(&_size.0, _size.1));
+            }
+        }
+        results
     }
 
     /// Reports the application's verdict on a message received with `validate_messages` on.

@@ -10,6 +10,7 @@ mod builder;
 mod presets;
 #[cfg(test)]
 mod tests_bounds;
+mod topics;
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
@@ -17,6 +18,7 @@ use libp2p_identity::PeerId;
 use sha2::{Digest, Sha256};
 
 pub use builder::ConfigBuilder;
+pub use topics::{DEFAULT_PROTOCOL_ID_PREFIX, TopicMeshConfig};
 
 use crate::authenticity::{MessageAuthenticity, ValidationMode};
 use crate::error::ConfigError;
@@ -34,6 +36,22 @@ const CONTENT_ID_LEN: usize = 20;
 /// Create one with [`Config::default`], a preset such as [`Config::ethereum`], or a
 /// [`ConfigBuilder`]. Every value has a getter of the same name; its documentation gives the
 /// spec name and the default.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gossipsub::{Config, ConfigBuilder};
+///
+/// let default = Config::default();
+/// assert_eq!(default.mesh_n(), 6);
+/// assert_eq!(default.heartbeat_interval(), Duration::from_secs(1));
+///
+/// let tuned = ConfigBuilder::default()
+///     .heartbeat_interval(Duration::from_millis(700))
+///     .build()?;
+/// assert_eq!(tuned.heartbeat_interval(), Duration::from_millis(700));
+/// # Ok::<(), gossipsub::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct Config {
     // Mesh degrees.
@@ -111,6 +129,11 @@ pub struct Config {
     send_queue_bytes: usize,
     forward_queue_duration: Duration,
     publish_queue_duration: Duration,
+    // Per-topic degrees and sizes, protocol ids, message-id length (config/topics.rs).
+    per_topic: topics::PerTopic,
+    protocol_id_prefix: String,
+    max_protocol: crate::types::PeerKind,
+    message_id_len: Option<usize>,
 }
 
 impl Config {
@@ -717,6 +740,10 @@ impl fmt::Debug for Config {
             .field("send_queue_bytes", &self.send_queue_bytes)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
+            .field("per_topic", &self.per_topic)
+            .field("protocol_id_prefix", &self.protocol_id_prefix)
+            .field("max_protocol", &self.max_protocol)
+            .field("message_id_len", &self.message_id_len)
             .field(
                 "message_id_topics",
                 &self.message_id_fns_by_topic.keys().collect::<Vec<_>>(),

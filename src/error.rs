@@ -58,6 +58,18 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A per-topic value ([`ConfigBuilder::set_topic_config`](crate::ConfigBuilder::set_topic_config),
+    /// [`ConfigBuilder::max_transmit_size_for_topic`](crate::ConfigBuilder::max_transmit_size_for_topic))
+    /// is invalid.
+    #[error("invalid config field `{field}` for topic {topic}: {reason}")]
+    InvalidTopicField {
+        /// The topic whose value is invalid.
+        topic: TopicHash,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The message authenticity and validation mode do not fit together.
     #[error(
         "message authenticity {authenticity} is incompatible with validation mode {validation}"

@@ -8,6 +8,43 @@ use crate::types::PartialMessage;
 use crate::types::{Message, MessageId, TopicHash};
 
 /// An event of the gossipsub behaviour (and of the sans-IO router).
+///
+/// The swarm reports them as `SwarmEvent::Behaviour(event)` (or inside your own combined
+/// behaviour's event). A typical handler:
+///
+/// ```
+/// use gossipsub::{Behaviour, Event, MessageAcceptance};
+///
+/// /// Handles one event of a behaviour built with `validate_messages(true)`.
+/// fn on_event(gossipsub: &mut Behaviour, event: Event) {
+///     match event {
+///         Event::Message { propagation_source, message_id, message } => {
+///             // Every message waits for a verdict before it is forwarded.
+///             let verdict = match std::str::from_utf8(&message.data) {
+///                 Ok(text) if !text.is_empty() => MessageAcceptance::Accept,
+///                 Ok(_) => MessageAcceptance::Ignore, // harmless, not worth forwarding
+///                 Err(_) => MessageAcceptance::Reject, // invalid: penalise the sender
+///             };
+///             gossipsub.report_message_validation_result(&message_id, &propagation_source, verdict);
+///         }
+///         Event::Subscribed { peer_id, topic, .. } => println!("{peer_id} joined {topic}"),
+///         Event::SlowPeer { peer_id, failed_messages, .. } => {
+///             eprintln!("{peer_id} is slow: {} RPCs dropped", failed_messages.total())
+///         }
+///         // Other events (and those added later: the enum is non-exhaustive).
+///         _ => {}
+///     }
+/// }
+/// # let key = libp2p::identity::Keypair::generate_ed25519();
+/// # let mut gossipsub = Behaviour::new(
+/// #     gossipsub::MessageAuthenticity::Signed(key),
+/// #     gossipsub::ConfigBuilder::default().validate_messages(true).build().unwrap(),
+/// # ).unwrap();
+/// # on_event(&mut gossipsub, Event::Subscribed {
+/// #     peer_id: libp2p::PeerId::random(),
+/// #     topic: "news".into(),
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {

@@ -10,6 +10,34 @@ use std::collections::HashSet;
 use crate::types::TopicHash;
 
 /// Decides which topics are allowed.
+///
+/// Ready-made filters: [`AllowAllSubscriptionFilter`] (the default), [`AllowListSubscriptionFilter`]
+/// and [`RegexSubscriptionFilter`]; any `Fn(&TopicHash) -> bool + Send + 'static` closure is a
+/// filter too. Give one to
+/// [`Behaviour::new_with_subscription_filter`](crate::Behaviour::new_with_subscription_filter).
+///
+/// ```
+/// use gossipsub::{
+///     AllowListSubscriptionFilter, Behaviour, Config, IdentTopic, MessageAuthenticity,
+///     SubscriptionError, SubscriptionFilter, TopicHash,
+/// };
+/// use libp2p::identity::Keypair;
+///
+/// let allowed = [IdentTopic::new("blocks").hash()].into_iter().collect();
+/// let mut gossipsub = Behaviour::new_with_subscription_filter(
+///     MessageAuthenticity::Signed(Keypair::generate_ed25519()),
+///     Config::default(),
+///     AllowListSubscriptionFilter(allowed),
+/// )?;
+/// assert!(gossipsub.subscribe(&IdentTopic::new("blocks"))?);
+/// let refused = gossipsub.subscribe(&IdentTopic::new("ads"));
+/// assert!(matches!(refused, Err(SubscriptionError::NotAllowed(_))));
+///
+/// // A closure works as a filter as well.
+/// let under_app = |topic: &TopicHash| topic.as_str().starts_with("/app/");
+/// assert!(under_app.allow(&TopicHash::from_raw("/app/chat")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait SubscriptionFilter: Send + 'static {
     /// Whether `topic` may be subscribed to (by us) or tracked (for a remote peer).
     fn allow(&self, topic: &TopicHash) -> bool;

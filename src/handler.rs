@@ -52,7 +52,7 @@ use libp2p_swarm::{
 use crate::{
     queue::{PeerQueue, QueuedRpc},
     types::{PeerKind, Rpc},
-    upgrade::{Upgrade, default_protocols},
+    upgrade::{Upgrade, protocols},
     wire::{self, Codec, DecodeLimits, DecodedRpc, DropReason, Inbound},
 };
 
@@ -86,16 +86,17 @@ pub(crate) struct HandlerConfig {
 }
 
 impl HandlerConfig {
-    /// meshsub 1.3, 1.2, 1.1 and 1.0, plus floodsub when `floodsub` is set.
-    pub(crate) fn new(
-        max_transmit_size: usize,
-        floodsub: bool,
-        decode_limits: DecodeLimits,
-    ) -> Self {
+    /// The protocols, frame limit and decode limits of `config`: meshsub 1.3 (or
+    /// `max_protocol`) down to 1.0 under `protocol_id_prefix`, plus floodsub when enabled.
+    pub(crate) fn new(config: &crate::Config) -> Self {
         HandlerConfig {
-            protocols: default_protocols(floodsub),
-            max_transmit_size,
-            decode_limits,
+            protocols: protocols(
+                config.protocol_id_prefix(),
+                config.max_protocol(),
+                config.support_floodsub(),
+            ),
+            max_transmit_size: config.max_transmit_size(),
+            decode_limits: DecodeLimits::from_config(config),
         }
     }
 }

@@ -104,6 +104,20 @@ impl Hasher for Sha256Hash {
 }
 
 /// A topic name together with the way it is hashed.
+///
+/// The hash is what travels on the wire and what peers compare: nodes meet on a topic only if
+/// they hash its name the same way.
+///
+/// ```
+/// use gossipsub::{IdentTopic, Sha256Topic, TopicHash};
+///
+/// let chat = IdentTopic::new("chat");
+/// assert_eq!(chat.hash(), TopicHash::from_raw("chat")); // the name is the hash
+///
+/// let hashed = Sha256Topic::new("chat");
+/// assert_eq!(hashed.name(), "chat");
+/// assert_ne!(hashed.hash(), chat.hash()); // base64 of a SHA-256 digest
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topic<H: Hasher> {
     name: String,

@@ -187,6 +187,7 @@ fn main() -> anyhow::Result<()> {
             subscription_changes_per_min: args.sub_changes_per_min,
             churn_per_min: args.churn_per_min,
             churn_downtime: args.churn_downtime,
+            ..WorkloadConfig::default()
         },
         warmup: args.warmup,
         duration: args.duration,

@@ -36,9 +36,39 @@ const DEFAULT_SEND_QUEUE_BYTES: usize = 8 << 20;
 /// Builds a [`Config`]. [`ConfigBuilder::default`] starts from the go-compatible defaults;
 /// setters return `&mut Self` so that they can be chained, and [`build`](Self::build) checks the
 /// result.
+///
+/// ```
+/// use std::hash::{DefaultHasher, Hash, Hasher};
+/// use std::time::Duration;
+///
+/// use gossipsub::{ConfigBuilder, ConfigError, Message, MessageId, ValidationMode};
+///
+/// let config = ConfigBuilder::default()
+///     .mesh_n(8)
+///     .mesh_n_low(6)
+///     .mesh_n_high(12)
+///     .heartbeat_interval(Duration::from_millis(700))
+///     .max_transmit_size(1 << 20)
+///     // Every received message waits for `report_message_validation_result`.
+///     .validate_messages(true)
+///     .validation_mode(ValidationMode::Strict)
+///     // Two messages with the same data are the same message.
+///     .message_id_fn(|message: &Message| {
+///         let mut hasher = DefaultHasher::new();
+///         message.data.hash(&mut hasher);
+///         MessageId::new(hasher.finish().to_be_bytes().to_vec())
+///     })
+///     .build()?;
+/// assert_eq!(config.mesh_n(), 8);
+///
+/// // Inconsistent values are refused with the offending field named.
+/// let error = ConfigBuilder::default().mesh_n(4).mesh_n_low(6).build().unwrap_err();
+/// assert!(matches!(error, ConfigError::InvalidField { .. }), "{error}");
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
-    config: Config,
+    pub(super) config: Config,
 }
 
 impl Default for ConfigBuilder {
@@ -109,6 +139,10 @@ impl Default for ConfigBuilder {
             send_queue_bytes: DEFAULT_SEND_QUEUE_BYTES,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
+            per_topic: Default::default(),
+            protocol_id_prefix: super::DEFAULT_PROTOCOL_ID_PREFIX.to_owned(),
+            max_protocol: crate::types::PeerKind::Gossipsubv1_3,
+            message_id_len: None,
         };
         ConfigBuilder { config }
     }
@@ -613,6 +647,7 @@ impl ConfigBuilder {
     /// `Instant` cannot overflow.
     pub fn build(&self) -> Result<Config, ConfigError> {
         validate(&self.config)?;
+        super::topics::validate(&self.config, MIN_TRANSMIT_SIZE)?;
         Ok(self.config.clone())
     }
 }

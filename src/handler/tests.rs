@@ -90,7 +90,7 @@ impl NetworkBehaviour for TestBehaviour {
 }
 
 fn swarm(kinds: &[PeerKind]) -> Swarm<TestBehaviour> {
-    let protocols = default_protocols(true)
+    let protocols = crate::upgrade::default_protocols(true)
         .into_iter()
         .filter(|(_, kind)| kinds.contains(kind))
         .collect();

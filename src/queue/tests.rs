@@ -571,7 +571,12 @@ fn merging_stays_within_the_receivers_decode_limits() {
     for batch in 0..3u32 {
         let idontwant = (0..600u32)
             .map(|i| ControlAction::IDontWant {
-                message_ids: vec![MessageId::new((batch * 1000 + i).to_be_bytes().to_vec())],
+                // 20 bytes: the Ethereum preset drops ids of any other length.
+                message_ids: vec![MessageId::new({
+                    let mut id = vec![0u8; 20];
+                    id[..4].copy_from_slice(&(batch * 1000 + i).to_be_bytes());
+                    id
+                })],
             })
             .collect();
         q.push(control(vec![], idontwant)).unwrap();

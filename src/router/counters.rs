@@ -68,6 +68,11 @@ pub struct Counters {
     pub px_peers_over_rpc_cap: u64,
     /// IHAVE, IWANT and IDONTWANT ids skipped at decode for exceeding `max_message_id_len`.
     pub message_ids_too_long: u64,
+    /// IHAVE, IWANT and IDONTWANT ids skipped at decode for a length other than
+    /// `message_id_len` (when the network fixes one, as Ethereum does).
+    pub message_ids_wrong_len: u64,
+    /// Messages rejected for exceeding their topic's `max_transmit_size_for_topic`.
+    pub messages_over_topic_size: u64,
     /// Subscriptions, messages and control entries skipped at decode for a topic longer than
     /// `max_topic_len`.
     pub topics_too_long: u64,
@@ -98,6 +103,8 @@ pub struct Counters {
     pub iwant_over_cap: u64,
     /// IDONTWANT ids ignored over the per-heartbeat budget.
     pub idontwant_ignored: u64,
+    /// IDONTWANT ids taken from peers (within the budget).
+    pub idontwant_received: u64,
     /// GRAFTs ignored (topic we are not in, blacklisted peer) or refused with PRUNE (direct
     /// peer, topic the peer may not subscribe to, backoff, negative score, full mesh).
     pub graft_refused: u64,
@@ -172,7 +179,7 @@ impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 69] {
+    pub fn fields(&self) -> [(&'static str, u64); 72] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -202,6 +209,8 @@ impl Counters {
             message_ids_over_rpc_cap,
             px_peers_over_rpc_cap,
             message_ids_too_long,
+            message_ids_wrong_len,
+            messages_over_topic_size,
             topics_too_long,
             messages_rejected,
             messages_ignored,
@@ -215,6 +224,7 @@ impl Counters {
             iwant_not_allowed,
             iwant_over_cap,
             idontwant_ignored,
+            idontwant_received,
             graft_refused,
             grafts_in_backoff,
             prune_ignored,
@@ -273,6 +283,8 @@ impl Counters {
             ("message_ids_over_rpc_cap", message_ids_over_rpc_cap),
             ("px_peers_over_rpc_cap", px_peers_over_rpc_cap),
             ("message_ids_too_long", message_ids_too_long),
+            ("message_ids_wrong_len", message_ids_wrong_len),
+            ("messages_over_topic_size", messages_over_topic_size),
             ("topics_too_long", topics_too_long),
             ("messages_rejected", messages_rejected),
             ("messages_ignored", messages_ignored),
@@ -286,6 +298,7 @@ impl Counters {
             ("iwant_not_allowed", iwant_not_allowed),
             ("iwant_over_cap", iwant_over_cap),
             ("idontwant_ignored", idontwant_ignored),
+            ("idontwant_received", idontwant_received),
             ("graft_refused", graft_refused),
             ("grafts_in_backoff", grafts_in_backoff),
             ("prune_ignored", prune_ignored),
@@ -324,6 +337,7 @@ impl Counters {
         self.control_over_rpc_cap += drops.control_over_cap as u64;
         self.message_ids_over_rpc_cap += drops.ids_over_cap as u64;
         self.message_ids_too_long += drops.ids_too_long as u64;
+        self.message_ids_wrong_len += drops.ids_wrong_len as u64;
         self.px_peers_over_rpc_cap += drops.px_peers_over_cap as u64;
         self.topics_too_long += drops.topics_too_long as u64;
         self.messages_malformed += drops.messages_grown as u64;

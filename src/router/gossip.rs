@@ -176,6 +176,7 @@ impl Router {
                 continue;
             }
             state.idontwant_received += 1;
+            self.counters.idontwant_received += 1;
             if state.dont_send.insert(id.clone()) {
                 state.dont_send_order.push_back((tick, id.clone()));
                 cancelled.push(id);

@@ -75,9 +75,9 @@ impl Router {
             self.fanout_last_pub.remove(&topic);
             self.fanout.remove(&topic);
         }
-        let d = self.config.mesh_n();
         let topics: Vec<_> = self.fanout.keys().cloned().collect();
         for topic in topics {
+            let d = self.config.mesh_n_for_topic(&topic);
             let Some(fanout) = self.fanout.get(&topic) else {
                 continue;
             };

@@ -41,6 +41,23 @@ impl Router {
             tracing::debug!(peer = %from, topic = %message.topic, "message for a topic we are not subscribed to dropped");
             return;
         }
+        if self.config.has_topic_size_limits() {
+            let max = self.config.max_transmit_size_for_topic(&message.topic);
+            let size = wire::fragment::message_len(&message);
+            if size > max {
+                // Not worth an id: the sender alone is penalised (P4), as libp2p-gossipsub
+                // 0.50 does for its `MessageSizeTooLargeForTopic`.
+                self.counters.messages_over_topic_size += 1;
+                tracing::debug!(peer = %from, topic = %message.topic, size, max, "message over the topic's max_transmit_size rejected");
+                self.score_rejected(
+                    &from,
+                    &MessageId::new(Vec::new()),
+                    &message.topic,
+                    RejectReason::InvalidSignature,
+                );
+                return;
+            }
+        }
         // A duplicate of a cached message finds its id in the cache's content index, without
         // running the message-id function again.
         let content_key = self.mcache.content_key(&message);
@@ -219,8 +236,22 @@ impl Router {
         topic: TopicHash,
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
+        let (id, message, recipients) = self.prepare_publish(now, topic, data.into())?;
+        for peer in recipients {
+            self.send_message(peer, &id, &message, SendClass::Publish);
+        }
+        Ok(id)
+    }
+
+    /// Builds, checks and caches one message to publish and sends the IDONTWANTs that go
+    /// before it; returns its id, the message and its recipients (nothing is sent yet).
+    pub(super) fn prepare_publish(
+        &mut self,
+        now: Instant,
+        topic: TopicHash,
+        data: Bytes,
+    ) -> Result<(MessageId, RawMessage, Vec<PeerId>), PublishError> {
         self.touch(now);
-        let data: Bytes = data.into();
         let wire_data = self.transform.outbound_transform(&topic, data.clone())?;
         let message = self.build_message(topic, wire_data)?;
         let size = wire::encoded_len(&Rpc {
@@ -229,7 +260,7 @@ impl Router {
             control: Vec::new(),
             ..Rpc::default()
         });
-        let max = self.config.max_transmit_size();
+        let max = self.config.max_transmit_size_for_topic(&message.topic);
         if size > max {
             return Err(PublishError::MessageTooLarge { size, max });
         }
@@ -273,10 +304,7 @@ impl Router {
             self.flush_control();
         }
         tracing::debug!(topic = %message.topic, %id, peers = recipients.len(), "publishing");
-        for peer in recipients {
-            self.send_message(peer, &id, &message, SendClass::Publish);
-        }
-        Ok(id)
+        Ok((id, message, recipients))
     }
 
     fn publish_recipients(&mut self, now: Instant, topic: &TopicHash) -> Vec<PeerId> {
@@ -292,7 +320,7 @@ impl Router {
                 let mut candidates = self.gossipsub_peers_in(topic);
                 candidates.retain(|p| self.fanout_eligible(topic, p));
                 candidates.shuffle(&mut self.rng);
-                candidates.truncate(self.config.mesh_n());
+                candidates.truncate(self.config.mesh_n_for_topic(topic));
                 let mut set = self.new_set();
                 set.extend(candidates);
                 self.fanout.insert(topic.clone(), set);

@@ -14,6 +14,7 @@
 //!   instant at which [`Router::handle_timeout`] must be called.
 
 mod backoff;
+mod batch;
 mod counters;
 mod gossip;
 mod heartbeat;

@@ -54,6 +54,12 @@ pub struct WorkloadConfig {
     /// How long a node that left stays away before it rejoins with a fresh router and
     /// dials new peers.
     pub churn_downtime: Duration,
+    /// Messages each publish event publishes at once, on the same topic (e.g. 6 blobs of a
+    /// block). Default 1. See [`batch_completion`](super::batch_completion).
+    pub batch_size: usize,
+    /// Whether a batch is published with [`Router::publish_batch`](crate::router::Router::publish_batch)
+    /// (first copies interleaved) rather than message after message. Default `false`.
+    pub batch_interleave: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -67,6 +73,8 @@ impl Default for WorkloadConfig {
             subscription_changes_per_min: 0.0,
             churn_per_min: 0.0,
             churn_downtime: Duration::from_secs(30),
+            batch_size: 1,
+            batch_interleave: false,
         }
     }
 }

@@ -30,7 +30,7 @@ mod topology;
 pub use config::{Preset, SimConfig, WorkloadConfig};
 pub use link::{DEFAULT_REGION_MATRIX_MS, LatencyModel, LinkConfig};
 pub use metrics::NodeBytes;
-pub use network::{Network, NodeFactory};
+pub use network::{Network, NodeFactory, batch_completion};
 pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput};
 pub use plot::{PlotResult, plot_duplicates, plot_latency_cdf};
 pub use results::{Latency, MeshSample, MessageResult, Results};

@@ -18,6 +18,10 @@ use super::topology::{assign_regions, pick_peers, random_graph};
 use crate::config::Config;
 use crate::types::TopicHash;
 
+#[path = "batch.rs"]
+mod batch;
+pub use batch::batch_completion;
+
 /// Builds the behaviour of each node; see [`Network::with_factory`].
 pub type NodeFactory = Box<dyn FnMut(&NodeInit) -> Box<dyn NodeBehaviour>>;
 
@@ -408,6 +412,9 @@ impl Network {
     }
 
     fn publish(&mut self, k: usize) {
+        if self.cfg.workload.batch_size > 1 {
+            return self.publish_batch(k);
+        }
         let p = self.publishers[k] as usize;
         let count = self.published[k];
         self.published[k] += 1;

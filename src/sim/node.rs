@@ -98,6 +98,21 @@ pub trait NodeBehaviour {
         topic: TopicHash,
         data: Bytes,
     ) -> Option<MessageId>;
+    /// The workload publishes a batch of messages at once (`WorkloadConfig::batch_size`):
+    /// `interleave` asks for first copies interleaved across peers. Returns the id of each
+    /// message published. By default the messages are published one after the other.
+    fn publish_batch(
+        &mut self,
+        ctx: &mut NodeCtx<'_>,
+        batch: Vec<(TopicHash, Bytes)>,
+        interleave: bool,
+    ) -> Vec<Option<MessageId>> {
+        let _ = interleave;
+        batch
+            .into_iter()
+            .map(|(topic, data)| self.publish(ctx, topic, data))
+            .collect()
+    }
     /// The node's mesh degree in `topic`, if it keeps a mesh for it.
     fn mesh_degree(&self, topic: &TopicHash) -> Option<usize>;
     /// The router, for nodes that have one (statistics and memory accounting).
@@ -220,6 +235,28 @@ impl NodeBehaviour for HonestNode {
         let id = self.router.publish(ctx.now(), topic, data).ok();
         self.drain(ctx);
         id
+    }
+
+    fn publish_batch(
+        &mut self,
+        ctx: &mut NodeCtx<'_>,
+        batch: Vec<(TopicHash, Bytes)>,
+        interleave: bool,
+    ) -> Vec<Option<MessageId>> {
+        let ids = if interleave {
+            self.router
+                .publish_batch(ctx.now(), batch)
+                .into_iter()
+                .map(Result::ok)
+                .collect()
+        } else {
+            batch
+                .into_iter()
+                .map(|(topic, data)| self.router.publish(ctx.now(), topic, data).ok())
+                .collect()
+        };
+        self.drain(ctx);
+        ids
     }
 
     fn mesh_degree(&self, topic: &TopicHash) -> Option<usize> {

@@ -53,6 +53,8 @@ pub(crate) struct DecodeLimits {
     pub(crate) max_id_len: usize,
     /// The longest topic kept, in bytes (`max_topic_len`).
     pub(crate) max_topic_len: usize,
+    /// The only message-id length kept, when the network fixes one (`message_id_len`).
+    pub(crate) exact_id_len: Option<usize>,
 }
 
 impl DecodeLimits {
@@ -68,6 +70,7 @@ impl DecodeLimits {
         max_px_peers: usize::MAX,
         max_id_len: usize::MAX,
         max_topic_len: usize::MAX,
+        exact_id_len: None,
     };
 
     /// The limits of `config`.
@@ -83,6 +86,7 @@ impl DecodeLimits {
             max_px_peers: config.max_px_peers_per_rpc(),
             max_id_len: config.max_message_id_len(),
             max_topic_len: config.max_topic_len(),
+            exact_id_len: config.message_id_len(),
         }
     }
 }
@@ -100,6 +104,8 @@ pub(crate) struct DecodeDrops {
     pub(crate) ids_over_cap: usize,
     /// Message ids longer than `max_id_len`.
     pub(crate) ids_too_long: usize,
+    /// Message ids whose length is not `exact_id_len`.
+    pub(crate) ids_wrong_len: usize,
     /// PRUNE peer-exchange entries over `max_px_peers`.
     pub(crate) px_peers_over_cap: usize,
     /// Subscriptions, messages and control entries whose topic is longer than `max_topic_len`.
@@ -385,10 +391,19 @@ struct ControlBudget {
     idontwant_ids: usize,
     px_peers: usize,
     max_id_len: usize,
+    exact_id_len: Option<usize>,
     max_topic_len: usize,
 }
 
 impl ControlBudget {
+    /// The accepted id lengths: `exact_id_len` alone when set, else up to `max_id_len`.
+    fn id_len(&self) -> IdLen {
+        IdLen {
+            max: self.max_id_len,
+            exact: self.exact_id_len,
+        }
+    }
+
     fn new(limits: &DecodeLimits) -> Self {
         ControlBudget {
             entries: [limits.max_control_entries; 5],
@@ -398,6 +413,7 @@ impl ControlBudget {
             idontwant_ids: limits.max_idontwant_ids,
             px_peers: limits.max_px_peers,
             max_id_len: limits.max_id_len,
+            exact_id_len: limits.exact_id_len,
             max_topic_len: limits.max_topic_len,
         }
     }
@@ -454,19 +470,15 @@ fn control_message(
         }
         budget.entries[kind] -= 1;
         budget.bytes -= field.body.len();
+        let id_len = budget.id_len();
         let action = match kind {
             0 => {
                 let Some(topic) = entry_topic(field.body, budget.max_topic_len, &mut out.drops)?
                 else {
                     continue;
                 };
-                let ids = message_ids(
-                    field.body,
-                    2,
-                    &mut budget.ihave_ids,
-                    budget.max_id_len,
-                    &mut out.drops,
-                )?;
+                let ids =
+                    message_ids(field.body, 2, &mut budget.ihave_ids, id_len, &mut out.drops)?;
                 ControlAction::IHave {
                     topic,
                     message_ids: ids,
@@ -477,7 +489,7 @@ fn control_message(
                     field.body,
                     1,
                     &mut budget.iwant_ids,
-                    budget.max_id_len,
+                    id_len,
                     &mut out.drops,
                 )?,
             },
@@ -502,7 +514,7 @@ fn control_message(
                     field.body,
                     1,
                     &mut budget.idontwant_ids,
-                    budget.max_id_len,
+                    id_len,
                     &mut out.drops,
                 )?,
             },
@@ -531,20 +543,31 @@ fn entry_topic(
     }
 }
 
+/// The message-id lengths a decoder keeps.
+#[derive(Debug, Clone, Copy)]
+struct IdLen {
+    /// The longest id kept (`max_message_id_len`).
+    max: usize,
+    /// The only length kept, when the network fixes one (`message_id_len`).
+    exact: Option<usize>,
+}
+
 /// The message ids (field `number` of `body`), copied out of the frame: ids longer than
-/// `max_len` and ids over the `left` budget are skipped and counted.
+/// `len.max`, ids of another length than `len.exact` (when set) and ids over the `left`
+/// budget are skipped and counted.
 fn message_ids(
     body: &[u8],
     number: u32,
     left: &mut usize,
-    max_len: usize,
+    len: IdLen,
     drops: &mut DecodeDrops,
 ) -> Result<Vec<MessageId>, String> {
+    let fits = |n: usize| n <= len.max && len.exact.is_none_or(|exact| n == exact);
     // Count first, so the vector is allocated once and never beyond the budget.
     let mut fitting = 0usize;
     for field in Fields(body) {
         let field = field?;
-        if field.is_bytes(number) && field.body.len() <= max_len {
+        if field.is_bytes(number) && fits(field.body.len()) {
             fitting += 1;
         }
     }
@@ -554,8 +577,10 @@ fn message_ids(
         if !field.is_bytes(number) {
             continue;
         }
-        if field.body.len() > max_len {
+        if field.body.len() > len.max {
             drops.ids_too_long += 1;
+        } else if !fits(field.body.len()) {
+            drops.ids_wrong_len += 1;
         } else if *left == 0 {
             drops.ids_over_cap += 1;
         } else {

@@ -1,5 +1,6 @@
 //! Router unit tests. Time moves only by passing later instants; nothing sleeps.
 
+mod batch;
 mod bounds;
 mod caches;
 mod core;
@@ -10,6 +11,7 @@ mod invariants;
 mod observability;
 #[cfg(feature = "partial-messages")]
 mod partial;
+mod per_topic;
 mod rules;
 mod scoring;
 mod transform;
