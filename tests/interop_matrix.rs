@@ -250,10 +250,7 @@ async fn extensions_exchanged_both_ways() {
     .await;
     let n = ours_handle.lock().expect("node lock");
     let b = n.swarm.behaviour();
-    assert_eq!(
-        b.peer_extensions(&their_id),
-        Some(THEIR_EXTENSIONS)
-    );
+    assert_eq!(b.peer_extensions(&their_id), Some(THEIR_EXTENSIONS));
     assert_eq!(b.counters().extensions_duplicate, 0);
     // Theirs never announces the test extension, so ours never sends the test RPC.
     assert_eq!(b.counters().test_extensions_received, 0);
