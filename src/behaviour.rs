@@ -924,3 +924,7 @@ fn control_gossip_expiry(config: &Config, now: Instant) -> Option<Instant> {
 #[cfg(test)]
 #[path = "behaviour_tests.rs"]
 mod tests;
+
+#[cfg(feature = "partial-messages")]
+#[path = "behaviour_partial.rs"]
+mod partial;

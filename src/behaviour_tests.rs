@@ -66,6 +66,7 @@ fn a_publish_refused_everywhere_fails_even_if_its_idontwant_was_queued() {
         crate::handler::HandlerOut(HandlerEvent::Rpc(DecodedRpc {
             rpc: crate::types::Rpc {
                 subscriptions: vec![crate::types::Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: topic.hash(),
                 }],

@@ -3,6 +3,8 @@
 use libp2p_core::PeerRecord;
 use libp2p_identity::PeerId;
 
+#[cfg(feature = "partial-messages")]
+use crate::types::PartialMessage;
 use crate::types::{Message, MessageId, TopicHash};
 
 /// An event of the gossipsub behaviour (and of the sans-IO router).
@@ -100,6 +102,17 @@ pub enum Event {
         peer_id: PeerId,
         /// What was dropped, per class.
         failed_messages: FailedMessages,
+    },
+    /// A partial message (Partial Messages extension) was received on a topic enabled for
+    /// them: parts and/or the sender's parts metadata of a group (see [`crate::partial`]).
+    /// Every one is reported, also for groups we published ourselves; report the parts with
+    /// `report_partial`.
+    #[cfg(feature = "partial-messages")]
+    Partial {
+        /// The peer that sent it.
+        propagation_source: PeerId,
+        /// The partial message.
+        message: PartialMessage,
     },
 }
 

@@ -138,6 +138,8 @@ mod fuzz_support;
 mod handler;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "partial-messages")]
+pub mod partial;
 pub mod protocol;
 mod queue;
 pub mod router;
@@ -173,6 +175,7 @@ pub use types::{
     ControlAction, Extensions, Hasher, IdentTopic, IdentityHash, Message, MessageId, PeerInfo,
     PeerKind, RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
 };
+pub use types::{PartialMessage, SubscriptionOptions};
 
 /// The README's code blocks as doc tests: the usage example (`examples/usage.rs`) is compiled,
 /// the others run.

@@ -393,6 +393,69 @@ pub struct Subscription {
     pub subscribe: bool,
     /// The topic.
     pub topic: TopicHash,
+    /// The Partial Messages options of a subscribe (`SubOpts.requestsPartial = 3`,
+    /// `SubOpts.supportsSendingPartial = 4`); always the default on an unsubscribe.
+    pub options: SubscriptionOptions,
+}
+
+/// The Partial Messages options a subscription carries (feature `partial-messages`, module
+/// `partial`). Decoded normalised: ignored on an unsubscribe, and requesting implies
+/// supporting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SubscriptionOptions {
+    /// The subscriber wants partial messages rather than full messages on the topic.
+    pub requests_partial: bool,
+    /// The subscriber can send partial messages on the topic.
+    pub supports_partial: bool,
+}
+
+impl SubscriptionOptions {
+    /// The options as they take effect: none on an unsubscribe, and `supports_partial`
+    /// whenever `requests_partial`.
+    pub fn normalised(self, subscribe: bool) -> SubscriptionOptions {
+        if !subscribe {
+            return SubscriptionOptions::default();
+        }
+        SubscriptionOptions {
+            requests_partial: self.requests_partial,
+            supports_partial: self.supports_partial || self.requests_partial,
+        }
+    }
+}
+
+/// One `PartialMessagesExtension` (`RPC.partial = 10`) of the Partial Messages extension: a
+/// part (or several) of the message of group `group_id`, and/or the sender's parts metadata
+/// (which parts it has and wants). Both payloads are opaque to the router.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PartialMessage {
+    /// The topic (`topicID = 1`).
+    pub topic: TopicHash,
+    /// The group the parts belong to (`groupID = 2`).
+    pub group_id: Bytes,
+    /// The encoded parts (`partialMessage = 3`), if any.
+    pub message: Option<Bytes>,
+    /// The sender's parts metadata (`partsMetadata = 4`), if any.
+    pub metadata: Option<Bytes>,
+}
+
+impl fmt::Debug for PartialMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartialMessage")
+            .field("topic", &self.topic)
+            .field(
+                "group_id",
+                &format_args!("{:<20}", hex_fmt::HexFmt(&self.group_id)),
+            )
+            .field("message_len", &self.message.as_ref().map(Bytes::len))
+            .field(
+                "metadata",
+                &self
+                    .metadata
+                    .as_ref()
+                    .map(|m| format!("{:<20}", hex_fmt::HexFmt(m))),
+            )
+            .finish()
+    }
 }
 
 /// One peer offered in a PRUNE's peer exchange.
@@ -447,6 +510,8 @@ pub struct Extensions {
     /// The test extension (`testExtension = 6492434`): when both sides announce it, each
     /// sends the other one `TestExtension` RPC.
     pub test_extension: bool,
+    /// The Partial Messages extension (`partialMessages = 10`).
+    pub partial_messages: bool,
 }
 
 /// A decoded RPC, in crate types.
@@ -462,6 +527,9 @@ pub struct Rpc {
     pub extensions: Option<Extensions>,
     /// Whether the RPC carries the (empty) `TestExtension` message of the test extension.
     pub test_extension: bool,
+    /// A `PartialMessagesExtension` (Partial Messages extension; at most one per RPC). Boxed:
+    /// rare, and it would otherwise double the size of every RPC value.
+    pub partial: Option<Box<PartialMessage>>,
 }
 
 impl Rpc {
@@ -472,6 +540,7 @@ impl Rpc {
             && self.control.is_empty()
             && self.extensions.is_none()
             && !self.test_extension
+            && self.partial.is_none()
     }
 }
 

@@ -202,6 +202,12 @@ async fn pair(
 }
 
 /// Ours restricted to `max` with `max_protocol`.
+/// What libp2p-gossipsub 0.50.1 announces with its `partial-messages` feature.
+const THEIR_EXTENSIONS: gossipsub::Extensions = gossipsub::Extensions {
+    partial_messages: true,
+    test_extension: false,
+};
+
 fn ours_up_to(max: gossipsub::PeerKind) -> gossipsub::ConfigBuilder {
     let mut b = fast_config();
     b.max_protocol(max);
@@ -209,7 +215,8 @@ fn ours_up_to(max: gossipsub::PeerKind) -> gossipsub::ConfigBuilder {
 }
 
 /// Both sides with their default protocols negotiate `/meshsub/1.3.0`, and theirs' Extensions
-/// control message (it announces none we know) reaches us exactly once.
+/// control message reaches us exactly once (it announces the Partial Messages extension: the
+/// dev-dependency turns on its `partial-messages` feature).
 #[tokio::test]
 async fn meshsub_1_3_by_default() {
     let (ours_handle, their_id) = pair(
@@ -222,7 +229,7 @@ async fn meshsub_1_3_by_default() {
     let n = ours_handle.lock().expect("node lock");
     assert_eq!(
         n.swarm.behaviour().peer_extensions(&their_id),
-        Some(gossipsub::Extensions::default()),
+        Some(THEIR_EXTENSIONS),
         "their Extensions control message was received"
     );
 }
@@ -243,10 +250,7 @@ async fn extensions_exchanged_both_ways() {
     .await;
     let n = ours_handle.lock().expect("node lock");
     let b = n.swarm.behaviour();
-    assert_eq!(
-        b.peer_extensions(&their_id),
-        Some(gossipsub::Extensions::default())
-    );
+    assert_eq!(b.peer_extensions(&their_id), Some(THEIR_EXTENSIONS));
     assert_eq!(b.counters().extensions_duplicate, 0);
     // Theirs never announces the test extension, so ours never sends the test RPC.
     assert_eq!(b.counters().test_extensions_received, 0);

@@ -82,6 +82,7 @@ fn greeting(topics: &[&str]) -> QueuedRpc {
             subscriptions: topics
                 .iter()
                 .map(|t| Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: TopicHash::from(*t),
                 })
@@ -268,6 +269,7 @@ fn extensions_are_never_merged_into_a_queued_rpc() {
     // A mergeable control RPC (subscriptions only) queued first, then the greeting.
     let mut subs = control(vec![]);
     subs.rpc.subscriptions.push(Subscription {
+        options: Default::default(),
         subscribe: true,
         topic: TopicHash::from("s"),
     });

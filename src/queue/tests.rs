@@ -446,6 +446,7 @@ fn a_keep_alive_change_wakes_the_handlers() {
 
 fn sub(topic: &str) -> Subscription {
     Subscription {
+        options: Default::default(),
         subscribe: true,
         topic: TopicHash::from(topic),
     }

@@ -166,13 +166,27 @@ pub struct Counters {
     pub publish_batches_too_large: u64,
     /// New messages dropped over the sender's `max_message_bytes_per_peer_per_heartbeat`.
     pub messages_over_peer_budget: u64,
+    /// Partial messages (Partial Messages extension) received and taken.
+    pub partials_received: u64,
+    /// Partial messages dropped as malformed (no topic or group id, a field over its bound).
+    pub partials_malformed: u64,
+    /// Partial messages ignored: the feature is off, the topic is not enabled for partial
+    /// messages, or the sender did not announce the extension (a graylisted sender's RPCs
+    /// are counted in `rpcs_graylisted`).
+    pub partials_ignored: u64,
+    /// Partial messages refused because they would open a group over a bound
+    /// (`groups_per_topic` or `groups_per_peer` of `partial::PartialLimits`).
+    pub partial_groups_over_cap: u64,
+    /// Partial messages (or parts metadata) found invalid: by the application, or because
+    /// the parts metadata could not be used; each penalised (P4).
+    pub partials_invalid: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 70] {
+    pub fn fields(&self) -> [(&'static str, u64); 75] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -244,6 +258,11 @@ impl Counters {
             send_queue_requeue_shed,
             publish_batches_too_large,
             messages_over_peer_budget,
+            partials_received,
+            partials_malformed,
+            partials_ignored,
+            partial_groups_over_cap,
+            partials_invalid,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -316,6 +335,11 @@ impl Counters {
             ("send_queue_requeue_shed", send_queue_requeue_shed),
             ("publish_batches_too_large", publish_batches_too_large),
             ("messages_over_peer_budget", messages_over_peer_budget),
+            ("partials_received", partials_received),
+            ("partials_malformed", partials_malformed),
+            ("partials_ignored", partials_ignored),
+            ("partial_groups_over_cap", partial_groups_over_cap),
+            ("partials_invalid", partials_invalid),
         ]
     }
 
@@ -330,5 +354,6 @@ impl Counters {
         self.px_peers_over_rpc_cap += drops.px_peers_over_cap as u64;
         self.topics_too_long += drops.topics_too_long as u64;
         self.messages_malformed += drops.messages_grown as u64;
+        self.partials_malformed += drops.partials_malformed as u64;
     }
 }

@@ -217,6 +217,8 @@ impl Router {
                     !excluded.is_some_and(|set| set.contains(p))
                         && !self.direct_peers.contains(p)
                         && !self.below_gossip_threshold(p)
+                        // It gets parts metadata, not message ids (Partial Messages).
+                        && !self.wants_partial_only(p, &topic)
                 })
                 .collect();
             let count = self

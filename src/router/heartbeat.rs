@@ -21,6 +21,8 @@ impl Router {
         self.reconnect_direct_peers();
         self.expire_caches(now);
         self.expire_px(now);
+        self.emit_partial_gossip();
+        self.expire_partial_groups();
     }
 
     /// Peers that did not deliver a message they advertised within `iwant_followup_time`.

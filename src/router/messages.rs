@@ -200,7 +200,7 @@ impl Router {
         };
         let peers: Vec<PeerId> = mesh
             .iter()
-            .filter(|p| Some(**p) != except)
+            .filter(|p| Some(**p) != except && !self.skip_idontwant(p, topic))
             .copied()
             .collect();
         for peer in peers {
@@ -229,6 +229,7 @@ impl Router {
                 && !self.blacklist.contains(p)
                 && Some(*p) != message.source
                 && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
+                && !self.wants_partial_only(p, &message.topic)
         });
         for peer in recipients {
             self.send_message(peer, id, message, SendClass::Forward);
@@ -307,7 +308,9 @@ impl Router {
         if self.seen.contains(&id) {
             return Err(PublishError::Duplicate);
         }
-        let recipients = self.publish_recipients(now, &message.topic);
+        let mut recipients = self.publish_recipients(now, &message.topic);
+        // Peers that requested partial messages get the parts from `publish_partial`.
+        recipients.retain(|p| !self.wants_partial_only(p, &message.topic));
         if recipients.is_empty() {
             return Err(PublishError::NoPeersSubscribedToTopic(message.topic));
         }
@@ -320,7 +323,12 @@ impl Router {
         if self.config.idontwant_on_publish()
             && message.data.len() >= self.config.idontwant_message_size_threshold()
         {
-            for peer in &recipients {
+            let told: Vec<PeerId> = recipients
+                .iter()
+                .filter(|p| !self.skip_idontwant(p, &message.topic))
+                .copied()
+                .collect();
+            for peer in &told {
                 self.send_control(
                     *peer,
                     ControlAction::IDontWant {

@@ -24,6 +24,10 @@ pub(crate) mod mcache;
 mod mesh;
 mod mesh_stats;
 mod messages;
+#[cfg(feature = "partial-messages")]
+mod partial;
+#[cfg(not(feature = "partial-messages"))]
+mod partial_off;
 mod peers;
 mod promises;
 mod px;
@@ -166,6 +170,9 @@ pub struct Router {
     transform: Box<dyn DataTransform>,
     /// The latest instant passed in (time never goes back).
     now: Instant,
+    /// The Partial Messages extension.
+    #[cfg(feature = "partial-messages")]
+    partial: partial::PartialState,
 }
 
 impl Router {
@@ -208,6 +215,8 @@ impl Router {
             scoring: None,
             transform: Box::new(IdentityTransform),
             now,
+            #[cfg(feature = "partial-messages")]
+            partial: partial::PartialState::new(&hasher),
             mcache: MessageCache::new(
                 config.history_length(),
                 config.history_gossip(),
@@ -362,6 +371,7 @@ impl Router {
         }
         tracing::debug!(%topic, "unsubscribing");
         self.announce_subscription(topic, false);
+        self.partial_unsubscribed(topic);
         self.leave(now, topic);
         self.flush_control();
         true
@@ -485,8 +495,14 @@ impl Router {
             .filter(|(_, s)| s.kind.is_some_and(|k| k != PeerKind::NotSupported))
             .map(|(p, _)| *p)
             .collect();
+        let options = if subscribe {
+            self.local_subscription_options(topic)
+        } else {
+            Default::default()
+        };
         for peer in peers {
             self.control_rpc(peer).subscriptions.push(Subscription {
+                options,
                 subscribe,
                 topic: topic.clone(),
             });

@@ -97,12 +97,14 @@ impl Router {
     /// stream) carries.
     fn greet(&mut self, peer: PeerId, kind: PeerKind) {
         let extensions = kind.supports_extensions().then_some(Extensions {
+            partial_messages: self.announces_partial_messages(),
             test_extension: self.config.test_extension(),
         });
         let subscriptions = self
             .mesh
             .keys()
             .map(|topic| Subscription {
+                options: self.local_subscription_options(topic),
                 subscribe: true,
                 topic: topic.clone(),
             })
@@ -180,6 +182,7 @@ impl Router {
             set.remove(peer);
         }
         self.pending_control.remove(peer);
+        self.partial_peer_removed(peer);
     }
 
     /// Handles an RPC received from `from`. Subscriptions are taken even from a graylisted
@@ -207,6 +210,7 @@ impl Router {
             control,
             extensions,
             test_extension,
+            partial,
         } = rpc;
         if let Some(extensions) = extensions {
             self.handle_extensions(from, extensions);
@@ -229,6 +233,11 @@ impl Router {
         self.handle_messages(now, from, messages);
         if !self.is_graylisted(&from) {
             self.handle_control(now, from, control);
+        }
+        if let Some(partial) = partial
+            && !self.is_graylisted(&from)
+        {
+            self.handle_partial(from, *partial);
         }
         self.flush_control();
     }
@@ -292,12 +301,20 @@ impl Router {
             tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
         }
         for sub in subscriptions.into_iter().take(max_per_rpc) {
-            let Some(state) = self.peers.get_mut(&from) else {
+            if !self.peers.contains_key(&from) {
                 return;
-            };
+            }
             if sub.subscribe {
-                self.add_peer_topic(from, &sub.topic);
+                // Partial options are kept only for topics the peer is subscribed to (bounded
+                // by `max_topics_per_peer`).
+                if self.add_peer_topic(from, &sub.topic) {
+                    self.partial_subscription(from, &sub);
+                }
             } else {
+                self.partial_subscription(from, &sub);
+                let Some(state) = self.peers.get_mut(&from) else {
+                    return;
+                };
                 if !state.topics.remove(&sub.topic) {
                     continue;
                 }

@@ -741,6 +741,19 @@ impl PeerScore {
         }
     }
 
+    /// Useful parts of a partial message (Partial Messages extension) from `peer` in `topic`:
+    /// rewarded like a first message delivery (`P2`, and `P3` if in the mesh).
+    #[cfg(feature = "partial-messages")]
+    pub(crate) fn useful_partial(&mut self, peer: &PeerId, topic: &TopicHash) {
+        self.mark_first_delivery(peer, topic);
+    }
+
+    /// Invalid parts or parts metadata from `peer` in `topic`: `P4` +1, as an invalid message.
+    #[cfg(feature = "partial-messages")]
+    pub(crate) fn invalid_partial(&mut self, peer: &PeerId, topic: &TopicHash) {
+        self.mark_invalid_delivery(peer, topic);
+    }
+
     /// `P3` +1 (capped) if in the mesh.
     fn mark_mesh_delivery(&mut self, peer: &PeerId, topic: &TopicHash) {
         let Some(cap) = self

@@ -263,10 +263,12 @@ pub(crate) mod tests {
         Rpc {
             subscriptions: vec![
                 Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: TopicHash::from_raw("topic-a"),
                 },
                 Subscription {
+                    options: Default::default(),
                     subscribe: false,
                     topic: TopicHash::from_raw("topic-b"),
                 },
@@ -389,6 +391,7 @@ pub(crate) mod tests {
         let max = 100;
         let valid = Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: TopicHash::from_raw("t"),
             }],

@@ -40,8 +40,21 @@ fn field_len(len: usize) -> usize {
 }
 
 fn subscription_len(sub: &Subscription) -> usize {
-    // subscribe (always written: tag + one byte) and topicid.
-    2 + field_len(sub.topic.as_str().len())
+    // subscribe (always written: tag + one byte) and topicid; requestsPartial and
+    // supportsSendingPartial (tag + one byte each) when set on a subscribe.
+    let requests = sub.subscribe && sub.options.requests_partial;
+    let supports = sub.subscribe && (sub.options.supports_partial || requests);
+    2 + field_len(sub.topic.as_str().len()) + 2 * usize::from(requests) + 2 * usize::from(supports)
+}
+
+/// Encoded length of the `RPC.partial` field of `partial`, with its tag.
+fn partial_field_len(partial: &crate::types::PartialMessage) -> usize {
+    field_len(
+        field_len(partial.topic.as_str().len())
+            + field_len(partial.group_id.len())
+            + partial.message.as_ref().map_or(0, |m| field_len(m.len()))
+            + partial.metadata.as_ref().map_or(0, |m| field_len(m.len())),
+    )
 }
 
 /// Encoded length of a message body as [`super::convert::message_to_proto`] writes it.
@@ -109,8 +122,9 @@ const TEST_EXTENSION_FIELD_LEN: usize = 4 + 1;
 
 /// The encoded length of the `ControlMessage.extensions` entry of `extensions`, with its tag.
 fn extensions_entry_len(extensions: &crate::types::Extensions) -> usize {
-    // `testExtension`: a 4-byte tag and a 1-byte bool.
-    let body = if extensions.test_extension { 4 + 1 } else { 0 };
+    // `testExtension`: a 4-byte tag and a 1-byte bool; `partialMessages`: 1-byte tag and bool.
+    let body = if extensions.test_extension { 4 + 1 } else { 0 }
+        + if extensions.partial_messages { 2 } else { 0 };
     field_len(body)
 }
 
@@ -121,7 +135,7 @@ fn extension_lens(rpc: &Rpc) -> (usize, usize) {
             TEST_EXTENSION_FIELD_LEN
         } else {
             0
-        },
+        } + rpc.partial.as_deref().map_or(0, partial_field_len),
         rpc.extensions.as_ref().map_or(0, extensions_entry_len),
     )
 }
@@ -271,15 +285,30 @@ pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fr
             ..Fragments::default()
         };
     }
-    // The meshsub 1.3 fields (a few bytes) ride in the first piece.
+    // The meshsub 1.3 fields (a few bytes) ride in the first piece; so does a partial message
+    // (the router sends each alone) when it fits one, and is dropped otherwise.
+    let mut rpc = rpc;
+    let mut dropped_partial = 0;
+    if rpc
+        .partial
+        .as_ref()
+        .is_some_and(|p| rpc_len_of(partial_field_len(p) + TEST_EXTENSION_FIELD_LEN, 0) > max)
+    {
+        rpc.partial = None;
+        dropped_partial = 1;
+    }
     let (test, extensions) = extension_lens(&rpc);
     let mut out = Packer {
         max,
         limits: *limits,
-        done: Fragments::default(),
+        done: Fragments {
+            dropped_messages: dropped_partial,
+            ..Fragments::default()
+        },
         current: Rpc {
             extensions: rpc.extensions,
             test_extension: rpc.test_extension,
+            partial: rpc.partial,
             ..Rpc::default()
         },
         fields: test,

@@ -162,6 +162,7 @@ fn publish_with_control_is_split() {
     big.data = Bytes::from(vec![1u8; 60_000]);
     let rpc = Rpc {
         subscriptions: vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: TopicHash::from_raw("topic-b"),
         }],

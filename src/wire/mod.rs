@@ -23,9 +23,13 @@ mod extensions_tests;
 mod fidelity_tests;
 #[cfg(test)]
 mod fragment_tests;
+#[cfg(test)]
+mod partial_tests;
 
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
 pub(crate) use decode::{DecodeDrops, DecodeLimits};
+#[cfg_attr(not(feature = "partial-messages"), allow(unused_imports))]
+pub use decode::{MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN};
 pub(crate) use fragment::{Usage, fragment_for_peer, fragment_within, rpc_len};
 pub(crate) use signing::{sign, validate};

@@ -169,6 +169,7 @@ fn ihave_iwant_message_round_trip() {
             other,
             Rpc {
                 subscriptions: vec![Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: topic.clone(),
                 }],
@@ -616,6 +617,7 @@ fn reconnecting_peer_learns_subscriptions_again_and_floodsub_gets_no_control() {
         assert_eq!(
             subs,
             vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone()
             }]
@@ -686,6 +688,7 @@ fn same_seed_same_decisions() {
                 *p,
                 Rpc {
                     subscriptions: vec![Subscription {
+                        options: Default::default(),
                         subscribe: true,
                         topic: topic.clone(),
                     }],

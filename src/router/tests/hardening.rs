@@ -43,6 +43,7 @@ fn direct_peers_get_every_message_are_never_grafted_and_are_redialled() {
         direct,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone(),
             }],
@@ -154,6 +155,7 @@ fn remote_topic_count_is_capped() {
     h.router.set_peer_kind(p, PeerKind::Gossipsubv1_2);
     let subscriptions = (0..10)
         .map(|i| Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: TopicHash::from_raw(format!("t{i}")),
         })

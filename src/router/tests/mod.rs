@@ -10,6 +10,8 @@ mod hardening;
 mod idontwant_publish;
 mod invariants;
 mod observability;
+#[cfg(feature = "partial-messages")]
+mod partial;
 mod per_topic;
 mod rules;
 mod scoring;
@@ -84,6 +86,7 @@ impl Harness {
                 *p,
                 Rpc {
                     subscriptions: vec![Subscription {
+                        options: Default::default(),
                         subscribe: true,
                         topic: topic.clone(),
                     }],
