@@ -47,11 +47,16 @@ pub use authenticity::{MessageAuthenticity, ValidationMode};
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigBuilder, MessageIdFn};
 pub use error::{ConfigError, PublishError, SubscriptionError, ValidationError};
+/// libp2p-gossipsub's name for [`ConfigError`], the error of [`ConfigBuilder::build`].
+pub type ConfigBuilderError = ConfigError;
 pub use event::{Event, FailedMessages, MessageAcceptance, ScoreThreshold};
 pub use filter::{
-    AllowAllSubscriptionFilter, AllowListSubscriptionFilter, RegexSubscriptionFilter,
-    SubscriptionFilter,
+    AllowAllSubscriptionFilter, AllowListSubscriptionFilter, CallbackSubscriptionFilter,
+    CombinedSubscriptionFilters, MaxCountSubscriptionFilter, RegexSubscriptionFilter,
+    SubscriptionFilter, WhitelistSubscriptionFilter,
 };
+#[cfg(feature = "metrics")]
+pub use metrics::MetricsConfig;
 pub use router::{Counters, PeerRecordError, verify_peer_record};
 pub use score::{
     IpCidr, IpCidrError, PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError,

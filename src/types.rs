@@ -185,9 +185,11 @@ fn base64_std(input: &[u8]) -> String {
 pub struct MessageId(Bytes);
 
 impl MessageId {
-    /// Creates a message id from its bytes.
-    pub fn new(bytes: impl Into<Bytes>) -> Self {
-        MessageId(bytes.into())
+    /// Creates a message id from its bytes: borrowed (`&[u8]`, `&[u8; N]`, `&str`, copied) or
+    /// owned (`Vec<u8>`, `String`, [`Bytes`], taken without a copy). libp2p-gossipsub's
+    /// `MessageId::new(&[u8])` callers compile unchanged.
+    pub fn new(bytes: impl Into<MessageId>) -> Self {
+        bytes.into()
     }
 
     /// The id's bytes.
@@ -201,9 +203,46 @@ impl MessageId {
     }
 }
 
-impl<T: Into<Bytes>> From<T> for MessageId {
-    fn from(value: T) -> Self {
-        MessageId(value.into())
+/// `From` impls for the owned byte containers, taken without a copy where the container
+/// allows it.
+macro_rules! message_id_from_owned {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MessageId {
+            fn from(value: $t) -> Self {
+                MessageId(Bytes::from(value))
+            }
+        }
+    )*};
+}
+message_id_from_owned!(Bytes, Vec<u8>, String, Box<[u8]>, bytes::BytesMut);
+
+/// `From` impls for borrowed bytes, copied (message ids are short).
+macro_rules! message_id_from_borrowed {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MessageId {
+            fn from(value: $t) -> Self {
+                MessageId(Bytes::copy_from_slice(value.as_ref()))
+            }
+        }
+    )*};
+}
+message_id_from_borrowed!(&[u8], &Vec<u8>, &str, &String, &Bytes);
+
+impl<const N: usize> From<[u8; N]> for MessageId {
+    fn from(value: [u8; N]) -> Self {
+        MessageId(Bytes::copy_from_slice(&value))
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for MessageId {
+    fn from(value: &[u8; N]) -> Self {
+        MessageId(Bytes::copy_from_slice(value))
+    }
+}
+
+impl From<std::borrow::Cow<'_, [u8]>> for MessageId {
+    fn from(value: std::borrow::Cow<'_, [u8]>) -> Self {
+        MessageId(Bytes::from(value.into_owned()))
     }
 }
 

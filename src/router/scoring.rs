@@ -76,6 +76,13 @@ impl Router {
         }
     }
 
+    /// The score parameters of `topic`, if scoring is on and the topic has some.
+    pub fn topic_params(&self, topic: &TopicHash) -> Option<&TopicScoreParams> {
+        self.scoring
+            .as_ref()
+            .and_then(|s| s.score.params().topics.get(topic))
+    }
+
     /// The thresholds in force (all zero without scoring).
     pub fn score_thresholds(&self) -> Option<&PeerScoreThresholds> {
         self.scoring.as_ref().map(|s| &s.thresholds)

@@ -133,7 +133,6 @@ impl PeerScore {
     }
 
     /// The parameters in force.
-    #[cfg(test)]
     pub(crate) fn params(&self) -> &PeerScoreParams {
         &self.params
     }
