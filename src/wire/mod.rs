@@ -27,5 +27,8 @@ mod fragment_tests;
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
 pub(crate) use decode::{DecodeDrops, DecodeLimits};
-pub(crate) use fragment::{Usage, fragment_for_peer, fragment_within, rpc_len};
+pub(crate) use fragment::{
+    LIBP2P_MAX_CONTROL_MESSAGE_SIZE, Usage, fragment_for_peer, fragment_within, outbound_limits,
+    rpc_len,
+};
 pub(crate) use signing::{sign, validate};
