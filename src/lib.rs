@@ -71,6 +71,11 @@ pub use types::{
     PeerKind, RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
 };
 
+/// MIGRATING.md's code (the worked migrations from libp2p-gossipsub), compiled as doc tests.
+#[doc = include_str!("../MIGRATING.md")]
+#[cfg(doctest)]
+pub struct MigratingDoctests;
+
 /// The README's usage snippet, compiled as a doc test.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
