@@ -33,8 +33,9 @@ use std::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
-    time::Instant,
 };
+
+use web_time::Instant;
 
 use libp2p_swarm::ConnectionId;
 

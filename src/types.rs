@@ -6,9 +6,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use libp2p_identity::PeerId;
-use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// The hash of a topic as it travels on the wire (the `topic` / `topicid` protobuf fields).

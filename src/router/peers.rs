@@ -2,7 +2,7 @@
 //! point and subscription handling.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 

@@ -2,7 +2,7 @@
 //! and the threshold-crossing events. Without scoring every peer scores 0, which passes every
 //! threshold of a valid [`PeerScoreThresholds`].
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;

@@ -2,7 +2,7 @@
 //! (drops) is fed back into the router, and the router tells the behaviour which peers are
 //! worth keeping a connection to.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 

@@ -44,7 +44,7 @@ mod thresholds;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
