@@ -31,6 +31,7 @@ impl TopicHash {
 
     /// Whether both hashes are clones of one allocation (then they are equal): a cheap
     /// first check before hashing or comparing the strings.
+    #[cfg(feature = "metrics")]
     pub(crate) fn shares_allocation(&self, other: &TopicHash) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }

@@ -144,7 +144,7 @@ fn publish_accepts_what_libp2p_gossipsub_accepts() {
         behaviour.publish(topic.clone(), borrowed),
         behaviour.publish(topic.hash(), owned.clone()),
         behaviour.publish(topic.clone(), [7u8; 4]),
-        behaviour.publish(topic.clone(), &[8u8; 4]),
+        behaviour.publish(topic.clone(), &owned[..2]),
         behaviour.publish(topic.clone(), Bytes::from_static(b"bytes")),
     ];
     for result in results {

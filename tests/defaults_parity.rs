@@ -216,3 +216,196 @@ fn max_transmit_size_matches() {
         "64 KiB, libp2p-gossipsub's default"
     );
 }
+
+/// Peer-score parameter and threshold defaults, field by field: all equal but the documented
+/// `decay_to_zero` (`ip_colocation_factor_whitelist` differs in type only, empty in both).
+#[test]
+fn score_defaults_match_libp2p_gossipsub() {
+    let (o, t) = (
+        gossipsub::PeerScoreParams::default(),
+        theirs::PeerScoreParams::default(),
+    );
+    let params = [
+        row("topic_score_cap", o.topic_score_cap, t.topic_score_cap),
+        row(
+            "app_specific_weight",
+            o.app_specific_weight,
+            t.app_specific_weight,
+        ),
+        row(
+            "ip_colocation_factor_weight",
+            o.ip_colocation_factor_weight,
+            t.ip_colocation_factor_weight,
+        ),
+        row(
+            "ip_colocation_factor_threshold",
+            o.ip_colocation_factor_threshold,
+            t.ip_colocation_factor_threshold,
+        ),
+        row(
+            "ip_colocation_factor_whitelist",
+            o.ip_colocation_factor_whitelist.len(),
+            t.ip_colocation_factor_whitelist.len(),
+        ),
+        row(
+            "behaviour_penalty_weight",
+            o.behaviour_penalty_weight,
+            t.behaviour_penalty_weight,
+        ),
+        row(
+            "behaviour_penalty_threshold",
+            o.behaviour_penalty_threshold,
+            t.behaviour_penalty_threshold,
+        ),
+        row(
+            "behaviour_penalty_decay",
+            o.behaviour_penalty_decay,
+            t.behaviour_penalty_decay,
+        ),
+        row("decay_interval", o.decay_interval, t.decay_interval),
+        row("decay_to_zero", o.decay_to_zero, t.decay_to_zero),
+        row("retain_score", o.retain_score, t.retain_score),
+        row("slow_peer_weight", o.slow_peer_weight, t.slow_peer_weight),
+        row(
+            "slow_peer_threshold",
+            o.slow_peer_threshold,
+            t.slow_peer_threshold,
+        ),
+        row("slow_peer_decay", o.slow_peer_decay, t.slow_peer_decay),
+        row("topics", o.topics.len(), t.topics.len()),
+    ];
+    let (o, t) = (
+        gossipsub::TopicScoreParams::default(),
+        theirs::TopicScoreParams::default(),
+    );
+    let topic = [
+        row("topic_weight", o.topic_weight, t.topic_weight),
+        row(
+            "time_in_mesh_weight",
+            o.time_in_mesh_weight,
+            t.time_in_mesh_weight,
+        ),
+        row(
+            "time_in_mesh_quantum",
+            o.time_in_mesh_quantum,
+            t.time_in_mesh_quantum,
+        ),
+        row("time_in_mesh_cap", o.time_in_mesh_cap, t.time_in_mesh_cap),
+        row(
+            "first_message_deliveries_weight",
+            o.first_message_deliveries_weight,
+            t.first_message_deliveries_weight,
+        ),
+        row(
+            "first_message_deliveries_decay",
+            o.first_message_deliveries_decay,
+            t.first_message_deliveries_decay,
+        ),
+        row(
+            "first_message_deliveries_cap",
+            o.first_message_deliveries_cap,
+            t.first_message_deliveries_cap,
+        ),
+        row(
+            "mesh_message_deliveries_weight",
+            o.mesh_message_deliveries_weight,
+            t.mesh_message_deliveries_weight,
+        ),
+        row(
+            "mesh_message_deliveries_decay",
+            o.mesh_message_deliveries_decay,
+            t.mesh_message_deliveries_decay,
+        ),
+        row(
+            "mesh_message_deliveries_cap",
+            o.mesh_message_deliveries_cap,
+            t.mesh_message_deliveries_cap,
+        ),
+        row(
+            "mesh_message_deliveries_threshold",
+            o.mesh_message_deliveries_threshold,
+            t.mesh_message_deliveries_threshold,
+        ),
+        row(
+            "mesh_message_deliveries_window",
+            o.mesh_message_deliveries_window,
+            t.mesh_message_deliveries_window,
+        ),
+        row(
+            "mesh_message_deliveries_activation",
+            o.mesh_message_deliveries_activation,
+            t.mesh_message_deliveries_activation,
+        ),
+        row(
+            "mesh_failure_penalty_weight",
+            o.mesh_failure_penalty_weight,
+            t.mesh_failure_penalty_weight,
+        ),
+        row(
+            "mesh_failure_penalty_decay",
+            o.mesh_failure_penalty_decay,
+            t.mesh_failure_penalty_decay,
+        ),
+        row(
+            "invalid_message_deliveries_weight",
+            o.invalid_message_deliveries_weight,
+            t.invalid_message_deliveries_weight,
+        ),
+        row(
+            "invalid_message_deliveries_decay",
+            o.invalid_message_deliveries_decay,
+            t.invalid_message_deliveries_decay,
+        ),
+    ];
+    let (o, t) = (
+        gossipsub::PeerScoreThresholds::default(),
+        theirs::PeerScoreThresholds::default(),
+    );
+    let thresholds = [
+        row("gossip_threshold", o.gossip_threshold, t.gossip_threshold),
+        row(
+            "publish_threshold",
+            o.publish_threshold,
+            t.publish_threshold,
+        ),
+        row(
+            "graylist_threshold",
+            o.graylist_threshold,
+            t.graylist_threshold,
+        ),
+        row(
+            "accept_px_threshold",
+            o.accept_px_threshold,
+            t.accept_px_threshold,
+        ),
+        row(
+            "opportunistic_graft_threshold",
+            o.opportunistic_graft_threshold,
+            t.opportunistic_graft_threshold,
+        ),
+    ];
+    // Documented in MIGRATING.md: go's decay_to_zero (0.01) here, 0.1 there (which is also
+    // the base of their `score_parameter_decay`).
+    let documented = [("decay_to_zero", "0.01", "0.1")];
+    for (name, ours, theirs) in documented {
+        let r = params.iter().find(|r| r.name == name).expect("row");
+        assert!(
+            r.ours == ours && r.theirs == theirs,
+            "{name}: documented as ours {ours} / theirs {theirs}, now ours {} / theirs {}",
+            r.ours,
+            r.theirs
+        );
+    }
+    let differing: Vec<String> = params
+        .iter()
+        .chain(&topic)
+        .chain(&thresholds)
+        .filter(|r| r.ours != r.theirs && !documented.iter().any(|d| d.0 == r.name))
+        .map(|r| format!("{}: ours {} theirs {}", r.name, r.ours, r.theirs))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "score defaults differ:\n{}",
+        differing.join("\n")
+    );
+}
