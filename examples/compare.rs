@@ -341,27 +341,14 @@ fn payload(index: u64) -> Vec<u8> {
     data
 }
 
+/// CPU time used by the whole process so far.
 fn process_cpu() -> Duration {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    cpu_time::ProcessTime::now().as_duration()
 }
 
+/// CPU time used by the calling thread so far.
 fn thread_cpu() -> Duration {
-    // SAFETY: clock_gettime writes into the zeroed struct we own.
-    let ts = unsafe {
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-        ts
-    };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    cpu_time::ThreadTime::now().as_duration()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use web_time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -101,6 +103,8 @@ pub struct Behaviour {
     /// Set while draining a publish: the message's size and the smallest peer frame limit
     /// that refused it (the limit learned for a peer can be below `max_transmit_size`).
     refused_publish: Option<(usize, usize)>,
+    /// Set while draining a publish: how many peers' publish queues refused it.
+    publish_queues_full: usize,
     /// Newly connected peers kept alive until this instant whatever they share with us.
     keep_alive_grace: HashMap<PeerId, Instant>,
     events: VecDeque<ToSwarm<Event, HandlerIn>>,
@@ -142,6 +146,7 @@ impl Behaviour {
             connections: HashMap::new(),
             dropped: HashMap::new(),
             refused_publish: None,
+            publish_queues_full: 0,
             keep_alive_grace: HashMap::new(),
             events: VecDeque::new(),
             timer: Delay::new(delay),
@@ -235,13 +240,19 @@ impl Behaviour {
         self.router.set_application_score(peer, score)
     }
 
-    /// Sets or replaces a topic's score parameters at run time.
+    /// Sets or replaces a topic's score parameters at run time. Takes the topic by value (as
+    /// libp2p-gossipsub does) or by reference.
     pub fn set_topic_params<H: Hasher>(
         &mut self,
-        topic: &Topic<H>,
+        topic: impl std::borrow::Borrow<Topic<H>>,
         params: TopicScoreParams,
     ) -> Result<(), ScoreParamsError> {
-        self.router.set_topic_params(topic.hash(), params)
+        self.router.set_topic_params(topic.borrow().hash(), params)
+    }
+
+    /// A topic's score parameters, if scoring is on and the topic has some.
+    pub fn get_topic_params<H: Hasher>(&self, topic: &Topic<H>) -> Option<&TopicScoreParams> {
+        self.router.topic_params(&topic.hash())
     }
 
     /// Sets the key our own signed peer record is signed with (by default the message
@@ -280,6 +291,19 @@ impl Behaviour {
     pub fn remove_direct_peer(&mut self, peer: &PeerId) {
         self.direct_addrs.remove(peer);
         self.router.remove_direct_peer(peer);
+    }
+
+    /// libp2p-gossipsub's name for [`add_direct_peer`](Self::add_direct_peer) without
+    /// addresses: the peer becomes a direct ("explicit") peer, dialled through the addresses
+    /// the swarm (or another behaviour) knows for it.
+    pub fn add_explicit_peer(&mut self, peer: &PeerId) {
+        self.add_direct_peer(*peer, Vec::new());
+    }
+
+    /// libp2p-gossipsub's name for [`remove_direct_peer`](Self::remove_direct_peer). The
+    /// connection is not closed.
+    pub fn remove_explicit_peer(&mut self, peer: &PeerId) {
+        self.remove_direct_peer(peer);
     }
 
     /// Blacklists a peer: its RPCs and the messages it authored are dropped and it is never
@@ -348,19 +372,26 @@ impl Behaviour {
 
     /// Publishes `data` on `topic` and returns the message id.
     ///
+    /// `data` is anything libp2p-gossipsub's `publish` takes (`impl Into<Vec<u8>>`): owned
+    /// (`Vec<u8>`, `String`, taken without a copy) or borrowed (`&[u8]`, `&str`, copied once).
+    /// A [`Bytes`] is converted without a copy when it is the sole owner of a `Vec`-backed
+    /// buffer, else copied once. After that the payload is shared, never copied, between the
+    /// message cache and every peer's queue.
+    ///
     /// Errors: the message is too large for `max_transmit_size`, a duplicate, no peer is
     /// subscribed to the topic, or every recipient's send queue is full.
     pub fn publish(
         &mut self,
         topic: impl Into<TopicHash>,
-        data: impl Into<Bytes>,
+        data: impl Into<Vec<u8>>,
     ) -> Result<MessageId, PublishError> {
         let topic = topic.into();
-        let data = data.into();
+        let data = Bytes::from(data.into());
         // The metrics count the publish only once the router and a queue took it.
         let _published = (topic.clone(), data.len());
         let id = self.router.publish(Instant::now(), topic, data)?;
         self.refused_publish = None;
+        self.publish_queues_full = 0;
         let queued = self.drain_router();
         if queued > 0 {
             observe!(self, |m| m.on_publish(&_published.0, _published.1));
@@ -369,7 +400,7 @@ impl Behaviour {
             // Too large for every recipient's learned frame limit, or every queue was full.
             return Err(match self.refused_publish.take() {
                 Some((size, max)) => PublishError::MessageTooLarge { size, max },
-                None => PublishError::AllQueuesFull,
+                None => PublishError::AllQueuesFull(self.publish_queues_full),
             });
         }
         Ok(id)
@@ -536,6 +567,9 @@ impl Behaviour {
                         } else {
                             refused += 1;
                         }
+                    }
+                    if refused > 0 && class == Class::Publish {
+                        self.publish_queues_full += 1;
                     }
                     for _ in 0..refused {
                         self.queue_full(peer, class);

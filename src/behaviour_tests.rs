@@ -90,7 +90,7 @@ fn a_publish_refused_everywhere_fails_even_if_its_idontwant_was_queued() {
     second[0] = 2;
     assert_eq!(
         behaviour.publish(topic, second),
-        Err(PublishError::AllQueuesFull)
+        Err(PublishError::AllQueuesFull(1))
     );
 }
 

@@ -7,6 +7,7 @@
 //! The builder lives in `config/builder.rs`, the presets in `config/presets.rs`.
 
 mod builder;
+mod compat;
 mod presets;
 #[cfg(test)]
 mod tests_bounds;

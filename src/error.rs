@@ -29,8 +29,9 @@ pub enum PublishError {
     TransformFailed(#[from] crate::transform::TransformError),
     /// Every recipient's send queue was full: the message was queued nowhere. It stays in
     /// the message cache (and the seen cache), so it may still reach peers through gossip.
-    #[error("all peers' send queues are full")]
-    AllQueuesFull,
+    /// Carries the number of peers whose queue refused it (as in libp2p-gossipsub).
+    #[error("the send queues of all {0} peers are full")]
+    AllQueuesFull(usize),
     /// The message-id function returned an id of `len` bytes, which receivers with our
     /// configuration drop from gossip (`message_id_len` fixes another length, or it exceeds
     /// `max_message_id_len`): the message could never be gossiped, requested or cancelled,

@@ -116,11 +116,18 @@ pub enum Event {
     },
 }
 
-/// RPCs that could not be sent to a peer, per class (compare libp2p-gossipsub's
-/// `FailedMessages`, which has two classes).
+/// RPCs that could not be sent to a peer, per class. Also carries libp2p-gossipsub's two
+/// classes, [`priority`](Self::priority) and [`non_priority`](Self::non_priority), derived from
+/// the four of ours, so code written for that crate reads the same numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FailedMessages {
+    /// libp2p-gossipsub's priority class: control RPCs (subscriptions, GRAFT, PRUNE,
+    /// IDONTWANT) that could not be queued; equals [`control`](Self::control).
+    pub priority: usize,
+    /// libp2p-gossipsub's non-priority class: publishes and forwards refused by a full queue
+    /// plus those that expired; `publish + forward + timeout`.
+    pub non_priority: usize,
     /// Our own publishes refused by a full queue.
     pub publish: usize,
     /// Forwards and IWANT replies refused by a full queue.
@@ -132,6 +139,24 @@ pub struct FailedMessages {
 }
 
 impl FailedMessages {
+    /// Counts per class of ours; the two libp2p-gossipsub classes are derived from them.
+    pub fn new(publish: usize, forward: usize, control: usize, timeout: usize) -> Self {
+        FailedMessages {
+            priority: control,
+            non_priority: publish.saturating_add(forward).saturating_add(timeout),
+            publish,
+            forward,
+            control,
+            timeout,
+        }
+    }
+
+    /// The same counts with [`priority`](Self::priority) and
+    /// [`non_priority`](Self::non_priority) recomputed from the four classes of ours.
+    pub(crate) fn normalized(&self) -> Self {
+        Self::new(self.publish, self.forward, self.control, self.timeout)
+    }
+
     /// All drops together.
     pub fn total(&self) -> usize {
         self.publish
@@ -146,6 +171,7 @@ impl FailedMessages {
         self.forward = self.forward.saturating_add(other.forward);
         self.control = self.control.saturating_add(other.control);
         self.timeout = self.timeout.saturating_add(other.timeout);
+        *self = self.normalized();
     }
 }
 

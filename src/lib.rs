@@ -157,11 +157,16 @@ pub use authenticity::{MessageAuthenticity, ValidationMode};
 pub use behaviour::Behaviour;
 pub use config::{Config, ConfigBuilder, DEFAULT_PROTOCOL_ID_PREFIX, MessageIdFn, TopicMeshConfig};
 pub use error::{ConfigError, PublishError, SubscriptionError, ValidationError};
+/// libp2p-gossipsub's name for [`ConfigError`], the error of [`ConfigBuilder::build`].
+pub type ConfigBuilderError = ConfigError;
 pub use event::{Event, FailedMessages, MessageAcceptance, ScoreThreshold};
 pub use filter::{
-    AllowAllSubscriptionFilter, AllowListSubscriptionFilter, RegexSubscriptionFilter,
-    SubscriptionFilter,
+    AllowAllSubscriptionFilter, AllowListSubscriptionFilter, CallbackSubscriptionFilter,
+    CombinedSubscriptionFilters, MaxCountSubscriptionFilter, RegexSubscriptionFilter,
+    SubscriptionFilter, WhitelistSubscriptionFilter,
 };
+#[cfg(feature = "metrics")]
+pub use metrics::MetricsConfig;
 pub use router::{Counters, PeerRecordError, verify_peer_record};
 pub use score::{
     IpCidr, IpCidrError, PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError,
@@ -176,6 +181,11 @@ pub use types::{
     PeerKind, RawMessage, Rpc, Sha256Hash, Sha256Topic, Subscription, Topic, TopicHash,
 };
 pub use types::{PartialMessage, SubscriptionOptions};
+
+/// MIGRATING.md's code (the worked migrations from libp2p-gossipsub), compiled as doc tests.
+#[doc = include_str!("../MIGRATING.md")]
+#[cfg(doctest)]
+pub struct MigratingDoctests;
 
 /// The README's code blocks as doc tests: the usage example (`examples/usage.rs`) is compiled,
 /// the others run.

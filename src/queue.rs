@@ -40,8 +40,9 @@ use std::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
-    time::Instant,
 };
+
+use web_time::Instant;
 
 use libp2p_swarm::ConnectionId;
 
@@ -98,9 +99,13 @@ impl QueueLimits {
         QueueLimits {
             items: config.send_queue_size(),
             bytes: config.send_queue_bytes(),
-            // Half the frame limit: merged control stays far from it.
-            merge_bytes: config.max_transmit_size() / 2,
-            decode: DecodeLimits::from_config(config),
+            // Half the frame limit: merged control stays far from it. And never above what a
+            // default libp2p-gossipsub peer accepts in subscriptions and control together
+            // (control RPCs hold nothing else, and merging only saves framing).
+            merge_bytes: (config.max_transmit_size() / 2)
+                .min(crate::wire::LIBP2P_MAX_CONTROL_MESSAGE_SIZE),
+            // What we send stays within what default libp2p-gossipsub peers accept too.
+            decode: crate::wire::outbound_limits(config),
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use libp2p_identity::PeerId;
 use sha2::{Digest, Sha256};
@@ -30,6 +31,7 @@ impl TopicHash {
 
     /// Whether both hashes are clones of one allocation (then they are equal): a cheap
     /// first check before hashing or comparing the strings.
+    #[cfg(feature = "metrics")]
     pub(crate) fn shares_allocation(&self, other: &TopicHash) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -92,14 +94,10 @@ impl Hasher for Sha256Hash {
         let mut hasher = Sha256::new();
         // Tag of `TopicDescriptor.name`: field 1, wire type 2 (length-delimited).
         hasher.update([0x0a]);
-        let mut len = topic.len() as u64;
-        while len >= 0x80 {
-            hasher.update([(len as u8 & 0x7f) | 0x80]);
-            len >>= 7;
-        }
-        hasher.update([len as u8]);
+        let mut len = unsigned_varint::encode::u64_buffer();
+        hasher.update(unsigned_varint::encode::u64(topic.len() as u64, &mut len));
         hasher.update(topic.as_bytes());
-        TopicHash::from(base64_std(&hasher.finalize()))
+        TopicHash::from(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
     }
 }
 
@@ -168,40 +166,16 @@ impl<H: Hasher> From<&Topic<H>> for TopicHash {
     }
 }
 
-fn base64_std(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
-        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            ALPHABET[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            ALPHABET[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
 /// The identifier of a message, computed by the configured message-id function.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(Bytes);
 
 impl MessageId {
-    /// Creates a message id from its bytes.
-    pub fn new(bytes: impl Into<Bytes>) -> Self {
-        MessageId(bytes.into())
+    /// Creates a message id from its bytes: borrowed (`&[u8]`, `&[u8; N]`, `&str`, copied) or
+    /// owned (`Vec<u8>`, `String`, [`Bytes`], taken without a copy). libp2p-gossipsub's
+    /// `MessageId::new(&[u8])` callers compile unchanged.
+    pub fn new(bytes: impl Into<MessageId>) -> Self {
+        bytes.into()
     }
 
     /// The id's bytes.
@@ -215,9 +189,46 @@ impl MessageId {
     }
 }
 
-impl<T: Into<Bytes>> From<T> for MessageId {
-    fn from(value: T) -> Self {
-        MessageId(value.into())
+/// `From` impls for the owned byte containers, taken without a copy where the container
+/// allows it.
+macro_rules! message_id_from_owned {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MessageId {
+            fn from(value: $t) -> Self {
+                MessageId(Bytes::from(value))
+            }
+        }
+    )*};
+}
+message_id_from_owned!(Bytes, Vec<u8>, String, Box<[u8]>, bytes::BytesMut);
+
+/// `From` impls for borrowed bytes, copied (message ids are short).
+macro_rules! message_id_from_borrowed {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MessageId {
+            fn from(value: $t) -> Self {
+                MessageId(Bytes::copy_from_slice(value.as_ref()))
+            }
+        }
+    )*};
+}
+message_id_from_borrowed!(&[u8], &Vec<u8>, &str, &String, &Bytes);
+
+impl<const N: usize> From<[u8; N]> for MessageId {
+    fn from(value: [u8; N]) -> Self {
+        MessageId(Bytes::copy_from_slice(&value))
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for MessageId {
+    fn from(value: &[u8; N]) -> Self {
+        MessageId(Bytes::copy_from_slice(value))
+    }
+}
+
+impl From<std::borrow::Cow<'_, [u8]>> for MessageId {
+    fn from(value: std::borrow::Cow<'_, [u8]>) -> Self {
+        MessageId(Bytes::from(value.into_owned()))
     }
 }
 
@@ -548,16 +559,19 @@ impl Rpc {
 mod tests {
     use super::*;
 
+    fn base64_std(input: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(input)
+    }
+
+    /// The standard alphabet, padded: what libp2p-gossipsub's `Sha256Topic` uses.
     #[test]
-    fn base64_matches_known_values() {
+    fn base64_is_the_standard_padded_alphabet() {
         // SHA-256("") = e3b0c442...; base64 of it is well known.
         assert_eq!(
             base64_std(&Sha256::digest(b"")),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
         assert_eq!(base64_std(b"f"), "Zg==");
-        assert_eq!(base64_std(b"fo"), "Zm8=");
-        assert_eq!(base64_std(b"foo"), "Zm9v");
     }
 
     /// The definition (libp2p-gossipsub's `Sha256Topic`): base64 (standard, padded) of the

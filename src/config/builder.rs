@@ -150,6 +150,11 @@ impl Default for ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// A builder starting from `config`'s values.
+    pub(crate) fn from_config(config: Config) -> Self {
+        ConfigBuilder { config }
+    }
+
     /// Sets D, the target mesh size per topic ([`Config::mesh_n`]). Default 6.
     pub fn mesh_n(&mut self, mesh_n: usize) -> &mut Self {
         self.config.mesh_n = mesh_n;

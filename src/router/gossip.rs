@@ -1,7 +1,7 @@
 //! Gossip: IHAVE emission at the heartbeat, IHAVE/IWANT/IDONTWANT handling with per-heartbeat
 //! budgets, and the control-message dispatch.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;

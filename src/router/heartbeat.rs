@@ -1,6 +1,6 @@
 //! The heartbeat, as a sequence of small named steps.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;

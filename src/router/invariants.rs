@@ -7,7 +7,9 @@
 //! inputs it gave. Extend it when a store or a rule is added: a new field in the report, a new
 //! check here.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 

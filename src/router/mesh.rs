@@ -1,7 +1,9 @@
 //! The mesh: joining and leaving topics, GRAFT/PRUNE handling with backoff, and the heartbeat's
 //! mesh maintenance (D_lo/D_hi bounds, D_score retention, D_out quota).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;

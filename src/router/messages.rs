@@ -1,7 +1,7 @@
 //! Messages: receiving (dedup, validation, delivery, IDONTWANT), forwarding, publishing and
 //! the application's validation verdicts.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_identity::PeerId;

@@ -40,7 +40,7 @@ mod sigcheck;
 mod tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_core::Multiaddr;

@@ -2,7 +2,7 @@
 //! point and subscription handling.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
@@ -294,7 +294,11 @@ impl Router {
     }
 
     fn handle_subscriptions(&mut self, from: PeerId, subscriptions: Vec<Subscription>) {
-        let max_per_rpc = self.config.max_subscriptions_per_rpc();
+        let max_per_rpc = self.config.max_subscriptions_per_rpc().min(
+            self.filter
+                .max_subscriptions_per_rpc()
+                .unwrap_or(usize::MAX),
+        );
         if subscriptions.len() > max_per_rpc {
             let excess = subscriptions.len() - max_per_rpc;
             self.counters.subscriptions_ignored += excess as u64;
@@ -341,7 +345,10 @@ impl Router {
     /// subscription filter and `max_topics_per_peer` allow it, reporting it to the application.
     /// Returns whether the peer is subscribed afterwards.
     pub(super) fn add_peer_topic(&mut self, from: PeerId, topic: &TopicHash) -> bool {
-        let max_topics = self.config.max_topics_per_peer();
+        let max_topics = self
+            .config
+            .max_topics_per_peer()
+            .min(self.filter.max_topics_per_peer().unwrap_or(usize::MAX));
         let max_topic_len = self.config.max_topic_len();
         let Some(state) = self.peers.get_mut(&from) else {
             return false;

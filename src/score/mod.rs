@@ -44,7 +44,7 @@ mod thresholds;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
@@ -133,7 +133,6 @@ impl PeerScore {
     }
 
     /// The parameters in force.
-    #[cfg(test)]
     pub(crate) fn params(&self) -> &PeerScoreParams {
         &self.params
     }

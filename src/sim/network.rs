@@ -1,7 +1,9 @@
 //! The network: N nodes, their links, and one event queue that drives them.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_identity::{Keypair, PeerId};

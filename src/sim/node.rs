@@ -2,7 +2,7 @@
 //! wraps a real [`Router`]; attack strategies implement the trait themselves (or wrap an
 //! `HonestNode` and tamper with what goes in and out) without touching the router.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_identity::{Keypair, PeerId};

@@ -287,3 +287,63 @@ fn pieces_fit_the_receivers_control_byte_cap() {
         )
     );
 }
+
+/// Every piece stays within what a default libp2p-gossipsub 0.50 peer decodes: at most 500
+/// messages, 100 subscriptions, and 16 KiB of subscriptions and control together. Before this bound, 300
+/// subscriptions went out in one 19 KiB piece, which such a peer refuses whole.
+#[test]
+fn pieces_fit_a_default_libp2p_gossipsub_peer() {
+    use super::fragment::{
+        LIBP2P_MAX_CONTROL_MESSAGE_SIZE, LIBP2P_MAX_PUBLISH_MESSAGES,
+        LIBP2P_MAX_SUBSCRIPTIONS_PER_RPC, fragment_for_peer, subscriptions_and_control_len,
+    };
+
+    let config = crate::Config::default();
+    let subscriptions: Vec<Subscription> = (0..300)
+        .map(|i| Subscription {
+            options: Default::default(),
+            subscribe: true,
+            topic: TopicHash::from_raw(format!("limits-topic-{i:0>47}")),
+        })
+        .collect();
+    let control: Vec<ControlAction> = (0..4)
+        .map(|t| ControlAction::IHave {
+            topic: TopicHash::from_raw(format!("topic-{t}")),
+            message_ids: (0..1500).map(|n| id(t, n)).collect(),
+        })
+        .collect();
+    let messages: Vec<_> = (0..1200u32)
+        .map(|n| {
+            let mut m = anonymous_message();
+            m.data = Bytes::copy_from_slice(&n.to_be_bytes());
+            m
+        })
+        .collect();
+    let rpc = Rpc {
+        subscriptions: subscriptions.clone(),
+        messages,
+        control,
+        ..Rpc::default()
+    };
+    assert!(subscriptions_and_control_len(&rpc) > LIBP2P_MAX_CONTROL_MESSAGE_SIZE);
+    let out = fragment_for_peer(rpc, &config, usize::MAX);
+    assert_eq!((out.dropped_messages, out.dropped_control), (0, 0));
+    let (mut subs, mut msgs, mut ids) = (0, 0, 0);
+    for piece in &out.rpcs {
+        assert!(subscriptions_and_control_len(piece) <= LIBP2P_MAX_CONTROL_MESSAGE_SIZE);
+        assert!(piece.messages.len() <= LIBP2P_MAX_PUBLISH_MESSAGES);
+        assert!(piece.subscriptions.len() <= LIBP2P_MAX_SUBSCRIPTIONS_PER_RPC);
+        assert!(encoded_len(piece) <= config.max_transmit_size());
+        subs += piece.subscriptions.len();
+        msgs += piece.messages.len();
+        ids += piece
+            .control
+            .iter()
+            .map(|c| match c {
+                ControlAction::IHave { message_ids, .. } => message_ids.len(),
+                _ => 0,
+            })
+            .sum::<usize>();
+    }
+    assert_eq!((subs, msgs, ids), (300, 1200, 6000));
+}

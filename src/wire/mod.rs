@@ -31,5 +31,8 @@ pub(crate) use convert::encoded_len;
 pub(crate) use decode::{DecodeDrops, DecodeLimits};
 #[cfg_attr(not(feature = "partial-messages"), allow(unused_imports))]
 pub use decode::{MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN};
-pub(crate) use fragment::{Usage, fragment_for_peer, fragment_within, rpc_len};
+pub(crate) use fragment::{
+    LIBP2P_MAX_CONTROL_MESSAGE_SIZE, Usage, fragment_for_peer, fragment_within, outbound_limits,
+    rpc_len,
+};
 pub(crate) use signing::{sign, validate};
