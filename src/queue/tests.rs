@@ -591,3 +591,37 @@ fn merging_stays_within_the_receivers_decode_limits() {
     }
     assert_eq!(entries, 1800);
 }
+
+/// Control merged in the queue (a backlog of IWANTs and IDONTWANTs behind a busy stream) must
+/// stay within libp2p-gossipsub 0.50's `max_control_message_size` (16 KiB by default): over
+/// it, that peer's decoder fails and it closes our stream with everything written behind the
+/// frame (its node under test in `examples/compare` lost ~20 % of our feeders' messages so).
+#[test]
+fn merged_control_fits_libp2p_gossipsubs_control_cap() {
+    use crate::wire::fragment_tests::{LIBP2P_CONTROL_LIMIT, libp2p_control_section};
+
+    let config = crate::Config::default();
+    let q = PeerQueue::new(QueueLimits::from_config(&config));
+    let long_id = |n: u32| MessageId::new(format!("{n:0>71}").into_bytes());
+    for batch in 0..40u32 {
+        let iwant = ControlAction::IWant {
+            message_ids: (0..20).map(|i| long_id(batch * 100 + i)).collect(),
+        };
+        let idontwant = ControlAction::IDontWant {
+            message_ids: vec![long_id(batch * 100 + 50)],
+        };
+        q.push(control(vec![], vec![iwant, idontwant])).unwrap();
+    }
+    let mut entries = 0;
+    for item in std::iter::from_fn(|| pop_now(&q)) {
+        let mut bytes = Vec::new();
+        crate::wire::convert::write_proto(&crate::wire::convert::rpc_to_proto(&item.rpc), &mut bytes);
+        let section = libp2p_control_section(&bytes);
+        assert!(
+            section <= LIBP2P_CONTROL_LIMIT,
+            "a merged control RPC with a control section of {section} bytes"
+        );
+        entries += item.rpc.control.len();
+    }
+    assert_eq!(entries, 80);
+}

@@ -50,7 +50,20 @@ pub(crate) struct DecodeLimits {
     pub(crate) max_id_len: usize,
     /// The longest topic kept, in bytes (`max_topic_len`).
     pub(crate) max_topic_len: usize,
+    /// The most bytes of subscriptions and control entries (each with its field tag and
+    /// length) in one RPC we *send* ([`SENT_CONTROL_SECTION_LIMIT`] from the configuration).
+    /// The decoder does not apply it; fragmenting and merging outgoing control do.
+    pub(crate) max_control_section: usize,
 }
+
+/// The most bytes of subscriptions and control in one RPC we send: libp2p-gossipsub 0.50
+/// sums the encoded `subscriptions` and `control` fields of every frame before decoding it and,
+/// over its `max_control_message_size` (16 KiB by default), fails the decode and closes the
+/// stream, losing everything written behind the frame (after five such streams it disables
+/// the connection's gossipsub). Outgoing control is therefore spread over RPCs of at most this
+/// size (a little below 16 KiB, leaving room for the control field's own tag and length and
+/// the meshsub 1.3 extensions entry); it costs only more, smaller frames.
+pub(crate) const SENT_CONTROL_SECTION_LIMIT: usize = 16_384 - 32;
 
 impl DecodeLimits {
     /// No limit beyond the frame itself (for tests and tools).
@@ -65,6 +78,7 @@ impl DecodeLimits {
         max_px_peers: usize::MAX,
         max_id_len: usize::MAX,
         max_topic_len: usize::MAX,
+        max_control_section: usize::MAX,
     };
 
     /// The limits of `config`.
@@ -80,6 +94,7 @@ impl DecodeLimits {
             max_px_peers: config.max_px_peers_per_rpc(),
             max_id_len: config.max_message_id_len(),
             max_topic_len: config.max_topic_len(),
+            max_control_section: SENT_CONTROL_SECTION_LIMIT,
         }
     }
 }

@@ -186,12 +186,17 @@ pub(crate) struct Usage {
     iwant_ids: usize,
     idontwant_ids: usize,
     px_peers: usize,
+    /// Encoded bytes of the subscriptions and control entries, each with its tag and length
+    /// (see [`DecodeLimits::max_control_section`]).
+    section: usize,
 }
 
 impl Usage {
     fn of_entry(action: &ControlAction) -> Usage {
+        let body = entry_len(action);
         let mut usage = Usage {
-            control_bytes: entry_len(action),
+            control_bytes: body,
+            section: field_len(body),
             ..Usage::default()
         };
         match action {
@@ -221,6 +226,11 @@ impl Usage {
         let mut usage = Usage {
             messages: rpc.messages.len(),
             subscriptions: rpc.subscriptions.len(),
+            section: rpc
+                .subscriptions
+                .iter()
+                .map(|s| field_len(subscription_len(s)))
+                .sum(),
             ..Usage::default()
         };
         for action in &rpc.control {
@@ -244,6 +254,7 @@ impl Usage {
             iwant_ids: self.iwant_ids.saturating_add(other.iwant_ids),
             idontwant_ids: self.idontwant_ids.saturating_add(other.idontwant_ids),
             px_peers: self.px_peers.saturating_add(other.px_peers),
+            section: self.section.saturating_add(other.section),
         }
     }
 
@@ -260,6 +271,7 @@ impl Usage {
             && self.iwant_ids <= limits.max_iwant_ids
             && self.idontwant_ids <= limits.max_idontwant_ids
             && self.px_peers <= limits.max_px_peers
+            && self.section <= limits.max_control_section
     }
 }
 
@@ -290,6 +302,7 @@ pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fr
         let len = field_len(subscription_len(&sub));
         let usage = Usage {
             subscriptions: 1,
+            section: len,
             ..Usage::default()
         };
         if out.make_room(len, 0, &usage) {
@@ -388,8 +401,11 @@ fn split_entry(
     limits: &DecodeLimits,
     dropped: &mut usize,
 ) -> Vec<ControlAction> {
-    let fits =
-        |body: usize| rpc_len_of(0, field_len(body)) <= max && body <= limits.max_control_bytes;
+    let fits = |body: usize| {
+        rpc_len_of(0, field_len(body)) <= max
+            && body <= limits.max_control_bytes
+            && field_len(body) <= limits.max_control_section
+    };
     if fits(entry_len(&action)) && Usage::of_entry(&action).within(limits) {
         return vec![action];
     }
