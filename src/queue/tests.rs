@@ -625,3 +625,53 @@ fn merged_control_fits_libp2p_gossipsubs_control_cap() {
     }
     assert_eq!(entries, 80);
 }
+
+/// Under overload the freshest forwards are the ones worth sending: a full forward class
+/// makes room by dropping its oldest forwards (counted by the caller), not by refusing the
+/// new one. Control and publishes are never evicted.
+#[test]
+fn a_full_forward_class_drops_its_stalest_forwards_first() {
+    let q = queue(2);
+    q.push(item(Class::Forward, Some("a"), None)).unwrap();
+    q.push(item(Class::Forward, Some("b"), None)).unwrap();
+    assert_eq!(
+        q.push_evicting_stalest(item(Class::Forward, Some("c"), None))
+            .unwrap(),
+        1
+    );
+    // The evicted forward is forgotten: an IDONTWANT for it finds nothing to cancel.
+    assert_eq!(q.cancel_forward(&MessageId::new(&b"a"[..])), 0);
+    for class in [Class::Control, Class::Publish] {
+        q.push(item(class, Some("x"), None)).unwrap();
+        q.push(item(class, Some("y"), None)).unwrap();
+        let refused = q
+            .push_evicting_stalest(item(class, Some("z"), None))
+            .unwrap_err();
+        assert_eq!(refused.message_id, mid("z"));
+    }
+    let forwards: Vec<_> = drain(&q)
+        .into_iter()
+        .filter(|(class, _)| *class == Class::Forward)
+        .collect();
+    assert_eq!(
+        forwards,
+        vec![(Class::Forward, mid("b")), (Class::Forward, mid("c"))]
+    );
+}
+
+/// The byte bound evicts too: a large new forward pushes out as many old ones as it needs.
+#[test]
+fn a_forward_over_the_byte_bound_evicts_enough_stale_forwards() {
+    let q = PeerQueue::new(QueueLimits {
+        items: 100,
+        bytes: 3000,
+        merge_bytes: 0,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
+    });
+    for _ in 0..2 {
+        q.push(sized(Class::Forward, 1000)).unwrap();
+    }
+    assert_eq!(q.push_evicting_stalest(sized(Class::Forward, 2000)).unwrap(), 2);
+    assert_eq!(q.len_of(Class::Forward), 1);
+    assert!(q.bytes_of(Class::Forward) <= 3000);
+}
