@@ -615,7 +615,10 @@ fn merged_control_fits_libp2p_gossipsubs_control_cap() {
     let mut entries = 0;
     for item in std::iter::from_fn(|| pop_now(&q)) {
         let mut bytes = Vec::new();
-        crate::wire::convert::write_proto(&crate::wire::convert::rpc_to_proto(&item.rpc), &mut bytes);
+        crate::wire::convert::write_proto(
+            &crate::wire::convert::rpc_to_proto(&item.rpc),
+            &mut bytes,
+        );
         let section = libp2p_control_section(&bytes);
         assert!(
             section <= LIBP2P_CONTROL_LIMIT,
@@ -671,7 +674,11 @@ fn a_forward_over_the_byte_bound_evicts_enough_stale_forwards() {
     for _ in 0..2 {
         q.push(sized(Class::Forward, 1000)).unwrap();
     }
-    assert_eq!(q.push_evicting_stalest(sized(Class::Forward, 2000)).unwrap(), 2);
+    assert_eq!(
+        q.push_evicting_stalest(sized(Class::Forward, 2000))
+            .unwrap(),
+        2
+    );
     assert_eq!(q.len_of(Class::Forward), 1);
     assert!(q.bytes_of(Class::Forward) <= 3000);
 }
