@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Instruction counts (callgrind) per delivered and per forwarded message, ours and
 # libp2p-gossipsub 0.50, from one invocation: repeatable on a noisy shared machine, unlike
-# seconds. Each measurement runs `examples/compare --callgrind`, which brackets its measured
-# window with CALLGRIND_ZERO_STATS / CALLGRIND_DUMP_STATS; with --separate-threads=yes the
-# window of the forward test's node under test is its own thread's file.
+# seconds.
+# - forward test: `examples/compare --callgrind` has the node-under-test thread itself issue
+#   CALLGRIND_ZERO_STATS / CALLGRIND_DUMP_STATS around the measured window; with
+#   --separate-threads=yes that dump is a file of its own (instructions of the NUT only).
+# - network test (50 nodes, every thread): the difference of the process totals of two runs
+#   that publish MESSAGES_LO and MESSAGES messages, divided by the extra deliveries.
+# - the Ed25519 verification (the physical limit): the dump around N verifications.
 #
 #   benches/callgrind.sh                 # defaults below
 #   RATE=200 SECS=5 MESSAGES=40 benches/callgrind.sh
@@ -14,7 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-100}          # forward test: aggregate feeder rate, msgs/s
 SECS=${SECS:-5}            # forward test: measured window, s
-MESSAGES=${MESSAGES:-30}   # network test: messages published (50 nodes)
+MESSAGES=${MESSAGES:-40}   # network test: messages published (50 nodes) ...
+MESSAGES_LO=${MESSAGES_LO:-10} # ... minus a run with this many
 NETRATE=${NETRATE:-10}     # network test: publish rate, msgs/s
 VERIFY=${VERIFY:-200}      # Ed25519 verifications timed for the physical limit
 OUT=${OUT:-target/callgrind}
@@ -55,10 +60,17 @@ for impl in ours theirs; do
   grep "accounting" "$OUT/fwd-$impl.log" | sed 's/^ */  /'
   eval "nut_$impl=$nut rec_$impl=$rec fwd_$impl=$fwd"
 
-  run "net-$impl" --quick --only network --impl-only "$impl" --messages "$MESSAGES" --publish-rate "$NETRATE"
-  all=$(window_instr "net-$impl")
-  del=$(field "$OUT/net-$impl.log" network "$name" delivered)
-  echo "network[$name] 50 nodes, $MESSAGES msgs at $NETRATE/s: $all instructions (all threads), delivered $del ($((all / (del > 0 ? del : 1))) per delivery)"
+  for m in "$MESSAGES_LO" "$MESSAGES"; do
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/net-$impl-$m.out" "$BIN" --quick \
+      --only network --impl-only "$impl" --messages "$m" --publish-rate "$NETRATE" \
+      >"$OUT/net-$impl-$m.log" 2>"$OUT/net-$impl-$m.err" || true
+  done
+  total() { grep -o 'Collected : [0-9]*' "$OUT/net-$impl-$1.err" | awk '{print $3}'; }
+  delivered() { grep -o 'delivered [0-9]*/' "$OUT/net-$impl-$1.log" | tr -dc 0-9; }
+  all=$(( $(total "$MESSAGES") - $(total "$MESSAGES_LO") ))
+  del=$(( $(delivered "$MESSAGES") - $(delivered "$MESSAGES_LO") ))
+  echo "network[$name] 50 nodes at $NETRATE msgs/s, $MESSAGES minus $MESSAGES_LO msgs: $all instructions (process), $del deliveries ($((all / (del > 0 ? del : 1))) per delivery)"
+  grep -h "network\[" "$OUT/net-$impl-$MESSAGES.log" | sed 's/^/  /'
   eval "net_$impl=$all del_$impl=$del"
 done
 

@@ -502,7 +502,6 @@ async fn network(which: Impl, args: &Args, nodes: usize, messages: usize, rate: 
     tokio::time::sleep(HEARTBEAT * 4).await;
 
     let expected = (messages * (nodes - 1)) as u64;
-    callgrind::zero_stats();
     let cpu0 = process_cpu();
     let t0 = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
@@ -519,7 +518,6 @@ async fn network(which: Impl, args: &Args, nodes: usize, messages: usize, rate: 
     }
     let wall = t0.elapsed();
     let cpu = process_cpu() - cpu0;
-    callgrind::dump_stats();
     // Late duplicates (gossip) would still arrive; let them, then read the counters.
     tokio::time::sleep(HEARTBEAT * 2).await;
     let mut wire_duplicates = Some(0u64);
@@ -568,8 +566,19 @@ struct NutMark {
     counters: Option<gossipsub::Counters>,
 }
 
+/// What the node-under-test thread does with callgrind at a mark (`--callgrind`): client
+/// requests act on the calling thread's profile, so the NUT thread issues them itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cg {
+    Nothing,
+    /// CALLGRIND_ZERO_STATS after the mark: the window starts.
+    Zero,
+    /// CALLGRIND_DUMP_STATS before the mark: the window ends.
+    Dump,
+}
+
 enum NutCmd {
-    Mark(oneshot::Sender<NutMark>),
+    Mark(oneshot::Sender<NutMark>, Cg),
 }
 
 /// Runs the node under test on a dedicated thread (current-thread runtime: its connection
@@ -605,7 +614,10 @@ fn spawn_nut(
                         Ev::Other => {}
                     },
                     cmd = rx.recv() => match cmd {
-                        Some(NutCmd::Mark(reply)) => {
+                        Some(NutCmd::Mark(reply, cg)) => {
+                            if cg == Cg::Dump {
+                                callgrind::dump_stats();
+                            }
                             let counters = match &node {
                                 Node::Ours(s) => Some(*s.behaviour().counters()),
                                 Node::Theirs(..) => None,
@@ -616,6 +628,9 @@ fn spawn_nut(
                                 mesh: node.mesh_size(),
                                 counters,
                             });
+                            if cg == Cg::Zero {
+                                callgrind::zero_stats();
+                            }
                         }
                         None => break,
                     },
@@ -782,22 +797,23 @@ async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64) -> FwdResu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(HEARTBEAT * 4).await;
-    let mark = || async {
+    let nut_ref = &nut;
+    let mark_cg = move |cg: Cg| async move {
         let (reply, rx) = oneshot::channel();
-        nut.send(NutCmd::Mark(reply))
+        nut_ref
+            .send(NutCmd::Mark(reply, cg))
             .expect("node under test alive");
         rx.await.expect("mark")
     };
+    let mark = || mark_cg(Cg::Nothing);
     let sends_dropped = |m: &NutMark| m.counters.map(|c| c.send_queue_full + c.send_queue_expired);
     running.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    callgrind::zero_stats();
-    let m0 = mark().await;
+    let m0 = mark_cg(Cg::Zero).await;
     let fwd0 = received.load(Ordering::Relaxed);
     let pub0 = published.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let m1 = mark().await;
-    callgrind::dump_stats();
+    let m1 = mark_cg(Cg::Dump).await;
     let fwd1 = received.load(Ordering::Relaxed);
     let pub1 = published.load(Ordering::Relaxed);
     // Stop publishing and let the backlog drain (until the NUT receives nothing new for three
