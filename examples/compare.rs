@@ -100,6 +100,11 @@ struct Args {
     /// Only measure N single-core Ed25519 verifications (the physical limit) and exit.
     #[arg(long)]
     verify_only: Option<usize>,
+    /// How long publishes and forwards may wait in a send queue (both implementations).
+    /// `benches/callgrind.sh` raises it: under valgrind wall time runs ~50x slower than the
+    /// work, and both implementations would drop their forwards as stale.
+    #[arg(long)]
+    queue_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +155,13 @@ fn swarm<B: NetworkBehaviour>(key: &Keypair, behaviour: B) -> Swarm<B> {
 /// grafting it, ours otherwise keeps up to D_hi of them, libp2p-gossipsub fewer).
 const MESH_N_HIGH: usize = 12;
 
+/// `--queue-seconds`: how long publishes and forwards may wait in a send queue, for both
+/// implementations (default: each one's default, 5 s and 1 s).
+static QUEUE_DURATION: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
 fn ours_config(validation: gossipsub::ValidationMode, mesh_n_high: usize) -> gossipsub::Config {
-    gossipsub::ConfigBuilder::default()
-        .mesh_n(8)
+    let mut b = gossipsub::ConfigBuilder::default();
+    b.mesh_n(8)
         .mesh_n_low(6)
         .mesh_n_high(mesh_n_high)
         .gossip_lazy(6)
@@ -166,14 +175,16 @@ fn ours_config(validation: gossipsub::ValidationMode, mesh_n_high: usize) -> gos
         .idontwant_on_publish(false)
         .flood_publish(true)
         .send_queue_size(5000)
-        .validation_mode(validation)
-        .build()
-        .expect("our config")
+        .validation_mode(validation);
+    if let Some(d) = QUEUE_DURATION.get() {
+        b.forward_queue_duration(*d).publish_queue_duration(*d);
+    }
+    b.build().expect("our config")
 }
 
 fn theirs_config(mesh_n_high: usize) -> libp2p_gossipsub::Config {
-    libp2p_gossipsub::ConfigBuilder::default()
-        .mesh_n(8)
+    let mut b = libp2p_gossipsub::ConfigBuilder::default();
+    b.mesh_n(8)
         .mesh_n_low(6)
         .mesh_n_high(mesh_n_high)
         .gossip_lazy(6)
@@ -187,9 +198,11 @@ fn theirs_config(mesh_n_high: usize) -> libp2p_gossipsub::Config {
         .idontwant_on_publish(false)
         .flood_publish(true)
         .connection_handler_queue_len(5000)
-        .validation_mode(libp2p_gossipsub::ValidationMode::Strict)
-        .build()
-        .expect("their config")
+        .validation_mode(libp2p_gossipsub::ValidationMode::Strict);
+    if let Some(d) = QUEUE_DURATION.get() {
+        b.forward_queue_duration(*d).publish_queue_duration(*d);
+    }
+    b.build().expect("their config")
 }
 
 enum Ev {
@@ -990,6 +1003,9 @@ async fn main() {
             .try_init();
     }
     callgrind::ENABLED.store(args.callgrind, Ordering::Relaxed);
+    if let Some(s) = args.queue_seconds {
+        let _ = QUEUE_DURATION.set(Duration::from_secs(s));
+    }
     if let Some(n) = args.verify_only {
         let cpu = verify_rate(n);
         println!(
