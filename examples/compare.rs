@@ -29,6 +29,16 @@
 //!     or an IWANT answer), for either implementation. Reported: messages forwarded per CPU
 //!     second of the node under test, and messages received (new) per CPU second.
 //!
+//!     The node under test has D_hi = D = 8 for both implementations (equal mesh sizes). After
+//!     the window the feeders stop and the backlog drains; every message published over the
+//!     run must then be received by the node under test or counted as dropped, else the run
+//!     fails (see BENCHMARKS.md). The single-core Ed25519 verification rate is measured first,
+//!     and received-per-CPU-second is also given as a share of it.
+//!
+//! `--runs N` repeats and ends with min / median / max of every figure. `--callgrind` has the
+//! node-under-test thread bracket its window with callgrind client requests, for
+//! `benches/callgrind.sh` (instruction counts of both implementations in one invocation).
+//!
 //! Run: `cargo run --release --example compare -- --quick` (under two minutes), or without
 //! `--quick` for the full sizes. `--only network|forward` runs one part; `--runs N` repeats;
 //! `--impl-only ours|theirs` runs one implementation (for a profiler). See BENCHMARKS.md.
