@@ -562,10 +562,13 @@ impl Behaviour {
                             expires,
                             message_id: message_id.clone(),
                         };
-                        if queue.push(item).is_ok() {
-                            queued += usize::from(class == Class::Publish);
-                        } else {
-                            refused += 1;
+                        // A full forward class drops its stalest forwards for the new one.
+                        match queue.push_evicting_stalest(item) {
+                            Ok(evicted) => {
+                                queued += usize::from(class == Class::Publish);
+                                refused += evicted;
+                            }
+                            Err(_) => refused += 1,
                         }
                     }
                     if refused > 0 && class == Class::Publish {

@@ -7,7 +7,9 @@
 //! - Three classes, each bounded in items and in bytes ([`QueueLimits`]): [`Class::Control`] is
 //!   always popped first, then [`Class::Publish`], then [`Class::Forward`]. A full class refuses
 //!   the item (it is handed back to the caller, never grown past its bound), so a slow peer
-//!   costs bounded memory. An item larger than the byte bound is still taken by an empty class,
+//!   costs bounded memory. The behaviour queues forwards with
+//!   [`PeerQueue::push_evicting_stalest`]: a full forward class drops its oldest forwards
+//!   instead, so an overloaded peer gets the freshest messages. An item larger than the byte bound is still taken by an empty class,
 //!   so any RPC that fits the wire limit can be sent.
 //! - The pieces of an RPC a handler had to split are put back at the front of their class
 //!   ([`PeerQueue::requeue_front`]) without ever taking it past its bounds: the stalest
@@ -554,6 +556,54 @@ impl PeerQueue {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// Like [`push`](Self::push), but a full [`Class::Forward`] makes room by dropping its
+    /// oldest forwards (the stalest, least worth sending) instead of refusing `item`. Returns
+    /// how many were dropped. Control and publishes are never evicted: a full class refuses
+    /// them as `push` does.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn push_evicting_stalest(&self, item: QueuedRpc) -> Result<usize, QueuedRpc> {
+        if item.class != Class::Forward {
+            return self.push(item).map(|()| 0);
+        }
+        let bytes = rpc_bytes(&item.rpc);
+        let mut evicted = Vec::new();
+        let wakers = {
+            let mut inner = self.lock();
+            let limits = inner.limits;
+            if limits.items == 0 {
+                return Err(item);
+            }
+            loop {
+                let lane = &inner.forward;
+                let over_bytes =
+                    !lane.entries.is_empty() && lane.bytes.saturating_add(bytes) > limits.bytes;
+                if lane.entries.len() < limits.items && !over_bytes {
+                    break;
+                }
+                let Some(stale) = inner.forward.pop() else {
+                    break;
+                };
+                Inner::untrack_forward(&mut inner.forward_ids, &stale);
+                evicted.push(stale);
+            }
+            inner.track_forward(&item);
+            let lane = &mut inner.forward;
+            lane.bytes = lane.bytes.saturating_add(bytes);
+            lane.entries.push_back(Entry {
+                bytes,
+                usage: Usage::default(),
+                item,
+            });
+            self.sync_len(&inner);
+            std::mem::take(&mut inner.wakers)
+        };
+        for (_, waker) in wakers {
+            waker.wake();
+        }
+        // The evicted RPCs are freed outside the lock.
+        Ok(evicted.len())
     }
 
     /// Puts `items`, the pieces (in order) of an item just popped that had to be split, back at

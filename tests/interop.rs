@@ -447,3 +447,51 @@ async fn sha256_topic_meets_theirs() {
     assert!(net.received(0).iter().all(|(topic, _)| *topic == hash));
     assert_eq!(wire_rejections(&ours_handle), vec![], "ours rejected input");
 }
+
+/// libp2p-gossipsub 0.50 sums the subscriptions and control of every frame before decoding it
+/// and, over its `max_control_message_size` (16 KiB by default), fails the decode and closes
+/// the stream, losing everything written behind the frame; after five such streams it disables
+/// gossipsub on the connection. Our announcement of 90 long topic names (~19 KB) must reach it
+/// in RPCs within that cap: it learns our subscription, our message arrives, and our outbound
+/// stream is never closed under us. (Before the cap, the announcement went in one RPC, theirs
+/// dropped it with the stream, and never learnt that we subscribe.)
+#[tokio::test]
+async fn many_subscriptions_fit_theirs_control_cap() {
+    init_tracing();
+    let (ours_handle, ours_box) =
+        Shared::wrap(ours(Authoring::Signed, &our_config(Authoring::Signed)));
+    let (_theirs_handle, theirs_box) =
+        Shared::wrap(theirs(Authoring::Signed, &their_config(Authoring::Signed)));
+    let mut net = Net::new(vec![ours_box, theirs_box]);
+    let our_id = net.nodes[0].peer_id();
+    for t in 0..90 {
+        net.nodes[0].subscribe(&format!("{t:0>200}"));
+    }
+    net.nodes[0].subscribe(TOPIC);
+    net.nodes[1].subscribe(TOPIC);
+    net.connect(0, 1);
+    let ok = net
+        .run_until(TIMEOUT, |ev| {
+            subscribed_peers(&ev[1], TOPIC).contains(&our_id)
+        })
+        .await;
+    let reopened = {
+        let n = ours_handle.lock().expect("node lock");
+        n.swarm.behaviour().counters().outbound_streams_reopened
+    };
+    assert!(
+        ok,
+        "theirs never learnt our subscription (our outbound streams reopened: {reopened})"
+    );
+    let data = b"after a large announcement".to_vec();
+    net.nodes[0]
+        .publish(TOPIC, data.clone())
+        .expect("ours publishes");
+    let delivered = net
+        .run_until(TIMEOUT, |ev| common::count_in(&ev[1], &data) >= 1)
+        .await;
+    assert!(delivered, "our message did not reach theirs");
+    let n = ours_handle.lock().expect("node lock");
+    assert_eq!(n.swarm.behaviour().counters().outbound_streams_reopened, 0);
+    assert_eq!(n.swarm.behaviour().counters().outbound_streams_given_up, 0);
+}

@@ -130,7 +130,9 @@ pub struct Counters {
     pub mcache_evicted: u64,
     /// Ids forgotten by the seen cache before their `seen_ttl`, because of `max_seen_bytes`.
     pub seen_evicted: u64,
-    /// RPCs to peers dropped because their send queue was full.
+    /// RPCs to peers dropped because their send queue was full: refused control and
+    /// publishes, and the oldest queued forwards a full forward class dropped to make room
+    /// for newer ones.
     pub send_queue_full: u64,
     /// Queued publishes and forwards dropped because they waited too long.
     pub send_queue_expired: u64,

@@ -22,7 +22,7 @@ mod extensions_tests;
 #[cfg(test)]
 mod fidelity_tests;
 #[cfg(test)]
-mod fragment_tests;
+pub(crate) mod fragment_tests;
 #[cfg(test)]
 mod partial_tests;
 
