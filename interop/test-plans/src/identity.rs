@@ -46,16 +46,20 @@ pub enum Network {
     /// Under Shadow (or any network where `nodeN` resolves): every node listens on
     /// `0.0.0.0:9000` and node M is `nodeM:9000`.
     Hostnames,
-    /// One machine: node N listens on `127.0.0.1:(9000+N)`.
-    Loopback,
+    /// One machine: node N listens on `127.0.0.1:(base+N)`, `base` 9000 unless
+    /// `--port-base` says otherwise.
+    Loopback {
+        /// The port of node 0.
+        base: u16,
+    },
 }
 
 /// The TCP port of node `node`.
 pub fn port(network: Network, node: NodeId) -> Result<u16, String> {
     match network {
         Network::Hostnames => Ok(9000),
-        Network::Loopback => u16::try_from(9000 + i64::from(node))
-            .map_err(|_| format!("node {node} has no loopback port (9000 + id > 65535)")),
+        Network::Loopback { base } => u16::try_from(i64::from(base) + i64::from(node))
+            .map_err(|_| format!("node {node} has no loopback port ({base} + id > 65535)")),
     }
 }
 
@@ -63,7 +67,7 @@ pub fn port(network: Network, node: NodeId) -> Result<u16, String> {
 pub fn listen_addr(network: Network, node: NodeId) -> Result<Multiaddr, String> {
     let host = match network {
         Network::Hostnames => "0.0.0.0",
-        Network::Loopback => "127.0.0.1",
+        Network::Loopback { .. } => "127.0.0.1",
     };
     format!("/ip4/{host}/tcp/{}", port(network, node)?)
         .parse()
@@ -75,7 +79,7 @@ pub fn listen_addr(network: Network, node: NodeId) -> Result<Multiaddr, String> 
 pub async fn dial_addr(network: Network, node: NodeId) -> Result<Multiaddr, String> {
     let port = port(network, node)?;
     let ip = match network {
-        Network::Loopback => std::net::IpAddr::from([127, 0, 0, 1]),
+        Network::Loopback { .. } => std::net::IpAddr::from([127, 0, 0, 1]),
         Network::Hostnames => {
             let host = format!("node{node}:{port}");
             tokio::net::lookup_host(&host)
@@ -123,10 +127,12 @@ mod tests {
         assert!(node_id_from_hostname("host1").is_err());
         assert!(node_id_from_hostname("node-1").is_err());
         assert_eq!(port(Network::Hostnames, 7), Ok(9000));
-        assert_eq!(port(Network::Loopback, 7), Ok(9007));
-        assert!(port(Network::Loopback, 60_000).is_err());
+        let loopback = Network::Loopback { base: 9000 };
+        assert_eq!(port(loopback, 7), Ok(9007));
+        assert_eq!(port(Network::Loopback { base: 20_000 }, 7), Ok(20_007));
+        assert!(port(loopback, 60_000).is_err());
         assert_eq!(
-            listen_addr(Network::Loopback, 3).unwrap().to_string(),
+            listen_addr(loopback, 3).unwrap().to_string(),
             "/ip4/127.0.0.1/tcp/9003"
         );
         assert_eq!(

@@ -96,7 +96,8 @@ mod behaviour {
 }
 
 /// Command-line options: `--params <file>` always; `--node-id N` overrides the hostname;
-/// `--loopback` selects the one-machine addresses.
+/// `--loopback` selects the one-machine addresses, `127.0.0.1:(9000+N)`; `--port-base P`
+/// (loopback only) moves them to `P+N` so that two runs can share a machine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// The `params.json` path.
@@ -112,7 +113,8 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut params = None;
         let mut node_id = None;
-        let mut network = Network::Hostnames;
+        let mut loopback = false;
+        let mut base = 9000u16;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -136,14 +138,24 @@ impl Options {
                         .ok_or_else(|| format!("--node-id {v:?} is not a node id"))?;
                     node_id = Some(id);
                 }
-                "--loopback" => network = Network::Loopback,
+                "--loopback" => loopback = true,
+                "--port-base" => {
+                    let v = value("--port-base")?;
+                    base = v
+                        .parse()
+                        .map_err(|_| format!("--port-base {v:?} is not a port"))?;
+                }
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
         Ok(Options {
             params: params.ok_or("--params <params.json> is required")?,
             node_id,
-            network,
+            network: if loopback {
+                Network::Loopback { base }
+            } else {
+                Network::Hostnames
+            },
         })
     }
 }
@@ -402,7 +414,7 @@ where
                         tracing::info!(target_node = node, attempts = t.attempts, "connected");
                     }
                     Err(e)
-                        if self.network == Network::Loopback
+                        if matches!(self.network, Network::Loopback { .. })
                             && t.attempts < LOOPBACK_DIAL_ATTEMPTS =>
                     {
                         let backoff = Duration::from_millis(50)
@@ -568,7 +580,12 @@ mod tests {
         assert_eq!(o.params, PathBuf::from("p.json"));
         assert_eq!((o.node_id, o.network), (None, Network::Hostnames));
         let o = Options::parse(args(&["--params=p.json", "--node-id", "7", "--loopback"])).unwrap();
-        assert_eq!((o.node_id, o.network), (Some(7), Network::Loopback));
+        assert_eq!(
+            (o.node_id, o.network),
+            (Some(7), Network::Loopback { base: 9000 })
+        );
+        let o = Options::parse(args(&["--params", "p", "--loopback", "--port-base", "20000"]));
+        assert_eq!(o.unwrap().network, Network::Loopback { base: 20_000 });
         assert!(Options::parse(args(&["--node-id", "7"])).is_err());
         assert!(Options::parse(args(&["--params", "p.json", "--node-id", "-1"])).is_err());
         assert!(Options::parse(args(&["--params", "p.json", "--verbose"])).is_err());
