@@ -28,12 +28,22 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
     // and a plain `cargo build` of the node crate.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        let keep = ["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_BUILD_", "CARGO_NET_"]
+        let keep = [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_",
+            "CARGO_NET_",
+        ]
+        .iter()
+        .any(|k| key.starts_with(k))
+            || [
+                "CARGO_REGISTRIES_",
+                "CARGO_TERM_",
+                "CARGO_PROFILE_",
+                "CARGO_HTTP_",
+            ]
             .iter()
-            .any(|k| key.starts_with(k))
-            || ["CARGO_REGISTRIES_", "CARGO_TERM_", "CARGO_PROFILE_", "CARGO_HTTP_"]
-                .iter()
-                .any(|k| key.starts_with(k));
+            .any(|k| key.starts_with(k));
         if (key.starts_with("CARGO_") && !keep) || key == "OUT_DIR" {
             build.env_remove(&*key);
         }
@@ -52,9 +62,25 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
     let port_base = 30_000 + (std::process::id() % 2_000) * 16;
     let run = Command::new("python3")
         .arg(root.join("interop/test-plans/run"))
-        .args(["--no-build", "--quiet", "--scenario", "subnet-blob-msg", "--nodes", "8"])
+        .args([
+            "--no-build",
+            "--quiet",
+            "--scenario",
+            "subnet-blob-msg",
+            "--nodes",
+            "8",
+        ])
         .args(["--composition", "ours:4,libp2p-gossipsub:4"])
-        .args(["--setup", "4", "--interval", "1", "--messages", "6", "--flush", "3"])
+        .args([
+            "--setup",
+            "4",
+            "--interval",
+            "1",
+            "--messages",
+            "6",
+            "--flush",
+            "3",
+        ])
         .args(["--skip", "2", "--seed", "1"])
         .arg("--port-base")
         .arg(port_base.to_string())
@@ -75,14 +101,30 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
     let text = std::fs::read_to_string(&summary).expect("runner wrote its summary");
     let _ = std::fs::remove_file(&summary);
     let field = |name: &str| -> String {
-        let at = text.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("{name} in {text}"));
+        let at = text
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
         let rest = &text[at + name.len() + 3..];
-        rest[..rest.find([',', '\n', '}']).unwrap()].trim().to_string()
+        rest[..rest.find([',', '\n', '}']).unwrap()]
+            .trim()
+            .to_string()
     };
     assert_eq!(field("nodes"), "8", "{stdout}");
-    assert_eq!(field("messages"), "4", "every published message was received:\n{stdout}");
-    assert_eq!(field("reach_min"), "1.0", "every node got every message:\n{stdout}");
-    assert_eq!(field("failed_count"), "0", "every node finished its script:\n{stdout}");
+    assert_eq!(
+        field("messages"),
+        "4",
+        "every published message was received:\n{stdout}"
+    );
+    assert_eq!(
+        field("reach_min"),
+        "1.0",
+        "every node got every message:\n{stdout}"
+    );
+    assert_eq!(
+        field("failed_count"),
+        "0",
+        "every node finished its script:\n{stdout}"
+    );
     // Duplicates are logged (a mesh of 8 sends some): the harness scores them.
     assert!(
         field("dup_per_node").parse::<f64>().unwrap() > 0.0,

@@ -47,7 +47,8 @@ pub trait Gossip: NetworkBehaviour + Sized {
 
     /// A tracing layer the node installs next to the stderr diagnostics (libp2p-gossipsub
     /// reports duplicates only through a debug log line).
-    fn tracing_layer() -> Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>> {
+    fn tracing_layer()
+    -> Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>> {
         None
     }
 }
@@ -371,7 +372,11 @@ where
 
     fn publish(&mut self, id: u64, size: usize, topic: &str) {
         if size < 8 {
-            tracing::error!(id, size, "publish skipped: a message needs 8 bytes for its id");
+            tracing::error!(
+                id,
+                size,
+                "publish skipped: a message needs 8 bytes for its id"
+            );
             return;
         }
         let mut data = vec![0u8; size];
@@ -420,12 +425,20 @@ where
                         let backoff = Duration::from_millis(50)
                             .saturating_mul(1 << t.attempts.min(10))
                             .min(LOOPBACK_MAX_BACKOFF);
-                        tracing::debug!(target_node = node, attempts = t.attempts, "dial failed, retrying: {e}");
+                        tracing::debug!(
+                            target_node = node,
+                            attempts = t.attempts,
+                            "dial failed, retrying: {e}"
+                        );
                         t.retry_at = Some(Instant::now() + backoff);
                     }
                     Err(e) => {
                         t.done = true;
-                        tracing::error!(target_node = node, attempts = t.attempts, "failed to connect: {e}");
+                        tracing::error!(
+                            target_node = node,
+                            attempts = t.attempts,
+                            "failed to connect: {e}"
+                        );
                     }
                 }
             }
@@ -442,9 +455,14 @@ where
             }
             if now >= deadline {
                 for t in pending.iter().filter(|t| !t.done) {
-                    tracing::error!(target_node = t.node, attempts = t.attempts, "failed to connect: timed out");
+                    tracing::error!(
+                        target_node = t.node,
+                        attempts = t.attempts,
+                        "failed to connect: timed out"
+                    );
                 }
-                self.dials.retain(|_, n| !pending.iter().any(|t| t.node == *n));
+                self.dials
+                    .retain(|_, n| !pending.iter().any(|t| t.node == *n));
                 break;
             }
             let wake = pending
@@ -584,7 +602,13 @@ mod tests {
             (o.node_id, o.network),
             (Some(7), Network::Loopback { base: 9000 })
         );
-        let o = Options::parse(args(&["--params", "p", "--loopback", "--port-base", "20000"]));
+        let o = Options::parse(args(&[
+            "--params",
+            "p",
+            "--loopback",
+            "--port-base",
+            "20000",
+        ]));
         assert_eq!(o.unwrap().network, Network::Loopback { base: 20_000 });
         assert!(Options::parse(args(&["--node-id", "7"])).is_err());
         assert!(Options::parse(args(&["--params", "p.json", "--node-id", "-1"])).is_err());

@@ -157,8 +157,7 @@ impl Gossip for libp2p_gossipsub::Behaviour {
         }
     }
 
-    fn tracing_layer()
-    -> Option<Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>> {
+    fn tracing_layer() -> Option<Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>> {
         let only_gossipsub_debug = tracing_subscriber::filter::filter_fn(|m| {
             m.target().starts_with("libp2p_gossipsub") && *m.level() == tracing::Level::DEBUG
         });

@@ -33,7 +33,9 @@ impl ExperimentParams {
     pub fn gossipsub_params(&self, node: NodeId) -> Option<&GossipSubParams> {
         fn find(i: &Instruction, node: NodeId) -> Option<&GossipSubParams> {
             match i {
-                Instruction::InitGossipSub { gossip_sub_params } => Some(gossip_sub_params),
+                Instruction::InitGossipSub { gossip_sub_params } => {
+                    Some(gossip_sub_params.as_ref())
+                }
                 Instruction::IfNodeIdEquals {
                     node_id,
                     instruction,
@@ -110,7 +112,7 @@ pub enum Instruction {
     InitGossipSub {
         /// go-libp2p-pubsub `GossipSubParams`, durations in nanoseconds.
         #[serde(rename = "gossipSubParams", default)]
-        gossip_sub_params: GossipSubParams,
+        gossip_sub_params: Box<GossipSubParams>,
     },
     /// Add the parts of a partial message (a bitmap) this node holds.
     #[serde(rename = "addPartialMessage")]
@@ -207,17 +209,29 @@ impl GossipSubParams {
     /// parameters an implementation ignores (reported on stderr).
     pub fn unsupported(&self, supported: &[&str]) -> Vec<&'static str> {
         let set: [(&'static str, bool); 7] = [
-            ("SlowHeartbeatWarning", self.slow_heartbeat_warning.is_some()),
+            (
+                "SlowHeartbeatWarning",
+                self.slow_heartbeat_warning.is_some(),
+            ),
             ("Connectors", self.connectors.is_some()),
-            ("MaxPendingConnections", self.max_pending_connections.is_some()),
+            (
+                "MaxPendingConnections",
+                self.max_pending_connections.is_some(),
+            ),
             ("ConnectionTimeout", self.connection_timeout.is_some()),
-            ("DirectConnectInitialDelay", self.direct_connect_initial_delay.is_some()),
+            (
+                "DirectConnectInitialDelay",
+                self.direct_connect_initial_delay.is_some(),
+            ),
             ("MaxIDontWantLength", self.max_idontwant_length.is_some()),
             ("IDontWantMessageTTL", self.idontwant_message_ttl.is_some()),
         ];
         let more: [(&'static str, bool); 4] = [
             ("MaxIHaveLength", self.max_ihave_length.is_some()),
-            ("MaxIDontWantMessages", self.max_idontwant_messages.is_some()),
+            (
+                "MaxIDontWantMessages",
+                self.max_idontwant_messages.is_some(),
+            ),
             ("DirectConnectTicks", self.direct_connect_ticks.is_some()),
             ("PrunePeers", self.prune_peers.is_some()),
         ];
