@@ -87,6 +87,7 @@ pub struct Config {
     flood_publish: bool,
     validation_mode: ValidationMode,
     validate_messages: bool,
+    report_duplicates: bool,
     message_id_fn: MessageIdFn,
     message_id_fns_by_topic: HashMap<TopicHash, MessageIdFn>,
     invalid_message_id_fn: MessageIdFn,
@@ -297,6 +298,14 @@ impl Config {
     /// RPC. For interoperability testing only. Default false.
     pub fn test_extension(&self) -> bool {
         self.test_extension
+    }
+
+    /// Whether every duplicate of a message we already received is reported to the
+    /// application as an [`Event::Duplicate`](crate::Event::Duplicate) (the libp2p test-plans
+    /// harness logs each one to count duplicates). Default false: duplicates are only counted
+    /// (`Counters::messages_duplicate`).
+    pub fn report_duplicates(&self) -> bool {
+        self.report_duplicates
     }
 
     /// Flood publishing (v1.1 spec, FloodPublish): our own messages go to every topic peer with
@@ -712,6 +721,7 @@ impl fmt::Debug for Config {
             .field("flood_publish", &self.flood_publish)
             .field("validation_mode", &self.validation_mode)
             .field("validate_messages", &self.validate_messages)
+            .field("report_duplicates", &self.report_duplicates)
             .field("allow_self_origin", &self.allow_self_origin)
             .field("support_floodsub", &self.support_floodsub)
             .field("prune_backoff", &self.prune_backoff)

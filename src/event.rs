@@ -57,6 +57,17 @@ pub enum Event {
         /// The message.
         message: Message,
     },
+    /// A message we had already received arrived again (only with
+    /// [`Config::report_duplicates`](crate::Config::report_duplicates) on). Not validated, not
+    /// forwarded; reported once per copy received.
+    Duplicate {
+        /// The peer that sent this copy.
+        propagation_source: PeerId,
+        /// Its id.
+        message_id: MessageId,
+        /// Its topic.
+        topic: TopicHash,
+    },
     /// A peer subscribed to a topic.
     Subscribed {
         /// The peer.

@@ -102,6 +102,7 @@ impl Default for ConfigBuilder {
             flood_publish: true,
             validation_mode: ValidationMode::Strict,
             validate_messages: false,
+            report_duplicates: false,
             message_id_fn: Arc::new(default_message_id),
             message_id_fns_by_topic: Default::default(),
             invalid_message_id_fn: Arc::new(content_message_id),
@@ -319,6 +320,13 @@ impl ConfigBuilder {
     /// ([`Config::test_extension`]). Default false.
     pub fn test_extension(&mut self, enabled: bool) -> &mut Self {
         self.config.test_extension = enabled;
+        self
+    }
+
+    /// Sets whether each duplicate is reported as an [`Event::Duplicate`](crate::Event::Duplicate)
+    /// ([`Config::report_duplicates`]). Default false.
+    pub fn report_duplicates(&mut self, enabled: bool) -> &mut Self {
+        self.config.report_duplicates = enabled;
         self
     }
 

@@ -75,6 +75,13 @@ impl Router {
             self.counters.messages_duplicate += 1;
             tracing::trace!(peer = %from, %id, "duplicate message");
             self.score_duplicate(&from, &id, &message.topic);
+            if self.config.report_duplicates() {
+                self.emit(Event::Duplicate {
+                    propagation_source: from,
+                    message_id: id,
+                    topic: message.topic,
+                });
+            }
             return;
         }
         if !self.within_message_budget(from, &id, &message) {
