@@ -17,6 +17,7 @@
 //! Nodes are [`NodeBehaviour`] trait objects: [`HonestNode`] wraps a real router, and
 //! adversaries plug in through [`Network::with_factory`].
 
+pub mod attacks;
 mod config;
 mod link;
 mod metrics;
@@ -30,8 +31,8 @@ mod topology;
 pub use config::{Preset, SimConfig, WorkloadConfig};
 pub use link::{DEFAULT_REGION_MATRIX_MS, LatencyModel, LinkConfig};
 pub use metrics::NodeBytes;
-pub use network::{Network, NodeFactory};
-pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput};
+pub use network::{Network, NodeFactory, Observer};
+pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput, Validator};
 pub use plot::{PlotResult, plot_duplicates, plot_latency_cdf};
 pub use results::{Latency, MeshSample, MessageResult, Results};
 pub use topology::TopologyConfig;
