@@ -57,9 +57,7 @@ fn config(args: &AttackArgs, scenario: Scenario, nodes: usize, seed: u64) -> Att
         args.sybils.unwrap_or(nodes / 4)
     };
     c.sybil_degree = args.sybil_degree;
-    c.publishers = args
-        .attack_publishers
-        .unwrap_or((nodes / 10).clamp(1, 100));
+    c.publishers = args.attack_publishers.unwrap_or((nodes / 10).clamp(1, 100));
     c.total_rate = args.attack_rate;
     c.duration = args.attack_duration;
     c

@@ -200,20 +200,20 @@ impl AttackConfig {
         }
     }
 
-    /// A small version for tests: 80 honest nodes, 20 sybils with 40 connections each, 10
-    /// publishers at 10 msg/s in total, 60 s of simulated time; the timeline is compressed
+    /// A small version for tests: 60 honest nodes, 15 sybils with 30 connections each, 6
+    /// publishers at 8 msg/s in total, 60 s of simulated time; the timeline is compressed
     /// (attack at 15 s, covert flash at 30 s, P3 active 20 s after a GRAFT).
     pub fn small(scenario: Scenario) -> Self {
         AttackConfig {
-            honest: 80,
+            honest: 60,
             sybils: if scenario == Scenario::Baseline {
                 0
             } else {
-                20
+                15
             },
-            sybil_degree: 40,
-            publishers: 10,
-            total_rate: 10.0,
+            sybil_degree: 30,
+            publishers: 6,
+            total_rate: 8.0,
             warmup: Duration::from_secs(10),
             duration: Duration::from_secs(45),
             drain: Duration::from_secs(5),
@@ -414,7 +414,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn secs(d: Option<Duration>) -> String {
-    d.map_or_else(|| "never".to_string(), |d| format!("{:.0} s", d.as_secs_f64()))
+    d.map_or_else(
+        || "never".to_string(),
+        |d| format!("{:.0} s", d.as_secs_f64()),
+    )
 }
 
 impl AttackReport {
@@ -440,12 +443,7 @@ impl AttackReport {
         let a = &self.attack;
         let l = a.latency;
         let mut delivery = format!("{:.4} %", a.delivery_ratio() * 100.0);
-        let mut latency = format!(
-            "{:.0} / {:.0} / {:.0} ms",
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.max)
-        );
+        let mut latency = format!("{:.0} / {:.0} / {:.0} ms", ms(l.p50), ms(l.p99), ms(l.max));
         let mut dups = format!("{:.2}", a.duplicates_per_delivery());
         if let Some(b) = &self.baseline {
             delivery += &format!(" ({:.4} %)", b.delivery_ratio() * 100.0);
@@ -498,7 +496,9 @@ impl AttackReport {
     /// Which score term made honest peers negative (see [`Observed::honest_negative_causes`]).
     pub fn honest_negative_causes(&self) -> String {
         let [p3, p3b, p4, p7, other] = self.observed.honest_negative_causes;
-        format!("P3 {p3}, P3b {p3b}, P4 {p4}, P7 {p7}, other {other} (negative pair-samples by worst term)")
+        format!(
+            "P3 {p3}, P3b {p3b}, P4 {p4}, P7 {p7}, other {other} (negative pair-samples by worst term)"
+        )
     }
 }
 
@@ -514,9 +514,12 @@ impl fmt::Display for AttackReport {
             c.sybil_degree,
             c.attack_start().as_secs_f64()
         )?;
-        writeln!(f, "honest negative causes: {}", self.honest_negative_causes())?;
+        writeln!(
+            f,
+            "honest negative causes: {}",
+            self.honest_negative_causes()
+        )?;
         writeln!(f, "{}", Self::table_header())?;
         write!(f, "{}", self.table_row())
     }
 }
-
