@@ -14,7 +14,8 @@ use gossipsub::sim::{Results, plot_latency_cdf};
 /// Flags of the attack suite (used with `--attack`).
 #[derive(Debug, Clone, ClapArgs)]
 pub struct AttackArgs {
-    /// Run an attack scenario (or `all`) against the attack-free run: baseline, sybil-spam,
+    /// Run attack scenarios (a comma-separated list, or `all`) against the attack-free run:
+    /// baseline, sybil-spam,
     /// censorship, covert-flash, eclipse-single, eclipse-publishers, ihave-flood, graft-flood,
     /// iwant-spam, cold-boot, attack-at-dawn, degradation. Uses the evaluation's setup
     /// (flags below), `--nodes` honest nodes, `--seed` and `--out`.
@@ -36,17 +37,19 @@ pub struct AttackArgs {
     #[arg(long, default_value = "180s", value_parser = super::parse_duration)]
     pub attack_duration: Duration,
     /// Use the small configuration of the tests (`AttackConfig::small`: 80 honest nodes, 20
-    /// sybils, compressed 60 s timeline) instead; only --seed applies.
+    /// sybils, compressed 60 s timeline) instead; only --seed and --sybils apply.
     #[arg(long)]
     pub attack_small: bool,
 }
 
 fn config(args: &AttackArgs, scenario: Scenario, nodes: usize, seed: u64) -> AttackConfig {
     if args.attack_small {
-        return AttackConfig {
-            seed,
-            ..AttackConfig::small(scenario)
-        };
+        let mut c = AttackConfig::small(scenario);
+        c.seed = seed;
+        if scenario != Scenario::Baseline {
+            c.sybils = args.sybils.unwrap_or(c.sybils);
+        }
+        return c;
     }
     let mut c = AttackConfig::evaluation(scenario);
     c.honest = nodes;
@@ -76,7 +79,9 @@ pub fn main(
     let scenarios: Vec<Scenario> = if name == "all" {
         Scenario::ALL.to_vec()
     } else {
-        vec![Scenario::from_name(name).with_context(|| format!("unknown attack {name:?}"))?]
+        name.split(',')
+            .map(|n| Scenario::from_name(n.trim()).with_context(|| format!("unknown attack {n:?}")))
+            .collect::<anyhow::Result<_>>()?
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     // Reference runs, one per link setup (the degradation scenario degrades the links).

@@ -186,3 +186,55 @@ fn sample(state: &mut State, at: Duration, nodes: &[Box<dyn NodeBehaviour>]) {
     }
     state.observed.samples.push(s);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(at: u64, slots: u32, connections: u32, graylisted: u32) -> AttackSample {
+        AttackSample {
+            at: Duration::from_secs(at),
+            attacker_connections: connections,
+            attackers_graylisted: graylisted,
+            attacker_mesh_slots: slots,
+            ..AttackSample::default()
+        }
+    }
+
+    #[test]
+    fn prune_and_graylist_times_count_from_the_attack() {
+        let observed = Observed {
+            samples: vec![
+                sample(10, 0, 0, 0),
+                sample(20, 5, 10, 0),
+                sample(30, 2, 10, 9),
+                sample(40, 0, 10, 10),
+                sample(50, 0, 10, 10),
+            ],
+            ..Observed::default()
+        };
+        let attack = Duration::from_secs(15);
+        assert_eq!(observed.peak_attacker_mesh_slots(), 5);
+        assert_eq!(
+            observed.time_to_prune(attack),
+            Some(Duration::from_secs(25))
+        );
+        assert_eq!(
+            observed.time_to_graylist(attack),
+            Some(Duration::from_secs(25))
+        );
+        assert_eq!(observed.graylisted_at_end(), 1.0);
+    }
+
+    #[test]
+    fn attackers_left_in_meshes_or_not_graylisted_have_no_time() {
+        let observed = Observed {
+            samples: vec![sample(20, 5, 10, 0), sample(30, 1, 10, 5)],
+            ..Observed::default()
+        };
+        let attack = Duration::from_secs(15);
+        assert_eq!(observed.time_to_prune(attack), None);
+        assert_eq!(observed.time_to_graylist(attack), None);
+        assert_eq!(observed.graylisted_at_end(), 0.5);
+    }
+}
