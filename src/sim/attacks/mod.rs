@@ -479,10 +479,22 @@ impl AttackReport {
         } else {
             match self.time_to_graylist() {
                 Some(t) => secs(Some(t)),
-                None => format!(
-                    "never ({:.0} % at end)",
-                    self.observed.graylisted_at_end() * 100.0
-                ),
+                None => {
+                    let (below_gossip, negative) =
+                        self.observed.samples.last().map_or((0.0, 0.0), |s| {
+                            let n = f64::from(s.attacker_connections.max(1));
+                            (
+                                f64::from(s.attackers_below_gossip) / n,
+                                f64::from(s.attackers_negative) / n,
+                            )
+                        });
+                    format!(
+                        "never (at end {:.0} % graylisted, {:.0} % below gossip threshold, {:.0} % negative)",
+                        self.observed.graylisted_at_end() * 100.0,
+                        below_gossip * 100.0,
+                        negative * 100.0
+                    )
+                }
             }
         };
         format!(

@@ -19,6 +19,11 @@ pub struct AttackSample {
     pub attacker_connections: u32,
     /// Of those, the ones where the attacker scores below the graylist threshold.
     pub attackers_graylisted: u32,
+    /// Of those, the ones where the attacker scores below zero.
+    pub attackers_negative: u32,
+    /// Of those, the ones where the attacker scores below the gossip threshold (its gossip
+    /// is ignored and it gets none).
+    pub attackers_below_gossip: u32,
     /// Mesh slots (honest node, topic, attacker) held by attackers.
     pub attacker_mesh_slots: u32,
     /// (honest node, honest peer) pairs with a negative score.
@@ -140,15 +145,23 @@ fn sample(state: &mut State, at: Duration, nodes: &[Box<dyn NodeBehaviour>]) {
         let Some(router) = node.router() else {
             continue;
         };
-        let graylist = router
+        let (graylist, gossip) = router
             .score_thresholds()
-            .map_or(f64::NEG_INFINITY, |t| t.graylist_threshold);
+            .map_or((f64::NEG_INFINITY, f64::NEG_INFINITY), |t| {
+                (t.graylist_threshold, t.gossip_threshold)
+            });
         for (peer, _) in router.all_peers() {
             let score = router.peer_score(peer).unwrap_or(0.0);
             if state.attackers.contains(peer) {
                 s.attacker_connections += 1;
                 if score < graylist {
                     s.attackers_graylisted += 1;
+                }
+                if score < gossip {
+                    s.attackers_below_gossip += 1;
+                }
+                if score < 0.0 {
+                    s.attackers_negative += 1;
                 }
             } else {
                 if score < 0.0 {
