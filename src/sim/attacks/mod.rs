@@ -465,12 +465,13 @@ impl AttackReport {
                     self.observed.peak_attacker_mesh_slots()
                 ),
                 None => format!(
-                    "not all: {} of peak {} slots at end",
+                    "not all: {} of peak {} slots at end ({:.1} % of honest mesh slots)",
                     self.observed
                         .samples
                         .last()
                         .map_or(0, |s| s.attacker_mesh_slots),
-                    self.observed.peak_attacker_mesh_slots()
+                    self.observed.peak_attacker_mesh_slots(),
+                    self.observed.attacker_mesh_share_at_end() * 100.0
                 ),
             }
         };

@@ -26,6 +26,8 @@ pub struct AttackSample {
     pub attackers_below_gossip: u32,
     /// Mesh slots (honest node, topic, attacker) held by attackers.
     pub attacker_mesh_slots: u32,
+    /// All mesh slots of honest nodes.
+    pub mesh_slots: u32,
     /// (honest node, honest peer) pairs with a negative score.
     pub honest_negative: u32,
     /// (honest node, honest peer) pairs below the graylist threshold.
@@ -85,6 +87,13 @@ impl Observed {
                     && s.attackers_graylisted == s.attacker_connections
             })
             .map(|s| s.at.saturating_sub(attack))
+    }
+
+    /// Fraction of honest mesh slots held by attackers at the last sample.
+    pub fn attacker_mesh_share_at_end(&self) -> f64 {
+        self.samples.last().map_or(0.0, |s| {
+            f64::from(s.attacker_mesh_slots) / f64::from(s.mesh_slots.max(1))
+        })
     }
 
     /// Fraction of attacker connections graylisted at the last sample.
@@ -191,6 +200,7 @@ fn sample(state: &mut State, at: Duration, nodes: &[Box<dyn NodeBehaviour>]) {
             }
         }
         for topic in router.topics() {
+            s.mesh_slots += router.mesh_peers(topic).count() as u32;
             s.attacker_mesh_slots += router
                 .mesh_peers(topic)
                 .filter(|p| state.attackers.contains(*p))
