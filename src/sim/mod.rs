@@ -15,7 +15,9 @@
 //! ```
 //!
 //! Nodes are [`NodeBehaviour`] trait objects: [`HonestNode`] wraps a real router, and
-//! adversaries plug in through [`Network::with_factory`].
+//! adversaries plug in through [`Network::with_factory`] (as [`SimConfig::outsiders`],
+//! connected with [`Network::schedule_connection`]). [`attacks`] is the v1.1 evaluation's
+//! attack suite built on that seam.
 
 pub mod attacks;
 mod config;
