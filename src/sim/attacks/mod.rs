@@ -168,6 +168,9 @@ pub struct AttackConfig {
     pub flash_at: Duration,
     /// P3's activation time (the test plans: 1 min plus the warm-up).
     pub activation: Duration,
+    /// Degraded honest links (5 % RPC loss, 100-300 ms latency); on for
+    /// [`Scenario::Degradation`] and kept by its [`AttackConfig::baseline`].
+    pub degraded_links: bool,
     /// The run's seed.
     pub seed: u64,
 }
@@ -196,6 +199,7 @@ impl AttackConfig {
             attack_at: Duration::from_secs(60),
             flash_at: Duration::from_secs(120),
             activation: Duration::from_secs(90),
+            degraded_links: scenario == Scenario::Degradation,
             seed: 1,
         }
     }
@@ -234,7 +238,7 @@ impl AttackConfig {
         }
     }
 
-    /// The same setup without attackers.
+    /// The same setup (links included) without attackers.
     pub fn baseline(&self) -> Self {
         AttackConfig {
             sybils: 0,
@@ -253,7 +257,7 @@ impl AttackConfig {
             loss: 0.0,
             upload_bps: 0,
         };
-        if self.scenario == Scenario::Degradation {
+        if self.degraded_links {
             link.latency = LatencyModel::Uniform {
                 min: Duration::from_millis(100),
                 max: Duration::from_millis(300),

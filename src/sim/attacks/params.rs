@@ -95,6 +95,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_reference_run_of_the_degradation_keeps_the_degraded_links() {
+        use crate::sim::attacks::{AttackConfig, Scenario};
+        let attack = AttackConfig::small(Scenario::Degradation);
+        let reference = attack.baseline();
+        assert_eq!(reference.sybils, 0);
+        assert_eq!(reference.sim_config().link, attack.sim_config().link);
+        assert!(attack.sim_config().link.loss > 0.0);
+        let plain = AttackConfig::small(Scenario::Censorship).baseline();
+        assert_eq!(plain.sim_config().link.loss, 0.0);
+    }
+
+    #[test]
     fn evaluation_parameters_are_valid() {
         let c = evaluation_config();
         assert_eq!((c.mesh_n(), c.mesh_n_low(), c.mesh_n_high()), (8, 6, 12));
