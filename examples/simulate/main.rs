@@ -7,7 +7,12 @@
 //!
 //! Prints a summary table, writes `messages.csv` and `mesh.csv`, and draws
 //! `latency_cdf.svg` and `duplicates.svg` into `--out`.
+//!
+//! `--attack <name>` (or `--attack all`) runs the attack suite instead (see
+//! `gossipsub::sim::attacks`): each scenario and its attack-free reference run, a markdown
+//! table, and `<name>-delivery.svg` / `<name>-latency-cdf.svg` per scenario in `--out`.
 
+mod attack;
 mod memory;
 
 use std::fs::File;
@@ -104,6 +109,9 @@ struct Args {
     /// Also measure bytes per seen-cache entry and per cached message.
     #[arg(long)]
     memory: bool,
+    /// The attack suite.
+    #[command(flatten)]
+    attack: attack::AttackArgs,
 }
 
 /// A duration such as `60s`, `2ms`, `1m 30s` (humantime's format).
@@ -145,8 +153,19 @@ fn parse_latency(s: &str) -> anyhow::Result<LatencyModel> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(name) = &args.attack.attack {
+        return attack::main(
+            &args.attack,
+            name,
+            args.nodes,
+            args.seed,
+            &args.out,
+            !args.no_plots,
+        );
+    }
     let cfg = SimConfig {
         nodes: args.nodes,
+        outsiders: 0,
         seed: args.seed,
         preset: match args.preset {
             PresetArg::Default => Preset::Default,

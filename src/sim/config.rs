@@ -82,8 +82,13 @@ impl Default for WorkloadConfig {
 /// The full description of a run. Same configuration and seed: identical results.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Number of nodes.
+    /// Number of honest nodes.
     pub nodes: usize,
+    /// Number of outsiders (attackers) after the honest nodes: indices `nodes..nodes +
+    /// outsiders`. They are built by the factory like every node, but are left out of the
+    /// random graph (connect them with [`Network::schedule_connection`](super::Network::schedule_connection)),
+    /// never publish, churn or count in deliveries, duplicates and mesh samples. Default 0.
+    pub outsiders: usize,
     /// The seed every random choice derives from.
     pub seed: u64,
     /// The router configuration.
@@ -108,6 +113,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             nodes: 100,
+            outsiders: 0,
             seed: 1,
             preset: Preset::Ethereum,
             link: LinkConfig::default(),

@@ -15,8 +15,11 @@
 //! ```
 //!
 //! Nodes are [`NodeBehaviour`] trait objects: [`HonestNode`] wraps a real router, and
-//! adversaries plug in through [`Network::with_factory`].
+//! adversaries plug in through [`Network::with_factory`] (as [`SimConfig::outsiders`],
+//! connected with [`Network::schedule_connection`]). [`attacks`] is the v1.1 evaluation's
+//! attack suite built on that seam.
 
+pub mod attacks;
 mod config;
 mod link;
 mod metrics;
@@ -30,8 +33,8 @@ mod topology;
 pub use config::{Preset, SimConfig, WorkloadConfig};
 pub use link::{DEFAULT_REGION_MATRIX_MS, LatencyModel, LinkConfig};
 pub use metrics::NodeBytes;
-pub use network::{Network, NodeFactory, batch_completion};
-pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput};
+pub use network::{Network, NodeFactory, Observer, batch_completion};
+pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput, Validator};
 pub use plot::{PlotResult, plot_duplicates, plot_latency_cdf};
 pub use results::{Latency, MeshSample, MessageResult, Results};
 pub use topology::TopologyConfig;

@@ -121,10 +121,15 @@ pub trait NodeBehaviour {
     }
 }
 
-/// An honest node: a real [`Router`] that accepts every message it validates.
+/// The application's verdict on a message; see [`HonestNode::with_validator`].
+pub type Validator = fn(&crate::types::Message) -> MessageAcceptance;
+
+/// An honest node: a real [`Router`] that accepts every message it validates (or asks its
+/// [`Validator`]).
 pub struct HonestNode {
     peer_id: PeerId,
     router: Router,
+    validator: Option<Validator>,
 }
 
 impl HonestNode {
@@ -139,7 +144,27 @@ impl HonestNode {
         };
         let router = Router::new(init.config.clone(), authenticity, init.seed, 1, init.now)
             .expect("the simulation's router configuration is valid");
-        HonestNode { peer_id, router }
+        HonestNode {
+            peer_id,
+            router,
+            validator: None,
+        }
+    }
+
+    /// Builds an honest node around a router built by the caller (e.g. with peer scoring on).
+    pub fn from_router(peer_id: PeerId, router: Router) -> Self {
+        HonestNode {
+            peer_id,
+            router,
+            validator: None,
+        }
+    }
+
+    /// Validates messages with `validator` instead of accepting all of them; rejected and
+    /// ignored messages are not delivered.
+    pub fn with_validator(mut self, validator: Validator) -> Self {
+        self.validator = Some(validator);
+        self
     }
 
     /// Moves the router's actions to the outbox, accepting messages as they are delivered.
@@ -159,17 +184,22 @@ impl HonestNode {
                 Action::Event(Event::Message {
                     propagation_source,
                     message_id,
-                    ..
+                    message,
                 }) => {
+                    let verdict = self
+                        .validator
+                        .map_or(MessageAcceptance::Accept, |v| v(&message));
                     if self.router.config().validate_messages() {
                         self.router.report_validation(
                             ctx.now(),
                             &message_id,
                             &propagation_source,
-                            MessageAcceptance::Accept,
+                            verdict,
                         );
                     }
-                    ctx.output(NodeOutput::Delivered { message_id });
+                    if verdict == MessageAcceptance::Accept {
+                        ctx.output(NodeOutput::Delivered { message_id });
+                    }
                 }
                 // The simulated uplink sends each RPC as soon as it is handed over, so there is
                 // no queued forward left to cancel.
