@@ -84,19 +84,13 @@ impl Router {
             }
             return;
         }
-        if !self.within_message_budget(from, &id, &message) {
-            return;
-        }
-        // Authenticity is checked only for messages not seen before: duplicates (D of them
-        // per message in a mesh) cost no signature verification. The check is budgeted per
-        // peer and remembers failures (see sigcheck.rs).
-        if !self.check_authenticity(from, &id, &message, content_key) {
-            return;
-        }
         // Neither a blacklisted author's message nor one claiming to be ours marks its id as
         // seen: without signatures both can be forged, and a forged id would otherwise
         // suppress the real message (our own next publish, or an honest one with the same
-        // content id).
+        // content id). Both are dropped whatever their signature, so before it is verified
+        // (and before the sender's budgets are charged): a message we drop costs no
+        // verification. A forged one is then not penalised as invalid either; it cost us
+        // nothing.
         if let Some(author) = message.source
             && self.blacklist.contains(&author)
         {
@@ -115,6 +109,18 @@ impl Router {
             tracing::debug!(peer = %from, %id, "message claiming to be authored by us ignored");
             return;
         }
+        if !self.within_message_budget(from, &id, &message) {
+            return;
+        }
+        // Authenticity is checked only for messages not seen before: duplicates (D of them
+        // per message in a mesh) cost no signature verification. The check is budgeted per
+        // peer and remembers failures (see sigcheck.rs).
+        if !self.check_authenticity(from, &id, &message, content_key) {
+            return;
+        }
+        // A message whose transform failed (known above for an uncached one) is verified
+        // all the same: only an authentic message may mark its id seen, which turns its
+        // copies into cheap duplicates instead of one transform and penalty each.
         self.seen.insert(now, id.clone());
         self.promises.message_delivered(&id);
         // A cached message whose id is no longer seen (the seen cache hit its byte bound

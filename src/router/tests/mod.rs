@@ -15,6 +15,7 @@ mod partial;
 mod per_topic;
 mod rules;
 mod scoring;
+mod sigcost;
 mod transform;
 
 use std::time::{Duration, Instant};
