@@ -47,7 +47,7 @@ use clap::Parser;
 use gossipsub::__bench::{Codec, signed_message};
 use gossipsub::router::{Action, Router};
 use gossipsub::{
-    Config, ConfigBuilder, MessageAuthenticity, PeerKind, Rpc, Subscription, TopicHash,
+    Config, ConfigBuilder, MessageAuthenticity, PeerKind, RawMessage, Rpc, Subscription, TopicHash,
     ValidationMode,
 };
 use libp2p::identity::{Keypair, PeerId};
@@ -181,13 +181,17 @@ fn callgrind_total(prefix: &Path, n: usize) -> f64 {
     total as f64
 }
 
-fn config() -> Config {
+fn config(signed: bool) -> Config {
     ConfigBuilder::default()
         .mesh_n(8)
         .mesh_n_low(6)
         .mesh_n_high(12)
         .heartbeat_interval(Duration::from_secs(1))
-        .validation_mode(ValidationMode::Strict)
+        .validation_mode(if signed {
+            ValidationMode::Strict
+        } else {
+            ValidationMode::None
+        })
         .max_transmit_size(MAX_TRANSMIT)
         // Lifted so no point is throttled: 1,000 topics per peer, and ten 1 MiB messages a
         // heartbeat from the mesh of one topic.
@@ -211,8 +215,10 @@ fn drain(router: &mut Router, codec: &mut Codec, buf: &mut BytesMut) {
     }
 }
 
-/// Measures one point: `heartbeats` windows of ten messages each.
-fn run_point(point: Point, heartbeats: usize, meter: &mut Meter) -> Cost {
+/// Measures one point: `heartbeats` windows of ten messages each. `signed`: messages signed
+/// and verified (`ValidationMode::Strict`); else unsigned with `ValidationMode::None` (the
+/// router's own cost, without the Ed25519 verification).
+fn run_point(point: Point, signed: bool, heartbeats: usize, meter: &mut Meter) -> Cost {
     let topics: Vec<TopicHash> = (0..point.topics).map(topic).collect();
     let messages = heartbeats * MESSAGES_PER_HEARTBEAT;
     // Untimed, outside the memory figure: the frames the peers will send (signed by one author).
@@ -221,12 +227,20 @@ fn run_point(point: Point, heartbeats: usize, meter: &mut Meter) -> Cost {
     let payload = Bytes::from(vec![0x5au8; point.size]);
     let frames: Vec<Bytes> = (0..messages)
         .map(|i| {
-            let m = signed_message(
-                &author,
-                topics[i % topics.len()].clone(),
-                payload.clone(),
-                i as u64 + 1,
-            );
+            let topic = topics[i % topics.len()].clone();
+            let m = if signed {
+                signed_message(&author, topic, payload.clone(), i as u64 + 1)
+            } else {
+                RawMessage {
+                    source: Some(author.public().to_peer_id()),
+                    data: payload.clone(),
+                    data_absent: false,
+                    sequence_number: Some(i as u64 + 1),
+                    topic,
+                    signature: None,
+                    key: None,
+                }
+            };
             let mut buf = BytesMut::new();
             let rpc = Rpc {
                 messages: vec![m],
@@ -252,16 +266,14 @@ fn run_point(point: Point, heartbeats: usize, meter: &mut Meter) -> Cost {
 
     let before = live();
     let t0 = Instant::now();
-    let config = config();
+    let config = config(signed);
     let mut decoder = Codec::from_config(&config);
-    let mut router = Router::new(
-        config,
-        MessageAuthenticity::Signed(Keypair::generate_ed25519()),
-        7,
-        1,
-        t0,
-    )
-    .expect("router");
+    let authenticity = if signed {
+        MessageAuthenticity::Signed(Keypair::generate_ed25519())
+    } else {
+        MessageAuthenticity::Author(PeerId::random())
+    };
+    let mut router = Router::new(config, authenticity, 7, 1, t0).expect("router");
     for t in &topics {
         router.subscribe(t0, t.clone()).expect("subscribe");
     }
@@ -354,7 +366,7 @@ fn curves() -> Vec<(&'static str, Vec<(f64, Point)>)> {
 type PlotResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// One SVG per dimension: three panels (CPU per message, heartbeat, memory), log-log.
-fn plot(path: &Path, dimension: &str, unit: &str, points: &[(f64, Cost)]) -> PlotResult {
+fn plot(path: &Path, dimension: &str, unit: &str, points: &[(f64, Cost, Cost)]) -> PlotResult {
     let root = SVGBackend::new(path, (1500, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 3));
@@ -365,28 +377,35 @@ fn plot(path: &Path, dimension: &str, unit: &str, points: &[(f64, Cost)]) -> Plo
     };
     let x_lo = points.first().map_or(1.0, |p| p.0);
     let x_hi = points.last().map_or(10.0, |p| p.0);
-    type Series = (&'static str, fn(&Cost) -> f64);
+    // (label, value of a point from its signed and unsigned costs)
+    type Series = (&'static str, fn(&Cost, &Cost) -> f64);
     let specs: [(String, Vec<Series>); 3] = [
         (
             format!("{unit} per received message"),
-            vec![("ours", |c: &Cost| c.cpu_per_msg)],
+            vec![
+                ("ours, signed (Ed25519 verify)", |s, _| s.cpu_per_msg),
+                ("ours, unsigned (no verify)", |_, u| u.cpu_per_msg),
+            ],
         ),
         (
             format!("{unit} per heartbeat"),
-            vec![("ours", |c: &Cost| c.heartbeat)],
+            vec![
+                ("ours, signed", |s, _| s.heartbeat),
+                ("ours, unsigned", |_, u| u.heartbeat),
+            ],
         ),
         (
-            "live heap bytes".to_owned(),
+            "live heap bytes (signed)".to_owned(),
             vec![
-                ("ours, idle", |c: &Cost| c.mem_idle),
-                ("ours, loaded", |c: &Cost| c.mem_loaded),
+                ("ours, idle (peers + meshes)", |s, _| s.mem_idle),
+                ("ours, loaded (+ caches)", |s, _| s.mem_loaded),
             ],
         ),
     ];
     for (panel, (title, series)) in panels.iter().zip(specs.iter()) {
         let values: Vec<f64> = series
             .iter()
-            .flat_map(|(_, f)| points.iter().map(move |(_, c)| f(c)))
+            .flat_map(|(_, f)| points.iter().map(move |(_, s, u)| f(s, u)))
             .collect();
         let y_lo = values.iter().copied().fold(f64::MAX, f64::min).max(1.0) / 2.0;
         let y_hi = values.iter().copied().fold(1.0, f64::max) * 2.0;
@@ -407,7 +426,7 @@ fn plot(path: &Path, dimension: &str, unit: &str, points: &[(f64, Cost)]) -> Plo
             .draw()?;
         for (i, (label, f)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
-            let line: Vec<(f64, f64)> = points.iter().map(|(x, c)| (*x, f(c))).collect();
+            let line: Vec<(f64, f64)> = points.iter().map(|(x, s, u)| (*x, f(s, u))).collect();
             chart
                 .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
                 .label(*label)
@@ -493,8 +512,8 @@ fn main() -> anyhow::Result<()> {
     };
     let unit = meter.unit();
     std::fs::create_dir_all(&args.out)?;
-    let mut csv = format!(
-        "dimension,peers,topics,size_bytes,cpu_unit,cpu_per_msg,heartbeat,mem_idle_bytes,mem_loaded_bytes,runs,heartbeats\n"
+    let mut csv = String::from(
+        "dimension,peers,topics,size_bytes,signed,cpu_unit,cpu_per_msg,heartbeat,mem_idle_bytes,mem_loaded_bytes,runs,heartbeats\n",
     );
     let started = Instant::now();
     for (dimension, points) in curves() {
@@ -507,42 +526,47 @@ fn main() -> anyhow::Result<()> {
                 (false, s) if s >= 1024 * KIB => 5,
                 (false, _) => 20,
             });
-            let mut best: Option<Cost> = None;
-            for _ in 0..runs {
-                let c = run_point(point, heartbeats, &mut meter);
-                best = Some(match best {
-                    None => c,
-                    Some(b) => Cost {
-                        cpu_per_msg: b.cpu_per_msg.min(c.cpu_per_msg),
-                        heartbeat: b.heartbeat.min(c.heartbeat),
-                        mem_idle: b.mem_idle.min(c.mem_idle),
-                        mem_loaded: b.mem_loaded.min(c.mem_loaded),
-                    },
-                });
+            let mut pair = [Cost::default(); 2];
+            for (slot, signed) in pair.iter_mut().zip([true, false]) {
+                let mut best: Option<Cost> = None;
+                for _ in 0..runs {
+                    let c = run_point(point, signed, heartbeats, &mut meter);
+                    best = Some(match best {
+                        None => c,
+                        Some(b) => Cost {
+                            cpu_per_msg: b.cpu_per_msg.min(c.cpu_per_msg),
+                            heartbeat: b.heartbeat.min(c.heartbeat),
+                            mem_idle: b.mem_idle.min(c.mem_idle),
+                            mem_loaded: b.mem_loaded.min(c.mem_loaded),
+                        },
+                    });
+                }
+                let c = best.expect("at least one run");
+                *slot = c;
+                println!(
+                    "{dimension:>6} peers={:<5} topics={:<5} size={:<8} signed={:<5} {:>12.0} {unit}/msg {:>12.0} {unit}/heartbeat  mem idle {:>11.0} B  loaded {:>11.0} B",
+                    point.peers,
+                    point.topics,
+                    point.size,
+                    signed,
+                    c.cpu_per_msg,
+                    c.heartbeat,
+                    c.mem_idle,
+                    c.mem_loaded
+                );
+                writeln!(
+                    csv,
+                    "{dimension},{},{},{},{signed},{unit},{:.0},{:.0},{:.0},{:.0},{runs},{heartbeats}",
+                    point.peers,
+                    point.topics,
+                    point.size,
+                    c.cpu_per_msg,
+                    c.heartbeat,
+                    c.mem_idle,
+                    c.mem_loaded
+                )?;
             }
-            let c = best.expect("at least one run");
-            println!(
-                "{dimension:>6} peers={:<5} topics={:<5} size={:<8} {:>12.0} {unit}/msg {:>12.0} {unit}/heartbeat  mem idle {:>11.0} B  loaded {:>11.0} B",
-                point.peers,
-                point.topics,
-                point.size,
-                c.cpu_per_msg,
-                c.heartbeat,
-                c.mem_idle,
-                c.mem_loaded
-            );
-            writeln!(
-                csv,
-                "{dimension},{},{},{},{unit},{:.0},{:.0},{:.0},{:.0},{runs},{heartbeats}",
-                point.peers,
-                point.topics,
-                point.size,
-                c.cpu_per_msg,
-                c.heartbeat,
-                c.mem_idle,
-                c.mem_loaded
-            )?;
-            costs.push((x, c));
+            costs.push((x, pair[0], pair[1]));
         }
         plot(
             &args.out.join(format!("{dimension}.svg")),
