@@ -407,8 +407,11 @@ fn plot(path: &Path, dimension: &str, unit: &str, points: &[(f64, Cost, Cost)]) 
             .iter()
             .flat_map(|(_, f)| points.iter().map(move |(_, s, u)| f(s, u)))
             .collect();
-        let y_lo = values.iter().copied().fold(f64::MAX, f64::min).max(1.0) / 2.0;
-        let y_hi = values.iter().copied().fold(1.0, f64::max) * 2.0;
+        // Whole decades, so every panel has at least two labelled ticks.
+        let min = values.iter().copied().fold(f64::MAX, f64::min).max(1.0);
+        let max = values.iter().copied().fold(1.0, f64::max);
+        let y_lo = 10f64.powf(min.log10().floor());
+        let y_hi = 10f64.powf(max.log10().ceil()).max(y_lo * 10.0);
         let mut chart = ChartBuilder::on(panel)
             .caption(title.as_str(), ("sans-serif", 20))
             .margin(12)
