@@ -153,12 +153,9 @@ impl Router {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
-        let peers: Vec<PeerId> = mesh
-            .iter()
-            .filter(|p| Some(**p) != except)
-            .copied()
-            .collect();
-        for peer in peers {
+        let mut peers = std::mem::take(&mut self.scratch_peers);
+        peers.extend(mesh.iter().filter(|p| Some(**p) != except).copied());
+        for peer in peers.drain(..) {
             self.send_control(
                 peer,
                 ControlAction::IDontWant {
@@ -166,18 +163,14 @@ impl Router {
                 },
             );
         }
+        self.scratch_peers = peers;
     }
 
     /// Forwards a validated message to the topic's mesh and floodsub peers, except the peer it
     /// came from, its author, and peers that sent IDONTWANT for it.
     pub(super) fn forward(&mut self, id: &MessageId, message: &RawMessage, from: Option<PeerId>) {
-        let mut recipients: Vec<PeerId> = self
-            .mesh
-            .get(&message.topic)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let mut recipients = std::mem::take(&mut self.scratch_peers);
+        recipients.extend(self.mesh.get(&message.topic).into_iter().flatten().copied());
         self.add_flood_and_direct_recipients(&mut recipients, &message.topic);
         recipients.retain(|p| {
             Some(*p) != from
@@ -185,9 +178,10 @@ impl Router {
                 && Some(*p) != message.source
                 && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
         });
-        for peer in recipients {
+        for peer in recipients.drain(..) {
             self.send_message(peer, id, message, SendClass::Forward);
         }
+        self.scratch_peers = recipients;
     }
 
     pub(super) fn send_message(

@@ -27,5 +27,7 @@ mod fragment_tests;
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
 pub(crate) use decode::{DecodeDrops, DecodeLimits};
-pub(crate) use fragment::{Usage, fragment_for_peer, fragment_within, rpc_len};
+pub(crate) use fragment::{
+    Usage, entry_len, field_len, fragment_for_peer, fragment_within, message_len, rpc_len,
+};
 pub(crate) use signing::{sign, validate};
