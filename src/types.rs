@@ -181,41 +181,108 @@ fn base64_std(input: &[u8]) -> String {
 }
 
 /// The identifier of a message, computed by the configured message-id function.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(Bytes);
+///
+/// Ids of up to [`MessageId::INLINE`] bytes (Ethereum's 20-byte ids, for one) are stored
+/// inline: cloning one copies 40 bytes and allocates nothing, and a map keyed by ids finds
+/// the bytes in its own slot. Longer ids share one buffer. Equality, order and hashing are
+/// those of the bytes, whatever the storage.
+#[derive(Clone)]
+pub struct MessageId(IdRepr);
+
+#[derive(Clone)]
+enum IdRepr {
+    Inline {
+        len: u8,
+        bytes: [u8; MessageId::INLINE],
+    },
+    Shared(Bytes),
+}
 
 impl MessageId {
+    /// The longest id stored inline.
+    pub const INLINE: usize = 38;
+
     /// Creates a message id from its bytes.
     pub fn new(bytes: impl Into<Bytes>) -> Self {
-        MessageId(bytes.into())
+        let bytes: Bytes = bytes.into();
+        Self::from_bytes(bytes)
+    }
+
+    fn from_bytes(bytes: Bytes) -> Self {
+        if bytes.len() <= Self::INLINE {
+            let mut inline = [0u8; Self::INLINE];
+            inline[..bytes.len()].copy_from_slice(&bytes);
+            MessageId(IdRepr::Inline {
+                len: bytes.len() as u8,
+                bytes: inline,
+            })
+        } else {
+            MessageId(IdRepr::Shared(bytes))
+        }
     }
 
     /// The id's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            IdRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdRepr::Shared(bytes) => bytes,
+        }
     }
 
-    /// The id's bytes as a cheaply clonable [`Bytes`].
+    /// The id's bytes as a [`Bytes`] (a copy for an inline id).
     pub fn to_bytes(&self) -> Bytes {
-        self.0.clone()
+        match &self.0 {
+            IdRepr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            IdRepr::Shared(bytes) => bytes.clone(),
+        }
+    }
+}
+
+impl PartialEq for MessageId {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for MessageId {}
+
+impl std::hash::Hash for MessageId {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `Bytes` hashes: the slice (its length, then its bytes).
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialOrd for MessageId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MessageId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
 impl<T: Into<Bytes>> From<T> for MessageId {
     fn from(value: T) -> Self {
-        MessageId(value.into())
+        Self::from_bytes(value.into())
     }
 }
 
 impl fmt::Debug for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({})", hex_fmt::HexFmt(&self.0))
+        write!(f, "MessageId({})", hex_fmt::HexFmt(self.as_bytes()))
     }
 }
 
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", hex_fmt::HexFmt(&self.0))
+        write!(f, "{}", hex_fmt::HexFmt(self.as_bytes()))
     }
 }
 
