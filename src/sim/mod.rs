@@ -2,9 +2,17 @@
 //!
 //! Because the [`Router`](crate::router::Router) never reads the clock, thousands of real
 //! routers run in one process, driven by one event queue ordered by (time, sequence):
-//! deliveries after link latency and upload serialisation, heartbeats, publishes,
-//! subscription changes and churn. No threads, sockets or wall clock: the same
-//! [`SimConfig`] (seed included) gives identical [`Results`], bit for bit.
+//! deliveries after upload serialisation, link latency and download serialisation,
+//! heartbeats, validations, publishes, subscription changes and churn. No threads, sockets or
+//! wall clock: the same [`SimConfig`] (seed included) gives identical [`Results`], bit for
+//! bit.
+//!
+//! What one input of a node (an arriving batch, a heartbeat, a publish) sends to one peer
+//! travels as one batch, as a connection handler writes what was queued together: the RPCs
+//! leave the uplink one after another and arrive together, in order. Honest nodes accept
+//! each message after its topic's [`ValidationDelay`] (zero by default); the router sends
+//! IDONTWANT on arrival and forwards on acceptance. Independent runs (seeds, parameter
+//! sweeps) go on several threads with [`run_many`], each giving exactly what it gives alone.
 //!
 //! ```no_run
 //! use gossipsub::sim::{Network, SimConfig};

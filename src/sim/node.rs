@@ -110,6 +110,9 @@ pub trait NodeBehaviour {
     }
 }
 
+/// A message being validated: (due, id, propagation source).
+type Pending = (Instant, MessageId, PeerId);
+
 /// An honest node: a real [`Router`] that accepts every message it validates, at once or
 /// after the topic's validation delay.
 pub struct HonestNode {
@@ -117,7 +120,7 @@ pub struct HonestNode {
     router: Router,
     /// Messages being validated, one FIFO per distinct delay (so each stays in time order):
     /// (delay, [(due, id, propagation source)]).
-    validating: Vec<(Duration, VecDeque<(Instant, MessageId, PeerId)>)>,
+    validating: Vec<(Duration, VecDeque<Pending>)>,
     /// The delay of each topic that has one.
     delays: Vec<(TopicHash, Duration)>,
 }
