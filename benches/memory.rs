@@ -109,6 +109,7 @@ fn router_state() {
             *peer,
             Rpc {
                 subscriptions: vec![Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: topic.clone(),
                 }],

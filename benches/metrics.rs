@@ -37,6 +37,7 @@ fn forwarding_router() -> (Router, TopicHash, Vec<PeerId>, Instant) {
         router.add_peer(t0, peer, true);
         router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
         let subscriptions = vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: topic.clone(),
         }];

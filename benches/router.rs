@@ -40,6 +40,7 @@ fn subscribe_rpc(topics: impl IntoIterator<Item = TopicHash>) -> Rpc {
         subscriptions: topics
             .into_iter()
             .map(|topic| Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic,
             })

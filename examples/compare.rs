@@ -29,6 +29,16 @@
 //!     or an IWANT answer), for either implementation. Reported: messages forwarded per CPU
 //!     second of the node under test, and messages received (new) per CPU second.
 //!
+//!     The node under test has D_hi = D = 8 for both implementations (equal mesh sizes). After
+//!     the window the feeders stop and the backlog drains; every message published over the
+//!     run must then be received by the node under test or counted as dropped, else the run
+//!     fails (see BENCHMARKS.md). The single-core Ed25519 verification rate is measured first,
+//!     and received-per-CPU-second is also given as a share of it.
+//!
+//! `--runs N` repeats and ends with min / median / max of every figure. `--callgrind` has the
+//! node-under-test thread bracket its window with callgrind client requests, for
+//! `benches/callgrind.sh` (instruction counts of both implementations in one invocation).
+//!
 //! Run: `cargo run --release --example compare -- --quick` (under two minutes), or without
 //! `--quick` for the full sizes. `--only network|forward` runs one part; `--runs N` repeats;
 //! `--impl-only ours|theirs` runs one implementation (for a profiler). See BENCHMARKS.md.
@@ -93,6 +103,18 @@ struct Args {
     /// Seed of the topology and the publishers.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Bracket each measured window with callgrind client requests (zero, then dump the
+    /// statistics); run under `valgrind --tool=callgrind` by `benches/callgrind.sh`.
+    #[arg(long)]
+    callgrind: bool,
+    /// Only measure N single-core Ed25519 verifications (the physical limit) and exit.
+    #[arg(long)]
+    verify_only: Option<usize>,
+    /// How long publishes and forwards may wait in a send queue (both implementations).
+    /// `benches/callgrind.sh` raises it: under valgrind wall time runs ~50x slower than the
+    /// work, and both implementations would drop their forwards as stale.
+    #[arg(long)]
+    queue_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,11 +160,20 @@ fn swarm<B: NetworkBehaviour>(key: &Keypair, behaviour: B) -> Swarm<B> {
     )
 }
 
-fn ours_config(validation: gossipsub::ValidationMode) -> gossipsub::Config {
-    gossipsub::ConfigBuilder::default()
-        .mesh_n(8)
+/// D_hi of the network test; the forward test's node under test uses D_hi = D = 8 for both
+/// implementations, so both forward to the same number of mesh peers (with 30 feeders
+/// grafting it, ours otherwise keeps up to D_hi of them, libp2p-gossipsub fewer).
+const MESH_N_HIGH: usize = 12;
+
+/// `--queue-seconds`: how long publishes and forwards may wait in a send queue, for both
+/// implementations (default: each one's default, 5 s and 1 s).
+static QUEUE_DURATION: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+fn ours_config(validation: gossipsub::ValidationMode, mesh_n_high: usize) -> gossipsub::Config {
+    let mut b = gossipsub::ConfigBuilder::default();
+    b.mesh_n(8)
         .mesh_n_low(6)
-        .mesh_n_high(12)
+        .mesh_n_high(mesh_n_high)
         .gossip_lazy(6)
         .gossip_factor(0.25)
         .history_length(5)
@@ -154,16 +185,18 @@ fn ours_config(validation: gossipsub::ValidationMode) -> gossipsub::Config {
         .idontwant_on_publish(false)
         .flood_publish(true)
         .send_queue_size(5000)
-        .validation_mode(validation)
-        .build()
-        .expect("our config")
+        .validation_mode(validation);
+    if let Some(d) = QUEUE_DURATION.get() {
+        b.forward_queue_duration(*d).publish_queue_duration(*d);
+    }
+    b.build().expect("our config")
 }
 
-fn theirs_config() -> libp2p_gossipsub::Config {
-    libp2p_gossipsub::ConfigBuilder::default()
-        .mesh_n(8)
+fn theirs_config(mesh_n_high: usize) -> libp2p_gossipsub::Config {
+    let mut b = libp2p_gossipsub::ConfigBuilder::default();
+    b.mesh_n(8)
         .mesh_n_low(6)
-        .mesh_n_high(12)
+        .mesh_n_high(mesh_n_high)
         .gossip_lazy(6)
         .gossip_factor(0.25)
         .history_length(5)
@@ -175,9 +208,11 @@ fn theirs_config() -> libp2p_gossipsub::Config {
         .idontwant_on_publish(false)
         .flood_publish(true)
         .connection_handler_queue_len(5000)
-        .validation_mode(libp2p_gossipsub::ValidationMode::Strict)
-        .build()
-        .expect("their config")
+        .validation_mode(libp2p_gossipsub::ValidationMode::Strict);
+    if let Some(d) = QUEUE_DURATION.get() {
+        b.forward_queue_duration(*d).publish_queue_duration(*d);
+    }
+    b.build().expect("their config")
 }
 
 enum Ev {
@@ -201,12 +236,13 @@ impl Node {
         key: Keypair,
         validation: gossipsub::ValidationMode,
         metrics: bool,
+        mesh_n_high: usize,
     ) -> Self {
         match which {
             Impl::Ours => {
                 let b = gossipsub::Behaviour::new(
                     gossipsub::MessageAuthenticity::Signed(key.clone()),
-                    ours_config(validation),
+                    ours_config(validation, mesh_n_high),
                 )
                 .expect("our behaviour");
                 Node::Ours(Box::new(swarm(&key, b)))
@@ -214,7 +250,7 @@ impl Node {
             Impl::Theirs => {
                 let b = libp2p_gossipsub::Behaviour::new(
                     libp2p_gossipsub::MessageAuthenticity::Signed(key.clone()),
-                    theirs_config(),
+                    theirs_config(mesh_n_high),
                 )
                 .expect("their behaviour");
                 let (b, registry) = if metrics {
@@ -341,27 +377,14 @@ fn payload(index: u64) -> Vec<u8> {
     data
 }
 
+/// CPU time used by the whole process so far.
 fn process_cpu() -> Duration {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    cpu_time::ProcessTime::now().as_duration()
 }
 
+/// CPU time used by the calling thread so far.
 fn thread_cpu() -> Duration {
-    // SAFETY: clock_gettime writes into the zeroed struct we own.
-    let ts = unsafe {
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-        ts
-    };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    cpu_time::ThreadTime::now().as_duration()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,6 +492,7 @@ async fn network(which: Impl, args: &Args, nodes: usize, messages: usize, rate: 
             Keypair::generate_ed25519(),
             gossipsub::ValidationMode::Strict,
             args.theirs_metrics,
+            MESH_N_HIGH,
         );
         addrs.push(node.listen());
         node.subscribe();
@@ -540,12 +564,35 @@ async fn network(which: Impl, args: &Args, nodes: usize, messages: usize, rate: 
 // ---------------------------------------------------------------------------------------------
 // (b) One node under test, 30 feeders.
 
-enum NutCmd {
-    /// Thread CPU time, new messages received, mesh size, sends dropped on full queues (ours).
-    Mark(oneshot::Sender<(Duration, u64, usize, Option<u64>)>),
+/// What the node under test reports at a mark.
+#[derive(Clone, Copy)]
+struct NutMark {
+    /// Its thread's CPU time.
+    cpu: Duration,
+    /// New messages delivered to its application since it started.
+    received: u64,
+    mesh: usize,
+    /// Ours only: its counters (drops).
+    counters: Option<gossipsub::Counters>,
 }
 
-/// Runs the node under test on the current (dedicated) thread.
+/// What the node-under-test thread does with callgrind at a mark (`--callgrind`): client
+/// requests act on the calling thread's profile, so the NUT thread issues them itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cg {
+    Nothing,
+    /// CALLGRIND_ZERO_STATS after the mark: the window starts.
+    Zero,
+    /// CALLGRIND_DUMP_STATS before the mark: the window ends.
+    Dump,
+}
+
+enum NutCmd {
+    Mark(oneshot::Sender<NutMark>, Cg),
+}
+
+/// Runs the node under test on a dedicated thread (current-thread runtime: its connection
+/// tasks run there too), for either implementation; its CPU is that thread's CPU.
 fn spawn_nut(
     which: Impl,
     ready: oneshot::Sender<(PeerId, Multiaddr)>,
@@ -561,7 +608,8 @@ fn spawn_nut(
         rt.block_on(async move {
             let key = Keypair::generate_ed25519();
             let peer = key.public().to_peer_id();
-            let mut node = Node::new(which, key, gossipsub::ValidationMode::Strict, false);
+            // D_hi = D for both implementations: equal mesh sizes.
+            let mut node = Node::new(which, key, gossipsub::ValidationMode::Strict, false, 8);
             let addr = node.listen();
             node.subscribe();
             let _ = ready.send((peer, addr));
@@ -576,12 +624,23 @@ fn spawn_nut(
                         Ev::Other => {}
                     },
                     cmd = rx.recv() => match cmd {
-                        Some(NutCmd::Mark(reply)) => {
-                            let dropped = match &node {
-                                Node::Ours(s) => Some(s.behaviour().counters().send_queue_full),
+                        Some(NutCmd::Mark(reply, cg)) => {
+                            if cg == Cg::Dump {
+                                callgrind::dump_stats();
+                            }
+                            let counters = match &node {
+                                Node::Ours(s) => Some(*s.behaviour().counters()),
                                 Node::Theirs(..) => None,
                             };
-                            let _ = reply.send((thread_cpu(), received, node.mesh_size(), dropped));
+                            let _ = reply.send(NutMark {
+                                cpu: thread_cpu(),
+                                received,
+                                mesh: node.mesh_size(),
+                                counters,
+                            });
+                            if cg == Cg::Zero {
+                                callgrind::zero_stats();
+                            }
                         }
                         None => break,
                     },
@@ -592,7 +651,7 @@ fn spawn_nut(
     (tx, handle.expect("spawn the node-under-test thread"))
 }
 
-/// A feeder: ours, publishing while `running`, counting what it receives.
+/// A feeder: publishing while `running`, counting what it receives.
 async fn feeder(
     mut node: Node,
     id: u64,
@@ -601,7 +660,7 @@ async fn feeder(
     pace: Option<Duration>,
     received: Arc<AtomicU64>,
     published: Arc<AtomicU64>,
-) -> gossipsub::Counters {
+) -> Option<gossipsub::Counters> {
     let mut seq = id << 40;
     let mut next = tokio::time::Instant::now();
     let on_event = |ev: Ev| {
@@ -645,17 +704,69 @@ async fn feeder(
         }
     }
     match &node {
-        Node::Ours(s) => *s.behaviour().counters(),
-        Node::Theirs(..) => gossipsub::Counters::default(),
+        Node::Ours(s) => Some(*s.behaviour().counters()),
+        Node::Theirs(..) => None,
     }
 }
 
 struct FwdResult {
+    /// NUT thread CPU over the measured window.
     cpu: Duration,
+    /// Messages the NUT sent that feeders delivered (mesh forwards and IWANT answers).
     forwarded: u64,
+    /// New messages the NUT delivered to its application in the window.
     received: u64,
+    /// Messages the feeders published in the window.
     published: u64,
     mesh: usize,
+    /// NUT sends dropped in the window (ours only): full queues, expired in the queue.
+    nut_send_drops: Option<u64>,
+    /// The whole-run accounting of the feeders' messages (see [`Accounting`]).
+    accounting: Accounting,
+}
+
+/// The whole-run accounting of the messages the feeders published: every one must be
+/// received by the node under test or counted as dropped by someone.
+struct Accounting {
+    published: u64,
+    received: u64,
+    /// Feeders' publishes dropped on their side (full or expired send queue; ours only).
+    feeder_drops: Option<u64>,
+    /// Copies the NUT dropped unverified over its per-peer signature budget (ours only).
+    nut_drops: Option<u64>,
+    /// The feeders' outbound streams to the NUT that were closed under them and reopened
+    /// (ours only): what was written into a closed stream is lost.
+    feeder_streams_reopened: Option<u64>,
+}
+
+impl Accounting {
+    /// `None` when drops cannot be counted (libp2p-gossipsub feeders); else whether every
+    /// message is accounted for and none was delivered twice.
+    fn consistent(&self) -> Option<bool> {
+        let drops = self.feeder_drops? + self.nut_drops.unwrap_or(0);
+        Some(self.received <= self.published && self.received + drops >= self.published)
+    }
+
+    fn describe(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| v.to_string());
+        let verdict = match self.consistent() {
+            Some(true) => "ok",
+            Some(false) => "VIOLATED",
+            None => "not checkable (libp2p-gossipsub feeders count no drops)",
+        };
+        format!(
+            "published {} = received {} + feeder drops {} + NUT drops {} (unaccounted {}): {verdict}; feeder streams reopened {}",
+            self.published,
+            self.received,
+            opt(self.feeder_drops),
+            opt(self.nut_drops),
+            self.published as i64
+                - self.received as i64
+                - self.feeder_drops.unwrap_or(0) as i64
+                - self.nut_drops.unwrap_or(0) as i64,
+            opt(self.feeder_streams_reopened),
+        )
+    }
 }
 
 async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64) -> FwdResult {
@@ -676,6 +787,7 @@ async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64) -> FwdResu
             Keypair::generate_ed25519(),
             gossipsub::ValidationMode::None,
             false,
+            MESH_N_HIGH,
         );
         node.subscribe();
         node.dial(nut_addr.clone());
@@ -689,54 +801,153 @@ async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64) -> FwdResu
             published.clone(),
         )));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while subscribed.load(Ordering::Relaxed) < FEEDERS as u64 {
         assert!(Instant::now() < deadline, "feeders did not subscribe");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(HEARTBEAT * 4).await;
-    let mark = || async {
+    let nut_ref = &nut;
+    let mark_cg = move |cg: Cg| async move {
         let (reply, rx) = oneshot::channel();
-        nut.send(NutCmd::Mark(reply))
+        nut_ref
+            .send(NutCmd::Mark(reply, cg))
             .expect("node under test alive");
         rx.await.expect("mark")
     };
+    let mark = || mark_cg(Cg::Nothing);
+    let sends_dropped = |m: &NutMark| m.counters.map(|c| c.send_queue_full + c.send_queue_expired);
     running.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (cpu0, recv0, _, drop0) = mark().await;
+    let m0 = mark_cg(Cg::Zero).await;
     let fwd0 = received.load(Ordering::Relaxed);
     let pub0 = published.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let (cpu1, recv1, mesh, drop1) = mark().await;
-    if let (Some(a), Some(b)) = (drop0, drop1)
-        && b > a
-    {
-        println!(
-            "  note: the node under test dropped {} sends on full queues",
-            b - a
-        );
-    }
+    let m1 = mark_cg(Cg::Dump).await;
     let fwd1 = received.load(Ordering::Relaxed);
     let pub1 = published.load(Ordering::Relaxed);
+    // Stop publishing and let the backlog drain (until the NUT receives nothing new for three
+    // heartbeats, at most 20 s), then account for every message of the run.
     running.store(false, Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    let mut queue_full = 0;
-    for h in handles {
-        if let Ok(c) = h.await {
-            queue_full += c.send_queue_full;
+    let mut last = mark().await;
+    let drain_deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(HEARTBEAT * 3).await;
+        let now = mark().await;
+        if now.received == last.received || Instant::now() > drain_deadline {
+            last = now;
+            break;
         }
+        last = now;
     }
-    if queue_full > 0 {
-        println!("  note: feeders dropped {queue_full} RPCs on full send queues");
+    stop.store(true, Ordering::Relaxed);
+    let mut feeder_counters = Some(gossipsub::Counters::default());
+    for h in handles {
+        let c = h.await.ok().flatten();
+        feeder_counters = match (feeder_counters, c) {
+            (Some(mut sum), Some(c)) => {
+                sum.send_queue_full += c.send_queue_full;
+                sum.send_queue_expired += c.send_queue_expired;
+                sum.outbound_streams_reopened += c.outbound_streams_reopened;
+                Some(sum)
+            }
+            _ => None,
+        };
     }
     drop(nut);
     let _ = tokio::task::spawn_blocking(move || nut_thread.join()).await;
+    let accounting = Accounting {
+        published: published.load(Ordering::Relaxed),
+        received: last.received,
+        feeder_drops: feeder_counters.map(|c| c.send_queue_full + c.send_queue_expired),
+        nut_drops: last.counters.map(|c| c.signature_checks_over_budget),
+        feeder_streams_reopened: feeder_counters.map(|c| c.outbound_streams_reopened),
+    };
     FwdResult {
-        cpu: cpu1 - cpu0,
+        cpu: m1.cpu - m0.cpu,
         forwarded: fwd1 - fwd0,
-        received: recv1 - recv0,
+        received: m1.received - m0.received,
         published: pub1 - pub0,
-        mesh,
+        mesh: m1.mesh,
+        nut_send_drops: sends_dropped(&m1)
+            .zip(sends_dropped(&m0))
+            .map(|(b, a)| b - a),
+        accounting,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The single-core Ed25519 verification rate, the physical limit of a node that verifies every
+// message it receives.
+
+/// Verifies the signature of a signed 1 KiB message (as our node checks it) `n` times on this
+/// thread; returns the thread CPU it took.
+fn verify_rate(n: usize) -> Duration {
+    let key = Keypair::generate_ed25519();
+    let mut signed = b"libp2p-pubsub:".to_vec();
+    signed.extend_from_slice(&payload(1));
+    let signature = key.sign(&signed).expect("sign");
+    let public = key.public();
+    let t0 = thread_cpu();
+    callgrind::zero_stats();
+    let mut ok = 0;
+    for _ in 0..n {
+        ok += usize::from(public.verify(std::hint::black_box(&signed), &signature));
+    }
+    callgrind::dump_stats();
+    assert_eq!(ok, n, "every signature verifies");
+    thread_cpu() - t0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callgrind client requests: with `--callgrind`, the measured window is bracketed by
+// CALLGRIND_ZERO_STATS and CALLGRIND_DUMP_STATS, so `benches/callgrind.sh` reads the
+// instructions of exactly that window (per thread with `--separate-threads=yes`).
+
+mod callgrind {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub(crate) static ENABLED: AtomicBool = AtomicBool::new(false);
+
+    /// Valgrind's client-request base of callgrind ('C', 'T').
+    const BASE: u64 = (b'C' as u64) << 24 | (b'T' as u64) << 16;
+
+    #[cfg(target_arch = "x86_64")]
+    fn request(code: u64) {
+        if !ENABLED.load(Ordering::Relaxed) {
+            return;
+        }
+        let args: [u64; 6] = [code, 0, 0, 0, 0, 0];
+        // SAFETY: valgrind's documented client-request sequence for amd64: the four rotations
+        // of rdi add up to 128 bits (rdi is unchanged) and `xchg rbx, rbx` is a no-op; outside
+        // valgrind the sequence does nothing and rdx keeps its default (0). Valgrind reads
+        // `args` through rax.
+        unsafe {
+            std::arch::asm!(
+                "rol rdi, 3",
+                "rol rdi, 13",
+                "rol rdi, 61",
+                "rol rdi, 51",
+                "xchg rbx, rbx",
+                in("rax") args.as_ptr(),
+                inout("rdx") 0u64 => _,
+                inout("rdi") 0u64 => _,
+                options(nostack),
+            );
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn request(_code: u64) {}
+
+    /// CALLGRIND_ZERO_STATS.
+    pub(crate) fn zero_stats() {
+        request(BASE + 1);
+    }
+
+    /// CALLGRIND_DUMP_STATS.
+    pub(crate) fn dump_stats() {
+        request(BASE);
     }
 }
 
@@ -750,6 +961,36 @@ fn ratio(ours: f64, theirs: f64) -> String {
     }
 }
 
+/// Min / median / max of `values`.
+fn spread(values: &[f64], digits: usize) -> String {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return "n/a".to_owned();
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let median = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    format!(
+        "{:.digits$} / {:.digits$} / {:.digits$}",
+        v[0],
+        median,
+        v[v.len() - 1]
+    )
+}
+
+/// Figures collected over the runs, by name, for the min/median/max summary.
+#[derive(Default)]
+struct Summary(std::collections::BTreeMap<String, Vec<f64>>);
+
+impl Summary {
+    fn add(&mut self, name: impl Into<String>, value: f64) {
+        self.0.entry(name.into()).or_default().push(value);
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
@@ -757,6 +998,19 @@ async fn main() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
+    }
+    callgrind::ENABLED.store(args.callgrind, Ordering::Relaxed);
+    if let Some(s) = args.queue_seconds {
+        let _ = QUEUE_DURATION.set(Duration::from_secs(s));
+    }
+    if let Some(n) = args.verify_only {
+        let cpu = verify_rate(n);
+        println!(
+            "verify: {n} Ed25519 verifications of a signed 1 KiB message, thread cpu {:.3} s ({:.0}/cpu-s)",
+            cpu.as_secs_f64(),
+            n as f64 / cpu.as_secs_f64().max(1e-9)
+        );
+        return;
     }
     let messages = args.messages.unwrap_or(if args.quick { 200 } else { 2000 });
     let publish_rate = args.publish_rate.unwrap_or(100);
@@ -776,10 +1030,25 @@ async fn main() {
         })
         .collect();
     println!(
-        "# compare: memory transport + plaintext + yamux; D=8/6/12, heartbeat {} ms, signed (Strict), flood publish, {} B messages",
+        "# compare: memory transport + plaintext + yamux; D=8/6/{MESH_N_HIGH} (forward test's node under test: D_hi=8 for both), heartbeat {} ms, signed (Strict), flood publish, {} B messages",
         HEARTBEAT.as_millis(),
         MSG_SIZE
     );
+    // The physical limit, measured in the same run: single-core Ed25519 verification.
+    let verify_per_cpu_s = if args.callgrind {
+        None
+    } else {
+        let n = 20_000;
+        let cpu = verify_rate(n);
+        let per_s = n as f64 / cpu.as_secs_f64().max(1e-9);
+        println!(
+            "verify: single-core Ed25519 verification of a signed 1 KiB message: {per_s:.0}/cpu-s ({:.1} us each)",
+            1e6 / per_s
+        );
+        Some(per_s)
+    };
+    let mut summary = Summary::default();
+    let mut violations = 0;
     for run in 1..=args.runs {
         println!("# run {run}");
         if want("network") {
@@ -791,8 +1060,14 @@ async fn main() {
                     .wire_duplicates
                     .map(|d| format!("{:.2}", d as f64 / r.delivered.max(1) as f64))
                     .unwrap_or_else(|| "N/A".to_owned());
+                let check = if r.delivered == r.expected && r.app_duplicates == 0 {
+                    "ok"
+                } else {
+                    violations += 1;
+                    "VIOLATED"
+                };
                 println!(
-                    "network[{}]: 50 nodes, {messages} msgs at {publish_rate}/s: wall {:.3} s, cpu {:.3} s, cpu/delivery {:.1} us, delivered {}/{}, app duplicates {}, wire duplicates/delivery {dup}, mean mesh {:.1}",
+                    "network[{}]: 50 nodes, {messages} msgs at {publish_rate}/s: wall {:.3} s, cpu {:.3} s, cpu/delivery {:.1} us, delivered {}/{}, app duplicates {}, wire duplicates/delivery {dup}, mean mesh {:.1}; check (every message delivered once): {check}",
                     which.name(),
                     r.wall.as_secs_f64(),
                     r.cpu.as_secs_f64(),
@@ -802,6 +1077,17 @@ async fn main() {
                     r.app_duplicates,
                     r.mean_mesh,
                 );
+                if args.callgrind {
+                    println!(
+                        "callgrind-window: test=network impl={} delivered={}",
+                        which.name(),
+                        r.delivered
+                    );
+                }
+                summary.add(
+                    format!("network[{}] cpu/delivery us", which.name()),
+                    per_msg,
+                );
                 rows.push((r, per_msg));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -809,6 +1095,7 @@ async fn main() {
                 continue;
             }
             let (o, t) = (&rows[0], &rows[1]);
+            summary.add("network ratio cpu/delivery", o.1 / t.1);
             println!(
                 "network ratio ours/libp2p-gossipsub: wall {}, cpu {}, cpu/delivery {}, wire duplicates {}",
                 ratio(o.0.wall.as_secs_f64(), t.0.wall.as_secs_f64()),
@@ -832,8 +1119,12 @@ async fn main() {
                 let cpu = r.cpu.as_secs_f64();
                 let fwd_rate = r.forwarded as f64 / cpu;
                 let recv_rate = r.received as f64 / cpu;
+                let drops = r.nut_send_drops.map_or("n/a".to_owned(), |d| d.to_string());
+                let of_verify = verify_per_cpu_s
+                    .map(|v| format!(" = {:.0} % of the verify rate", 100.0 * recv_rate / v))
+                    .unwrap_or_default();
                 println!(
-                    "forward[{}]: 30 feeders ({}) at {load}, {seconds} s: node cpu {:.3} s, received {} ({:.0}/cpu-s), forwarded {} ({:.0}/cpu-s, {:.1} us cpu/forward), mesh {}, feeders published {}",
+                    "forward[{}] at {load}: 30 feeders ({}), {seconds} s: node cpu {:.3} s, received {} ({:.0}/cpu-s{of_verify}), forwarded {} ({:.0}/cpu-s, {:.1} us cpu/forward), mesh {}, feeders published {}, node sends dropped (full or expired queue) {drops}",
                     which.name(),
                     feeders.name(),
                     cpu,
@@ -845,12 +1136,45 @@ async fn main() {
                     r.mesh,
                     r.published,
                 );
+                let consistent = r.accounting.consistent();
+                if consistent == Some(false) {
+                    violations += 1;
+                }
+                println!(
+                    "  accounting[{}] at {load}, whole run: {}",
+                    which.name(),
+                    r.accounting.describe()
+                );
+                if args.callgrind {
+                    println!(
+                        "callgrind-window: test=forward impl={} received={} forwarded={}",
+                        which.name(),
+                        r.received,
+                        r.forwarded
+                    );
+                }
+                summary.add(
+                    format!("forward[{}] at {load}: received/cpu-s", which.name()),
+                    recv_rate,
+                );
+                summary.add(
+                    format!("forward[{}] at {load}: forwarded/cpu-s", which.name()),
+                    fwd_rate,
+                );
+                summary.add(
+                    format!("forward[{}] at {load}: us cpu/forward", which.name()),
+                    cpu * 1e6 / r.forwarded.max(1) as f64,
+                );
                 rows.push((fwd_rate, recv_rate));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             if rows.len() < 2 {
                 continue;
             }
+            summary.add(
+                format!("forward ratio at {load}: cpu per forward ours/theirs"),
+                rows[1].0 / rows[0].0,
+            );
             println!(
                 "forward ratio ours/libp2p-gossipsub at {load}: forwarded/cpu-s {}, received/cpu-s {} (higher is better; cpu per forward ratio {})",
                 ratio(rows[0].0, rows[1].0),
@@ -858,5 +1182,16 @@ async fn main() {
                 ratio(1.0 / rows[0].0, 1.0 / rows[1].0),
             );
         }
+    }
+    if args.runs > 1 {
+        println!("# summary over {} runs: min / median / max", args.runs);
+        for (name, values) in &summary.0 {
+            let large = values.iter().any(|v| v.abs() >= 100.0);
+            println!("{name}: {}", spread(values, if large { 0 } else { 2 }));
+        }
+    }
+    if violations > 0 {
+        println!("# CONSISTENCY CHECK FAILED {violations} time(s): see the accounting lines");
+        std::process::exit(1);
     }
 }

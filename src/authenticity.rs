@@ -3,6 +3,29 @@
 use libp2p_identity::{Keypair, PeerId};
 
 /// How messages we publish are authored and signed.
+///
+/// It must fit the config's [`ValidationMode`] (how received messages are checked), or
+/// [`Behaviour::new`](crate::Behaviour::new) refuses the pair.
+///
+/// ```
+/// use gossipsub::{Behaviour, Config, ConfigBuilder, MessageAuthenticity, ValidationMode};
+/// use libp2p::identity::Keypair;
+///
+/// // Signed messages, checked strictly (the default): most networks.
+/// let key = Keypair::generate_ed25519();
+/// let signed = Behaviour::new(MessageAuthenticity::Signed(key), Config::default())?;
+///
+/// // No author, no signature (Ethereum consensus); message ids are then content-based.
+/// let config = ConfigBuilder::default()
+///     .validation_mode(ValidationMode::Anonymous)
+///     .build()?;
+/// let anonymous = Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+///
+/// // Unsigned messages cannot pass strict validation: refused.
+/// assert!(Behaviour::new(MessageAuthenticity::Anonymous, Config::default()).is_err());
+/// # drop((signed, anonymous));
+/// # Ok::<(), gossipsub::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub enum MessageAuthenticity {
     /// Sign every message with this key; `from` is its peer id and `seqno` is set

@@ -16,7 +16,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use web_time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -45,7 +47,7 @@ use crate::score::{
 };
 use crate::transform::DataTransform;
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::{self, DecodeLimits, DropReason};
+use crate::wire::{self, DropReason};
 
 /// Runs `$body` with `$m` bound to the metrics, if they are on (a no-op without the `metrics`
 /// feature). The only place the behaviour depends on the feature.
@@ -66,7 +68,29 @@ macro_rules! observe {
 /// with us: time for both sides to exchange subscriptions.
 const KEEP_ALIVE_GRACE_HEARTBEATS: u32 = 10;
 
-/// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; see the crate docs.
+/// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; the crate docs have a complete
+/// example with two swarms.
+///
+/// Build it with the way our messages are authored ([`MessageAuthenticity`]) and a [`Config`];
+/// other constructors add a [`SubscriptionFilter`] or a [`DataTransform`], and
+/// [`with_peer_score`](Self::with_peer_score) turns on peer scoring. Its events are [`Event`]s.
+///
+/// ```
+/// use gossipsub::{Behaviour, Config, IdentTopic, MessageAuthenticity, PublishError};
+/// use libp2p::identity::Keypair;
+///
+/// let key = Keypair::generate_ed25519();
+/// let mut gossipsub = Behaviour::new(MessageAuthenticity::Signed(key), Config::default())?;
+/// let topic = IdentTopic::new("news");
+/// assert!(gossipsub.subscribe(&topic)?); // newly subscribed
+/// assert!(!gossipsub.subscribe(&topic)?); // already subscribed
+/// assert_eq!(gossipsub.topics().collect::<Vec<_>>(), [&topic.hash()]);
+///
+/// // Not connected to anyone yet: there is no peer to publish to.
+/// let result = gossipsub.publish(topic.clone(), "hello");
+/// assert!(matches!(result, Err(PublishError::NoPeersSubscribedToTopic(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Behaviour {
     router: Router,
     handler_config: HandlerConfig,
@@ -79,6 +103,8 @@ pub struct Behaviour {
     /// Set while draining a publish: the message's size and the smallest peer frame limit
     /// that refused it (the limit learned for a peer can be below `max_transmit_size`).
     refused_publish: Option<(usize, usize)>,
+    /// Set while draining a publish: how many peers' publish queues refused it.
+    publish_queues_full: usize,
     /// Newly connected peers kept alive until this instant whatever they share with us.
     keep_alive_grace: HashMap<PeerId, Instant>,
     events: VecDeque<ToSwarm<Event, HandlerIn>>,
@@ -106,11 +132,7 @@ impl Behaviour {
         let first_seqno = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let handler_config = HandlerConfig::new(
-            config.max_transmit_size(),
-            config.support_floodsub(),
-            DecodeLimits::from_config(&config),
-        );
+        let handler_config = HandlerConfig::new(&config);
         let delay = config.heartbeat_initial_delay();
         let record_key = match &authenticity {
             MessageAuthenticity::Signed(key) => Some(key.clone()),
@@ -124,6 +146,7 @@ impl Behaviour {
             connections: HashMap::new(),
             dropped: HashMap::new(),
             refused_publish: None,
+            publish_queues_full: 0,
             keep_alive_grace: HashMap::new(),
             events: VecDeque::new(),
             timer: Delay::new(delay),
@@ -217,13 +240,19 @@ impl Behaviour {
         self.router.set_application_score(peer, score)
     }
 
-    /// Sets or replaces a topic's score parameters at run time.
+    /// Sets or replaces a topic's score parameters at run time. Takes the topic by value (as
+    /// libp2p-gossipsub does) or by reference.
     pub fn set_topic_params<H: Hasher>(
         &mut self,
-        topic: &Topic<H>,
+        topic: impl std::borrow::Borrow<Topic<H>>,
         params: TopicScoreParams,
     ) -> Result<(), ScoreParamsError> {
-        self.router.set_topic_params(topic.hash(), params)
+        self.router.set_topic_params(topic.borrow().hash(), params)
+    }
+
+    /// A topic's score parameters, if scoring is on and the topic has some.
+    pub fn get_topic_params<H: Hasher>(&self, topic: &Topic<H>) -> Option<&TopicScoreParams> {
+        self.router.topic_params(&topic.hash())
     }
 
     /// Sets the key our own signed peer record is signed with (by default the message
@@ -262,6 +291,19 @@ impl Behaviour {
     pub fn remove_direct_peer(&mut self, peer: &PeerId) {
         self.direct_addrs.remove(peer);
         self.router.remove_direct_peer(peer);
+    }
+
+    /// libp2p-gossipsub's name for [`add_direct_peer`](Self::add_direct_peer) without
+    /// addresses: the peer becomes a direct ("explicit") peer, dialled through the addresses
+    /// the swarm (or another behaviour) knows for it.
+    pub fn add_explicit_peer(&mut self, peer: &PeerId) {
+        self.add_direct_peer(*peer, Vec::new());
+    }
+
+    /// libp2p-gossipsub's name for [`remove_direct_peer`](Self::remove_direct_peer). The
+    /// connection is not closed.
+    pub fn remove_explicit_peer(&mut self, peer: &PeerId) {
+        self.remove_direct_peer(peer);
     }
 
     /// Blacklists a peer: its RPCs and the messages it authored are dropped and it is never
@@ -330,19 +372,26 @@ impl Behaviour {
 
     /// Publishes `data` on `topic` and returns the message id.
     ///
+    /// `data` is anything libp2p-gossipsub's `publish` takes (`impl Into<Vec<u8>>`): owned
+    /// (`Vec<u8>`, `String`, taken without a copy) or borrowed (`&[u8]`, `&str`, copied once).
+    /// A [`Bytes`] is converted without a copy when it is the sole owner of a `Vec`-backed
+    /// buffer, else copied once. After that the payload is shared, never copied, between the
+    /// message cache and every peer's queue.
+    ///
     /// Errors: the message is too large for `max_transmit_size`, a duplicate, no peer is
     /// subscribed to the topic, or every recipient's send queue is full.
     pub fn publish(
         &mut self,
         topic: impl Into<TopicHash>,
-        data: impl Into<Bytes>,
+        data: impl Into<Vec<u8>>,
     ) -> Result<MessageId, PublishError> {
         let topic = topic.into();
-        let data = data.into();
+        let data = Bytes::from(data.into());
         // The metrics count the publish only once the router and a queue took it.
         let _published = (topic.clone(), data.len());
         let id = self.router.publish(Instant::now(), topic, data)?;
         self.refused_publish = None;
+        self.publish_queues_full = 0;
         let queued = self.drain_router();
         if queued > 0 {
             observe!(self, |m| m.on_publish(&_published.0, _published.1));
@@ -351,10 +400,35 @@ impl Behaviour {
             // Too large for every recipient's learned frame limit, or every queue was full.
             return Err(match self.refused_publish.take() {
                 Some((size, max)) => PublishError::MessageTooLarge { size, max },
-                None => PublishError::AllQueuesFull,
+                None => PublishError::AllQueuesFull(self.publish_queues_full),
             });
         }
         Ok(id)
+    }
+
+    /// Publishes a batch of messages with their first copies interleaved across peers: every
+    /// message is handed to one peer before any message goes to a second (go's
+    /// `MessageBatch`), which gets a whole block's worth of blobs out sooner on a limited
+    /// uplink. One result per item, in order; see [`Behaviour::publish`] for the errors, except
+    /// that full send queues are not reported per item (such a message stays cached and can
+    /// still reach peers through gossip). A batch of more than `send_queue_size` messages is
+    /// refused whole with [`PublishError::BatchTooLarge`] for every item.
+    pub fn publish_batch(
+        &mut self,
+        batch: impl IntoIterator<Item = (TopicHash, Bytes)>,
+    ) -> Vec<Result<MessageId, PublishError>> {
+        let batch: Vec<(TopicHash, Bytes)> = batch.into_iter().collect();
+        let _sizes: Vec<(TopicHash, usize)> =
+            batch.iter().map(|(t, d)| (t.clone(), d.len())).collect();
+        let results = self.router.publish_batch(Instant::now(), batch);
+        self.refused_publish = None;
+        self.drain_router();
+        for (_result, _size) in results.iter().zip(&_sizes) {
+            if _result.is_ok() {
+                observe!(self, |m| m.on_publish(&_size.0, _size.1));
+            }
+        }
+        results
     }
 
     /// Reports the application's verdict on a message received with `validate_messages` on.
@@ -488,11 +562,17 @@ impl Behaviour {
                             expires,
                             message_id: message_id.clone(),
                         };
-                        if queue.push(item).is_ok() {
-                            queued += usize::from(class == Class::Publish);
-                        } else {
-                            refused += 1;
+                        // A full forward class drops its stalest forwards for the new one.
+                        match queue.push_evicting_stalest(item) {
+                            Ok(evicted) => {
+                                queued += usize::from(class == Class::Publish);
+                                refused += evicted;
+                            }
+                            Err(_) => refused += 1,
                         }
+                    }
+                    if refused > 0 && class == Class::Publish {
+                        self.publish_queues_full += 1;
                     }
                     for _ in 0..refused {
                         self.queue_full(peer, class);
@@ -694,6 +774,23 @@ impl Behaviour {
                 counters.rpcs_unencodable += 1;
                 tracing::warn!(%peer, ?connection, %reason, "RPC could not be encoded; dropped");
             }
+            SendEvent::RequeueShed {
+                class,
+                messages,
+                gossip,
+                control,
+            } => {
+                counters.send_queue_requeue_shed += (messages + gossip + control) as u64;
+                tracing::debug!(%peer, ?connection, ?class, messages, gossip, control, "split RPC requeued; send queue over its bounds shed");
+                // Dropped messages and control count like refused pushes: a slow peer,
+                // disconnected when it misses control.
+                for _ in 0..messages {
+                    self.queue_full(peer, class);
+                }
+                if control > 0 {
+                    self.queue_full(peer, Class::Control);
+                }
+            }
         }
     }
 
@@ -864,3 +961,7 @@ fn control_gossip_expiry(config: &Config, now: Instant) -> Option<Instant> {
 #[cfg(test)]
 #[path = "behaviour_tests.rs"]
 mod tests;
+
+#[cfg(feature = "partial-messages")]
+#[path = "behaviour_partial.rs"]
+mod partial;

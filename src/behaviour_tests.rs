@@ -66,6 +66,7 @@ fn a_publish_refused_everywhere_fails_even_if_its_idontwant_was_queued() {
         crate::handler::HandlerOut(HandlerEvent::Rpc(DecodedRpc {
             rpc: crate::types::Rpc {
                 subscriptions: vec![crate::types::Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: topic.hash(),
                 }],
@@ -89,13 +90,96 @@ fn a_publish_refused_everywhere_fails_even_if_its_idontwant_was_queued() {
     second[0] = 2;
     assert_eq!(
         behaviour.publish(topic, second),
-        Err(PublishError::AllQueuesFull)
+        Err(PublishError::AllQueuesFull(1))
     );
+}
+
+/// The greeting of a meshsub 1.3 peer (Extensions and our subscriptions), split into pieces,
+/// is queued whole whatever the control class can hold, with the Extensions piece first.
+/// Before the reserved slot, a one-item control class refused the second piece and the peer
+/// was disconnected as slow before anything was sent.
+#[test]
+fn a_meshsub_1_3_greeting_is_queued_first_whatever_the_control_class_holds() {
+    let mut b = crate::ConfigBuilder::default();
+    b.max_subscriptions_per_rpc(1)
+        .send_queue_size(1)
+        .validation_mode(crate::ValidationMode::None);
+    let mut behaviour = Behaviour::new(
+        MessageAuthenticity::Author(PeerId::random()),
+        b.build().unwrap(),
+    )
+    .unwrap();
+    for t in 0..2 {
+        behaviour
+            .subscribe(&IdentTopic::new(format!("topic-{t}")))
+            .unwrap();
+    }
+    let (peer, _) = connect_kind(&mut behaviour, PeerKind::Gossipsubv1_3);
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+        assert!(
+            !matches!(event, ToSwarm::CloseConnection { .. }),
+            "greeting refused"
+        );
+    }
+    assert_eq!(behaviour.counters().send_queue_full, 0);
+    let queue = behaviour.queues[&peer].clone();
+    let mut sent = Vec::new();
+    while let Poll::Ready(item) = queue.poll_pop(&mut cx, ConnectionId::new_unchecked(1)) {
+        sent.push(item.rpc);
+    }
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].extensions.is_some());
+    assert!(sent[1].extensions.is_none());
+}
+
+/// A handler that had to shed requeued pieces reports it: shed messages count as refused
+/// pushes, shed control disconnects the peer (it missed control it needs).
+#[test]
+fn requeue_shedding_is_counted_and_lost_control_disconnects() {
+    let mut b = crate::ConfigBuilder::default();
+    b.validation_mode(crate::ValidationMode::None);
+    let mut behaviour = Behaviour::new(
+        MessageAuthenticity::Author(PeerId::random()),
+        b.build().unwrap(),
+    )
+    .unwrap();
+    let (peer, connection) = connect_meshsub_1_2(&mut behaviour);
+    let shed = |class, messages, gossip, control| {
+        crate::handler::HandlerOut(HandlerEvent::Send(SendEvent::RequeueShed {
+            class,
+            messages,
+            gossip,
+            control,
+        }))
+    };
+    behaviour.on_connection_handler_event(peer, connection, shed(Class::Forward, 2, 0, 0));
+    behaviour.on_connection_handler_event(peer, connection, shed(Class::Control, 0, 3, 0));
+    assert_eq!(behaviour.counters().send_queue_requeue_shed, 5);
+    assert_eq!(behaviour.counters().send_queue_full, 2);
+    assert_eq!(behaviour.counters().slow_peers_disconnected, 0);
+    behaviour.on_connection_handler_event(peer, connection, shed(Class::Control, 0, 0, 1));
+    assert_eq!(behaviour.counters().slow_peers_disconnected, 1);
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut closes = 0;
+    while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+        if matches!(event, ToSwarm::CloseConnection { peer_id, .. } if peer_id == peer) {
+            closes += 1;
+        }
+    }
+    assert_eq!(closes, 1);
 }
 
 /// Connects a new peer over one outbound connection and reports its protocol as meshsub 1.2,
 /// as the swarm and the handler would; returns the peer and the connection.
 fn connect_meshsub_1_2(behaviour: &mut Behaviour) -> (PeerId, ConnectionId) {
+    connect_kind(behaviour, PeerKind::Gossipsubv1_2)
+}
+
+/// [`connect_meshsub_1_2`] with the protocol `kind`.
+fn connect_kind(behaviour: &mut Behaviour, kind: PeerKind) -> (PeerId, ConnectionId) {
     let peer = PeerId::random();
     let connection = ConnectionId::new_unchecked(1);
     let address: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
@@ -123,7 +207,7 @@ fn connect_meshsub_1_2(behaviour: &mut Behaviour) -> (PeerId, ConnectionId) {
     behaviour.on_connection_handler_event(
         peer,
         connection,
-        crate::handler::HandlerOut(HandlerEvent::PeerKind(PeerKind::Gossipsubv1_2)),
+        crate::handler::HandlerOut(HandlerEvent::PeerKind(kind)),
     );
     (peer, connection)
 }

@@ -5,7 +5,9 @@
 //! disappear in any release. Do not use it outside this repository.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use asynchronous_codec::{Decoder, Encoder};
 use bytes::{Bytes, BytesMut};
@@ -24,7 +26,7 @@ impl SeenCache {
         SeenCache(crate::router::seen::SeenCache::new(
             ttl,
             usize::MAX,
-            Map::default(),
+            Map::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
         ))
     }
 

@@ -7,9 +7,11 @@
 //! The builder lives in `config/builder.rs`, the presets in `config/presets.rs`.
 
 mod builder;
+mod compat;
 mod presets;
 #[cfg(test)]
 mod tests_bounds;
+mod topics;
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
@@ -17,6 +19,7 @@ use libp2p_identity::PeerId;
 use sha2::{Digest, Sha256};
 
 pub use builder::ConfigBuilder;
+pub use topics::{DEFAULT_PROTOCOL_ID_PREFIX, TopicMeshConfig};
 
 use crate::authenticity::{MessageAuthenticity, ValidationMode};
 use crate::error::ConfigError;
@@ -34,6 +37,22 @@ const CONTENT_ID_LEN: usize = 20;
 /// Create one with [`Config::default`], a preset such as [`Config::ethereum`], or a
 /// [`ConfigBuilder`]. Every value has a getter of the same name; its documentation gives the
 /// spec name and the default.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gossipsub::{Config, ConfigBuilder};
+///
+/// let default = Config::default();
+/// assert_eq!(default.mesh_n(), 6);
+/// assert_eq!(default.heartbeat_interval(), Duration::from_secs(1));
+///
+/// let tuned = ConfigBuilder::default()
+///     .heartbeat_interval(Duration::from_millis(700))
+///     .build()?;
+/// assert_eq!(tuned.heartbeat_interval(), Duration::from_millis(700));
+/// # Ok::<(), gossipsub::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct Config {
     // Mesh degrees.
@@ -68,6 +87,7 @@ pub struct Config {
     flood_publish: bool,
     validation_mode: ValidationMode,
     validate_messages: bool,
+    report_duplicates: bool,
     message_id_fn: MessageIdFn,
     message_id_fns_by_topic: HashMap<TopicHash, MessageIdFn>,
     invalid_message_id_fn: MessageIdFn,
@@ -100,6 +120,7 @@ pub struct Config {
     max_px_records_per_heartbeat: usize,
     max_pending_px_dials: usize,
     max_signature_checks_per_heartbeat: usize,
+    max_message_bytes_per_peer_per_heartbeat: usize,
     max_invalid_signatures: u32,
     // Per-RPC decode limits (wire edge).
     max_message_id_len: usize,
@@ -111,6 +132,11 @@ pub struct Config {
     send_queue_bytes: usize,
     forward_queue_duration: Duration,
     publish_queue_duration: Duration,
+    // Per-topic degrees and sizes, protocol ids, message-id length (config/topics.rs).
+    per_topic: topics::PerTopic,
+    protocol_id_prefix: String,
+    max_protocol: crate::types::PeerKind,
+    message_id_len: Option<usize>,
 }
 
 impl Config {
@@ -272,6 +298,14 @@ impl Config {
     /// RPC. For interoperability testing only. Default false.
     pub fn test_extension(&self) -> bool {
         self.test_extension
+    }
+
+    /// Whether every duplicate of a message we already received is reported to the
+    /// application as an [`Event::Duplicate`](crate::Event::Duplicate) (the libp2p test-plans
+    /// harness logs each one to count duplicates). Default false: duplicates are only counted
+    /// (`Counters::messages_duplicate`).
+    pub fn report_duplicates(&self) -> bool {
+        self.report_duplicates
     }
 
     /// Flood publishing (v1.1 spec, FloodPublish): our own messages go to every topic peer with
@@ -529,6 +563,18 @@ impl Config {
         self.max_signature_checks_per_heartbeat
     }
 
+    /// Bytes of new messages (data bytes of messages not seen before, on subscribed topics)
+    /// taken from one peer per heartbeat, signed or not; the first message of a heartbeat is
+    /// always taken. Further new messages in that heartbeat are dropped before validation
+    /// (counter `messages_over_peer_budget`; not penalised, as they may be valid, and not
+    /// marked seen, so a copy from another peer is still taken): one peer flooding valid
+    /// messages cannot crowd the others' out of the message cache, validation and the send
+    /// queues. Direct peers are exempt. Not a spec parameter. Default 8 MiB (a sixth of what
+    /// the default message cache holds per heartbeat).
+    pub fn max_message_bytes_per_peer_per_heartbeat(&self) -> usize {
+        self.max_message_bytes_per_peer_per_heartbeat
+    }
+
     /// Messages failing the authenticity check (bad or missing signature, key or author,
     /// per the validation mode) from one peer, as a count halved every heartbeat, at which
     /// the peer is graylisted: its RPCs are ignored and it is kept out of every mesh until it
@@ -675,6 +721,7 @@ impl fmt::Debug for Config {
             .field("flood_publish", &self.flood_publish)
             .field("validation_mode", &self.validation_mode)
             .field("validate_messages", &self.validate_messages)
+            .field("report_duplicates", &self.report_duplicates)
             .field("allow_self_origin", &self.allow_self_origin)
             .field("support_floodsub", &self.support_floodsub)
             .field("prune_backoff", &self.prune_backoff)
@@ -705,6 +752,10 @@ impl fmt::Debug for Config {
                 "max_signature_checks_per_heartbeat",
                 &self.max_signature_checks_per_heartbeat,
             )
+            .field(
+                "max_message_bytes_per_peer_per_heartbeat",
+                &self.max_message_bytes_per_peer_per_heartbeat,
+            )
             .field("max_invalid_signatures", &self.max_invalid_signatures)
             .field("max_message_id_len", &self.max_message_id_len)
             .field(
@@ -717,6 +768,10 @@ impl fmt::Debug for Config {
             .field("send_queue_bytes", &self.send_queue_bytes)
             .field("forward_queue_duration", &self.forward_queue_duration)
             .field("publish_queue_duration", &self.publish_queue_duration)
+            .field("per_topic", &self.per_topic)
+            .field("protocol_id_prefix", &self.protocol_id_prefix)
+            .field("max_protocol", &self.max_protocol)
+            .field("message_id_len", &self.message_id_len)
             .field(
                 "message_id_topics",
                 &self.message_id_fns_by_topic.keys().collect::<Vec<_>>(),

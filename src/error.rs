@@ -29,8 +29,28 @@ pub enum PublishError {
     TransformFailed(#[from] crate::transform::TransformError),
     /// Every recipient's send queue was full: the message was queued nowhere. It stays in
     /// the message cache (and the seen cache), so it may still reach peers through gossip.
-    #[error("all peers' send queues are full")]
-    AllQueuesFull,
+    /// Carries the number of peers whose queue refused it (as in libp2p-gossipsub).
+    #[error("the send queues of all {0} peers are full")]
+    AllQueuesFull(usize),
+    /// The message-id function returned an id of `len` bytes, which receivers with our
+    /// configuration drop from gossip (`message_id_len` fixes another length, or it exceeds
+    /// `max_message_id_len`): the message could never be gossiped, requested or cancelled,
+    /// so it was not published. The id function and the config disagree.
+    #[error("the message id has {len} bytes, which gossip with this configuration drops")]
+    MessageIdLength {
+        /// The id's length in bytes.
+        len: usize,
+    },
+    /// A batch ([`Behaviour::publish_batch`](crate::Behaviour::publish_batch)) held more
+    /// messages than a peer's send queue holds (`send_queue_size`): it could never be queued
+    /// whole, so none of it was published. Split it.
+    #[error("a batch of {len} messages exceeds send_queue_size ({max}); nothing was published")]
+    BatchTooLarge {
+        /// The messages in the batch.
+        len: usize,
+        /// The most messages a batch may hold (`send_queue_size`).
+        max: usize,
+    },
 }
 
 /// Why a subscription change was refused.
@@ -54,6 +74,18 @@ pub enum ConfigError {
     #[error("invalid config field `{field}`: {reason}")]
     InvalidField {
         /// The offending field, as named by the builder method.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A per-topic value ([`ConfigBuilder::set_topic_config`](crate::ConfigBuilder::set_topic_config),
+    /// [`ConfigBuilder::max_transmit_size_for_topic`](crate::ConfigBuilder::max_transmit_size_for_topic))
+    /// is invalid.
+    #[error("invalid config field `{field}` for topic {topic}: {reason}")]
+    InvalidTopicField {
+        /// The topic whose value is invalid.
+        topic: TopicHash,
+        /// The offending field.
         field: &'static str,
         /// What is wrong with it.
         reason: String,

@@ -3,9 +3,48 @@
 use libp2p_core::PeerRecord;
 use libp2p_identity::PeerId;
 
+#[cfg(feature = "partial-messages")]
+use crate::types::PartialMessage;
 use crate::types::{Message, MessageId, TopicHash};
 
 /// An event of the gossipsub behaviour (and of the sans-IO router).
+///
+/// The swarm reports them as `SwarmEvent::Behaviour(event)` (or inside your own combined
+/// behaviour's event). A typical handler:
+///
+/// ```
+/// use gossipsub::{Behaviour, Event, MessageAcceptance};
+///
+/// /// Handles one event of a behaviour built with `validate_messages(true)`.
+/// fn on_event(gossipsub: &mut Behaviour, event: Event) {
+///     match event {
+///         Event::Message { propagation_source, message_id, message } => {
+///             // Every message waits for a verdict before it is forwarded.
+///             let verdict = match std::str::from_utf8(&message.data) {
+///                 Ok(text) if !text.is_empty() => MessageAcceptance::Accept,
+///                 Ok(_) => MessageAcceptance::Ignore, // harmless, not worth forwarding
+///                 Err(_) => MessageAcceptance::Reject, // invalid: penalise the sender
+///             };
+///             gossipsub.report_message_validation_result(&message_id, &propagation_source, verdict);
+///         }
+///         Event::Subscribed { peer_id, topic, .. } => println!("{peer_id} joined {topic}"),
+///         Event::SlowPeer { peer_id, failed_messages, .. } => {
+///             eprintln!("{peer_id} is slow: {} RPCs dropped", failed_messages.total())
+///         }
+///         // Other events (and those added later: the enum is non-exhaustive).
+///         _ => {}
+///     }
+/// }
+/// # let key = libp2p::identity::Keypair::generate_ed25519();
+/// # let mut gossipsub = Behaviour::new(
+/// #     gossipsub::MessageAuthenticity::Signed(key),
+/// #     gossipsub::ConfigBuilder::default().validate_messages(true).build().unwrap(),
+/// # ).unwrap();
+/// # on_event(&mut gossipsub, Event::Subscribed {
+/// #     peer_id: libp2p::PeerId::random(),
+/// #     topic: "news".into(),
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
@@ -17,6 +56,17 @@ pub enum Event {
         message_id: MessageId,
         /// The message.
         message: Message,
+    },
+    /// A message we had already received arrived again (only with
+    /// [`Config::report_duplicates`](crate::Config::report_duplicates) on). Not validated, not
+    /// forwarded; reported once per copy received.
+    Duplicate {
+        /// The peer that sent this copy.
+        propagation_source: PeerId,
+        /// Its id.
+        message_id: MessageId,
+        /// Its topic.
+        topic: TopicHash,
     },
     /// A peer subscribed to a topic.
     Subscribed {
@@ -64,13 +114,31 @@ pub enum Event {
         /// What was dropped, per class.
         failed_messages: FailedMessages,
     },
+    /// A partial message (Partial Messages extension) was received on a topic enabled for
+    /// them: parts and/or the sender's parts metadata of a group (see [`crate::partial`]).
+    /// Every one is reported, also for groups we published ourselves; report the parts with
+    /// `report_partial`.
+    #[cfg(feature = "partial-messages")]
+    Partial {
+        /// The peer that sent it.
+        propagation_source: PeerId,
+        /// The partial message.
+        message: PartialMessage,
+    },
 }
 
-/// RPCs that could not be sent to a peer, per class (compare libp2p-gossipsub's
-/// `FailedMessages`, which has two classes).
+/// RPCs that could not be sent to a peer, per class. Also carries libp2p-gossipsub's two
+/// classes, [`priority`](Self::priority) and [`non_priority`](Self::non_priority), derived from
+/// the four of ours, so code written for that crate reads the same numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FailedMessages {
+    /// libp2p-gossipsub's priority class: control RPCs (subscriptions, GRAFT, PRUNE,
+    /// IDONTWANT) that could not be queued; equals [`control`](Self::control).
+    pub priority: usize,
+    /// libp2p-gossipsub's non-priority class: publishes and forwards refused by a full queue
+    /// plus those that expired; `publish + forward + timeout`.
+    pub non_priority: usize,
     /// Our own publishes refused by a full queue.
     pub publish: usize,
     /// Forwards and IWANT replies refused by a full queue.
@@ -82,6 +150,24 @@ pub struct FailedMessages {
 }
 
 impl FailedMessages {
+    /// Counts per class of ours; the two libp2p-gossipsub classes are derived from them.
+    pub fn new(publish: usize, forward: usize, control: usize, timeout: usize) -> Self {
+        FailedMessages {
+            priority: control,
+            non_priority: publish.saturating_add(forward).saturating_add(timeout),
+            publish,
+            forward,
+            control,
+            timeout,
+        }
+    }
+
+    /// The same counts with [`priority`](Self::priority) and
+    /// [`non_priority`](Self::non_priority) recomputed from the four classes of ours.
+    pub(crate) fn normalized(&self) -> Self {
+        Self::new(self.publish, self.forward, self.control, self.timeout)
+    }
+
     /// All drops together.
     pub fn total(&self) -> usize {
         self.publish
@@ -96,6 +182,7 @@ impl FailedMessages {
         self.forward = self.forward.saturating_add(other.forward);
         self.control = self.control.saturating_add(other.control);
         self.timeout = self.timeout.saturating_add(other.timeout);
+        *self = self.normalized();
     }
 }
 

@@ -52,7 +52,7 @@ use libp2p_swarm::{
 use crate::{
     queue::{PeerQueue, QueuedRpc},
     types::{PeerKind, Rpc},
-    upgrade::{Upgrade, default_protocols},
+    upgrade::{Upgrade, protocols},
     wire::{self, Codec, DecodeLimits, DecodedRpc, DropReason, Inbound},
 };
 
@@ -86,16 +86,17 @@ pub(crate) struct HandlerConfig {
 }
 
 impl HandlerConfig {
-    /// meshsub 1.3, 1.2, 1.1 and 1.0, plus floodsub when `floodsub` is set.
-    pub(crate) fn new(
-        max_transmit_size: usize,
-        floodsub: bool,
-        decode_limits: DecodeLimits,
-    ) -> Self {
+    /// The protocols, frame limit and decode limits of `config`: meshsub 1.3 (or
+    /// `max_protocol`) down to 1.0 under `protocol_id_prefix`, plus floodsub when enabled.
+    pub(crate) fn new(config: &crate::Config) -> Self {
         HandlerConfig {
-            protocols: default_protocols(floodsub),
-            max_transmit_size,
-            decode_limits,
+            protocols: protocols(
+                config.protocol_id_prefix(),
+                config.max_protocol(),
+                config.support_floodsub(),
+            ),
+            max_transmit_size: config.max_transmit_size(),
+            decode_limits: DecodeLimits::from_config(config),
         }
     }
 }
@@ -150,6 +151,18 @@ pub enum SendEvent {
     FrameLimitLowered {
         /// The new limit (protobuf bytes).
         limit: usize,
+    },
+    /// Requeueing the pieces of a split RPC would have taken a class of the peer's queue past
+    /// its bounds: this was shed instead (see `PeerQueue::requeue_front`).
+    RequeueShed {
+        /// The class of the split RPC.
+        class: crate::queue::Class,
+        /// Publishes and forwards dropped.
+        messages: usize,
+        /// IHAVE entries stripped.
+        gossip: usize,
+        /// Control RPCs dropped (the peer is too slow to keep consistent).
+        control: usize,
     },
 }
 
@@ -401,7 +414,7 @@ impl Handler {
                                 ),
                             }));
                     }
-                    self.queue.requeue_front(
+                    let shed = self.queue.requeue_front(
                         pieces
                             .rpcs
                             .into_iter()
@@ -413,6 +426,21 @@ impl Handler {
                             })
                             .collect(),
                     );
+                    if !shed.is_empty() {
+                        tracing::debug!(
+                            connection = ?self.conn,
+                            ?class,
+                            ?shed,
+                            "requeued pieces shed to keep the send queue within its bounds"
+                        );
+                        self.events
+                            .push_back(HandlerEvent::Send(SendEvent::RequeueShed {
+                                class,
+                                messages: shed.messages,
+                                gossip: shed.gossip,
+                                control: shed.control,
+                            }));
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(

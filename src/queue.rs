@@ -7,8 +7,17 @@
 //! - Three classes, each bounded in items and in bytes ([`QueueLimits`]): [`Class::Control`] is
 //!   always popped first, then [`Class::Publish`], then [`Class::Forward`]. A full class refuses
 //!   the item (it is handed back to the caller, never grown past its bound), so a slow peer
-//!   costs bounded memory. An item larger than the byte bound is still taken by an empty class,
+//!   costs bounded memory. The behaviour queues forwards with
+//!   [`PeerQueue::push_evicting_stalest`]: a full forward class drops its oldest forwards
+//!   instead, so an overloaded peer gets the freshest messages. An item larger than the byte bound is still taken by an empty class,
 //!   so any RPC that fits the wire limit can be sent.
+//! - The pieces of an RPC a handler had to split are put back at the front of their class
+//!   ([`PeerQueue::requeue_front`]) without ever taking it past its bounds: the stalest
+//!   messages, then stale-able gossip (IHAVE) are shed first; control a peer needs is shed only
+//!   as a last resort, and reported so the peer is treated as too slow (disconnected).
+//! - Our Extensions control message (meshsub 1.3) waits in a reserved slot outside the classes,
+//!   popped before everything else and never refused or merged, so it is in the first RPC on
+//!   our stream whatever the classes hold; a second one is stripped.
 //! - A control RPC is merged into the last queued one while that one is not sent yet, so a
 //!   burst of control (subscribing to many topics, a heartbeat's GRAFTs and PRUNEs) takes one
 //!   item, not one per input. Merging never reorders what the peer processes and stays below
@@ -33,8 +42,9 @@ use std::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
-    time::Instant,
 };
+
+use web_time::Instant;
 
 use libp2p_swarm::ConnectionId;
 
@@ -91,9 +101,13 @@ impl QueueLimits {
         QueueLimits {
             items: config.send_queue_size(),
             bytes: config.send_queue_bytes(),
-            // Half the frame limit: merged control stays far from it.
-            merge_bytes: config.max_transmit_size() / 2,
-            decode: DecodeLimits::from_config(config),
+            // Half the frame limit: merged control stays far from it. And never above what a
+            // default libp2p-gossipsub peer accepts in subscriptions and control together
+            // (control RPCs hold nothing else, and merging only saves framing).
+            merge_bytes: (config.max_transmit_size() / 2)
+                .min(crate::wire::LIBP2P_MAX_CONTROL_MESSAGE_SIZE),
+            // What we send stays within what default libp2p-gossipsub peers accept too.
+            decode: crate::wire::outbound_limits(config),
         }
     }
 }
@@ -149,6 +163,25 @@ pub(crate) fn rpc_bytes(rpc: &Rpc) -> usize {
     subscriptions + messages + control
 }
 
+/// What [`PeerQueue::requeue_front`] shed to keep each class within its bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Shed {
+    /// Publishes and forwards dropped, the stalest (front) first.
+    pub(crate) messages: usize,
+    /// IHAVE entries stripped from control RPCs, the oldest first.
+    pub(crate) gossip: usize,
+    /// Control RPCs without gossip dropped, the newest first: the peer misses control it
+    /// needs, so the caller treats this like a refused control push (a slow peer).
+    pub(crate) control: usize,
+}
+
+impl Shed {
+    /// Whether nothing was shed.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Shed::default()
+    }
+}
+
 /// A queued RPC with its accounted size.
 #[derive(Debug)]
 struct Entry {
@@ -170,6 +203,13 @@ impl Lane {
         let entry = self.entries.pop_front()?;
         self.bytes = self.bytes.saturating_sub(entry.bytes);
         Some(entry.item)
+    }
+
+    /// Whether the lane is within `limits`: at most `limits.items` entries, and at most
+    /// `limits.bytes` bytes unless it holds a single entry.
+    fn within(&self, limits: &QueueLimits) -> bool {
+        self.entries.len() <= limits.items
+            && (self.entries.len() <= 1 || self.bytes <= limits.bytes)
     }
 
     /// Keeps the entries for which `keep` returns true, handing the others to `dropped`.
@@ -210,6 +250,13 @@ struct Shared {
 #[derive(Debug)]
 struct Inner {
     limits: QueueLimits,
+    /// The RPC carrying our Extensions control message (meshsub 1.3) until it is popped: a
+    /// reserved slot outside the class bounds, popped before everything else, so the peer
+    /// gets it in the first RPC on our stream whatever the state of the classes. One RPC per
+    /// queue, ever (see `greeted`).
+    greeting: Option<Entry>,
+    /// Whether an Extensions control message entered this queue: a second one is stripped.
+    greeted: bool,
     control: Lane,
     publish: Lane,
     forward: Lane,
@@ -238,7 +285,10 @@ impl Inner {
     }
 
     fn len(&self) -> usize {
-        self.control.entries.len() + self.publish.entries.len() + self.forward.entries.len()
+        usize::from(self.greeting.is_some())
+            + self.control.entries.len()
+            + self.publish.entries.len()
+            + self.forward.entries.len()
     }
 
     /// Records that a forward carrying `id` entered the queue.
@@ -265,6 +315,9 @@ impl Inner {
     }
 
     fn pop(&mut self) -> Option<QueuedRpc> {
+        if let Some(entry) = self.greeting.take() {
+            return Some(entry.item);
+        }
         if let Some(item) = self.control.pop() {
             return Some(item);
         }
@@ -293,6 +346,8 @@ fn can_merge(
     max_bytes != 0
         && !reorders
         && new.rpc.messages.is_empty()
+        && new.rpc.extensions.is_none()
+        && !new.rpc.test_extension
         && tail.bytes.saturating_add(new_bytes) <= max_bytes
         && tail.usage.plus(new_usage).within(decode)
 }
@@ -311,6 +366,45 @@ fn merge_control(tail: &mut Entry, new: QueuedRpc, new_bytes: usize, new_usage: 
     tail.usage = tail.usage.plus(new_usage);
 }
 
+/// Brings the control lane back within `limits`: strips the IHAVE entries of its RPCs, the
+/// oldest first, while it is over; then drops whole RPCs from the back (the newest).
+fn shed_control(
+    lane: &mut Lane,
+    limits: &QueueLimits,
+    shed: &mut Shed,
+    dropped: &mut Vec<QueuedRpc>,
+) {
+    let mut index = 0;
+    while !lane.within(limits) && index < lane.entries.len() {
+        let entry = &mut lane.entries[index];
+        let stripped = strip_gossip(&mut entry.item.rpc);
+        if stripped == 0 {
+            index += 1;
+            continue;
+        }
+        shed.gossip += stripped;
+        let bytes = rpc_bytes(&entry.item.rpc);
+        lane.bytes = lane.bytes.saturating_sub(entry.bytes).saturating_add(bytes);
+        entry.bytes = bytes;
+        entry.usage = Usage::of_rpc(&entry.item.rpc);
+        if entry.item.rpc.is_empty() {
+            if let Some(entry) = lane.entries.remove(index) {
+                lane.bytes = lane.bytes.saturating_sub(entry.bytes);
+                dropped.push(entry.item);
+            }
+        } else {
+            index += 1;
+        }
+    }
+    while !lane.within(limits)
+        && let Some(entry) = lane.entries.pop_back()
+    {
+        lane.bytes = lane.bytes.saturating_sub(entry.bytes);
+        shed.control += 1;
+        dropped.push(entry.item);
+    }
+}
+
 /// Strips the IHAVE entries of a control RPC; returns how many were removed.
 fn strip_gossip(rpc: &mut Rpc) -> usize {
     let before = rpc.control.len();
@@ -327,6 +421,8 @@ impl PeerQueue {
             shared: Arc::new(Shared {
                 inner: Mutex::new(Inner {
                     limits,
+                    greeting: None,
+                    greeted: false,
                     control: Lane::default(),
                     publish: Lane::default(),
                     forward: Lane::default(),
@@ -390,7 +486,37 @@ impl PeerQueue {
     // The refused item is handed back by value (it was moved in by value anyway) so the caller
     // can count or report it; boxing it would cost an allocation per push.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn push(&self, item: QueuedRpc) -> Result<(), QueuedRpc> {
+    ///
+    /// An RPC carrying our Extensions control message (meshsub 1.3) goes to a reserved slot
+    /// instead, popped before everything else and never refused, so the peer gets our
+    /// extensions in the first RPC whatever the classes hold; it is never merged. The slot is
+    /// used once per queue: a second Extensions message (the router sends one per peer) is
+    /// stripped, as the peer may penalise a repeat.
+    pub(crate) fn push(&self, mut item: QueuedRpc) -> Result<(), QueuedRpc> {
+        if item.rpc.extensions.is_some() {
+            let mut inner = self.lock();
+            if !inner.greeted && inner.greeting.is_none() {
+                inner.greeted = true;
+                inner.greeting = Some(Entry {
+                    bytes: rpc_bytes(&item.rpc),
+                    usage: Usage::default(),
+                    item,
+                });
+                self.sync_len(&inner);
+                let wakers = std::mem::take(&mut inner.wakers);
+                drop(inner);
+                for (_, waker) in wakers {
+                    waker.wake();
+                }
+                return Ok(());
+            }
+            drop(inner);
+            tracing::warn!("second Extensions control message to one peer stripped");
+            item.rpc.extensions = None;
+            if item.rpc.is_empty() {
+                return Ok(());
+            }
+        }
         let bytes = rpc_bytes(&item.rpc);
         // Only control is merged: only control needs its usage.
         let usage = if item.class == Class::Control {
@@ -432,24 +558,118 @@ impl PeerQueue {
         Ok(())
     }
 
-    /// Puts `items`, the pieces (in order) of an item just popped that had to be split, back at
-    /// the front of their class, so they are sent next and in order. They replace an item that
-    /// was already taken within the bounds, so no bound is checked.
-    pub(crate) fn requeue_front(&self, items: Vec<QueuedRpc>) {
-        let mut inner = self.lock();
-        for item in items.into_iter().rev() {
-            let bytes = rpc_bytes(&item.rpc);
-            let usage = if item.class == Class::Control {
-                Usage::of_rpc(&item.rpc)
-            } else {
-                Usage::default()
-            };
-            inner.track_forward(&item);
-            let lane = inner.lane_mut(item.class);
-            lane.bytes = lane.bytes.saturating_add(bytes);
-            lane.entries.push_front(Entry { bytes, usage, item });
+    /// Like [`push`](Self::push), but a full [`Class::Forward`] makes room by dropping its
+    /// oldest forwards (the stalest, least worth sending) instead of refusing `item`. Returns
+    /// how many were dropped. Control and publishes are never evicted: a full class refuses
+    /// them as `push` does.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn push_evicting_stalest(&self, item: QueuedRpc) -> Result<usize, QueuedRpc> {
+        if item.class != Class::Forward {
+            return self.push(item).map(|()| 0);
         }
-        self.sync_len(&inner);
+        let bytes = rpc_bytes(&item.rpc);
+        let mut evicted = Vec::new();
+        let wakers = {
+            let mut inner = self.lock();
+            let limits = inner.limits;
+            if limits.items == 0 {
+                return Err(item);
+            }
+            loop {
+                let lane = &inner.forward;
+                let over_bytes =
+                    !lane.entries.is_empty() && lane.bytes.saturating_add(bytes) > limits.bytes;
+                if lane.entries.len() < limits.items && !over_bytes {
+                    break;
+                }
+                let Some(stale) = inner.forward.pop() else {
+                    break;
+                };
+                Inner::untrack_forward(&mut inner.forward_ids, &stale);
+                evicted.push(stale);
+            }
+            inner.track_forward(&item);
+            let lane = &mut inner.forward;
+            lane.bytes = lane.bytes.saturating_add(bytes);
+            lane.entries.push_back(Entry {
+                bytes,
+                usage: Usage::default(),
+                item,
+            });
+            self.sync_len(&inner);
+            std::mem::take(&mut inner.wakers)
+        };
+        for (_, waker) in wakers {
+            waker.wake();
+        }
+        // The evicted RPCs are freed outside the lock.
+        Ok(evicted.len())
+    }
+
+    /// Puts `items`, the pieces (in order) of an item just popped that had to be split, back at
+    /// the front of their class, so they are sent next and in order. A piece carrying our
+    /// Extensions control message goes back to its reserved slot (see [`push`](Self::push)).
+    ///
+    /// Other pushes may have filled the class since the item was popped, and splitting adds
+    /// items, so the bounds are enforced again afterwards and never exceeded: a message class
+    /// drops its stalest items (the front: the pieces themselves first); the control class
+    /// first strips its gossip (IHAVE, which only goes stale), the oldest first, and only then
+    /// drops whole control RPCs, the newest first, like a refused push. Returns what was shed.
+    pub(crate) fn requeue_front(&self, items: Vec<QueuedRpc>) -> Shed {
+        let mut shed = Shed::default();
+        let mut dropped = Vec::new();
+        {
+            let mut inner = self.lock();
+            let mut touched = [false; 3];
+            for item in items.into_iter().rev() {
+                let bytes = rpc_bytes(&item.rpc);
+                if item.rpc.extensions.is_some() && inner.greeting.is_none() {
+                    inner.greeting = Some(Entry {
+                        bytes,
+                        usage: Usage::default(),
+                        item,
+                    });
+                    continue;
+                }
+                let usage = if item.class == Class::Control {
+                    Usage::of_rpc(&item.rpc)
+                } else {
+                    Usage::default()
+                };
+                touched[item.class as usize] = true;
+                inner.track_forward(&item);
+                let lane = inner.lane_mut(item.class);
+                lane.bytes = lane.bytes.saturating_add(bytes);
+                lane.entries.push_front(Entry { bytes, usage, item });
+            }
+            let limits = inner.limits;
+            let Inner {
+                control,
+                publish,
+                forward,
+                forward_ids,
+                ..
+            } = &mut *inner;
+            if touched[Class::Control as usize] {
+                shed_control(control, &limits, &mut shed, &mut dropped);
+            }
+            for (class, lane) in [(Class::Publish, publish), (Class::Forward, forward)] {
+                if !touched[class as usize] {
+                    continue;
+                }
+                while !lane.within(&limits)
+                    && let Some(item) = lane.pop()
+                {
+                    Inner::untrack_forward(forward_ids, &item);
+                    shed.messages += 1;
+                    dropped.push(item);
+                }
+            }
+            self.sync_len(&inner);
+        }
+        // The dropped RPCs are freed outside the lock.
+        drop(dropped);
+        shed
     }
 
     /// Takes the next item to send: control first, then publish, then forward.
@@ -586,9 +806,14 @@ impl PeerQueue {
     /// The bytes queued, all classes together.
     pub(crate) fn bytes(&self) -> usize {
         let inner = self.lock();
-        inner.control.bytes + inner.publish.bytes + inner.forward.bytes
+        inner.greeting.as_ref().map_or(0, |e| e.bytes)
+            + inner.control.bytes
+            + inner.publish.bytes
+            + inner.forward.bytes
     }
 }
 
+#[cfg(test)]
+mod bound_tests;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use libp2p_identity::PeerId;
 use sha2::{Digest, Sha256};
@@ -30,6 +31,7 @@ impl TopicHash {
 
     /// Whether both hashes are clones of one allocation (then they are equal): a cheap
     /// first check before hashing or comparing the strings.
+    #[cfg(feature = "metrics")]
     pub(crate) fn shares_allocation(&self, other: &TopicHash) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -92,18 +94,28 @@ impl Hasher for Sha256Hash {
         let mut hasher = Sha256::new();
         // Tag of `TopicDescriptor.name`: field 1, wire type 2 (length-delimited).
         hasher.update([0x0a]);
-        let mut len = topic.len() as u64;
-        while len >= 0x80 {
-            hasher.update([(len as u8 & 0x7f) | 0x80]);
-            len >>= 7;
-        }
-        hasher.update([len as u8]);
+        let mut len = unsigned_varint::encode::u64_buffer();
+        hasher.update(unsigned_varint::encode::u64(topic.len() as u64, &mut len));
         hasher.update(topic.as_bytes());
-        TopicHash::from(base64_std(&hasher.finalize()))
+        TopicHash::from(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
     }
 }
 
 /// A topic name together with the way it is hashed.
+///
+/// The hash is what travels on the wire and what peers compare: nodes meet on a topic only if
+/// they hash its name the same way.
+///
+/// ```
+/// use gossipsub::{IdentTopic, Sha256Topic, TopicHash};
+///
+/// let chat = IdentTopic::new("chat");
+/// assert_eq!(chat.hash(), TopicHash::from_raw("chat")); // the name is the hash
+///
+/// let hashed = Sha256Topic::new("chat");
+/// assert_eq!(hashed.name(), "chat");
+/// assert_ne!(hashed.hash(), chat.hash()); // base64 of a SHA-256 digest
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topic<H: Hasher> {
     name: String,
@@ -154,135 +166,81 @@ impl<H: Hasher> From<&Topic<H>> for TopicHash {
     }
 }
 
-fn base64_std(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(ALPHABET[(n >> 18) as usize & 63] as char);
-        out.push(ALPHABET[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            ALPHABET[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            ALPHABET[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
 /// The identifier of a message, computed by the configured message-id function.
-///
-/// Ids of up to [`MessageId::INLINE`] bytes (Ethereum's 20-byte ids, for one) are stored
-/// inline: cloning one copies 40 bytes and allocates nothing, and a map keyed by ids finds
-/// the bytes in its own slot. Longer ids share one buffer. Equality, order and hashing are
-/// those of the bytes, whatever the storage.
-#[derive(Clone)]
-pub struct MessageId(IdRepr);
-
-#[derive(Clone)]
-enum IdRepr {
-    Inline {
-        len: u8,
-        bytes: [u8; MessageId::INLINE],
-    },
-    Shared(Bytes),
-}
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(Bytes);
 
 impl MessageId {
-    /// The longest id stored inline.
-    pub const INLINE: usize = 38;
-
-    /// Creates a message id from its bytes.
-    pub fn new(bytes: impl Into<Bytes>) -> Self {
-        let bytes: Bytes = bytes.into();
-        Self::from_bytes(bytes)
-    }
-
-    fn from_bytes(bytes: Bytes) -> Self {
-        if bytes.len() <= Self::INLINE {
-            let mut inline = [0u8; Self::INLINE];
-            inline[..bytes.len()].copy_from_slice(&bytes);
-            MessageId(IdRepr::Inline {
-                len: bytes.len() as u8,
-                bytes: inline,
-            })
-        } else {
-            MessageId(IdRepr::Shared(bytes))
-        }
+    /// Creates a message id from its bytes: borrowed (`&[u8]`, `&[u8; N]`, `&str`, copied) or
+    /// owned (`Vec<u8>`, `String`, [`Bytes`], taken without a copy). libp2p-gossipsub's
+    /// `MessageId::new(&[u8])` callers compile unchanged.
+    pub fn new(bytes: impl Into<MessageId>) -> Self {
+        bytes.into()
     }
 
     /// The id's bytes.
-    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            IdRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            IdRepr::Shared(bytes) => bytes,
-        }
+        &self.0
     }
 
-    /// The id's bytes as a [`Bytes`] (a copy for an inline id).
+    /// The id's bytes as a cheaply clonable [`Bytes`].
     pub fn to_bytes(&self) -> Bytes {
-        match &self.0 {
-            IdRepr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
-            IdRepr::Shared(bytes) => bytes.clone(),
+        self.0.clone()
+    }
+}
+
+/// `From` impls for the owned byte containers, taken without a copy where the container
+/// allows it.
+macro_rules! message_id_from_owned {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MessageId {
+            fn from(value: $t) -> Self {
+                MessageId(Bytes::from(value))
+            }
         }
+    )*};
+}
+message_id_from_owned!(Bytes, Vec<u8>, String, Box<[u8]>, bytes::BytesMut);
+
+/// `From` impls for borrowed bytes, copied (message ids are short).
+macro_rules! message_id_from_borrowed {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MessageId {
+            fn from(value: $t) -> Self {
+                MessageId(Bytes::copy_from_slice(value.as_ref()))
+            }
+        }
+    )*};
+}
+message_id_from_borrowed!(&[u8], &Vec<u8>, &str, &String, &Bytes);
+
+impl<const N: usize> From<[u8; N]> for MessageId {
+    fn from(value: [u8; N]) -> Self {
+        MessageId(Bytes::copy_from_slice(&value))
     }
 }
 
-impl PartialEq for MessageId {
-    #[inline]
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+impl<const N: usize> From<&[u8; N]> for MessageId {
+    fn from(value: &[u8; N]) -> Self {
+        MessageId(Bytes::copy_from_slice(value))
     }
 }
 
-impl Eq for MessageId {}
-
-impl std::hash::Hash for MessageId {
-    #[inline]
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `Bytes` hashes: the slice (its length, then its bytes).
-        self.as_bytes().hash(state);
-    }
-}
-
-impl PartialOrd for MessageId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for MessageId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_bytes().cmp(other.as_bytes())
-    }
-}
-
-impl<T: Into<Bytes>> From<T> for MessageId {
-    fn from(value: T) -> Self {
-        Self::from_bytes(value.into())
+impl From<std::borrow::Cow<'_, [u8]>> for MessageId {
+    fn from(value: std::borrow::Cow<'_, [u8]>) -> Self {
+        MessageId(Bytes::from(value.into_owned()))
     }
 }
 
 impl fmt::Debug for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({})", hex_fmt::HexFmt(self.as_bytes()))
+        write!(f, "MessageId({})", hex_fmt::HexFmt(&self.0))
     }
 }
 
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", hex_fmt::HexFmt(self.as_bytes()))
+        write!(f, "{}", hex_fmt::HexFmt(&self.0))
     }
 }
 
@@ -446,6 +404,69 @@ pub struct Subscription {
     pub subscribe: bool,
     /// The topic.
     pub topic: TopicHash,
+    /// The Partial Messages options of a subscribe (`SubOpts.requestsPartial = 3`,
+    /// `SubOpts.supportsSendingPartial = 4`); always the default on an unsubscribe.
+    pub options: SubscriptionOptions,
+}
+
+/// The Partial Messages options a subscription carries (feature `partial-messages`, module
+/// `partial`). Decoded normalised: ignored on an unsubscribe, and requesting implies
+/// supporting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SubscriptionOptions {
+    /// The subscriber wants partial messages rather than full messages on the topic.
+    pub requests_partial: bool,
+    /// The subscriber can send partial messages on the topic.
+    pub supports_partial: bool,
+}
+
+impl SubscriptionOptions {
+    /// The options as they take effect: none on an unsubscribe, and `supports_partial`
+    /// whenever `requests_partial`.
+    pub fn normalised(self, subscribe: bool) -> SubscriptionOptions {
+        if !subscribe {
+            return SubscriptionOptions::default();
+        }
+        SubscriptionOptions {
+            requests_partial: self.requests_partial,
+            supports_partial: self.supports_partial || self.requests_partial,
+        }
+    }
+}
+
+/// One `PartialMessagesExtension` (`RPC.partial = 10`) of the Partial Messages extension: a
+/// part (or several) of the message of group `group_id`, and/or the sender's parts metadata
+/// (which parts it has and wants). Both payloads are opaque to the router.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PartialMessage {
+    /// The topic (`topicID = 1`).
+    pub topic: TopicHash,
+    /// The group the parts belong to (`groupID = 2`).
+    pub group_id: Bytes,
+    /// The encoded parts (`partialMessage = 3`), if any.
+    pub message: Option<Bytes>,
+    /// The sender's parts metadata (`partsMetadata = 4`), if any.
+    pub metadata: Option<Bytes>,
+}
+
+impl fmt::Debug for PartialMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartialMessage")
+            .field("topic", &self.topic)
+            .field(
+                "group_id",
+                &format_args!("{:<20}", hex_fmt::HexFmt(&self.group_id)),
+            )
+            .field("message_len", &self.message.as_ref().map(Bytes::len))
+            .field(
+                "metadata",
+                &self
+                    .metadata
+                    .as_ref()
+                    .map(|m| format!("{:<20}", hex_fmt::HexFmt(m))),
+            )
+            .finish()
+    }
 }
 
 /// One peer offered in a PRUNE's peer exchange.
@@ -500,6 +521,8 @@ pub struct Extensions {
     /// The test extension (`testExtension = 6492434`): when both sides announce it, each
     /// sends the other one `TestExtension` RPC.
     pub test_extension: bool,
+    /// The Partial Messages extension (`partialMessages = 10`).
+    pub partial_messages: bool,
 }
 
 /// A decoded RPC, in crate types.
@@ -515,6 +538,9 @@ pub struct Rpc {
     pub extensions: Option<Extensions>,
     /// Whether the RPC carries the (empty) `TestExtension` message of the test extension.
     pub test_extension: bool,
+    /// A `PartialMessagesExtension` (Partial Messages extension; at most one per RPC). Boxed:
+    /// rare, and it would otherwise double the size of every RPC value.
+    pub partial: Option<Box<PartialMessage>>,
 }
 
 impl Rpc {
@@ -525,6 +551,7 @@ impl Rpc {
             && self.control.is_empty()
             && self.extensions.is_none()
             && !self.test_extension
+            && self.partial.is_none()
     }
 }
 
@@ -532,16 +559,19 @@ impl Rpc {
 mod tests {
     use super::*;
 
+    fn base64_std(input: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(input)
+    }
+
+    /// The standard alphabet, padded: what libp2p-gossipsub's `Sha256Topic` uses.
     #[test]
-    fn base64_matches_known_values() {
+    fn base64_is_the_standard_padded_alphabet() {
         // SHA-256("") = e3b0c442...; base64 of it is well known.
         assert_eq!(
             base64_std(&Sha256::digest(b"")),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
         assert_eq!(base64_std(b"f"), "Zg==");
-        assert_eq!(base64_std(b"fo"), "Zm8=");
-        assert_eq!(base64_std(b"foo"), "Zm9v");
     }
 
     /// The definition (libp2p-gossipsub's `Sha256Topic`): base64 (standard, padded) of the

@@ -32,17 +32,53 @@ impl AsRef<str> for ProtocolId {
 
 /// The protocol ids for our [`PeerKind`]s, most preferred first: meshsub 1.3, 1.2, 1.1, 1.0,
 /// and floodsub when `floodsub` is set.
+#[cfg(test)]
 pub(crate) fn default_protocols(floodsub: bool) -> Vec<(StreamProtocol, PeerKind)> {
-    [
+    protocols(
+        crate::config::DEFAULT_PROTOCOL_ID_PREFIX,
         PeerKind::Gossipsubv1_3,
-        PeerKind::Gossipsubv1_2,
-        PeerKind::Gossipsubv1_1,
-        PeerKind::Gossipsub,
-    ]
-    .into_iter()
-    .chain(floodsub.then_some(PeerKind::Floodsub))
-    .filter_map(|kind| Some((StreamProtocol::new(kind.protocol()?), kind)))
-    .collect()
+        floodsub,
+    )
+}
+
+/// The protocol ids we offer, most preferred first: `<prefix>/1.3.0` down to `<prefix>/1.0.0`,
+/// from `max` (a meshsub kind) down, then `/floodsub/1.0.0` when `floodsub` is set. A prefix
+/// that does not make a valid protocol name yields no meshsub ids (config validation refuses
+/// such prefixes).
+pub(crate) fn protocols(
+    prefix: &str,
+    max: PeerKind,
+    floodsub: bool,
+) -> Vec<(StreamProtocol, PeerKind)> {
+    const MESHSUB: [(PeerKind, &str); 4] = [
+        (PeerKind::Gossipsubv1_3, "1.3.0"),
+        (PeerKind::Gossipsubv1_2, "1.2.0"),
+        (PeerKind::Gossipsubv1_1, "1.1.0"),
+        (PeerKind::Gossipsub, "1.0.0"),
+    ];
+    let start = MESHSUB
+        .iter()
+        .position(|(kind, _)| *kind == max)
+        .unwrap_or(0);
+    let mut out: Vec<(StreamProtocol, PeerKind)> = MESHSUB[start..]
+        .iter()
+        .filter_map(|(kind, version)| {
+            let name = format!("{prefix}/{version}");
+            // The public ids are static strings (no allocation kept per connection).
+            let protocol = match kind.protocol() {
+                Some(public) if public == name => StreamProtocol::new(public),
+                _ => StreamProtocol::try_from_owned(name).ok()?,
+            };
+            Some((protocol, *kind))
+        })
+        .collect();
+    if floodsub {
+        out.push((
+            StreamProtocol::new(crate::protocol::FLOODSUB),
+            PeerKind::Floodsub,
+        ));
+    }
+    out
 }
 
 /// The upgrade for both directions: offers every configured protocol (in preference order)
@@ -188,5 +224,37 @@ mod tests {
                 .expect("infallible");
             assert_eq!(out.1, *kind);
         }
+    }
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_and_max_protocol_choose_the_offered_ids() {
+        let names = |p: Vec<(StreamProtocol, PeerKind)>| -> Vec<String> {
+            p.into_iter().map(|(s, _)| s.as_ref().to_owned()).collect()
+        };
+        assert_eq!(
+            names(protocols("/mynet", PeerKind::Gossipsubv1_3, false)),
+            [
+                "/mynet/1.3.0",
+                "/mynet/1.2.0",
+                "/mynet/1.1.0",
+                "/mynet/1.0.0"
+            ]
+        );
+        assert_eq!(
+            names(protocols("/meshsub", PeerKind::Gossipsubv1_1, true)),
+            ["/meshsub/1.1.0", "/meshsub/1.0.0", "/floodsub/1.0.0"]
+        );
+        assert_eq!(
+            protocols("/x", PeerKind::Gossipsub, false),
+            vec![(
+                StreamProtocol::try_from_owned("/x/1.0.0".into()).unwrap(),
+                PeerKind::Gossipsub
+            )]
+        );
     }
 }

@@ -367,169 +367,6 @@ async fn mixed_network_anonymous_messages() {
     mixed_network(Authoring::Anonymous).await;
 }
 
-/// One of ours and one of theirs: waits until both report the `expected` protocol for each
-/// other (ours through `peer_protocol`, theirs through its own, whose `PeerKind` is not exported
-/// and is compared by its `Debug` name), then sends one message each way and checks that each
-/// arrives exactly once.
-async fn two_nodes(
-    our_cfg: gossipsub::ConfigBuilder,
-    their_cfg: libp2p_gossipsub::ConfigBuilder,
-    expected_ours: gossipsub::PeerKind,
-    expected_theirs: &str,
-) -> (Arc<Mutex<Ours>>, PeerId) {
-    init_tracing();
-    let (ours_handle, ours_box) = Shared::wrap(ours(Authoring::Signed, &our_cfg));
-    let (theirs_handle, theirs_box) = Shared::wrap(theirs(Authoring::Signed, &their_cfg));
-    let mut net = Net::new(vec![ours_box, theirs_box]);
-    let our_id = net.nodes[0].peer_id();
-    let their_id = net.nodes[1].peer_id();
-
-    net.nodes[0].subscribe(TOPIC);
-    net.nodes[1].subscribe(TOPIC);
-    net.connect(0, 1);
-
-    let ok = net
-        .run_until(TIMEOUT, |ev| {
-            subscribed_peers(&ev[0], TOPIC).contains(&their_id)
-                && subscribed_peers(&ev[1], TOPIC).contains(&our_id)
-        })
-        .await;
-    assert!(ok, "subscriptions not exchanged: {:?}", net.events);
-
-    let our_view = || {
-        let n = ours_handle.lock().expect("node lock");
-        n.swarm
-            .behaviour()
-            .peer_protocol()
-            .find(|(p, _)| **p == their_id)
-            .map(|(_, k)| *k)
-    };
-    let their_view = || {
-        let n = theirs_handle.lock().expect("node lock");
-        n.swarm
-            .behaviour()
-            .peer_protocol()
-            .find(|(p, _)| **p == our_id)
-            .map(|(_, k)| format!("{k:?}"))
-    };
-    let ok = net
-        .wait_for(TIMEOUT, |_| {
-            our_view() == Some(expected_ours) && their_view().as_deref() == Some(expected_theirs)
-        })
-        .await;
-    assert!(
-        ok,
-        "protocol: ours sees {:?} (expected {expected_ours:?}), theirs sees {:?} (expected \
-         {expected_theirs:?})",
-        our_view(),
-        their_view()
-    );
-
-    let from_ours = format!("from ours over {expected_ours:?}").into_bytes();
-    let from_theirs = format!("from theirs over {expected_ours:?}").into_bytes();
-    net.nodes[0]
-        .publish(TOPIC, from_ours.clone())
-        .expect("ours publishes");
-    net.nodes[1]
-        .publish(TOPIC, from_theirs.clone())
-        .expect("theirs publishes");
-
-    let delivered = net
-        .run_until(TIMEOUT, |ev| {
-            common::count_in(&ev[1], &from_ours) >= 1 && common::count_in(&ev[0], &from_theirs) >= 1
-        })
-        .await;
-    net.run_for(SETTLE).await;
-    let counts = [
-        ("ours -> theirs", net.count(1, &from_ours)),
-        ("theirs -> ours", net.count(0, &from_theirs)),
-        ("ours -> ours", net.count(0, &from_ours)),
-        ("theirs -> theirs", net.count(1, &from_theirs)),
-    ];
-    assert!(
-        delivered && counts[..2].iter().all(|c| c.1 == 1) && counts[2..].iter().all(|c| c.1 == 0),
-        "deliveries over {expected_ours:?}: {counts:?}"
-    );
-    assert_eq!(
-        sources_of(&net.events[0], &from_theirs),
-        vec![Some(their_id)]
-    );
-    assert_eq!(sources_of(&net.events[1], &from_ours), vec![Some(our_id)]);
-    assert_eq!(wire_rejections(&ours_handle), vec![], "ours rejected input");
-    (ours_handle, their_id)
-}
-
-/// `/meshsub/1.3.0`: theirs with its default protocols (1.3, 1.2, 1.1, 1.0) negotiates 1.3 with
-/// us, and its Extensions control message (it announces none we know) reaches us exactly once.
-/// (Their `protocol_id` knob can only label a custom id as 1.0 or 1.1, so theirs cannot be
-/// pinned to 1.2; a 1.2-only peer is covered by our handler and router tests.)
-#[tokio::test]
-async fn two_nodes_meshsub_1_3() {
-    let (ours_handle, their_id) = two_nodes(
-        our_config(Authoring::Signed),
-        their_config(Authoring::Signed),
-        gossipsub::PeerKind::Gossipsubv1_3,
-        "Gossipsubv1_3",
-    )
-    .await;
-    let n = ours_handle.lock().expect("node lock");
-    assert_eq!(
-        n.swarm.behaviour().peer_extensions(&their_id),
-        Some(gossipsub::Extensions::default()),
-        "their Extensions control message was received"
-    );
-    assert_eq!(n.swarm.behaviour().counters().extensions_duplicate, 0);
-}
-
-/// `/meshsub/1.1.0`: theirs restricted to that single protocol.
-#[tokio::test]
-async fn two_nodes_meshsub_1_1() {
-    let mut their_cfg = their_config(Authoring::Signed);
-    their_cfg.protocol_id("/meshsub/1.1.0", libp2p_gossipsub::Version::V1_1);
-    two_nodes(
-        our_config(Authoring::Signed),
-        their_cfg,
-        gossipsub::PeerKind::Gossipsubv1_1,
-        "Gossipsubv1_1",
-    )
-    .await;
-}
-
-/// `/meshsub/1.0.0`: theirs restricted to that single protocol.
-#[tokio::test]
-async fn two_nodes_meshsub_1_0() {
-    let mut their_cfg = their_config(Authoring::Signed);
-    their_cfg.protocol_id("/meshsub/1.0.0", libp2p_gossipsub::Version::V1_0);
-    two_nodes(
-        our_config(Authoring::Signed),
-        their_cfg,
-        gossipsub::PeerKind::Gossipsub,
-        "Gossipsub",
-    )
-    .await;
-}
-
-/// `/floodsub/1.0.0`: ours with `support_floodsub(true)`; theirs offers only a meshsub id we do
-/// not speak plus floodsub (their builder cannot drop meshsub entirely), so floodsub is the
-/// only protocol both sides share. Note that theirs starts every peer as `Floodsub` until a
-/// stream is negotiated, so only our side's view is a real check here.
-#[tokio::test]
-async fn two_nodes_floodsub() {
-    let mut our_cfg = our_config(Authoring::Signed);
-    our_cfg.support_floodsub(true);
-    let mut their_cfg = their_config(Authoring::Signed);
-    their_cfg
-        .protocol_id("/not-spoken-by-ours/1.0.0", libp2p_gossipsub::Version::V1_0)
-        .support_floodsub();
-    two_nodes(
-        our_cfg,
-        their_cfg,
-        gossipsub::PeerKind::Floodsub,
-        "Floodsub",
-    )
-    .await;
-}
-
 /// A `Sha256Topic` of ours and one of theirs with the same name hash to the same wire topic,
 /// so the two implementations meet on it: each subscribes by `Sha256Topic`, each sees the
 /// other's subscription under the shared hash, and a message published by each arrives at the
@@ -609,4 +446,52 @@ async fn sha256_topic_meets_theirs() {
     assert_eq!(net.count(0, &from_theirs), 1);
     assert!(net.received(0).iter().all(|(topic, _)| *topic == hash));
     assert_eq!(wire_rejections(&ours_handle), vec![], "ours rejected input");
+}
+
+/// libp2p-gossipsub 0.50 sums the subscriptions and control of every frame before decoding it
+/// and, over its `max_control_message_size` (16 KiB by default), fails the decode and closes
+/// the stream, losing everything written behind the frame; after five such streams it disables
+/// gossipsub on the connection. Our announcement of 90 long topic names (~19 KB) must reach it
+/// in RPCs within that cap: it learns our subscription, our message arrives, and our outbound
+/// stream is never closed under us. (Before the cap, the announcement went in one RPC, theirs
+/// dropped it with the stream, and never learnt that we subscribe.)
+#[tokio::test]
+async fn many_subscriptions_fit_theirs_control_cap() {
+    init_tracing();
+    let (ours_handle, ours_box) =
+        Shared::wrap(ours(Authoring::Signed, &our_config(Authoring::Signed)));
+    let (_theirs_handle, theirs_box) =
+        Shared::wrap(theirs(Authoring::Signed, &their_config(Authoring::Signed)));
+    let mut net = Net::new(vec![ours_box, theirs_box]);
+    let our_id = net.nodes[0].peer_id();
+    for t in 0..90 {
+        net.nodes[0].subscribe(&format!("{t:0>200}"));
+    }
+    net.nodes[0].subscribe(TOPIC);
+    net.nodes[1].subscribe(TOPIC);
+    net.connect(0, 1);
+    let ok = net
+        .run_until(TIMEOUT, |ev| {
+            subscribed_peers(&ev[1], TOPIC).contains(&our_id)
+        })
+        .await;
+    let reopened = {
+        let n = ours_handle.lock().expect("node lock");
+        n.swarm.behaviour().counters().outbound_streams_reopened
+    };
+    assert!(
+        ok,
+        "theirs never learnt our subscription (our outbound streams reopened: {reopened})"
+    );
+    let data = b"after a large announcement".to_vec();
+    net.nodes[0]
+        .publish(TOPIC, data.clone())
+        .expect("ours publishes");
+    let delivered = net
+        .run_until(TIMEOUT, |ev| common::count_in(&ev[1], &data) >= 1)
+        .await;
+    assert!(delivered, "our message did not reach theirs");
+    let n = ours_handle.lock().expect("node lock");
+    assert_eq!(n.swarm.behaviour().counters().outbound_streams_reopened, 0);
+    assert_eq!(n.swarm.behaviour().counters().outbound_streams_given_up, 0);
 }

@@ -30,6 +30,7 @@ fn router_with_mesh(topic: &TopicHash, peers: &[PeerId]) -> (Router, Instant) {
             *peer,
             Rpc {
                 subscriptions: vec![Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: topic.clone(),
                 }],

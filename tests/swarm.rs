@@ -216,6 +216,7 @@ async fn two_nodes_negotiate_meshsub_1_3_and_exchange_the_test_extension() {
     let mut net = Net::new(vec![a_box, b_box]);
     net.connect(0, 1);
     let announced = gossipsub::Extensions {
+        partial_messages: cfg!(feature = "partial-messages"),
         test_extension: true,
     };
     let done = |a: &Arc<Mutex<Ours>>, b: &Arc<Mutex<Ours>>| {

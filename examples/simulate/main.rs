@@ -11,7 +11,12 @@
 //! `--runs N` runs seeds `seed .. seed + N` (or `--seeds 1,5,9` those seeds) as independent
 //! runs on `--threads` threads: each run's results are exactly those of running it alone.
 //! Each run then writes into `--out/seed-<seed>/`, and a table compares the runs.
+//!
+//! `--attack <name>` (or `--attack all`) runs the attack suite instead (see
+//! `gossipsub::sim::attacks`): each scenario and its attack-free reference run, a markdown
+//! table, and `<name>-delivery.svg` / `<name>-latency-cdf.svg` per scenario in `--out`.
 
+mod attack;
 mod memory;
 
 use std::fs::File;
@@ -129,28 +134,14 @@ struct Args {
     /// Also measure bytes per seen-cache entry and per cached message.
     #[arg(long)]
     memory: bool,
+    /// The attack suite.
+    #[command(flatten)]
+    attack: attack::AttackArgs,
 }
 
+/// A duration such as `60s`, `2ms`, `1m 30s` (humantime's format).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map_or((s, "s"), |i| s.split_at(i));
-    let value: f64 = number
-        .parse()
-        .map_err(|e| format!("bad duration {s:?}: {e}"))?;
-    let secs = match unit {
-        "us" => value / 1e6,
-        "ms" => value / 1e3,
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("bad duration unit in {s:?} (us, ms, s, m, h)")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("bad duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    humantime::parse_duration(s.trim()).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
 fn parse_latency(s: &str) -> anyhow::Result<LatencyModel> {
@@ -201,6 +192,16 @@ fn parse_topic_delays(s: &str) -> anyhow::Result<Vec<(usize, Duration)>> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(name) = &args.attack.attack {
+        return attack::main(
+            &args.attack,
+            name,
+            args.nodes,
+            args.seed,
+            &args.out,
+            !args.no_plots,
+        );
+    }
     let validation = ValidationDelay {
         default: args.validation_delay,
         per_topic: match &args.topic_validation_delay {
@@ -210,6 +211,7 @@ fn main() -> anyhow::Result<()> {
     };
     let cfg = SimConfig {
         nodes: args.nodes,
+        outsiders: 0,
         seed: args.seed,
         preset: match args.preset {
             PresetArg::Default => Preset::Default,
@@ -234,6 +236,7 @@ fn main() -> anyhow::Result<()> {
             subscription_changes_per_min: args.sub_changes_per_min,
             churn_per_min: args.churn_per_min,
             churn_downtime: args.churn_downtime,
+            ..WorkloadConfig::default()
         },
         warmup: args.warmup,
         duration: args.duration,

@@ -37,6 +37,7 @@ pub fn report(messages: usize, payload: usize) -> (f64, f64) {
         peer,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone(),
             }],

@@ -36,9 +36,39 @@ const DEFAULT_SEND_QUEUE_BYTES: usize = 8 << 20;
 /// Builds a [`Config`]. [`ConfigBuilder::default`] starts from the go-compatible defaults;
 /// setters return `&mut Self` so that they can be chained, and [`build`](Self::build) checks the
 /// result.
+///
+/// ```
+/// use std::hash::{DefaultHasher, Hash, Hasher};
+/// use std::time::Duration;
+///
+/// use gossipsub::{ConfigBuilder, ConfigError, Message, MessageId, ValidationMode};
+///
+/// let config = ConfigBuilder::default()
+///     .mesh_n(8)
+///     .mesh_n_low(6)
+///     .mesh_n_high(12)
+///     .heartbeat_interval(Duration::from_millis(700))
+///     .max_transmit_size(1 << 20)
+///     // Every received message waits for `report_message_validation_result`.
+///     .validate_messages(true)
+///     .validation_mode(ValidationMode::Strict)
+///     // Two messages with the same data are the same message.
+///     .message_id_fn(|message: &Message| {
+///         let mut hasher = DefaultHasher::new();
+///         message.data.hash(&mut hasher);
+///         MessageId::new(hasher.finish().to_be_bytes().to_vec())
+///     })
+///     .build()?;
+/// assert_eq!(config.mesh_n(), 8);
+///
+/// // Inconsistent values are refused with the offending field named.
+/// let error = ConfigBuilder::default().mesh_n(4).mesh_n_low(6).build().unwrap_err();
+/// assert!(matches!(error, ConfigError::InvalidField { .. }), "{error}");
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
-    config: Config,
+    pub(super) config: Config,
 }
 
 impl Default for ConfigBuilder {
@@ -72,6 +102,7 @@ impl Default for ConfigBuilder {
             flood_publish: true,
             validation_mode: ValidationMode::Strict,
             validate_messages: false,
+            report_duplicates: false,
             message_id_fn: Arc::new(default_message_id),
             message_id_fns_by_topic: Default::default(),
             invalid_message_id_fn: Arc::new(content_message_id),
@@ -100,6 +131,7 @@ impl Default for ConfigBuilder {
             max_px_records_per_heartbeat: 16,
             max_pending_px_dials: 128,
             max_signature_checks_per_heartbeat: 1024,
+            max_message_bytes_per_peer_per_heartbeat: 8 << 20,
             max_invalid_signatures: 16,
             max_message_id_len: 100,
             max_control_entries_per_rpc: 1000,
@@ -109,12 +141,21 @@ impl Default for ConfigBuilder {
             send_queue_bytes: DEFAULT_SEND_QUEUE_BYTES,
             forward_queue_duration: Duration::from_secs(1),
             publish_queue_duration: Duration::from_secs(5),
+            per_topic: Default::default(),
+            protocol_id_prefix: super::DEFAULT_PROTOCOL_ID_PREFIX.to_owned(),
+            max_protocol: crate::types::PeerKind::Gossipsubv1_3,
+            message_id_len: None,
         };
         ConfigBuilder { config }
     }
 }
 
 impl ConfigBuilder {
+    /// A builder starting from `config`'s values.
+    pub(crate) fn from_config(config: Config) -> Self {
+        ConfigBuilder { config }
+    }
+
     /// Sets D, the target mesh size per topic ([`Config::mesh_n`]). Default 6.
     pub fn mesh_n(&mut self, mesh_n: usize) -> &mut Self {
         self.config.mesh_n = mesh_n;
@@ -279,6 +320,13 @@ impl ConfigBuilder {
     /// ([`Config::test_extension`]). Default false.
     pub fn test_extension(&mut self, enabled: bool) -> &mut Self {
         self.config.test_extension = enabled;
+        self
+    }
+
+    /// Sets whether each duplicate is reported as an [`Event::Duplicate`](crate::Event::Duplicate)
+    /// ([`Config::report_duplicates`]). Default false.
+    pub fn report_duplicates(&mut self, enabled: bool) -> &mut Self {
+        self.config.report_duplicates = enabled;
         self
     }
 
@@ -528,6 +576,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the bytes of new messages taken from one peer per heartbeat
+    /// ([`Config::max_message_bytes_per_peer_per_heartbeat`]; not in the spec). At least 1.
+    /// Default 8 MiB.
+    pub fn max_message_bytes_per_peer_per_heartbeat(&mut self, max: usize) -> &mut Self {
+        self.config.max_message_bytes_per_peer_per_heartbeat = max;
+        self
+    }
+
     /// Sets the invalid-signature count at which a peer is graylisted
     /// ([`Config::max_invalid_signatures`]; not in the spec). At least 1. Default 16.
     pub fn max_invalid_signatures(&mut self, max: u32) -> &mut Self {
@@ -613,6 +669,7 @@ impl ConfigBuilder {
     /// `Instant` cannot overflow.
     pub fn build(&self) -> Result<Config, ConfigError> {
         validate(&self.config)?;
+        super::topics::validate(&self.config, MIN_TRANSMIT_SIZE)?;
         Ok(self.config.clone())
     }
 }
@@ -818,6 +875,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     ensure(
         c.max_signature_checks_per_heartbeat >= 1,
         "max_signature_checks_per_heartbeat",
+        "must be at least 1",
+    )?;
+    ensure(
+        c.max_message_bytes_per_peer_per_heartbeat >= 1,
+        "max_message_bytes_per_peer_per_heartbeat",
         "must be at least 1",
     )?;
     ensure(

@@ -37,7 +37,9 @@ impl ConfigBuilder {
     ///   receiving them back (Lighthouse turns it on; go always sends it);
     /// - `max_topics_per_peer` 512: a PeerDAS supernode holds about 210 topics, twice that
     ///   across a fork boundary;
-    /// - `max_seen_bytes` 512 MiB, for the long `seen_ttl`.
+    /// - `max_seen_bytes` 512 MiB, for the long `seen_ttl`;
+    /// - `message_id_len` 20: gossip ids of another length are dropped at decode, since the
+    ///   spec fixes the id at 20 bytes.
     ///
     /// The ids assume that messages reach the id function decompressed, i.e. that the router
     /// runs the snappy [data transform](crate::DataTransform): use
@@ -63,6 +65,7 @@ impl ConfigBuilder {
             .flood_publish(false)
             .idontwant_on_publish(true)
             .max_topics_per_peer(ETHEREUM_MAX_TOPICS_PER_PEER)
+            .message_id_len(Some(ethereum::MESSAGE_ID_LEN))
             .message_id_fn(ethereum::message_id)
             .invalid_message_id_fn(ethereum::invalid_snappy_message_id);
         builder

@@ -109,6 +109,7 @@ fn router_survives_the_largest_accepted_durations() {
         peer,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone(),
             }],

@@ -138,6 +138,7 @@ mod wired {
                 *p,
                 Rpc {
                     subscriptions: vec![Subscription {
+                        options: Default::default(),
                         subscribe: true,
                         topic: TopicHash::from(TOPIC),
                     }],

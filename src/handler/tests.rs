@@ -90,7 +90,7 @@ impl NetworkBehaviour for TestBehaviour {
 }
 
 fn swarm(kinds: &[PeerKind]) -> Swarm<TestBehaviour> {
-    let protocols = default_protocols(true)
+    let protocols = crate::upgrade::default_protocols(true)
         .into_iter()
         .filter(|(_, kind)| kinds.contains(kind))
         .collect();
@@ -166,6 +166,7 @@ async fn negotiates_best_common_protocol_and_delivers_queued_rpcs() {
     let rpc = |n| Rpc {
         subscriptions: (0..n)
             .map(|_| Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: TopicHash::from("t"),
             })
@@ -230,6 +231,7 @@ async fn prefers_older_version_when_remote_lacks_newer() {
 fn oversized_rpc() -> Rpc {
     Rpc {
         subscriptions: vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: TopicHash::from("x".repeat(70_000)),
         }],
@@ -279,6 +281,7 @@ async fn unencodable_rpcs_never_cost_the_stream() {
     let queue = a.behaviour().queues[b.local_peer_id()].clone();
     let small = |n: usize| Rpc {
         subscriptions: vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: TopicHash::from(format!("t{n}")),
         }],
@@ -337,6 +340,7 @@ async fn oversized_rpc_of_fitting_items_is_split_not_dropped() {
     run(connect(&mut a, &mut b)).await;
     let queue = a.behaviour().queues[b.local_peer_id()].clone();
     let sub = |name: String| Subscription {
+        options: Default::default(),
         subscribe: true,
         topic: TopicHash::from(name),
     };

@@ -207,17 +207,19 @@ impl Metrics {
 
     fn sample_topics(&self, router: &Router) {
         let config = router.config();
-        let (d_lo, d_hi, d_out) = (
-            config.mesh_n_low(),
-            config.mesh_n_high(),
-            config.mesh_outbound_min(),
-        );
         let n = self.topics.len();
         let (mut active, mut mesh, mut fanout, mut known) =
             (vec![0i64; n], vec![0i64; n], vec![0i64; n], vec![0i64; n]);
         let (mut no_peers, mut below_d_lo, mut healthy, mut below_d_out) = (0, 0, 0, 0);
         let scoring = router.score_thresholds().is_some();
         for topic in router.topics() {
+            // Each topic against its own degrees (`set_topic_config`).
+            let degrees = config.topic_mesh_config(topic);
+            let (d_lo, d_hi, d_out) = (
+                degrees.mesh_n_low,
+                degrees.mesh_n_high,
+                degrees.mesh_outbound_min,
+            );
             let slot = self.topics.slot(topic);
             let size = router.mesh_peers(topic).count();
             active[slot] += 1;

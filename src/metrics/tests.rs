@@ -101,6 +101,7 @@ fn remote_topics_create_no_label_values() {
         subscriptions: topics
             .iter()
             .map(|t| Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: t.clone(),
             })
@@ -227,6 +228,7 @@ fn mesh_inclusion_is_counted_by_reason() {
             *peer,
             Rpc {
                 subscriptions: vec![Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: topic.clone(),
                 }],

@@ -446,6 +446,7 @@ fn a_keep_alive_change_wakes_the_handlers() {
 
 fn sub(topic: &str) -> Subscription {
     Subscription {
+        options: Default::default(),
         subscribe: true,
         topic: TopicHash::from(topic),
     }
@@ -570,7 +571,12 @@ fn merging_stays_within_the_receivers_decode_limits() {
     for batch in 0..3u32 {
         let idontwant = (0..600u32)
             .map(|i| ControlAction::IDontWant {
-                message_ids: vec![MessageId::new((batch * 1000 + i).to_be_bytes().to_vec())],
+                // 20 bytes: the Ethereum preset drops ids of any other length.
+                message_ids: vec![MessageId::new({
+                    let mut id = vec![0u8; 20];
+                    id[..4].copy_from_slice(&(batch * 1000 + i).to_be_bytes());
+                    id
+                })],
             })
             .collect();
         q.push(control(vec![], idontwant)).unwrap();
@@ -590,4 +596,95 @@ fn merging_stays_within_the_receivers_decode_limits() {
         entries += decoded.rpc.control.len();
     }
     assert_eq!(entries, 1800);
+}
+
+/// Control merged in the queue (a backlog of IWANTs and IDONTWANTs behind a busy stream) must
+/// stay within libp2p-gossipsub 0.50's `max_control_message_size` (16 KiB by default): over
+/// it, that peer's decoder fails and it closes our stream with everything written behind the
+/// frame (its node under test in `examples/compare` lost ~20 % of our feeders' messages so).
+#[test]
+fn merged_control_fits_libp2p_gossipsubs_control_cap() {
+    use crate::wire::fragment_tests::{LIBP2P_CONTROL_LIMIT, libp2p_control_section};
+
+    let config = crate::Config::default();
+    let q = PeerQueue::new(QueueLimits::from_config(&config));
+    let long_id = |n: u32| MessageId::new(format!("{n:0>71}").into_bytes());
+    for batch in 0..40u32 {
+        let iwant = ControlAction::IWant {
+            message_ids: (0..20).map(|i| long_id(batch * 100 + i)).collect(),
+        };
+        let idontwant = ControlAction::IDontWant {
+            message_ids: vec![long_id(batch * 100 + 50)],
+        };
+        q.push(control(vec![], vec![iwant, idontwant])).unwrap();
+    }
+    let mut entries = 0;
+    for item in std::iter::from_fn(|| pop_now(&q)) {
+        let mut bytes = Vec::new();
+        crate::wire::convert::write_proto(
+            &crate::wire::convert::rpc_to_proto(&item.rpc),
+            &mut bytes,
+        );
+        let section = libp2p_control_section(&bytes);
+        assert!(
+            section <= LIBP2P_CONTROL_LIMIT,
+            "a merged control RPC with a control section of {section} bytes"
+        );
+        entries += item.rpc.control.len();
+    }
+    assert_eq!(entries, 80);
+}
+
+/// Under overload the freshest forwards are the ones worth sending: a full forward class
+/// makes room by dropping its oldest forwards (counted by the caller), not by refusing the
+/// new one. Control and publishes are never evicted.
+#[test]
+fn a_full_forward_class_drops_its_stalest_forwards_first() {
+    let q = queue(2);
+    q.push(item(Class::Forward, Some("a"), None)).unwrap();
+    q.push(item(Class::Forward, Some("b"), None)).unwrap();
+    assert_eq!(
+        q.push_evicting_stalest(item(Class::Forward, Some("c"), None))
+            .unwrap(),
+        1
+    );
+    // The evicted forward is forgotten: an IDONTWANT for it finds nothing to cancel.
+    assert_eq!(q.cancel_forward(&MessageId::new(&b"a"[..])), 0);
+    for class in [Class::Control, Class::Publish] {
+        q.push(item(class, Some("x"), None)).unwrap();
+        q.push(item(class, Some("y"), None)).unwrap();
+        let refused = q
+            .push_evicting_stalest(item(class, Some("z"), None))
+            .unwrap_err();
+        assert_eq!(refused.message_id, mid("z"));
+    }
+    let forwards: Vec<_> = drain(&q)
+        .into_iter()
+        .filter(|(class, _)| *class == Class::Forward)
+        .collect();
+    assert_eq!(
+        forwards,
+        vec![(Class::Forward, mid("b")), (Class::Forward, mid("c"))]
+    );
+}
+
+/// The byte bound evicts too: a large new forward pushes out as many old ones as it needs.
+#[test]
+fn a_forward_over_the_byte_bound_evicts_enough_stale_forwards() {
+    let q = PeerQueue::new(QueueLimits {
+        items: 100,
+        bytes: 3000,
+        merge_bytes: 0,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
+    });
+    for _ in 0..2 {
+        q.push(sized(Class::Forward, 1000)).unwrap();
+    }
+    assert_eq!(
+        q.push_evicting_stalest(sized(Class::Forward, 2000))
+            .unwrap(),
+        2
+    );
+    assert_eq!(q.len_of(Class::Forward), 1);
+    assert!(q.bytes_of(Class::Forward) <= 3000);
 }

@@ -12,7 +12,9 @@
 //! first are forgotten.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 

@@ -68,6 +68,11 @@ pub struct Counters {
     pub px_peers_over_rpc_cap: u64,
     /// IHAVE, IWANT and IDONTWANT ids skipped at decode for exceeding `max_message_id_len`.
     pub message_ids_too_long: u64,
+    /// IHAVE, IWANT and IDONTWANT ids skipped at decode for a length other than
+    /// `message_id_len` (when the network fixes one, as Ethereum does).
+    pub message_ids_wrong_len: u64,
+    /// Messages rejected for exceeding their topic's `max_transmit_size_for_topic`.
+    pub messages_over_topic_size: u64,
     /// Subscriptions, messages and control entries skipped at decode for a topic longer than
     /// `max_topic_len`.
     pub topics_too_long: u64,
@@ -98,6 +103,8 @@ pub struct Counters {
     pub iwant_over_cap: u64,
     /// IDONTWANT ids ignored over the per-heartbeat budget.
     pub idontwant_ignored: u64,
+    /// IDONTWANT ids taken from peers (within the budget).
+    pub idontwant_received: u64,
     /// GRAFTs ignored (topic we are not in, blacklisted peer) or refused with PRUNE (direct
     /// peer, topic the peer may not subscribe to, backoff, negative score, full mesh).
     pub graft_refused: u64,
@@ -123,7 +130,9 @@ pub struct Counters {
     pub mcache_evicted: u64,
     /// Ids forgotten by the seen cache before their `seen_ttl`, because of `max_seen_bytes`.
     pub seen_evicted: u64,
-    /// RPCs to peers dropped because their send queue was full.
+    /// RPCs to peers dropped because their send queue was full: refused control and
+    /// publishes, and the oldest queued forwards a full forward class dropped to make room
+    /// for newer ones.
     pub send_queue_full: u64,
     /// Queued publishes and forwards dropped because they waited too long.
     pub send_queue_expired: u64,
@@ -152,13 +161,34 @@ pub struct Counters {
     pub extensions_duplicate: u64,
     /// `TestExtension` RPCs received (the test extension of meshsub 1.3).
     pub test_extensions_received: u64,
+    /// Items shed (messages, IHAVE entries, control RPCs) when the pieces of an RPC split
+    /// for a lowered frame limit were put back into a peer's send queue past its bounds.
+    pub send_queue_requeue_shed: u64,
+    /// Publish batches refused whole for holding more than `send_queue_size` messages.
+    pub publish_batches_too_large: u64,
+    /// New messages dropped over the sender's `max_message_bytes_per_peer_per_heartbeat`.
+    pub messages_over_peer_budget: u64,
+    /// Partial messages (Partial Messages extension) received and taken.
+    pub partials_received: u64,
+    /// Partial messages dropped as malformed (no topic or group id, a field over its bound).
+    pub partials_malformed: u64,
+    /// Partial messages ignored: the feature is off, the topic is not enabled for partial
+    /// messages, or the sender did not announce the extension (a graylisted sender's RPCs
+    /// are counted in `rpcs_graylisted`).
+    pub partials_ignored: u64,
+    /// Partial messages refused because they would open a group over a bound
+    /// (`groups_per_topic` or `groups_per_peer` of `partial::PartialLimits`).
+    pub partial_groups_over_cap: u64,
+    /// Partial messages (or parts metadata) found invalid: by the application, or because
+    /// the parts metadata could not be used; each penalised (P4).
+    pub partials_invalid: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 64] {
+    pub fn fields(&self) -> [(&'static str, u64); 75] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -188,6 +218,8 @@ impl Counters {
             message_ids_over_rpc_cap,
             px_peers_over_rpc_cap,
             message_ids_too_long,
+            message_ids_wrong_len,
+            messages_over_topic_size,
             topics_too_long,
             messages_rejected,
             messages_ignored,
@@ -201,6 +233,7 @@ impl Counters {
             iwant_not_allowed,
             iwant_over_cap,
             idontwant_ignored,
+            idontwant_received,
             graft_refused,
             grafts_in_backoff,
             prune_ignored,
@@ -224,6 +257,14 @@ impl Counters {
             control_too_large_to_send,
             extensions_duplicate,
             test_extensions_received,
+            send_queue_requeue_shed,
+            publish_batches_too_large,
+            messages_over_peer_budget,
+            partials_received,
+            partials_malformed,
+            partials_ignored,
+            partial_groups_over_cap,
+            partials_invalid,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -254,6 +295,8 @@ impl Counters {
             ("message_ids_over_rpc_cap", message_ids_over_rpc_cap),
             ("px_peers_over_rpc_cap", px_peers_over_rpc_cap),
             ("message_ids_too_long", message_ids_too_long),
+            ("message_ids_wrong_len", message_ids_wrong_len),
+            ("messages_over_topic_size", messages_over_topic_size),
             ("topics_too_long", topics_too_long),
             ("messages_rejected", messages_rejected),
             ("messages_ignored", messages_ignored),
@@ -267,6 +310,7 @@ impl Counters {
             ("iwant_not_allowed", iwant_not_allowed),
             ("iwant_over_cap", iwant_over_cap),
             ("idontwant_ignored", idontwant_ignored),
+            ("idontwant_received", idontwant_received),
             ("graft_refused", graft_refused),
             ("grafts_in_backoff", grafts_in_backoff),
             ("prune_ignored", prune_ignored),
@@ -290,6 +334,14 @@ impl Counters {
             ("control_too_large_to_send", control_too_large_to_send),
             ("extensions_duplicate", extensions_duplicate),
             ("test_extensions_received", test_extensions_received),
+            ("send_queue_requeue_shed", send_queue_requeue_shed),
+            ("publish_batches_too_large", publish_batches_too_large),
+            ("messages_over_peer_budget", messages_over_peer_budget),
+            ("partials_received", partials_received),
+            ("partials_malformed", partials_malformed),
+            ("partials_ignored", partials_ignored),
+            ("partial_groups_over_cap", partial_groups_over_cap),
+            ("partials_invalid", partials_invalid),
         ]
     }
 
@@ -300,8 +352,10 @@ impl Counters {
         self.control_over_rpc_cap += drops.control_over_cap as u64;
         self.message_ids_over_rpc_cap += drops.ids_over_cap as u64;
         self.message_ids_too_long += drops.ids_too_long as u64;
+        self.message_ids_wrong_len += drops.ids_wrong_len as u64;
         self.px_peers_over_rpc_cap += drops.px_peers_over_cap as u64;
         self.topics_too_long += drops.topics_too_long as u64;
         self.messages_malformed += drops.messages_grown as u64;
+        self.partials_malformed += drops.partials_malformed as u64;
     }
 }

@@ -1,7 +1,7 @@
 //! Gossip: IHAVE emission at the heartbeat, IHAVE/IWANT/IDONTWANT handling with per-heartbeat
 //! budgets, and the control-message dispatch.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
@@ -175,6 +175,7 @@ impl Router {
                 continue;
             }
             state.idontwant_received += 1;
+            self.counters.idontwant_received += 1;
             if state.dont_send.insert(id.clone()) {
                 state.dont_send_order.push_back((tick, id.clone()));
                 self.actions.push_back(super::Action::CancelForward {
@@ -212,6 +213,8 @@ impl Router {
                     !excluded.is_some_and(|set| set.contains(p))
                         && !self.direct_peers.contains(p)
                         && !self.below_gossip_threshold(p)
+                        // It gets parts metadata, not message ids (Partial Messages).
+                        && !self.wants_partial_only(p, &topic)
                 })
                 .collect();
             let count = self

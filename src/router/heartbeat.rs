@@ -1,6 +1,6 @@
 //! The heartbeat, as a sequence of small named steps.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
@@ -21,6 +21,8 @@ impl Router {
         self.reconnect_direct_peers();
         self.expire_caches(now);
         self.expire_px(now);
+        self.emit_partial_gossip();
+        self.expire_partial_groups();
     }
 
     /// Peers that did not deliver a message they advertised within `iwant_followup_time`.
@@ -73,9 +75,9 @@ impl Router {
             self.fanout_last_pub.remove(&topic);
             self.fanout.remove(&topic);
         }
-        let d = self.config.mesh_n();
         let topics: Vec<_> = self.fanout.keys().cloned().collect();
         for topic in topics {
+            let d = self.config.mesh_n_for_topic(&topic);
             let Some(fanout) = self.fanout.get(&topic) else {
                 continue;
             };

@@ -7,7 +7,9 @@
 //! inputs it gave. Extend it when a store or a rule is added: a new field in the report, a new
 //! check here.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
@@ -90,7 +92,6 @@ impl Router {
     #[doc(hidden)]
     pub fn __invariants(&self, now: Instant) -> InvariantReport {
         let mut v = Vec::new();
-        let d_hi = self.config.mesh_n_high();
         let max_topics = self.config.max_topics_per_peer();
 
         // Peers and the topic index agree.
@@ -159,6 +160,7 @@ impl Router {
             }
             // A GRAFT from an inbound peer is refused at D_hi; only outbound peers (and the
             // heartbeat, which trims back to D) may take a mesh past it.
+            let d_hi = self.config.mesh_n_high_for_topic(topic);
             if mesh.len() - outbound > d_hi {
                 v.push(format!(
                     "mesh of {topic} has {} inbound peers, over D_hi {d_hi}",

@@ -1,7 +1,9 @@
 //! The mesh: joining and leaving topics, GRAFT/PRUNE handling with backoff, and the heartbeat's
 //! mesh maintenance (D_lo/D_hi bounds, D_score retention, D_out quota).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
@@ -17,7 +19,7 @@ impl Router {
     /// backoff, not negatively scored), topped up to D with random subscribed peers that pass
     /// the same checks, each sent a GRAFT.
     pub(super) fn join(&mut self, now: Instant, topic: TopicHash) {
-        let d = self.config.mesh_n();
+        let d = self.config.mesh_n_for_topic(&topic);
         let mut mesh = self.new_set();
         if let Some(fanout) = self.fanout.remove(&topic) {
             mesh.extend(
@@ -191,7 +193,7 @@ impl Router {
         } else if self.negative_score(&from) {
             tracing::debug!(peer = %from, %topic, "GRAFT from a negatively scored peer refused");
             Some(false)
-        } else if mesh_len >= self.config.mesh_n_high() && !outbound {
+        } else if mesh_len >= self.config.mesh_n_high_for_topic(&topic) && !outbound {
             tracing::debug!(peer = %from, %topic, "GRAFT refused: mesh full (D_hi)");
             Some(true)
         } else {
@@ -341,12 +343,13 @@ impl Router {
     /// Below D_lo: GRAFT random candidates up to D.
     fn fill_mesh(&mut self, now: Instant, topic: &TopicHash) {
         let len = self.mesh.get(topic).map_or(0, |m| m.len());
-        if len >= self.config.mesh_n_low() {
+        let degrees = self.config.topic_mesh_config(topic);
+        if len >= degrees.mesh_n_low {
             return;
         }
         let mut candidates = self.graft_candidates(now, topic);
         candidates.shuffle(&mut self.rng);
-        candidates.truncate(self.config.mesh_n() - len);
+        candidates.truncate(degrees.mesh_n.saturating_sub(len));
         self.graft(topic, candidates, MeshInclusion::BelowDLo);
     }
 
@@ -358,10 +361,11 @@ impl Router {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
-        if mesh.len() <= self.config.mesh_n_high() {
+        let degrees = self.config.topic_mesh_config(topic);
+        if mesh.len() <= degrees.mesh_n_high {
             return;
         }
-        let d = self.config.mesh_n();
+        let d = degrees.mesh_n;
         let d_score = self.config.retain_scores().min(d);
         let mut ranked: Vec<PeerId> = mesh.iter().copied().collect();
         // Random order, then best score first (stable sort, so ties stay random); the peers
@@ -379,7 +383,7 @@ impl Router {
         let rest = ranked.split_off(d.min(ranked.len()));
         let mut kept = ranked;
         let have = kept.iter().filter(|p| is_outbound(p)).count();
-        let need = self.config.mesh_outbound_min().saturating_sub(have);
+        let need = degrees.mesh_outbound_min.saturating_sub(have);
         // Outbound peers from the rest replace the lowest-ranked inbound ones that were kept.
         let mut pruned = Vec::with_capacity(rest.len());
         let mut swapped = 0;
@@ -411,14 +415,15 @@ impl Router {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
-        if mesh.len() < self.config.mesh_n_low() {
+        let degrees = self.config.topic_mesh_config(topic);
+        if mesh.len() < degrees.mesh_n_low {
             return;
         }
         let outbound = mesh
             .iter()
             .filter(|p| self.peers.get(p).is_some_and(|s| s.outbound))
             .count();
-        let d_out = self.config.mesh_outbound_min();
+        let d_out = degrees.mesh_outbound_min;
         if outbound >= d_out {
             return;
         }

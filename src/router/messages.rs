@@ -1,7 +1,7 @@
 //! Messages: receiving (dedup, validation, delivery, IDONTWANT), forwarding, publishing and
 //! the application's validation verdicts.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_identity::PeerId;
@@ -41,6 +41,23 @@ impl Router {
             tracing::debug!(peer = %from, topic = %message.topic, "message for a topic we are not subscribed to dropped");
             return;
         }
+        if self.config.has_topic_size_limits() {
+            let max = self.config.max_transmit_size_for_topic(&message.topic);
+            let size = wire::fragment::message_len(&message);
+            if size > max {
+                // Not worth an id: the sender alone is penalised (P4), as libp2p-gossipsub
+                // 0.50 does for its `MessageSizeTooLargeForTopic`.
+                self.counters.messages_over_topic_size += 1;
+                tracing::debug!(peer = %from, topic = %message.topic, size, max, "message over the topic's max_transmit_size rejected");
+                self.score_rejected(
+                    &from,
+                    &MessageId::new(Vec::new()),
+                    &message.topic,
+                    RejectReason::InvalidSignature,
+                );
+                return;
+            }
+        }
         // A duplicate of a cached message finds its id in the cache's content index, without
         // running the message-id function again.
         let content_key = self.mcache.content_key(&message);
@@ -58,18 +75,22 @@ impl Router {
             self.counters.messages_duplicate += 1;
             tracing::trace!(peer = %from, %id, "duplicate message");
             self.score_duplicate(&from, &id, &message.topic);
-            return;
-        }
-        // Authenticity is checked only for messages not seen before: duplicates (D of them
-        // per message in a mesh) cost no signature verification. The check is budgeted per
-        // peer and remembers failures (see sigcheck.rs).
-        if !self.check_authenticity(from, &id, &message, content_key) {
+            if self.config.report_duplicates() {
+                self.emit(Event::Duplicate {
+                    propagation_source: from,
+                    message_id: id,
+                    topic: message.topic,
+                });
+            }
             return;
         }
         // Neither a blacklisted author's message nor one claiming to be ours marks its id as
         // seen: without signatures both can be forged, and a forged id would otherwise
         // suppress the real message (our own next publish, or an honest one with the same
-        // content id).
+        // content id). Both are dropped whatever their signature, so before it is verified
+        // (and before the sender's budgets are charged): a message we drop costs no
+        // verification. A forged one is then not penalised as invalid either; it cost us
+        // nothing.
         if let Some(author) = message.source
             && self.blacklist.contains(&author)
         {
@@ -88,6 +109,18 @@ impl Router {
             tracing::debug!(peer = %from, %id, "message claiming to be authored by us ignored");
             return;
         }
+        if !self.within_message_budget(from, &id, &message) {
+            return;
+        }
+        // Authenticity is checked only for messages not seen before: duplicates (D of them
+        // per message in a mesh) cost no signature verification. The check is budgeted per
+        // peer and remembers failures (see sigcheck.rs).
+        if !self.check_authenticity(from, &id, &message, content_key) {
+            return;
+        }
+        // A message whose transform failed (known above for an uncached one) is verified
+        // all the same: only an authentic message may mark its id seen, which turns its
+        // copies into cheap duplicates instead of one transform and penalty each.
         self.seen.insert(now, id.clone());
         self.promises.message_delivered(&id);
         // A cached message whose id is no longer seen (the seen cache hit its byte bound
@@ -131,6 +164,31 @@ impl Router {
         }
     }
 
+    /// Charges a new message from `from` to its per-heartbeat byte budget
+    /// (`max_message_bytes_per_peer_per_heartbeat`); returns `false` (counted, not penalised)
+    /// when it is over: the first message of a heartbeat always fits; direct peers are exempt.
+    fn within_message_budget(
+        &mut self,
+        from: PeerId,
+        id: &MessageId,
+        message: &RawMessage,
+    ) -> bool {
+        let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
+        let direct = self.direct_peers.contains(&from);
+        let Some(state) = self.peers.get_mut(&from) else {
+            return false;
+        };
+        let size = message.data.len();
+        let spent = state.message_bytes;
+        if !direct && spent > 0 && spent.saturating_add(size) > budget {
+            self.counters.messages_over_peer_budget += 1;
+            tracing::debug!(peer = %from, %id, size, spent, budget, "new message over max_message_bytes_per_peer_per_heartbeat dropped");
+            return false;
+        }
+        state.message_bytes = spent.saturating_add(size);
+        true
+    }
+
     /// The id of a received message and the application's view of it: the inbound
     /// transform of its wire data, or the transform's error (the id is then computed over the
     /// wire data with `invalid_message_id`).
@@ -154,7 +212,11 @@ impl Router {
             return;
         };
         let mut peers = std::mem::take(&mut self.scratch_peers);
-        peers.extend(mesh.iter().filter(|p| Some(**p) != except).copied());
+        peers.extend(
+            mesh.iter()
+                .filter(|p| Some(**p) != except && !self.skip_idontwant(p, topic))
+                .copied(),
+        );
         for peer in peers.drain(..) {
             self.send_control(
                 peer,
@@ -177,6 +239,7 @@ impl Router {
                 && !self.blacklist.contains(p)
                 && Some(*p) != message.source
                 && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
+                && !self.wants_partial_only(p, &message.topic)
         });
         for peer in recipients.drain(..) {
             self.send_message(peer, id, message, SendClass::Forward);
@@ -212,8 +275,22 @@ impl Router {
         topic: TopicHash,
         data: impl Into<Bytes>,
     ) -> Result<MessageId, PublishError> {
+        let (id, message, recipients) = self.prepare_publish(now, topic, data.into())?;
+        for peer in recipients {
+            self.send_message(peer, &id, &message, SendClass::Publish);
+        }
+        Ok(id)
+    }
+
+    /// Builds, checks and caches one message to publish and sends the IDONTWANTs that go
+    /// before it; returns its id, the message and its recipients (nothing is sent yet).
+    pub(super) fn prepare_publish(
+        &mut self,
+        now: Instant,
+        topic: TopicHash,
+        data: Bytes,
+    ) -> Result<(MessageId, RawMessage, Vec<PeerId>), PublishError> {
         self.touch(now);
-        let data: Bytes = data.into();
         let wire_data = self.transform.outbound_transform(&topic, data.clone())?;
         let message = self.build_message(topic, wire_data)?;
         let size = wire::encoded_len(&Rpc {
@@ -222,7 +299,7 @@ impl Router {
             control: Vec::new(),
             ..Rpc::default()
         });
-        let max = self.config.max_transmit_size();
+        let max = self.config.max_transmit_size_for_topic(&message.topic);
         if size > max {
             return Err(PublishError::MessageTooLarge { size, max });
         }
@@ -232,10 +309,19 @@ impl Router {
             data,
             ..message.to_message()
         });
+        let len = id.as_bytes().len();
+        if len > self.config.max_message_id_len()
+            || self.config.message_id_len().is_some_and(|n| n != len)
+        {
+            tracing::warn!(%id, len, "message id of a length gossip drops; not published");
+            return Err(PublishError::MessageIdLength { len });
+        }
         if self.seen.contains(&id) {
             return Err(PublishError::Duplicate);
         }
-        let recipients = self.publish_recipients(now, &message.topic);
+        let mut recipients = self.publish_recipients(now, &message.topic);
+        // Peers that requested partial messages get the parts from `publish_partial`.
+        recipients.retain(|p| !self.wants_partial_only(p, &message.topic));
         if recipients.is_empty() {
             return Err(PublishError::NoPeersSubscribedToTopic(message.topic));
         }
@@ -248,7 +334,12 @@ impl Router {
         if self.config.idontwant_on_publish()
             && message.data.len() >= self.config.idontwant_message_size_threshold()
         {
-            for peer in &recipients {
+            let told: Vec<PeerId> = recipients
+                .iter()
+                .filter(|p| !self.skip_idontwant(p, &message.topic))
+                .copied()
+                .collect();
+            for peer in &told {
                 self.send_control(
                     *peer,
                     ControlAction::IDontWant {
@@ -259,10 +350,7 @@ impl Router {
             self.flush_control();
         }
         tracing::debug!(topic = %message.topic, %id, peers = recipients.len(), "publishing");
-        for peer in recipients {
-            self.send_message(peer, &id, &message, SendClass::Publish);
-        }
-        Ok(id)
+        Ok((id, message, recipients))
     }
 
     fn publish_recipients(&mut self, now: Instant, topic: &TopicHash) -> Vec<PeerId> {
@@ -278,7 +366,7 @@ impl Router {
                 let mut candidates = self.gossipsub_peers_in(topic);
                 candidates.retain(|p| self.fanout_eligible(topic, p));
                 candidates.shuffle(&mut self.rng);
-                candidates.truncate(self.config.mesh_n());
+                candidates.truncate(self.config.mesh_n_for_topic(topic));
                 let mut set = self.new_set();
                 set.extend(candidates);
                 self.fanout.insert(topic.clone(), set);

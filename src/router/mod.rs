@@ -14,6 +14,7 @@
 //!   instant at which [`Router::handle_timeout`] must be called.
 
 mod backoff;
+mod batch;
 mod counters;
 mod gossip;
 mod heartbeat;
@@ -23,6 +24,10 @@ pub(crate) mod mcache;
 mod mesh;
 mod mesh_stats;
 mod messages;
+#[cfg(feature = "partial-messages")]
+mod partial;
+#[cfg(not(feature = "partial-messages"))]
+mod partial_off;
 mod peers;
 mod promises;
 mod px;
@@ -35,7 +40,7 @@ mod sigcheck;
 mod tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_core::Multiaddr;
@@ -168,6 +173,9 @@ pub struct Router {
     /// A peer list reused by the per-message paths (IDONTWANT, forwarding), so they do not
     /// allocate one per message. Always empty between uses.
     scratch_peers: Vec<PeerId>,
+    /// The Partial Messages extension.
+    #[cfg(feature = "partial-messages")]
+    partial: partial::PartialState,
 }
 
 impl Router {
@@ -210,6 +218,8 @@ impl Router {
             scoring: None,
             transform: Box::new(IdentityTransform),
             now,
+            #[cfg(feature = "partial-messages")]
+            partial: partial::PartialState::new(&hasher),
             mcache: MessageCache::new(
                 config.history_length(),
                 config.history_gossip(),
@@ -365,6 +375,7 @@ impl Router {
         }
         tracing::debug!(%topic, "unsubscribing");
         self.announce_subscription(topic, false);
+        self.partial_unsubscribed(topic);
         self.leave(now, topic);
         self.flush_control();
         true
@@ -488,8 +499,14 @@ impl Router {
             .filter(|(_, s)| s.kind.is_some_and(|k| k != PeerKind::NotSupported))
             .map(|(p, _)| *p)
             .collect();
+        let options = if subscribe {
+            self.local_subscription_options(topic)
+        } else {
+            Default::default()
+        };
         for peer in peers {
             self.control_rpc(peer).subscriptions.push(Subscription {
+                options,
                 subscribe,
                 topic: topic.clone(),
             });

@@ -2,7 +2,7 @@
 //! point and subscription handling.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
@@ -33,6 +33,8 @@ pub(crate) struct PeerState {
     pub(crate) px_taken: usize,
     /// Message signatures verified for it this heartbeat.
     pub(crate) signature_checks: usize,
+    /// Data bytes of new messages taken from it this heartbeat.
+    pub(crate) message_bytes: usize,
     /// Invalid messages it sent, halved every heartbeat.
     pub(crate) invalid_signatures: u32,
     /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
@@ -77,6 +79,7 @@ impl Router {
                 idontwant_received: 0,
                 px_taken: 0,
                 signature_checks: 0,
+                message_bytes: 0,
                 invalid_signatures: 0,
                 graylisted: false,
                 dont_send: self.new_set(),
@@ -94,12 +97,14 @@ impl Router {
     /// stream) carries.
     fn greet(&mut self, peer: PeerId, kind: PeerKind) {
         let extensions = kind.supports_extensions().then_some(Extensions {
+            partial_messages: self.announces_partial_messages(),
             test_extension: self.config.test_extension(),
         });
         let subscriptions = self
             .mesh
             .keys()
             .map(|topic| Subscription {
+                options: self.local_subscription_options(topic),
                 subscribe: true,
                 topic: topic.clone(),
             })
@@ -177,6 +182,7 @@ impl Router {
             set.remove(peer);
         }
         self.pending_control.remove(peer);
+        self.partial_peer_removed(peer);
     }
 
     /// Handles an RPC received from `from`. Subscriptions are taken even from a graylisted
@@ -204,6 +210,7 @@ impl Router {
             control,
             extensions,
             test_extension,
+            partial,
         } = rpc;
         if let Some(extensions) = extensions {
             self.handle_extensions(from, extensions);
@@ -226,6 +233,11 @@ impl Router {
         self.handle_messages(now, from, messages);
         if !self.is_graylisted(&from) {
             self.handle_control(now, from, control);
+        }
+        if let Some(partial) = partial
+            && !self.is_graylisted(&from)
+        {
+            self.handle_partial(from, *partial);
         }
         self.flush_control();
     }
@@ -282,19 +294,31 @@ impl Router {
     }
 
     fn handle_subscriptions(&mut self, from: PeerId, subscriptions: Vec<Subscription>) {
-        let max_per_rpc = self.config.max_subscriptions_per_rpc();
+        let max_per_rpc = self.config.max_subscriptions_per_rpc().min(
+            self.filter
+                .max_subscriptions_per_rpc()
+                .unwrap_or(usize::MAX),
+        );
         if subscriptions.len() > max_per_rpc {
             let excess = subscriptions.len() - max_per_rpc;
             self.counters.subscriptions_ignored += excess as u64;
             tracing::debug!(peer = %from, excess, "subscriptions over the per-RPC cap ignored");
         }
         for sub in subscriptions.into_iter().take(max_per_rpc) {
-            let Some(state) = self.peers.get_mut(&from) else {
+            if !self.peers.contains_key(&from) {
                 return;
-            };
+            }
             if sub.subscribe {
-                self.add_peer_topic(from, &sub.topic);
+                // Partial options are kept only for topics the peer is subscribed to (bounded
+                // by `max_topics_per_peer`).
+                if self.add_peer_topic(from, &sub.topic) {
+                    self.partial_subscription(from, &sub);
+                }
             } else {
+                self.partial_subscription(from, &sub);
+                let Some(state) = self.peers.get_mut(&from) else {
+                    return;
+                };
                 if !state.topics.remove(&sub.topic) {
                     continue;
                 }
@@ -321,7 +345,10 @@ impl Router {
     /// subscription filter and `max_topics_per_peer` allow it, reporting it to the application.
     /// Returns whether the peer is subscribed afterwards.
     pub(super) fn add_peer_topic(&mut self, from: PeerId, topic: &TopicHash) -> bool {
-        let max_topics = self.config.max_topics_per_peer();
+        let max_topics = self
+            .config
+            .max_topics_per_peer()
+            .min(self.filter.max_topics_per_peer().unwrap_or(usize::MAX));
         let max_topic_len = self.config.max_topic_len();
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
@@ -371,6 +398,7 @@ impl Router {
             state.idontwant_received = 0;
             state.px_taken = 0;
             state.signature_checks = 0;
+            state.message_bytes = 0;
             state.invalid_signatures /= 2;
             state
                 .prunes_sent

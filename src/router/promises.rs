@@ -1,7 +1,7 @@
 //! Gossip promises: for each IWANT we send, one of its ids is tracked; a peer that does not
 //! deliver it within `iwant_followup_time` broke its promise (a P7 behaviour penalty).
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::Rng;

@@ -3,7 +3,9 @@
 //! per-peer and global budgets on what PX may cost us.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_core::signed_envelope::SignedEnvelope;

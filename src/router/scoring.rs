@@ -2,7 +2,7 @@
 //! and the threshold-crossing events. Without scoring every peer scores 0, which passes every
 //! threshold of a valid [`PeerScoreThresholds`].
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
@@ -74,6 +74,13 @@ impl Router {
             Some(s) => s.score.set_topic_params(topic, params),
             None => Ok(()),
         }
+    }
+
+    /// The score parameters of `topic`, if scoring is on and the topic has some.
+    pub fn topic_params(&self, topic: &TopicHash) -> Option<&TopicScoreParams> {
+        self.scoring
+            .as_ref()
+            .and_then(|s| s.score.params().topics.get(topic))
     }
 
     /// The thresholds in force (all zero without scoring).

@@ -9,7 +9,9 @@
 //! verify in the anonymous modes) would grow the cache for `seen_ttl`.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::Map;
 use super::shrink::ShrinkIfSparse;

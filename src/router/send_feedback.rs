@@ -2,7 +2,7 @@
 //! (drops) is fed back into the router, and the router tells the behaviour which peers are
 //! worth keeping a connection to.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
@@ -16,6 +16,7 @@ impl Router {
     /// an [`Event::SlowPeer`] is emitted. Nothing happens when nothing was dropped.
     pub fn report_send_failures(&mut self, now: Instant, peer: PeerId, failed: FailedMessages) {
         self.touch(now);
+        let failed = failed.normalized();
         let total = failed.total();
         if total == 0 {
             return;
@@ -78,11 +79,7 @@ mod tests {
     }
 
     fn failed(forward: usize, timeout: usize) -> FailedMessages {
-        FailedMessages {
-            forward,
-            timeout,
-            ..FailedMessages::default()
-        }
+        FailedMessages::new(0, forward, 0, timeout)
     }
 
     #[test]

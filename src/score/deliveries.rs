@@ -3,7 +3,9 @@
 //! duplicates can be attributed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 

@@ -44,7 +44,7 @@ mod thresholds;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::time::Instant;
+use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
@@ -133,7 +133,6 @@ impl PeerScore {
     }
 
     /// The parameters in force.
-    #[cfg(test)]
     pub(crate) fn params(&self) -> &PeerScoreParams {
         &self.params
     }
@@ -739,6 +738,19 @@ impl PeerScore {
         if t.in_mesh() {
             t.mesh_message_deliveries = (t.mesh_message_deliveries + 1.0).min(mesh_cap);
         }
+    }
+
+    /// Useful parts of a partial message (Partial Messages extension) from `peer` in `topic`:
+    /// rewarded like a first message delivery (`P2`, and `P3` if in the mesh).
+    #[cfg(feature = "partial-messages")]
+    pub(crate) fn useful_partial(&mut self, peer: &PeerId, topic: &TopicHash) {
+        self.mark_first_delivery(peer, topic);
+    }
+
+    /// Invalid parts or parts metadata from `peer` in `topic`: `P4` +1, as an invalid message.
+    #[cfg(feature = "partial-messages")]
+    pub(crate) fn invalid_partial(&mut self, peer: &PeerId, topic: &TopicHash) {
+        self.mark_invalid_delivery(peer, topic);
     }
 
     /// `P3` +1 (capped) if in the mesh.

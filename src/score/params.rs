@@ -240,6 +240,49 @@ impl TopicScoreParams {
 }
 
 /// Global peer-score parameters: the per-topic parameters, the topic cap, and `P5`..`P7`.
+///
+/// Turn scoring on with [`Behaviour::with_peer_score`](crate::Behaviour::with_peer_score);
+/// [`Behaviour::peer_score_breakdown`](crate::Behaviour::peer_score_breakdown) then explains a
+/// peer's score term by term.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gossipsub::{
+///     Behaviour, Config, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds,
+///     TopicScoreParams, score_parameter_decay,
+/// };
+/// use libp2p::identity::Keypair;
+///
+/// let topic = IdentTopic::new("blocks");
+/// let mut params = PeerScoreParams::default();
+/// params.topics.insert(
+///     topic.hash(),
+///     TopicScoreParams {
+///         topic_weight: 1.0,
+///         // Each rejected message costs -10 x (count)^2; the count decays to 1 % in 10 min.
+///         invalid_message_deliveries_weight: -10.0,
+///         invalid_message_deliveries_decay: score_parameter_decay(
+///             Duration::from_secs(600),
+///             params.decay_interval,
+///         ),
+///         // No mesh-delivery penalties until tuned to the topic's message rate.
+///         mesh_message_deliveries_weight: 0.0,
+///         mesh_failure_penalty_weight: 0.0,
+///         ..TopicScoreParams::default()
+///     },
+/// );
+/// params.validate()?;
+///
+/// let key = Keypair::generate_ed25519();
+/// let mut gossipsub = Behaviour::new(MessageAuthenticity::Signed(key), Config::default())?;
+/// gossipsub.with_peer_score(params, PeerScoreThresholds::default())?;
+///
+/// // Values outside the spec's ranges are refused with a typed error.
+/// let negative_cap = PeerScoreParams { topic_score_cap: -1.0, ..PeerScoreParams::default() };
+/// assert!(negative_cap.validate().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerScoreParams {
     /// Score parameters per topic. Topics without an entry do not contribute to the score.

@@ -55,7 +55,9 @@ impl PeerScore {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    use web_time::Instant;
 
     use super::*;
     use crate::score::tests::{quiet_params, with_peer};

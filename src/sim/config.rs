@@ -62,6 +62,12 @@ pub struct WorkloadConfig {
     /// How long a node that left stays away before it rejoins with a fresh router and
     /// dials new peers.
     pub churn_downtime: Duration,
+    /// Messages each publish event publishes at once, on the same topic (e.g. 6 blobs of a
+    /// block). Default 1. See [`batch_completion`](super::batch_completion).
+    pub batch_size: usize,
+    /// Whether a batch is published with [`Router::publish_batch`](crate::router::Router::publish_batch)
+    /// (first copies interleaved) rather than message after message. Default `false`.
+    pub batch_interleave: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -75,6 +81,8 @@ impl Default for WorkloadConfig {
             subscription_changes_per_min: 0.0,
             churn_per_min: 0.0,
             churn_downtime: Duration::from_secs(30),
+            batch_size: 1,
+            batch_interleave: false,
         }
     }
 }
@@ -82,8 +90,13 @@ impl Default for WorkloadConfig {
 /// The full description of a run. Same configuration and seed: identical results.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Number of nodes.
+    /// Number of honest nodes.
     pub nodes: usize,
+    /// Number of outsiders (attackers) after the honest nodes: indices `nodes..nodes +
+    /// outsiders`. They are built by the factory like every node, but are left out of the
+    /// random graph (connect them with [`Network::schedule_connection`](super::Network::schedule_connection)),
+    /// never publish, churn or count in deliveries, duplicates and mesh samples. Default 0.
+    pub outsiders: usize,
     /// The seed every random choice derives from.
     pub seed: u64,
     /// The router configuration.
@@ -162,6 +175,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             nodes: 100,
+            outsiders: 0,
             seed: 1,
             preset: Preset::Ethereum,
             link: LinkConfig::default(),

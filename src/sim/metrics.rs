@@ -254,6 +254,7 @@ mod tests {
         let topic = TopicHash::from("t");
         let rpc = Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone(),
             }],

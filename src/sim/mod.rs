@@ -7,9 +7,10 @@
 //! wall clock: the same [`SimConfig`] (seed included) gives identical [`Results`], bit for
 //! bit.
 //!
-//! What one input of a node (an arriving batch, a heartbeat, a publish) sends to one peer
-//! travels as one batch, as a connection handler writes what was queued together: the RPCs
-//! leave the uplink one after another and arrive together, in order. Honest nodes accept
+//! Consecutive RPCs that one input of a node (an arriving batch, a heartbeat, a publish)
+//! sends to one peer travel as one batch, as a connection handler writes what was queued
+//! together: the RPCs leave the uplink one after another and arrive together, in order. The
+//! uplink keeps the order in which the node produced its RPCs across peers. Honest nodes accept
 //! each message after its topic's [`ValidationDelay`] (zero by default); the router sends
 //! IDONTWANT on arrival and forwards on acceptance. Independent runs (seeds, parameter
 //! sweeps) go on several threads with [`run_many`], each giving exactly what it gives alone.
@@ -23,8 +24,11 @@
 //! ```
 //!
 //! Nodes are [`NodeBehaviour`] trait objects: [`HonestNode`] wraps a real router, and
-//! adversaries plug in through [`Network::with_factory`].
+//! adversaries plug in through [`Network::with_factory`] (as [`SimConfig::outsiders`],
+//! connected with [`Network::schedule_connection`]). [`attacks`] is the v1.1 evaluation's
+//! attack suite built on that seam.
 
+pub mod attacks;
 mod config;
 mod link;
 mod metrics;
@@ -39,8 +43,8 @@ mod topology;
 pub use config::{Preset, SimConfig, ValidationDelay, WorkloadConfig};
 pub use link::{DEFAULT_REGION_MATRIX_MS, LatencyModel, LinkConfig};
 pub use metrics::NodeBytes;
-pub use network::{Network, NodeFactory};
-pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput};
+pub use network::{Network, NodeFactory, Observer, batch_completion};
+pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput, Validator};
 pub use parallel::{run_many, run_many_with};
 pub use plot::{PlotResult, plot_duplicates, plot_latency_cdf};
 pub use results::{Latency, MeshSample, MessageResult, Results};

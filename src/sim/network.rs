@@ -1,7 +1,9 @@
 //! The network: N nodes, their links, and one event queue that drives them.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_identity::{Keypair, PeerId};
@@ -18,8 +20,16 @@ use super::topology::{assign_regions, pick_peers, random_graph};
 use crate::config::Config;
 use crate::types::{Rpc, TopicHash};
 
+#[path = "batch.rs"]
+mod batch;
+pub use batch::batch_completion;
+
 /// Builds the behaviour of each node; see [`Network::with_factory`].
 pub type NodeFactory = Box<dyn FnMut(&NodeInit) -> Box<dyn NodeBehaviour>>;
+
+/// Called at every mesh sample with the simulated time and every node (honest nodes first,
+/// then [outsiders](SimConfig::outsiders)); see [`Network::set_observer`].
+pub type Observer = Box<dyn FnMut(Duration, &[Box<dyn NodeBehaviour>])>;
 
 /// Marks "no message" in a delivery event.
 const NO_MESSAGE: u32 = u32::MAX;
@@ -50,6 +60,10 @@ enum Event {
     Leave,
     Join(u32),
     Sample,
+    /// A scheduled connection (dialer, listener); see [`Network::schedule_connection`].
+    Connect(u32, u32),
+    /// The honest random graph connects (when delayed; see [`Network::delay_honest_graph`]).
+    Graph,
 }
 
 /// A simulated network of [`NodeBehaviour`]s (real routers by default) driven by one event
@@ -86,13 +100,20 @@ pub struct Network {
     topo_rng: StdRng,
     seed_rng: StdRng,
     out: Vec<NodeOutput>,
-    /// Per flush: the batch of each destination, in order of first use.
+    /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
     batches: Vec<(u32, Batch)>,
     /// Emptied batches, kept for their allocations.
     pool: Vec<Batch>,
     rec: Recorder,
     mesh: Vec<MeshSample>,
     events: u64,
+    /// Nodes `0..honest` are honest; the rest are outsiders (attackers).
+    honest: usize,
+    /// When the honest random graph connects, in nanoseconds.
+    graph_at: u64,
+    /// Connections scheduled before the run: (time, dialer, listener).
+    scheduled: Vec<(u64, u32, u32)>,
+    observer: Option<Observer>,
 }
 
 impl Network {
@@ -105,7 +126,8 @@ impl Network {
     /// node rejoins after churn). This is the seam for adversaries: return an attacker's
     /// behaviour for the indices it should control.
     pub fn with_factory(cfg: SimConfig, factory: NodeFactory) -> Self {
-        let n = cfg.nodes;
+        let n = cfg.nodes + cfg.outsiders;
+        let honest = cfg.nodes;
         let mut master = StdRng::seed_from_u64(cfg.seed);
         let mut topo_rng = StdRng::seed_from_u64(master.r#gen());
         let link_rng = StdRng::seed_from_u64(master.r#gen());
@@ -125,12 +147,13 @@ impl Network {
         let topics: Vec<TopicHash> = (0..topic_count)
             .map(|i| TopicHash::from(topic_name(i)))
             .collect();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        for i in 0..n.min(cfg.workload.publishers) {
-            let j = work_rng.gen_range(i..n);
+        // Publishers are honest nodes.
+        let mut order: Vec<u32> = (0..honest as u32).collect();
+        for i in 0..honest.min(cfg.workload.publishers) {
+            let j = work_rng.gen_range(i..honest);
             order.swap(i, j);
         }
-        let publishers: Vec<u32> = order[..n.min(cfg.workload.publishers)].to_vec();
+        let publishers: Vec<u32> = order[..honest.min(cfg.workload.publishers)].to_vec();
         let mut is_publisher = vec![false; n];
         let mut subscribed = vec![false; n * topic_count];
         for node in 0..n {
@@ -184,8 +207,41 @@ impl Network {
             rec: Recorder::new(n),
             mesh: Vec::new(),
             events: 0,
+            honest,
+            graph_at: 0,
+            scheduled: Vec::new(),
+            observer: None,
             cfg,
         }
+    }
+
+    /// The peer id of node `index`.
+    pub fn peer_id(&self, index: usize) -> PeerId {
+        self.peer_ids[index]
+    }
+
+    /// The indices of the publishing nodes (always honest).
+    pub fn publishers(&self) -> Vec<usize> {
+        self.publishers.iter().map(|p| *p as usize).collect()
+    }
+
+    /// Connects `dialer` and `listener` (node indices) at `at` into the run, if neither has
+    /// left by then. Outsiders are connected only this way.
+    pub fn schedule_connection(&mut self, at: Duration, dialer: usize, listener: usize) {
+        self.scheduled
+            .push((nanos(at), dialer as u32, listener as u32));
+    }
+
+    /// Connects the honest random graph `delay` into the run instead of at the start (the
+    /// "attack at dawn" setup: outsiders connect first).
+    pub fn delay_honest_graph(&mut self, delay: Duration) {
+        self.graph_at = nanos(delay);
+    }
+
+    /// Calls `observer` at every mesh sample (every [`SimConfig::sample_interval`]), e.g. to
+    /// record honest routers' scores and meshes.
+    pub fn set_observer(&mut self, observer: Observer) {
+        self.observer = Some(observer);
     }
 
     /// Runs the whole simulation (warm-up, publishing, drain) and returns its results.
@@ -215,7 +271,7 @@ impl Network {
     }
 
     fn start(&mut self) {
-        let n = self.cfg.nodes;
+        let n = self.cfg.nodes + self.cfg.outsiders;
         for i in 0..n {
             let node = self.build_node(i);
             self.nodes.push(node);
@@ -223,9 +279,17 @@ impl Network {
         for i in 0..n {
             self.subscribe_all(i);
         }
-        let edges = random_graph(&mut self.topo_rng, n, self.cfg.topology.connections);
-        for (a, b) in edges {
-            self.connect(a, b);
+        for (at, a, b) in std::mem::take(&mut self.scheduled) {
+            if at == 0 {
+                self.connect(a, b);
+            } else {
+                self.queue.push(at, Event::Connect(a, b));
+            }
+        }
+        if self.graph_at == 0 {
+            self.connect_graph();
+        } else {
+            self.queue.push(self.graph_at, Event::Graph);
         }
         for i in 0..n {
             self.reschedule(i, false);
@@ -250,6 +314,18 @@ impl Network {
         let sample = nanos(self.cfg.sample_interval);
         if sample > 0 {
             self.queue.push(sample, Event::Sample);
+        }
+    }
+
+    /// Connects the random graph of the honest nodes.
+    fn connect_graph(&mut self) {
+        let edges = random_graph(
+            &mut self.topo_rng,
+            self.honest,
+            self.cfg.topology.connections,
+        );
+        for (a, b) in edges {
+            self.connect(a, b);
         }
     }
 
@@ -361,7 +437,7 @@ impl Network {
                 let now = self.instant();
                 let peer = self.peer_ids[f];
                 for (rpc, message) in rpcs.drain(..) {
-                    if message != NO_MESSAGE {
+                    if message != NO_MESSAGE && t < self.honest {
                         self.rec.received(t, message);
                     }
                     let mut ctx = NodeCtx::new(now, &mut self.out);
@@ -387,6 +463,14 @@ impl Network {
             Event::Leave => self.leave(),
             Event::Join(node) => self.join(node as usize),
             Event::Sample => self.sample(),
+            Event::Connect(a, b) => {
+                let (ai, bi) = (a as usize, b as usize);
+                let linked = self.links[ai].iter().any(|l| l.peer == b);
+                if self.online[ai] && self.online[bi] && ai != bi && !linked {
+                    self.connect(a, b);
+                }
+            }
+            Event::Graph => self.connect_graph(),
         }
     }
 
@@ -396,8 +480,8 @@ impl Network {
         self.pool.push(rpcs);
     }
 
-    /// Hands node `i`'s outputs to the recorder and the links: its RPCs to each peer go as
-    /// one batch, in the order it sent them; the batches leave in order of their first RPC.
+    /// Hands node `i`'s outputs to the recorder and the links: each run of consecutive RPCs
+    /// to one peer goes as one batch, and the batches leave in the order they were produced.
     fn flush(&mut self, i: usize) {
         let mut out = std::mem::take(&mut self.out);
         let mut batches = std::mem::take(&mut self.batches);
@@ -414,14 +498,15 @@ impl Network {
                     let message = message_id
                         .and_then(|id| self.rec.message_index(&id))
                         .unwrap_or(NO_MESSAGE);
-                    let slot = match batches.iter().position(|(peer, _)| *peer == to) {
-                        Some(slot) => slot,
-                        None => {
-                            batches.push((to, self.pool.pop().unwrap_or_default()));
-                            batches.len() - 1
-                        }
-                    };
-                    batches[slot].1.push((rpc, message));
+                    // Only consecutive RPCs to one peer share a batch: the uplink sends
+                    // everything in the order the node produced it, so a batch never holds
+                    // back an RPC behind ones to other peers.
+                    if batches.last().is_none_or(|(peer, _)| *peer != to) {
+                        batches.push((to, self.pool.pop().unwrap_or_default()));
+                    }
+                    if let Some((_, batch)) = batches.last_mut() {
+                        batch.push((rpc, message));
+                    }
                 }
                 NodeOutput::Delivered { message_id } => {
                     self.rec.delivered(i, &message_id, self.now);
@@ -498,6 +583,9 @@ impl Network {
     }
 
     fn publish(&mut self, k: usize) {
+        if self.cfg.workload.batch_size > 1 {
+            return self.publish_batch(k);
+        }
         let p = self.publishers[k] as usize;
         let count = self.published[k];
         self.published[k] += 1;
@@ -512,7 +600,7 @@ impl Network {
         match self.nodes[p].publish(&mut ctx, topic, Bytes::from(data)) {
             Some(id) => {
                 let tc = self.topic_count();
-                let expected = (0..self.cfg.nodes).filter(|n| {
+                let expected = (0..self.honest).filter(|n| {
                     *n != p && self.online[*n] && self.subscribed[n * tc + topic_index]
                 });
                 self.rec
@@ -529,7 +617,7 @@ impl Network {
 
     /// A random online non-publisher, if any.
     fn random_member(&mut self) -> Option<usize> {
-        let candidates: Vec<usize> = (0..self.cfg.nodes)
+        let candidates: Vec<usize> = (0..self.honest)
             .filter(|n| self.online[*n] && !self.is_publisher[*n])
             .collect();
         if candidates.is_empty() {
@@ -618,6 +706,9 @@ impl Network {
             at: Duration::from_nanos(self.now),
             histogram,
         });
+        if let Some(observer) = self.observer.as_mut() {
+            observer(Duration::from_nanos(self.now), &self.nodes);
+        }
         let next = self.now + nanos(self.cfg.sample_interval);
         if next <= self.end {
             self.queue.push(next, Event::Sample);

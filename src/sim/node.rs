@@ -3,7 +3,9 @@
 //! `HonestNode` and tamper with what goes in and out) without touching the router.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use bytes::Bytes;
 use libp2p_identity::{Keypair, PeerId};
@@ -102,6 +104,21 @@ pub trait NodeBehaviour {
         topic: TopicHash,
         data: Bytes,
     ) -> Option<MessageId>;
+    /// The workload publishes a batch of messages at once (`WorkloadConfig::batch_size`):
+    /// `interleave` asks for first copies interleaved across peers. Returns the id of each
+    /// message published. By default the messages are published one after the other.
+    fn publish_batch(
+        &mut self,
+        ctx: &mut NodeCtx<'_>,
+        batch: Vec<(TopicHash, Bytes)>,
+        interleave: bool,
+    ) -> Vec<Option<MessageId>> {
+        let _ = interleave;
+        batch
+            .into_iter()
+            .map(|(topic, data)| self.publish(ctx, topic, data))
+            .collect()
+    }
     /// The node's mesh degree in `topic`, if it keeps a mesh for it.
     fn mesh_degree(&self, topic: &TopicHash) -> Option<usize>;
     /// The router, for nodes that have one (statistics and memory accounting).
@@ -110,16 +127,20 @@ pub trait NodeBehaviour {
     }
 }
 
-/// A message being validated: (due, id, propagation source).
-type Pending = (Instant, MessageId, PeerId);
+/// The application's verdict on a message; see [`HonestNode::with_validator`].
+pub type Validator = fn(&crate::types::Message) -> MessageAcceptance;
 
-/// An honest node: a real [`Router`] that accepts every message it validates, at once or
-/// after the topic's validation delay.
+/// A message being validated: (due, id, propagation source, verdict).
+type Pending = (Instant, MessageId, PeerId, MessageAcceptance);
+
+/// An honest node: a real [`Router`] that accepts every message it validates (or asks its
+/// [`Validator`]), at once or after the topic's validation delay.
 pub struct HonestNode {
     peer_id: PeerId,
     router: Router,
+    validator: Option<Validator>,
     /// Messages being validated, one FIFO per distinct delay (so each stays in time order):
-    /// (delay, [(due, id, propagation source)]).
+    /// (delay, [(due, id, propagation source, verdict)]).
     validating: Vec<(Duration, VecDeque<Pending>)>,
     /// The delay of each topic that has one.
     delays: Vec<(TopicHash, Duration)>,
@@ -140,6 +161,7 @@ impl HonestNode {
         HonestNode {
             peer_id,
             router,
+            validator: None,
             validating: Vec::new(),
             delays: init
                 .validation_delays
@@ -159,11 +181,18 @@ impl HonestNode {
     }
 
     /// Starts validating `message_id`: accepted at once without a delay, else queued.
-    fn validate(&mut self, ctx: &NodeCtx<'_>, topic: &TopicHash, id: MessageId, source: PeerId) {
+    fn validate(
+        &mut self,
+        ctx: &NodeCtx<'_>,
+        topic: &TopicHash,
+        id: MessageId,
+        source: PeerId,
+        verdict: MessageAcceptance,
+    ) {
         let delay = self.delay_of(topic);
         if delay.is_zero() {
             self.router
-                .report_validation(ctx.now(), &id, &source, MessageAcceptance::Accept);
+                .report_validation(ctx.now(), &id, &source, verdict);
             return;
         }
         let due = ctx.now() + delay;
@@ -174,14 +203,14 @@ impl HonestNode {
                 &mut self.validating.last_mut().expect("just pushed").1
             }
         };
-        queue.push_back((due, id, source));
+        queue.push_back((due, id, source, verdict));
     }
 
     /// The earliest validation due, if any.
     fn next_validation(&self) -> Option<Instant> {
         self.validating
             .iter()
-            .filter_map(|(_, q)| q.front().map(|(due, _, _)| *due))
+            .filter_map(|(_, q)| q.front().map(|(due, _, _, _)| *due))
             .min()
     }
 
@@ -192,17 +221,34 @@ impl HonestNode {
                 .validating
                 .iter()
                 .enumerate()
-                .filter_map(|(i, (_, q))| q.front().map(|(due, _, _)| (*due, i)))
+                .filter_map(|(i, (_, q))| q.front().map(|(due, _, _, _)| (*due, i)))
                 .filter(|(due, _)| *due <= now)
                 .min();
             let Some((_, i)) = next else {
                 return;
             };
-            if let Some((_, id, source)) = self.validating[i].1.pop_front() {
-                self.router
-                    .report_validation(now, &id, &source, MessageAcceptance::Accept);
+            if let Some((_, id, source, verdict)) = self.validating[i].1.pop_front() {
+                self.router.report_validation(now, &id, &source, verdict);
             }
         }
+    }
+
+    /// Builds an honest node around a router built by the caller (e.g. with peer scoring on).
+    pub fn from_router(peer_id: PeerId, router: Router) -> Self {
+        HonestNode {
+            peer_id,
+            router,
+            validator: None,
+            validating: Vec::new(),
+            delays: Vec::new(),
+        }
+    }
+
+    /// Validates messages with `validator` instead of accepting all of them; rejected and
+    /// ignored messages are not delivered.
+    pub fn with_validator(mut self, validator: Validator) -> Self {
+        self.validator = Some(validator);
+        self
     }
 
     /// Moves the router's actions to the outbox, accepting messages as they are delivered.
@@ -224,10 +270,21 @@ impl HonestNode {
                     message_id,
                     message,
                 }) => {
+                    let verdict = self
+                        .validator
+                        .map_or(MessageAcceptance::Accept, |v| v(&message));
                     if self.router.config().validate_messages() {
-                        self.validate(ctx, &message.topic, message_id.clone(), propagation_source);
+                        self.validate(
+                            ctx,
+                            &message.topic,
+                            message_id.clone(),
+                            propagation_source,
+                            verdict,
+                        );
                     }
-                    ctx.output(NodeOutput::Delivered { message_id });
+                    if verdict == MessageAcceptance::Accept {
+                        ctx.output(NodeOutput::Delivered { message_id });
+                    }
                 }
                 // The simulated uplink sends each RPC as soon as it is handed over, so there is
                 // no queued forward left to cancel.
@@ -299,6 +356,28 @@ impl NodeBehaviour for HonestNode {
         let id = self.router.publish(ctx.now(), topic, data).ok();
         self.drain(ctx);
         id
+    }
+
+    fn publish_batch(
+        &mut self,
+        ctx: &mut NodeCtx<'_>,
+        batch: Vec<(TopicHash, Bytes)>,
+        interleave: bool,
+    ) -> Vec<Option<MessageId>> {
+        let ids = if interleave {
+            self.router
+                .publish_batch(ctx.now(), batch)
+                .into_iter()
+                .map(Result::ok)
+                .collect()
+        } else {
+            batch
+                .into_iter()
+                .map(|(topic, data)| self.router.publish(ctx.now(), topic, data).ok())
+                .collect()
+        };
+        self.drain(ctx);
+        ids
     }
 
     fn mesh_degree(&self, topic: &TopicHash) -> Option<usize> {

@@ -185,36 +185,37 @@ fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
     }
 }
 
-/// Reads an unsigned-varint length prefix: `Ok(None)` when more bytes are needed, otherwise
-/// the length and the number of prefix bytes. A prefix longer than 10 bytes, or whose value
-/// overflows `u64` or `usize`, is an `InvalidData` error.
+/// Reads an unsigned-varint length prefix (the `unsigned-varint` crate, as libp2p's own
+/// codecs use): `Ok(None)` when more bytes are needed, otherwise the length and the number of
+/// prefix bytes. A prefix longer than 10 bytes, not minimally encoded (refused by rust-libp2p
+/// and go-libp2p alike), or whose value overflows `u64` or `usize`, is an `InvalidData` error.
 fn read_length_prefix(src: &[u8]) -> Result<Option<(usize, usize)>, io::Error> {
-    let mut value: u64 = 0;
-    for (i, &byte) in src.iter().take(MAX_VARINT_LEN).enumerate() {
-        // The tenth byte can only contribute the 64th bit.
-        if i == MAX_VARINT_LEN - 1 && byte > 1 {
-            return Err(invalid_prefix("length prefix overflows u64"));
-        }
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
+    // unsigned-varint 0.8 drops the bits of a tenth byte beyond the 64th instead of refusing
+    // them: such a prefix would decode to a wrong length.
+    if src.len() >= MAX_VARINT_LEN
+        && src[..MAX_VARINT_LEN - 1].iter().all(|b| b & 0x80 != 0)
+        && src[MAX_VARINT_LEN - 1] > 1
+    {
+        return Err(invalid_prefix("length prefix overflows u64"));
+    }
+    match unsigned_varint::decode::u64(src) {
+        Ok((value, rest)) => {
             let len = usize::try_from(value)
                 .map_err(|_| invalid_prefix("length prefix overflows usize"))?;
-            return Ok(Some((len, i + 1)));
+            Ok(Some((len, src.len() - rest.len())))
         }
+        Err(unsigned_varint::decode::Error::Insufficient) => Ok(None),
+        Err(unsigned_varint::decode::Error::Overflow) => {
+            Err(invalid_prefix("length prefix overflows u64"))
+        }
+        Err(_) => Err(invalid_prefix("length prefix not minimally encoded")),
     }
-    if src.len() >= MAX_VARINT_LEN {
-        return Err(invalid_prefix("length prefix longer than 10 bytes"));
-    }
-    Ok(None)
 }
 
 /// Appends `value` as an unsigned varint.
-fn write_length_prefix(mut value: u64, dst: &mut BytesMut) {
-    while value >= 0x80 {
-        dst.put_u8((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    dst.put_u8(value as u8);
+fn write_length_prefix(value: u64, dst: &mut BytesMut) {
+    let mut buf = unsigned_varint::encode::u64_buffer();
+    dst.put_slice(unsigned_varint::encode::u64(value, &mut buf));
 }
 
 fn invalid_prefix(reason: &str) -> io::Error {
@@ -263,10 +264,12 @@ pub(crate) mod tests {
         Rpc {
             subscriptions: vec![
                 Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: TopicHash::from_raw("topic-a"),
                 },
                 Subscription {
+                    options: Default::default(),
                     subscribe: false,
                     topic: TopicHash::from_raw("topic-b"),
                 },
@@ -389,6 +392,7 @@ pub(crate) mod tests {
         let max = 100;
         let valid = Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: TopicHash::from_raw("t"),
             }],

@@ -134,13 +134,24 @@ pub(crate) fn rpc_to_proto(rpc: &Rpc) -> proto::RPC<'_> {
             .map(|sub| proto::mod_RPC::SubOpts {
                 subscribe: Some(sub.subscribe),
                 topicid: Some(Cow::Borrowed(sub.topic.as_str())),
-                requestsPartial: None,
-                supportsSendingPartial: None,
+                // Written only when set, and only on a subscribe.
+                requestsPartial: (sub.subscribe && sub.options.requests_partial).then_some(true),
+                supportsSendingPartial: (sub.subscribe
+                    && (sub.options.supports_partial || sub.options.requests_partial))
+                    .then_some(true),
             })
             .collect(),
         publish: rpc.messages.iter().map(message_to_proto).collect(),
         control: control_to_proto(&rpc.control, rpc.extensions),
-        partial: None,
+        partial: rpc
+            .partial
+            .as_ref()
+            .map(|p| proto::PartialMessagesExtension {
+                topicID: Some(Cow::Borrowed(p.topic.as_str().as_bytes())),
+                groupID: Some(Cow::Borrowed(&p.group_id[..])),
+                partialMessage: p.message.as_deref().map(Cow::Borrowed),
+                partsMetadata: p.metadata.as_deref().map(Cow::Borrowed),
+            }),
         testExtension: rpc.test_extension.then_some(proto::TestExtension {}),
     }
 }
@@ -180,7 +191,7 @@ fn control_to_proto(
     }
     let mut control = proto::ControlMessage {
         extensions: extensions.map(|e| proto::ControlExtensions {
-            partialMessages: None,
+            partialMessages: e.partial_messages.then_some(true),
             testExtension: e.test_extension.then_some(true),
         }),
         ..proto::ControlMessage::default()
@@ -357,10 +368,12 @@ mod tests {
         let expected = Rpc {
             subscriptions: vec![
                 Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: TopicHash::from_raw("t1"),
                 },
                 Subscription {
+                    options: Default::default(),
                     subscribe: false,
                     topic: TopicHash::from_raw("t2"),
                 },
@@ -403,8 +416,17 @@ mod tests {
                     message_ids: vec![id(b"id4")],
                 },
             ],
-            // Partial messages (10) is not an extension we know: an empty announcement.
-            extensions: Some(crate::types::Extensions::default()),
+            // Partial messages (10), in ControlExtensions and as RPC.partial (group only).
+            extensions: Some(crate::types::Extensions {
+                partial_messages: true,
+                test_extension: false,
+            }),
+            partial: Some(Box::new(crate::types::PartialMessage {
+                topic: TopicHash::from_raw("t1"),
+                group_id: Bytes::from_static(b"group"),
+                message: None,
+                metadata: None,
+            })),
             ..Rpc::default()
         };
         assert_eq!(decoded.rpc, expected);

@@ -23,7 +23,10 @@ use super::codec::DecodedRpc;
 use super::convert::message_from_proto;
 use super::fragment::message_len;
 use super::proto;
-use crate::types::{ControlAction, Extensions, MessageId, PeerInfo, Subscription, TopicHash};
+use crate::types::{
+    ControlAction, Extensions, MessageId, PartialMessage, PeerInfo, Subscription,
+    SubscriptionOptions, TopicHash,
+};
 
 /// The per-RPC limits applied while decoding (see [`crate::ConfigBuilder`] for each default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub(crate) struct DecodeLimits {
     pub(crate) max_id_len: usize,
     /// The longest topic kept, in bytes (`max_topic_len`).
     pub(crate) max_topic_len: usize,
+    /// The only message-id length kept, when the network fixes one (`message_id_len`).
+    pub(crate) exact_id_len: Option<usize>,
 }
 
 impl DecodeLimits {
@@ -65,6 +70,7 @@ impl DecodeLimits {
         max_px_peers: usize::MAX,
         max_id_len: usize::MAX,
         max_topic_len: usize::MAX,
+        exact_id_len: None,
     };
 
     /// The limits of `config`.
@@ -80,6 +86,7 @@ impl DecodeLimits {
             max_px_peers: config.max_px_peers_per_rpc(),
             max_id_len: config.max_message_id_len(),
             max_topic_len: config.max_topic_len(),
+            exact_id_len: config.message_id_len(),
         }
     }
 }
@@ -97,13 +104,31 @@ pub(crate) struct DecodeDrops {
     pub(crate) ids_over_cap: usize,
     /// Message ids longer than `max_id_len`.
     pub(crate) ids_too_long: usize,
+    /// Message ids whose length is not `exact_id_len`.
+    pub(crate) ids_wrong_len: usize,
     /// PRUNE peer-exchange entries over `max_px_peers`.
     pub(crate) px_peers_over_cap: usize,
     /// Subscriptions, messages and control entries whose topic is longer than `max_topic_len`.
     pub(crate) topics_too_long: usize,
     /// Messages whose re-encoding would be larger than what was received (never expected).
     pub(crate) messages_grown: usize,
+    /// `PartialMessagesExtension`s dropped: no topic or group id, a topic over
+    /// `max_topic_len`, a group id over [`MAX_PARTIAL_GROUP_ID_LEN`] or parts metadata over
+    /// [`MAX_PARTS_METADATA_LEN`].
+    pub(crate) partials_malformed: usize,
 }
+
+/// The longest group id of a `PartialMessagesExtension` we decode, in bytes (an Ethereum
+/// group id is a 32-byte block root; go and rust set no bound).
+pub const MAX_PARTIAL_GROUP_ID_LEN: usize = 256;
+
+/// The longest parts metadata of a `PartialMessagesExtension` we decode, in bytes (PeerDAS
+/// metadata is a bitmap of a few bits per blob). It bounds what the router keeps per peer and
+/// group: at most `groups_per_topic` peer-opened groups plus ours, 1 KiB each.
+pub const MAX_PARTS_METADATA_LEN: usize = 1024;
+
+/// Field number of `RPC.partial` and of `ControlExtensions.partialMessages`.
+const PARTIAL_MESSAGES: u32 = 10;
 
 impl DecodeDrops {
     /// Whether anything was skipped.
@@ -221,9 +246,14 @@ pub(crate) fn decode_rpc(frame: &Bytes, limits: &DecodeLimits) -> Result<Decoded
         } else if field.is_bytes(TEST_EXTENSION) {
             // `TestExtension` is empty; whatever it holds is skipped.
             out.rpc.test_extension = true;
+        } else if field.is_bytes(PARTIAL_MESSAGES) {
+            // An optional message: a repeated occurrence replaces the earlier one (the last
+            // one wins, as in protobuf's merge of the scalar fields it holds).
+            out.rpc.partial =
+                partial(field.body, limits.max_topic_len, &mut out.drops)?.map(Box::new);
         }
-        // Everything else (partial messages = 10, unknown fields, including experimental ones
-        // above 0x200000) is skipped.
+        // Everything else (unknown fields, including experimental ones above 0x200000) is
+        // skipped.
     }
     Ok(out)
 }
@@ -250,19 +280,72 @@ fn subscription(
 ) -> Result<Option<Subscription>, String> {
     let mut subscribe = false;
     let mut topic_bytes = None;
+    let mut options = SubscriptionOptions::default();
     for field in Fields(body) {
         let field = field?;
         if field.is_varint(1) {
             subscribe = field.varint != 0;
         } else if field.is_bytes(2) {
             topic_bytes = Some(field.body);
+        } else if field.is_varint(3) {
+            options.requests_partial = field.varint != 0;
+        } else if field.is_varint(4) {
+            options.supports_partial = field.varint != 0;
         }
     }
     let Some(bytes) = topic_bytes else {
         return Ok(None);
     };
-    Ok(topic(bytes, limits.max_topic_len, &mut out.drops)?
-        .map(|topic| Subscription { subscribe, topic }))
+    let options = options.normalised(subscribe);
+    Ok(
+        topic(bytes, limits.max_topic_len, &mut out.drops)?.map(|topic| Subscription {
+            options,
+            subscribe,
+            topic,
+        }),
+    )
+}
+
+/// A `PartialMessagesExtension` body, copied out of the frame (the router hands it to the
+/// application; nothing of it pins the frame). `None` (counted) without a topic or group id,
+/// or with a field over its bound; the parts themselves are bounded by the frame.
+fn partial(
+    body: &[u8],
+    max_topic_len: usize,
+    drops: &mut DecodeDrops,
+) -> Result<Option<PartialMessage>, String> {
+    let (mut topic_bytes, mut group, mut message, mut metadata) = (None, None, None, None);
+    for field in Fields(body) {
+        let field = field?;
+        match field.number {
+            1 if field.wire_type == LENGTH_DELIMITED => topic_bytes = Some(field.body),
+            2 if field.wire_type == LENGTH_DELIMITED => group = Some(field.body),
+            3 if field.wire_type == LENGTH_DELIMITED => message = Some(field.body),
+            4 if field.wire_type == LENGTH_DELIMITED => metadata = Some(field.body),
+            _ => {}
+        }
+    }
+    let (Some(topic_bytes), Some(group)) = (topic_bytes, group) else {
+        drops.partials_malformed += 1;
+        return Ok(None);
+    };
+    if topic_bytes.len() > max_topic_len
+        || group.len() > MAX_PARTIAL_GROUP_ID_LEN
+        || metadata.is_some_and(|m| m.len() > MAX_PARTS_METADATA_LEN)
+    {
+        drops.partials_malformed += 1;
+        return Ok(None);
+    }
+    let Ok(topic) = std::str::from_utf8(topic_bytes) else {
+        drops.partials_malformed += 1;
+        return Ok(None);
+    };
+    Ok(Some(PartialMessage {
+        topic: TopicHash::from(topic),
+        group_id: Bytes::copy_from_slice(group),
+        message: message.map(Bytes::copy_from_slice),
+        metadata: metadata.map(Bytes::copy_from_slice),
+    }))
 }
 
 /// Decodes one published message into `out` (or its malformed entry).
@@ -308,10 +391,19 @@ struct ControlBudget {
     idontwant_ids: usize,
     px_peers: usize,
     max_id_len: usize,
+    exact_id_len: Option<usize>,
     max_topic_len: usize,
 }
 
 impl ControlBudget {
+    /// The accepted id lengths: `exact_id_len` alone when set, else up to `max_id_len`.
+    fn id_len(&self) -> IdLen {
+        IdLen {
+            max: self.max_id_len,
+            exact: self.exact_id_len,
+        }
+    }
+
     fn new(limits: &DecodeLimits) -> Self {
         ControlBudget {
             entries: [limits.max_control_entries; 5],
@@ -321,6 +413,7 @@ impl ControlBudget {
             idontwant_ids: limits.max_idontwant_ids,
             px_peers: limits.max_px_peers,
             max_id_len: limits.max_id_len,
+            exact_id_len: limits.exact_id_len,
             max_topic_len: limits.max_topic_len,
         }
     }
@@ -339,6 +432,8 @@ fn extensions(body: &[u8], into: &mut Extensions) -> Result<(), String> {
         let field = field?;
         if field.is_varint(TEST_EXTENSION) {
             into.test_extension |= field.varint != 0;
+        } else if field.is_varint(PARTIAL_MESSAGES) {
+            into.partial_messages |= field.varint != 0;
         }
     }
     Ok(())
@@ -375,19 +470,15 @@ fn control_message(
         }
         budget.entries[kind] -= 1;
         budget.bytes -= field.body.len();
+        let id_len = budget.id_len();
         let action = match kind {
             0 => {
                 let Some(topic) = entry_topic(field.body, budget.max_topic_len, &mut out.drops)?
                 else {
                     continue;
                 };
-                let ids = message_ids(
-                    field.body,
-                    2,
-                    &mut budget.ihave_ids,
-                    budget.max_id_len,
-                    &mut out.drops,
-                )?;
+                let ids =
+                    message_ids(field.body, 2, &mut budget.ihave_ids, id_len, &mut out.drops)?;
                 ControlAction::IHave {
                     topic,
                     message_ids: ids,
@@ -398,7 +489,7 @@ fn control_message(
                     field.body,
                     1,
                     &mut budget.iwant_ids,
-                    budget.max_id_len,
+                    id_len,
                     &mut out.drops,
                 )?,
             },
@@ -423,7 +514,7 @@ fn control_message(
                     field.body,
                     1,
                     &mut budget.idontwant_ids,
-                    budget.max_id_len,
+                    id_len,
                     &mut out.drops,
                 )?,
             },
@@ -452,20 +543,31 @@ fn entry_topic(
     }
 }
 
+/// The message-id lengths a decoder keeps.
+#[derive(Debug, Clone, Copy)]
+struct IdLen {
+    /// The longest id kept (`max_message_id_len`).
+    max: usize,
+    /// The only length kept, when the network fixes one (`message_id_len`).
+    exact: Option<usize>,
+}
+
 /// The message ids (field `number` of `body`), copied out of the frame: ids longer than
-/// `max_len` and ids over the `left` budget are skipped and counted.
+/// `len.max`, ids of another length than `len.exact` (when set) and ids over the `left`
+/// budget are skipped and counted.
 fn message_ids(
     body: &[u8],
     number: u32,
     left: &mut usize,
-    max_len: usize,
+    len: IdLen,
     drops: &mut DecodeDrops,
 ) -> Result<Vec<MessageId>, String> {
+    let fits = |n: usize| n <= len.max && len.exact.is_none_or(|exact| n == exact);
     // Count first, so the vector is allocated once and never beyond the budget.
     let mut fitting = 0usize;
     for field in Fields(body) {
         let field = field?;
-        if field.is_bytes(number) && field.body.len() <= max_len {
+        if field.is_bytes(number) && fits(field.body.len()) {
             fitting += 1;
         }
     }
@@ -475,8 +577,10 @@ fn message_ids(
         if !field.is_bytes(number) {
             continue;
         }
-        if field.body.len() > max_len {
+        if field.body.len() > len.max {
             drops.ids_too_long += 1;
+        } else if !fits(field.body.len()) {
+            drops.ids_wrong_len += 1;
         } else if *left == 0 {
             drops.ids_over_cap += 1;
         } else {

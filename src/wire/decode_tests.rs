@@ -302,3 +302,61 @@ fn small_payload_does_not_pin_the_read_buffer() {
         buffer.len()
     );
 }
+
+#[test]
+fn ids_of_another_length_than_message_id_len_are_dropped_at_decode() {
+    // IHAVE, IWANT and IDONTWANT each carry one 20-byte id (the Ethereum length), a 32-byte
+    // id and an 8-byte id.
+    let ids: [&[u8]; 3] = [&[1; 20], &[2; 32], &[3; 8]];
+    let mut control = Vec::new();
+    let mut ihave = Vec::new();
+    field(&mut ihave, 1, b"t");
+    for id in ids {
+        field(&mut ihave, 2, id);
+    }
+    field(&mut control, 1, &ihave);
+    for kind in [2, 5] {
+        let mut entry = Vec::new();
+        for id in ids {
+            field(&mut entry, 1, id);
+        }
+        field(&mut control, kind, &entry);
+    }
+    let frame = control_rpc(&control);
+
+    let twenty = vec![crate::MessageId::new(vec![1u8; 20])];
+    let limits = DecodeLimits::from_config(
+        &crate::ConfigBuilder::default()
+            .message_id_len(Some(20))
+            .build()
+            .unwrap(),
+    );
+    let decoded = decode_with(&frame, limits);
+    assert_eq!(
+        decoded.rpc.control,
+        vec![
+            ControlAction::IHave {
+                topic: crate::TopicHash::from("t"),
+                message_ids: twenty.clone(),
+            },
+            ControlAction::IWant {
+                message_ids: twenty.clone()
+            },
+            ControlAction::IDontWant {
+                message_ids: twenty
+            },
+        ]
+    );
+    assert_eq!(decoded.drops.ids_wrong_len, 6);
+    assert_eq!(decoded.drops.ids_too_long, 0);
+
+    // Without a fixed length every id is kept.
+    let decoded = decode_with(&frame, default_limits());
+    assert_eq!(decoded.drops.ids_wrong_len, 0);
+    assert!(decoded.rpc.control.iter().all(|c| match c {
+        ControlAction::IHave { message_ids, .. }
+        | ControlAction::IWant { message_ids }
+        | ControlAction::IDontWant { message_ids } => message_ids.len() == 3,
+        _ => false,
+    }));
+}

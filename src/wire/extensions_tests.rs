@@ -51,14 +51,20 @@ fn decode_encoded(rpc: &Rpc) -> Rpc {
 fn extensions_and_test_extension_round_trip() {
     for test_extension in [false, true] {
         let rpc = Rpc {
-            extensions: Some(Extensions { test_extension }),
+            extensions: Some(Extensions {
+                partial_messages: false,
+                test_extension,
+            }),
             test_extension,
             ..full_rpc()
         };
         assert_eq!(decode_encoded(&rpc), rpc);
         assert_eq!(rpc_len(&rpc), encoded_len(&rpc));
         let alone = Rpc {
-            extensions: Some(Extensions { test_extension }),
+            extensions: Some(Extensions {
+                partial_messages: false,
+                test_extension,
+            }),
             ..Rpc::default()
         };
         assert!(!alone.is_empty());
@@ -85,6 +91,7 @@ fn the_test_extension_has_its_field_numbers_on_the_wire() {
     bytes_field(&mut rpc, 6_492_434, &[]);
     let encoded = encode(&Rpc {
         extensions: Some(Extensions {
+            partial_messages: false,
             test_extension: true,
         }),
         test_extension: true,
@@ -96,6 +103,7 @@ fn the_test_extension_has_its_field_numbers_on_the_wire() {
     assert_eq!(
         decoded.rpc.extensions,
         Some(Extensions {
+            partial_messages: false,
             test_extension: true
         })
     );
@@ -104,8 +112,8 @@ fn the_test_extension_has_its_field_numbers_on_the_wire() {
 
 #[test]
 fn experimental_and_unknown_extension_fields_are_skipped() {
-    // Unknown extensions inside ControlExtensions: partialMessages (10), an experimental
-    // varint field and an experimental bytes field above 0x200000.
+    // Extensions inside ControlExtensions: partialMessages (10, known), an experimental
+    // varint field and an experimental bytes field above 0x200000 (unknown: skipped).
     let mut ext = Vec::new();
     varint_field(&mut ext, 10, 1);
     varint_field(&mut ext, 0x20_0001, 7);
@@ -128,10 +136,14 @@ fn experimental_and_unknown_extension_fields_are_skipped() {
         decoded.rpc,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: TopicHash::from_raw("t"),
             }],
-            extensions: Some(Extensions::default()),
+            extensions: Some(Extensions {
+                partial_messages: true,
+                test_extension: false,
+            }),
             ..Rpc::default()
         }
     );
@@ -141,11 +153,13 @@ fn experimental_and_unknown_extension_fields_are_skipped() {
 fn a_split_rpc_keeps_the_extensions_in_its_first_piece() {
     let rpc = Rpc {
         extensions: Some(Extensions {
+            partial_messages: false,
             test_extension: true,
         }),
         test_extension: true,
         subscriptions: (0..50)
             .map(|i| Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: TopicHash::from_raw(format!("topic-{i:03}")),
             })

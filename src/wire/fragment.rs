@@ -40,8 +40,21 @@ pub(crate) fn field_len(len: usize) -> usize {
 }
 
 fn subscription_len(sub: &Subscription) -> usize {
-    // subscribe (always written: tag + one byte) and topicid.
-    2 + field_len(sub.topic.as_str().len())
+    // subscribe (always written: tag + one byte) and topicid; requestsPartial and
+    // supportsSendingPartial (tag + one byte each) when set on a subscribe.
+    let requests = sub.subscribe && sub.options.requests_partial;
+    let supports = sub.subscribe && (sub.options.supports_partial || requests);
+    2 + field_len(sub.topic.as_str().len()) + 2 * usize::from(requests) + 2 * usize::from(supports)
+}
+
+/// Encoded length of the `RPC.partial` field of `partial`, with its tag.
+fn partial_field_len(partial: &crate::types::PartialMessage) -> usize {
+    field_len(
+        field_len(partial.topic.as_str().len())
+            + field_len(partial.group_id.len())
+            + partial.message.as_ref().map_or(0, |m| field_len(m.len()))
+            + partial.metadata.as_ref().map_or(0, |m| field_len(m.len())),
+    )
 }
 
 /// Encoded length of a message body as [`super::convert::message_to_proto`] writes it.
@@ -109,8 +122,9 @@ const TEST_EXTENSION_FIELD_LEN: usize = 4 + 1;
 
 /// The encoded length of the `ControlMessage.extensions` entry of `extensions`, with its tag.
 fn extensions_entry_len(extensions: &crate::types::Extensions) -> usize {
-    // `testExtension`: a 4-byte tag and a 1-byte bool.
-    let body = if extensions.test_extension { 4 + 1 } else { 0 };
+    // `testExtension`: a 4-byte tag and a 1-byte bool; `partialMessages`: 1-byte tag and bool.
+    let body = if extensions.test_extension { 4 + 1 } else { 0 }
+        + if extensions.partial_messages { 2 } else { 0 };
     field_len(body)
 }
 
@@ -121,7 +135,7 @@ fn extension_lens(rpc: &Rpc) -> (usize, usize) {
             TEST_EXTENSION_FIELD_LEN
         } else {
             0
-        },
+        } + rpc.partial.as_deref().map_or(0, partial_field_len),
         rpc.extensions.as_ref().map_or(0, extensions_entry_len),
     )
 }
@@ -153,17 +167,54 @@ pub(crate) fn rpc_len(rpc: &Rpc) -> usize {
     }
 }
 
+/// libp2p-gossipsub 0.50's default bound on the bytes of subscriptions and control in one
+/// received RPC (its `max_control_message_size`, counted over the encoded `RPC.subscriptions`
+/// fields and the `RPC.control` field with their tags and lengths). Its decoder checks it
+/// before decoding and fails the whole stream read above it: the RPC is lost, with every
+/// subscription, GRAFT and PRUNE in it.
+pub(crate) const LIBP2P_MAX_CONTROL_MESSAGE_SIZE: usize = 16_384;
+
+/// libp2p-gossipsub 0.50's default bound on the messages in one received RPC (its protocol's
+/// `max_publish_messages`, 500 unless the application sets it); above it the RPC is refused
+/// whole, as for [`LIBP2P_MAX_CONTROL_MESSAGE_SIZE`].
+pub(crate) const LIBP2P_MAX_PUBLISH_MESSAGES: usize = 500;
+
+/// The subscription changes in one RPC that a default libp2p-gossipsub 0.50 peer accepts:
+/// its default subscription filter (`MaxCountSubscriptionFilter`, 100 per request) refuses
+/// every subscription of an RPC carrying more.
+pub(crate) const LIBP2P_MAX_SUBSCRIPTIONS_PER_RPC: usize = 100;
+
+/// The per-RPC limits of everything we send: those a receiver with our configuration decodes,
+/// lowered to what a default libp2p-gossipsub 0.50 peer accepts (messages and subscriptions
+/// per RPC; its control-byte bound is [`LIBP2P_MAX_CONTROL_MESSAGE_SIZE`]).
+pub(crate) fn outbound_limits(config: &crate::Config) -> DecodeLimits {
+    let mut limits = DecodeLimits::from_config(config);
+    limits.max_messages = limits.max_messages.min(LIBP2P_MAX_PUBLISH_MESSAGES);
+    limits.max_subscriptions = limits
+        .max_subscriptions
+        .min(LIBP2P_MAX_SUBSCRIPTIONS_PER_RPC);
+    limits
+}
+
 /// Splits `rpc` for a peer whose frame limit we learned as `frame_limit` (`usize::MAX` when
 /// unknown): each piece fits our `max_transmit_size` and that limit, and stays within the
 /// per-RPC limits a receiver with our configuration decodes ([`DecodeLimits`]: messages,
 /// subscriptions, control entries per type, control bytes, ids per type, PX peers), so what we
 /// send is never cut by a peer running with our limits. The encoder writes every IHAVE before
 /// any GRAFT or PRUNE: a piece over the control-byte cap would lose the mesh changes.
+///
+/// Every piece also stays within what a default libp2p-gossipsub 0.50 peer accepts (we cannot
+/// tell its implementation from its protocol id): at most
+/// [`LIBP2P_MAX_PUBLISH_MESSAGES`] messages, [`LIBP2P_MAX_SUBSCRIPTIONS_PER_RPC`]
+/// subscriptions, and [`LIBP2P_MAX_CONTROL_MESSAGE_SIZE`] bytes of subscriptions and control
+/// together ([`outbound_limits`]). Splitting costs a few more frames for large
+/// gossip; sending more would make that peer drop the whole RPC.
 pub(crate) fn fragment_for_peer(rpc: Rpc, config: &crate::Config, frame_limit: usize) -> Fragments {
-    fragment_within(
+    fragment_capped(
         rpc,
         config.max_transmit_size().min(frame_limit),
-        &DecodeLimits::from_config(config),
+        &outbound_limits(config),
+        LIBP2P_MAX_CONTROL_MESSAGE_SIZE,
     )
 }
 
@@ -265,21 +316,70 @@ impl Usage {
 
 /// Splits `rpc` into RPCs that each encode within `max` bytes and stay within `limits`.
 pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fragments {
-    if rpc_len(&rpc) <= max && Usage::of_rpc(&rpc).within(limits) {
+    fragment_capped(rpc, max, limits, usize::MAX)
+}
+
+/// The encoded bytes of `rpc`'s subscription fields and control field together, as
+/// libp2p-gossipsub counts them against its `max_control_message_size`.
+pub(crate) fn subscriptions_and_control_len(rpc: &Rpc) -> usize {
+    let subs: usize = rpc
+        .subscriptions
+        .iter()
+        .map(|s| field_len(subscription_len(s)))
+        .sum();
+    let (_, extensions) = extension_lens(rpc);
+    let control = if rpc.control.is_empty() && rpc.extensions.is_none() {
+        0
+    } else {
+        field_len(
+            rpc.control
+                .iter()
+                .map(|a| field_len(entry_len(a)))
+                .sum::<usize>()
+                + extensions,
+        )
+    };
+    subs + control
+}
+
+/// Like [`fragment_within`], and each piece's subscriptions and control field together encode
+/// within `max_meta` bytes.
+fn fragment_capped(rpc: Rpc, max: usize, limits: &DecodeLimits, max_meta: usize) -> Fragments {
+    if rpc_len(&rpc) <= max
+        && Usage::of_rpc(&rpc).within(limits)
+        && subscriptions_and_control_len(&rpc) <= max_meta
+    {
         return Fragments {
             rpcs: vec![rpc],
             ..Fragments::default()
         };
     }
-    // The meshsub 1.3 fields (a few bytes) ride in the first piece.
+    // The meshsub 1.3 fields (a few bytes) ride in the first piece; so does a partial message
+    // (the router sends each alone) when it fits one, and is dropped otherwise.
+    let mut rpc = rpc;
+    let mut dropped_partial = 0;
+    if rpc
+        .partial
+        .as_ref()
+        .is_some_and(|p| rpc_len_of(partial_field_len(p) + TEST_EXTENSION_FIELD_LEN, 0) > max)
+    {
+        rpc.partial = None;
+        dropped_partial = 1;
+    }
     let (test, extensions) = extension_lens(&rpc);
     let mut out = Packer {
         max,
+        max_meta,
+        subscription_bytes: 0,
         limits: *limits,
-        done: Fragments::default(),
+        done: Fragments {
+            dropped_messages: dropped_partial,
+            ..Fragments::default()
+        },
         current: Rpc {
             extensions: rpc.extensions,
             test_extension: rpc.test_extension,
+            partial: rpc.partial,
             ..Rpc::default()
         },
         fields: test,
@@ -292,9 +392,10 @@ pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fr
             subscriptions: 1,
             ..Usage::default()
         };
-        if out.make_room(len, 0, &usage) {
+        if out.make_room_for_subscription(len, &usage) {
             out.current.subscriptions.push(sub);
             out.add(len, 0, &usage);
+            out.subscription_bytes += len;
         } else {
             out.done.dropped_control += 1;
         }
@@ -313,7 +414,7 @@ pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fr
         }
     }
     for action in rpc.control {
-        for piece in split_entry(action, max, limits, &mut out.done.dropped_control) {
+        for piece in split_entry(action, max, max_meta, limits, &mut out.done.dropped_control) {
             let len = field_len(entry_len(&piece));
             let usage = Usage::of_entry(&piece);
             if out.make_room(0, len, &usage) {
@@ -331,6 +432,10 @@ pub(crate) fn fragment_within(rpc: Rpc, max: usize, limits: &DecodeLimits) -> Fr
 /// Fills RPCs one after the other.
 struct Packer {
     max: usize,
+    /// The bound on the subscriptions and control field of one RPC together.
+    max_meta: usize,
+    /// Encoded bytes of the current RPC's subscriptions (part of `fields`).
+    subscription_bytes: usize,
     limits: DecodeLimits,
     done: Fragments,
     current: Rpc,
@@ -346,16 +451,37 @@ impl Packer {
     /// Makes room for `fields` more field bytes or `control` more control bytes holding
     /// `usage`, starting a new RPC if needed; `false` when they do not fit even an empty RPC.
     fn make_room(&mut self, fields: usize, control: usize, usage: &Usage) -> bool {
-        let fits =
-            |f: usize, c: usize, u: &Usage| rpc_len_of(f, c) <= self.max && u.within(&self.limits);
+        self.make_room_with(fields, 0, control, usage)
+    }
+
+    /// [`make_room`](Self::make_room) for a subscription entry of `len` bytes.
+    fn make_room_for_subscription(&mut self, len: usize, usage: &Usage) -> bool {
+        self.make_room_with(len, len, 0, usage)
+    }
+
+    /// Makes room for `fields` more field bytes (of which `subs` are subscriptions) and
+    /// `control` more control bytes holding `usage`.
+    fn make_room_with(
+        &mut self,
+        fields: usize,
+        subs: usize,
+        control: usize,
+        usage: &Usage,
+    ) -> bool {
+        let fits = |f: usize, s: usize, c: usize, u: &Usage| {
+            rpc_len_of(f, c) <= self.max
+                && u.within(&self.limits)
+                && rpc_len_of(s, c) <= self.max_meta
+        };
         if fits(
             self.fields + fields,
+            self.subscription_bytes + subs,
             self.control + control,
             &self.usage.plus(usage),
         ) {
             return true;
         }
-        if !fits(fields, control, usage) {
+        if !fits(fields, subs, control, usage) {
             return false;
         }
         self.flush();
@@ -374,6 +500,7 @@ impl Packer {
             self.done.rpcs.push(std::mem::take(&mut self.current));
         }
         self.fields = 0;
+        self.subscription_bytes = 0;
         self.control = 0;
         self.usage = Usage::default();
     }
@@ -385,11 +512,14 @@ impl Packer {
 fn split_entry(
     action: ControlAction,
     max: usize,
+    max_meta: usize,
     limits: &DecodeLimits,
     dropped: &mut usize,
 ) -> Vec<ControlAction> {
-    let fits =
-        |body: usize| rpc_len_of(0, field_len(body)) <= max && body <= limits.max_control_bytes;
+    let fits = |body: usize| {
+        let control = rpc_len_of(0, field_len(body));
+        control <= max && control <= max_meta && body <= limits.max_control_bytes
+    };
     if fits(entry_len(&action)) && Usage::of_entry(&action).within(limits) {
         return vec![action];
     }

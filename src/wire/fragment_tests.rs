@@ -162,6 +162,7 @@ fn publish_with_control_is_split() {
     big.data = Bytes::from(vec![1u8; 60_000]);
     let rpc = Rpc {
         subscriptions: vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: TopicHash::from_raw("topic-b"),
         }],
@@ -285,4 +286,148 @@ fn pieces_fit_the_receivers_control_byte_cap() {
             |c| matches!(c, ControlAction::Prune { topic, .. } if topic.as_str() == "prune-me")
         )
     );
+}
+
+/// Every piece stays within what a default libp2p-gossipsub 0.50 peer decodes: at most 500
+/// messages, 100 subscriptions, and 16 KiB of subscriptions and control together. Before this bound, 300
+/// subscriptions went out in one 19 KiB piece, which such a peer refuses whole.
+#[test]
+fn pieces_fit_a_default_libp2p_gossipsub_peer() {
+    use super::fragment::{
+        LIBP2P_MAX_CONTROL_MESSAGE_SIZE, LIBP2P_MAX_PUBLISH_MESSAGES,
+        LIBP2P_MAX_SUBSCRIPTIONS_PER_RPC, fragment_for_peer, subscriptions_and_control_len,
+    };
+
+    let config = crate::Config::default();
+    let subscriptions: Vec<Subscription> = (0..300)
+        .map(|i| Subscription {
+            options: Default::default(),
+            subscribe: true,
+            topic: TopicHash::from_raw(format!("limits-topic-{i:0>47}")),
+        })
+        .collect();
+    let control: Vec<ControlAction> = (0..4)
+        .map(|t| ControlAction::IHave {
+            topic: TopicHash::from_raw(format!("topic-{t}")),
+            message_ids: (0..1500).map(|n| id(t, n)).collect(),
+        })
+        .collect();
+    let messages: Vec<_> = (0..1200u32)
+        .map(|n| {
+            let mut m = anonymous_message();
+            m.data = Bytes::copy_from_slice(&n.to_be_bytes());
+            m
+        })
+        .collect();
+    let rpc = Rpc {
+        subscriptions: subscriptions.clone(),
+        messages,
+        control,
+        ..Rpc::default()
+    };
+    assert!(subscriptions_and_control_len(&rpc) > LIBP2P_MAX_CONTROL_MESSAGE_SIZE);
+    let out = fragment_for_peer(rpc, &config, usize::MAX);
+    assert_eq!((out.dropped_messages, out.dropped_control), (0, 0));
+    let (mut subs, mut msgs, mut ids) = (0, 0, 0);
+    for piece in &out.rpcs {
+        assert!(subscriptions_and_control_len(piece) <= LIBP2P_MAX_CONTROL_MESSAGE_SIZE);
+        assert!(piece.messages.len() <= LIBP2P_MAX_PUBLISH_MESSAGES);
+        assert!(piece.subscriptions.len() <= LIBP2P_MAX_SUBSCRIPTIONS_PER_RPC);
+        assert!(encoded_len(piece) <= config.max_transmit_size());
+        subs += piece.subscriptions.len();
+        msgs += piece.messages.len();
+        ids += piece
+            .control
+            .iter()
+            .map(|c| match c {
+                ControlAction::IHave { message_ids, .. } => message_ids.len(),
+                _ => 0,
+            })
+            .sum::<usize>();
+    }
+    assert_eq!((subs, msgs, ids), (300, 1200, 6000));
+}
+
+/// The bytes libp2p-gossipsub 0.50 charges against its `max_control_message_size` (16 KiB by
+/// default) before decoding a frame: the top-level `subscriptions` (1) and `control` (3)
+/// fields of the RPC, each with its tag and length. Over it, its decoder fails and it closes
+/// the stream, losing whatever we wrote behind the frame.
+pub(crate) fn libp2p_control_section(encoded: &[u8]) -> usize {
+    fn varint(buf: &mut &[u8]) -> usize {
+        let mut value = 0usize;
+        for shift in (0..64).step_by(7) {
+            let byte = buf[0];
+            *buf = &buf[1..];
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        value
+    }
+    let mut buf = encoded;
+    let mut section = 0;
+    while !buf.is_empty() {
+        let start = buf.len();
+        let key = varint(&mut buf);
+        match key & 7 {
+            0 => {
+                varint(&mut buf);
+            }
+            2 => {
+                let len = varint(&mut buf);
+                buf = &buf[len..];
+            }
+            other => panic!("unexpected wire type {other}"),
+        }
+        if matches!(key >> 3, 1 | 3) {
+            section += start - buf.len();
+        }
+    }
+    section
+}
+
+/// libp2p-gossipsub 0.50's default `max_control_message_size`.
+pub(crate) const LIBP2P_CONTROL_LIMIT: usize = 16_384;
+
+/// An IWANT for a whole IHAVE (hundreds of 71-byte default ids, as a peer outside the mesh
+/// asks for at 500 msgs/s) plus subscriptions: each piece must stay within what
+/// libp2p-gossipsub 0.50 accepts, or it drops the stream and everything queued behind it.
+#[test]
+fn pieces_fit_libp2p_gossipsubs_control_cap() {
+    use super::fragment::fragment_for_peer;
+
+    let config = crate::Config::default();
+    let long_id = |n: usize| MessageId::new(Bytes::from(format!("{n:0>71}")));
+    let rpc = Rpc {
+        subscriptions: (0..50)
+            .map(|t| Subscription {
+                options: Default::default(),
+                subscribe: true,
+                topic: TopicHash::from_raw(format!("topic-{t:0>40}")),
+            })
+            .collect(),
+        control: vec![
+            ControlAction::IWant {
+                message_ids: (0..700).map(long_id).collect(),
+            },
+            ControlAction::IDontWant {
+                message_ids: (700..900).map(long_id).collect(),
+            },
+        ],
+        ..Rpc::default()
+    };
+    let expected = atoms(std::slice::from_ref(&rpc));
+    let out = fragment_for_peer(rpc, &config, usize::MAX);
+    assert_eq!((out.dropped_messages, out.dropped_control), (0, 0));
+    for piece in &out.rpcs {
+        let mut bytes = Vec::new();
+        super::convert::write_proto(&super::convert::rpc_to_proto(piece), &mut bytes);
+        let section = libp2p_control_section(&bytes);
+        assert!(
+            section <= LIBP2P_CONTROL_LIMIT,
+            "a piece with a control section of {section} bytes"
+        );
+    }
+    assert_eq!(atoms(&out.rpcs), expected);
 }

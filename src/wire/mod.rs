@@ -22,12 +22,17 @@ mod extensions_tests;
 #[cfg(test)]
 mod fidelity_tests;
 #[cfg(test)]
-mod fragment_tests;
+pub(crate) mod fragment_tests;
+#[cfg(test)]
+mod partial_tests;
 
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
 pub(crate) use decode::{DecodeDrops, DecodeLimits};
+#[cfg_attr(not(feature = "partial-messages"), allow(unused_imports))]
+pub use decode::{MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN};
 pub(crate) use fragment::{
-    Usage, entry_len, field_len, fragment_for_peer, fragment_within, message_len, rpc_len,
+    LIBP2P_MAX_CONTROL_MESSAGE_SIZE, Usage, entry_len, field_len, fragment_for_peer,
+    fragment_within, message_len, outbound_limits, rpc_len,
 };
 pub(crate) use signing::{sign, validate};

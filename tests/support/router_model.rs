@@ -359,6 +359,7 @@ fn model_rpc(r: &ModelRpc) -> Rpc {
         .subscriptions
         .iter()
         .map(|(subscribe, t)| Subscription {
+            options: Default::default(),
             subscribe: *subscribe,
             topic: topic(*t),
         })

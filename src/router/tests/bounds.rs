@@ -43,6 +43,7 @@ fn subscribe_rpc(topics: impl IntoIterator<Item = TopicHash>) -> Rpc {
         subscriptions: topics
             .into_iter()
             .map(|topic| Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic,
             })
@@ -85,6 +86,7 @@ fn remote_topic_longer_than_max_topic_len_is_ignored() {
         p,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: false,
                 topic: TopicHash::from_raw("x".repeat(16)),
             }],

@@ -169,6 +169,7 @@ fn ihave_iwant_message_round_trip() {
             other,
             Rpc {
                 subscriptions: vec![Subscription {
+                    options: Default::default(),
                     subscribe: true,
                     topic: topic.clone(),
                 }],
@@ -260,6 +261,48 @@ fn duplicates_are_delivered_and_forwarded_once() {
     assert!(delivered(&later).is_empty());
     assert!(message_sends(&later, &id).is_empty());
     assert_eq!(h.router.counters().messages_duplicate, 7);
+}
+
+/// With `report_duplicates`, every duplicate reaches the application as an event (the
+/// test-plans node logs each one); without it, none does.
+#[test]
+fn duplicates_are_reported_only_when_asked() {
+    for report in [false, true] {
+        let mut c = config();
+        c.report_duplicates(report);
+        let mut h = Harness::new(c.build().unwrap());
+        let topic = Harness::topic();
+        h.router.subscribe(h.now, topic.clone()).unwrap();
+        let peers = h.add_peers(4, &topic, false);
+        h.heartbeat();
+        let m = message(peers[0], 1, &topic, 10);
+        let id = id_of(&h, &m);
+        for p in &peers {
+            h.router.handle_rpc(h.now, *p, msg_rpc(m.clone()));
+        }
+        let duplicates: Vec<(PeerId, MessageId, TopicHash)> = h
+            .drain()
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Event(Event::Duplicate {
+                    propagation_source,
+                    message_id,
+                    topic,
+                }) => Some((propagation_source, message_id, topic)),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<_> = if report {
+            peers[1..]
+                .iter()
+                .map(|p| (*p, id.clone(), topic.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(duplicates, expected, "report_duplicates({report})");
+        assert_eq!(h.router.counters().messages_duplicate, 3);
+    }
 }
 
 #[test]
@@ -616,6 +659,7 @@ fn reconnecting_peer_learns_subscriptions_again_and_floodsub_gets_no_control() {
         assert_eq!(
             subs,
             vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone()
             }]
@@ -686,6 +730,7 @@ fn same_seed_same_decisions() {
                 *p,
                 Rpc {
                     subscriptions: vec![Subscription {
+                        options: Default::default(),
                         subscribe: true,
                         topic: topic.clone(),
                     }],

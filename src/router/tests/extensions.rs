@@ -44,10 +44,17 @@ fn the_first_rpc_to_a_meshsub_1_3_peer_carries_extensions_exactly_once() {
     h.router.set_peer_kind(p, PeerKind::Gossipsubv1_3);
     let sent = sent_to(&h.drain(), p);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].extensions, Some(Extensions::default()));
+    assert_eq!(
+        sent[0].extensions,
+        Some(Extensions {
+            partial_messages: cfg!(feature = "partial-messages"),
+            ..Extensions::default()
+        })
+    );
     assert_eq!(
         sent[0].subscriptions,
         vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: topic.clone()
         }]
@@ -60,6 +67,7 @@ fn the_first_rpc_to_a_meshsub_1_3_peer_carries_extensions_exactly_once() {
         p,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone(),
             }],
@@ -94,6 +102,7 @@ fn meshsub_1_2_and_older_peers_never_get_extensions() {
         // Extensions from a peer that did not negotiate 1.3 (libp2p-gossipsub 0.50 sends them
         // before negotiation) are taken but never answered with a TestExtension.
         let announce = Extensions {
+            partial_messages: false,
             test_extension: true,
         };
         h.router.handle_rpc(h.now, p, extensions_rpc(announce));
@@ -136,6 +145,7 @@ fn a_second_extensions_message_is_penalised_and_ignored() {
         h.now,
         p,
         extensions_rpc(Extensions {
+            partial_messages: false,
             test_extension: true,
         }),
     );
@@ -153,6 +163,7 @@ fn the_test_extension_is_exchanged_once_when_both_sides_announce_it() {
     assert_eq!(
         greeting[0].extensions,
         Some(Extensions {
+            partial_messages: cfg!(feature = "partial-messages"),
             test_extension: true
         })
     );
@@ -161,6 +172,7 @@ fn the_test_extension_is_exchanged_once_when_both_sides_announce_it() {
         "not before the peer announced it"
     );
     let announce = extensions_rpc(Extensions {
+        partial_messages: false,
         test_extension: true,
     });
     h.router.handle_rpc(h.now, p, announce.clone());
@@ -187,11 +199,18 @@ fn no_test_extension_unless_both_sides_announce_it() {
     // We do not announce it (the default); the peer does.
     let mut h = Harness::new(config().build().unwrap());
     let (p, greeting) = greeted_peer(&mut h, PeerKind::Gossipsubv1_3);
-    assert_eq!(greeting[0].extensions, Some(Extensions::default()));
+    assert_eq!(
+        greeting[0].extensions,
+        Some(Extensions {
+            partial_messages: cfg!(feature = "partial-messages"),
+            test_extension: false
+        })
+    );
     h.router.handle_rpc(
         h.now,
         p,
         extensions_rpc(Extensions {
+            partial_messages: false,
             test_extension: true,
         }),
     );

@@ -43,6 +43,7 @@ fn direct_peers_get_every_message_are_never_grafted_and_are_redialled() {
         direct,
         Rpc {
             subscriptions: vec![Subscription {
+                options: Default::default(),
                 subscribe: true,
                 topic: topic.clone(),
             }],
@@ -154,6 +155,7 @@ fn remote_topic_count_is_capped() {
     h.router.set_peer_kind(p, PeerKind::Gossipsubv1_2);
     let subscriptions = (0..10)
         .map(|i| Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: TopicHash::from_raw(format!("t{i}")),
         })
@@ -175,6 +177,48 @@ fn remote_topic_count_is_capped() {
         .len();
     assert_eq!(held, 3);
     assert_eq!(h.router.counters().subscriptions_ignored, 7);
+}
+
+/// libp2p-gossipsub's `MaxCountSubscriptionFilter` caps apply to remote subscriptions
+/// together with the config's: the smaller cap wins, per peer and per RPC.
+#[test]
+fn max_count_filter_caps_remote_subscriptions() {
+    use crate::filter::{AllowAllSubscriptionFilter, MaxCountSubscriptionFilter};
+    let mut h = Harness::new(config().build().unwrap());
+    h.router
+        .set_subscription_filter(MaxCountSubscriptionFilter {
+            filter: AllowAllSubscriptionFilter,
+            max_subscribed_topics: 4,
+            max_subscriptions_per_request: 6,
+        });
+    let p = PeerId::random();
+    h.router.add_peer(h.now, p, false);
+    h.router.set_peer_kind(p, PeerKind::Gossipsubv1_2);
+    let rpc = |range: std::ops::Range<u32>| Rpc {
+        subscriptions: range
+            .map(|i| Subscription {
+                options: Default::default(),
+                subscribe: true,
+                topic: TopicHash::from_raw(format!("t{i}")),
+            })
+            .collect(),
+        ..Rpc::default()
+    };
+    let held = |h: &Harness| {
+        h.router
+            .all_peers()
+            .find(|(q, _)| **q == p)
+            .unwrap()
+            .1
+            .len()
+    };
+    // Two entries in an RPC of 10 are over the per-RPC cap; of the 6 processed, 4 are kept.
+    h.router.handle_rpc(h.now, p, rpc(0..10));
+    assert_eq!(held(&h), 4);
+    assert_eq!(h.router.counters().subscriptions_ignored, 4 + 2);
+    // The per-peer cap holds across RPCs.
+    h.router.handle_rpc(h.now, p, rpc(10..12));
+    assert_eq!(held(&h), 4);
 }
 
 #[test]

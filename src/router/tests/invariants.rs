@@ -71,6 +71,7 @@ fn mesh_rules_hold_under_random_input() {
                     p,
                     Rpc {
                         subscriptions: vec![Subscription {
+                            options: Default::default(),
                             subscribe: rng.gen_bool(0.8),
                             topic: t,
                         }],

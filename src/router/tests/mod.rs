@@ -1,15 +1,21 @@
 //! Router unit tests. Time moves only by passing later instants; nothing sleeps.
 
+mod batch;
 mod bounds;
 mod caches;
 mod core;
 mod extensions;
+mod fairness;
 mod hardening;
 mod idontwant_publish;
 mod invariants;
 mod observability;
+#[cfg(feature = "partial-messages")]
+mod partial;
+mod per_topic;
 mod rules;
 mod scoring;
+mod sigcost;
 mod transform;
 
 use std::time::{Duration, Instant};
@@ -81,6 +87,7 @@ impl Harness {
                 *p,
                 Rpc {
                     subscriptions: vec![Subscription {
+                        options: Default::default(),
                         subscribe: true,
                         topic: topic.clone(),
                     }],

@@ -54,6 +54,7 @@ fn set_score(h: &mut Harness, peer: PeerId, score: f64) {
 fn subscribe_rpc(topic: &TopicHash) -> Rpc {
     Rpc {
         subscriptions: vec![Subscription {
+            options: Default::default(),
             subscribe: true,
             topic: topic.clone(),
         }],

@@ -1,0 +1,197 @@
+//! [`Gossip`] for this repository's `gossipsub`.
+
+use gossipsub::{
+    ConfigBuilder, Event, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId,
+    ValidationMode,
+};
+use libp2p::PeerId;
+use libp2p::identity::Keypair;
+
+use crate::node::{Gossip, MAX_MESSAGE_SIZE, Received};
+use crate::output::message_id_of;
+use crate::script::{GossipSubParams, nanos};
+
+/// The go parameters this implementation applies.
+const SUPPORTED: &[&str] = &[
+    "MaxIHaveLength",
+    "MaxIDontWantMessages",
+    "DirectConnectTicks",
+    "PrunePeers",
+];
+
+/// Applies the harness' parameters over our defaults.
+pub fn config(params: &GossipSubParams) -> ConfigBuilder {
+    let mut b = ConfigBuilder::default();
+    let p = params;
+    let duration = |name: &str, v: Option<f64>| {
+        let d = v.and_then(nanos);
+        if v.is_some() && d.is_none() {
+            tracing::warn!("{name} {v:?} ns is not a duration; ignored");
+        }
+        d
+    };
+    if let Some(v) = p.d {
+        b.mesh_n(v);
+    }
+    if let Some(v) = p.d_lo {
+        b.mesh_n_low(v);
+    }
+    if let Some(v) = p.d_hi {
+        b.mesh_n_high(v);
+    }
+    if let Some(v) = p.d_score {
+        b.retain_scores(v);
+    }
+    if let Some(v) = p.d_out {
+        b.mesh_outbound_min(v);
+    }
+    if let Some(v) = p.history_length {
+        b.history_length(v);
+    }
+    if let Some(v) = p.history_gossip {
+        b.history_gossip(v);
+    }
+    if let Some(v) = p.d_lazy {
+        b.gossip_lazy(v);
+    }
+    if let Some(v) = p.gossip_factor {
+        b.gossip_factor(v);
+    }
+    if let Some(v) = p.gossip_retransmission {
+        b.gossip_retransmission(v);
+    }
+    if let Some(v) = duration("HeartbeatInitialDelay", p.heartbeat_initial_delay) {
+        b.heartbeat_initial_delay(v);
+    }
+    if let Some(v) = duration("HeartbeatInterval", p.heartbeat_interval) {
+        b.heartbeat_interval(v);
+    }
+    if let Some(v) = duration("FanoutTTL", p.fanout_ttl) {
+        b.fanout_ttl(v);
+    }
+    if let Some(v) = p.prune_peers {
+        b.prune_peers(v);
+    }
+    if let Some(v) = duration("PruneBackoff", p.prune_backoff) {
+        b.prune_backoff(v);
+    }
+    if let Some(v) = duration("UnsubscribeBackoff", p.unsubscribe_backoff) {
+        b.unsubscribe_backoff(v);
+    }
+    if let Some(v) = p.direct_connect_ticks {
+        b.direct_connect_ticks(v);
+    }
+    if let Some(v) = p.opportunistic_graft_ticks {
+        b.opportunistic_graft_ticks(v);
+    }
+    if let Some(v) = p.opportunistic_graft_peers {
+        b.opportunistic_graft_peers(v);
+    }
+    if let Some(v) = duration("GraftFloodThreshold", p.graft_flood_threshold) {
+        b.graft_flood_threshold(v);
+    }
+    if let Some(v) = p.max_ihave_length {
+        b.max_ihave_length(v);
+    }
+    if let Some(v) = p.max_ihave_messages {
+        b.max_ihave_messages(v);
+    }
+    if let Some(v) = p.max_idontwant_messages {
+        b.max_idontwant_messages(v);
+    }
+    if let Some(v) = duration("IWantFollowupTime", p.iwant_followup_time) {
+        b.iwant_followup_time(v);
+    }
+    if let Some(v) = p.idontwant_message_threshold {
+        b.idontwant_message_size_threshold(v);
+    }
+    for name in p.unsupported(SUPPORTED) {
+        tracing::warn!("GossipSubParams.{name} is not supported by this node; ignored");
+    }
+    b.validation_mode(ValidationMode::Anonymous)
+        .validate_messages(true)
+        .report_duplicates(true)
+        .max_transmit_size(MAX_MESSAGE_SIZE)
+        .message_id_fn(|m| MessageId::from(m.data.slice(..m.data.len().min(8))));
+    b
+}
+
+impl Gossip for gossipsub::Behaviour {
+    type Id = MessageId;
+
+    fn build(_key: &Keypair, params: &GossipSubParams) -> Result<Self, String> {
+        let config = config(params)
+            .build()
+            .map_err(|e| format!("gossipsub config: {e}"))?;
+        gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+            .map_err(|e| format!("gossipsub: {e}"))
+    }
+
+    fn subscribe(&mut self, topic: &str) -> Result<(), String> {
+        gossipsub::Behaviour::subscribe(self, &IdentTopic::new(topic))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn publish(&mut self, topic: &str, data: Vec<u8>) -> Result<(), String> {
+        gossipsub::Behaviour::publish(self, IdentTopic::new(topic), data)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn accept(&mut self, id: &MessageId, from: &PeerId) {
+        self.report_message_validation_result(id, from, MessageAcceptance::Accept);
+    }
+
+    fn received(event: Event) -> Option<Received<MessageId>> {
+        match event {
+            Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => Some(Received::Message {
+                log_id: message_id_of(&message.data),
+                id: message_id,
+                from: propagation_source,
+                topic: message.topic.into_string(),
+            }),
+            Event::Duplicate {
+                propagation_source,
+                message_id,
+                topic,
+            } => Some(Received::Duplicate {
+                log_id: message_id_of(message_id.as_bytes()),
+                from: propagation_source,
+                topic: topic.into_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn harness_params_reach_the_config() {
+        let params = GossipSubParams {
+            d: Some(8),
+            d_lo: Some(6),
+            d_hi: Some(12),
+            d_lazy: Some(0),
+            gossip_factor: Some(0.0),
+            heartbeat_initial_delay: Some(100_400_000.0),
+            heartbeat_interval: Some(700_000_000.0),
+            ..Default::default()
+        };
+        let c = config(&params).build().unwrap();
+        assert_eq!((c.mesh_n(), c.mesh_n_low(), c.mesh_n_high()), (8, 6, 12));
+        assert_eq!(c.gossip_lazy(), 0);
+        assert_eq!(c.heartbeat_initial_delay(), Duration::from_micros(100_400));
+        assert_eq!(c.heartbeat_interval(), Duration::from_millis(700));
+        assert!(c.validate_messages() && c.report_duplicates());
+        assert_eq!(c.max_transmit_size(), MAX_MESSAGE_SIZE);
+    }
+}

@@ -1,0 +1,600 @@
+//! The Partial Messages extension in the router (cargo feature `partial-messages`; see
+//! [`crate::partial`] for the behaviour and the application's side).
+//!
+//! State, all bounded:
+//! - the topics we enabled (by local call only);
+//! - per connected peer, the topics on which it announced non-default options (at most its
+//!   `max_topics_per_peer` subscriptions);
+//! - per enabled topic, the groups: ours (opened by a local publish; the application bounds
+//!   them) and peer-opened ones (at most `groups_per_topic`, `groups_per_peer` per peer), each
+//!   with per-peer views of at most [`MAX_PARTS_METADATA_LEN`] bytes twice, and forgotten
+//!   `group_ttl_heartbeats` heartbeats after opening or after our last publish.
+
+use bytes::Bytes;
+use libp2p_identity::PeerId;
+
+use super::{Action, Map, Router, SendClass};
+use crate::event::Event;
+use crate::partial::{
+    MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN, Partial, PartialFeedback, PartialLimits,
+    PartialLimitsError, PublishPartialError,
+};
+use crate::types::{PartialMessage, Rpc, Subscription, SubscriptionOptions, TopicHash};
+
+/// The extension's state in the router.
+pub(crate) struct PartialState {
+    limits: PartialLimits,
+    /// Topics we enabled, with whether we request partial messages on them.
+    local: Map<TopicHash, bool>,
+    /// Per peer, the topics on which it announced partial options (only non-default ones).
+    peer_options: Map<PeerId, Map<TopicHash, SubscriptionOptions>>,
+    /// Per enabled topic, its groups by group id.
+    groups: Map<TopicHash, Map<Bytes, Group>>,
+    /// Per enabled topic, peer-opened groups: all together and per peer.
+    opened: Map<TopicHash, Opened>,
+}
+
+#[derive(Default)]
+struct Opened {
+    total: usize,
+    per_peer: Map<PeerId, usize>,
+}
+
+struct Group {
+    /// Our last published partial message of the group.
+    ours: Option<Box<dyn Partial>>,
+    /// The peer that opened the group, while we have not published to it.
+    opened_by: Option<PeerId>,
+    /// The heartbeat tick after which the group is forgotten.
+    expires_at: u64,
+    /// What we know of each peer that took part.
+    peers: Map<PeerId, PeerView>,
+}
+
+#[derive(Default)]
+struct PeerView {
+    /// The peer's parts metadata as we know it (merged).
+    metadata: Option<Bytes>,
+    /// Our parts metadata as we last sent it to the peer.
+    sent: Option<Bytes>,
+}
+
+impl PartialState {
+    pub(crate) fn new(hasher: &ahash::RandomState) -> Self {
+        PartialState {
+            limits: PartialLimits::default(),
+            local: Map::with_hasher(hasher.clone()),
+            peer_options: Map::with_hasher(hasher.clone()),
+            groups: Map::with_hasher(hasher.clone()),
+            opened: Map::with_hasher(hasher.clone()),
+        }
+    }
+
+    /// The options `peer` announced on `topic`.
+    fn options(&self, peer: &PeerId, topic: &TopicHash) -> SubscriptionOptions {
+        self.peer_options
+            .get(peer)
+            .and_then(|t| t.get(topic))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn forget_opener(&mut self, topic: &TopicHash, peer: &PeerId) {
+        if let Some(opened) = self.opened.get_mut(topic) {
+            opened.total = opened.total.saturating_sub(1);
+            if let Some(n) = opened.per_peer.get_mut(peer) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    opened.per_peer.remove(peer);
+                }
+            }
+        }
+    }
+}
+
+impl Router {
+    /// Sets the bounds on partial-message groups (see [`PartialLimits`]).
+    pub fn set_partial_limits(&mut self, limits: PartialLimits) -> Result<(), PartialLimitsError> {
+        limits.validate()?;
+        self.partial.limits = limits;
+        Ok(())
+    }
+
+    /// Enables partial messages on `topic` and subscribes to it: our subscription announces
+    /// `supportsSendingPartial`, and `requestsPartial` if `requests_partial`. If already
+    /// subscribed, the new options are announced again. Returns whether we were not subscribed
+    /// before.
+    pub fn subscribe_partial(
+        &mut self,
+        now: std::time::Instant,
+        topic: TopicHash,
+        requests_partial: bool,
+    ) -> Result<bool, crate::error::SubscriptionError> {
+        let before = self.partial.local.insert(topic.clone(), requests_partial);
+        match self.subscribe(now, topic.clone()) {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                if before != Some(requests_partial) {
+                    self.announce_subscription(&topic, true);
+                    self.flush_control();
+                }
+                Ok(false)
+            }
+            Err(e) => {
+                match before {
+                    Some(b) => self.partial.local.insert(topic, b),
+                    None => self.partial.local.remove(&topic),
+                };
+                Err(e)
+            }
+        }
+    }
+
+    /// The options our subscription to `topic` carries.
+    pub(super) fn local_subscription_options(&self, topic: &TopicHash) -> SubscriptionOptions {
+        match self.partial.local.get(topic) {
+            Some(&requests) => SubscriptionOptions {
+                requests_partial: requests,
+                supports_partial: true,
+            },
+            None => SubscriptionOptions::default(),
+        }
+    }
+
+    /// Whether the Extensions control message announces partial messages.
+    pub(super) fn announces_partial_messages(&self) -> bool {
+        true
+    }
+
+    /// Forgets partial-message state when we unsubscribe from `topic`.
+    pub(super) fn partial_unsubscribed(&mut self, topic: &TopicHash) {
+        self.partial.local.remove(topic);
+        self.partial.groups.remove(topic);
+        self.partial.opened.remove(topic);
+    }
+
+    /// Records the partial options of a subscription change of `from`.
+    pub(super) fn partial_subscription(&mut self, from: PeerId, sub: &Subscription) {
+        let options = sub.options.normalised(sub.subscribe);
+        if options == SubscriptionOptions::default() {
+            if let Some(topics) = self.partial.peer_options.get_mut(&from) {
+                topics.remove(&sub.topic);
+                if topics.is_empty() {
+                    self.partial.peer_options.remove(&from);
+                }
+            }
+            return;
+        }
+        let hasher = self.hasher.clone();
+        self.partial
+            .peer_options
+            .entry(from)
+            .or_insert_with(|| Map::with_hasher(hasher))
+            .insert(sub.topic.clone(), options);
+    }
+
+    /// Forgets everything of a disconnected peer.
+    pub(super) fn partial_peer_removed(&mut self, peer: &PeerId) {
+        self.partial.peer_options.remove(peer);
+        for groups in self.partial.groups.values_mut() {
+            for group in groups.values_mut() {
+                group.peers.remove(peer);
+            }
+        }
+        // Groups it opened stay until they expire (and keep counting against the topic), so
+        // reconnecting does not open new ones faster.
+    }
+
+    /// Whether `peer` gets partial messages instead of full messages on `topic`: we support
+    /// partial messages there and it requested them.
+    pub(super) fn wants_partial_only(&self, peer: &PeerId, topic: &TopicHash) -> bool {
+        self.partial.local.contains_key(topic) && self.partial.options(peer, topic).requests_partial
+    }
+
+    /// Whether an IDONTWANT to `peer` on `topic` is pointless: no full message of the topic
+    /// flows between us and it (it requested partial messages, or we requested them and it can
+    /// send them).
+    pub(super) fn skip_idontwant(&self, peer: &PeerId, topic: &TopicHash) -> bool {
+        let Some(&we_request) = self.partial.local.get(topic) else {
+            return false;
+        };
+        let theirs = self.partial.options(peer, topic);
+        theirs.requests_partial || (we_request && theirs.supports_partial)
+    }
+
+    /// Whether `peer` announced the Partial Messages extension.
+    fn peer_has_partial_extension(&self, peer: &PeerId) -> bool {
+        self.peers
+            .get(peer)
+            .and_then(|s| s.extensions)
+            .is_some_and(|e| e.partial_messages)
+    }
+
+    /// Heartbeat step: forgets expired groups.
+    pub(super) fn expire_partial_groups(&mut self) {
+        let tick = self.heartbeat_ticks;
+        let mut freed = Vec::new();
+        for (topic, groups) in self.partial.groups.iter_mut() {
+            groups.retain(|_, group| {
+                let keep = group.expires_at > tick;
+                if !keep && let Some(opener) = group.opened_by {
+                    freed.push((topic.clone(), opener));
+                }
+                keep
+            });
+        }
+        for (topic, opener) in freed {
+            self.partial.forget_opener(&topic, &opener);
+        }
+    }
+
+    /// Heartbeat step: lazy gossip. Peers outside the mesh that support partial messages on
+    /// a topic of ours (`max(gossip_lazy, gossip_factor * eligible)` of them, as IHAVE) are
+    /// sent our parts metadata of each group we published, when it changed since we last sent
+    /// it to them; they ask for parts by answering with their own metadata.
+    pub(super) fn emit_partial_gossip(&mut self) {
+        use rand::seq::SliceRandom;
+        let topics: Vec<TopicHash> = self.partial.local.keys().cloned().collect();
+        for topic in topics {
+            let has_ours = self
+                .partial
+                .groups
+                .get(&topic)
+                .is_some_and(|g| g.values().any(|group| group.ours.is_some()));
+            if !has_ours {
+                continue;
+            }
+            let mesh = self.mesh.get(&topic);
+            let mut candidates: Vec<PeerId> = self
+                .gossipsub_peers_in(&topic)
+                .into_iter()
+                .filter(|p| {
+                    !mesh.is_some_and(|m| m.contains(p))
+                        && !self.below_gossip_threshold(p)
+                        && self.peer_has_partial_extension(p)
+                        && self.partial.options(p, &topic).supports_partial
+                })
+                .collect();
+            let count = self
+                .config
+                .gossip_lazy()
+                .max((self.config.gossip_factor() * candidates.len() as f64) as usize);
+            candidates.shuffle(&mut self.rng);
+            candidates.truncate(count);
+            let mut sends = Vec::new();
+            if let Some(groups) = self.partial.groups.get_mut(&topic) {
+                for (group_id, group) in groups.iter_mut() {
+                    let Some(ours) = group.ours.as_ref() else {
+                        continue;
+                    };
+                    let mine = ours.parts_metadata();
+                    for peer in &candidates {
+                        let view = group.peers.entry(*peer).or_default();
+                        if view.sent.as_ref() != Some(&mine) {
+                            view.sent = Some(mine.clone());
+                            sends.push((*peer, group_id.clone(), mine.clone()));
+                        }
+                    }
+                }
+            }
+            for (peer, group_id, metadata) in sends {
+                self.send_partial(
+                    peer,
+                    PartialMessage {
+                        topic: topic.clone(),
+                        group_id,
+                        message: None,
+                        metadata: Some(metadata),
+                    },
+                );
+            }
+        }
+    }
+
+    fn group_expiry(&self) -> u64 {
+        self.heartbeat_ticks
+            .saturating_add(u64::from(self.partial.limits.group_ttl_heartbeats))
+    }
+
+    /// Penalises `peer` for invalid parts or parts metadata on `topic` (P4).
+    fn partial_invalid(&mut self, peer: &PeerId, topic: &TopicHash, reason: &str) {
+        self.counters.partials_invalid += 1;
+        tracing::debug!(%peer, %topic, reason, "invalid partial message: penalised");
+        if let Some(s) = self.scoring.as_mut() {
+            s.score.invalid_partial(peer, topic);
+        }
+    }
+
+    /// The application's verdict on parts `peer` sent on `topic`.
+    pub fn report_partial(&mut self, peer: &PeerId, topic: &TopicHash, feedback: PartialFeedback) {
+        match feedback {
+            PartialFeedback::Useful => {
+                if let Some(s) = self.scoring.as_mut() {
+                    s.score.useful_partial(peer, topic);
+                }
+            }
+            PartialFeedback::Invalid => {
+                self.partial_invalid(peer, topic, "reported by the application")
+            }
+        }
+    }
+
+    /// Handles a received partial message (after the graylist checks of `handle_rpc`).
+    pub(super) fn handle_partial(&mut self, from: PeerId, partial: PartialMessage) {
+        if !self.peer_has_partial_extension(&from) {
+            self.counters.partials_ignored += 1;
+            tracing::debug!(peer = %from, "partial message from a peer that did not announce the extension ignored");
+            return;
+        }
+        if !self.partial.local.contains_key(&partial.topic) {
+            self.counters.partials_ignored += 1;
+            tracing::debug!(peer = %from, topic = %partial.topic, "partial message on a topic not enabled for them ignored");
+            return;
+        }
+        let topic = partial.topic.clone();
+        let requested = self.partial.options(&from, &topic).requests_partial;
+        let expiry = self.group_expiry();
+        let limits = self.partial.limits;
+        let hasher = self.hasher.clone();
+        let state = &mut self.partial;
+        let groups = state
+            .groups
+            .entry(topic.clone())
+            .or_insert_with(|| Map::with_hasher(hasher.clone()));
+        if !groups.contains_key(&partial.group_id) {
+            let opened = state.opened.entry(topic.clone()).or_default();
+            let by_peer = opened.per_peer.get(&from).copied().unwrap_or(0);
+            if opened.total >= limits.groups_per_topic || by_peer >= limits.groups_per_peer {
+                self.counters.partial_groups_over_cap += 1;
+                tracing::debug!(
+                    peer = %from,
+                    %topic,
+                    topic_groups = opened.total,
+                    peer_groups = by_peer,
+                    "partial message would open a group over the bounds: ignored"
+                );
+                return;
+            }
+            opened.total += 1;
+            opened
+                .per_peer
+                .entry(from)
+                .and_modify(|n| *n += 1)
+                .or_insert(1);
+            groups.insert(
+                partial.group_id.clone(),
+                Group {
+                    ours: None,
+                    opened_by: Some(from),
+                    expires_at: expiry,
+                    peers: Map::with_hasher(hasher),
+                },
+            );
+        }
+        let Some(group) = groups.get_mut(&partial.group_id) else {
+            return;
+        };
+        let view = group.peers.entry(from).or_default();
+        let mut invalid = None;
+        if let Some(update) = &partial.metadata {
+            let merged = match (&group.ours, &view.metadata) {
+                (Some(ours), Some(known)) => ours.merge_metadata(known, update),
+                _ => Ok(update.clone()),
+            };
+            match merged {
+                Ok(m) if m.len() <= MAX_PARTS_METADATA_LEN => view.metadata = Some(m),
+                Ok(_) => invalid = Some("merged parts metadata over its bound"),
+                Err(_) => invalid = Some("parts metadata refused by the application"),
+            }
+        }
+        if invalid.is_some() {
+            view.metadata = None;
+        }
+        // Answer a peer that requested partial messages with the parts it lacks.
+        let mut reply = None;
+        if invalid.is_none()
+            && let Some(ours) = &group.ours
+            && requested
+        {
+            match ours.parts_for_peer(&from, view.metadata.as_deref()) {
+                Ok(answer) => {
+                    if let Some(parts) = answer.parts.filter(|p| !p.is_empty()) {
+                        if let Some(after) = answer.peer_metadata {
+                            view.metadata = Some(after);
+                        }
+                        let mine = ours.parts_metadata();
+                        let metadata = (view.sent.as_ref() != Some(&mine)).then(|| mine.clone());
+                        if metadata.is_some() {
+                            view.sent = Some(mine);
+                        }
+                        reply = Some((parts, metadata));
+                    }
+                }
+                Err(_) => {
+                    view.metadata = None;
+                    invalid = Some("parts metadata unusable by the application");
+                }
+            }
+        }
+        self.counters.partials_received += 1;
+        if let Some(reason) = invalid {
+            self.partial_invalid(&from, &topic, reason);
+        }
+        if let Some((parts, metadata)) = reply {
+            self.send_partial(
+                from,
+                PartialMessage {
+                    topic: topic.clone(),
+                    group_id: partial.group_id.clone(),
+                    message: Some(parts),
+                    metadata,
+                },
+            );
+        }
+        self.emit(Event::Partial {
+            propagation_source: from,
+            message: partial,
+        });
+    }
+
+    fn send_partial(&mut self, peer: PeerId, partial: PartialMessage) {
+        self.actions.push_back(Action::Send {
+            peer,
+            rpc: Rpc {
+                partial: Some(Box::new(partial)),
+                ..Rpc::default()
+            },
+            class: SendClass::Publish,
+            message_id: None,
+        });
+    }
+
+    /// Publishes a partial message on `topic`: keeps it as our copy of its group and sends
+    /// the topic's mesh peers (fanout peers when not subscribed), and the peers that talked to
+    /// us about the group, what they should get: to a peer that requested partial messages,
+    /// the parts [`Partial::parts_for_peer`] gives and our parts metadata if it changed since
+    /// we last sent it; to a peer that only supports them, only our parts metadata if it
+    /// changed. Returns the number of peers sent to.
+    pub fn publish_partial(
+        &mut self,
+        now: std::time::Instant,
+        topic: TopicHash,
+        partial: impl Partial,
+    ) -> Result<usize, PublishPartialError> {
+        self.touch(now);
+        if !self.partial.local.contains_key(&topic) {
+            return Err(PublishPartialError::NotEnabled(topic));
+        }
+        let group_id = partial.group_id();
+        if group_id.len() > MAX_PARTIAL_GROUP_ID_LEN {
+            return Err(PublishPartialError::GroupIdTooLong {
+                len: group_id.len(),
+            });
+        }
+        let mine = partial.parts_metadata();
+        if mine.len() > MAX_PARTS_METADATA_LEN {
+            return Err(PublishPartialError::MetadataTooLong { len: mine.len() });
+        }
+        let mut recipients: Vec<PeerId> = self
+            .mesh
+            .get(&topic)
+            .or_else(|| self.fanout.get(&topic))
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let expiry = self.group_expiry();
+        let hasher = self.hasher.clone();
+        let groups = self
+            .partial
+            .groups
+            .entry(topic.clone())
+            .or_insert_with(|| Map::with_hasher(hasher.clone()));
+        let group = groups.entry(group_id.clone()).or_insert_with(|| Group {
+            ours: None,
+            opened_by: None,
+            expires_at: expiry,
+            peers: Map::with_hasher(hasher),
+        });
+        group.expires_at = expiry;
+        let opener = group.opened_by.take();
+        group.ours = Some(Box::new(partial));
+        for peer in group.peers.keys() {
+            if !recipients.contains(peer) {
+                recipients.push(*peer);
+            }
+        }
+        if let Some(opener) = opener {
+            self.partial.forget_opener(&topic, &opener);
+        }
+        recipients.retain(|p| {
+            !self.blacklist.contains(p)
+                && self.peer_has_partial_extension(p)
+                && self.partial.options(p, &topic).supports_partial
+        });
+        let mut sends = Vec::new();
+        let mut invalid = Vec::new();
+        {
+            let state = &mut self.partial;
+            let requests: Vec<bool> = recipients
+                .iter()
+                .map(|p| state.options(p, &topic).requests_partial)
+                .collect();
+            let Some(group) = state
+                .groups
+                .get_mut(&topic)
+                .and_then(|g| g.get_mut(&group_id))
+            else {
+                return Ok(0);
+            };
+            let Some(ours) = group.ours.as_ref() else {
+                return Ok(0);
+            };
+            for (peer, requested) in recipients.into_iter().zip(requests) {
+                let view = group.peers.entry(peer).or_default();
+                let mut parts = None;
+                if requested {
+                    match ours.parts_for_peer(&peer, view.metadata.as_deref()) {
+                        Ok(answer) => {
+                            parts = answer.parts.filter(|p| !p.is_empty());
+                            if parts.is_some()
+                                && let Some(after) = answer.peer_metadata
+                            {
+                                view.metadata = Some(after);
+                            }
+                        }
+                        Err(_) => {
+                            view.metadata = None;
+                            invalid.push(peer);
+                            continue;
+                        }
+                    }
+                }
+                let metadata = (view.sent.as_ref() != Some(&mine)).then(|| mine.clone());
+                if metadata.is_some() {
+                    view.sent = Some(mine.clone());
+                }
+                if parts.is_some() || metadata.is_some() {
+                    sends.push((peer, parts, metadata));
+                }
+            }
+        }
+        for peer in invalid {
+            self.partial_invalid(&peer, &topic, "parts metadata unusable by the application");
+        }
+        let sent = sends.len();
+        tracing::debug!(%topic, peers = sent, "publishing a partial message");
+        for (peer, message, metadata) in sends {
+            self.send_partial(
+                peer,
+                PartialMessage {
+                    topic: topic.clone(),
+                    group_id: group_id.clone(),
+                    message,
+                    metadata,
+                },
+            );
+        }
+        Ok(sent)
+    }
+
+    /// The Partial Messages options `peer` announced with its subscription to `topic`
+    /// (default when none, or when it is not subscribed).
+    pub fn peer_partial_options(&self, peer: &PeerId, topic: &TopicHash) -> SubscriptionOptions {
+        self.partial.options(peer, topic)
+    }
+
+    /// Number of (peer, topic) partial options held, for tests and memory accounting.
+    pub fn partial_option_entries(&self) -> usize {
+        self.partial.peer_options.values().map(|t| t.len()).sum()
+    }
+
+    /// Number of groups held on `topic` and how many of them peers opened, for tests and
+    /// memory accounting.
+    pub fn partial_groups(&self, topic: &TopicHash) -> (usize, usize) {
+        (
+            self.partial.groups.get(topic).map_or(0, |g| g.len()),
+            self.partial.opened.get(topic).map_or(0, |o| o.total),
+        )
+    }
+}

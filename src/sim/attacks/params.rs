@@ -1,0 +1,117 @@
+//! The router configuration and score parameters of the v1.1 evaluation
+//! (libp2p/gossipsub-hardening test plans, `scripts/configs/1k-attack-*.json`).
+
+use std::time::Duration;
+
+use crate::config::{Config, ConfigBuilder};
+use crate::score::{PeerScoreParams, PeerScoreThresholds, TopicScoreParams};
+use crate::types::TopicHash;
+
+/// The evaluation's overlay: D 8, D_lo 6, D_hi 12, D_score 6, D_lazy 12, heartbeat 1 s
+/// (first after 100 ms), flood publishing, opportunistic grafting every 60 heartbeats.
+/// Messages are anonymous and validated (our Ethereum preset's message handling).
+pub fn evaluation_config() -> Config {
+    let mut builder = ConfigBuilder::ethereum();
+    builder
+        .mesh_n(8)
+        .mesh_n_low(6)
+        .mesh_n_high(12)
+        .retain_scores(6)
+        .gossip_lazy(12)
+        .heartbeat_interval(Duration::from_secs(1))
+        .heartbeat_initial_delay(Duration::from_millis(100))
+        .flood_publish(true)
+        .opportunistic_graft_ticks(60);
+    builder
+        .build()
+        .expect("the evaluation's configuration is valid")
+}
+
+/// The evaluation's topic parameters ("blocks" topic, 120 msg/s). `activation` is P3's
+/// activation time; the test plans add the warm-up to their 1 min.
+pub fn evaluation_topic_params(activation: Duration) -> TopicScoreParams {
+    TopicScoreParams {
+        topic_weight: 0.25,
+        time_in_mesh_weight: 0.0027,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        first_message_deliveries_weight: 0.664,
+        first_message_deliveries_decay: 0.9916,
+        first_message_deliveries_cap: 1500.0,
+        mesh_message_deliveries_weight: -0.25,
+        mesh_message_deliveries_decay: 0.997,
+        mesh_message_deliveries_cap: 400.0,
+        mesh_message_deliveries_threshold: 10.0,
+        mesh_message_deliveries_window: Duration::from_millis(5),
+        mesh_message_deliveries_activation: activation,
+        mesh_failure_penalty_weight: -0.25,
+        mesh_failure_penalty_decay: 0.997,
+        invalid_message_deliveries_weight: -99.0,
+        invalid_message_deliveries_decay: 0.9994,
+    }
+}
+
+/// Weight of the behaviour penalty (P7). The evaluation leaves P7 off; the IHAVE-flood and
+/// GRAFT-flood scenarios (not in the evaluation) need it. With the threshold of 2 and the
+/// graylist at -10 000, a peer is graylisted at 12 penalties (decaying 1 % a second).
+pub const BEHAVIOUR_PENALTY_WEIGHT: f64 = -100.0;
+
+/// The evaluation's global score parameters for `topics` (plus P7, see
+/// [`BEHAVIOUR_PENALTY_WEIGHT`]) and its thresholds: gossip -4000, publish -5000, graylist
+/// -10 000, accept-PX 0, opportunistic graft 0; no IP colocation penalty, no topic cap,
+/// decay every 1 s to zero below 0.01, scores retained 30 s.
+pub fn evaluation_score(
+    topics: &[TopicHash],
+    activation: Duration,
+) -> (PeerScoreParams, PeerScoreThresholds) {
+    let params = PeerScoreParams {
+        topics: topics
+            .iter()
+            .map(|t| (t.clone(), evaluation_topic_params(activation)))
+            .collect(),
+        topic_score_cap: 0.0,
+        app_specific_weight: 0.0,
+        ip_colocation_factor_weight: 0.0,
+        behaviour_penalty_weight: BEHAVIOUR_PENALTY_WEIGHT,
+        behaviour_penalty_threshold: 2.0,
+        behaviour_penalty_decay: 0.99,
+        decay_interval: Duration::from_secs(1),
+        decay_to_zero: 0.01,
+        retain_score: Duration::from_secs(30),
+        ..PeerScoreParams::default()
+    };
+    let thresholds = PeerScoreThresholds {
+        gossip_threshold: -4000.0,
+        publish_threshold: -5000.0,
+        graylist_threshold: -10_000.0,
+        accept_px_threshold: 0.0,
+        opportunistic_graft_threshold: 0.0,
+    };
+    (params, thresholds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_run_of_the_degradation_keeps_the_degraded_links() {
+        use crate::sim::attacks::{AttackConfig, Scenario};
+        let attack = AttackConfig::small(Scenario::Degradation);
+        let reference = attack.baseline();
+        assert_eq!(reference.sybils, 0);
+        assert_eq!(reference.sim_config().link, attack.sim_config().link);
+        assert!(attack.sim_config().link.loss > 0.0);
+        let plain = AttackConfig::small(Scenario::Censorship).baseline();
+        assert_eq!(plain.sim_config().link.loss, 0.0);
+    }
+
+    #[test]
+    fn evaluation_parameters_are_valid() {
+        let c = evaluation_config();
+        assert_eq!((c.mesh_n(), c.mesh_n_low(), c.mesh_n_high()), (8, 6, 12));
+        let (p, t) = evaluation_score(&[TopicHash::from("t")], Duration::from_secs(90));
+        p.validate().expect("valid params");
+        t.validate().expect("valid thresholds");
+    }
+}

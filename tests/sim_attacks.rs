@@ -1,0 +1,182 @@
+//! The attack suite at small size (`AttackConfig::small`): 60 honest nodes, 15 sybils with
+//! 30 connections each, 60 simulated seconds per run (the attack run only; the CLI adds the
+//! attack-free reference run). Each test runs one scenario and checks honest delivery, the
+//! attackers' fate and that no honest peer was graylisted.
+#![cfg(feature = "sim")]
+
+use std::time::Duration;
+
+use gossipsub::sim::attacks::{AttackConfig, AttackReport, Scenario, run_attack};
+
+/// Honest delivery, latency and honest-peer checks every scenario must pass.
+fn assert_honest_network_unharmed(report: &AttackReport, min_delivery: f64) {
+    let a = &report.attack;
+    assert!(
+        a.messages.len() >= 300,
+        "{} messages published\n{report}",
+        a.messages.len()
+    );
+    assert!(
+        a.delivery_ratio() >= min_delivery,
+        "delivery {}\n{report}",
+        a.delivery_ratio()
+    );
+    assert!(
+        a.latency.p99 < Duration::from_secs(2),
+        "p99 {:?}\n{report}",
+        a.latency.p99
+    );
+    assert_eq!(
+        report.observed.honest_ever_graylisted, 0,
+        "an honest peer was graylisted\n{report}"
+    );
+}
+
+fn attack(scenario: Scenario) -> AttackReport {
+    let config = AttackConfig::small(scenario);
+    let (attack, observed) = run_attack(&config);
+    let report = AttackReport {
+        config,
+        attack,
+        observed,
+        baseline: None,
+    };
+    println!("{report}");
+    report
+}
+
+/// Attackers were in honest meshes at some point and none is left at the end.
+fn assert_pruned(report: &AttackReport) {
+    assert!(
+        report.observed.peak_attacker_mesh_slots() > 0,
+        "the attackers never got into a mesh: the scenario tests nothing\n{report}"
+    );
+    assert!(
+        report.time_to_prune().is_some(),
+        "attackers still in honest meshes at the end\n{report}"
+    );
+}
+
+/// Every honest connection to an attacker graylisted it within a simulated minute.
+fn assert_graylisted_within_a_minute(report: &AttackReport) {
+    let t = report
+        .time_to_graylist()
+        .unwrap_or_else(|| panic!("attackers not graylisted\n{report}"));
+    assert!(
+        t <= Duration::from_secs(60),
+        "graylisted after {t:?}\n{report}"
+    );
+}
+
+#[test]
+fn baseline_delivers_everything_and_is_reproducible() {
+    let config = AttackConfig::small(Scenario::Baseline);
+    let (first, observed) = run_attack(&config);
+    assert_eq!(first.delivery_ratio(), 1.0, "{first}");
+    assert_eq!(observed.honest_ever_graylisted, 0);
+    // Without attackers nothing invalid is sent and nobody misbehaves: honest peers that score
+    // negative do so only through the mesh delivery terms (P3, P3b), never P4 or P7.
+    let [_, _, p4, p7, other] = observed.honest_negative_causes;
+    assert_eq!((p4, p7, other), (0, 0, 0));
+    let (second, _) = run_attack(&config);
+    assert_eq!(first.digest, second.digest);
+}
+
+#[test]
+fn sybil_spam_is_graylisted_and_harmless() {
+    let report = attack(Scenario::SybilSpam);
+    assert_honest_network_unharmed(&report, 1.0);
+    assert_graylisted_within_a_minute(&report);
+}
+
+#[test]
+fn censorship_sybils_are_pruned() {
+    let report = attack(Scenario::Censorship);
+    assert_honest_network_unharmed(&report, 1.0);
+    assert_pruned(&report);
+}
+
+#[test]
+fn covert_flash_is_survived() {
+    let report = attack(Scenario::CovertFlash);
+    assert_honest_network_unharmed(&report, 1.0);
+}
+
+#[test]
+fn eclipse_of_one_publisher_fails() {
+    let report = attack(Scenario::EclipseSingle);
+    assert_honest_network_unharmed(&report, 1.0);
+}
+
+#[test]
+fn eclipse_of_all_publishers_fails() {
+    let report = attack(Scenario::EclipsePublishers);
+    assert_honest_network_unharmed(&report, 1.0);
+}
+
+#[test]
+fn ihave_flood_with_broken_promises_is_pruned_and_its_gossip_ignored() {
+    let report = attack(Scenario::IHaveFlood);
+    assert_honest_network_unharmed(&report, 1.0);
+    assert_pruned(&report);
+    // Broken promises (P7) push the flooders below the gossip threshold, where their IHAVEs
+    // are ignored, so they stop earning penalties there and are not graylisted: every honest
+    // node scores them negative, and at some point below the gossip threshold.
+    let end = report.observed.samples.last().expect("samples");
+    assert_eq!(end.attackers_negative, end.attacker_connections, "{report}");
+    assert!(
+        report
+            .observed
+            .samples
+            .iter()
+            .any(|s| s.attackers_below_gossip > 0),
+        "{report}"
+    );
+}
+
+#[test]
+fn graft_flood_during_backoff_is_graylisted() {
+    let report = attack(Scenario::GraftFlood);
+    assert_honest_network_unharmed(&report, 1.0);
+    assert_graylisted_within_a_minute(&report);
+}
+
+#[test]
+fn iwant_spam_is_harmless() {
+    let report = attack(Scenario::IWantSpam);
+    assert_honest_network_unharmed(&report, 1.0);
+}
+
+#[test]
+fn cold_boot_is_survived() {
+    let report = attack(Scenario::ColdBoot);
+    assert_honest_network_unharmed(&report, 1.0);
+}
+
+#[test]
+fn attack_at_dawn_is_survived() {
+    let report = attack(Scenario::AttackAtDawn);
+    assert_honest_network_unharmed(&report, 1.0);
+}
+
+#[test]
+fn degraded_network_under_attack_still_delivers() {
+    let report = attack(Scenario::Degradation);
+    assert_honest_network_unharmed(&report, 0.99);
+}
+
+#[test]
+fn thirty_percent_sybils_at_cold_boot_deliver_at_least_99_percent() {
+    let mut config = AttackConfig::small(Scenario::ColdBoot);
+    // 30 % of all nodes are sybils.
+    config.sybils = config.honest * 3 / 7;
+    let (attack, observed) = run_attack(&config);
+    let report = AttackReport {
+        config,
+        attack,
+        observed,
+        baseline: None,
+    };
+    println!("{report}");
+    assert_honest_network_unharmed(&report, 0.99);
+}

@@ -1,0 +1,133 @@
+//! A small libp2p test-plans gossipsub-interop run on loopback: 4 of our nodes and 4
+//! libp2p-gossipsub 0.50.1 nodes (interop/test-plans), subnet-blob-msg with a shortened
+//! schedule. Every scored message must reach every node and every node must finish its
+//! script.
+//!
+//! Builds the node crate (its own workspace) into this crate's target directory, so the
+//! libp2p crates it shares with our dev-dependencies are reused, then runs
+//! `interop/test-plans/run` (python3).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_absolute() { d } else { root.join(d) })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+#[test]
+fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = target_dir(root);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    // Without the variables cargo sets for this test process: build scripts that watch one
+    // of them would otherwise rebuild half of libp2p on every switch between this build
+    // and a plain `cargo build` of the node crate.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let keep = [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_",
+            "CARGO_NET_",
+        ]
+        .iter()
+        .any(|k| key.starts_with(k))
+            || [
+                "CARGO_REGISTRIES_",
+                "CARGO_TERM_",
+                "CARGO_PROFILE_",
+                "CARGO_HTTP_",
+            ]
+            .iter()
+            .any(|k| key.starts_with(k));
+        if (key.starts_with("CARGO_") && !keep) || key == "OUT_DIR" {
+            build.env_remove(&*key);
+        }
+    }
+    let build = build
+        .args(["build", "--bins", "--manifest-path"])
+        .arg(root.join("interop/test-plans/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("cargo runs");
+    assert!(build.success(), "building interop/test-plans failed");
+
+    let summary = target.join(format!("test-plans-summary-{}.json", std::process::id()));
+    // Ports away from the runner's default 9000, different per test process.
+    let port_base = 30_000 + (std::process::id() % 2_000) * 16;
+    let run = Command::new("python3")
+        .arg(root.join("interop/test-plans/run"))
+        .args([
+            "--no-build",
+            "--quiet",
+            "--scenario",
+            "subnet-blob-msg",
+            "--nodes",
+            "8",
+        ])
+        .args(["--composition", "ours:4,libp2p-gossipsub:4"])
+        .args([
+            "--setup",
+            "4",
+            "--interval",
+            "1",
+            "--messages",
+            "6",
+            "--flush",
+            "3",
+        ])
+        .args(["--skip", "2", "--seed", "1"])
+        .arg("--port-base")
+        .arg(port_base.to_string())
+        .arg("--target-dir")
+        .arg(&target)
+        .arg("--out")
+        .arg(target.join("test-plans-runs"))
+        .arg("--json")
+        .arg(&summary)
+        .output()
+        .expect("python3 runs interop/test-plans/run");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "runner failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&summary).expect("runner wrote its summary");
+    let _ = std::fs::remove_file(&summary);
+    let field = |name: &str| -> String {
+        let at = text
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        let rest = &text[at + name.len() + 3..];
+        rest[..rest.find([',', '\n', '}']).unwrap()]
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("nodes"), "8", "{stdout}");
+    assert_eq!(
+        field("messages"),
+        "4",
+        "every published message was received:\n{stdout}"
+    );
+    assert_eq!(
+        field("reach_min"),
+        "1.0",
+        "every node got every message:\n{stdout}"
+    );
+    assert_eq!(
+        field("failed_count"),
+        "0",
+        "every node finished its script:\n{stdout}"
+    );
+    // Duplicates are logged (a mesh of 8 sends some): the harness scores them.
+    assert!(
+        field("dup_per_node").parse::<f64>().unwrap() > 0.0,
+        "duplicates are logged:\n{stdout}"
+    );
+}
