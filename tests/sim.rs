@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use gossipsub::sim::{LinkConfig, Network, Preset, Results, SimConfig, WorkloadConfig};
+use gossipsub::sim::{
+    LinkConfig, Network, Preset, Results, SimConfig, ValidationDelay, WorkloadConfig, run_many,
+};
 
 fn small(preset: Preset, loss: f64) -> SimConfig {
     SimConfig {
@@ -57,13 +59,84 @@ fn lossless_run_delivers_everything_and_is_reproducible() {
     assert_meshes_within_bounds(&first, Preset::Ethereum, warmup);
 
     let second = Network::new(cfg.clone()).run();
-    assert_eq!(first.digest, second.digest);
-    assert_eq!(first.messages, second.messages);
-    assert_eq!(first.bytes, second.bytes);
-    assert_eq!(first.latencies_us, second.latencies_us);
+    // Every field: messages, latencies, copies, bytes per node, mesh samples, counts, digest.
+    assert_eq!(first, second);
 
     let other_seed = Network::new(SimConfig { seed: 8, ..cfg }).run();
     assert_ne!(first.digest, other_seed.digest);
+}
+
+#[test]
+fn parallel_runs_equal_sequential_runs() {
+    let base = SimConfig {
+        nodes: 30,
+        duration: Duration::from_secs(8),
+        ..small(Preset::Ethereum, 0.02)
+    };
+    let configs: Vec<SimConfig> = (1..=3)
+        .map(|seed| SimConfig {
+            seed,
+            ..base.clone()
+        })
+        .collect();
+    let parallel = run_many(configs.clone(), 2);
+    let sequential: Vec<Results> = configs.into_iter().map(|c| Network::new(c).run()).collect();
+    assert_eq!(parallel, sequential);
+}
+
+/// With validation taking time, IDONTWANT (sent on arrival, before validation) reaches mesh
+/// peers before they forward: fewer duplicates than without IDONTWANT, and latency grows by
+/// about the delay per hop.
+#[test]
+fn validation_delay_lets_idontwant_cut_duplicates() {
+    let cfg = |delay_ms: u64, idontwant: bool| SimConfig {
+        validation: ValidationDelay::uniform(Duration::from_millis(delay_ms)),
+        idontwant,
+        ..small(Preset::Ethereum, 0.0)
+    };
+    let instant = Network::new(cfg(0, true)).run();
+    let with = Network::new(cfg(20, true)).run();
+    let without = Network::new(cfg(20, false)).run();
+    for r in [&instant, &with, &without] {
+        assert_eq!(r.delivery_ratio(), 1.0, "{r}");
+    }
+    assert!(
+        with.latency.p50 >= instant.latency.p50 + Duration::from_millis(20),
+        "{:?} vs {:?}",
+        with.latency,
+        instant.latency
+    );
+    let (d_with, d_without) = (
+        with.duplicates_per_delivery(),
+        without.duplicates_per_delivery(),
+    );
+    assert!(
+        d_with < 0.8 * d_without,
+        "duplicates per delivery with IDONTWANT {d_with:.2}, without {d_without:.2}"
+    );
+}
+
+/// A slow downlink delays what arrives at a node: with download bandwidth a tenth of upload,
+/// latency grows.
+#[test]
+fn download_bandwidth_delays_arrivals() {
+    let cfg = |download_bps: u64| SimConfig {
+        link: LinkConfig {
+            upload_bps: 50_000_000,
+            download_bps,
+            ..LinkConfig::default()
+        },
+        ..small(Preset::Ethereum, 0.0)
+    };
+    let fast = Network::new(cfg(0)).run();
+    let slow = Network::new(cfg(2_000_000)).run();
+    assert_eq!(slow.delivery_ratio(), 1.0, "{slow}");
+    assert!(
+        slow.latency.p50 > fast.latency.p50 + Duration::from_millis(5),
+        "{:?} vs {:?}",
+        slow.latency,
+        fast.latency
+    );
 }
 
 #[test]

@@ -36,7 +36,7 @@ fn blobs(nodes: usize, slots: u32, seed: u64, interleave: bool) -> SimConfig {
         duration: Duration::from_secs(12) * slots,
         drain: Duration::from_secs(6),
         sample_interval: Duration::from_secs(60),
-        outsiders: 0,
+        ..SimConfig::default()
     }
 }
 

@@ -8,6 +8,10 @@
 //! Prints a summary table, writes `messages.csv` and `mesh.csv`, and draws
 //! `latency_cdf.svg` and `duplicates.svg` into `--out`.
 //!
+//! `--runs N` runs seeds `seed .. seed + N` (or `--seeds 1,5,9` those seeds) as independent
+//! runs on `--threads` threads: each run's results are exactly those of running it alone.
+//! Each run then writes into `--out/seed-<seed>/`, and a table compares the runs.
+//!
 //! `--attack <name>` (or `--attack all`) runs the attack suite instead (see
 //! `gossipsub::sim::attacks`): each scenario and its attack-free reference run, a markdown
 //! table, and `<name>-delivery.svg` / `<name>-latency-cdf.svg` per scenario in `--out`.
@@ -23,8 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use gossipsub::sim::{
-    LatencyModel, LinkConfig, Network, Preset, SimConfig, TopologyConfig, WorkloadConfig,
-    plot_duplicates, plot_latency_cdf,
+    LatencyModel, LinkConfig, Preset, Results, SimConfig, TopologyConfig, ValidationDelay,
+    WorkloadConfig, plot_duplicates, plot_latency_cdf, run_many,
 };
 
 #[global_allocator]
@@ -73,6 +77,27 @@ struct Args {
     /// Upload bandwidth per node in Mbit/s (0: unlimited).
     #[arg(long, default_value_t = 50.0)]
     upload_mbps: f64,
+    /// Download bandwidth per node in Mbit/s (0: unlimited).
+    #[arg(long, default_value_t = 50.0)]
+    download_mbps: f64,
+    /// How long honest nodes take to validate a message before forwarding it.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    validation_delay: Duration,
+    /// Per-topic validation delays overriding --validation-delay: `0=5ms,2=1ms`.
+    #[arg(long)]
+    topic_validation_delay: Option<String>,
+    /// Honest nodes never send IDONTWANT.
+    #[arg(long)]
+    no_idontwant: bool,
+    /// Number of independent runs, with seeds --seed, --seed + 1, ...
+    #[arg(long, default_value_t = 1)]
+    runs: u64,
+    /// Seeds of independent runs (overrides --seed and --runs): `1,2,7`.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// Threads for independent runs (default: available cores).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Number of publishing nodes.
     #[arg(long, default_value_t = 10)]
     publishers: usize,
@@ -151,6 +176,20 @@ fn parse_latency(s: &str) -> anyhow::Result<LatencyModel> {
     })
 }
 
+fn parse_topic_delays(s: &str) -> anyhow::Result<Vec<(usize, Duration)>> {
+    s.split(',')
+        .map(|entry| {
+            let (topic, delay) = entry
+                .split_once('=')
+                .context("per-topic validation delay is TOPIC=DELAY")?;
+            Ok((
+                topic.trim().parse()?,
+                parse_duration(delay).map_err(anyhow::Error::msg)?,
+            ))
+        })
+        .collect()
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(name) = &args.attack.attack {
@@ -163,6 +202,13 @@ fn main() -> anyhow::Result<()> {
             !args.no_plots,
         );
     }
+    let validation = ValidationDelay {
+        default: args.validation_delay,
+        per_topic: match &args.topic_validation_delay {
+            Some(s) => parse_topic_delays(s)?,
+            None => Vec::new(),
+        },
+    };
     let cfg = SimConfig {
         nodes: args.nodes,
         outsiders: 0,
@@ -176,6 +222,7 @@ fn main() -> anyhow::Result<()> {
             jitter: args.jitter,
             loss: args.loss,
             upload_bps: (args.upload_mbps * 1e6) as u64,
+            download_bps: (args.download_mbps * 1e6) as u64,
         },
         topology: TopologyConfig {
             connections: args.connections,
@@ -195,23 +242,74 @@ fn main() -> anyhow::Result<()> {
         duration: args.duration,
         drain: args.drain,
         sample_interval: args.sample_interval,
+        validation,
+        idontwant: !args.no_idontwant,
+    };
+    let seeds: Vec<u64> = if args.seeds.is_empty() {
+        (0..args.runs.max(1)).map(|k| args.seed + k).collect()
+    } else {
+        args.seeds.clone()
     };
     let mesh_bounds = {
         let c = cfg.preset.config();
         (c.mesh_n_low(), c.mesh_n_high())
     };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let configs: Vec<SimConfig> = seeds
+        .iter()
+        .map(|seed| SimConfig {
+            seed: *seed,
+            ..cfg.clone()
+        })
+        .collect();
     let wall = Instant::now();
-    let results = Network::new(cfg).run();
+    let all = run_many(configs, threads);
     let wall = wall.elapsed();
-    println!("{results}");
-    if let Some(s) = results.mesh.last() {
-        println!(
-            "{:<28} {:.4}",
-            format!("mesh in [{}, {}]", mesh_bounds.0, mesh_bounds.1),
-            s.fraction_within(mesh_bounds.0, mesh_bounds.1)
-        );
+    let several = all.len() > 1;
+    for (seed, results) in seeds.iter().zip(&all) {
+        if several {
+            println!("== seed {seed}");
+        }
+        println!("{results}");
+        if let Some(s) = results.mesh.last() {
+            println!(
+                "{:<28} {:.4}",
+                format!("mesh in [{}, {}]", mesh_bounds.0, mesh_bounds.1),
+                s.fraction_within(mesh_bounds.0, mesh_bounds.1)
+            );
+        }
+        let out = if several {
+            args.out.join(format!("seed-{seed}"))
+        } else {
+            args.out.clone()
+        };
+        write_outputs(&args, &out, *seed, results)?;
     }
-    println!("{:<28} {:.2} s", "wall time", wall.as_secs_f64());
+    if several {
+        println!(
+            "\n{:>8} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            "seed", "delivery", "p50 ms", "p99 ms", "dup/deliv", "events"
+        );
+        for (seed, r) in seeds.iter().zip(&all) {
+            println!(
+                "{seed:>8} {:>10.6} {:>10.1} {:>10.1} {:>10.3} {:>12}",
+                r.delivery_ratio(),
+                r.latency.p50.as_secs_f64() * 1e3,
+                r.latency.p99.as_secs_f64() * 1e3,
+                r.duplicates_per_delivery(),
+                r.events
+            );
+        }
+    }
+    println!(
+        "{:<28} {:.2} s ({} run(s) on {} thread(s))",
+        "wall time",
+        wall.as_secs_f64(),
+        all.len(),
+        threads.min(all.len())
+    );
     if args.memory {
         let (seen, cached) = memory::report(10_000, args.size);
         println!("{:<28} {seen:.0} B", "bytes per seen entry");
@@ -220,20 +318,28 @@ fn main() -> anyhow::Result<()> {
             "bytes per cached message"
         );
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let csv = args.out.join("messages.csv");
+    Ok(())
+}
+
+/// Writes the CSV files and charts of one run into `out`.
+fn write_outputs(
+    args: &Args,
+    out: &std::path::Path,
+    seed: u64,
+    results: &Results,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let csv = out.join("messages.csv");
     results.write_messages_csv(BufWriter::new(File::create(&csv)?))?;
-    let mesh_csv = args.out.join("mesh.csv");
+    let mesh_csv = out.join("mesh.csv");
     results.write_mesh_csv(BufWriter::new(File::create(&mesh_csv)?))?;
     println!("wrote {} and {}", csv.display(), mesh_csv.display());
     if !args.no_plots {
-        let label = format!("{} nodes, seed {}", args.nodes, args.seed);
-        let cdf = args.out.join("latency_cdf.svg");
-        plot_latency_cdf(&cdf, &[(label.as_str(), &results)])
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let dup = args.out.join("duplicates.svg");
-        plot_duplicates(&dup, &results).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let label = format!("{} nodes, seed {seed}", args.nodes);
+        let cdf = out.join("latency_cdf.svg");
+        plot_latency_cdf(&cdf, &[(label.as_str(), results)]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dup = out.join("duplicates.svg");
+        plot_duplicates(&dup, results).map_err(|e| anyhow::anyhow!("{e}"))?;
         println!("drew {} and {}", cdf.display(), dup.display());
     }
     Ok(())

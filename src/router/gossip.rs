@@ -169,7 +169,6 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
-        let mut cancelled = Vec::new();
         for id in message_ids {
             if state.idontwant_received >= max {
                 self.counters.idontwant_ignored += 1;
@@ -179,14 +178,11 @@ impl Router {
             self.counters.idontwant_received += 1;
             if state.dont_send.insert(id.clone()) {
                 state.dont_send_order.push_back((tick, id.clone()));
-                cancelled.push(id);
+                self.actions.push_back(super::Action::CancelForward {
+                    peer: from,
+                    message_id: id,
+                });
             }
-        }
-        for message_id in cancelled {
-            self.actions.push_back(super::Action::CancelForward {
-                peer: from,
-                message_id,
-            });
         }
     }
 

@@ -211,12 +211,13 @@ impl Router {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
-        let peers: Vec<PeerId> = mesh
-            .iter()
-            .filter(|p| Some(**p) != except && !self.skip_idontwant(p, topic))
-            .copied()
-            .collect();
-        for peer in peers {
+        let mut peers = std::mem::take(&mut self.scratch_peers);
+        peers.extend(
+            mesh.iter()
+                .filter(|p| Some(**p) != except && !self.skip_idontwant(p, topic))
+                .copied(),
+        );
+        for peer in peers.drain(..) {
             self.send_control(
                 peer,
                 ControlAction::IDontWant {
@@ -224,18 +225,14 @@ impl Router {
                 },
             );
         }
+        self.scratch_peers = peers;
     }
 
     /// Forwards a validated message to the topic's mesh and floodsub peers, except the peer it
     /// came from, its author, and peers that sent IDONTWANT for it.
     pub(super) fn forward(&mut self, id: &MessageId, message: &RawMessage, from: Option<PeerId>) {
-        let mut recipients: Vec<PeerId> = self
-            .mesh
-            .get(&message.topic)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let mut recipients = std::mem::take(&mut self.scratch_peers);
+        recipients.extend(self.mesh.get(&message.topic).into_iter().flatten().copied());
         self.add_flood_and_direct_recipients(&mut recipients, &message.topic);
         recipients.retain(|p| {
             Some(*p) != from
@@ -244,9 +241,10 @@ impl Router {
                 && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
                 && !self.wants_partial_only(p, &message.topic)
         });
-        for peer in recipients {
+        for peer in recipients.drain(..) {
             self.send_message(peer, id, message, SendClass::Forward);
         }
+        self.scratch_peers = recipients;
     }
 
     pub(super) fn send_message(

@@ -170,6 +170,9 @@ pub struct Router {
     transform: Box<dyn DataTransform>,
     /// The latest instant passed in (time never goes back).
     now: Instant,
+    /// A peer list reused by the per-message paths (IDONTWANT, forwarding), so they do not
+    /// allocate one per message. Always empty between uses.
+    scratch_peers: Vec<PeerId>,
     /// The Partial Messages extension.
     #[cfg(feature = "partial-messages")]
     partial: partial::PartialState,
@@ -242,6 +245,7 @@ impl Router {
             actions: VecDeque::new(),
             heartbeat_ticks: 0,
             counters: Counters::default(),
+            scratch_peers: Vec::new(),
         })
     }
 

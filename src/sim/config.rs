@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::link::LinkConfig;
 use super::topology::TopologyConfig;
-use crate::config::Config;
+use crate::config::{Config, ConfigBuilder};
 
 /// Which router configuration every honest node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,14 @@ impl Preset {
         match self {
             Preset::Default => Config::default(),
             Preset::Ethereum => Config::ethereum(),
+        }
+    }
+
+    /// The builder of this preset's router configuration, to change it.
+    pub fn builder(self) -> ConfigBuilder {
+        match self {
+            Preset::Default => ConfigBuilder::default(),
+            Preset::Ethereum => ConfigBuilder::ethereum(),
         }
     }
 
@@ -107,6 +115,60 @@ pub struct SimConfig {
     pub drain: Duration,
     /// How often mesh degrees are sampled.
     pub sample_interval: Duration,
+    /// How long honest nodes take to validate a message before accepting (and forwarding)
+    /// it. Zero (the default) accepts at once.
+    pub validation: ValidationDelay,
+    /// Whether honest nodes send IDONTWANT (meshsub 1.2) as the preset says (`true`, the
+    /// default) or never (`false`), to measure what it saves.
+    pub idontwant: bool,
+}
+
+impl SimConfig {
+    /// The router configuration every honest node runs: the preset's, without IDONTWANT
+    /// when [`SimConfig::idontwant`] is off.
+    pub fn router_config(&self) -> Config {
+        if self.idontwant {
+            return self.preset.config();
+        }
+        let mut builder = self.preset.builder();
+        builder
+            .idontwant_message_size_threshold(usize::MAX)
+            .idontwant_on_publish(false);
+        builder
+            .build()
+            .expect("a preset without IDONTWANT is valid")
+    }
+}
+
+/// How long the simulated application of an honest node takes to validate a message, by
+/// topic number. Validations run concurrently: each message is accepted `delay` after it
+/// arrived, whatever else is being validated. The router sends IDONTWANT when a message
+/// arrives and forwards it once accepted, so a delay gives IDONTWANT time to take effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationDelay {
+    /// The delay of every topic not listed in `per_topic`.
+    pub default: Duration,
+    /// (topic number, delay) overrides.
+    pub per_topic: Vec<(usize, Duration)>,
+}
+
+impl ValidationDelay {
+    /// The same delay on every topic.
+    pub fn uniform(delay: Duration) -> Self {
+        ValidationDelay {
+            default: delay,
+            per_topic: Vec::new(),
+        }
+    }
+
+    /// The delay of topic number `topic`.
+    pub fn of(&self, topic: usize) -> Duration {
+        self.per_topic
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == topic)
+            .map_or(self.default, |(_, d)| *d)
+    }
 }
 
 impl Default for SimConfig {
@@ -123,6 +185,8 @@ impl Default for SimConfig {
             duration: Duration::from_secs(60),
             drain: Duration::from_secs(10),
             sample_interval: Duration::from_secs(5),
+            validation: ValidationDelay::default(),
+            idontwant: true,
         }
     }
 }

@@ -78,6 +78,11 @@ pub struct LinkConfig {
     /// Upload bandwidth of each node in bits per second; 0 means unlimited. A node's RPCs
     /// leave one after another, each taking `bytes * 8 / bandwidth`.
     pub upload_bps: u64,
+    /// Download bandwidth of each node in bits per second; 0 means unlimited. What arrives
+    /// at a node is taken in one after another, in order of arrival, each taking
+    /// `bytes * 8 / bandwidth`; an idle downlink takes an RPC in while it is being uploaded,
+    /// so it then adds no delay unless it is slower than the sender's uplink.
+    pub download_bps: u64,
 }
 
 impl Default for LinkConfig {
@@ -90,6 +95,7 @@ impl Default for LinkConfig {
             jitter: Duration::from_millis(2),
             loss: 0.0,
             upload_bps: 50_000_000,
+            download_bps: 50_000_000,
         }
     }
 }
@@ -112,6 +118,15 @@ impl LinkConfig {
             0
         } else {
             ((u128::from(bytes) * 8 * 1_000_000_000) / u128::from(self.upload_bps)) as u64
+        }
+    }
+
+    /// Time for a node's downlink to take in `bytes`, in nanoseconds.
+    pub(crate) fn receive_time(&self, bytes: u64) -> u64 {
+        if self.download_bps == 0 {
+            0
+        } else {
+            ((u128::from(bytes) * 8 * 1_000_000_000) / u128::from(self.download_bps)) as u64
         }
     }
 

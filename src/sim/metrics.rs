@@ -152,7 +152,7 @@ impl Recorder {
             let record = &mut self.messages[m as usize];
             let size = *record
                 .wire_size
-                .get_or_insert_with(|| framed(wire::encoded_len(rpc)));
+                .get_or_insert_with(|| framed(wire::rpc_len(rpc)));
             NodeBytes {
                 data: size,
                 ..NodeBytes::default()
@@ -190,64 +190,52 @@ fn is_gossip(c: &ControlAction) -> bool {
     )
 }
 
-/// Splits the wire size of an RPC into classes.
+/// Splits the wire size of an RPC into classes, from the exact field lengths (nothing is
+/// encoded or cloned).
 fn classify(rpc: &Rpc) -> NodeBytes {
-    let total = framed(wire::encoded_len(rpc));
-    // Fast paths without splitting: control-only RPCs of one class, or subscriptions only.
-    let only = |class: fn(u64) -> NodeBytes| class(total);
-    if rpc.messages.is_empty() && rpc.subscriptions.is_empty() {
-        if rpc.control.iter().all(is_gossip) {
-            return only(|b| NodeBytes {
-                gossip: b,
-                ..NodeBytes::default()
-            });
-        }
-        if !rpc.control.iter().any(is_gossip) {
-            return only(|b| NodeBytes {
-                mesh: b,
-                ..NodeBytes::default()
-            });
-        }
-    }
-    if rpc.messages.is_empty() && rpc.control.is_empty() {
-        return only(|b| NodeBytes {
-            other: b,
-            ..NodeBytes::default()
-        });
-    }
-    let part = |rpc: Rpc| wire::encoded_len(&rpc) as u64;
-    let data = if rpc.messages.is_empty() {
-        0
-    } else {
-        part(Rpc {
-            messages: rpc.messages.clone(),
-            ..Rpc::default()
-        })
-    };
-    let gossip_actions: Vec<ControlAction> = rpc
-        .control
+    let total = framed(wire::rpc_len(rpc));
+    let data: usize = rpc
+        .messages
         .iter()
-        .filter(|c| is_gossip(c))
-        .cloned()
-        .collect();
-    let mesh_actions: Vec<ControlAction> = rpc
-        .control
-        .iter()
-        .filter(|c| !is_gossip(c))
-        .cloned()
-        .collect();
-    let control_part = |control: Vec<ControlAction>| {
-        if control.is_empty() {
-            0
+        .map(|m| wire::field_len(wire::message_len(m)))
+        .sum();
+    let (mut gossip, mut mesh) = (0, 0);
+    for action in &rpc.control {
+        let len = wire::field_len(wire::entry_len(action));
+        if is_gossip(action) {
+            gossip += len;
         } else {
-            part(Rpc {
-                control,
-                ..Rpc::default()
-            })
+            mesh += len;
         }
-    };
-    let gossip = control_part(gossip_actions);
-    let mesh = control_part(mesh_actions);
+    }
+    // The control field's own tag and length go with its class when it has one class.
+    let control = |body: usize| if body > 0 { wire::field_len(body) } else { 0 };
+    let (gossip, mesh) = (control(gossip) as u64, control(mesh) as u64);
+    let data = data as u64;
+    if rpc.subscriptions.is_empty() && rpc.extensions.is_none() && !rpc.test_extension {
+        // One class only: the whole frame (length prefix included) counts in it.
+        match (data > 0, gossip > 0, mesh > 0) {
+            (true, false, false) => {
+                return NodeBytes {
+                    data: total,
+                    ..NodeBytes::default()
+                };
+            }
+            (false, true, false) => {
+                return NodeBytes {
+                    gossip: total,
+                    ..NodeBytes::default()
+                };
+            }
+            (false, false, true) => {
+                return NodeBytes {
+                    mesh: total,
+                    ..NodeBytes::default()
+                };
+            }
+            _ => {}
+        }
+    }
     NodeBytes {
         data,
         gossip,
@@ -285,6 +273,63 @@ mod tests {
         let b = classify(&rpc);
         assert!(b.gossip > 20 && b.mesh > 0 && b.other > 0);
         assert_eq!(b.total(), framed(wire::encoded_len(&rpc)));
+        // Each class's share is what an RPC of just that part encodes to.
+        let part = |rpc: Rpc| wire::encoded_len(&rpc) as u64;
+        assert_eq!(
+            b.gossip,
+            part(Rpc {
+                control: vec![rpc.control[1].clone()],
+                ..Rpc::default()
+            })
+        );
+        assert_eq!(
+            b.mesh,
+            part(Rpc {
+                control: vec![rpc.control[0].clone()],
+                ..Rpc::default()
+            })
+        );
+        // A message with an IDONTWANT: data and gossip split, framing in `other`.
+        let message = crate::types::RawMessage {
+            source: None,
+            data: bytes::Bytes::from(vec![1; 300]),
+            data_absent: false,
+            sequence_number: Some(9),
+            topic: TopicHash::from("t"),
+            signature: None,
+            key: None,
+        };
+        let idontwant = ControlAction::IDontWant {
+            message_ids: vec![MessageId::new(vec![3; 20])],
+        };
+        let mixed = Rpc {
+            messages: vec![message.clone()],
+            control: vec![idontwant.clone()],
+            ..Rpc::default()
+        };
+        let b = classify(&mixed);
+        assert_eq!(b.total(), framed(wire::encoded_len(&mixed)));
+        assert_eq!(
+            b.data,
+            part(Rpc {
+                messages: vec![message.clone()],
+                ..Rpc::default()
+            })
+        );
+        assert_eq!(
+            b.gossip,
+            part(Rpc {
+                control: vec![idontwant],
+                ..Rpc::default()
+            })
+        );
+        // One class: the whole frame, length prefix included.
+        let only = Rpc {
+            messages: vec![message],
+            ..Rpc::default()
+        };
+        assert_eq!(classify(&only).data, framed(wire::encoded_len(&only)));
+        assert_eq!(classify(&only).total(), classify(&only).data);
         assert_eq!(framed(127), 128);
         assert_eq!(framed(128), 130);
     }

@@ -2,9 +2,18 @@
 //!
 //! Because the [`Router`](crate::router::Router) never reads the clock, thousands of real
 //! routers run in one process, driven by one event queue ordered by (time, sequence):
-//! deliveries after link latency and upload serialisation, heartbeats, publishes,
-//! subscription changes and churn. No threads, sockets or wall clock: the same
-//! [`SimConfig`] (seed included) gives identical [`Results`], bit for bit.
+//! deliveries after upload serialisation, link latency and download serialisation,
+//! heartbeats, validations, publishes, subscription changes and churn. No threads, sockets or
+//! wall clock: the same [`SimConfig`] (seed included) gives identical [`Results`], bit for
+//! bit.
+//!
+//! Consecutive RPCs that one input of a node (an arriving batch, a heartbeat, a publish)
+//! sends to one peer travel as one batch, as a connection handler writes what was queued
+//! together: the RPCs leave the uplink one after another and arrive together, in order. The
+//! uplink keeps the order in which the node produced its RPCs across peers. Honest nodes accept
+//! each message after its topic's [`ValidationDelay`] (zero by default); the router sends
+//! IDONTWANT on arrival and forwards on acceptance. Independent runs (seeds, parameter
+//! sweeps) go on several threads with [`run_many`], each giving exactly what it gives alone.
 //!
 //! ```no_run
 //! use gossipsub::sim::{Network, SimConfig};
@@ -25,16 +34,18 @@ mod link;
 mod metrics;
 mod network;
 mod node;
+mod parallel;
 mod plot;
 mod queue;
 mod results;
 mod topology;
 
-pub use config::{Preset, SimConfig, WorkloadConfig};
+pub use config::{Preset, SimConfig, ValidationDelay, WorkloadConfig};
 pub use link::{DEFAULT_REGION_MATRIX_MS, LatencyModel, LinkConfig};
 pub use metrics::NodeBytes;
 pub use network::{Network, NodeFactory, Observer, batch_completion};
 pub use node::{HonestNode, NodeBehaviour, NodeCtx, NodeInit, NodeOutput, Validator};
+pub use parallel::{run_many, run_many_with};
 pub use plot::{PlotResult, plot_duplicates, plot_latency_cdf};
 pub use results::{Latency, MeshSample, MessageResult, Results};
 pub use topology::TopologyConfig;

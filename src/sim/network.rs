@@ -18,7 +18,7 @@ use super::queue::EventQueue;
 use super::results::{MeshSample, Results};
 use super::topology::{assign_regions, pick_peers, random_graph};
 use crate::config::Config;
-use crate::types::TopicHash;
+use crate::types::{Rpc, TopicHash};
 
 #[path = "batch.rs"]
 mod batch;
@@ -34,15 +34,25 @@ pub type Observer = Box<dyn FnMut(Duration, &[Box<dyn NodeBehaviour>])>;
 /// Marks "no message" in a delivery event.
 const NO_MESSAGE: u32 = u32::MAX;
 
+/// RPCs of one input of a node to one peer, in sending order, each with the index of the
+/// recorded message it carries (or [`NO_MESSAGE`]).
+type Batch = Vec<(Rpc, u32)>;
+
 enum Event {
-    /// An RPC arrives at `to`, if both ends are still the incarnations that sent it.
+    /// RPCs arrive at `to`, if both ends are still the incarnations that sent them: everything
+    /// one input of `from` sent to `to` travels as one write and arrives together.
     Deliver {
         to: u32,
         from: u32,
         to_epoch: u32,
         from_epoch: u32,
-        message: u32,
-        rpc: crate::types::Rpc,
+        /// Bytes on the wire and the time the sender's uplink took for them.
+        bytes: u64,
+        upload: u64,
+        /// Whether the receiver's downlink has already taken them in (a delivery that found
+        /// the downlink busy is put back until it is done).
+        received: bool,
+        rpcs: Batch,
     },
     Timeout(u32),
     Publish(u32),
@@ -76,6 +86,7 @@ pub struct Network {
     timer: Vec<u64>,
     links: Vec<Vec<Link>>,
     uplink_free: Vec<u64>,
+    downlink_free: Vec<u64>,
     regions: Vec<u8>,
     topics: Vec<TopicHash>,
     /// `subscribed[node * topics + topic]`.
@@ -89,6 +100,10 @@ pub struct Network {
     topo_rng: StdRng,
     seed_rng: StdRng,
     out: Vec<NodeOutput>,
+    /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
+    batches: Vec<(u32, Batch)>,
+    /// Emptied batches, kept for their allocations.
+    pool: Vec<Batch>,
     rec: Recorder,
     mesh: Vec<MeshSample>,
     events: u64,
@@ -156,7 +171,7 @@ impl Network {
         }
         let publish_end = nanos(cfg.warmup + cfg.duration);
         let end = publish_end + nanos(cfg.drain);
-        let router_config = cfg.preset.config();
+        let router_config = cfg.router_config();
         let npub = publishers.len();
         Network {
             router_config,
@@ -174,6 +189,7 @@ impl Network {
             timer: vec![u64::MAX; n],
             links: vec![Vec::new(); n],
             uplink_free: vec![0; n],
+            downlink_free: vec![0; n],
             regions,
             topics,
             subscribed,
@@ -186,6 +202,8 @@ impl Network {
             topo_rng,
             seed_rng,
             out: Vec::new(),
+            batches: Vec::new(),
+            pool: Vec::new(),
             rec: Recorder::new(n),
             mesh: Vec::new(),
             events: 0,
@@ -325,6 +343,13 @@ impl Network {
             config: self.router_config.clone(),
             signed: self.cfg.preset.signed(),
             now: self.instant(),
+            validation_delays: self
+                .topics
+                .iter()
+                .enumerate()
+                .map(|(t, topic)| (topic.clone(), self.cfg.validation.of(t)))
+                .filter(|(_, d)| !d.is_zero())
+                .collect(),
         };
         (self.factory)(&init)
     }
@@ -372,8 +397,10 @@ impl Network {
                 from,
                 to_epoch,
                 from_epoch,
-                message,
-                rpc,
+                bytes,
+                upload,
+                received,
+                mut rpcs,
             } => {
                 let (t, f) = (to as usize, from as usize);
                 if !self.online[t]
@@ -381,15 +408,42 @@ impl Network {
                     || self.epoch[t] != to_epoch
                     || self.epoch[f] != from_epoch
                 {
+                    self.recycle(rpcs);
                     return;
                 }
-                if message != NO_MESSAGE && t < self.honest {
-                    self.rec.received(t, message);
+                if !received && self.cfg.link.download_bps > 0 {
+                    // The downlink takes the bytes in as they come (from `now - upload`) at
+                    // its own rate, after what it is still taking in.
+                    let start = self.now.saturating_sub(upload).max(self.downlink_free[t]);
+                    let done = self
+                        .now
+                        .max(start.saturating_add(self.cfg.link.receive_time(bytes)));
+                    self.downlink_free[t] = done;
+                    if done > self.now {
+                        let event = Event::Deliver {
+                            to,
+                            from,
+                            to_epoch,
+                            from_epoch,
+                            bytes,
+                            upload,
+                            received: true,
+                            rpcs,
+                        };
+                        self.queue.push(done, event);
+                        return;
+                    }
                 }
                 let now = self.instant();
                 let peer = self.peer_ids[f];
-                let mut ctx = NodeCtx::new(now, &mut self.out);
-                self.nodes[t].on_rpc(&mut ctx, peer, rpc);
+                for (rpc, message) in rpcs.drain(..) {
+                    if message != NO_MESSAGE && t < self.honest {
+                        self.rec.received(t, message);
+                    }
+                    let mut ctx = NodeCtx::new(now, &mut self.out);
+                    self.nodes[t].on_rpc(&mut ctx, peer, rpc);
+                }
+                self.recycle(rpcs);
                 self.flush(t);
             }
             Event::Timeout(node) => {
@@ -420,9 +474,17 @@ impl Network {
         }
     }
 
-    /// Hands node `i`'s outputs to the links and the recorder.
+    /// Returns an emptied batch to the pool.
+    fn recycle(&mut self, mut rpcs: Batch) {
+        rpcs.clear();
+        self.pool.push(rpcs);
+    }
+
+    /// Hands node `i`'s outputs to the recorder and the links: each run of consecutive RPCs
+    /// to one peer goes as one batch, and the batches leave in the order they were produced.
     fn flush(&mut self, i: usize) {
         let mut out = std::mem::take(&mut self.out);
+        let mut batches = std::mem::take(&mut self.batches);
         for output in out.drain(..) {
             match output {
                 NodeOutput::Send {
@@ -436,7 +498,15 @@ impl Network {
                     let message = message_id
                         .and_then(|id| self.rec.message_index(&id))
                         .unwrap_or(NO_MESSAGE);
-                    self.transmit(i, to, rpc, message);
+                    // Only consecutive RPCs to one peer share a batch: the uplink sends
+                    // everything in the order the node produced it, so a batch never holds
+                    // back an RPC behind ones to other peers.
+                    if batches.last().is_none_or(|(peer, _)| *peer != to) {
+                        batches.push((to, self.pool.pop().unwrap_or_default()));
+                    }
+                    if let Some((_, batch)) = batches.last_mut() {
+                        batch.push((rpc, message));
+                    }
                 }
                 NodeOutput::Delivered { message_id } => {
                     self.rec.delivered(i, &message_id, self.now);
@@ -444,22 +514,41 @@ impl Network {
             }
         }
         self.out = out;
+        for (to, rpcs) in batches.drain(..) {
+            self.transmit(i, to, rpcs);
+        }
+        self.batches = batches;
         if self.online[i] {
             self.reschedule(i, false);
         }
     }
 
-    /// Puts an RPC on node `from`'s uplink towards `to`.
-    fn transmit(&mut self, from: usize, to: u32, rpc: crate::types::Rpc, message: u32) {
+    /// Puts a batch of RPCs on node `from`'s uplink towards `to`. Each RPC costs upload time
+    /// and may be lost on its own; the rest arrive together.
+    fn transmit(&mut self, from: usize, to: u32, mut rpcs: Batch) {
         let Some(link) = self.links[from].iter().position(|l| l.peer == to) else {
+            self.recycle(rpcs);
             return;
         };
-        let message_index = (message != NO_MESSAGE).then_some(message);
-        let bytes = self.rec.sent(from, &rpc, message_index);
-        let depart = self.now.max(self.uplink_free[from]) + self.cfg.link.transmit_time(bytes);
+        let mut depart = self.now.max(self.uplink_free[from]);
+        let (mut bytes, mut upload) = (0, 0);
+        let (rec, cfg, rng) = (&mut self.rec, &self.cfg.link, &mut self.link_rng);
+        rpcs.retain(|(rpc, message)| {
+            let message_index = (*message != NO_MESSAGE).then_some(*message);
+            let size = rec.sent(from, rpc, message_index);
+            let time = cfg.transmit_time(size);
+            depart += time;
+            if cfg.sample_loss(rng) {
+                rec.rpcs_lost += 1;
+                return false;
+            }
+            bytes += size;
+            upload += time;
+            true
+        });
         self.uplink_free[from] = depart;
-        if self.cfg.link.sample_loss(&mut self.link_rng) {
-            self.rec.rpcs_lost += 1;
+        if rpcs.is_empty() {
+            self.recycle(rpcs);
             return;
         }
         let jitter = self.cfg.link.sample_jitter(&mut self.link_rng);
@@ -471,8 +560,10 @@ impl Network {
             from: from as u32,
             to_epoch: self.epoch[to as usize],
             from_epoch: self.epoch[from],
-            message,
-            rpc,
+            bytes,
+            upload,
+            received: false,
+            rpcs,
         };
         self.queue.push(arrive, event);
     }
@@ -582,6 +673,7 @@ impl Network {
     fn join(&mut self, node: usize) {
         self.online[node] = true;
         self.uplink_free[node] = self.now;
+        self.downlink_free[node] = self.now;
         self.nodes[node] = self.build_node(node);
         self.subscribe_all(node);
         let online: Vec<u32> = (0..self.cfg.nodes as u32)

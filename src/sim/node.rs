@@ -2,6 +2,9 @@
 //! wraps a real [`Router`]; attack strategies implement the trait themselves (or wrap an
 //! `HonestNode` and tamper with what goes in and out) without touching the router.
 
+use std::collections::VecDeque;
+use std::time::Duration;
+
 use web_time::Instant;
 
 use bytes::Bytes;
@@ -70,6 +73,9 @@ pub struct NodeInit {
     pub signed: bool,
     /// The instant the node starts at.
     pub now: Instant,
+    /// How long validating a message takes, for the topics where it takes time (see
+    /// [`ValidationDelay`](super::ValidationDelay)); other topics validate at once.
+    pub validation_delays: Vec<(TopicHash, Duration)>,
 }
 
 /// The behaviour of one simulated node. Every method gets the current instant through
@@ -124,12 +130,20 @@ pub trait NodeBehaviour {
 /// The application's verdict on a message; see [`HonestNode::with_validator`].
 pub type Validator = fn(&crate::types::Message) -> MessageAcceptance;
 
+/// A message being validated: (due, id, propagation source, verdict).
+type Pending = (Instant, MessageId, PeerId, MessageAcceptance);
+
 /// An honest node: a real [`Router`] that accepts every message it validates (or asks its
-/// [`Validator`]).
+/// [`Validator`]), at once or after the topic's validation delay.
 pub struct HonestNode {
     peer_id: PeerId,
     router: Router,
     validator: Option<Validator>,
+    /// Messages being validated, one FIFO per distinct delay (so each stays in time order):
+    /// (delay, [(due, id, propagation source, verdict)]).
+    validating: Vec<(Duration, VecDeque<Pending>)>,
+    /// The delay of each topic that has one.
+    delays: Vec<(TopicHash, Duration)>,
 }
 
 impl HonestNode {
@@ -148,6 +162,74 @@ impl HonestNode {
             peer_id,
             router,
             validator: None,
+            validating: Vec::new(),
+            delays: init
+                .validation_delays
+                .iter()
+                .filter(|(_, d)| !d.is_zero())
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The validation delay of `topic`.
+    fn delay_of(&self, topic: &TopicHash) -> Duration {
+        self.delays
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map_or(Duration::ZERO, |(_, d)| *d)
+    }
+
+    /// Starts validating `message_id`: accepted at once without a delay, else queued.
+    fn validate(
+        &mut self,
+        ctx: &NodeCtx<'_>,
+        topic: &TopicHash,
+        id: MessageId,
+        source: PeerId,
+        verdict: MessageAcceptance,
+    ) {
+        let delay = self.delay_of(topic);
+        if delay.is_zero() {
+            self.router
+                .report_validation(ctx.now(), &id, &source, verdict);
+            return;
+        }
+        let due = ctx.now() + delay;
+        let queue = match self.validating.iter().position(|(d, _)| *d == delay) {
+            Some(i) => &mut self.validating[i].1,
+            None => {
+                self.validating.push((delay, VecDeque::new()));
+                &mut self.validating.last_mut().expect("just pushed").1
+            }
+        };
+        queue.push_back((due, id, source, verdict));
+    }
+
+    /// The earliest validation due, if any.
+    fn next_validation(&self) -> Option<Instant> {
+        self.validating
+            .iter()
+            .filter_map(|(_, q)| q.front().map(|(due, _, _, _)| *due))
+            .min()
+    }
+
+    /// Accepts every validation due at `now`, earliest first.
+    fn finish_validations(&mut self, now: Instant) {
+        loop {
+            let next = self
+                .validating
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, q))| q.front().map(|(due, _, _, _)| (*due, i)))
+                .filter(|(due, _)| *due <= now)
+                .min();
+            let Some((_, i)) = next else {
+                return;
+            };
+            if let Some((_, id, source, verdict)) = self.validating[i].1.pop_front() {
+                self.router.report_validation(now, &id, &source, verdict);
+            }
         }
     }
 
@@ -157,6 +239,8 @@ impl HonestNode {
             peer_id,
             router,
             validator: None,
+            validating: Vec::new(),
+            delays: Vec::new(),
         }
     }
 
@@ -190,10 +274,11 @@ impl HonestNode {
                         .validator
                         .map_or(MessageAcceptance::Accept, |v| v(&message));
                     if self.router.config().validate_messages() {
-                        self.router.report_validation(
-                            ctx.now(),
-                            &message_id,
-                            &propagation_source,
+                        self.validate(
+                            ctx,
+                            &message.topic,
+                            message_id.clone(),
+                            propagation_source,
                             verdict,
                         );
                     }
@@ -236,11 +321,17 @@ impl NodeBehaviour for HonestNode {
     }
 
     fn next_timeout(&self) -> Instant {
-        self.router.poll_timeout()
+        let heartbeat = self.router.poll_timeout();
+        self.next_validation()
+            .map_or(heartbeat, |v| v.min(heartbeat))
     }
 
     fn on_timeout(&mut self, ctx: &mut NodeCtx<'_>) {
-        self.router.handle_timeout(ctx.now());
+        let now = ctx.now();
+        self.finish_validations(now);
+        if now >= self.router.poll_timeout() {
+            self.router.handle_timeout(now);
+        }
         self.drain(ctx);
     }
 

@@ -90,7 +90,7 @@ pub struct Latency {
 }
 
 /// Everything measured in a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Results {
     /// Number of nodes.
     pub nodes: usize,

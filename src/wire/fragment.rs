@@ -35,7 +35,7 @@ fn varint_len(value: usize) -> usize {
 
 /// Encoded length of a length-delimited field with a one-byte tag (all fields used here have
 /// field numbers below 16) and a body of `len` bytes.
-fn field_len(len: usize) -> usize {
+pub(crate) fn field_len(len: usize) -> usize {
     1 + varint_len(len) + len
 }
 
@@ -86,7 +86,7 @@ fn peer_info_len(peer: &PeerInfo) -> usize {
 }
 
 /// Encoded length of a control entry's body.
-fn entry_len(action: &ControlAction) -> usize {
+pub(crate) fn entry_len(action: &ControlAction) -> usize {
     match action {
         ControlAction::IHave { topic, message_ids } => {
             field_len(topic.as_str().len()) + ids_len(message_ids)

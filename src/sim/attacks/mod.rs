@@ -256,6 +256,7 @@ impl AttackConfig {
             jitter: Duration::from_micros(2500),
             loss: 0.0,
             upload_bps: 0,
+            download_bps: 0,
         };
         if self.degraded_links {
             link.latency = LatencyModel::Uniform {
