@@ -10,14 +10,20 @@
 //! - a custom protocol id prefix: ours and theirs with the same prefix talk (theirs offers
 //!   only `<prefix>/1.1.0` and `/1.0.0`), ours with different prefixes do not;
 //! - the Ethereum profile (snappy transform and the consensus message id on both sides) on a
-//!   ten-node mixed network, five of each (`interop_matrix/ethereum.rs`, feature `snappy`).
+//!   ten-node mixed network, five of each (`interop_matrix/ethereum.rs`, feature `snappy`);
+//! - partial messages both ways, metadata only to a peer that only supports them, full
+//!   messages to a peer that supports neither (`interop_matrix/partial.rs`, feature
+//!   `partial-messages`).
 //!
-//! Partial messages have their own cases elsewhere. Set `RUST_LOG` to see both sides' logs.
+//! Set `RUST_LOG` to see both sides' logs.
 
 mod common;
 #[cfg(feature = "snappy")]
 #[path = "interop_matrix/ethereum.rs"]
 mod ethereum;
+#[cfg(feature = "partial-messages")]
+#[path = "interop_matrix/partial.rs"]
+mod partial;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

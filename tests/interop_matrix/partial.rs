@@ -2,9 +2,8 @@
 //! `partial-messages` feature ("theirs"), on the memory transport: parts both ways when both
 //! request them, metadata only to a peer that supports but did not request, and full messages
 //! (not partials) to a peer that supports neither.
-#![cfg(feature = "partial-messages")]
 
-mod common;
+use super::common;
 
 use std::task::Poll;
 use std::time::Duration;
