@@ -407,20 +407,23 @@ where
         Ok(())
     }
 
-    /// `addPartialMessage`: our copy of the group gains the parts of `bitmap` (a group added
-    /// twice keeps its first copy, as go's node does).
+    /// `addPartialMessage`: our copy of the group gains the parts of `bitmap`. A copy may
+    /// already exist (a peer's partial message about the group can arrive before this
+    /// instruction runs): the parts are merged into it. (go's node keeps the existing copy
+    /// and drops the instruction's parts, which loses them when a peer was faster.)
     fn add_partial(&mut self, topic: &str, group_id: u64, bitmap: u8) {
-        let groups = self.partials.entry(topic.to_string()).or_default();
-        if groups.contains_key(&group_id) {
-            tracing::warn!(topic, group_id, "addPartialMessage: group already held; ignored");
-            return;
-        }
-        let group = PartialGroup::filled(group_id, bitmap);
-        tracing::info!(topic, group_id, parts = bitmap, "added partial message");
-        if group.complete() {
+        let group = self
+            .partials
+            .entry(topic.to_string())
+            .or_default()
+            .entry(group_id)
+            .or_insert_with(|| PartialGroup::new(group_id));
+        let was_complete = group.complete();
+        group.merge(&PartialGroup::filled(group_id, bitmap));
+        tracing::info!(topic, group_id, parts = bitmap, held = group.bitmap(), "added partial message");
+        if group.complete() && !was_complete {
             output::all_parts_received(group_id);
         }
-        groups.insert(group_id, group);
     }
 
     /// `publishPartial`: publishes our copy of the group (an empty one if we hold none).

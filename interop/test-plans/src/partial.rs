@@ -101,6 +101,18 @@ impl PartialGroup {
         Some(out)
     }
 
+    /// Adds the parts of `other` (same group) we lack; returns whether any was new.
+    pub fn merge(&mut self, other: &PartialGroup) -> bool {
+        let mut changed = false;
+        for (mine, theirs) in self.parts.iter_mut().zip(&other.parts) {
+            if mine.is_none() && theirs.is_some() {
+                mine.clone_from(theirs);
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// Adds the parts of `encoded` we lack; returns whether any was new. Nothing is added
     /// when `encoded` is malformed.
     pub fn extend(&mut self, encoded: &[u8]) -> Result<bool, PartsError> {
@@ -181,6 +193,15 @@ mod tests {
         assert!(c.extend(&b.encode_for(0).unwrap()).unwrap());
         assert!(c.complete());
         assert_eq!(c, PartialGroup::filled(9, 0xFF));
+    }
+
+    #[test]
+    fn merging_adds_only_missing_parts() {
+        let mut g = PartialGroup::new(4);
+        assert!(g.merge(&PartialGroup::filled(4, 0b01)));
+        assert!(!g.merge(&PartialGroup::filled(4, 0b01)));
+        assert!(g.merge(&PartialGroup::filled(4, 0b11)));
+        assert_eq!(g, PartialGroup::filled(4, 0b11));
     }
 
     #[test]
