@@ -395,7 +395,10 @@ where
                 group_id,
                 publish_to_node_ids,
             } => {
-                if publish_to_node_ids.as_ref().is_some_and(|ids| !ids.is_empty()) {
+                if publish_to_node_ids
+                    .as_ref()
+                    .is_some_and(|ids| !ids.is_empty())
+                {
                     return Err(Failure::Unsupported(format!(
                         "publishPartial on {topic_id:?} with publishToNodeIDs: neither library can \
                          publish a partial message to a chosen set of peers"
@@ -420,7 +423,13 @@ where
             .or_insert_with(|| PartialGroup::new(group_id));
         let was_complete = group.complete();
         group.merge(&PartialGroup::filled(group_id, bitmap));
-        tracing::info!(topic, group_id, parts = bitmap, held = group.bitmap(), "added partial message");
+        tracing::info!(
+            topic,
+            group_id,
+            parts = bitmap,
+            held = group.bitmap(),
+            "added partial message"
+        );
         if group.complete() && !was_complete {
             output::all_parts_received(group_id);
         }
@@ -441,7 +450,12 @@ where
                 ("group id", Value::from(group_id)),
             ],
         );
-        match self.swarm.behaviour_mut().gossipsub.publish_partial(topic, group) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish_partial(topic, group)
+        {
             Ok(()) => tracing::info!(topic, group_id, "published partial message"),
             Err(e) => tracing::warn!(topic, group_id, "publish partial failed: {e}"),
         }
@@ -453,7 +467,10 @@ where
     fn on_partial(&mut self, from: PeerId, topic: String, group_id: &[u8], parts: Option<&[u8]>) {
         let Some(id) = PartialGroup::parse_group_id(group_id) else {
             tracing::warn!(%from, topic, len = group_id.len(), "partial message: group id is not 8 bytes");
-            self.swarm.behaviour_mut().gossipsub.report_partial(&from, &topic, false);
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_partial(&from, &topic, false);
             return;
         };
         let group = self
@@ -470,12 +487,18 @@ where
                     if group.complete() && !was_complete {
                         output::all_parts_received(id);
                     }
-                    self.swarm.behaviour_mut().gossipsub.report_partial(&from, &topic, true);
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_partial(&from, &topic, true);
                 }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(%from, topic, group_id = id, "invalid parts: {e:?}");
-                    self.swarm.behaviour_mut().gossipsub.report_partial(&from, &topic, false);
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_partial(&from, &topic, false);
                     return;
                 }
             }
@@ -483,7 +506,12 @@ where
         let Some(group) = self.partials.get(&topic).and_then(|g| g.get(&id)) else {
             return;
         };
-        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish_partial(&topic, group) {
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish_partial(&topic, group)
+        {
             tracing::debug!(topic, group_id = id, "republish partial failed: {e}");
         }
     }

@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(encoded[0], 0b1000_0001);
         assert_eq!(&encoded[1..9], &40u64.to_be_bytes());
         // Part 7 starts at groupID + 7 * 128 and ends at groupID + 1023.
-        assert_eq!(&encoded[1 + PART_LEN..9 + PART_LEN], &(40u64 + 896).to_be_bytes());
+        assert_eq!(
+            &encoded[1 + PART_LEN..9 + PART_LEN],
+            &(40u64 + 896).to_be_bytes()
+        );
         assert_eq!(
             &encoded[1 + 2 * PART_LEN - 8..1 + 2 * PART_LEN],
             &(40u64 + 1023).to_be_bytes()

@@ -17,8 +17,8 @@ use tracing_subscriber::layer::Context;
 use crate::node::{Gossip, MAX_MESSAGE_SIZE, Received};
 use crate::output::{self, message_id_of};
 use crate::partial::{PartialGroup, parse_bitmap};
-use libp2p_gossipsub::partial_messages::{Metadata, Partial, PartialAction, PartialError};
 use crate::script::{GossipSubParams, nanos};
+use libp2p_gossipsub::partial_messages::{Metadata, Partial, PartialAction, PartialError};
 
 /// The go parameters libp2p-gossipsub has an equivalent for.
 const SUPPORTED: &[&str] = &["DirectConnectTicks", "PrunePeers"];
@@ -250,9 +250,10 @@ impl Partial for Harness {
         let mine = self.0.bitmap();
         Ok(PartialAction {
             need: has & !mine != 0,
-            send: self.0.encode_for(has).map(|parts| {
-                (parts, Box::new(Bitmap([has | mine])) as Box<dyn Metadata>)
-            }),
+            send: self
+                .0
+                .encode_for(has)
+                .map(|parts| (parts, Box::new(Bitmap([has | mine])) as Box<dyn Metadata>)),
         })
     }
 }
@@ -338,12 +339,16 @@ mod tests {
         assert_eq!(p.metadata().as_slice(), &[0b0000_0110]);
         let a = p.partial_action_from_metadata(peer, None).unwrap();
         assert!(!a.need && a.send.is_none());
-        let a = p.partial_action_from_metadata(peer, Some(&[0b0000_1010])).unwrap();
+        let a = p
+            .partial_action_from_metadata(peer, Some(&[0b0000_1010]))
+            .unwrap();
         assert!(a.need);
         let (parts, after) = a.send.unwrap();
         assert_eq!(parts[0], 0b0000_0100);
         assert_eq!(after.as_slice(), &[0b0000_1110]);
-        let a = p.partial_action_from_metadata(peer, Some(&[0b0000_0110])).unwrap();
+        let a = p
+            .partial_action_from_metadata(peer, Some(&[0b0000_0110]))
+            .unwrap();
         assert!(!a.need && a.send.is_none());
         assert!(p.partial_action_from_metadata(peer, Some(&[])).is_err());
         let mut m = Bitmap([1]);
