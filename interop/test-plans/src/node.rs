@@ -315,6 +315,10 @@ where
 /// A validation verdict due at some time.
 type PendingValidation<Id> = Pin<Box<dyn Future<Output = (Id, PeerId)> + Send>>;
 
+/// Peers open groups (an empty copy each, up to 8 KiB once filled) only while a topic holds
+/// fewer than this many (the harness uses at most 16 per topic).
+const MAX_REMOTE_GROUPS: usize = 1024;
+
 /// Loopback connects retry a refused dial this many times...
 const LOOPBACK_DIAL_ATTEMPTS: u32 = 20;
 /// ...waiting 50 ms, doubling, at most this long between attempts.
@@ -473,12 +477,12 @@ where
                 .report_partial(&from, &topic, false);
             return;
         };
-        let group = self
-            .partials
-            .entry(topic.clone())
-            .or_default()
-            .entry(id)
-            .or_insert_with(|| PartialGroup::new(id));
+        let groups = self.partials.entry(topic.clone()).or_default();
+        if !groups.contains_key(&id) && groups.len() >= MAX_REMOTE_GROUPS {
+            tracing::warn!(%from, topic, group_id = id, "partial message for a new group dropped: {MAX_REMOTE_GROUPS} groups held");
+            return;
+        }
+        let group = groups.entry(id).or_insert_with(|| PartialGroup::new(id));
         if let Some(parts) = parts {
             let was_complete = group.complete();
             match group.extend(parts) {
