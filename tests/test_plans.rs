@@ -1,7 +1,8 @@
-//! A small libp2p test-plans gossipsub-interop run on loopback: 4 of our nodes and 4
-//! libp2p-gossipsub 0.50.1 nodes (interop/test-plans), subnet-blob-msg with a shortened
-//! schedule. Every scored message must reach every node and every node must finish its
-//! script.
+//! Small libp2p test-plans gossipsub-interop runs on loopback (interop/test-plans), each a
+//! mixed network of our nodes and libp2p-gossipsub 0.50.1 nodes with a shortened schedule:
+//! subnet-blob-msg on 4 + 4 nodes (every scored message must reach every node) and
+//! partial-messages on 3 + 3 nodes (every node must assemble the whole group). Every node must
+//! finish its script. The two tests run in parallel.
 //!
 //! Builds the node crate (its own workspace) into this crate's target directory, so the
 //! libp2p crates it shares with our dev-dependencies are reused, then runs
@@ -17,10 +18,20 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-#[test]
-fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = target_dir(root);
+/// The value of the first `"name":` in the runner's JSON summary, as written.
+fn summary_field(text: &str, name: &str) -> String {
+    let at = text
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} in {text}"));
+    let rest = &text[at + name.len() + 3..];
+    rest[..rest.find([',', '\n', '}']).unwrap()]
+        .trim()
+        .to_string()
+}
+
+/// Builds the node crate into this crate's target directory (once per process in effect:
+/// the second build is a no-op behind cargo's lock).
+fn build_nodes(root: &Path, target: &Path) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     // Without the variables cargo sets for this test process: build scripts that watch one
@@ -52,10 +63,17 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
         .args(["build", "--bins", "--manifest-path"])
         .arg(root.join("interop/test-plans/Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target)
+        .arg(target)
         .status()
         .expect("cargo runs");
     assert!(build.success(), "building interop/test-plans failed");
+}
+
+#[test]
+fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = target_dir(root);
+    build_nodes(root, &target);
 
     let summary = target.join(format!("test-plans-summary-{}.json", std::process::id()));
     // Ports away from the runner's default 9000, different per test process.
@@ -100,15 +118,7 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
     );
     let text = std::fs::read_to_string(&summary).expect("runner wrote its summary");
     let _ = std::fs::remove_file(&summary);
-    let field = |name: &str| -> String {
-        let at = text
-            .find(&format!("\"{name}\":"))
-            .unwrap_or_else(|| panic!("{name} in {text}"));
-        let rest = &text[at + name.len() + 3..];
-        rest[..rest.find([',', '\n', '}']).unwrap()]
-            .trim()
-            .to_string()
-    };
+    let field = |name: &str| summary_field(&text, name);
     assert_eq!(field("nodes"), "8", "{stdout}");
     assert_eq!(
         field("messages"),
@@ -129,5 +139,54 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
     assert!(
         field("dup_per_node").parse::<f64>().unwrap() > 0.0,
         "duplicates are logged:\n{stdout}"
+    );
+}
+
+#[test]
+fn mixed_network_assembles_partial_messages() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = target_dir(root);
+    build_nodes(root, &target);
+    let summary = target.join(format!(
+        "test-plans-partial-summary-{}.json",
+        std::process::id()
+    ));
+    // Next to the other test's ports (it uses 8 from its base).
+    let port_base = 30_000 + (std::process::id() % 2_000) * 16 + 8;
+    let run = Command::new("python3")
+        .arg(root.join("interop/test-plans/run"))
+        .args(["--no-build", "--quiet", "--scenario", "partial-messages"])
+        .args(["--nodes", "6", "--composition", "ours:3,libp2p-gossipsub:3"])
+        .args(["--setup", "3", "--flush", "2", "--seed", "1"])
+        .arg("--port-base")
+        .arg(port_base.to_string())
+        .arg("--target-dir")
+        .arg(&target)
+        .arg("--out")
+        .arg(target.join("test-plans-runs"))
+        .arg("--json")
+        .arg(&summary)
+        .output()
+        .expect("python3 runs interop/test-plans/run");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "runner failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&summary).expect("runner wrote its summary");
+    let _ = std::fs::remove_file(&summary);
+    let field = |name: &str| summary_field(&text, name);
+    assert_eq!(field("nodes"), "6", "{stdout}");
+    assert_eq!(field("groups"), "1", "{stdout}");
+    assert_eq!(
+        field("complete_min"),
+        "1.0",
+        "every node logged All parts received:\n{stdout}"
+    );
+    assert_eq!(
+        field("failed_count"),
+        "0",
+        "every node finished its script:\n{stdout}"
     );
 }

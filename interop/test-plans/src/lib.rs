@@ -10,5 +10,6 @@ pub mod identity;
 pub mod node;
 pub mod ours;
 pub mod output;
+pub mod partial;
 pub mod reference;
 pub mod script;

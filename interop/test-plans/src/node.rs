@@ -18,6 +18,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::identity::{self, Network};
 use crate::output;
+use crate::partial::PartialGroup;
 use crate::script::{ExperimentParams, GossipSubParams, Instruction, NodeId};
 
 /// The largest message either node accepts (go-libp2p's node: `WithMaxMessageSize(10 MiB)`).
@@ -45,6 +46,19 @@ pub trait Gossip: NetworkBehaviour + Sized {
     /// Translates an event of the behaviour into a received message, if it is one.
     fn received(event: Self::ToSwarm) -> Option<Received<Self::Id>>;
 
+    /// Subscribes to a topic announcing that we support and request partial messages
+    /// (`subscribeToTopic` with `partial`).
+    fn subscribe_partial(&mut self, topic: &str) -> Result<(), String>;
+
+    /// Publishes our copy of a group on a topic enabled with [`Gossip::subscribe_partial`]:
+    /// our parts metadata to the topic's peers, and the parts each peer lacks to those that
+    /// told us what they hold.
+    fn publish_partial(&mut self, topic: &str, group: &PartialGroup) -> Result<(), String>;
+
+    /// The application's verdict on the parts `from` sent on `topic`: new and valid (`true`)
+    /// or invalid (`false`).
+    fn report_partial(&mut self, from: &PeerId, topic: &str, valid: bool);
+
     /// A tracing layer the node installs next to the stderr diagnostics (libp2p-gossipsub
     /// reports duplicates only through a debug log line).
     fn tracing_layer()
@@ -66,6 +80,17 @@ pub enum Received<Id> {
         from: PeerId,
         /// The topic.
         topic: String,
+    },
+    /// A partial message: parts and/or the sender's parts metadata of a group.
+    Partial {
+        /// The peer it came from.
+        from: PeerId,
+        /// The topic.
+        topic: String,
+        /// The group id on the wire.
+        group_id: Vec<u8>,
+        /// The encoded parts, if any.
+        parts: Option<Vec<u8>>,
     },
     /// A later copy: logged only.
     Duplicate {
@@ -278,6 +303,7 @@ where
         validations: FuturesUnordered::new(),
         dials: HashMap::new(),
         dial_results: Vec::new(),
+        partials: HashMap::new(),
     };
     for instruction in &params.script {
         interpreter.execute(instruction).await?;
@@ -288,6 +314,10 @@ where
 
 /// A validation verdict due at some time.
 type PendingValidation<Id> = Pin<Box<dyn Future<Output = (Id, PeerId)> + Send>>;
+
+/// Peers open groups (an empty copy each, up to 8 KiB once filled) only while a topic holds
+/// fewer than this many (the harness uses at most 16 per topic).
+const MAX_REMOTE_GROUPS: usize = 1024;
 
 /// Loopback connects retry a refused dial this many times...
 const LOOPBACK_DIAL_ATTEMPTS: u32 = 20;
@@ -307,6 +337,8 @@ struct Interpreter<G: Gossip> {
     dials: HashMap<ConnectionId, NodeId>,
     /// Outcomes of those dials not yet consumed by `connect`.
     dial_results: Vec<(NodeId, Result<(), String>)>,
+    /// Our copy of every partial message group, by topic and group id.
+    partials: HashMap<String, HashMap<u64, PartialGroup>>,
 }
 
 impl<G: Gossip> Interpreter<G>
@@ -336,13 +368,14 @@ where
                 topic_id,
             } => self.publish(*message_id, *message_size_bytes, topic_id),
             Instruction::SubscribeToTopic { topic_id, partial } => {
-                if *partial {
-                    return Err(Failure::Unsupported(format!(
-                        "subscribeToTopic {topic_id:?} with partial: partial messages are not supported by this node yet"
-                    )));
-                }
-                match self.swarm.behaviour_mut().gossipsub.subscribe(topic_id) {
-                    Ok(()) => tracing::info!(topic = %topic_id, "subscribed"),
+                let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+                let result = if *partial {
+                    gossip.subscribe_partial(topic_id)
+                } else {
+                    gossip.subscribe(topic_id)
+                };
+                match result {
+                    Ok(()) => tracing::info!(topic = %topic_id, partial, "subscribed"),
                     Err(e) => tracing::error!(topic = %topic_id, "subscribe failed: {e}"),
                 }
             }
@@ -356,18 +389,135 @@ where
             }
             // Applied when the behaviour was built.
             Instruction::InitGossipSub { .. } => {}
-            Instruction::AddPartialMessage { topic_id, .. } => {
-                return Err(Failure::Unsupported(format!(
-                    "addPartialMessage on {topic_id:?}: partial messages are not supported by this node yet"
-                )));
-            }
-            Instruction::PublishPartial { topic_id, .. } => {
-                return Err(Failure::Unsupported(format!(
-                    "publishPartial on {topic_id:?}: partial messages are not supported by this node yet"
-                )));
+            Instruction::AddPartialMessage {
+                parts,
+                topic_id,
+                group_id,
+            } => self.add_partial(topic_id, *group_id, *parts),
+            Instruction::PublishPartial {
+                topic_id,
+                group_id,
+                publish_to_node_ids,
+            } => {
+                if publish_to_node_ids
+                    .as_ref()
+                    .is_some_and(|ids| !ids.is_empty())
+                {
+                    return Err(Failure::Unsupported(format!(
+                        "publishPartial on {topic_id:?} with publishToNodeIDs: neither library can \
+                         publish a partial message to a chosen set of peers"
+                    )));
+                }
+                self.publish_partial(topic_id, *group_id);
             }
         }
         Ok(())
+    }
+
+    /// `addPartialMessage`: our copy of the group gains the parts of `bitmap`. A copy may
+    /// already exist (a peer's partial message about the group can arrive before this
+    /// instruction runs): the parts are merged into it. (go's node keeps the existing copy
+    /// and drops the instruction's parts, which loses them when a peer was faster.)
+    fn add_partial(&mut self, topic: &str, group_id: u64, bitmap: u8) {
+        let group = self
+            .partials
+            .entry(topic.to_string())
+            .or_default()
+            .entry(group_id)
+            .or_insert_with(|| PartialGroup::new(group_id));
+        let was_complete = group.complete();
+        group.merge(&PartialGroup::filled(group_id, bitmap));
+        tracing::info!(
+            topic,
+            group_id,
+            parts = bitmap,
+            held = group.bitmap(),
+            "added partial message"
+        );
+        if group.complete() && !was_complete {
+            output::all_parts_received(group_id);
+        }
+    }
+
+    /// `publishPartial`: publishes our copy of the group (an empty one if we hold none).
+    fn publish_partial(&mut self, topic: &str, group_id: u64) {
+        let group = self
+            .partials
+            .entry(topic.to_string())
+            .or_default()
+            .entry(group_id)
+            .or_insert_with(|| PartialGroup::new(group_id));
+        output::emit(
+            "Publish Partial",
+            &[
+                ("topic", Value::String(topic.to_string())),
+                ("group id", Value::from(group_id)),
+            ],
+        );
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish_partial(topic, group)
+        {
+            Ok(()) => tracing::info!(topic, group_id, "published partial message"),
+            Err(e) => tracing::warn!(topic, group_id, "publish partial failed: {e}"),
+        }
+    }
+
+    /// A received partial message: merge its parts into our copy of the group, log when the
+    /// copy becomes complete, and publish the copy again (so peers learn what we now hold and
+    /// the sender gets the parts it told us it lacks), as go's node does.
+    fn on_partial(&mut self, from: PeerId, topic: String, group_id: &[u8], parts: Option<&[u8]>) {
+        let Some(id) = PartialGroup::parse_group_id(group_id) else {
+            tracing::warn!(%from, topic, len = group_id.len(), "partial message: group id is not 8 bytes");
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_partial(&from, &topic, false);
+            return;
+        };
+        let groups = self.partials.entry(topic.clone()).or_default();
+        if !groups.contains_key(&id) && groups.len() >= MAX_REMOTE_GROUPS {
+            tracing::warn!(%from, topic, group_id = id, "partial message for a new group dropped: {MAX_REMOTE_GROUPS} groups held");
+            return;
+        }
+        let group = groups.entry(id).or_insert_with(|| PartialGroup::new(id));
+        if let Some(parts) = parts {
+            let was_complete = group.complete();
+            match group.extend(parts) {
+                Ok(true) => {
+                    tracing::debug!(%from, topic, group_id = id, parts = group.bitmap(), "extended partial message");
+                    if group.complete() && !was_complete {
+                        output::all_parts_received(id);
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_partial(&from, &topic, true);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(%from, topic, group_id = id, "invalid parts: {e:?}");
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_partial(&from, &topic, false);
+                    return;
+                }
+            }
+        }
+        let Some(group) = self.partials.get(&topic).and_then(|g| g.get(&id)) else {
+            return;
+        };
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish_partial(&topic, group)
+        {
+            tracing::debug!(topic, group_id = id, "republish partial failed: {e}");
+        }
     }
 
     fn publish(&mut self, id: u64, size: usize, topic: &str) {
@@ -550,6 +700,12 @@ where
                         from,
                         topic,
                     }) => log_received(log_id, from, &topic),
+                    Some(Received::Partial {
+                        from,
+                        topic,
+                        group_id,
+                        parts,
+                    }) => self.on_partial(from, topic, &group_id, parts.as_deref()),
                     None => {}
                 }
             }

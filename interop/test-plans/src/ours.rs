@@ -1,5 +1,7 @@
 //! [`Gossip`] for this repository's `gossipsub`.
 
+use bytes::Bytes;
+use gossipsub::partial::{Partial, PartialError, PartialFeedback, PartsForPeer};
 use gossipsub::{
     ConfigBuilder, Event, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId,
     ValidationMode,
@@ -9,6 +11,7 @@ use libp2p::identity::Keypair;
 
 use crate::node::{Gossip, MAX_MESSAGE_SIZE, Received};
 use crate::output::message_id_of;
+use crate::partial::{PartialGroup, parse_bitmap};
 use crate::script::{GossipSubParams, nanos};
 
 /// The go parameters this implementation applies.
@@ -143,8 +146,38 @@ impl Gossip for gossipsub::Behaviour {
         self.report_message_validation_result(id, from, MessageAcceptance::Accept);
     }
 
+    fn subscribe_partial(&mut self, topic: &str) -> Result<(), String> {
+        gossipsub::Behaviour::subscribe_partial(self, &IdentTopic::new(topic), true)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn publish_partial(&mut self, topic: &str, group: &PartialGroup) -> Result<(), String> {
+        gossipsub::Behaviour::publish_partial(self, IdentTopic::new(topic), Harness(group.clone()))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn report_partial(&mut self, from: &PeerId, topic: &str, valid: bool) {
+        let feedback = if valid {
+            PartialFeedback::Useful
+        } else {
+            PartialFeedback::Invalid
+        };
+        gossipsub::Behaviour::report_partial(self, from, &IdentTopic::new(topic).hash(), feedback);
+    }
+
     fn received(event: Event) -> Option<Received<MessageId>> {
         match event {
+            Event::Partial {
+                propagation_source,
+                message,
+            } => Some(Received::Partial {
+                from: propagation_source,
+                topic: message.topic.into_string(),
+                group_id: message.group_id.to_vec(),
+                parts: message.message.map(|m| m.to_vec()),
+            }),
             Event::Message {
                 propagation_source,
                 message_id,
@@ -165,6 +198,43 @@ impl Gossip for gossipsub::Behaviour {
                 topic: topic.into_string(),
             }),
             _ => None,
+        }
+    }
+}
+
+/// The harness' partial message as our [`Partial`]: parts metadata is the one-byte bitmap of
+/// the parts held; a peer gets the parts it lacks once it told us what it holds (go's node
+/// pushes no parts before that).
+pub struct Harness(pub PartialGroup);
+
+impl Partial for Harness {
+    fn group_id(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.0.group_id_bytes())
+    }
+
+    fn parts_metadata(&self) -> Bytes {
+        Bytes::from(vec![self.0.bitmap()])
+    }
+
+    fn parts_for_peer(
+        &self,
+        _peer: &PeerId,
+        peer_metadata: Option<&[u8]>,
+    ) -> Result<PartsForPeer, PartialError> {
+        let Some(metadata) = peer_metadata else {
+            return Ok(PartsForPeer::default());
+        };
+        let has = parse_bitmap(metadata).ok_or(PartialError::InvalidMetadata)?;
+        Ok(PartsForPeer {
+            parts: self.0.encode_for(has).map(Bytes::from),
+            peer_metadata: Some(Bytes::from(vec![has | self.0.bitmap()])),
+        })
+    }
+
+    fn merge_metadata(&self, known: &[u8], update: &[u8]) -> Result<Bytes, PartialError> {
+        match (parse_bitmap(known), parse_bitmap(update)) {
+            (Some(a), Some(b)) => Ok(Bytes::from(vec![a | b])),
+            _ => Err(PartialError::InvalidMetadata),
         }
     }
 }
@@ -193,5 +263,23 @@ mod tests {
         assert_eq!(c.heartbeat_interval(), Duration::from_millis(700));
         assert!(c.validate_messages() && c.report_duplicates());
         assert_eq!(c.max_transmit_size(), MAX_MESSAGE_SIZE);
+    }
+
+    #[test]
+    fn harness_partial_sends_what_the_peer_lacks() {
+        let peer = PeerId::random();
+        let p = Harness(PartialGroup::filled(5, 0b0000_0110));
+        assert_eq!(&p.group_id()[..], &5u64.to_be_bytes());
+        assert_eq!(&p.parts_metadata()[..], &[0b0000_0110]);
+        // Nothing before the peer said what it holds.
+        assert_eq!(p.parts_for_peer(&peer, None), Ok(PartsForPeer::default()));
+        let a = p.parts_for_peer(&peer, Some(&[0b0000_0010])).unwrap();
+        assert_eq!(a.parts.unwrap()[0], 0b0000_0100);
+        assert_eq!(a.peer_metadata.as_deref(), Some(&[0b0000_0110][..]));
+        let none = p.parts_for_peer(&peer, Some(&[0xFF])).unwrap();
+        assert_eq!(none.parts, None);
+        assert!(p.parts_for_peer(&peer, Some(&[1, 2])).is_err());
+        assert_eq!(&p.merge_metadata(&[1], &[4]).unwrap()[..], &[5]);
+        assert!(p.merge_metadata(&[1], &[]).is_err());
     }
 }

@@ -84,6 +84,12 @@ pub fn received(id: &str, from: Option<String>, topic: Option<String>) {
     emit("Received Message", &fields);
 }
 
+/// Logs `All parts received` (field `group id`): our copy of the group is complete (the line
+/// the harness' `checks/partial_messages.py` looks for).
+pub fn all_parts_received(group_id: u64) {
+    emit("All parts received", &[("group id", Value::from(group_id))]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

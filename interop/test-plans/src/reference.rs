@@ -16,7 +16,9 @@ use tracing_subscriber::layer::Context;
 
 use crate::node::{Gossip, MAX_MESSAGE_SIZE, Received};
 use crate::output::{self, message_id_of};
+use crate::partial::{PartialGroup, parse_bitmap};
 use crate::script::{GossipSubParams, nanos};
+use libp2p_gossipsub::partial_messages::{Metadata, Partial, PartialAction, PartialError};
 
 /// The go parameters libp2p-gossipsub has an equivalent for.
 const SUPPORTED: &[&str] = &["DirectConnectTicks", "PrunePeers"];
@@ -141,8 +143,45 @@ impl Gossip for libp2p_gossipsub::Behaviour {
         self.report_message_validation_result(id, from, MessageAcceptance::Accept);
     }
 
+    fn subscribe_partial(&mut self, topic: &str) -> Result<(), String> {
+        let topic = IdentTopic::new(topic);
+        // Must precede the subscription, which then announces it.
+        self.enable_partials_for_topic(topic.hash(), true);
+        libp2p_gossipsub::Behaviour::subscribe(self, &topic)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn publish_partial(&mut self, topic: &str, group: &PartialGroup) -> Result<(), String> {
+        libp2p_gossipsub::Behaviour::publish_partial(
+            self,
+            IdentTopic::new(topic),
+            Harness(group.clone()),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn report_partial(&mut self, from: &PeerId, topic: &str, valid: bool) {
+        // libp2p-gossipsub has no reward for useful parts.
+        if !valid {
+            self.report_invalid_partial(*from, &IdentTopic::new(topic).hash());
+        }
+    }
+
     fn received(event: Event) -> Option<Received<MessageId>> {
         match event {
+            Event::Partial {
+                topic_hash,
+                peer_id,
+                group_id,
+                message,
+                ..
+            } => Some(Received::Partial {
+                from: peer_id,
+                topic: topic_hash.into_string(),
+                group_id,
+                parts: message,
+            }),
             Event::Message {
                 propagation_source,
                 message_id,
@@ -162,6 +201,60 @@ impl Gossip for libp2p_gossipsub::Behaviour {
             m.target().starts_with("libp2p_gossipsub") && *m.level() == tracing::Level::DEBUG
         });
         Some(Box::new(DuplicateLayer.with_filter(only_gossipsub_debug)))
+    }
+}
+
+/// The harness' partial message as libp2p-gossipsub's `Partial`: metadata is the one-byte
+/// bitmap of the parts held; a peer gets the parts it lacks once it told us what it holds.
+pub struct Harness(pub PartialGroup);
+
+/// A one-byte parts bitmap as libp2p-gossipsub `Metadata`; updates are unions.
+#[derive(Debug)]
+pub struct Bitmap([u8; 1]);
+
+impl Metadata for Bitmap {
+    fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<bool, PartialError> {
+        let other = parse_bitmap(data).ok_or(PartialError::InvalidFormat)?;
+        let merged = self.0[0] | other;
+        let changed = merged != self.0[0];
+        self.0[0] = merged;
+        Ok(changed)
+    }
+}
+
+impl Partial for Harness {
+    fn group_id(&self) -> Vec<u8> {
+        self.0.group_id_bytes().to_vec()
+    }
+
+    fn metadata(&self) -> Box<dyn Metadata> {
+        Box::new(Bitmap([self.0.bitmap()]))
+    }
+
+    fn partial_action_from_metadata(
+        &self,
+        _peer_id: PeerId,
+        metadata: Option<&[u8]>,
+    ) -> Result<PartialAction, PartialError> {
+        let Some(metadata) = metadata else {
+            return Ok(PartialAction {
+                need: false,
+                send: None,
+            });
+        };
+        let has = parse_bitmap(metadata).ok_or(PartialError::InvalidFormat)?;
+        let mine = self.0.bitmap();
+        Ok(PartialAction {
+            need: has & !mine != 0,
+            send: self
+                .0
+                .encode_for(has)
+                .map(|parts| (parts, Box::new(Bitmap([has | mine])) as Box<dyn Metadata>)),
+        })
     }
 }
 
@@ -236,5 +329,32 @@ mod tests {
         );
         assert!(c.validate_messages());
         assert_eq!(c.max_transmit_size(), MAX_MESSAGE_SIZE);
+    }
+
+    #[test]
+    fn harness_partial_actions() {
+        let peer = PeerId::random();
+        let p = Harness(PartialGroup::filled(5, 0b0000_0110));
+        assert_eq!(p.group_id(), 5u64.to_be_bytes().to_vec());
+        assert_eq!(p.metadata().as_slice(), &[0b0000_0110]);
+        let a = p.partial_action_from_metadata(peer, None).unwrap();
+        assert!(!a.need && a.send.is_none());
+        let a = p
+            .partial_action_from_metadata(peer, Some(&[0b0000_1010]))
+            .unwrap();
+        assert!(a.need);
+        let (parts, after) = a.send.unwrap();
+        assert_eq!(parts[0], 0b0000_0100);
+        assert_eq!(after.as_slice(), &[0b0000_1110]);
+        let a = p
+            .partial_action_from_metadata(peer, Some(&[0b0000_0110]))
+            .unwrap();
+        assert!(!a.need && a.send.is_none());
+        assert!(p.partial_action_from_metadata(peer, Some(&[])).is_err());
+        let mut m = Bitmap([1]);
+        assert_eq!(m.update(&[1]), Ok(false));
+        assert_eq!(m.update(&[2]), Ok(true));
+        assert_eq!(m.as_slice(), &[3]);
+        assert!(m.update(&[1, 2]).is_err());
     }
 }
