@@ -69,27 +69,57 @@ fn build_nodes(root: &Path, target: &Path) {
     assert!(build.success(), "building interop/test-plans failed");
 }
 
+/// Runs `interop/test-plans/run` with the built nodes and `args`, on ports from `port_base`;
+/// returns its stdout and its JSON summary. Fails the test if the runner fails.
+fn run_scenario(root: &Path, target: &Path, port_base: u32, args: &[&str]) -> (String, String) {
+    let summary = target.join(format!(
+        "test-plans-summary-{}-{port_base}.json",
+        std::process::id()
+    ));
+    let run = Command::new("python3")
+        .arg(root.join("interop/test-plans/run"))
+        .args(["--no-build", "--quiet"])
+        .args(args)
+        .arg("--port-base")
+        .arg(port_base.to_string())
+        .arg("--target-dir")
+        .arg(target)
+        .arg("--out")
+        .arg(target.join("test-plans-runs"))
+        .arg("--json")
+        .arg(&summary)
+        .output()
+        .expect("python3 runs interop/test-plans/run");
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "runner failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&summary).expect("runner wrote its summary");
+    let _ = std::fs::remove_file(&summary);
+    (stdout, text)
+}
+
 #[test]
 fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir(root);
     build_nodes(root, &target);
 
-    let summary = target.join(format!("test-plans-summary-{}.json", std::process::id()));
     // Ports away from the runner's default 9000, different per test process.
     let port_base = 30_000 + (std::process::id() % 2_000) * 16;
-    let run = Command::new("python3")
-        .arg(root.join("interop/test-plans/run"))
-        .args([
-            "--no-build",
-            "--quiet",
+    let (stdout, text) = run_scenario(
+        root,
+        &target,
+        port_base,
+        &[
             "--scenario",
             "subnet-blob-msg",
             "--nodes",
             "8",
-        ])
-        .args(["--composition", "ours:4,libp2p-gossipsub:4"])
-        .args([
+            "--composition",
+            "ours:4,libp2p-gossipsub:4",
             "--setup",
             "4",
             "--interval",
@@ -98,26 +128,12 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
             "6",
             "--flush",
             "3",
-        ])
-        .args(["--skip", "2", "--seed", "1"])
-        .arg("--port-base")
-        .arg(port_base.to_string())
-        .arg("--target-dir")
-        .arg(&target)
-        .arg("--out")
-        .arg(target.join("test-plans-runs"))
-        .arg("--json")
-        .arg(&summary)
-        .output()
-        .expect("python3 runs interop/test-plans/run");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "runner failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+            "--skip",
+            "2",
+            "--seed",
+            "1",
+        ],
     );
-    let text = std::fs::read_to_string(&summary).expect("runner wrote its summary");
-    let _ = std::fs::remove_file(&summary);
     let field = |name: &str| summary_field(&text, name);
     assert_eq!(field("nodes"), "8", "{stdout}");
     assert_eq!(
@@ -147,35 +163,27 @@ fn mixed_network_assembles_partial_messages() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir(root);
     build_nodes(root, &target);
-    let summary = target.join(format!(
-        "test-plans-partial-summary-{}.json",
-        std::process::id()
-    ));
     // Next to the other test's ports (it uses 8 from its base).
     let port_base = 30_000 + (std::process::id() % 2_000) * 16 + 8;
-    let run = Command::new("python3")
-        .arg(root.join("interop/test-plans/run"))
-        .args(["--no-build", "--quiet", "--scenario", "partial-messages"])
-        .args(["--nodes", "6", "--composition", "ours:3,libp2p-gossipsub:3"])
-        .args(["--setup", "3", "--flush", "2", "--seed", "1"])
-        .arg("--port-base")
-        .arg(port_base.to_string())
-        .arg("--target-dir")
-        .arg(&target)
-        .arg("--out")
-        .arg(target.join("test-plans-runs"))
-        .arg("--json")
-        .arg(&summary)
-        .output()
-        .expect("python3 runs interop/test-plans/run");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "runner failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let (stdout, text) = run_scenario(
+        root,
+        &target,
+        port_base,
+        &[
+            "--scenario",
+            "partial-messages",
+            "--nodes",
+            "6",
+            "--composition",
+            "ours:3,libp2p-gossipsub:3",
+            "--setup",
+            "3",
+            "--flush",
+            "2",
+            "--seed",
+            "1",
+        ],
     );
-    let text = std::fs::read_to_string(&summary).expect("runner wrote its summary");
-    let _ = std::fs::remove_file(&summary);
     let field = |name: &str| summary_field(&text, name);
     assert_eq!(field("nodes"), "6", "{stdout}");
     assert_eq!(field("groups"), "1", "{stdout}");

@@ -32,7 +32,10 @@ pub(crate) use decode::{DecodeDrops, DecodeLimits};
 #[cfg_attr(not(feature = "partial-messages"), allow(unused_imports))]
 pub use decode::{MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN};
 pub(crate) use fragment::{
-    LIBP2P_MAX_CONTROL_MESSAGE_SIZE, Usage, entry_len, field_len, fragment_for_peer,
-    fragment_within, message_len, outbound_limits, rpc_len,
+    LIBP2P_MAX_CONTROL_MESSAGE_SIZE, Usage, fragment_for_peer, fragment_within, outbound_limits,
+    rpc_len,
 };
+/// Encoded sizes, for the simulator's byte accounting.
+#[cfg(feature = "sim")]
+pub(crate) use fragment::{entry_len, field_len, message_len};
 pub(crate) use signing::{sign, validate};
