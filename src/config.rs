@@ -12,6 +12,7 @@ mod presets;
 #[cfg(test)]
 mod tests_bounds;
 mod topics;
+mod validate;
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
