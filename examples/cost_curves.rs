@@ -28,7 +28,7 @@
 //! (`HandlerEvent::Message` with an `RpcIn`) is not exported, so nothing outside the crate can
 //! deliver a subscription or a message to it; over real connections its per-point cost could
 //! not be separated from its 1,000 peers' in one process (see BENCHMARKS.md, "Cost curves").
-//! `examples/compare.rs` and `benches/callgrind.sh` are the side-by-side figures.
+//! `examples/compare/` and `benches/callgrind.sh` are the side-by-side figures.
 //!
 //! Output: `<out>/cost_curves.csv` and one SVG per dimension (`peers.svg`, `topics.svg`,
 //! `size.svg`), log-log.

@@ -15,39 +15,31 @@
 //! changes.
 
 use std::collections::{HashMap, VecDeque};
-use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::task::Waker;
 
 use web_time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures::FutureExt;
 use futures_timer::Delay;
+use libp2p_core::Multiaddr;
 use libp2p_core::PeerRecord;
 use libp2p_core::signed_envelope::SignedEnvelope;
-use libp2p_core::transport::PortUse;
-use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::{Keypair, PeerId};
-use libp2p_swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p_swarm::{
-    CloseConnection, ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour,
-    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::ConnectionEstablished,
-};
+use libp2p_swarm::{ConnectionId, ToSwarm};
 
 use crate::authenticity::MessageAuthenticity;
 use crate::config::Config;
 use crate::error::{ConfigError, PublishError, SubscriptionError};
 use crate::event::{Event, FailedMessages, MessageAcceptance};
 use crate::filter::SubscriptionFilter;
-use crate::handler::{Handler, HandlerConfig, HandlerEvent, HandlerIn, SendEvent};
-use crate::queue::{Class, PeerQueue, QueueLimits, QueuedRpc};
-use crate::router::{Action, Counters, PeerRecordError, Router, SendClass};
+use crate::handler::{HandlerConfig, HandlerIn};
+use crate::queue::PeerQueue;
+use crate::router::{Counters, PeerRecordError, Router};
 use crate::score::{
     PeerScoreParams, PeerScoreThresholds, ScoreBreakdown, ScoreParamsError, TopicScoreParams,
 };
 use crate::transform::DataTransform;
 use crate::types::{Hasher, MessageId, PeerKind, Topic, TopicHash};
-use crate::wire::{self, DropReason};
 
 /// Runs `$body` with `$m` bound to the metrics, if they are on (a no-op without the `metrics`
 /// feature). The only place the behaviour depends on the feature.
@@ -63,10 +55,6 @@ macro_rules! observe {
 macro_rules! observe {
     ($($t:tt)*) => {};
 }
-
-/// How many heartbeats a newly connected peer is kept alive for even when it shares nothing
-/// with us: time for both sides to exchange subscriptions.
-const KEEP_ALIVE_GRACE_HEARTBEATS: u32 = 10;
 
 /// The gossipsub `NetworkBehaviour`. Compose it into a `Swarm`; the crate docs have a complete
 /// example with two swarms.
@@ -332,19 +320,6 @@ impl Behaviour {
         }
     }
 
-    fn on_address_change(&mut self, event: &FromSwarm) {
-        let changed = match event {
-            FromSwarm::NewListenAddr(e) => add_addr(&mut self.listen_addrs, e.addr),
-            FromSwarm::ExpiredListenAddr(e) => remove_addr(&mut self.listen_addrs, e.addr),
-            FromSwarm::ExternalAddrConfirmed(e) => add_addr(&mut self.external_addrs, e.addr),
-            FromSwarm::ExternalAddrExpired(e) => remove_addr(&mut self.external_addrs, e.addr),
-            _ => false,
-        };
-        if changed {
-            self.rebuild_local_record();
-        }
-    }
-
     /// Subscribes to a topic. Returns `Ok(false)` if already subscribed.
     pub fn subscribe<H: Hasher>(&mut self, topic: &Topic<H>) -> Result<bool, SubscriptionError> {
         let hash = topic.hash();
@@ -504,459 +479,13 @@ impl Behaviour {
     pub fn router(&self) -> &Router {
         &self.router
     }
-
-    /// Moves router actions to queues and events; returns how many RPCs of our own publishes
-    /// were queued (control RPCs sent with them, such as IDONTWANT, are not counted).
-    fn drain_router(&mut self) -> usize {
-        let now = Instant::now();
-        let mut queued = 0;
-        while let Some(action) = self.router.poll_action() {
-            match action {
-                Action::Send {
-                    peer,
-                    rpc,
-                    class,
-                    message_id,
-                } => {
-                    let Some(queue) = self.queues.get(&peer) else {
-                        continue;
-                    };
-                    observe!(self, |m| m.on_send(&rpc));
-                    let config = self.router.config();
-                    let (class, expires) = match class {
-                        SendClass::Control => (Class::Control, control_gossip_expiry(config, now)),
-                        SendClass::Publish => (
-                            Class::Publish,
-                            now.checked_add(config.publish_queue_duration()),
-                        ),
-                        SendClass::Forward => (
-                            Class::Forward,
-                            now.checked_add(config.forward_queue_duration()),
-                        ),
-                    };
-                    // Every queued RPC fits the peer's limit (ours, or the lower one learned
-                    // for this peer): split what does not.
-                    let limit = config.max_transmit_size().min(queue.frame_limit());
-                    let publish_size = (class == Class::Publish).then(|| wire::rpc_len(&rpc));
-                    let pieces = wire::fragment_for_peer(rpc, config, queue.frame_limit());
-                    if let Some(size) = publish_size.filter(|_| pieces.dropped_messages > 0) {
-                        let max = self.refused_publish.map_or(limit, |(_, m)| m.min(limit));
-                        self.refused_publish = Some((size, max));
-                    }
-                    if pieces.dropped_messages > 0 || pieces.dropped_control > 0 {
-                        let counters = self.router.counters_mut();
-                        counters.messages_too_large_to_send += pieces.dropped_messages as u64;
-                        counters.control_too_large_to_send += pieces.dropped_control as u64;
-                        tracing::warn!(
-                            %peer,
-                            messages = pieces.dropped_messages,
-                            control = pieces.dropped_control,
-                            "items larger than max_transmit_size on their own not sent"
-                        );
-                    }
-                    let mut refused = 0;
-                    for rpc in pieces.rpcs {
-                        let item = QueuedRpc {
-                            rpc,
-                            class,
-                            expires,
-                            message_id: message_id.clone(),
-                        };
-                        // A full forward class drops its stalest forwards for the new one.
-                        match queue.push_evicting_stalest(item) {
-                            Ok(evicted) => {
-                                queued += usize::from(class == Class::Publish);
-                                refused += evicted;
-                            }
-                            Err(_) => refused += 1,
-                        }
-                    }
-                    if refused > 0 && class == Class::Publish {
-                        self.publish_queues_full += 1;
-                    }
-                    for _ in 0..refused {
-                        self.queue_full(peer, class);
-                    }
-                }
-                Action::CancelForward { peer, message_id } => {
-                    if let Some(queue) = self.queues.get(&peer) {
-                        queue.cancel_forward(&message_id);
-                    }
-                }
-                Action::Event(event) => {
-                    observe!(self, |m| m.on_event(&event));
-                    self.events.push_back(ToSwarm::GenerateEvent(event));
-                }
-                Action::Disconnect { peer } => {
-                    tracing::debug!(%peer, "disconnecting a peer graylisted for invalid messages");
-                    self.events.push_back(ToSwarm::CloseConnection {
-                        peer_id: peer,
-                        connection: CloseConnection::All,
-                    });
-                }
-                Action::Dial { peer, addresses } => {
-                    observe!(self, |m| m.on_dial());
-                    tracing::debug!(%peer, ?addresses, "dialling");
-                    self.events.push_back(ToSwarm::Dial {
-                        // Our own addresses for direct peers come from
-                        // `handle_pending_outbound_connection`, other behaviours' too.
-                        opts: DialOpts::peer_id(peer)
-                            .addresses(addresses)
-                            .extend_addresses_through_behaviour()
-                            .condition(PeerCondition::DisconnectedAndNotDialing)
-                            .build(),
-                    });
-                }
-            }
-        }
-        if !self.events.is_empty()
-            && let Some(waker) = self.waker.take()
-        {
-            waker.wake();
-        }
-        queued
-    }
-
-    /// `peer`'s queue refused an RPC of `class`: count it for the next slow-peer report, and
-    /// disconnect the peer if it was control.
-    fn queue_full(&mut self, peer: PeerId, class: Class) {
-        self.router.counters_mut().send_queue_full += 1;
-        let failed = self.dropped.entry(peer).or_default();
-        match class {
-            Class::Publish => failed.publish += 1,
-            Class::Forward => failed.forward += 1,
-            Class::Control => failed.control += 1,
-        }
-        if class != Class::Control {
-            tracing::debug!(%peer, ?class, "send queue full; RPC dropped");
-            return;
-        }
-        // Stop queueing for it: RPCs to a peer without a queue are skipped until its
-        // connections are gone. Several refused pieces of one RPC disconnect it once.
-        if self.queues.remove(&peer).is_none() {
-            return;
-        }
-        self.router.counters_mut().slow_peers_disconnected += 1;
-        tracing::warn!(%peer, "control send queue full; disconnecting the peer");
-        self.events.push_back(ToSwarm::CloseConnection {
-            peer_id: peer,
-            connection: CloseConnection::All,
-        });
-    }
-
-    /// Drops what expired in the queues, reports every peer that had drops since the last
-    /// heartbeat to the router, and refreshes the keep-alive flags.
-    fn on_heartbeat(&mut self, now: Instant) {
-        self.router.handle_timeout(now);
-        observe!(self, |m| m.on_heartbeat_duration(now.elapsed()));
-        for (peer, queue) in &self.queues {
-            let purged = queue.purge_expired(now);
-            if purged.gossip > 0 {
-                self.router.counters_mut().send_queue_gossip_expired += purged.gossip as u64;
-                tracing::debug!(%peer, entries = purged.gossip, "stale queued IHAVE dropped");
-            }
-            if purged.messages > 0 {
-                self.router.counters_mut().send_queue_expired += purged.messages as u64;
-                self.dropped.entry(*peer).or_default().timeout += purged.messages;
-                tracing::debug!(%peer, rpcs = purged.messages, "queued RPCs expired; dropped");
-            }
-        }
-        for (peer, failed) in std::mem::take(&mut self.dropped) {
-            self.router.report_send_failures(now, peer, failed);
-        }
-        self.update_keep_alive(now);
-        self.drain_router();
-        observe!(self, |m| m.on_heartbeat(&self.router, self.queues.values()));
-    }
-
-    /// Sets every queue's keep-alive flag from the router's view of its peer (a queue whose
-    /// connection is still being set up is wanted again when it is established).
-    fn update_keep_alive(&mut self, now: Instant) {
-        self.keep_alive_grace.retain(|_, until| *until > now);
-        for (peer, queue) in &self.queues {
-            queue.set_wanted(
-                self.keep_alive_grace.contains_key(peer) || self.router.wants_connection(peer),
-            );
-        }
-    }
-
-    fn new_handler(&mut self, peer: PeerId, connection_id: ConnectionId) -> Handler {
-        let queue = self
-            .queues
-            .entry(peer)
-            .or_insert_with(|| PeerQueue::new(QueueLimits::from_config(self.router.config())))
-            .clone();
-        Handler::new(self.handler_config.clone(), queue, connection_id)
-    }
-
-    fn on_connection_established(&mut self, event: ConnectionEstablished<'_>) {
-        let conns = self.connections.entry(event.peer_id).or_default();
-        conns.push(event.connection_id);
-        if conns.len() == 1 {
-            let now = Instant::now();
-            self.router
-                .add_peer(now, event.peer_id, event.endpoint.is_dialer());
-            let grace = self
-                .router
-                .config()
-                .heartbeat_interval()
-                .checked_mul(KEEP_ALIVE_GRACE_HEARTBEATS)
-                .and_then(|d| now.checked_add(d));
-            if let Some(until) = grace {
-                self.keep_alive_grace.insert(event.peer_id, until);
-            }
-            if let Some(queue) = self.queues.get(&event.peer_id) {
-                queue.set_wanted(true);
-            }
-        }
-        if let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
-            self.router.add_peer_ip(&event.peer_id, ip);
-        }
-        self.drain_router();
-    }
-
-    fn on_connection_closed(&mut self, event: ConnectionClosed<'_>) {
-        let Some(conns) = self.connections.get_mut(&event.peer_id) else {
-            return;
-        };
-        conns.retain(|c| *c != event.connection_id);
-        let last = conns.is_empty();
-        // The last connection's IP stays with the peer's score record: `remove_peer` drops it
-        // with the record, or keeps it counted for P6 while the record is retained.
-        if !last && let Some(ip) = ip_of(event.endpoint.get_remote_address()) {
-            self.router.remove_peer_ip(&event.peer_id, &ip);
-        }
-        if last {
-            self.connections.remove(&event.peer_id);
-            self.queues.remove(&event.peer_id);
-            if let Some(failed) = self.dropped.remove(&event.peer_id) {
-                // Its last drops (e.g. the full control queue that got it disconnected) are
-                // reported now: there is no later heartbeat for it.
-                self.router
-                    .report_send_failures(Instant::now(), event.peer_id, failed);
-            }
-            self.keep_alive_grace.remove(&event.peer_id);
-            self.router.remove_peer(&event.peer_id);
-            self.drain_router();
-        }
-    }
-
-    /// Counts and logs what a handler reports about its outbound stream; closes a connection
-    /// whose handler gave up.
-    fn on_send_event(&mut self, peer: PeerId, connection: ConnectionId, event: SendEvent) {
-        let counters = self.router.counters_mut();
-        match event {
-            SendEvent::StreamReopened { reason } => {
-                counters.outbound_streams_reopened += 1;
-                tracing::debug!(%peer, ?connection, %reason, "outbound stream reopened");
-            }
-            SendEvent::GaveUp { reason } => {
-                counters.outbound_streams_given_up += 1;
-                tracing::warn!(
-                    %peer,
-                    ?connection,
-                    %reason,
-                    "outbound stream failed too often; closing the connection"
-                );
-                self.events.push_back(ToSwarm::CloseConnection {
-                    peer_id: peer,
-                    connection: CloseConnection::One(connection),
-                });
-                if let Some(waker) = self.waker.take() {
-                    waker.wake();
-                }
-            }
-            SendEvent::FrameLimitLowered { limit } => {
-                counters.peer_frame_limits_lowered += 1;
-                tracing::info!(%peer, ?connection, limit, "frames to the peer capped");
-            }
-            SendEvent::Unencodable { reason } => {
-                counters.rpcs_unencodable += 1;
-                tracing::warn!(%peer, ?connection, %reason, "RPC could not be encoded; dropped");
-            }
-            SendEvent::RequeueShed {
-                class,
-                messages,
-                gossip,
-                control,
-            } => {
-                counters.send_queue_requeue_shed += (messages + gossip + control) as u64;
-                tracing::debug!(%peer, ?connection, ?class, messages, gossip, control, "split RPC requeued; send queue over its bounds shed");
-                // Dropped messages and control count like refused pushes: a slow peer,
-                // disconnected when it misses control.
-                for _ in 0..messages {
-                    self.queue_full(peer, class);
-                }
-                if control > 0 {
-                    self.queue_full(peer, Class::Control);
-                }
-            }
-        }
-    }
-
-    /// A connection we made a handler for never became established: forget its queue if the
-    /// peer has no other connection.
-    fn forget_unused_queue(&mut self, peer: Option<PeerId>) {
-        if let Some(peer) = peer
-            && !self.connections.contains_key(&peer)
-        {
-            self.queues.remove(&peer);
-        }
-    }
 }
 
-impl NetworkBehaviour for Behaviour {
-    type ConnectionHandler = Handler;
-    type ToSwarm = Event;
+#[path = "behaviour_drain.rs"]
+mod drain;
 
-    fn handle_established_inbound_connection(
-        &mut self,
-        connection_id: ConnectionId,
-        peer: PeerId,
-        _local_addr: &Multiaddr,
-        _remote_addr: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.new_handler(peer, connection_id))
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        connection_id: ConnectionId,
-        peer: PeerId,
-        _addr: &Multiaddr,
-        _role_override: Endpoint,
-        _port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.new_handler(peer, connection_id))
-    }
-
-    fn handle_pending_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        maybe_peer: Option<PeerId>,
-        _addresses: &[Multiaddr],
-        _effective_role: Endpoint,
-    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        Ok(maybe_peer
-            .and_then(|peer| self.direct_addrs.get(&peer).cloned())
-            .unwrap_or_default())
-    }
-
-    fn on_swarm_event(&mut self, event: FromSwarm) {
-        self.on_address_change(&event);
-        match event {
-            FromSwarm::ConnectionEstablished(e) => self.on_connection_established(e),
-            FromSwarm::ConnectionClosed(e) => self.on_connection_closed(e),
-            FromSwarm::DialFailure(e) => self.forget_unused_queue(e.peer_id),
-            FromSwarm::ListenFailure(e) => self.forget_unused_queue(e.peer_id),
-            _ => {}
-        }
-    }
-
-    fn on_connection_handler_event(
-        &mut self,
-        peer_id: PeerId,
-        connection_id: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
-        match event.0 {
-            HandlerEvent::Send(event) => {
-                self.on_send_event(peer_id, connection_id, event);
-                return;
-            }
-            HandlerEvent::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
-            HandlerEvent::Rpc(decoded) => {
-                if !decoded.drops.is_empty() {
-                    self.router.counters_mut().add_decode_drops(&decoded.drops);
-                    tracing::debug!(
-                        peer = %peer_id,
-                        drops = ?decoded.drops,
-                        "entries over per-RPC limits skipped at decode"
-                    );
-                }
-                self.router.report_decode_drops(
-                    peer_id,
-                    &decoded.malformed_messages,
-                    decoded.unknown_control,
-                );
-                observe!(self, |m| m.on_receive(&decoded.rpc));
-                self.router.handle_rpc(Instant::now(), peer_id, decoded.rpc);
-            }
-            HandlerEvent::Dropped(reason) => {
-                let counters = self.router.counters_mut();
-                match &reason {
-                    DropReason::TooLarge { .. } => counters.rpcs_too_large += 1,
-                    DropReason::Malformed(_) => counters.rpcs_malformed += 1,
-                }
-                tracing::debug!(peer = %peer_id, %reason, "RPC frame dropped");
-            }
-        }
-        self.drain_router();
-    }
-
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
-        if let Some(event) = self.events.pop_front() {
-            return Poll::Ready(event);
-        }
-        self.waker = Some(cx.waker().clone());
-        while self.timer.poll_unpin(cx).is_ready() {
-            let now = Instant::now();
-            self.on_heartbeat(now);
-            let next = self.router.poll_timeout();
-            self.timer.reset(
-                next.saturating_duration_since(now)
-                    .max(Duration::from_millis(1)),
-            );
-        }
-        match self.events.pop_front() {
-            Some(event) => Poll::Ready(event),
-            None => Poll::Pending,
-        }
-    }
-}
-
-fn add_addr(addrs: &mut Vec<Multiaddr>, addr: &Multiaddr) -> bool {
-    if addrs.contains(addr) {
-        return false;
-    }
-    addrs.push(addr.clone());
-    true
-}
-
-fn remove_addr(addrs: &mut Vec<Multiaddr>, addr: &Multiaddr) -> bool {
-    let before = addrs.len();
-    addrs.retain(|a| a != addr);
-    addrs.len() != before
-}
-
-/// The IP address of a multiaddr's first `/ip4` or `/ip6` component.
-fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
-    addr.iter().find_map(|p| match p {
-        libp2p_core::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
-        libp2p_core::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
-        _ => None,
-    })
-}
-
-/// When the gossip (IHAVE) in a control RPC queued at `now` goes stale: the advertised ids
-/// stay in our message cache for `history_length` heartbeats and the newest of them was
-/// cached up to `history_gossip` heartbeats before, so after `history_length - history_gossip`
-/// heartbeats (at least one) an IWANT for them may no longer be served. `None` (never) if the
-/// instant does not fit.
-fn control_gossip_expiry(config: &Config, now: Instant) -> Option<Instant> {
-    let beats = config
-        .history_length()
-        .saturating_sub(config.history_gossip())
-        .max(1);
-    let beats = u32::try_from(beats).unwrap_or(u32::MAX);
-    config
-        .heartbeat_interval()
-        .checked_mul(beats)
-        .and_then(|d| now.checked_add(d))
-}
+#[path = "behaviour_swarm.rs"]
+mod swarm;
 
 #[cfg(test)]
 #[path = "behaviour_tests.rs"]

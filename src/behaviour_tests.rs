@@ -1,14 +1,18 @@
 //! Unit tests of the behaviour's send path, driven without a swarm: swarm events are fed in
 //! directly and the behaviour is polled with a no-op waker.
 
-use std::task::Context;
+use std::task::{Context, Poll};
 
 use futures::task::noop_waker;
 use libp2p_core::ConnectedPoint;
+use libp2p_core::Endpoint;
 use libp2p_core::transport::PortUse;
+use libp2p_swarm::behaviour::ConnectionEstablished;
 use libp2p_swarm::{ConnectionId, FromSwarm, NetworkBehaviour, ToSwarm};
 
 use super::*;
+use crate::handler::{HandlerEvent, SendEvent};
+use crate::queue::Class;
 use crate::types::IdentTopic;
 
 /// A control RPC that is split into several pieces, all refused by a full control queue,

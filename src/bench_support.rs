@@ -1,5 +1,5 @@
 //! Thin wrappers around crate-internal types, for the benchmarks in `benches/` and the
-//! comparison in `examples/compare.rs`.
+//! comparison in `examples/compare/`.
 //!
 //! **Not part of the public API**: hidden from the docs, exempt from semver, and may change or
 //! disappear in any release. Do not use it outside this repository.

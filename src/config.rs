@@ -8,17 +8,20 @@
 
 mod builder;
 mod compat;
+mod debug;
+mod message_id;
 mod presets;
 #[cfg(test)]
 mod tests_bounds;
 mod topics;
+mod validate;
 
-use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use libp2p_identity::PeerId;
-use sha2::{Digest, Sha256};
 
 pub use builder::ConfigBuilder;
+use message_id::{content_message_id, default_message_id};
 pub use topics::{DEFAULT_PROTOCOL_ID_PREFIX, TopicMeshConfig};
 
 use crate::authenticity::{MessageAuthenticity, ValidationMode};
@@ -28,9 +31,6 @@ use crate::types::{Message, MessageId, TopicHash};
 /// Computes the [`MessageId`] of a message. Two messages with the same id are treated as the
 /// same message (duplicates are dropped), so every node of a network must use the same function.
 pub type MessageIdFn = Arc<dyn Fn(&Message) -> MessageId + Send + Sync + 'static>;
-
-/// Number of SHA-256 bytes kept in a content-based message id.
-const CONTENT_ID_LEN: usize = 20;
 
 /// The checked configuration of the router and the behaviour.
 ///
@@ -686,159 +686,6 @@ impl Default for Config {
             .build()
             .expect("the default configuration is valid")
     }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("mesh_n", &self.mesh_n)
-            .field("mesh_n_low", &self.mesh_n_low)
-            .field("mesh_n_high", &self.mesh_n_high)
-            .field("retain_scores", &self.retain_scores)
-            .field("mesh_outbound_min", &self.mesh_outbound_min)
-            .field("gossip_lazy", &self.gossip_lazy)
-            .field("gossip_factor", &self.gossip_factor)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("heartbeat_initial_delay", &self.heartbeat_initial_delay)
-            .field("fanout_ttl", &self.fanout_ttl)
-            .field("history_length", &self.history_length)
-            .field("history_gossip", &self.history_gossip)
-            .field("seen_ttl", &self.seen_ttl)
-            .field("max_cache_bytes", &self.max_cache_bytes)
-            .field("max_seen_bytes", &self.max_seen_bytes)
-            .field("max_transmit_size", &self.max_transmit_size)
-            .field("max_ihave_length", &self.max_ihave_length)
-            .field("max_ihave_messages", &self.max_ihave_messages)
-            .field("gossip_retransmission", &self.gossip_retransmission)
-            .field("iwant_followup_time", &self.iwant_followup_time)
-            .field(
-                "idontwant_message_size_threshold",
-                &self.idontwant_message_size_threshold,
-            )
-            .field("max_idontwant_messages", &self.max_idontwant_messages)
-            .field("idontwant_on_publish", &self.idontwant_on_publish)
-            .field("test_extension", &self.test_extension)
-            .field("flood_publish", &self.flood_publish)
-            .field("validation_mode", &self.validation_mode)
-            .field("validate_messages", &self.validate_messages)
-            .field("report_duplicates", &self.report_duplicates)
-            .field("allow_self_origin", &self.allow_self_origin)
-            .field("support_floodsub", &self.support_floodsub)
-            .field("prune_backoff", &self.prune_backoff)
-            .field("unsubscribe_backoff", &self.unsubscribe_backoff)
-            .field("backoff_slack", &self.backoff_slack)
-            .field("graft_flood_threshold", &self.graft_flood_threshold)
-            .field("max_retained_backoffs", &self.max_retained_backoffs)
-            .field("opportunistic_graft_ticks", &self.opportunistic_graft_ticks)
-            .field("opportunistic_graft_peers", &self.opportunistic_graft_peers)
-            .field("do_px", &self.do_px)
-            .field("prune_peers", &self.prune_peers)
-            .field("max_px_dials", &self.max_px_dials)
-            .field("px_dial_unsigned", &self.px_dial_unsigned)
-            .field("direct_peers", &self.direct_peers)
-            .field("direct_connect_ticks", &self.direct_connect_ticks)
-            .field("max_topics_per_peer", &self.max_topics_per_peer)
-            .field("max_messages_per_rpc", &self.max_messages_per_rpc)
-            .field("max_subscriptions_per_rpc", &self.max_subscriptions_per_rpc)
-            .field("max_topic_len", &self.max_topic_len)
-            .field("max_peer_record_size", &self.max_peer_record_size)
-            .field("max_peer_record_addresses", &self.max_peer_record_addresses)
-            .field(
-                "max_px_records_per_heartbeat",
-                &self.max_px_records_per_heartbeat,
-            )
-            .field("max_pending_px_dials", &self.max_pending_px_dials)
-            .field(
-                "max_signature_checks_per_heartbeat",
-                &self.max_signature_checks_per_heartbeat,
-            )
-            .field(
-                "max_message_bytes_per_peer_per_heartbeat",
-                &self.max_message_bytes_per_peer_per_heartbeat,
-            )
-            .field("max_invalid_signatures", &self.max_invalid_signatures)
-            .field("max_message_id_len", &self.max_message_id_len)
-            .field(
-                "max_control_entries_per_rpc",
-                &self.max_control_entries_per_rpc,
-            )
-            .field("max_control_bytes_per_rpc", &self.max_control_bytes_per_rpc)
-            .field("max_px_peers_per_rpc", &self.max_px_peers_per_rpc)
-            .field("send_queue_size", &self.send_queue_size)
-            .field("send_queue_bytes", &self.send_queue_bytes)
-            .field("forward_queue_duration", &self.forward_queue_duration)
-            .field("publish_queue_duration", &self.publish_queue_duration)
-            .field("per_topic", &self.per_topic)
-            .field("protocol_id_prefix", &self.protocol_id_prefix)
-            .field("max_protocol", &self.max_protocol)
-            .field("message_id_len", &self.message_id_len)
-            .field(
-                "message_id_topics",
-                &self.message_id_fns_by_topic.keys().collect::<Vec<_>>(),
-            )
-            .field(
-                "invalid_message_id_topics",
-                &self
-                    .invalid_message_id_fns_by_topic
-                    .keys()
-                    .collect::<Vec<_>>(),
-            )
-            // The message-id closures have no useful representation.
-            .finish_non_exhaustive()
-    }
-}
-
-/// The default message id: base58(source) ++ decimal(seqno) when both are present (as
-/// libp2p-gossipsub does), otherwise [`content_message_id`].
-fn default_message_id(message: &Message) -> MessageId {
-    match (message.source, message.sequence_number) {
-        (Some(source), Some(seqno)) => {
-            use std::fmt::Write;
-            let mut id = base58_cached(&source);
-            let _ = write!(id, "{seqno}");
-            MessageId::from(id)
-        }
-        _ => content_message_id(message),
-    }
-}
-
-/// The most peer ids whose base58 form [`base58_cached`] keeps per thread.
-const BASE58_CACHE_SIZE: usize = 1024;
-
-/// `peer.to_base58()` with a small per-thread cache. Base58 is quadratic in the id's length
-/// (about 1.5 µs for an Ed25519 peer id), and the default message id needs it for every copy of
-/// every message received, duplicates included; authors repeat, so a cache saves nearly all of it.
-fn base58_cached(peer: &PeerId) -> String {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    thread_local! {
-        static CACHE: RefCell<HashMap<PeerId, Box<str>>> = RefCell::new(HashMap::new());
-    }
-    CACHE.with_borrow_mut(|cache| {
-        // Room for the decimal seqno (at most 20 digits) so the push does not reallocate.
-        let mut out = String::with_capacity(64 + 20);
-        if let Some(b58) = cache.get(peer) {
-            out.push_str(b58);
-            return out;
-        }
-        let b58 = peer.to_base58();
-        out.push_str(&b58);
-        if cache.len() >= BASE58_CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(*peer, b58.into_boxed_str());
-        out
-    })
-}
-
-/// A content-addressed message id: the first 20 bytes of SHA-256(u64le(len(topic)) ++ topic ++ data).
-pub(crate) fn content_message_id(message: &Message) -> MessageId {
-    let digest = Sha256::new()
-        .chain_update((message.topic.as_str().len() as u64).to_le_bytes())
-        .chain_update(message.topic.as_str())
-        .chain_update(&message.data)
-        .finalize();
-    MessageId::new(digest[..CONTENT_ID_LEN].to_vec())
 }
 
 #[cfg(test)]

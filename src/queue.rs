@@ -50,6 +50,7 @@ use libp2p_swarm::ConnectionId;
 
 use crate::types::{ControlAction, MessageId, Rpc};
 use crate::wire::{DecodeLimits, Usage};
+use control::{can_merge, merge_control, shed_control, strip_gossip};
 
 /// The priority class of a queued RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,89 +329,6 @@ impl Inner {
         Self::untrack_forward(&mut self.forward_ids, &item);
         Some(item)
     }
-}
-
-/// Whether `new` may be appended to `tail`: the peer must process the result exactly as the
-/// two RPCs one after the other (a receiver handles an RPC's subscriptions before its control,
-/// so `new`'s subscriptions may not move ahead of `tail`'s control), and the result must stay
-/// within `max_bytes` (0: never merge) and within the receiver's `decode` limits.
-fn can_merge(
-    tail: &Entry,
-    new: &QueuedRpc,
-    new_bytes: usize,
-    new_usage: &Usage,
-    max_bytes: usize,
-    decode: &DecodeLimits,
-) -> bool {
-    let reorders = !tail.item.rpc.control.is_empty() && !new.rpc.subscriptions.is_empty();
-    max_bytes != 0
-        && !reorders
-        && new.rpc.messages.is_empty()
-        && new.rpc.extensions.is_none()
-        && !new.rpc.test_extension
-        && tail.bytes.saturating_add(new_bytes) <= max_bytes
-        && tail.usage.plus(new_usage).within(decode)
-}
-
-/// Appends `new` to `tail` (see [`can_merge`]).
-fn merge_control(tail: &mut Entry, new: QueuedRpc, new_bytes: usize, new_usage: &Usage) {
-    let QueuedRpc { rpc, expires, .. } = new;
-    tail.item.rpc.subscriptions.extend(rpc.subscriptions);
-    tail.item.rpc.control.extend(rpc.control);
-    // Gossip never outlives its own expiry; fresher gossip may go a little early.
-    tail.item.expires = match (tail.item.expires, expires) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    tail.bytes = tail.bytes.saturating_add(new_bytes);
-    tail.usage = tail.usage.plus(new_usage);
-}
-
-/// Brings the control lane back within `limits`: strips the IHAVE entries of its RPCs, the
-/// oldest first, while it is over; then drops whole RPCs from the back (the newest).
-fn shed_control(
-    lane: &mut Lane,
-    limits: &QueueLimits,
-    shed: &mut Shed,
-    dropped: &mut Vec<QueuedRpc>,
-) {
-    let mut index = 0;
-    while !lane.within(limits) && index < lane.entries.len() {
-        let entry = &mut lane.entries[index];
-        let stripped = strip_gossip(&mut entry.item.rpc);
-        if stripped == 0 {
-            index += 1;
-            continue;
-        }
-        shed.gossip += stripped;
-        let bytes = rpc_bytes(&entry.item.rpc);
-        lane.bytes = lane.bytes.saturating_sub(entry.bytes).saturating_add(bytes);
-        entry.bytes = bytes;
-        entry.usage = Usage::of_rpc(&entry.item.rpc);
-        if entry.item.rpc.is_empty() {
-            if let Some(entry) = lane.entries.remove(index) {
-                lane.bytes = lane.bytes.saturating_sub(entry.bytes);
-                dropped.push(entry.item);
-            }
-        } else {
-            index += 1;
-        }
-    }
-    while !lane.within(limits)
-        && let Some(entry) = lane.entries.pop_back()
-    {
-        lane.bytes = lane.bytes.saturating_sub(entry.bytes);
-        shed.control += 1;
-        dropped.push(entry.item);
-    }
-}
-
-/// Strips the IHAVE entries of a control RPC; returns how many were removed.
-fn strip_gossip(rpc: &mut Rpc) -> usize {
-    let before = rpc.control.len();
-    rpc.control
-        .retain(|c| !matches!(c, ControlAction::IHave { .. }));
-    before - rpc.control.len()
 }
 
 impl PeerQueue {
@@ -812,6 +730,8 @@ impl PeerQueue {
             + inner.forward.bytes
     }
 }
+
+mod control;
 
 #[cfg(test)]
 mod bound_tests;

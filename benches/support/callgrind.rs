@@ -1,5 +1,5 @@
 //! Callgrind client requests (valgrind's documented amd64 sequence), shared by
-//! `examples/compare.rs` and `examples/cost_curves.rs`: with `ENABLED` set, a measured window is
+//! `examples/compare/` and `examples/cost_curves.rs`: with `ENABLED` set, a measured window is
 //! bracketed by CALLGRIND_ZERO_STATS and CALLGRIND_DUMP_STATS; outside valgrind they do nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};

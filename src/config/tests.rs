@@ -1,6 +1,8 @@
 use bytes::Bytes;
 use libp2p_identity::Keypair;
+use sha2::{Digest, Sha256};
 
+use super::message_id::CONTENT_ID_LEN;
 use super::*;
 use crate::types::TopicHash;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use libp2p_identity::PeerId;
 
 use super::ConfigBuilder;
-use super::builder::MAX_DURATION;
+use super::validate::MAX_DURATION;
 use crate::authenticity::ValidationMode;
 use crate::error::ConfigError;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use libp2p_identity::PeerId;
 
 use super::*;
+use crate::types::MessageId;
 
 pub(super) fn topic() -> TopicHash {
     TopicHash::from_raw("topic")

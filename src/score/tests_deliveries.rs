@@ -7,6 +7,7 @@ use libp2p_identity::PeerId;
 use super::deliveries::DELIVERY_RECORD_TTL;
 use super::tests::{deliver_n, quiet_params, quiet_topic, secs, topic, with_peer};
 use super::*;
+use crate::types::MessageId;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
