@@ -146,7 +146,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 }
                 let meshed = alice.behaviour().mesh_peers(&topic.hash()).any(|p| *p == carol_id)
                     && carol.behaviour().mesh_peers(&topic.hash()).any(|p| *p == alice_id);
-                if phase == Phase::Meshed && meshed && alice_connected_to_bob {
+                // A message goes to a direct peer only once its subscription has arrived.
+                let bob_subscribed = alice
+                    .behaviour()
+                    .all_peers()
+                    .any(|(p, topics)| *p == bob_id && topics.contains(&&topic.hash()));
+                if phase == Phase::Meshed && meshed && alice_connected_to_bob && bob_subscribed {
                     let mesh: Vec<_> = alice.behaviour().mesh_peers(&topic.hash()).map(name).collect();
                     println!("alice: mesh of {topic}: {mesh:?} (bob is direct, never in a mesh)");
                     carol.behaviour_mut().publish(topic.clone(), "hello from carol")?;
