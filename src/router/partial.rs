@@ -331,6 +331,25 @@ impl Router {
             tracing::debug!(peer = %from, topic = %partial.topic, "partial message on a topic not enabled for them ignored");
             return;
         }
+        // Parts are application payload like a published message's data: they share the
+        // sender's per-heartbeat byte budget (first one always fits, direct peers exempt).
+        let size = partial
+            .message
+            .as_ref()
+            .map_or(0, Bytes::len)
+            .saturating_add(partial.metadata.as_ref().map_or(0, Bytes::len));
+        let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
+        let direct = self.direct_peers.contains(&from);
+        let Some(peer_state) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let spent = peer_state.message_bytes;
+        if !direct && spent > 0 && spent.saturating_add(size) > budget {
+            self.counters.partials_over_peer_budget += 1;
+            tracing::debug!(peer = %from, topic = %partial.topic, size, spent, budget, "partial message over max_message_bytes_per_peer_per_heartbeat dropped");
+            return;
+        }
+        peer_state.message_bytes = spent.saturating_add(size);
         let topic = partial.topic.clone();
         let requested = self.partial.options(&from, &topic).requests_partial;
         let expiry = self.group_expiry();

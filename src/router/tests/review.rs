@@ -1,0 +1,84 @@
+//! Hostile-input review of the features merged together: regression tests for what a remote
+//! peer could do past a bound.
+
+use bytes::Bytes;
+
+use super::{Harness, config};
+use crate::types::{Extensions, PartialMessage, PeerKind, Rpc, Subscription, SubscriptionOptions};
+
+fn partial_peer(h: &mut Harness, topic: &crate::types::TopicHash) -> libp2p_identity::PeerId {
+    let p = libp2p_identity::PeerId::random();
+    h.router.add_peer(h.now, p, false);
+    h.router.set_peer_kind(p, PeerKind::Gossipsubv1_3);
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            extensions: Some(Extensions {
+                partial_messages: true,
+                test_extension: false,
+            }),
+            subscriptions: vec![Subscription {
+                options: SubscriptionOptions {
+                    requests_partial: true,
+                    supports_partial: true,
+                },
+                subscribe: true,
+                topic: topic.clone(),
+            }],
+            ..Rpc::default()
+        },
+    );
+    p
+}
+
+fn parts_rpc(topic: &crate::types::TopicHash, size: usize) -> Rpc {
+    Rpc {
+        partial: Some(Box::new(PartialMessage {
+            topic: topic.clone(),
+            group_id: Bytes::from_static(b"g"),
+            message: Some(Bytes::from(vec![7u8; size])),
+            metadata: None,
+        })),
+        ..Rpc::default()
+    }
+}
+
+fn partial_events(h: &mut Harness) -> usize {
+    h.drain()
+        .iter()
+        .filter(|a| matches!(a, super::Action::Event(crate::event::Event::Partial { .. })))
+        .count()
+}
+
+/// Parts a peer pushes are application payload like published messages: they count against
+/// the sender's per-heartbeat byte budget, so one peer cannot hand the application unbounded
+/// bytes per heartbeat through the Partial Messages extension.
+#[test]
+fn partial_parts_count_against_the_peer_message_budget() {
+    let mut h = Harness::new(
+        config()
+            .max_message_bytes_per_peer_per_heartbeat(1000)
+            .build()
+            .unwrap(),
+    );
+    let topic = Harness::topic();
+    let a = partial_peer(&mut h, &topic);
+    h.router
+        .subscribe_partial(h.now, topic.clone(), true)
+        .unwrap();
+    h.drain();
+    for _ in 0..5 {
+        h.router.handle_rpc(h.now, a, parts_rpc(&topic, 600));
+    }
+    assert_eq!(
+        partial_events(&mut h),
+        1,
+        "only the first 600 bytes fit in 1000"
+    );
+    assert_eq!(h.router.counters().partials_over_peer_budget, 4);
+    // The next heartbeat gives the peer a fresh budget.
+    h.heartbeat();
+    h.router.handle_rpc(h.now, a, parts_rpc(&topic, 600));
+    assert_eq!(partial_events(&mut h), 1);
+}
