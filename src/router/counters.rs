@@ -182,8 +182,9 @@ pub struct Counters {
     /// Partial messages dropped because their parts and metadata bytes went over the
     /// sender's `max_message_bytes_per_peer_per_heartbeat` (shared with its full messages).
     pub partials_over_peer_budget: u64,
-    /// Partial messages (or parts metadata) found invalid: by the application, or because
-    /// the parts metadata could not be used; each penalised (P4).
+    /// Partial messages (or parts metadata) found invalid: by the application, because
+    /// the parts metadata could not be used, or parts over the topic's
+    /// `max_transmit_size_for_topic`; each penalised (P4).
     pub partials_invalid: u64,
 }
 

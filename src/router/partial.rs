@@ -331,6 +331,15 @@ impl Router {
             tracing::debug!(peer = %from, topic = %partial.topic, "partial message on a topic not enabled for them ignored");
             return;
         }
+        let parts_len = partial.message.as_ref().map_or(0, Bytes::len);
+        if self.config.has_topic_size_limits() {
+            let max = self.config.max_transmit_size_for_topic(&partial.topic);
+            if parts_len > max {
+                let topic = partial.topic.clone();
+                self.partial_invalid(&from, &topic, "parts over the topic's max_transmit_size");
+                return;
+            }
+        }
         // Parts are application payload like a published message's data: they share the
         // sender's per-heartbeat byte budget (first one always fits, direct peers exempt).
         let size = partial

@@ -82,3 +82,28 @@ fn partial_parts_count_against_the_peer_message_budget() {
     h.router.handle_rpc(h.now, a, parts_rpc(&topic, 600));
     assert_eq!(partial_events(&mut h), 1);
 }
+
+/// A topic's `max_transmit_size_for_topic` bounds the parts of its partial messages as it
+/// bounds its full messages: larger parts are not handed to the application, and the sender
+/// is penalised like for a full message over the topic's size.
+#[test]
+fn partial_parts_over_the_topic_size_are_refused() {
+    let topic = Harness::topic();
+    let mut b = config();
+    b.max_transmit_size_for_topic(200, topic.clone());
+    let mut h = Harness::new(b.build().unwrap());
+    let a = partial_peer(&mut h, &topic);
+    h.router
+        .subscribe_partial(h.now, topic.clone(), true)
+        .unwrap();
+    h.drain();
+    h.router.handle_rpc(h.now, a, parts_rpc(&topic, 150));
+    assert_eq!(partial_events(&mut h), 1);
+    h.router.handle_rpc(h.now, a, parts_rpc(&topic, 5000));
+    assert_eq!(
+        partial_events(&mut h),
+        0,
+        "parts over the topic's 200 bytes"
+    );
+    assert_eq!(h.router.counters().partials_invalid, 1);
+}
