@@ -415,9 +415,8 @@ impl Router {
                 Err(_) => invalid = Some("parts metadata refused by the application"),
             }
         }
-        if invalid.is_some() {
-            view.metadata = None;
-        }
+        // An invalid update is ignored: what we knew of the peer stays, so alternating invalid
+        // and empty updates does not make us send every part again.
         // Answer a peer that requested partial messages with the parts it lacks.
         let mut reply = None;
         if invalid.is_none()
