@@ -57,6 +57,9 @@ struct PeerView {
     metadata: Option<Bytes>,
     /// Our parts metadata as we last sent it to the peer.
     sent: Option<Bytes>,
+    /// The heartbeat tick in which we last answered the peer's metadata with parts: at
+    /// most one answer per heartbeat, whatever it claims to lack.
+    answered: Option<u64>,
 }
 
 impl PartialState {
@@ -362,6 +365,7 @@ impl Router {
         let topic = partial.topic.clone();
         let requested = self.partial.options(&from, &topic).requests_partial;
         let expiry = self.group_expiry();
+        let tick = self.heartbeat_ticks;
         let limits = self.partial.limits;
         let hasher = self.hasher.clone();
         let state = &mut self.partial;
@@ -419,9 +423,13 @@ impl Router {
         // and empty updates does not make us send every part again.
         // Answer a peer that requested partial messages with the parts it lacks.
         let mut reply = None;
+        if requested && view.answered == Some(tick) {
+            tracing::trace!(peer = %from, %topic, "partial metadata already answered in this heartbeat: no parts sent");
+        }
         if invalid.is_none()
             && let Some(ours) = &group.ours
             && requested
+            && view.answered != Some(tick)
         {
             match ours.parts_for_peer(&from, view.metadata.as_deref()) {
                 Ok(answer) => {
@@ -434,6 +442,7 @@ impl Router {
                         if metadata.is_some() {
                             view.sent = Some(mine);
                         }
+                        view.answered = Some(tick);
                         reply = Some((parts, metadata));
                     }
                 }

@@ -107,3 +107,85 @@ fn partial_parts_over_the_topic_size_are_refused() {
     );
     assert_eq!(h.router.counters().partials_invalid, 1);
 }
+
+/// An application `Partial` keeping the trait's default `merge_metadata` (an update replaces
+/// what we knew): one-byte bitmap metadata, parts as `(index, value)` pairs.
+struct ReplacingMerge;
+
+impl crate::partial::Partial for ReplacingMerge {
+    fn group_id(&self) -> Bytes {
+        Bytes::from_static(b"g")
+    }
+
+    fn parts_metadata(&self) -> Bytes {
+        Bytes::from_static(&[0xff])
+    }
+
+    fn parts_for_peer(
+        &self,
+        _peer: &libp2p_identity::PeerId,
+        peer_metadata: Option<&[u8]>,
+    ) -> Result<crate::partial::PartsForPeer, crate::partial::PartialError> {
+        let has = match peer_metadata {
+            None => 0,
+            Some([b]) => *b,
+            Some(_) => return Err(crate::partial::PartialError::InvalidMetadata),
+        };
+        let parts: Vec<u8> = (0..8u8)
+            .filter(|i| has & (1 << i) == 0)
+            .flat_map(|i| [i, 100 + i])
+            .collect();
+        Ok(crate::partial::PartsForPeer {
+            parts: (!parts.is_empty()).then(|| Bytes::from(parts)),
+            peer_metadata: Some(Bytes::from_static(&[0xff])),
+        })
+    }
+}
+
+/// A peer that keeps telling us it holds nothing (accepted as is by an application with the
+/// default `merge_metadata`) is answered with the parts at most once per group and
+/// heartbeat, not on every RPC: a few bytes in must not buy the whole message out each time.
+#[test]
+fn a_peer_repeating_empty_metadata_is_answered_once_per_heartbeat() {
+    let mut h = Harness::new(config().build().unwrap());
+    let topic = Harness::topic();
+    let a = partial_peer(&mut h, &topic);
+    h.router
+        .subscribe_partial(h.now, topic.clone(), true)
+        .unwrap();
+    h.router
+        .publish_partial(h.now, topic.clone(), ReplacingMerge)
+        .unwrap();
+    h.drain();
+    let empty = |topic: &crate::types::TopicHash| Rpc {
+        partial: Some(Box::new(PartialMessage {
+            topic: topic.clone(),
+            group_id: Bytes::from_static(b"g"),
+            message: None,
+            metadata: Some(Bytes::from_static(&[0])),
+        })),
+        ..Rpc::default()
+    };
+    let parts_sent = |actions: &[super::Action]| {
+        actions
+            .iter()
+            .filter(|x| {
+                matches!(x, super::Action::Send { peer, rpc, .. }
+                    if *peer == a && rpc.partial.as_ref().is_some_and(|p| p.message.is_some()))
+            })
+            .count()
+    };
+    let mut sent = 0;
+    for _ in 0..10 {
+        h.router.handle_rpc(h.now, a, empty(&topic));
+        sent += parts_sent(&h.drain());
+    }
+    assert_eq!(sent, 1, "one answer in the heartbeat");
+    let after = h.heartbeat();
+    let mut sent = parts_sent(&after);
+    for _ in 0..10 {
+        h.router.handle_rpc(h.now, a, empty(&topic));
+        sent += parts_sent(&h.drain());
+    }
+    assert_eq!(sent, 1, "one more in the next heartbeat");
+}
