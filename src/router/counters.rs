@@ -179,8 +179,12 @@ pub struct Counters {
     /// Partial messages refused because they would open a group over a bound
     /// (`groups_per_topic` or `groups_per_peer` of `partial::PartialLimits`).
     pub partial_groups_over_cap: u64,
-    /// Partial messages (or parts metadata) found invalid: by the application, or because
-    /// the parts metadata could not be used; each penalised (P4).
+    /// Partial messages dropped because their parts and metadata bytes went over the
+    /// sender's `max_message_bytes_per_peer_per_heartbeat` (shared with its full messages).
+    pub partials_over_peer_budget: u64,
+    /// Partial messages (or parts metadata) found invalid: by the application, because
+    /// the parts metadata could not be used, or parts over the topic's
+    /// `max_transmit_size_for_topic`; each penalised (P4).
     pub partials_invalid: u64,
 }
 
@@ -188,7 +192,7 @@ impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 75] {
+    pub fn fields(&self) -> [(&'static str, u64); 76] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -264,6 +268,7 @@ impl Counters {
             partials_malformed,
             partials_ignored,
             partial_groups_over_cap,
+            partials_over_peer_budget,
             partials_invalid,
         } = *self;
         [
@@ -341,6 +346,7 @@ impl Counters {
             ("partials_malformed", partials_malformed),
             ("partials_ignored", partials_ignored),
             ("partial_groups_over_cap", partial_groups_over_cap),
+            ("partials_over_peer_budget", partials_over_peer_budget),
             ("partials_invalid", partials_invalid),
         ]
     }

@@ -57,6 +57,9 @@ struct PeerView {
     metadata: Option<Bytes>,
     /// Our parts metadata as we last sent it to the peer.
     sent: Option<Bytes>,
+    /// The heartbeat tick in which we last answered the peer's metadata with parts: at
+    /// most one answer per heartbeat, whatever it claims to lack.
+    answered: Option<u64>,
 }
 
 impl PartialState {
@@ -331,9 +334,38 @@ impl Router {
             tracing::debug!(peer = %from, topic = %partial.topic, "partial message on a topic not enabled for them ignored");
             return;
         }
+        let parts_len = partial.message.as_ref().map_or(0, Bytes::len);
+        if self.config.has_topic_size_limits() {
+            let max = self.config.max_transmit_size_for_topic(&partial.topic);
+            if parts_len > max {
+                let topic = partial.topic.clone();
+                self.partial_invalid(&from, &topic, "parts over the topic's max_transmit_size");
+                return;
+            }
+        }
+        // Parts are application payload like a published message's data: they share the
+        // sender's per-heartbeat byte budget (first one always fits, direct peers exempt).
+        let size = partial
+            .message
+            .as_ref()
+            .map_or(0, Bytes::len)
+            .saturating_add(partial.metadata.as_ref().map_or(0, Bytes::len));
+        let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
+        let direct = self.direct_peers.contains(&from);
+        let Some(peer_state) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let spent = peer_state.message_bytes;
+        if !direct && spent > 0 && spent.saturating_add(size) > budget {
+            self.counters.partials_over_peer_budget += 1;
+            tracing::debug!(peer = %from, topic = %partial.topic, size, spent, budget, "partial message over max_message_bytes_per_peer_per_heartbeat dropped");
+            return;
+        }
+        peer_state.message_bytes = spent.saturating_add(size);
         let topic = partial.topic.clone();
         let requested = self.partial.options(&from, &topic).requests_partial;
         let expiry = self.group_expiry();
+        let tick = self.heartbeat_ticks;
         let limits = self.partial.limits;
         let hasher = self.hasher.clone();
         let state = &mut self.partial;
@@ -387,14 +419,17 @@ impl Router {
                 Err(_) => invalid = Some("parts metadata refused by the application"),
             }
         }
-        if invalid.is_some() {
-            view.metadata = None;
-        }
+        // An invalid update is ignored: what we knew of the peer stays, so alternating invalid
+        // and empty updates does not make us send every part again.
         // Answer a peer that requested partial messages with the parts it lacks.
         let mut reply = None;
+        if requested && view.answered == Some(tick) {
+            tracing::trace!(peer = %from, %topic, "partial metadata already answered in this heartbeat: no parts sent");
+        }
         if invalid.is_none()
             && let Some(ours) = &group.ours
             && requested
+            && view.answered != Some(tick)
         {
             match ours.parts_for_peer(&from, view.metadata.as_deref()) {
                 Ok(answer) => {
@@ -407,6 +442,7 @@ impl Router {
                         if metadata.is_some() {
                             view.sent = Some(mine);
                         }
+                        view.answered = Some(tick);
                         reply = Some((parts, metadata));
                     }
                 }

@@ -13,6 +13,8 @@ mod observability;
 #[cfg(feature = "partial-messages")]
 mod partial;
 mod per_topic;
+#[cfg(feature = "partial-messages")]
+mod review;
 mod rules;
 mod scoring;
 mod sigcost;

@@ -676,3 +676,35 @@ fn heartbeat_gossips_our_parts_metadata_to_partial_peers_outside_the_mesh() {
         }
     }
 }
+
+/// An invalid parts-metadata update is ignored: what we knew of the peer stays. Before, it
+/// was forgotten, so a peer alternating an invalid update and an empty one was sent every
+/// part again each time (a few bytes in, the whole message out), unbounded without scoring.
+#[test]
+fn invalid_metadata_does_not_make_us_resend_parts() {
+    let (mut h, topic, [a, ..]) = three_peers(true);
+    h.router
+        .publish_partial(h.now, topic.clone(), Parts::new(b"g", &[0, 1, 2]))
+        .unwrap();
+    assert_eq!(
+        partials_to(&h.drain(), a).len(),
+        1,
+        "eager push of the parts"
+    );
+    let mut resent = 0;
+    for _ in 0..5 {
+        let mut bad = partial_rpc(&topic, b"g", None);
+        if let Some(p) = bad.partial.as_mut() {
+            p.metadata = Some(Bytes::from_static(&[0, 0]));
+        }
+        h.router.handle_rpc(h.now, a, bad);
+        h.router
+            .handle_rpc(h.now, a, partial_rpc(&topic, b"g", Some(0)));
+        resent += partials_to(&h.drain(), a)
+            .iter()
+            .filter(|p| p.message.is_some())
+            .count();
+    }
+    assert_eq!(resent, 0);
+    assert_eq!(h.router.counters().partials_invalid, 5);
+}
