@@ -157,6 +157,11 @@ pub trait Partial: Send + 'static {
     /// Merges a peer's new parts metadata `update` into what we knew of it, `known` (for a
     /// bitmap of parts held: their union). The default takes `update` as it is. An error
     /// means `update` is invalid: the peer is penalised (P4).
+    ///
+    /// Merge monotonically (a union): with the default, a peer can ask for parts again by
+    /// sending metadata that holds less. The router answers a peer with parts at most once per
+    /// group and heartbeat, but an application that republishes on every received partial
+    /// pushes the parts again each time.
     fn merge_metadata(&self, known: &[u8], update: &[u8]) -> Result<Bytes, PartialError> {
         let _ = known;
         Ok(Bytes::copy_from_slice(update))

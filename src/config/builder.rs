@@ -567,8 +567,8 @@ impl ConfigBuilder {
     }
 
     /// Sets the bytes of new messages taken from one peer per heartbeat
-    /// ([`Config::max_message_bytes_per_peer_per_heartbeat`]; not in the spec). At least 1.
-    /// Default 8 MiB.
+    /// ([`Config::max_message_bytes_per_peer_per_heartbeat`]; not in the spec), partial
+    /// messages' parts and metadata included. At least 1. Default 8 MiB.
     pub fn max_message_bytes_per_peer_per_heartbeat(&mut self, max: usize) -> &mut Self {
         self.config.max_message_bytes_per_peer_per_heartbeat = max;
         self

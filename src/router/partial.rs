@@ -535,8 +535,11 @@ impl Router {
         group.expires_at = expiry;
         let opener = group.opened_by.take();
         group.ours = Some(Box::new(partial));
+        // The group's peers are distinct: check them against the mesh (or fanout) peers only,
+        // so a large group costs linear work, not quadratic.
+        let from_mesh = recipients.len();
         for peer in group.peers.keys() {
-            if !recipients.contains(peer) {
+            if !recipients[..from_mesh].contains(peer) {
                 recipients.push(*peer);
             }
         }
