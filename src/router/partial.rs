@@ -19,7 +19,7 @@ use crate::partial::{
     MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN, Partial, PartialFeedback, PartialLimits,
     PartialLimitsError, PublishPartialError,
 };
-use crate::types::{PartialMessage, Rpc, Subscription, SubscriptionOptions, TopicHash};
+use crate::types::{PartialMessage, PeerKind, Rpc, Subscription, SubscriptionOptions, TopicHash};
 
 /// The extension's state in the router.
 pub(crate) struct PartialState {
@@ -205,12 +205,13 @@ impl Router {
         theirs.requests_partial || (we_request && theirs.supports_partial)
     }
 
-    /// Whether `peer` announced the Partial Messages extension.
+    /// Whether `peer` announced the Partial Messages extension on meshsub 1.3 (an Extensions
+    /// message from a peer on an older protocol is kept but never acted on).
     fn peer_has_partial_extension(&self, peer: &PeerId) -> bool {
-        self.peers
-            .get(peer)
-            .and_then(|s| s.extensions)
-            .is_some_and(|e| e.partial_messages)
+        self.peers.get(peer).is_some_and(|s| {
+            s.kind.is_some_and(PeerKind::supports_extensions)
+                && s.extensions.is_some_and(|e| e.partial_messages)
+        })
     }
 
     /// Heartbeat step: forgets expired groups.

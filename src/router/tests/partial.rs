@@ -708,3 +708,43 @@ fn invalid_metadata_does_not_make_us_resend_parts() {
     assert_eq!(resent, 0);
     assert_eq!(h.router.counters().partials_invalid, 5);
 }
+
+/// The Extensions message is a meshsub 1.3 control message. libp2p-gossipsub sends its
+/// Extensions to peers on older protocols too; a peer on meshsub 1.2 that announces the
+/// partial extension must still not be treated as speaking it: its partials are ignored and
+/// it gets full messages, never parts.
+#[test]
+fn a_peer_below_meshsub_1_3_never_counts_as_speaking_partials() {
+    let (mut h, topic, [a, ..]) = three_peers(true);
+    let old = PeerId::random();
+    h.router.add_peer(h.now, old, false);
+    h.router.set_peer_kind(old, PeerKind::Gossipsubv1_2);
+    h.router.handle_rpc(
+        h.now,
+        old,
+        Rpc {
+            extensions: Some(Extensions {
+                partial_messages: true,
+                test_extension: false,
+            }),
+            subscriptions: vec![Subscription {
+                options: opts(true, true),
+                subscribe: true,
+                topic: topic.clone(),
+            }],
+            ..Rpc::default()
+        },
+    );
+    h.drain();
+    let ignored = h.router.counters().partials_ignored;
+    h.router
+        .handle_rpc(h.now, old, partial_rpc(&topic, b"g", Some(1)));
+    assert!(partial_events(&h.drain()).is_empty());
+    assert_eq!(h.router.counters().partials_ignored, ignored + 1);
+    h.router
+        .publish_partial(h.now, topic.clone(), Parts::new(b"h", &[0, 1]))
+        .unwrap();
+    let actions = h.drain();
+    assert!(partials_to(&actions, old).is_empty());
+    assert!(!partials_to(&actions, a).is_empty());
+}
