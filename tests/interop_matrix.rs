@@ -29,7 +29,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Net, NodeEvent, Ours, Shared, Theirs, fast_config, memory_addr, memory_swarm};
+use common::{
+    Net, NodeEvent, Ours, Shared, Theirs, fast_config, memory_addr, memory_swarm, wire_rejections,
+};
 use libp2p::identity::{Keypair, PeerId};
 
 const TOPIC: &str = "matrix-topic";
@@ -89,25 +91,6 @@ fn subscribed_peers(events: &[NodeEvent], topic: &str) -> HashSet<PeerId> {
             _ => None,
         })
         .collect()
-}
-
-/// The counters of our node that must stay zero when talking to a correct peer.
-fn wire_rejections(node: &Arc<Mutex<Ours>>) -> Vec<(&'static str, u64)> {
-    let n = node.lock().expect("node lock");
-    let c = n.swarm.behaviour().counters();
-    [
-        ("rpcs_too_large", c.rpcs_too_large),
-        ("rpcs_malformed", c.rpcs_malformed),
-        ("rpcs_from_unsupported_peer", c.rpcs_from_unsupported_peer),
-        ("messages_malformed", c.messages_malformed),
-        ("messages_invalid", c.messages_invalid),
-        ("control_ignored", c.control_ignored),
-        ("control_unknown", c.control_unknown),
-        ("extensions_duplicate", c.extensions_duplicate),
-    ]
-    .into_iter()
-    .filter(|(_, v)| *v != 0)
-    .collect()
 }
 
 /// One of ours and one of theirs: waits until ours reports `expected_ours` for theirs and

@@ -433,3 +433,24 @@ pub fn fast_config() -> gossipsub::ConfigBuilder {
 }
 
 pub mod raw;
+
+/// The counters of our node that must stay zero when talking to a correct peer: everything
+/// the other side sent decoded, validated and was understood. Returns the non-zero ones by
+/// name.
+pub fn wire_rejections(node: &Arc<Mutex<Ours>>) -> Vec<(&'static str, u64)> {
+    let n = node.lock().expect("node lock");
+    let c = n.swarm.behaviour().counters();
+    [
+        ("rpcs_too_large", c.rpcs_too_large),
+        ("rpcs_malformed", c.rpcs_malformed),
+        ("rpcs_from_unsupported_peer", c.rpcs_from_unsupported_peer),
+        ("messages_malformed", c.messages_malformed),
+        ("messages_invalid", c.messages_invalid),
+        ("control_ignored", c.control_ignored),
+        ("control_unknown", c.control_unknown),
+        ("extensions_duplicate", c.extensions_duplicate),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v != 0)
+    .collect()
+}
