@@ -6,102 +6,37 @@
 //! The example binaries must be built: plain `cargo test` builds examples before running tests;
 //! with `cargo test --test examples`, run `cargo build --examples` first.
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "support/process.rs"]
+mod process;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use process::ExampleProcess as Running;
 
 /// How long one example may run.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// target/<profile>/examples/<name>, next to target/<profile>/deps/<this test>.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("path of the test binary");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "example binary {} not found: run `cargo build --examples` first \
-         (plain `cargo test` builds it)",
-        bin.display()
-    );
-    bin
-}
-
-/// A running example with its stdout lines on a channel and its stderr collected. Killed when
-/// dropped, also when a test fails.
-struct Running {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: thread::JoinHandle<String>,
-}
-
-impl Running {
-    fn spawn(name: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(example_binary(name))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the example");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        Running {
-            child,
-            stdout: rx,
-            stderr,
-        }
-    }
-
-    /// The next stdout line, or `None` once stdout is closed or `deadline` has passed.
-    fn next_line(&self, deadline: Instant) -> Option<String> {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        self.stdout.recv_timeout(wait).ok()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts example `name` with `args` and its stdin closed.
+fn spawn(name: &str, args: &[&str]) -> Running {
+    let mut running = Running::spawn(name, name, args);
+    running.close_stdin();
+    running
 }
 
 /// Runs a self-contained example to its end; panics (with its output) unless it exits
 /// successfully within [`TIMEOUT`]. Returns its stdout.
 fn run(name: &str) -> String {
     let deadline = Instant::now() + TIMEOUT;
-    let mut running = Running::spawn(name, &[]);
+    let mut running = spawn(name, &[]);
     let mut stdout = String::new();
     while let Some(line) = running.next_line(deadline) {
         stdout.push_str(&line);
         stdout.push('\n');
     }
     let status = loop {
-        if let Some(status) = running.child.try_wait().expect("wait for the example") {
+        if let Some(status) = running.try_wait() {
             break Some(status);
         }
         if Instant::now() >= deadline {
@@ -109,11 +44,8 @@ fn run(name: &str) -> String {
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let _ = running.child.kill();
-    let _ = running.child.wait();
-    let stderr = std::mem::replace(&mut running.stderr, thread::spawn(String::new))
-        .join()
-        .unwrap_or_default();
+    let stderr = running.stderr();
+    drop(running);
     match status {
         Some(status) if status.success() => stdout,
         Some(status) => {
@@ -263,13 +195,13 @@ fn readme_shows_the_usage_example_verbatim() {
 #[test]
 fn usage_example_two_copies_greet_each_other() {
     let deadline = Instant::now() + TIMEOUT;
-    let a = Running::spawn("usage", &[]);
+    let a = spawn("usage", &[]);
     let first = a.next_line(deadline).expect("a `listening on` line");
     let address = first
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
     assert!(address.starts_with("/ip4/127.0.0.1/tcp/"), "{address}");
-    let b = Running::spawn("usage", &[address]);
+    let b = spawn("usage", &[address]);
 
     /// The first `<author>: hello <recipient>` line.
     fn greeting(process: &Running, deadline: Instant) -> (String, String) {
