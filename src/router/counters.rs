@@ -164,7 +164,8 @@ pub struct Counters {
     /// Items shed (messages, IHAVE entries, control RPCs) when the pieces of an RPC split
     /// for a lowered frame limit were put back into a peer's send queue past its bounds.
     pub send_queue_requeue_shed: u64,
-    /// Publish batches refused whole for holding more than `send_queue_size` messages.
+    /// Publish batches refused whole for holding more than `send_queue_size` messages, or
+    /// several messages of more than `send_queue_bytes` data bytes together.
     pub publish_batches_too_large: u64,
     /// New messages dropped over the sender's `max_message_bytes_per_peer_per_heartbeat`.
     pub messages_over_peer_budget: u64,
