@@ -29,8 +29,17 @@
 //! - Groups are bounded: a peer can open at most [`PartialLimits::groups_per_peer`] groups per
 //!   topic, all peers together at most [`PartialLimits::groups_per_topic`], and every group is
 //!   forgotten [`PartialLimits::group_ttl_heartbeats`] heartbeats after it was opened or after
-//!   our last publish to it. Group ids are at most [`MAX_PARTIAL_GROUP_ID_LEN`] bytes and parts
+//!   our last publish to it; the groups a peer opened (and we did not publish to) are forgotten
+//!   when it disconnects. Group ids are at most [`MAX_PARTIAL_GROUP_ID_LEN`] bytes and parts
 //!   metadata at most [`MAX_PARTS_METADATA_LEN`] bytes.
+//! - What a peer costs is bounded: the parts metadata kept from it, over all groups and topics,
+//!   at most [`PartialLimits::metadata_bytes_per_peer`] bytes (each group it spoke about
+//!   counting [`GROUP_PEER_CHARGE`] more), from all peers [`PartialLimits::metadata_bytes_total`];
+//!   every partial message it sends costs at least [`PARTIAL_MIN_CHARGE`] bytes of its
+//!   per-heartbeat byte budget, and it may send at most
+//!   [`PartialLimits::partials_per_peer_per_heartbeat`] per heartbeat.
+//! - A publish goes to the mesh peers and to the peers that sent us a partial message for the
+//!   group; peers that were only told our metadata by lazy gossip ask when they lack parts.
 //!
 //! The trait is modelled on libp2p-gossipsub 0.50's `Partial` (group id, metadata, the parts a
 //! peer should get given its metadata) with the metadata kept as plain bytes.

@@ -704,7 +704,8 @@ fn a_partial_message_counts_its_bytes_in_the_queue() {
         })),
         ..Rpc::default()
     };
-    assert!(rpc_bytes(&rpc) >= 3000 + 100 + 32 + 1);
+    let topic_len = 1;
+    assert!(rpc_bytes(&rpc) >= 3000 + 100 + 32 + topic_len);
     let q = PeerQueue::new(QueueLimits {
         items: 1000,
         bytes: 10_000,
