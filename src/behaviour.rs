@@ -93,6 +93,8 @@ pub struct Behaviour {
     refused_publish: Option<(usize, usize)>,
     /// Set while draining a publish: how many peers' publish queues refused it.
     publish_queues_full: usize,
+    /// Set while draining a publish batch: per message id, the RPCs queued and refused.
+    batch_queued: Option<HashMap<MessageId, (usize, usize)>>,
     /// Newly connected peers kept alive until this instant whatever they share with us.
     keep_alive_grace: HashMap<PeerId, Instant>,
     events: VecDeque<ToSwarm<Event, HandlerIn>>,
@@ -135,6 +137,7 @@ impl Behaviour {
             dropped: HashMap::new(),
             refused_publish: None,
             publish_queues_full: 0,
+            batch_queued: None,
             keep_alive_grace: HashMap::new(),
             events: VecDeque::new(),
             timer: Delay::new(delay),
@@ -384,10 +387,12 @@ impl Behaviour {
     /// Publishes a batch of messages with their first copies interleaved across peers: every
     /// message is handed to one peer before any message goes to a second (go's
     /// `MessageBatch`), which gets a whole block's worth of blobs out sooner on a limited
-    /// uplink. One result per item, in order; see [`Behaviour::publish`] for the errors, except
-    /// that full send queues are not reported per item (such a message stays cached and can
-    /// still reach peers through gossip). A batch of more than `send_queue_size` messages is
-    /// refused whole with [`PublishError::BatchTooLarge`] for every item.
+    /// uplink. One result per item, in order; see [`Behaviour::publish`] for the errors: an
+    /// item that no recipient's send queue took is [`PublishError::AllQueuesFull`] (it stays
+    /// cached and can still reach peers through gossip). A batch of more than `send_queue_size` messages is
+    /// refused whole with [`PublishError::BatchTooLarge`] for every item, and a batch of several
+    /// messages whose data adds up to more than `send_queue_bytes` with
+    /// [`PublishError::BatchTooManyBytes`].
     pub fn publish_batch(
         &mut self,
         batch: impl IntoIterator<Item = (TopicHash, Bytes)>,
@@ -395,9 +400,19 @@ impl Behaviour {
         let batch: Vec<(TopicHash, Bytes)> = batch.into_iter().collect();
         let _sizes: Vec<(TopicHash, usize)> =
             batch.iter().map(|(t, d)| (t.clone(), d.len())).collect();
-        let results = self.router.publish_batch(Instant::now(), batch);
+        let mut results = self.router.publish_batch(Instant::now(), batch);
         self.refused_publish = None;
+        self.batch_queued = Some(HashMap::new());
         self.drain_router();
+        let queued = self.batch_queued.take().unwrap_or_default();
+        for result in &mut results {
+            if let Ok(id) = result
+                && let Some(&(0, refused)) = queued.get(id)
+            {
+                tracing::debug!(%id, refused, "batch item refused by every send queue");
+                *result = Err(PublishError::AllQueuesFull(refused));
+            }
+        }
         for (_result, _size) in results.iter().zip(&_sizes) {
             if _result.is_ok() {
                 observe!(self, |m| m.on_publish(&_size.0, _size.1));

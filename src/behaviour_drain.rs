@@ -66,6 +66,7 @@ impl Behaviour {
                         );
                     }
                     let mut refused = 0;
+                    let mut taken = 0;
                     for rpc in pieces.rpcs {
                         let item = QueuedRpc {
                             rpc,
@@ -77,6 +78,7 @@ impl Behaviour {
                         match queue.push_evicting_stalest(item) {
                             Ok(evicted) => {
                                 queued += usize::from(class == Class::Publish);
+                                taken += 1;
                                 refused += evicted;
                             }
                             Err(_) => refused += 1,
@@ -84,6 +86,13 @@ impl Behaviour {
                     }
                     if refused > 0 && class == Class::Publish {
                         self.publish_queues_full += 1;
+                    }
+                    if class == Class::Publish
+                        && let (Some(track), Some(id)) = (self.batch_queued.as_mut(), &message_id)
+                    {
+                        let entry = track.entry(id.clone()).or_default();
+                        entry.0 += taken;
+                        entry.1 += usize::from(taken == 0);
                     }
                     for _ in 0..refused {
                         self.queue_full(peer, class);

@@ -215,3 +215,42 @@ fn connect_kind(behaviour: &mut Behaviour, kind: PeerKind) -> (PeerId, Connectio
     );
     (peer, connection)
 }
+
+/// An item of a batch that no recipient's publish queue took fails with `AllQueuesFull`, as a
+/// single publish does. Before, every item of the batch was `Ok` whatever the queues refused:
+/// the application lost messages silently.
+#[test]
+fn a_batch_item_refused_by_every_queue_fails() {
+    use crate::wire::DecodedRpc;
+    let mut b = crate::ConfigBuilder::default();
+    b.send_queue_size(2)
+        .validation_mode(crate::ValidationMode::None);
+    let local = PeerId::random();
+    let mut behaviour =
+        Behaviour::new(MessageAuthenticity::Author(local), b.build().unwrap()).unwrap();
+    let topic = IdentTopic::new("t");
+    let (peer, connection) = connect_meshsub_1_2(&mut behaviour);
+    behaviour.on_connection_handler_event(
+        peer,
+        connection,
+        crate::handler::HandlerOut(HandlerEvent::Rpc(DecodedRpc {
+            rpc: crate::types::Rpc {
+                subscriptions: vec![crate::types::Subscription {
+                    options: Default::default(),
+                    subscribe: true,
+                    topic: topic.hash(),
+                }],
+                ..Default::default()
+            },
+            malformed_messages: Vec::new(),
+            unknown_control: 0,
+            drops: Default::default(),
+        })),
+    );
+    // One publish takes one of the two slots of the peer's publish queue.
+    behaviour.publish(topic.clone(), vec![0u8; 10]).unwrap();
+    let results =
+        behaviour.publish_batch((1..=2u8).map(|i| (topic.hash(), bytes::Bytes::from(vec![i; 10]))));
+    assert!(results[0].is_ok(), "{results:?}");
+    assert_eq!(results[1], Err(PublishError::AllQueuesFull(1)));
+}

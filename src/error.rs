@@ -51,6 +51,18 @@ pub enum PublishError {
         /// The most messages a batch may hold (`send_queue_size`).
         max: usize,
     },
+    /// A batch ([`Behaviour::publish_batch`](crate::Behaviour::publish_batch)) of several
+    /// messages held more data bytes than a peer's send queue holds (`send_queue_bytes`): it
+    /// could never be queued whole, so none of it was published. Split it.
+    #[error(
+        "a batch of {bytes} data bytes exceeds send_queue_bytes ({max}); nothing was published"
+    )]
+    BatchTooManyBytes {
+        /// The data bytes of the batch's messages together.
+        bytes: usize,
+        /// The most bytes a batch of several messages may hold (`send_queue_bytes`).
+        max: usize,
+    },
 }
 
 /// Why a subscription change was refused.

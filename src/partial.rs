@@ -29,8 +29,17 @@
 //! - Groups are bounded: a peer can open at most [`PartialLimits::groups_per_peer`] groups per
 //!   topic, all peers together at most [`PartialLimits::groups_per_topic`], and every group is
 //!   forgotten [`PartialLimits::group_ttl_heartbeats`] heartbeats after it was opened or after
-//!   our last publish to it. Group ids are at most [`MAX_PARTIAL_GROUP_ID_LEN`] bytes and parts
+//!   our last publish to it; the groups a peer opened (and we did not publish to) are forgotten
+//!   when it disconnects. Group ids are at most [`MAX_PARTIAL_GROUP_ID_LEN`] bytes and parts
 //!   metadata at most [`MAX_PARTS_METADATA_LEN`] bytes.
+//! - What a peer costs is bounded: the parts metadata kept from it, over all groups and topics,
+//!   at most [`PartialLimits::metadata_bytes_per_peer`] bytes (each group it spoke about
+//!   counting [`GROUP_PEER_CHARGE`] more), from all peers [`PartialLimits::metadata_bytes_total`];
+//!   every partial message it sends costs at least [`PARTIAL_MIN_CHARGE`] bytes of its
+//!   per-heartbeat byte budget, and it may send at most
+//!   [`PartialLimits::partials_per_peer_per_heartbeat`] per heartbeat.
+//! - A publish goes to the mesh peers and to the peers that sent us a partial message for the
+//!   group; peers that were only told our metadata by lazy gossip ask when they lack parts.
 //!
 //! The trait is modelled on libp2p-gossipsub 0.50's `Partial` (group id, metadata, the parts a
 //! peer should get given its metadata) with the metadata kept as plain bytes.
@@ -221,7 +230,18 @@ pub enum PublishPartialError {
     },
 }
 
-/// Bounds on the groups the router keeps (go-libp2p-pubsub's defaults).
+/// The least a received partial message is charged against its sender's per-heartbeat byte
+/// budget (`max_message_bytes_per_peer_per_heartbeat`), whatever it carries: an empty one still
+/// costs a decode, a group lookup and an event to the application.
+pub const PARTIAL_MIN_CHARGE: usize = 64;
+
+/// What each group a peer sent us a partial message for costs against
+/// [`PartialLimits::metadata_bytes_per_peer`] and [`PartialLimits::metadata_bytes_total`], on
+/// top of the bytes of its parts metadata: what the router keeps of the peer in the group.
+pub const GROUP_PEER_CHARGE: usize = 128;
+
+/// Bounds on the groups and parts metadata the router keeps, and on the partial messages it
+/// takes from a peer (the group bounds are go-libp2p-pubsub's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartialLimits {
     /// Groups that peers may open per topic, all peers together (a group is opened by a peer
@@ -232,6 +252,18 @@ pub struct PartialLimits {
     /// Heartbeats a group is kept after it was opened or after our last publish to it.
     /// Default 5; at least [`MIN_GROUP_TTL_HEARTBEATS`].
     pub group_ttl_heartbeats: u32,
+    /// Bytes of parts metadata kept from one peer, over all its groups and topics, each group
+    /// it sent us a partial message for counting [`GROUP_PEER_CHARGE`] more. An update that
+    /// would go over is not kept (what we knew stays) and not answered with parts. Default
+    /// 64 KiB (56 groups of the largest metadata, 500 of none); at least
+    /// [`MAX_PARTS_METADATA_LEN`] + [`GROUP_PEER_CHARGE`].
+    pub metadata_bytes_per_peer: usize,
+    /// Bytes of parts metadata kept from all peers together. Default 16 MiB; at least
+    /// `metadata_bytes_per_peer`.
+    pub metadata_bytes_total: usize,
+    /// Partial messages taken from one peer per heartbeat (direct peers exempt), on top of
+    /// the byte budget they share with its full messages. Default 1024; at least 1.
+    pub partials_per_peer_per_heartbeat: usize,
 }
 
 /// The shortest group lifetime allowed, in heartbeats (as go-libp2p-pubsub).
@@ -243,6 +275,9 @@ impl Default for PartialLimits {
             groups_per_topic: 255,
             groups_per_peer: 8,
             group_ttl_heartbeats: 5,
+            metadata_bytes_per_peer: 64 * 1024,
+            metadata_bytes_total: 16 << 20,
+            partials_per_peer_per_heartbeat: 1024,
         }
     }
 }
@@ -262,6 +297,21 @@ pub enum PartialLimitsError {
         /// `groups_per_topic`.
         per_topic: usize,
     },
+    /// `metadata_bytes_per_peer` is below [`MAX_PARTS_METADATA_LEN`] +
+    /// [`GROUP_PEER_CHARGE`] (one peer's largest metadata for one group could not be kept), or
+    /// `metadata_bytes_total` below `metadata_bytes_per_peer`.
+    #[error(
+        "metadata_bytes_per_peer ({per_peer}) must be between MAX_PARTS_METADATA_LEN + GROUP_PEER_CHARGE and metadata_bytes_total ({total})"
+    )]
+    InvalidMetadataBounds {
+        /// `metadata_bytes_per_peer`.
+        per_peer: usize,
+        /// `metadata_bytes_total`.
+        total: usize,
+    },
+    /// `partials_per_peer_per_heartbeat` is zero: no partial message could be received.
+    #[error("partials_per_peer_per_heartbeat must be at least 1")]
+    NoPartialsPerHeartbeat,
 }
 
 impl PartialLimits {
@@ -275,6 +325,17 @@ impl PartialLimits {
                 per_peer: self.groups_per_peer,
                 per_topic: self.groups_per_topic,
             });
+        }
+        if self.metadata_bytes_per_peer < MAX_PARTS_METADATA_LEN + GROUP_PEER_CHARGE
+            || self.metadata_bytes_total < self.metadata_bytes_per_peer
+        {
+            return Err(PartialLimitsError::InvalidMetadataBounds {
+                per_peer: self.metadata_bytes_per_peer,
+                total: self.metadata_bytes_total,
+            });
+        }
+        if self.partials_per_peer_per_heartbeat == 0 {
+            return Err(PartialLimitsError::NoPartialsPerHeartbeat);
         }
         Ok(())
     }

@@ -124,18 +124,36 @@ pub(crate) struct Purged {
 
 /// The bytes an RPC holds in the queue: the payload and id bytes it carries plus a small
 /// per-entry overhead. Close to its encoded size and never below the payload bytes, computed
-/// without encoding (O(entries)).
+/// without encoding (O(entries)). Every field of [`Rpc`] is named below, so a new one does not
+/// compile until it is counted.
 pub(crate) fn rpc_bytes(rpc: &Rpc) -> usize {
     const ENTRY: usize = 4;
+    let Rpc {
+        subscriptions,
+        messages,
+        control,
+        extensions,
+        test_extension,
+        partial,
+    } = rpc;
     let ids = |ids: &[MessageId]| -> usize { ids.iter().map(|id| id.as_bytes().len() + 2).sum() };
-    let subscriptions: usize = rpc
-        .subscriptions
+    let subscriptions: usize = subscriptions
         .iter()
         .map(|s| s.topic.as_str().len() + ENTRY)
         .sum();
-    let messages: usize = rpc.messages.iter().map(|m| m.encoded_len() + ENTRY).sum();
-    let control: usize = rpc
-        .control
+    let messages: usize = messages.iter().map(|m| m.encoded_len() + ENTRY).sum();
+    // A few bytes each: the Extensions message and the empty TestExtension.
+    let extensions =
+        usize::from(extensions.is_some()) * ENTRY + usize::from(*test_extension) * ENTRY;
+    // A partial message: its parts, parts metadata, group id and topic.
+    let partial = partial.as_ref().map_or(0, |p| {
+        ENTRY
+            + p.topic.as_str().len()
+            + p.group_id.len()
+            + p.message.as_ref().map_or(0, |m| m.len())
+            + p.metadata.as_ref().map_or(0, |m| m.len())
+    });
+    let control: usize = control
         .iter()
         .map(|c| {
             ENTRY
@@ -161,7 +179,7 @@ pub(crate) fn rpc_bytes(rpc: &Rpc) -> usize {
                 }
         })
         .sum();
-    subscriptions + messages + control
+    subscriptions + messages + control + extensions + partial
 }
 
 /// What [`PeerQueue::requeue_front`] shed to keep each class within its bounds.

@@ -79,6 +79,7 @@ fn the_model_reaches_meshes_backoffs_caches_and_px() {
                 subscriptions: vec![(true, 0), (true, 1)],
                 messages: vec![],
                 control: vec![],
+                ..ModelRpc::default()
             },
         });
     }
@@ -101,6 +102,7 @@ fn the_model_reaches_meshes_backoffs_caches_and_px() {
                     backoff: Some(30),
                 },
             ],
+            ..ModelRpc::default()
         },
     });
     for _ in 0..5 {
@@ -135,10 +137,69 @@ fn subscribing_never_grafts_a_direct_peer_from_fanout() {
                 subscriptions: vec![(true, 0)],
                 messages: vec![],
                 control: vec![],
+                ..ModelRpc::default()
             },
         },
         Op::Publish { topic: 0, data: 1 },
         Op::Subscribe { topic: 0 },
     ];
     router_model::run(&scenario(false), &ops, &|_| true);
+}
+
+/// A scripted run through the Partial Messages extension: meshsub 1.3 peers announce it and
+/// subscribe with partial options, open groups up to the model's caps, send parts metadata
+/// past the byte bounds, disconnect and let groups expire; the model's checks (group and
+/// metadata bounds, the router's partial bookkeeping) hold at every step and it gets there.
+#[cfg(feature = "partial-messages")]
+#[test]
+fn the_model_reaches_partial_groups_and_metadata_bounds() {
+    use router_model::ModelPartial;
+    let mut ops = vec![Op::SubscribePartial {
+        topic: 0,
+        requests: true,
+    }];
+    for p in 0..6 {
+        ops.push(Op::AddPeer {
+            peer: p,
+            outbound: true,
+            kind: Kind::V1_3,
+        });
+        ops.push(Op::Rpc {
+            from: p,
+            rpc: ModelRpc {
+                subscriptions: vec![(true, 0)],
+                partial_options: 3,
+                extensions: true,
+                ..ModelRpc::default()
+            },
+        });
+    }
+    ops.push(Op::PublishPartial {
+        topic: 0,
+        group: 0,
+        held: 0b11,
+    });
+    for p in 0..6u8 {
+        for g in 0..4u8 {
+            ops.push(Op::Rpc {
+                from: p,
+                rpc: ModelRpc {
+                    partial: Some(ModelPartial {
+                        topic: 0,
+                        group: 1 + (p * 4 + g) % 11,
+                        parts: Some(10),
+                        metadata: Some((0xff, 1024)),
+                    }),
+                    ..ModelRpc::default()
+                },
+            });
+        }
+    }
+    ops.push(Op::RemovePeer { peer: 0 });
+    for _ in 0..5 {
+        ops.push(Op::Tick { millis: 100 });
+    }
+    let reached = router_model::run(&scenario(false), &ops, &|_| true);
+    assert_eq!(reached.max_partial_groups, 6, "{reached:?}");
+    assert!(reached.max_partial_metadata >= 4 * 1024, "{reached:?}");
 }

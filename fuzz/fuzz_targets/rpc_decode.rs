@@ -4,7 +4,8 @@
 //! tight ones), byte 1 how the stream is cut into reads, the rest is the stream. Checked for
 //! every frame: no panic; a decoded frame is never larger than the maximum; the decoded RPC
 //! respects every configured per-RPC cap (messages, subscriptions, control entries per type,
-//! IHAVE / IWANT / IDONTWANT ids, PX entries, id and topic length); it re-encodes, within the
+//! IHAVE / IWANT / IDONTWANT ids, PX entries, id and topic length, and in a partial message
+//! (`RPC.partial`) the topic, group id and parts metadata bounds); it re-encodes, within the
 //! maximum size and no larger than its frame, to bytes that decode to the same RPC; and what it
 //! retains is bounded by its frame's size and the caps.
 //!
@@ -19,8 +20,10 @@ use std::sync::OnceLock;
 
 use bytes::BytesMut;
 use gossipsub::__fuzz::{Codec, Decoded, encoded_len};
+use gossipsub::partial::{MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN};
 use gossipsub::{
-    Config, ConfigBuilder, ControlAction, MessageId, PeerInfo, RawMessage, Rpc, Subscription,
+    Config, ConfigBuilder, ControlAction, MessageId, PartialMessage, PeerInfo, RawMessage, Rpc,
+    Subscription,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -242,6 +245,24 @@ fn check_caps(rpc: &Rpc, config: &Config) {
         config.max_idontwant_messages(),
     );
     over("PX entries", px, config.max_px_peers_per_rpc());
+    if let Some(partial) = &rpc.partial {
+        topics.push(partial.topic.as_str());
+        over(
+            "bytes of partial group id",
+            partial.group_id.len(),
+            MAX_PARTIAL_GROUP_ID_LEN,
+        );
+        over(
+            "bytes of parts metadata",
+            partial.metadata.as_ref().map_or(0, |m| m.len()),
+            MAX_PARTS_METADATA_LEN,
+        );
+        over(
+            "bytes of parts",
+            partial.message.as_ref().map_or(0, |m| m.len()),
+            config.max_transmit_size(),
+        );
+    }
     for id in ids {
         over("bytes of message id", id.as_bytes().len(), id_len);
     }
@@ -291,5 +312,13 @@ fn retained_bytes(rpc: &Rpc) -> usize {
                 }
         })
         .sum();
-    subs + messages + control
+    // A partial message is copied out of the frame: all of it is retained.
+    let partial = rpc.partial.as_ref().map_or(0, |p| {
+        size_of::<PartialMessage>()
+            + p.topic.as_str().len()
+            + p.group_id.len()
+            + p.message.as_ref().map_or(0, |m| m.len())
+            + p.metadata.as_ref().map_or(0, |m| m.len())
+    });
+    subs + messages + control + partial
 }

@@ -29,6 +29,13 @@ graft = field(3, field(1, b"topic-a"))
 prune = field(4, field(1, b"topic-a") + field(2, field(1, b"\x00\x01\x02") + field(2, b"rec")) + field(3, 60))
 idontwant = field(5, field(1, b"id-3"))
 control = field(3, ihave + iwant + graft + prune + idontwant)
+# meshsub 1.3: partial options on a subscription, ControlExtensions{partialMessages},
+# RPC.partial = PartialMessagesExtension{topicID, groupID, partialMessage, partsMetadata}.
+sub_partial = field(1, field(1, 1) + field(2, b"topic-a") + field(3, 1) + field(4, 1))
+extensions = field(3, field(6, field(10, 1)))
+partial = field(10, field(1, b"topic-a") + field(2, bytes(32)) + field(3, b"parts") + field(4, b"\x0f"))
+partial_no_group = field(10, field(1, b"topic-a") + field(3, b"parts"))
+partial_big_metadata = field(10, field(1, b"topic-a") + field(2, b"g") + field(4, bytes(1025)))
 
 seeds = {
     "subscribe": b"\x03\x00" + frame(sub + unsub),
@@ -38,6 +45,8 @@ seeds = {
     "two_frames_chunked": b"\x03\x07" + frame(sub) + frame(control),
     "oversized_then_ok": b"\x00\x05" + frame(control + control) + frame(b""),
     "tight_limits": b"\x07\x00" + frame(sub + unsub + msg + control),
+    "partial": b"\x03\x00" + frame(sub_partial + extensions + partial),
+    "partial_malformed": b"\x03\x00" + frame(partial_no_group) + frame(partial_big_metadata + partial),
 }
 out = os.path.join(os.path.dirname(__file__), "..", "corpus", "rpc_decode")
 os.makedirs(out, exist_ok=True)

@@ -688,3 +688,39 @@ fn a_forward_over_the_byte_bound_evicts_enough_stale_forwards() {
     assert_eq!(q.len_of(Class::Forward), 1);
     assert!(q.bytes_of(Class::Forward) <= 3000);
 }
+
+/// A partial message (Partial Messages extension) holds its parts, parts metadata, group id
+/// and topic in the queue. Before, [`rpc_bytes`] counted it as 0 bytes: partials sent to a slow
+/// peer (answers to its metadata, our publishes) grew its publish class past
+/// `send_queue_bytes`, up to `send_queue_size` items of up to `max_transmit_size` each.
+#[test]
+fn a_partial_message_counts_its_bytes_in_the_queue() {
+    let rpc = Rpc {
+        partial: Some(Box::new(crate::types::PartialMessage {
+            topic: TopicHash::from_raw("t"),
+            group_id: bytes::Bytes::from(vec![1u8; 32]),
+            message: Some(bytes::Bytes::from(vec![2u8; 3000])),
+            metadata: Some(bytes::Bytes::from(vec![3u8; 100])),
+        })),
+        ..Rpc::default()
+    };
+    let topic_len = 1;
+    assert!(rpc_bytes(&rpc) >= 3000 + 100 + 32 + topic_len);
+    let q = PeerQueue::new(QueueLimits {
+        items: 1000,
+        bytes: 10_000,
+        merge_bytes: 0,
+        decode: crate::wire::DecodeLimits::UNLIMITED,
+    });
+    let item = || QueuedRpc {
+        rpc: rpc.clone(),
+        class: Class::Publish,
+        expires: None,
+        message_id: None,
+    };
+    for _ in 0..3 {
+        q.push(item()).expect("room");
+    }
+    assert!(q.push(item()).is_err(), "a fourth passes 10,000 bytes");
+    assert_eq!(q.len_of(Class::Publish), 3);
+}

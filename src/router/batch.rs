@@ -26,7 +26,10 @@ impl Router {
     ///
     /// A batch of more than `send_queue_size` messages is refused whole (every item
     /// [`PublishError::BatchTooLarge`], nothing signed, cached or sent): no peer's send queue
-    /// could hold it, and preparing it would build one send per message and recipient.
+    /// could hold it, and preparing it would build one send per message and recipient. So is a
+    /// batch of several messages whose data adds up to more than `send_queue_bytes` (every item
+    /// [`PublishError::BatchTooManyBytes`]). A batch within both bounds builds at most
+    /// `send_queue_size` sends per recipient, each of which an empty queue takes.
     pub fn publish_batch(
         &mut self,
         now: Instant,
@@ -43,6 +46,30 @@ impl Router {
                 "publish batch longer than send_queue_size refused"
             );
             return vec![Err(PublishError::BatchTooLarge { len, max }); len];
+        }
+        // Likewise its bytes: a peer's publish class holds `send_queue_bytes` (one larger
+        // message alone still fits an empty queue). Checked on the application's data, before
+        // anything is transformed, signed, cached or sent.
+        let bytes = batch
+            .iter()
+            .fold(0usize, |sum, (_, data)| sum.saturating_add(data.len()));
+        let max_bytes = self.config.send_queue_bytes();
+        if batch.len() > 1 && bytes > max_bytes {
+            let len = batch.len();
+            self.counters.publish_batches_too_large += 1;
+            tracing::warn!(
+                len,
+                bytes,
+                max = max_bytes,
+                "publish batch of more data bytes than send_queue_bytes refused"
+            );
+            return vec![
+                Err(PublishError::BatchTooManyBytes {
+                    bytes,
+                    max: max_bytes
+                });
+                len
+            ];
         }
         let mut results = Vec::with_capacity(batch.len());
         let mut prepared = Vec::with_capacity(batch.len());

@@ -164,7 +164,8 @@ pub struct Counters {
     /// Items shed (messages, IHAVE entries, control RPCs) when the pieces of an RPC split
     /// for a lowered frame limit were put back into a peer's send queue past its bounds.
     pub send_queue_requeue_shed: u64,
-    /// Publish batches refused whole for holding more than `send_queue_size` messages.
+    /// Publish batches refused whole for holding more than `send_queue_size` messages, or
+    /// several messages of more than `send_queue_bytes` data bytes together.
     pub publish_batches_too_large: u64,
     /// New messages dropped over the sender's `max_message_bytes_per_peer_per_heartbeat`.
     pub messages_over_peer_budget: u64,
@@ -186,13 +187,20 @@ pub struct Counters {
     /// the parts metadata could not be used, or parts over the topic's
     /// `max_transmit_size_for_topic`; each penalised (P4).
     pub partials_invalid: u64,
+    /// Partial messages dropped because the sender went over
+    /// `partials_per_peer_per_heartbeat` of `partial::PartialLimits`.
+    pub partials_over_peer_count: u64,
+    /// Parts metadata updates not kept because they would take the bytes of metadata held
+    /// from the sender, or from all peers, over `metadata_bytes_per_peer` or
+    /// `metadata_bytes_total` of `partial::PartialLimits`.
+    pub partial_metadata_over_budget: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 76] {
+    pub fn fields(&self) -> [(&'static str, u64); 78] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -270,6 +278,8 @@ impl Counters {
             partial_groups_over_cap,
             partials_over_peer_budget,
             partials_invalid,
+            partials_over_peer_count,
+            partial_metadata_over_budget,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -348,6 +358,8 @@ impl Counters {
             ("partial_groups_over_cap", partial_groups_over_cap),
             ("partials_over_peer_budget", partials_over_peer_budget),
             ("partials_invalid", partials_invalid),
+            ("partials_over_peer_count", partials_over_peer_count),
+            ("partial_metadata_over_budget", partial_metadata_over_budget),
         ]
     }
 

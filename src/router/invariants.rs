@@ -226,6 +226,9 @@ impl Router {
             }
         }
 
+        // Partial messages: group counts, the metadata byte account, no state for gone peers.
+        self.partial_invariant_violations(&mut v);
+
         let per_peer_max =
             |f: &dyn Fn(&super::PeerState) -> usize| self.peers.values().map(f).max().unwrap_or(0);
         let max_dont_send_per_peer = per_peer_max(&|s| s.dont_send.len());

@@ -26,6 +26,8 @@ mod mesh_stats;
 mod messages;
 #[cfg(feature = "partial-messages")]
 mod partial;
+#[cfg(feature = "partial-messages")]
+mod partial_budget;
 #[cfg(not(feature = "partial-messages"))]
 mod partial_off;
 mod peers;

@@ -8,16 +8,20 @@
 //! - per enabled topic, the groups: ours (opened by a local publish; the application bounds
 //!   them) and peer-opened ones (at most `groups_per_topic`, `groups_per_peer` per peer), each
 //!   with per-peer views of at most [`MAX_PARTS_METADATA_LEN`] bytes twice, and forgotten
-//!   `group_ttl_heartbeats` heartbeats after opening or after our last publish.
+//!   `group_ttl_heartbeats` heartbeats after opening or after our last publish; groups a peer
+//!   opened (and we did not publish to) are forgotten when it disconnects;
+//! - the bytes of parts metadata held per peer and in total, and the partial messages taken per
+//!   peer and heartbeat (see [`super::partial_budget`]).
 
 use bytes::Bytes;
 use libp2p_identity::PeerId;
 
+use super::partial_budget::{MetadataAccount, PartialCounts, PeerView};
 use super::{Action, Map, Router, SendClass};
 use crate::event::Event;
 use crate::partial::{
-    MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN, Partial, PartialFeedback, PartialLimits,
-    PartialLimitsError, PublishPartialError,
+    MAX_PARTIAL_GROUP_ID_LEN, MAX_PARTS_METADATA_LEN, PARTIAL_MIN_CHARGE, Partial, PartialFeedback,
+    PartialLimits, PartialLimitsError, PublishPartialError,
 };
 use crate::types::{PartialMessage, PeerKind, Rpc, Subscription, SubscriptionOptions, TopicHash};
 
@@ -29,37 +33,30 @@ pub(crate) struct PartialState {
     /// Per peer, the topics on which it announced partial options (only non-default ones).
     peer_options: Map<PeerId, Map<TopicHash, SubscriptionOptions>>,
     /// Per enabled topic, its groups by group id.
-    groups: Map<TopicHash, Map<Bytes, Group>>,
+    pub(super) groups: Map<TopicHash, Map<Bytes, Group>>,
     /// Per enabled topic, peer-opened groups: all together and per peer.
-    opened: Map<TopicHash, Opened>,
+    pub(super) opened: Map<TopicHash, Opened>,
+    /// Bytes of parts metadata held per peer and in total.
+    pub(super) account: MetadataAccount,
+    /// Partial messages taken per peer in this heartbeat.
+    pub(super) counts: PartialCounts,
 }
 
 #[derive(Default)]
-struct Opened {
-    total: usize,
-    per_peer: Map<PeerId, usize>,
+pub(super) struct Opened {
+    pub(super) total: usize,
+    pub(super) per_peer: Map<PeerId, usize>,
 }
 
-struct Group {
+pub(super) struct Group {
     /// Our last published partial message of the group.
     ours: Option<Box<dyn Partial>>,
     /// The peer that opened the group, while we have not published to it.
-    opened_by: Option<PeerId>,
+    pub(super) opened_by: Option<PeerId>,
     /// The heartbeat tick after which the group is forgotten.
     expires_at: u64,
     /// What we know of each peer that took part.
-    peers: Map<PeerId, PeerView>,
-}
-
-#[derive(Default)]
-struct PeerView {
-    /// The peer's parts metadata as we know it (merged).
-    metadata: Option<Bytes>,
-    /// Our parts metadata as we last sent it to the peer.
-    sent: Option<Bytes>,
-    /// The heartbeat tick in which we last answered the peer's metadata with parts: at
-    /// most one answer per heartbeat, whatever it claims to lack.
-    answered: Option<u64>,
+    pub(super) peers: Map<PeerId, PeerView>,
 }
 
 impl PartialState {
@@ -70,6 +67,8 @@ impl PartialState {
             peer_options: Map::with_hasher(hasher.clone()),
             groups: Map::with_hasher(hasher.clone()),
             opened: Map::with_hasher(hasher.clone()),
+            account: MetadataAccount::new(hasher),
+            counts: PartialCounts::new(hasher),
         }
     }
 
@@ -152,7 +151,11 @@ impl Router {
     /// Forgets partial-message state when we unsubscribe from `topic`.
     pub(super) fn partial_unsubscribed(&mut self, topic: &TopicHash) {
         self.partial.local.remove(topic);
-        self.partial.groups.remove(topic);
+        if let Some(groups) = self.partial.groups.remove(topic) {
+            for group in groups.values() {
+                self.partial.account.release_views(&group.peers);
+            }
+        }
         self.partial.opened.remove(topic);
     }
 
@@ -177,15 +180,39 @@ impl Router {
     }
 
     /// Forgets everything of a disconnected peer.
+    /// Groups it opened and we did not publish to are forgotten with it and no longer count
+    /// against their topic (as go-libp2p-pubsub releases them): kept, they let peers that
+    /// come and go fill a topic's `groups_per_topic` and lock honest groups out until expiry.
+    /// Each connection can open at most `groups_per_peer` per topic, so the groups held stay
+    /// within the connected peers' share.
     pub(super) fn partial_peer_removed(&mut self, peer: &PeerId) {
-        self.partial.peer_options.remove(peer);
-        for groups in self.partial.groups.values_mut() {
-            for group in groups.values_mut() {
-                group.peers.remove(peer);
+        let state = &mut self.partial;
+        state.peer_options.remove(peer);
+        state.counts.remove(peer);
+        let mut released = 0usize;
+        for (topic, groups) in state.groups.iter_mut() {
+            groups.retain(|_, group| {
+                if group.opened_by == Some(*peer) {
+                    state.account.release_views(&group.peers);
+                    released += 1;
+                    return false;
+                }
+                if let Some(view) = group.peers.remove(peer) {
+                    state.account.release_views([(peer, &view)]);
+                }
+                true
+            });
+            if let Some(opened) = state.opened.get_mut(topic)
+                && let Some(n) = opened.per_peer.remove(peer)
+            {
+                opened.total = opened.total.saturating_sub(n);
             }
         }
-        // Groups it opened stay until they expire (and keep counting against the topic), so
-        // reconnecting does not open new ones faster.
+        state.groups.retain(|_, groups| !groups.is_empty());
+        state.opened.retain(|_, opened| opened.total > 0);
+        if released > 0 {
+            tracing::debug!(%peer, groups = released, "partial groups opened by a disconnected peer forgotten");
+        }
     }
 
     /// Whether `peer` gets partial messages instead of full messages on `topic`: we support
@@ -215,18 +242,25 @@ impl Router {
     }
 
     /// Heartbeat step: forgets expired groups.
+    /// Also starts every peer's partial-message count for the new heartbeat from zero.
     pub(super) fn expire_partial_groups(&mut self) {
         let tick = self.heartbeat_ticks;
         let mut freed = Vec::new();
-        for (topic, groups) in self.partial.groups.iter_mut() {
+        let state = &mut self.partial;
+        state.counts.reset();
+        for (topic, groups) in state.groups.iter_mut() {
             groups.retain(|_, group| {
                 let keep = group.expires_at > tick;
-                if !keep && let Some(opener) = group.opened_by {
-                    freed.push((topic.clone(), opener));
+                if !keep {
+                    state.account.release_views(&group.peers);
+                    if let Some(opener) = group.opened_by {
+                        freed.push((topic.clone(), opener));
+                    }
                 }
                 keep
             });
         }
+        state.groups.retain(|_, groups| !groups.is_empty());
         for (topic, opener) in freed {
             self.partial.forget_opener(&topic, &opener);
         }
@@ -346,13 +380,23 @@ impl Router {
         }
         // Parts are application payload like a published message's data: they share the
         // sender's per-heartbeat byte budget (first one always fits, direct peers exempt).
-        let size = partial
-            .message
-            .as_ref()
-            .map_or(0, Bytes::len)
-            .saturating_add(partial.metadata.as_ref().map_or(0, Bytes::len));
+        // Every partial costs at least PARTIAL_MIN_CHARGE, so empty ones are not free, and
+        // their number per heartbeat is bounded too.
+        let size = PARTIAL_MIN_CHARGE
+            .saturating_add(parts_len)
+            .saturating_add(partial.metadata.as_ref().map_or(0, Bytes::len))
+            .saturating_add(partial.group_id.len());
         let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
         let direct = self.direct_peers.contains(&from);
+        if !self.peers.contains_key(&from) {
+            return;
+        }
+        let max_count = self.partial.limits.partials_per_peer_per_heartbeat;
+        if !direct && !self.partial.counts.take(from, max_count) {
+            self.counters.partials_over_peer_count += 1;
+            tracing::debug!(peer = %from, topic = %partial.topic, max = max_count, "partial message over partials_per_peer_per_heartbeat dropped");
+            return;
+        }
         let Some(peer_state) = self.peers.get_mut(&from) else {
             return;
         };
@@ -407,49 +451,70 @@ impl Router {
         let Some(group) = groups.get_mut(&partial.group_id) else {
             return;
         };
+        let new_view = !group.peers.contains_key(&from);
         let view = group.peers.entry(from).or_default();
         let mut invalid = None;
-        if let Some(update) = &partial.metadata {
-            let merged = match (&group.ours, &view.metadata) {
-                (Some(ours), Some(known)) => ours.merge_metadata(known, update),
-                _ => Ok(update.clone()),
+        let mut update = None;
+        if let Some(received) = &partial.metadata {
+            let merged = match (&group.ours, view.metadata()) {
+                (Some(ours), Some(known)) => ours.merge_metadata(known, received),
+                _ => Ok(received.clone()),
             };
             match merged {
-                Ok(m) if m.len() <= MAX_PARTS_METADATA_LEN => view.metadata = Some(m),
+                Ok(m) if m.len() <= MAX_PARTS_METADATA_LEN => update = Some(m),
                 Ok(_) => invalid = Some("merged parts metadata over its bound"),
                 Err(_) => invalid = Some("parts metadata refused by the application"),
             }
         }
         // An invalid update is ignored: what we knew of the peer stays, so alternating invalid
-        // and empty updates does not make us send every part again.
+        // and empty updates does not make us send every part again. An update over the
+        // metadata byte bounds is not kept either, and not answered.
+        let metadata = update.or_else(|| view.metadata().cloned());
+        let kept = view.update(&from, &mut state.account, &limits, metadata, true);
+        if !kept {
+            self.counters.partial_metadata_over_budget += 1;
+            tracing::debug!(
+                peer = %from,
+                %topic,
+                peer_bytes = state.account.held(Some(&from)),
+                total_bytes = state.account.held(None),
+                "partial metadata over metadata_bytes_per_peer or metadata_bytes_total not kept"
+            );
+            if new_view {
+                group.peers.remove(&from);
+            }
+        }
         // Answer a peer that requested partial messages with the parts it lacks.
         let mut reply = None;
-        if requested && view.answered == Some(tick) {
-            tracing::trace!(peer = %from, %topic, "partial metadata already answered in this heartbeat: no parts sent");
-        }
-        if invalid.is_none()
-            && let Some(ours) = &group.ours
-            && requested
-            && view.answered != Some(tick)
-        {
-            match ours.parts_for_peer(&from, view.metadata.as_deref()) {
-                Ok(answer) => {
-                    if let Some(parts) = answer.parts.filter(|p| !p.is_empty()) {
-                        if let Some(after) = answer.peer_metadata {
-                            view.metadata = Some(after);
+        if let (true, Some(view)) = (kept, group.peers.get_mut(&from)) {
+            if requested && view.answered == Some(tick) {
+                tracing::trace!(peer = %from, %topic, "partial metadata already answered in this heartbeat: no parts sent");
+            }
+            if invalid.is_none()
+                && let Some(ours) = &group.ours
+                && requested
+                && view.answered != Some(tick)
+            {
+                match ours.parts_for_peer(&from, view.metadata().map(|m| &m[..])) {
+                    Ok(answer) => {
+                        if let Some(parts) = answer.parts.filter(|p| !p.is_empty()) {
+                            if let Some(after) = answer.peer_metadata {
+                                store_app_metadata(view, &from, &mut state.account, &limits, after);
+                            }
+                            let mine = ours.parts_metadata();
+                            let metadata =
+                                (view.sent.as_ref() != Some(&mine)).then(|| mine.clone());
+                            if metadata.is_some() {
+                                view.sent = Some(mine);
+                            }
+                            view.answered = Some(tick);
+                            reply = Some((parts, metadata));
                         }
-                        let mine = ours.parts_metadata();
-                        let metadata = (view.sent.as_ref() != Some(&mine)).then(|| mine.clone());
-                        if metadata.is_some() {
-                            view.sent = Some(mine);
-                        }
-                        view.answered = Some(tick);
-                        reply = Some((parts, metadata));
                     }
-                }
-                Err(_) => {
-                    view.metadata = None;
-                    invalid = Some("parts metadata unusable by the application");
+                    Err(_) => {
+                        view.clear_metadata(&from, &mut state.account);
+                        invalid = Some("parts metadata unusable by the application");
+                    }
                 }
             }
         }
@@ -536,11 +601,13 @@ impl Router {
         group.expires_at = expiry;
         let opener = group.opened_by.take();
         group.ours = Some(Box::new(partial));
-        // The group's peers are distinct: check them against the mesh (or fanout) peers only,
-        // so a large group costs linear work, not quadratic.
+        // Besides the mesh (or fanout), the peers that sent us a partial message for the group
+        // (not those we only gossiped our metadata to: they ask when they lack parts). The
+        // group's peers are distinct: check them against the mesh (or fanout) peers only, so a
+        // large group costs linear work, not quadratic.
         let from_mesh = recipients.len();
-        for peer in group.peers.keys() {
-            if !recipients[..from_mesh].contains(peer) {
+        for (peer, view) in &group.peers {
+            if view.spoke() && !recipients[..from_mesh].contains(peer) {
                 recipients.push(*peer);
             }
         }
@@ -570,21 +637,22 @@ impl Router {
             let Some(ours) = group.ours.as_ref() else {
                 return Ok(0);
             };
+            let limits = state.limits;
             for (peer, requested) in recipients.into_iter().zip(requests) {
                 let view = group.peers.entry(peer).or_default();
                 let mut parts = None;
                 if requested {
-                    match ours.parts_for_peer(&peer, view.metadata.as_deref()) {
+                    match ours.parts_for_peer(&peer, view.metadata().map(|m| &m[..])) {
                         Ok(answer) => {
                             parts = answer.parts.filter(|p| !p.is_empty());
                             if parts.is_some()
                                 && let Some(after) = answer.peer_metadata
                             {
-                                view.metadata = Some(after);
+                                store_app_metadata(view, &peer, &mut state.account, &limits, after);
                             }
                         }
                         Err(_) => {
-                            view.metadata = None;
+                            view.clear_metadata(&peer, &mut state.account);
                             invalid.push(peer);
                             continue;
                         }
@@ -636,5 +704,37 @@ impl Router {
             self.partial.groups.get(topic).map_or(0, |g| g.len()),
             self.partial.opened.get(topic).map_or(0, |o| o.total),
         )
+    }
+}
+
+impl Router {
+    /// Bytes of parts metadata held from `peer` (all peers when `None`), over all groups and
+    /// topics, with [`GROUP_PEER_CHARGE`](crate::partial::GROUP_PEER_CHARGE) bytes for each
+    /// group a peer sent us a partial message for: what counts against
+    /// [`PartialLimits::metadata_bytes_per_peer`] and [`PartialLimits::metadata_bytes_total`].
+    /// For tests and memory accounting.
+    pub fn partial_metadata_bytes(&self, peer: Option<&PeerId>) -> usize {
+        self.partial.account.held(peer)
+    }
+}
+
+/// Keeps the peer metadata the application's [`Partial::parts_for_peer`] gave (what the peer
+/// holds once it has our parts) when it is within [`MAX_PARTS_METADATA_LEN`] and the byte
+/// bounds; otherwise what we knew stays (logged: the application or a peer's share is at
+/// fault, nothing is lost but a later resend of parts).
+fn store_app_metadata(
+    view: &mut PeerView,
+    peer: &PeerId,
+    account: &mut MetadataAccount,
+    limits: &PartialLimits,
+    after: Bytes,
+) {
+    let len = after.len();
+    if len > MAX_PARTS_METADATA_LEN {
+        tracing::warn!(%peer, len, "Partial::parts_for_peer returned peer metadata over MAX_PARTS_METADATA_LEN: not kept");
+        return;
+    }
+    if !view.update(peer, account, limits, Some(after), false) {
+        tracing::debug!(%peer, len, "peer metadata from Partial::parts_for_peer over the metadata byte bounds: not kept");
     }
 }

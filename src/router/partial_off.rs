@@ -33,6 +33,8 @@ impl Router {
 
     pub(super) fn emit_partial_gossip(&mut self) {}
 
+    pub(super) fn partial_invariant_violations(&self, _v: &mut Vec<String>) {}
+
     pub(super) fn handle_partial(&mut self, from: PeerId, partial: PartialMessage) {
         self.counters.partials_ignored += 1;
         tracing::debug!(peer = %from, topic = %partial.topic, "partial message ignored: the partial-messages feature is off");

@@ -12,7 +12,10 @@
 //!   at most D_hi + D_out (+ opportunistic grafts), no negatively scored peer;
 //! - every store within the bound its configuration and the inputs so far allow: topics per
 //!   peer, message cache, seen cache, promises, backoff table, peer records, IDONTWANT ids,
-//!   actions per input.
+//!   actions per input;
+//! - with the `partial-messages` feature (meshsub 1.3 peers announcing the extension, partial
+//!   subscriptions, partial messages, publishes of partial messages): peer-opened groups per
+//!   topic and bytes of parts metadata per peer and in total within the limits the model sets.
 //!
 //! Used by `fuzz/fuzz_targets/router_ops.rs` (cargo-fuzz) and `tests/router_props.rs`
 //! (proptest), which both include this file.
@@ -131,6 +134,17 @@ pub enum Op {
         peer: u8,
         score: i8,
     },
+    /// Subscribes with partial messages enabled (feature `partial-messages`; else nothing).
+    SubscribePartial {
+        topic: u8,
+        requests: bool,
+    },
+    /// Publishes a partial message of group `group` holding the parts set in `held`.
+    PublishPartial {
+        topic: u8,
+        group: u8,
+        held: u8,
+    },
 }
 
 /// The protocol a peer negotiates.
@@ -141,14 +155,30 @@ pub enum Kind {
     V1_1,
     V1_2,
     NotSupported,
+    V1_3,
 }
 
 /// An RPC from a peer, built from the pools.
-#[derive(Arbitrary, Debug, Clone)]
+#[derive(Arbitrary, Debug, Clone, Default)]
 pub struct ModelRpc {
     pub subscriptions: Vec<(bool, u8)>,
     pub messages: Vec<ModelMessage>,
     pub control: Vec<ModelControl>,
+    /// The Partial Messages options of every subscription: bit 0 requests, bit 1 supports.
+    pub partial_options: u8,
+    /// An Extensions control message announcing partial messages.
+    pub extensions: bool,
+    pub partial: Option<ModelPartial>,
+}
+
+/// A partial message: topic and group from small pools, parts of `parts` bytes, metadata of
+/// `metadata` (at most 1 KiB, as the decoder lets through).
+#[derive(Arbitrary, Debug, Clone)]
+pub struct ModelPartial {
+    pub topic: u8,
+    pub group: u8,
+    pub parts: Option<u8>,
+    pub metadata: Option<(u8, u16)>,
 }
 
 /// A message from the pools: author, topic, payload (= id) and what signature it carries.
@@ -255,6 +285,71 @@ fn kind(k: Kind) -> PeerKind {
         Kind::V1_1 => PeerKind::Gossipsubv1_1,
         Kind::V1_2 => PeerKind::Gossipsubv1_2,
         Kind::NotSupported => PeerKind::NotSupported,
+        Kind::V1_3 => PeerKind::Gossipsubv1_3,
+    }
+}
+
+/// Partial-message groups: a small pool, so groups are shared and their bounds are reached.
+const GROUPS: u8 = 12;
+
+/// The limits on partial messages the model sets: small, so they bind.
+#[cfg(feature = "partial-messages")]
+fn partial_limits() -> gossipsub::partial::PartialLimits {
+    gossipsub::partial::PartialLimits {
+        groups_per_topic: 6,
+        groups_per_peer: 2,
+        group_ttl_heartbeats: 3,
+        metadata_bytes_per_peer: 2 * (1024 + gossipsub::partial::GROUP_PEER_CHARGE),
+        metadata_bytes_total: 5 * (1024 + gossipsub::partial::GROUP_PEER_CHARGE),
+        partials_per_peer_per_heartbeat: 6,
+    }
+}
+
+/// A message of eight parts for the model: metadata is one byte, bit `i` set when part `i` is
+/// held (other lengths are invalid); parts travel as their indexes.
+#[cfg(feature = "partial-messages")]
+struct ModelParts {
+    group: u8,
+    held: u8,
+}
+
+#[cfg(feature = "partial-messages")]
+impl gossipsub::partial::Partial for ModelParts {
+    fn group_id(&self) -> Bytes {
+        Bytes::from(vec![self.group % GROUPS])
+    }
+
+    fn parts_metadata(&self) -> Bytes {
+        Bytes::from(vec![self.held])
+    }
+
+    fn parts_for_peer(
+        &self,
+        _peer: &PeerId,
+        peer_metadata: Option<&[u8]>,
+    ) -> Result<gossipsub::partial::PartsForPeer, gossipsub::partial::PartialError> {
+        let has = match peer_metadata {
+            None => 0,
+            Some([b]) => *b,
+            Some(_) => return Err(gossipsub::partial::PartialError::InvalidMetadata),
+        };
+        let missing = self.held & !has;
+        let parts: Vec<u8> = (0..8).filter(|i| missing & (1 << i) != 0).collect();
+        Ok(gossipsub::partial::PartsForPeer {
+            parts: (!parts.is_empty()).then(|| Bytes::from(parts)),
+            peer_metadata: Some(Bytes::from(vec![has | self.held])),
+        })
+    }
+
+    fn merge_metadata(
+        &self,
+        known: &[u8],
+        update: &[u8],
+    ) -> Result<Bytes, gossipsub::partial::PartialError> {
+        match (known, update) {
+            ([a], [b]) => Ok(Bytes::from(vec![a | b])),
+            _ => Err(gossipsub::partial::PartialError::InvalidMetadata),
+        }
     }
 }
 
@@ -355,11 +450,16 @@ fn ids(ids: &[u8]) -> Vec<MessageId> {
 }
 
 fn model_rpc(r: &ModelRpc) -> Rpc {
+    let options = gossipsub::SubscriptionOptions {
+        requests_partial: r.partial_options & 1 != 0,
+        supports_partial: r.partial_options & 2 != 0,
+    }
+    .normalised(true);
     let subscriptions = r
         .subscriptions
         .iter()
         .map(|(subscribe, t)| Subscription {
-            options: Default::default(),
+            options: options.normalised(*subscribe),
             subscribe: *subscribe,
             topic: topic(*t),
         })
@@ -414,6 +514,20 @@ fn model_rpc(r: &ModelRpc) -> Rpc {
         subscriptions,
         messages,
         control,
+        extensions: r.extensions.then_some(gossipsub::Extensions {
+            partial_messages: true,
+            test_extension: false,
+        }),
+        partial: r.partial.as_ref().map(|p| {
+            Box::new(gossipsub::PartialMessage {
+                topic: topic(p.topic),
+                group_id: Bytes::from(vec![p.group % GROUPS]),
+                message: p.parts.map(|n| Bytes::from(vec![7; usize::from(n)])),
+                metadata: p
+                    .metadata
+                    .map(|(b, n)| Bytes::from(vec![b; usize::from(n) % 1025])),
+            })
+        }),
         ..Rpc::default()
     }
 }
@@ -492,6 +606,10 @@ pub struct Reached {
     pub max_peer_records: usize,
     pub grafts_sent: usize,
     pub heartbeats: u64,
+    /// The most peer-opened partial-message groups on one topic.
+    pub max_partial_groups: usize,
+    /// The most bytes of parts metadata held from all peers.
+    pub max_partial_metadata: usize,
 }
 
 /// Runs `ops` under `scenario`, panicking with a description at the first broken invariant.
@@ -505,6 +623,10 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: &dyn Fn(&str) -> bool) -> Rea
         return reached;
     };
     reached.valid_scenario = true;
+    #[cfg(feature = "partial-messages")]
+    router
+        .set_partial_limits(partial_limits())
+        .expect("valid partial limits");
     let mut history = History::default();
     let mut connected: HashSet<PeerId> = HashSet::new();
     for (step, op) in ops.iter().enumerate() {
@@ -579,6 +701,29 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: &dyn Fn(&str) -> bool) -> Rea
             Op::AppScore { peer: p, score } => {
                 router.set_application_score(&peer(*p), f64::from(*score));
             }
+            #[cfg(feature = "partial-messages")]
+            Op::SubscribePartial { topic: t, requests } => {
+                if known("B5") || !fanout_has_ungraftable_peer(&router, now, &topic(*t)) {
+                    let _ = router.subscribe_partial(now, topic(*t), *requests);
+                }
+            }
+            #[cfg(feature = "partial-messages")]
+            Op::PublishPartial {
+                topic: t,
+                group,
+                held,
+            } => {
+                let _ = router.publish_partial(
+                    now,
+                    topic(*t),
+                    ModelParts {
+                        group: *group,
+                        held: *held,
+                    },
+                );
+            }
+            #[cfg(not(feature = "partial-messages"))]
+            Op::SubscribePartial { .. } | Op::PublishPartial { .. } => {}
         }
         let heartbeat = router.heartbeat_ticks() != ticks_before;
         if heartbeat {
@@ -722,6 +867,33 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: &dyn Fn(&str) -> bool) -> Rea
             "{ctx}: {} IDONTWANT ids kept for one peer",
             report.max_dont_send_per_peer
         );
+        #[cfg(feature = "partial-messages")]
+        {
+            let limits = partial_limits();
+            for t in 0..=TOPICS as u8 {
+                let opened = router.partial_groups(&topic(t)).1;
+                assert!(
+                    opened <= limits.groups_per_topic,
+                    "{ctx}: {opened} peer-opened groups on {}",
+                    topic(t)
+                );
+                reached.max_partial_groups = reached.max_partial_groups.max(opened);
+            }
+            for p in 0..PEERS as u8 {
+                let held = router.partial_metadata_bytes(Some(&peer(p)));
+                assert!(
+                    held <= limits.metadata_bytes_per_peer,
+                    "{ctx}: {held} bytes of parts metadata held from {}",
+                    peer(p)
+                );
+            }
+            let held = router.partial_metadata_bytes(None);
+            assert!(
+                held <= limits.metadata_bytes_total,
+                "{ctx}: {held} bytes of parts metadata held"
+            );
+            reached.max_partial_metadata = reached.max_partial_metadata.max(held);
+        }
         let topics_known = all_topics + 1;
         let bound = (input_items + topics_known) * (PEERS + 2) * 4 + 16;
         assert!(actions <= bound, "{ctx}: {actions} actions, bound {bound}");

@@ -195,3 +195,46 @@ fn an_empty_batch_publishes_nothing() {
     assert!(h.router.publish_batch(h.now, []).is_empty());
     assert!(h.drain().is_empty());
 }
+
+/// A batch whose messages together hold more bytes than a peer's publish queue
+/// (`send_queue_bytes`) could never be queued whole either: before, it was signed and cached,
+/// one send per message and recipient was built, and every peer's queue then refused the tail
+/// (the application saw `Ok` for all of it). It is refused whole, with a typed error per item.
+#[test]
+fn a_batch_over_the_send_queue_bytes_is_refused_whole() {
+    let mut b = config();
+    b.flood_publish(false).send_queue_bytes(1000);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.add_peers(3, &topic, false);
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    h.drain();
+    let results = h.router.publish_batch(
+        h.now,
+        (0..4u8).map(|i| (topic.clone(), Bytes::from(vec![i; 300]))),
+    );
+    assert_eq!(
+        results,
+        vec![
+            Err(PublishError::BatchTooManyBytes {
+                bytes: 1200,
+                max: 1000
+            });
+            4
+        ]
+    );
+    assert_eq!(h.router.counters().publish_batches_too_large, 1);
+    assert!(send_order(&h.drain()).is_empty());
+    // Nothing was cached: the same data goes out in a batch that fits.
+    let results = h.router.publish_batch(
+        h.now,
+        (0..3u8).map(|i| (topic.clone(), Bytes::from(vec![i; 300]))),
+    );
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(send_order(&h.drain()).len(), 3 * 3);
+    // One message larger than the queue's bytes still goes (an empty queue takes it).
+    let results = h
+        .router
+        .publish_batch(h.now, [(topic.clone(), Bytes::from(vec![9u8; 2000]))]);
+    assert!(results[0].is_ok(), "{results:?}");
+}

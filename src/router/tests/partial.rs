@@ -14,13 +14,13 @@ use crate::types::{Extensions, PartialMessage, SubscriptionOptions};
 /// held. Parts encoding: `(index, value)` pairs. Metadata merge: bitwise OR; metadata of any
 /// other length is invalid.
 #[derive(Clone)]
-struct Parts {
+pub(super) struct Parts {
     group: &'static [u8],
     parts: [Option<u8>; 8],
 }
 
 impl Parts {
-    fn new(group: &'static [u8], held: &[usize]) -> Self {
+    pub(super) fn new(group: &'static [u8], held: &[usize]) -> Self {
         let mut parts = [None; 8];
         for &i in held {
             parts[i] = Some(i as u8 + 100);
@@ -81,7 +81,7 @@ impl Partial for Parts {
     }
 }
 
-fn opts(requests: bool, supports: bool) -> SubscriptionOptions {
+pub(super) fn opts(requests: bool, supports: bool) -> SubscriptionOptions {
     SubscriptionOptions {
         requests_partial: requests,
         supports_partial: supports,
@@ -90,7 +90,7 @@ fn opts(requests: bool, supports: bool) -> SubscriptionOptions {
 
 /// Connects a meshsub-1.3 peer that announces the partial extension (if `extension`) and
 /// subscribes to `topic` with `options`.
-fn add_partial_peer(
+pub(super) fn add_partial_peer(
     h: &mut Harness,
     topic: &TopicHash,
     options: SubscriptionOptions,
@@ -120,7 +120,7 @@ fn add_partial_peer(
 
 /// A router with three mesh peers on a partial-enabled topic that we request partials on:
 /// `a` requests partials, `b` only supports them, `c` neither.
-fn three_peers(requests: bool) -> (Harness, TopicHash, [PeerId; 3]) {
+pub(super) fn three_peers(requests: bool) -> (Harness, TopicHash, [PeerId; 3]) {
     let mut h = Harness::new(config().build().unwrap());
     let topic = Harness::topic();
     let a = add_partial_peer(&mut h, &topic, opts(true, true), true);
@@ -135,7 +135,7 @@ fn three_peers(requests: bool) -> (Harness, TopicHash, [PeerId; 3]) {
 }
 
 /// The partial messages sent to `peer` in `actions`.
-fn partials_to(actions: &[Action], peer: PeerId) -> Vec<PartialMessage> {
+pub(super) fn partials_to(actions: &[Action], peer: PeerId) -> Vec<PartialMessage> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -145,7 +145,7 @@ fn partials_to(actions: &[Action], peer: PeerId) -> Vec<PartialMessage> {
         .collect()
 }
 
-fn partial_events(actions: &[Action]) -> Vec<(PeerId, PartialMessage)> {
+pub(super) fn partial_events(actions: &[Action]) -> Vec<(PeerId, PartialMessage)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -158,7 +158,7 @@ fn partial_events(actions: &[Action]) -> Vec<(PeerId, PartialMessage)> {
         .collect()
 }
 
-fn partial_rpc(topic: &TopicHash, group: &'static [u8], metadata: Option<u8>) -> Rpc {
+pub(super) fn partial_rpc(topic: &TopicHash, group: &'static [u8], metadata: Option<u8>) -> Rpc {
     Rpc {
         partial: Some(Box::new(PartialMessage {
             topic: topic.clone(),
