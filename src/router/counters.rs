@@ -186,13 +186,19 @@ pub struct Counters {
     /// the parts metadata could not be used, or parts over the topic's
     /// `max_transmit_size_for_topic`; each penalised (P4).
     pub partials_invalid: u64,
+    /// Signed peer records refused because we hold a newer one of the same peer (higher
+    /// `seq`): a replayed old record neither replaces it nor is reported.
+    pub px_records_stale: u64,
+    /// Message delivery records (peer scoring) forgotten before their two minutes because
+    /// their byte bound (`max_seen_bytes`) was reached, oldest first.
+    pub delivery_records_evicted: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 76] {
+    pub fn fields(&self) -> [(&'static str, u64); 78] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -270,6 +276,8 @@ impl Counters {
             partial_groups_over_cap,
             partials_over_peer_budget,
             partials_invalid,
+            px_records_stale,
+            delivery_records_evicted,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -348,6 +356,8 @@ impl Counters {
             ("partial_groups_over_cap", partial_groups_over_cap),
             ("partials_over_peer_budget", partials_over_peer_budget),
             ("partials_invalid", partials_invalid),
+            ("px_records_stale", px_records_stale),
+            ("delivery_records_evicted", delivery_records_evicted),
         ]
     }
 

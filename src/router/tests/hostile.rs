@@ -1,0 +1,197 @@
+//! Hostile-peer review (what a remote peer controls, outside partial messages): regression
+//! tests for inputs that cost us CPU or memory past a bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use libp2p_core::signed_envelope::SignedEnvelope;
+use libp2p_identity::Keypair;
+
+use super::*;
+use crate::transform::{DataTransform, TransformError};
+use crate::types::PeerInfo;
+
+/// The identity transform, counting inbound calls (each stands for a snappy decompression and
+/// the id hash over its output in the Ethereum setup).
+#[derive(Clone, Default)]
+struct CountingIdentity(Arc<AtomicUsize>);
+
+impl CountingIdentity {
+    fn calls(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl DataTransform for CountingIdentity {
+    fn inbound_transform(&self, _t: &TopicHash, data: Bytes) -> Result<Bytes, TransformError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(data)
+    }
+
+    fn outbound_transform(&self, _t: &TopicHash, data: Bytes) -> Result<Bytes, TransformError> {
+        Ok(data)
+    }
+}
+
+fn budgeted(bytes: usize) -> (Harness, TopicHash, PeerId, CountingIdentity) {
+    let mut b = config();
+    b.max_message_bytes_per_peer_per_heartbeat(bytes);
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
+    let t = CountingIdentity::default();
+    h.router.set_data_transform(t.clone());
+    h.drain();
+    (h, topic, p, t)
+}
+
+/// New messages over the sender's byte budget are dropped before the inbound transform and the
+/// message-id function run: before, every message of an RPC was transformed (decompressed)
+/// and hashed first and only then checked against the budget.
+#[test]
+fn messages_over_the_peer_budget_are_not_transformed() {
+    let (mut h, topic, p, t) = budgeted(1000);
+    let author = PeerId::random();
+    let flood: Vec<RawMessage> = (1..=20).map(|s| message(author, s, &topic, 600)).collect();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: flood,
+            ..Rpc::default()
+        },
+    );
+    assert_eq!(delivered(&h.drain()).len(), 1);
+    assert_eq!(t.calls(), 1);
+    assert_eq!(h.router.counters().messages_over_peer_budget, 19);
+}
+
+/// A message we have seen but no longer cache (the cache lives `history_length` heartbeats,
+/// the seen cache `seen_ttl`) must be transformed again to find its id. Replays of such
+/// messages are charged to the sender's budget: before, they cost a transform each without
+/// any bound (a duplicate was never charged).
+#[test]
+fn replays_of_uncached_messages_are_charged_to_the_peer_budget() {
+    let (mut h, topic, p, t) = budgeted(1000);
+    let old = message(PeerId::random(), 1, &topic, 600);
+    h.router.handle_rpc(h.now, p, msg_rpc(old.clone()));
+    assert_eq!(delivered(&h.drain()).len(), 1);
+    for _ in 0..=h.router.config().history_length() {
+        h.heartbeat();
+    }
+    assert_eq!(h.router.cache_sizes().0, 0, "the message left the cache");
+    let before = t.calls();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: vec![old; 20],
+            ..Rpc::default()
+        },
+    );
+    assert!(delivered(&h.drain()).is_empty());
+    assert_eq!(t.calls() - before, 1);
+    assert_eq!(h.router.counters().messages_over_peer_budget, 19);
+}
+
+/// Messages without data are not free: each is charged its encoded size plus what a message
+/// costs us to track. Before, only data bytes were charged, so one peer could send any number
+/// of empty messages per heartbeat (each a seen entry, a cache entry, a delivery record, an
+/// event and D forwards).
+#[test]
+fn empty_messages_are_charged_to_the_peer_budget() {
+    let (mut h, topic, p, _) = budgeted(4096);
+    let author = PeerId::random();
+    let flood: Vec<RawMessage> = (1..=200).map(|s| message(author, s, &topic, 0)).collect();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            messages: flood,
+            ..Rpc::default()
+        },
+    );
+    let taken = delivered(&h.drain()).len();
+    assert!((1..=8).contains(&taken), "{taken} empty messages taken");
+    assert_eq!(
+        h.router.counters().messages_over_peer_budget,
+        200 - taken as u64
+    );
+}
+
+/// A signed peer record (standard libp2p-peer-record envelope) with an explicit `seq`.
+fn record_with_seq(key: &Keypair, seq: u64, addr: &libp2p_core::Multiaddr) -> Bytes {
+    fn field(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+        out.push(tag);
+        let mut len = body.len();
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(body);
+    }
+    let mut payload = Vec::new();
+    field(&mut payload, 0x0a, &key.public().to_peer_id().to_bytes());
+    payload.push(0x10);
+    let mut s = seq;
+    while s >= 0x80 {
+        payload.push((s as u8) | 0x80);
+        s >>= 7;
+    }
+    payload.push(s as u8);
+    let mut address = Vec::new();
+    field(&mut address, 0x0a, &addr.to_vec());
+    field(&mut payload, 0x1a, &address);
+    let envelope = SignedEnvelope::new(
+        key,
+        "libp2p-peer-record".to_owned(),
+        vec![0x03, 0x01],
+        payload,
+    )
+    .unwrap();
+    Bytes::from(envelope.into_protobuf_encoding())
+}
+
+/// A replayed older record of a peer does not replace the newer one we hold (go's peerstore
+/// keeps the highest `seq` as well): before, any validly signed record of the peer, however
+/// old, overwrote it, so a hostile peer could make us offer and dial addresses the peer had
+/// since given up.
+#[test]
+fn an_older_peer_record_does_not_replace_a_newer_one() {
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
+    let key = Keypair::generate_ed25519();
+    let x = key.public().to_peer_id();
+    let new_addr: libp2p_core::Multiaddr = "/ip4/127.0.0.1/tcp/2002".parse().unwrap();
+    let old_addr: libp2p_core::Multiaddr = "/ip4/127.0.0.1/tcp/1001".parse().unwrap();
+    let newer = record_with_seq(&key, 20, &new_addr);
+    let older = record_with_seq(&key, 10, &old_addr);
+    assert_eq!(h.router.add_peer_record(newer.clone()), Ok(x));
+    assert!(matches!(
+        h.router.add_peer_record(older.clone()),
+        Err(crate::router::PeerRecordError::Stale { .. })
+    ));
+    h.drain();
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(ControlAction::Prune {
+            topic,
+            peers: vec![PeerInfo {
+                peer_id: Some(x),
+                signed_peer_record: Some(older),
+            }],
+            backoff: Some(60),
+        }),
+    );
+    assert_eq!(h.router.peer_record(&x), Some(&newer));
+    assert_eq!(h.router.counters().px_records_stale, 1);
+    // The peer is still worth dialling, at the addresses of the newer record.
+    let dials: Vec<Vec<libp2p_core::Multiaddr>> = h
+        .drain()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Dial { peer, addresses } if peer == x => Some(addresses),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dials, vec![vec![new_addr]]);
+}
