@@ -195,3 +195,53 @@ fn an_older_peer_record_does_not_replace_a_newer_one() {
         .collect();
     assert_eq!(dials, vec![vec![new_addr]]);
 }
+
+/// Delivery records (peer scoring, two minutes per message) are bounded in bytes like the
+/// seen cache whose ids they track (`max_seen_bytes`), oldest forgotten first and counted:
+/// before, unique messages grew them for two minutes whatever the seen cache's bound.
+#[test]
+fn delivery_records_are_bounded_by_max_seen_bytes() {
+    use crate::score::{PeerScoreParams, PeerScoreThresholds};
+    let max = 16 << 10;
+    let mut b = config();
+    b.max_seen_bytes(max);
+    let mut h = Harness::new(b.build().unwrap());
+    h.router
+        .with_peer_score(PeerScoreParams::default(), PeerScoreThresholds::default())
+        .unwrap();
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let peers = h.add_peers(4, &topic, false);
+    let author = PeerId::random();
+    for (i, p) in peers.iter().enumerate() {
+        let batch: Vec<RawMessage> = (0..250u64)
+            .map(|s| message(author, i as u64 * 1000 + s, &topic, 8))
+            .collect();
+        h.router.handle_rpc(
+            h.now,
+            *p,
+            Rpc {
+                messages: batch,
+                ..Rpc::default()
+            },
+        );
+    }
+    assert_eq!(delivered(&h.drain()).len(), 1000);
+    let records = h
+        .router
+        .scoring
+        .as_ref()
+        .unwrap()
+        .score
+        .tracked_deliveries();
+    let per_record = crate::score::DELIVERY_RECORD_OVERHEAD;
+    assert!(
+        records * per_record <= max + per_record,
+        "{records} delivery records held"
+    );
+    h.heartbeat();
+    assert_eq!(
+        h.router.counters().delivery_records_evicted,
+        1000 - records as u64
+    );
+}
