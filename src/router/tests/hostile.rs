@@ -245,3 +245,50 @@ fn delivery_records_are_bounded_by_max_seen_bytes() {
         1000 - records as u64
     );
 }
+
+/// What the message cache remembers of IWANT (how often each peer had each message, for
+/// `gossip_retransmission`) counts toward `max_cache_bytes`: before, every peer asking for
+/// every cached message added an uncharged entry, peers x messages of them.
+#[test]
+fn iwant_bookkeeping_counts_toward_the_cache_bound() {
+    let max = 64 << 10;
+    let mut b = config();
+    b.max_cache_bytes(max);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let peers = h.add_peers(100, &topic, false);
+    let author = PeerId::random();
+    let messages: Vec<RawMessage> = (1..=20).map(|s| message(author, s, &topic, 100)).collect();
+    let ids: Vec<MessageId> = messages.iter().map(|m| id_of(&h, m)).collect();
+    h.router.handle_rpc(
+        h.now,
+        peers[0],
+        Rpc {
+            messages,
+            ..Rpc::default()
+        },
+    );
+    h.drain();
+    for p in &peers[1..] {
+        h.router.handle_rpc(
+            h.now,
+            *p,
+            control_rpc(ControlAction::IWant {
+                message_ids: ids.clone(),
+            }),
+        );
+        h.drain();
+        let charged = h.router.mcache.window_bytes()
+            + h.router.mcache.served_entries() * crate::router::mcache::IWANT_SERVED_CHARGE;
+        assert!(charged <= max, "{charged} bytes held for the cache");
+        assert_eq!(charged, h.router.cache_bytes().0);
+    }
+    assert!(h.router.counters().iwant_served > 0);
+    assert!(h.router.counters().mcache_evicted > 0);
+    // Dropped with their messages.
+    for _ in 0..=h.router.config().history_length() {
+        h.heartbeat();
+    }
+    assert_eq!(h.router.cache_bytes().0, 0);
+}
