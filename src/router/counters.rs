@@ -192,13 +192,16 @@ pub struct Counters {
     /// Message delivery records (peer scoring) forgotten before their two minutes because
     /// their byte bound (`max_seen_bytes`) was reached, oldest first.
     pub delivery_records_evicted: u64,
+    /// Disconnecting peers whose spent per-heartbeat budgets were not kept until the next
+    /// heartbeat (more than 10,000 peers left within one), so a reconnect refills them.
+    pub departed_budgets_dropped: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 78] {
+    pub fn fields(&self) -> [(&'static str, u64); 79] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -278,6 +281,7 @@ impl Counters {
             partials_invalid,
             px_records_stale,
             delivery_records_evicted,
+            departed_budgets_dropped,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -358,6 +362,7 @@ impl Counters {
             ("partials_invalid", partials_invalid),
             ("px_records_stale", px_records_stale),
             ("delivery_records_evicted", delivery_records_evicted),
+            ("departed_budgets_dropped", departed_budgets_dropped),
         ]
     }
 

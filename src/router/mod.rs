@@ -173,6 +173,9 @@ pub struct Router {
     /// A peer list reused by the per-message paths (IDONTWANT, forwarding), so they do not
     /// allocate one per message. Always empty between uses.
     scratch_peers: Vec<PeerId>,
+    /// Per-heartbeat budgets spent by peers that disconnected since the last heartbeat,
+    /// restored if they reconnect before it (bounded; see `peers::SpentBudgets`).
+    departed_budgets: Map<PeerId, peers::SpentBudgets>,
     /// The Partial Messages extension.
     #[cfg(feature = "partial-messages")]
     partial: partial::PartialState,
@@ -229,6 +232,7 @@ impl Router {
             seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
             peers: map!(),
+            departed_budgets: map!(),
             topic_peers: map!(),
             mesh: map!(),
             mesh_stats: map!(),

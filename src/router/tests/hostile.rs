@@ -292,3 +292,42 @@ fn iwant_bookkeeping_counts_toward_the_cache_bound() {
     }
     assert_eq!(h.router.cache_bytes().0, 0);
 }
+
+/// Reconnecting does not refill a peer's per-heartbeat budgets: before, a peer that spent
+/// its message byte budget (or its signature checks, PX records, IHAVE and IDONTWANT
+/// allowances) disconnected and came back within the heartbeat with all of them fresh, one
+/// handshake buying another full budget of our CPU.
+#[test]
+fn reconnecting_within_a_heartbeat_keeps_the_spent_budgets() {
+    let (mut h, topic, p, _) = budgeted(2000);
+    let author = PeerId::random();
+    h.router
+        .handle_rpc(h.now, p, msg_rpc(message(author, 1, &topic, 600)));
+    h.router
+        .handle_rpc(h.now, p, msg_rpc(message(author, 2, &topic, 600)));
+    assert_eq!(delivered(&h.drain()).len(), 1);
+    assert_eq!(h.router.counters().messages_over_peer_budget, 1);
+    h.router.remove_peer(&p);
+    h.router.add_peer(h.now, p, false);
+    h.router.set_peer_kind(p, PeerKind::Gossipsubv1_2);
+    h.router.handle_rpc(
+        h.now,
+        p,
+        Rpc {
+            subscriptions: vec![Subscription {
+                options: Default::default(),
+                subscribe: true,
+                topic: topic.clone(),
+            }],
+            messages: vec![message(author, 3, &topic, 600)],
+            ..Rpc::default()
+        },
+    );
+    assert!(delivered(&h.drain()).is_empty());
+    assert_eq!(h.router.counters().messages_over_peer_budget, 2);
+    // The next heartbeat refills them as for any peer.
+    h.heartbeat();
+    h.router
+        .handle_rpc(h.now, p, msg_rpc(message(author, 4, &topic, 600)));
+    assert_eq!(delivered(&h.drain()).len(), 1);
+}
