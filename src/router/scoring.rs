@@ -57,8 +57,8 @@ impl Router {
             .and_then(|s| s.score.explain(peer, self.now))
     }
 
-    /// Sets the application-specific score (P5) of `peer`. Returns `false` if scoring is off
-    /// or the peer is unknown.
+    /// Sets the application-specific score (P5) of `peer`. Returns `false` if scoring is off,
+    /// the peer is unknown, or `score` is not finite or over 1e50 in magnitude.
     pub fn set_application_score(&mut self, peer: &PeerId, score: f64) -> bool {
         self.scoring
             .as_mut()

@@ -447,9 +447,10 @@ impl PeerScore {
     }
 
     /// `P5`: sets the application-specific score of `peer`. Returns `false` (and changes
-    /// nothing) for a peer without a record or a non-finite score.
+    /// nothing) for a peer without a record or a score that is not finite or over 1e50 in magnitude.
     pub(crate) fn set_application_score(&mut self, peer: &PeerId, score: f64) -> bool {
-        if !score.is_finite() {
+        // Bounded like the parameters, so `P5` cannot overflow either.
+        if !score.is_finite() || score.abs() > error::MAX_MAGNITUDE {
             return false;
         }
         match self.peers.get_mut(peer) {

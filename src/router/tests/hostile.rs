@@ -331,3 +331,41 @@ fn reconnecting_within_a_heartbeat_keeps_the_spent_budgets() {
         .handle_rpc(h.now, p, msg_rpc(message(author, 4, &topic, 600)));
     assert_eq!(delivered(&h.drain()).len(), 1);
 }
+
+/// Score parameters whose products can overflow are refused: with a first-delivery weight of
+/// 1e307 and an invalid-delivery weight of -1e307 (both finite, both accepted before), a peer
+/// that delivered 100 messages first and 10 invalid ones scored +inf + -inf = NaN, reported as
+/// 0: never graylisted whatever it sent. Every weight, cap and threshold is bounded in
+/// magnitude (1e50), which keeps every term finite for any count a peer can reach.
+#[test]
+fn score_parameters_that_can_overflow_are_refused() {
+    use crate::score::{PeerScoreParams, PeerScoreThresholds, TopicScoreParams};
+    let mut h = Harness::new(config().build().unwrap());
+    let mut params = PeerScoreParams::default();
+    params.topics.insert(
+        Harness::topic(),
+        TopicScoreParams {
+            topic_weight: 1.0,
+            first_message_deliveries_weight: 1e307,
+            first_message_deliveries_cap: 1e307,
+            invalid_message_deliveries_weight: -1e307,
+            ..TopicScoreParams::default()
+        },
+    );
+    let refused = h
+        .router
+        .with_peer_score(params.clone(), PeerScoreThresholds::default());
+    assert!(refused.is_err(), "{refused:?}");
+    // Within the bound the same shape of parameters is taken.
+    let t = params.topics.get_mut(&Harness::topic()).unwrap();
+    t.first_message_deliveries_weight = 1e50;
+    t.first_message_deliveries_cap = 1e50;
+    t.invalid_message_deliveries_weight = -1e50;
+    h.router
+        .with_peer_score(params, PeerScoreThresholds::default())
+        .unwrap();
+    // The application score is bounded the same way.
+    let p = h.add_peers(1, &Harness::topic(), false)[0];
+    assert!(!h.router.set_application_score(&p, 1e300));
+    assert!(h.router.set_application_score(&p, -1e50));
+}
