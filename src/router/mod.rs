@@ -491,8 +491,16 @@ impl Router {
 
     /// Moves the caches' early evictions into the counters (after every insert).
     fn count_cache_evictions(&mut self) {
-        self.counters.mcache_evicted += self.mcache.take_evicted();
-        self.counters.seen_evicted += self.seen.take_evicted();
+        let (mcache, seen) = (self.mcache.take_evicted(), self.seen.take_evicted());
+        if mcache + seen > 0 {
+            tracing::debug!(
+                mcache,
+                seen,
+                "caches over their byte bounds; oldest entries dropped"
+            );
+        }
+        self.counters.mcache_evicted += mcache;
+        self.counters.seen_evicted += seen;
     }
 
     fn announce_subscription(&mut self, topic: &TopicHash, subscribe: bool) {
