@@ -195,13 +195,16 @@ pub struct Counters {
     /// Disconnecting peers whose spent per-heartbeat budgets were not kept until the next
     /// heartbeat (more than 10,000 peers left within one), so a reconnect refills them.
     pub departed_budgets_dropped: u64,
+    /// PRUNE backoffs longer than the longest we keep (one hour), clamped to it: we may
+    /// GRAFT that peer again before the backoff it asked for ends.
+    pub prune_backoffs_clamped: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 79] {
+    pub fn fields(&self) -> [(&'static str, u64); 80] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -282,6 +285,7 @@ impl Counters {
             px_records_stale,
             delivery_records_evicted,
             departed_budgets_dropped,
+            prune_backoffs_clamped,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -363,6 +367,7 @@ impl Counters {
             ("px_records_stale", px_records_stale),
             ("delivery_records_evicted", delivery_records_evicted),
             ("departed_budgets_dropped", departed_budgets_dropped),
+            ("prune_backoffs_clamped", prune_backoffs_clamped),
         ]
     }
 

@@ -369,3 +369,24 @@ fn score_parameters_that_can_overflow_are_refused() {
     assert!(!h.router.set_application_score(&p, 1e300));
     assert!(h.router.set_application_score(&p, -1e50));
 }
+
+/// A PRUNE backoff of u64::MAX seconds is clamped to an hour, counted and logged (before, it
+/// was clamped silently); zero means the default.
+#[test]
+fn huge_prune_backoffs_are_clamped_and_counted() {
+    let (mut h, topic, p) = Harness::subscribed_with_peer(config().build().unwrap(), false);
+    for backoff in [u64::MAX, 0] {
+        h.router.handle_rpc(
+            h.now,
+            p,
+            control_rpc(ControlAction::Prune {
+                topic: topic.clone(),
+                peers: Vec::new(),
+                backoff: Some(backoff),
+            }),
+        );
+    }
+    assert_eq!(h.router.counters().prune_backoffs_clamped, 1);
+    let until = h.router.backoff.until(&topic, &p).unwrap();
+    assert_eq!(until, h.now + Duration::from_secs(3600));
+}
