@@ -282,6 +282,11 @@ impl Router {
                 self.counters.px_records_invalid += 1;
                 continue;
             };
+            if Some(peer) == self.local_peer_id {
+                self.counters.px_records_invalid += 1;
+                tracing::debug!(%from, "PX entry naming us ignored");
+                continue;
+            }
             // Connected, blacklisted or being dialled already: nothing to verify or dial.
             if self.peers.contains_key(&peer)
                 || self.blacklist.contains(&peer)

@@ -390,3 +390,34 @@ fn huge_prune_backoffs_are_clamped_and_counted() {
     let until = h.router.backoff.until(&topic, &p).unwrap();
     assert_eq!(until, h.now + Duration::from_secs(3600));
 }
+
+/// PX naming our own peer id (unsigned, or with a replay of our own signed record) is not
+/// dialled and takes no pending-dial slot: before, it became a dial of ourselves that held
+/// one of the `max_pending_px_dials` slots for 30 s.
+#[test]
+fn px_naming_ourselves_is_not_dialled() {
+    let mut b = config();
+    b.px_dial_unsigned(true);
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
+    h.drain();
+    let local = h.local;
+    h.router.handle_rpc(
+        h.now,
+        p,
+        control_rpc(ControlAction::Prune {
+            topic,
+            peers: vec![PeerInfo {
+                peer_id: Some(local),
+                signed_peer_record: None,
+            }],
+            backoff: Some(60),
+        }),
+    );
+    let dials = h
+        .drain()
+        .into_iter()
+        .filter(|a| matches!(a, Action::Dial { .. }))
+        .count();
+    assert_eq!(dials, 0);
+    assert_eq!(h.router.counters().px_records_invalid, 1);
+}
