@@ -354,7 +354,8 @@ impl Router {
     /// Adds a signed peer record (a serialised `SignedEnvelope`) of another peer, to offer it
     /// in peer exchange. The record is checked against `max_peer_record_size` and
     /// `max_peer_record_addresses` and verified first, and copied; returns the peer it
-    /// describes. The store keeps at most 10,000 records (4 MiB) for an hour each, evicting
+    /// describes. A record older (lower `seq`) than the one stored for its peer is refused
+    /// ([`PeerRecordError::Stale`]). The store keeps at most 10,000 records (4 MiB) for an hour each, evicting
     /// the oldest first.
     pub fn add_peer_record(&mut self, envelope: Bytes) -> Result<PeerId, PeerRecordError> {
         self.take_peer_record(&envelope, None).map(|r| r.peer_id())
