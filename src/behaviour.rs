@@ -225,8 +225,8 @@ impl Behaviour {
         self.router.peer_score_breakdown(peer)
     }
 
-    /// Sets the application-specific score (P5) of a peer. `false` if scoring is off or the
-    /// peer is unknown.
+    /// Sets the application-specific score (P5) of a peer. `false` if scoring is off, the
+    /// peer is unknown, or `score` is not finite or over 1e50 in magnitude.
     pub fn set_application_score(&mut self, peer: &PeerId, score: f64) -> bool {
         self.router.set_application_score(peer, score)
     }

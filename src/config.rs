@@ -563,9 +563,11 @@ impl Config {
         self.max_signature_checks_per_heartbeat
     }
 
-    /// Bytes of new messages (data bytes of messages not seen before, on subscribed topics)
-    /// taken from one peer per heartbeat, signed or not; the first message of a heartbeat is
-    /// always taken. Further new messages in that heartbeat are dropped before validation
+    /// Bytes of messages taken from one peer per heartbeat on subscribed topics, signed or
+    /// not: every message not in the message cache (new, or a copy of one that left it) is
+    /// charged its encoded size plus the cache's per-entry overhead (640 bytes), before its
+    /// data transform and id function run; the first message of a heartbeat is always taken.
+    /// Further such messages in that heartbeat are dropped before validation
     /// (counter `messages_over_peer_budget`; not penalised, as they may be valid, and not
     /// marked seen, so a copy from another peer is still taken): one peer flooding valid
     /// messages cannot crowd the others' out of the message cache, validation and the send

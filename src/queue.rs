@@ -638,18 +638,31 @@ impl PeerQueue {
     /// Drops every queued forward of message `id` (the peer sent IDONTWANT for it) and
     /// returns how many were dropped.
     ///
-    /// Costs one hash lookup when no such forward is queued; otherwise a scan of the forward
-    /// class (at most `limits.items` items).
+    /// Costs one hash lookup when no such forward is queued; otherwise, per queued copy
+    /// (`forward_ids` knows how many), a search from the newest end of the forward class
+    /// (an IDONTWANT usually follows the message closely) and an in-place removal: no
+    /// reallocation of the class, which a peer sending IDONTWANT for each queued forward
+    /// would otherwise cost us once per id.
     pub(crate) fn cancel_forward(&self, id: &MessageId) -> usize {
         let mut dropped = Vec::new();
         {
             let mut inner = self.lock();
-            if inner.forward_ids.remove(id).is_none() {
+            let Some(count) = inner.forward_ids.remove(id) else {
                 return 0;
+            };
+            let lane = &mut inner.forward;
+            while dropped.len() < count {
+                let Some(entry) = lane
+                    .entries
+                    .iter()
+                    .rposition(|e| e.item.message_id.as_ref() == Some(id))
+                    .and_then(|pos| lane.entries.remove(pos))
+                else {
+                    break;
+                };
+                lane.bytes = lane.bytes.saturating_sub(entry.bytes);
+                dropped.push(entry.item);
             }
-            inner
-                .forward
-                .retain(|e| e.item.message_id.as_ref() != Some(id), &mut dropped);
             self.sync_len(&inner);
         }
         // The dropped RPCs are freed outside the lock.

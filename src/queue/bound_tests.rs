@@ -333,3 +333,25 @@ fn a_test_extension_rpc_is_never_merged_away() {
     let sent: Vec<_> = std::iter::from_fn(|| pop(&q)).collect();
     assert_eq!(sent.iter().filter(|i| i.rpc.test_extension).count(), 1);
 }
+
+/// IDONTWANT for forwards queued to a peer that does not read: 1,000 cancellations of the
+/// newest of 5,000 queued forwards (what one peer may send per heartbeat). Each removes exactly
+/// its item and keeps the byte count; run under callgrind to compare the cost per cancellation
+/// (`benches/callgrind.sh`-style: `valgrind --tool=callgrind <test binary> --exact
+/// queue::bound_tests::cancelling_forwards_of_a_full_queue`).
+#[test]
+fn cancelling_forwards_of_a_full_queue() {
+    let q = PeerQueue::new(limits(5000, usize::MAX, 0));
+    let ids: Vec<String> = (0..6000).map(|n| format!("id{n:05}")).collect();
+    for id in &ids[..5000] {
+        q.push(message(Class::Forward, id, 8)).unwrap();
+    }
+    let one = q.bytes_of(Class::Forward) / 5000;
+    for n in 0..1000 {
+        let newest = MessageId::new(ids[4999 - n].as_bytes());
+        assert_eq!(q.cancel_forward(&newest), 1);
+        q.push(message(Class::Forward, &ids[5000 + n], 8)).unwrap();
+    }
+    assert_eq!(q.len_of(Class::Forward), 5000);
+    assert_eq!(q.bytes_of(Class::Forward), 5000 * one);
+}

@@ -194,13 +194,25 @@ pub struct Counters {
     /// from the sender, or from all peers, over `metadata_bytes_per_peer` or
     /// `metadata_bytes_total` of `partial::PartialLimits`.
     pub partial_metadata_over_budget: u64,
+    /// Signed peer records refused because we hold a newer one of the same peer (higher
+    /// `seq`): a replayed old record neither replaces it nor is reported.
+    pub px_records_stale: u64,
+    /// Message delivery records (peer scoring) forgotten before their two minutes because
+    /// their byte bound (`max_seen_bytes`) was reached, oldest first.
+    pub delivery_records_evicted: u64,
+    /// Disconnecting peers whose spent per-heartbeat budgets were not kept until the next
+    /// heartbeat (more than 10,000 peers left within one), so a reconnect refills them.
+    pub departed_budgets_dropped: u64,
+    /// PRUNE backoffs longer than the longest we keep (one hour), clamped to it: we may
+    /// GRAFT that peer again before the backoff it asked for ends.
+    pub prune_backoffs_clamped: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 78] {
+    pub fn fields(&self) -> [(&'static str, u64); 82] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -280,6 +292,10 @@ impl Counters {
             partials_invalid,
             partials_over_peer_count,
             partial_metadata_over_budget,
+            px_records_stale,
+            delivery_records_evicted,
+            departed_budgets_dropped,
+            prune_backoffs_clamped,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -360,6 +376,10 @@ impl Counters {
             ("partials_invalid", partials_invalid),
             ("partials_over_peer_count", partials_over_peer_count),
             ("partial_metadata_over_budget", partial_metadata_over_budget),
+            ("px_records_stale", px_records_stale),
+            ("delivery_records_evicted", delivery_records_evicted),
+            ("departed_budgets_dropped", departed_budgets_dropped),
+            ("prune_backoffs_clamped", prune_backoffs_clamped),
         ]
     }
 

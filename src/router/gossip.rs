@@ -159,6 +159,8 @@ impl Router {
                 }
             }
         }
+        // Remembering transmissions is charged to the cache's byte bound.
+        self.count_cache_evictions();
     }
 
     /// Records IDONTWANT ids (within `max_idontwant_messages` per heartbeat) and cancels any

@@ -12,7 +12,10 @@
 //! The cache is bounded in bytes (`max_cache_bytes`) as well as in time: every id put into a
 //! window is charged [`ENTRY_OVERHEAD`] plus its id and message sizes until its window is
 //! dropped (an entry removed after a reject keeps its id in the window, so it stays charged),
-//! and when a put goes over the bound the oldest ids are dropped first.
+//! and when a put goes over the bound the oldest ids are dropped first. What IWANT serving
+//! remembers (each peer's transmissions of each message, for `gossip_retransmission`) is
+//! charged to the same bound, [`IWANT_SERVED_CHARGE`] per (message, peer), so peers asking
+//! for every cached message cannot grow it past the bound either.
 
 use std::collections::VecDeque;
 
@@ -26,6 +29,10 @@ use crate::types::{MessageId, RawMessage, TopicHash};
 /// window slots and the duplicate index (measured with `benches/memory.rs`: 703 B per message
 /// besides its payload).
 pub(crate) const ENTRY_OVERHEAD: usize = 640;
+
+/// Bytes charged per (message, peer) pair remembered for `gossip_retransmission` (a peer id
+/// and a count in a map slot).
+pub(crate) const IWANT_SERVED_CHARGE: usize = 128;
 
 pub(crate) struct CacheEntry {
     pub(crate) message: RawMessage,
@@ -47,9 +54,12 @@ pub(crate) struct MessageCache {
     /// with the bytes charged for them.
     windows: VecDeque<VecDeque<WindowItem>>,
     hasher: ahash::RandomState,
-    /// Bytes charged for the ids in the windows, and their bound.
+    /// Bytes charged for the ids in the windows, and their bound (which `served_bytes`
+    /// counts toward too).
     bytes: usize,
     max_bytes: usize,
+    /// Bytes charged for the IWANT transmissions remembered in the entries.
+    served_bytes: usize,
     /// Ids held in the windows (live or removed entries).
     window_items: usize,
     /// Messages dropped before their window because of the byte bound (not yet reported).
@@ -86,6 +96,7 @@ impl MessageCache {
             hasher,
             bytes: 0,
             max_bytes,
+            served_bytes: 0,
             window_items: 0,
             evicted: 0,
         }
@@ -161,10 +172,20 @@ impl MessageCache {
                 content_key,
             },
         );
-        while self.bytes > self.max_bytes && self.window_items > 1 {
+        self.shed();
+        true
+    }
+
+    /// Drops the oldest ids while over the byte bound (the newest is always kept).
+    fn shed(&mut self) {
+        while self.bytes + self.served_bytes > self.max_bytes && self.window_items > 1 {
             self.drop_oldest();
         }
-        true
+    }
+
+    /// An entry left the table: its IWANT transmissions are no longer charged.
+    fn release_served(&mut self, entry: &CacheEntry) {
+        self.served_bytes -= entry.iwant_served.len() * IWANT_SERVED_CHARGE;
     }
 
     /// Drops the oldest id of the oldest non-empty window, and its message if still cached.
@@ -174,6 +195,7 @@ impl MessageCache {
         };
         self.release(&item);
         if let Some(entry) = self.entries.remove(&item.id) {
+            self.release_served(&entry);
             self.forget_content(entry.content_key, &item.id);
             self.evicted += 1;
         }
@@ -190,8 +212,15 @@ impl MessageCache {
         self.entries.capacity()
     }
 
-    /// Bytes charged for the ids in the windows (see [`ENTRY_OVERHEAD`]).
+    /// Bytes charged: the ids in the windows (see [`ENTRY_OVERHEAD`]) and the IWANT
+    /// transmissions remembered (see [`IWANT_SERVED_CHARGE`]).
     pub(crate) fn bytes(&self) -> usize {
+        self.bytes + self.served_bytes
+    }
+
+    /// Bytes charged for the ids in the windows alone.
+    #[cfg(test)]
+    pub(crate) fn window_bytes(&self) -> usize {
         self.bytes
     }
 
@@ -216,21 +245,34 @@ impl MessageCache {
     }
 
     /// The message for an IWANT from `peer`, if it is validated and the peer has asked for it
-    /// fewer than `max_transmissions` times; counts this transmission.
+    /// fewer than `max_transmissions` times; counts this transmission. Remembering a new
+    /// (message, peer) pair is charged to the byte bound, which may drop the oldest messages
+    /// first (the one asked for too, if it is the oldest: then `None`).
     pub(crate) fn get_for_iwant(
         &mut self,
         id: &MessageId,
         peer: PeerId,
         max_transmissions: u32,
     ) -> Option<&RawMessage> {
-        let entry = self.entries.get_mut(id)?;
+        let entry = self.entries.get(id)?;
         if !entry.validated {
             return None;
         }
-        let served = entry.iwant_served.entry(peer).or_insert(0);
-        if *served >= max_transmissions {
-            return None;
+        match entry.iwant_served.get(&peer) {
+            Some(served) if *served >= max_transmissions => return None,
+            Some(_) => {}
+            None => {
+                self.served_bytes += IWANT_SERVED_CHARGE;
+                self.shed();
+                let Some(entry) = self.entries.get_mut(id) else {
+                    self.served_bytes -= IWANT_SERVED_CHARGE;
+                    return None;
+                };
+                entry.iwant_served.insert(peer, 0);
+            }
         }
+        let entry = self.entries.get_mut(id)?;
+        let served = entry.iwant_served.get_mut(&peer)?;
         *served += 1;
         Some(&entry.message)
     }
@@ -249,6 +291,7 @@ impl MessageCache {
     /// and is skipped when gossiping.
     pub(crate) fn remove(&mut self, id: &MessageId) -> Option<CacheEntry> {
         let entry = self.entries.remove(id)?;
+        self.release_served(&entry);
         self.forget_content(entry.content_key, id);
         Some(entry)
     }
@@ -284,6 +327,7 @@ impl MessageCache {
             for item in oldest {
                 self.release(&item);
                 if let Some(entry) = self.entries.remove(&item.id) {
+                    self.release_served(&entry);
                     self.forget_content(entry.content_key, &item.id);
                 }
             }
@@ -296,6 +340,12 @@ impl MessageCache {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// (message, peer) pairs remembered for IWANT retransmission limits.
+    #[cfg(test)]
+    pub(crate) fn served_entries(&self) -> usize {
+        self.entries.values().map(|e| e.iwant_served.len()).sum()
     }
 }
 

@@ -279,11 +279,15 @@ impl Router {
         }
         self.mesh_remove(topic, &from, MeshChurn::PruneReceived);
         // An absent or zero backoff means "use your default", as go reads it.
-        let backoff = backoff
+        let asked = backoff
             .filter(|secs| *secs > 0)
             .map(Duration::from_secs)
-            .unwrap_or(self.config.prune_backoff())
-            .min(MAX_REMOTE_BACKOFF);
+            .unwrap_or(self.config.prune_backoff());
+        if asked > MAX_REMOTE_BACKOFF {
+            self.counters.prune_backoffs_clamped += 1;
+            tracing::debug!(peer = %from, %topic, ?asked, max = ?MAX_REMOTE_BACKOFF, "PRUNE backoff over the longest we keep; clamped");
+        }
+        let backoff = asked.min(MAX_REMOTE_BACKOFF);
         tracing::debug!(peer = %from, %topic, ?backoff, px = peers.len(), "PRUNEd");
         self.add_backoff(now, topic, from, backoff);
         if !peers.is_empty() {

@@ -64,9 +64,16 @@ impl Router {
         // The application's view: the inbound transform of the wire data, computed only for
         // messages not in the cache (a cached one was transformed successfully before). A
         // failed transform yields the id of the wire data (`invalid_message_id`) and no view.
+        //
+        // An uncached message, new or a late copy, costs the transform (a decompression) and
+        // the id function: it is charged to the sender's byte budget first, so neither runs
+        // for a message over it.
         let (id, view) = match self.mcache.cached_id(content_key, &message) {
             Some(id) => (id.clone(), None),
             None => {
+                if !self.within_message_budget(from, &message) {
+                    return;
+                }
                 let (id, view) = self.inbound_view(&message);
                 (id, Some(view))
             }
@@ -90,7 +97,8 @@ impl Router {
         // content id). Both are dropped whatever their signature, so before it is verified
         // (and before the sender's budgets are charged): a message we drop costs no
         // verification. A forged one is then not penalised as invalid either; it cost us
-        // nothing.
+        // nothing beyond its share of the sender's byte budget (charged above when it was not
+        // cached).
         if let Some(author) = message.source
             && self.blacklist.contains(&author)
         {
@@ -109,7 +117,8 @@ impl Router {
             tracing::debug!(peer = %from, %id, "message claiming to be authored by us ignored");
             return;
         }
-        if !self.within_message_budget(from, &id, &message) {
+        // A cached message whose id is no longer seen is new again: charged now.
+        if view.is_none() && !self.within_message_budget(from, &message) {
             return;
         }
         // Authenticity is checked only for messages not seen before: duplicates (D of them
@@ -164,25 +173,25 @@ impl Router {
         }
     }
 
-    /// Charges a new message from `from` to its per-heartbeat byte budget
-    /// (`max_message_bytes_per_peer_per_heartbeat`); returns `false` (counted, not penalised)
-    /// when it is over: the first message of a heartbeat always fits; direct peers are exempt.
-    fn within_message_budget(
-        &mut self,
-        from: PeerId,
-        id: &MessageId,
-        message: &RawMessage,
-    ) -> bool {
+    /// Charges a message from `from` that must be transformed and identified (not cached) to
+    /// its per-heartbeat byte budget (`max_message_bytes_per_peer_per_heartbeat`); returns
+    /// `false` (counted, not penalised) when it is over: the first message of a heartbeat
+    /// always fits; direct peers are exempt. The charge is the message's encoded size plus
+    /// what the cache charges per entry ([`super::mcache::ENTRY_OVERHEAD`]), so a message
+    /// without data is not free.
+    fn within_message_budget(&mut self, from: PeerId, message: &RawMessage) -> bool {
         let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
         let direct = self.direct_peers.contains(&from);
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
-        let size = message.data.len();
+        let size = message
+            .encoded_len()
+            .saturating_add(super::mcache::ENTRY_OVERHEAD);
         let spent = state.message_bytes;
         if !direct && spent > 0 && spent.saturating_add(size) > budget {
             self.counters.messages_over_peer_budget += 1;
-            tracing::debug!(peer = %from, %id, size, spent, budget, "new message over max_message_bytes_per_peer_per_heartbeat dropped");
+            tracing::debug!(peer = %from, topic = %message.topic, size, spent, budget, "message over max_message_bytes_per_peer_per_heartbeat dropped before its transform and id");
             return false;
         }
         state.message_bytes = spent.saturating_add(size);

@@ -175,6 +175,9 @@ pub struct Router {
     /// A peer list reused by the per-message paths (IDONTWANT, forwarding), so they do not
     /// allocate one per message. Always empty between uses.
     scratch_peers: Vec<PeerId>,
+    /// Per-heartbeat budgets spent by peers that disconnected since the last heartbeat,
+    /// restored if they reconnect before it (bounded; see `peers::SpentBudgets`).
+    departed_budgets: Map<PeerId, peers::SpentBudgets>,
     /// The Partial Messages extension.
     #[cfg(feature = "partial-messages")]
     partial: partial::PartialState,
@@ -231,6 +234,7 @@ impl Router {
             seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
             peers: map!(),
+            departed_budgets: map!(),
             topic_peers: map!(),
             mesh: map!(),
             mesh_stats: map!(),
@@ -352,7 +356,8 @@ impl Router {
     /// Adds a signed peer record (a serialised `SignedEnvelope`) of another peer, to offer it
     /// in peer exchange. The record is checked against `max_peer_record_size` and
     /// `max_peer_record_addresses` and verified first, and copied; returns the peer it
-    /// describes. The store keeps at most 10,000 records (4 MiB) for an hour each, evicting
+    /// describes. A record older (lower `seq`) than the one stored for its peer is refused
+    /// ([`PeerRecordError::Stale`]). The store keeps at most 10,000 records (4 MiB) for an hour each, evicting
     /// the oldest first.
     pub fn add_peer_record(&mut self, envelope: Bytes) -> Result<PeerId, PeerRecordError> {
         self.take_peer_record(&envelope, None).map(|r| r.peer_id())
@@ -489,8 +494,16 @@ impl Router {
 
     /// Moves the caches' early evictions into the counters (after every insert).
     fn count_cache_evictions(&mut self) {
-        self.counters.mcache_evicted += self.mcache.take_evicted();
-        self.counters.seen_evicted += self.seen.take_evicted();
+        let (mcache, seen) = (self.mcache.take_evicted(), self.seen.take_evicted());
+        if mcache + seen > 0 {
+            tracing::debug!(
+                mcache,
+                seen,
+                "caches over their byte bounds; oldest entries dropped"
+            );
+        }
+        self.counters.mcache_evicted += mcache;
+        self.counters.seen_evicted += seen;
     }
 
     fn announce_subscription(&mut self, topic: &TopicHash, subscribe: bool) {

@@ -52,6 +52,39 @@ pub(crate) struct PeerState {
     pub(crate) extensions: Option<Extensions>,
 }
 
+/// The most departed peers whose spent budgets are kept until the next heartbeat; beyond it
+/// a departing peer's are forgotten (each entry needed a connection this heartbeat).
+const MAX_DEPARTED_BUDGETS: usize = 10_000;
+
+/// What a peer spent of its per-heartbeat budgets, kept when it disconnects until the next
+/// heartbeat: reconnecting within the heartbeat does not refill them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SpentBudgets {
+    ihave_received: usize,
+    iwant_asked: usize,
+    ihave_examined: usize,
+    idontwant_received: usize,
+    px_taken: usize,
+    signature_checks: usize,
+    message_bytes: usize,
+    invalid_signatures: u32,
+}
+
+impl SpentBudgets {
+    fn of(state: &PeerState) -> Self {
+        SpentBudgets {
+            ihave_received: state.ihave_received,
+            iwant_asked: state.iwant_asked,
+            ihave_examined: state.ihave_examined,
+            idontwant_received: state.idontwant_received,
+            px_taken: state.px_taken,
+            signature_checks: state.signature_checks,
+            message_bytes: state.message_bytes,
+            invalid_signatures: state.invalid_signatures,
+        }
+    }
+}
+
 impl Router {
     /// A peer connected (its first connection). `outbound` is whether we dialled it. Our
     /// subscriptions are announced to it at once; a peer that reconnects learns them again.
@@ -89,6 +122,19 @@ impl Router {
                 extensions: None,
             },
         );
+        if let Some(spent) = self.departed_budgets.remove(&peer)
+            && let Some(state) = self.peers.get_mut(&peer)
+        {
+            tracing::debug!(%peer, ?spent, "peer reconnected within the heartbeat: its spent budgets carry over");
+            state.ihave_received = spent.ihave_received;
+            state.iwant_asked = spent.iwant_asked;
+            state.ihave_examined = spent.ihave_examined;
+            state.idontwant_received = spent.idontwant_received;
+            state.px_taken = spent.px_taken;
+            state.signature_checks = spent.signature_checks;
+            state.message_bytes = spent.message_bytes;
+            state.invalid_signatures = spent.invalid_signatures;
+        }
     }
 
     /// The first RPC to a peer whose protocol just became known: the Extensions control
@@ -145,6 +191,15 @@ impl Router {
         let Some(state) = self.peers.remove(peer) else {
             return;
         };
+        let spent = SpentBudgets::of(&state);
+        if spent != SpentBudgets::default() {
+            if self.departed_budgets.len() < MAX_DEPARTED_BUDGETS {
+                self.departed_budgets.insert(*peer, spent);
+            } else {
+                self.counters.departed_budgets_dropped += 1;
+                tracing::debug!(%peer, "too many peers left this heartbeat; its spent budgets are not kept");
+            }
+        }
         let broken = self.promises.remove_peer(peer);
         if broken > 0 {
             self.counters.broken_promises += broken as u64;
@@ -391,6 +446,8 @@ impl Router {
         let horizon = self.config.history_length() as u64;
         let tick = self.heartbeat_ticks;
         let interval = self.config.heartbeat_interval();
+        self.departed_budgets.clear();
+        self.departed_budgets.shrink_if_sparse();
         for state in self.peers.values_mut() {
             state.ihave_received = 0;
             state.iwant_asked = 0;

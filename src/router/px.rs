@@ -39,6 +39,8 @@ const MAX_PEER_RECORD_BYTES: usize = 4 * 1024 * 1024;
 struct StoredRecord {
     envelope: Bytes,
     addresses: Vec<Multiaddr>,
+    /// The record's own sequence number: an older one (lower) never replaces it.
+    record_seq: u64,
     /// Key in `PeerRecordStore::order`.
     seq: u64,
     stored: Instant,
@@ -83,14 +85,21 @@ impl PeerRecordStore {
             .unwrap_or_default()
     }
 
-    /// Stores a verified record (a copy of `envelope`), replacing `peer`'s previous one;
-    /// returns how many older records were evicted to make room.
+    /// The `seq` of the record stored for `peer`.
+    fn record_seq(&self, peer: &PeerId) -> Option<u64> {
+        self.records.get(peer).map(|r| r.record_seq)
+    }
+
+    /// Stores a verified record (a copy of `envelope`) with sequence number `record_seq`,
+    /// replacing `peer`'s previous one (the caller has checked it is not newer); returns how
+    /// many older records were evicted to make room.
     pub(crate) fn insert(
         &mut self,
         now: Instant,
         peer: PeerId,
         envelope: &[u8],
         addresses: Vec<Multiaddr>,
+        record_seq: u64,
     ) -> usize {
         self.remove(&peer);
         let seq = self.next_seq;
@@ -98,6 +107,7 @@ impl PeerRecordStore {
         let record = StoredRecord {
             envelope: Bytes::copy_from_slice(envelope),
             addresses,
+            record_seq,
             seq,
             stored: now,
         };
@@ -192,7 +202,9 @@ impl Router {
     }
 
     /// Verifies and stores a signed record of `expected` (or of whoever signed it), within
-    /// the configured size and address bounds; the size is checked before the signature.
+    /// the configured size and address bounds; the size is checked before the signature. A
+    /// record older (lower `seq`) than the one stored for its peer is refused
+    /// ([`PeerRecordError::Stale`]): a replay cannot roll back a peer's addresses.
     pub(super) fn take_peer_record(
         &mut self,
         bytes: &[u8],
@@ -211,11 +223,20 @@ impl Router {
         if count > max {
             return Err(PeerRecordError::TooManyAddresses { count, max });
         }
+        if let Some(stored) = self.peer_records.record_seq(&record.peer_id())
+            && stored > record.seq()
+        {
+            return Err(PeerRecordError::Stale {
+                seq: record.seq(),
+                stored,
+            });
+        }
         let evicted = self.peer_records.insert(
             self.now,
             record.peer_id(),
             bytes,
             record.addresses().to_vec(),
+            record.seq(),
         );
         if evicted > 0 {
             self.counters.px_records_evicted += evicted as u64;
@@ -261,6 +282,11 @@ impl Router {
                 self.counters.px_records_invalid += 1;
                 continue;
             };
+            if Some(peer) == self.local_peer_id {
+                self.counters.px_records_invalid += 1;
+                tracing::debug!(%from, "PX entry naming us ignored");
+                continue;
+            }
             // Connected, blacklisted or being dialled already: nothing to verify or dial.
             if self.peers.contains_key(&peer)
                 || self.blacklist.contains(&peer)
@@ -274,6 +300,13 @@ impl Router {
                         let addresses = record.addresses().to_vec();
                         records.push(record);
                         addresses
+                    }
+                    Err(PeerRecordError::Stale { seq, stored }) => {
+                        // A replay of an old record: the newer one we hold is kept, and the
+                        // peer is dialled at its addresses.
+                        self.counters.px_records_stale += 1;
+                        tracing::debug!(%from, %peer, seq, stored, "older signed peer record in PX ignored; dialling the stored one's addresses");
+                        self.peer_records.addresses(&peer)
                     }
                     Err(error) => {
                         if matches!(
@@ -345,6 +378,14 @@ pub enum PeerRecordError {
         count: usize,
         /// The configured maximum.
         max: usize,
+    },
+    /// We hold a record of the same peer with a higher `seq`: this one is older (a replay).
+    #[error("record with seq {seq} is older than the stored one (seq {stored})")]
+    Stale {
+        /// Its sequence number.
+        seq: u64,
+        /// The sequence number of the record we hold.
+        stored: u64,
     },
 }
 

@@ -31,6 +31,7 @@ impl Router {
         params.validate()?;
         thresholds.validate()?;
         let mut score = PeerScore::new(params);
+        score.set_max_delivery_bytes(self.config.max_seen_bytes());
         let now = self.now;
         for peer in self.peers.keys() {
             score.add_peer(*peer, now);
@@ -56,8 +57,8 @@ impl Router {
             .and_then(|s| s.score.explain(peer, self.now))
     }
 
-    /// Sets the application-specific score (P5) of `peer`. Returns `false` if scoring is off
-    /// or the peer is unknown.
+    /// Sets the application-specific score (P5) of `peer`. Returns `false` if scoring is off,
+    /// the peer is unknown, or `score` is not finite or over 1e50 in magnitude.
     pub fn set_application_score(&mut self, peer: &PeerId, score: f64) -> bool {
         self.scoring
             .as_mut()
@@ -212,6 +213,14 @@ impl Router {
             return;
         };
         s.score.refresh(now);
+        let evicted = s.score.take_evicted_deliveries();
+        if evicted > 0 {
+            self.counters.delivery_records_evicted += evicted;
+            tracing::debug!(
+                evicted,
+                "delivery records over their byte bound (max_seen_bytes) forgotten, oldest first"
+            );
+        }
         let t = s.thresholds.clone();
         let levels = [
             (ScoreThreshold::Zero, 0.0),

@@ -5,9 +5,11 @@
 //!
 //! A graylisted peer's RPCs are ignored (subscriptions aside) and it leaves every mesh; the
 //! router also asks for it to be disconnected ([`Action::Disconnect`](super::Action)), so it
-//! does not keep a connection slot. A peer that redials starts with a fresh count, which costs
-//! it another `max_invalid_signatures` penalised messages (each at most one verification), and
-//! with scoring on its penalty outlives the reconnect in the retained score record.
+//! does not keep a connection slot. A peer that redials within the same heartbeat keeps its
+//! count and its spent signature checks (see `peers::SpentBudgets`); one that redials later
+//! starts with a fresh count, which costs it another `max_invalid_signatures` penalised messages
+//! (each at most one verification), and with scoring on its penalty outlives the reconnect in
+//! the retained score record.
 
 use std::collections::VecDeque;
 

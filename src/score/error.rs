@@ -66,12 +66,22 @@ impl ScoreParamsError {
 /// caller, which knows which struct the field belongs to.
 pub(crate) type Check = Result<(), (&'static str, String)>;
 
-/// `value` must be a finite number.
+/// The largest magnitude of any score parameter (weight, cap, threshold). Every term is a
+/// weight times a value of at most a cap, a threshold squared or a peer's event count
+/// squared (at most 2^64 events, so 3.4e38), and the topic terms are weighted once more:
+/// with every factor within 1e50 the largest term stays below 1e220 and no sum of them can
+/// overflow to infinity (an infinite reward plus an infinite penalty is NaN).
+pub(crate) const MAX_MAGNITUDE: f64 = 1e50;
+
+/// `value` must be a finite number of magnitude at most [`MAX_MAGNITUDE`].
 pub(crate) fn finite(field: &'static str, value: f64) -> Check {
-    if value.is_finite() {
+    if value.is_finite() && value.abs() <= MAX_MAGNITUDE {
         Ok(())
     } else {
-        Err((field, format!("must be a finite number, got {value}")))
+        Err((
+            field,
+            format!("must be a finite number of magnitude at most {MAX_MAGNITUDE:e}, got {value}"),
+        ))
     }
 }
 

@@ -41,19 +41,19 @@ impl PeerScore {
             return;
         }
         record.status = DeliveryStatus::Valid(now);
-        match record.first_from {
-            None => record.first_from = Some(*from),
-            Some(first) if first != *from => {
-                record.peers.insert(*from);
-            }
-            Some(_) => {}
-        }
         let near_first: Vec<PeerId> = record
-            .peers
+            .peers()
             .iter()
             .filter(|p| *p != from)
             .copied()
             .collect();
+        match record.first_from {
+            None => record.first_from = Some(*from),
+            Some(first) if first != *from => {
+                self.deliveries.insert_peer(id, *from);
+            }
+            Some(_) => {}
+        }
         self.mark_first_delivery(from, topic);
         for peer in &near_first {
             self.mark_mesh_delivery(peer, topic);
@@ -78,10 +78,11 @@ impl PeerScore {
         if record.first_from == Some(*from) || record.status == DeliveryStatus::Ignored {
             return;
         }
-        if !record.peers.insert(*from) {
+        let status = record.status;
+        if !self.deliveries.insert_peer(id, *from) {
             return;
         }
-        match record.status {
+        match status {
             DeliveryStatus::Unknown | DeliveryStatus::Ignored => {}
             DeliveryStatus::Valid(validated) => {
                 let in_window = self.params.topics.get(topic).is_some_and(|p| {
@@ -119,7 +120,7 @@ impl PeerScore {
                 let record = self.deliveries.get_or_create(id, now);
                 if record.status == DeliveryStatus::Unknown {
                     record.status = DeliveryStatus::Ignored;
-                    record.peers.clear();
+                    self.deliveries.clear_peers(id);
                 }
             }
             RejectReason::ValidationFailed => {
@@ -130,7 +131,7 @@ impl PeerScore {
                 record.status = DeliveryStatus::Invalid;
                 record.first_from.get_or_insert(*from);
                 let pending: Vec<PeerId> = record
-                    .peers
+                    .peers()
                     .iter()
                     .filter(|p| *p != from)
                     .copied()

@@ -29,6 +29,8 @@
 mod cidr;
 mod decay;
 mod deliveries;
+#[cfg(test)]
+pub(crate) use deliveries::RECORD_OVERHEAD as DELIVERY_RECORD_OVERHEAD;
 mod error;
 mod explain;
 mod messages;
@@ -102,7 +104,8 @@ struct Totals {
 ///
 /// Memory: a record per connected peer and per retained peer (dropped `retain_score` after
 /// the disconnect); per-topic counters only for scored topics with non-zero counters and for
-/// topics where the peer is in our mesh; delivery records for `deliveries::DELIVERY_RECORD_TTL` (2 min).
+/// topics where the peer is in our mesh; delivery records for `deliveries::DELIVERY_RECORD_TTL` (2 min),
+/// within a byte bound (oldest forgotten first).
 #[derive(Debug)]
 pub(crate) struct PeerScore {
     params: PeerScoreParams,
@@ -444,9 +447,10 @@ impl PeerScore {
     }
 
     /// `P5`: sets the application-specific score of `peer`. Returns `false` (and changes
-    /// nothing) for a peer without a record or a non-finite score.
+    /// nothing) for a peer without a record or a score that is not finite or over 1e50 in magnitude.
     pub(crate) fn set_application_score(&mut self, peer: &PeerId, score: f64) -> bool {
-        if !score.is_finite() {
+        // Bounded like the parameters, so `P5` cannot overflow either.
+        if !score.is_finite() || score.abs() > error::MAX_MAGNITUDE {
             return false;
         }
         match self.peers.get_mut(peer) {
@@ -587,6 +591,17 @@ impl PeerScore {
     #[cfg(test)]
     pub(crate) fn retained_len(&self) -> usize {
         self.peers.values().filter(|s| !s.is_connected()).count()
+    }
+
+    /// Bounds the delivery records' bytes (the router passes `max_seen_bytes`: the records
+    /// track the ids the seen cache holds).
+    pub(crate) fn set_max_delivery_bytes(&mut self, max: usize) {
+        self.deliveries.set_max_bytes(max);
+    }
+
+    /// Delivery records forgotten early because of their byte bound since the last call.
+    pub(crate) fn take_evicted_deliveries(&mut self) -> u64 {
+        self.deliveries.take_evicted()
     }
 
     /// Number of delivery records, for tests and metrics.

@@ -14,7 +14,9 @@ fn a_flooding_peer_does_not_evict_other_peers_messages_awaiting_validation() {
     b.validate_messages(true)
         .flood_publish(false)
         .max_cache_bytes(64 << 10)
-        .max_message_bytes_per_peer_per_heartbeat(16 << 10);
+        // 16 of the flood's messages: each is charged its encoded size (1059 bytes) plus the
+        // cache's per-entry overhead (640).
+        .max_message_bytes_per_peer_per_heartbeat(28 << 10);
     let mut h = Harness::new(b.build().unwrap());
     let topic = Harness::topic();
     h.router.subscribe(h.now, topic.clone()).unwrap();

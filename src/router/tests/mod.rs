@@ -7,6 +7,7 @@ mod core;
 mod extensions;
 mod fairness;
 mod hardening;
+mod hostile;
 mod idontwant_publish;
 mod invariants;
 mod observability;
