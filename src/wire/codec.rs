@@ -23,7 +23,7 @@ const MAX_VARINT_LEN: usize = 10;
 /// How much buffer the decoder reserves at a time for a frame still arriving: a length prefix
 /// alone never makes it allocate the whole announced frame (up to `max_size`), only this much
 /// beyond what has already arrived.
-const RESERVE_STEP: usize = 64 * 1024;
+pub(super) const RESERVE_STEP: usize = 64 * 1024;
 
 /// What the decoder yields for each frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +169,7 @@ impl Encoder for Codec {
 }
 
 /// Parses one frame's protobuf bytes under `limits`.
-fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
+pub(super) fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
     // Structural check first: every field lies inside its parent, so the decoders below never
     // read past an end.
     let unknown_control = match bounds::check(frame) {
@@ -189,7 +189,7 @@ fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
 /// codecs use): `Ok(None)` when more bytes are needed, otherwise the length and the number of
 /// prefix bytes. A prefix longer than 10 bytes, not minimally encoded (refused by rust-libp2p
 /// and go-libp2p alike), or whose value overflows `u64` or `usize`, is an `InvalidData` error.
-fn read_length_prefix(src: &[u8]) -> Result<Option<(usize, usize)>, io::Error> {
+pub(super) fn read_length_prefix(src: &[u8]) -> Result<Option<(usize, usize)>, io::Error> {
     // unsigned-varint 0.8 drops the bits of a tenth byte beyond the 64th instead of refusing
     // them: such a prefix would decode to a wrong length.
     if src.len() >= MAX_VARINT_LEN
