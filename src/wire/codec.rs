@@ -13,7 +13,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use quick_protobuf::{MessageWrite, Writer};
 
 use super::decode::{DecodeDrops, DecodeLimits, decode_rpc};
-use super::{bounds, convert};
+use super::{bounds, convert, encode_messages};
 use crate::error::ValidationError;
 use crate::types::{Rpc, TopicHash};
 
@@ -97,6 +97,22 @@ impl Codec {
     }
 }
 
+impl Codec {
+    /// Refuses to encode an RPC of `len` protobuf bytes above the maximum.
+    fn check_size(&self, len: usize) -> Result<(), io::Error> {
+        if len > self.max_size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "RPC of {len} bytes exceeds the maximum of {} bytes",
+                    self.max_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Decoder for Codec {
     type Item = Inbound;
     type Error = io::Error;
@@ -150,17 +166,19 @@ impl Encoder for Codec {
     type Error = io::Error;
 
     fn encode(&mut self, rpc: &Rpc, dst: &mut BytesMut) -> Result<(), io::Error> {
+        // Forwards and IWANT answers carry messages alone: written field by field, with no
+        // intermediate protobuf structs (same bytes).
+        if let Some(messages) = encode_messages::only_messages(rpc) {
+            let len = encode_messages::messages_rpc_len(messages);
+            self.check_size(len)?;
+            dst.reserve(MAX_VARINT_LEN + len);
+            write_length_prefix(len as u64, dst);
+            encode_messages::write_messages_rpc(messages, dst);
+            return Ok(());
+        }
         let message = convert::rpc_to_proto(rpc);
         let len = message.get_size();
-        if len > self.max_size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "RPC of {len} bytes exceeds the maximum of {} bytes",
-                    self.max_size
-                ),
-            ));
-        }
+        self.check_size(len)?;
         dst.reserve(MAX_VARINT_LEN + len);
         write_length_prefix(len as u64, dst);
         let mut writer = Writer::new(dst.writer());

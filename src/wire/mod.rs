@@ -11,6 +11,7 @@ pub(crate) mod bounds;
 pub(crate) mod codec;
 pub(crate) mod convert;
 pub(crate) mod decode;
+pub(crate) mod encode_messages;
 pub(crate) mod fragment;
 pub(crate) mod proto;
 pub(crate) mod reader;
