@@ -1,6 +1,6 @@
 //! The stream upgrade: negotiates one of our protocols (the handler frames the stream).
 
-use std::convert::Infallible;
+use std::{convert::Infallible, sync::Arc};
 
 use futures::{
     AsyncRead, AsyncWrite,
@@ -81,7 +81,9 @@ pub(crate) fn protocols(
 /// and yields the stream with the [`PeerKind`] of the protocol that was negotiated.
 #[derive(Debug, Clone)]
 pub struct Upgrade {
-    protocols: Vec<ProtocolId>,
+    /// Shared: the swarm asks every connection for its listen protocols (and their list) on
+    /// each of its polls, so cloning the upgrade and listing them must not allocate.
+    protocols: Arc<[ProtocolId]>,
 }
 
 impl Upgrade {
@@ -107,16 +109,43 @@ impl Upgrade {
     }
 }
 
+/// The offered protocols, in preference order, without copying the list.
+#[derive(Debug, Clone)]
+pub struct ProtocolIter {
+    protocols: Arc<[ProtocolId]>,
+    next: usize,
+}
+
+impl Iterator for ProtocolIter {
+    type Item = ProtocolId;
+
+    fn next(&mut self) -> Option<ProtocolId> {
+        let protocol = self.protocols.get(self.next)?.clone();
+        self.next += 1;
+        Some(protocol)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.protocols.len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for ProtocolIter {}
+
 /// The negotiated stream (framed by the handler: [`crate::wire::FrameReader`] inbound, the
 /// codec outbound) and the kind of the negotiated protocol.
 pub(crate) type Output<S> = (S, PeerKind);
 
 impl UpgradeInfo for Upgrade {
     type Info = ProtocolId;
-    type InfoIter = std::vec::IntoIter<ProtocolId>;
+    type InfoIter = ProtocolIter;
 
     fn protocol_info(&self) -> Self::InfoIter {
-        self.protocols.clone().into_iter()
+        ProtocolIter {
+            protocols: Arc::clone(&self.protocols),
+            next: 0,
+        }
     }
 }
 
