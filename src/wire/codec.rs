@@ -169,11 +169,11 @@ impl Encoder for Codec {
         // Forwards and IWANT answers carry messages alone: written field by field, with no
         // intermediate protobuf structs (same bytes).
         if let Some(messages) = encode_messages::only_messages(rpc) {
-            let len = encode_messages::messages_rpc_len(messages);
+            let (len, first_len) = encode_messages::messages_rpc_len(messages);
             self.check_size(len)?;
             dst.reserve(MAX_VARINT_LEN + len);
             write_length_prefix(len as u64, dst);
-            encode_messages::write_messages_rpc(messages, dst);
+            encode_messages::write_messages_rpc(messages, first_len, dst);
             return Ok(());
         }
         let message = convert::rpc_to_proto(rpc);

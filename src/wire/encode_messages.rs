@@ -31,16 +31,34 @@ pub(super) fn only_messages(rpc: &Rpc) -> Option<&[RawMessage]> {
     .then_some(&rpc.messages[..])
 }
 
-/// Protobuf length of an RPC carrying only `messages`.
-pub(super) fn messages_rpc_len(messages: &[RawMessage]) -> usize {
-    messages.iter().map(|m| field_len(message_len(m))).sum()
+/// Protobuf length of an RPC carrying only `messages`, and the body length of its first message
+/// (0 when there is none), which [`write_messages_rpc`] takes back to not measure it twice.
+pub(super) fn messages_rpc_len(messages: &[RawMessage]) -> (usize, usize) {
+    let first = messages.first().map_or(0, message_len);
+    let rest: usize = messages
+        .iter()
+        .skip(1)
+        .map(|m| field_len(message_len(m)))
+        .sum();
+    let len = if messages.is_empty() {
+        0
+    } else {
+        field_len(first)
+    } + rest;
+    (len, first)
 }
 
-/// Writes the protobuf body of an RPC carrying only `messages` (no length prefix).
-pub(super) fn write_messages_rpc(messages: &[RawMessage], dst: &mut BytesMut) {
-    for message in messages {
+/// Writes the protobuf body of an RPC carrying only `messages` (no length prefix); `first_len`
+/// is the body length of the first message, from [`messages_rpc_len`].
+pub(super) fn write_messages_rpc(messages: &[RawMessage], first_len: usize, dst: &mut BytesMut) {
+    for (i, message) in messages.iter().enumerate() {
+        let len = if i == 0 {
+            first_len
+        } else {
+            message_len(message)
+        };
         dst.put_u8(RPC_PUBLISH);
-        put_varint(message_len(message) as u64, dst);
+        put_varint(len as u64, dst);
         write_message(message, dst);
     }
 }
@@ -76,9 +94,13 @@ fn put_field(tag: u8, value: &[u8], dst: &mut BytesMut) {
     dst.put_slice(value);
 }
 
-fn put_varint(value: u64, dst: &mut BytesMut) {
-    let mut buf = unsigned_varint::encode::u64_buffer();
-    dst.put_slice(unsigned_varint::encode::u64(value, &mut buf));
+/// Appends `value` as an unsigned varint (LEB128).
+fn put_varint(mut value: u64, dst: &mut BytesMut) {
+    while value >= 0x80 {
+        dst.put_u8(value as u8 | 0x80);
+        value >>= 7;
+    }
+    dst.put_u8(value as u8);
 }
 
 #[cfg(test)]
@@ -104,8 +126,9 @@ mod tests {
     fn fast(rpc: &Rpc) -> Vec<u8> {
         let messages = only_messages(rpc).expect("messages only");
         let mut out = BytesMut::new();
-        write_messages_rpc(messages, &mut out);
-        assert_eq!(out.len(), messages_rpc_len(messages));
+        let (len, first) = messages_rpc_len(messages);
+        write_messages_rpc(messages, first, &mut out);
+        assert_eq!(out.len(), len);
         out.to_vec()
     }
 
@@ -159,6 +182,30 @@ mod tests {
         };
         assert_eq!(fast(&rpc), general(&rpc));
         assert_eq!(fast(&Rpc::default()), general(&Rpc::default()));
+    }
+
+    #[test]
+    fn varints_are_leb128() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut ours = BytesMut::new();
+            put_varint(value, &mut ours);
+            let mut buf = unsigned_varint::encode::u64_buffer();
+            assert_eq!(
+                &ours[..],
+                unsigned_varint::encode::u64(value, &mut buf),
+                "{value}"
+            );
+        }
     }
 
     #[test]
