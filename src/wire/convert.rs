@@ -247,10 +247,11 @@ pub(crate) fn encoded_len(rpc: &Rpc) -> usize {
 /// The bytes a message signature covers: `SIGNING_PREFIX ++ protobuf(Message)` with `from`,
 /// `data`, `seqno` and `topic` set as in `message` and `signature` and `key` unset.
 pub(crate) fn encode_message_for_signing(message: &RawMessage) -> Vec<u8> {
-    let unsigned = unsigned_message_to_proto(message);
-    let mut out = Vec::with_capacity(SIGNING_PREFIX.len() + unsigned.get_size());
+    // Written field by field (no protobuf structs, no allocation for the peer id and seqno);
+    // the capacity covers the signature and key too, which are not written.
+    let mut out = Vec::with_capacity(SIGNING_PREFIX.len() + super::fragment::message_len(message));
     out.extend_from_slice(SIGNING_PREFIX);
-    write_proto(&unsigned, &mut out);
+    super::encode_messages::write_unsigned_message(message, &mut out);
     out
 }
 

@@ -7,7 +7,7 @@
 //! field by field with no allocation. The output is byte for byte the general path's (fields in
 //! field-number order, present under the same conditions; see the tests).
 
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
 
 use super::fragment::{field_len, message_len};
 use crate::types::{RawMessage, Rpc};
@@ -50,7 +50,7 @@ pub(super) fn messages_rpc_len(messages: &[RawMessage]) -> (usize, usize) {
 
 /// Writes the protobuf body of an RPC carrying only `messages` (no length prefix); `first_len`
 /// is the body length of the first message, from [`messages_rpc_len`].
-pub(super) fn write_messages_rpc(messages: &[RawMessage], first_len: usize, dst: &mut BytesMut) {
+pub(super) fn write_messages_rpc(messages: &[RawMessage], first_len: usize, dst: &mut impl BufMut) {
     for (i, message) in messages.iter().enumerate() {
         let len = if i == 0 {
             first_len
@@ -63,7 +63,23 @@ pub(super) fn write_messages_rpc(messages: &[RawMessage], first_len: usize, dst:
     }
 }
 
-fn write_message(message: &RawMessage, dst: &mut BytesMut) {
+/// Writes the fields of `message` that its signature covers (all but `signature` and `key`),
+/// as [`super::convert::encode_message_for_signing`] signs and verifies them.
+pub(super) fn write_unsigned_message(message: &RawMessage, dst: &mut impl BufMut) {
+    write_unsigned_fields(message, dst);
+}
+
+fn write_message(message: &RawMessage, dst: &mut impl BufMut) {
+    write_unsigned_fields(message, dst);
+    if let Some(signature) = &message.signature {
+        put_field(MESSAGE_SIGNATURE, signature, dst);
+    }
+    if let Some(key) = &message.key {
+        put_field(MESSAGE_KEY, key, dst);
+    }
+}
+
+fn write_unsigned_fields(message: &RawMessage, dst: &mut impl BufMut) {
     if let Some(peer) = &message.source {
         // A peer id's bytes are its multihash: code, digest size, digest.
         let hash = peer.as_ref();
@@ -80,22 +96,16 @@ fn write_message(message: &RawMessage, dst: &mut BytesMut) {
         put_field(MESSAGE_SEQNO, &seqno.to_be_bytes(), dst);
     }
     put_field(MESSAGE_TOPIC, message.topic.as_str().as_bytes(), dst);
-    if let Some(signature) = &message.signature {
-        put_field(MESSAGE_SIGNATURE, signature, dst);
-    }
-    if let Some(key) = &message.key {
-        put_field(MESSAGE_KEY, key, dst);
-    }
 }
 
-fn put_field(tag: u8, value: &[u8], dst: &mut BytesMut) {
+fn put_field(tag: u8, value: &[u8], dst: &mut impl BufMut) {
     dst.put_u8(tag);
     put_varint(value.len() as u64, dst);
     dst.put_slice(value);
 }
 
 /// Appends `value` as an unsigned varint (LEB128).
-fn put_varint(mut value: u64, dst: &mut BytesMut) {
+fn put_varint(mut value: u64, dst: &mut impl BufMut) {
     while value >= 0x80 {
         dst.put_u8(value as u8 | 0x80);
         value >>= 7;
@@ -105,14 +115,18 @@ fn put_varint(mut value: u64, dst: &mut BytesMut) {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
+    use bytes::{Bytes, BytesMut};
     use libp2p_identity::{Keypair, PeerId};
     use quick_protobuf::{MessageWrite, Writer};
 
     use super::*;
+    use crate::protocol::SIGNING_PREFIX;
     use crate::types::{ControlAction, TopicHash};
     use crate::wire::codec::tests::{anonymous_message, full_message};
-    use crate::wire::convert::rpc_to_proto;
+    use crate::wire::convert::{
+        encode_message_for_signing, message_to_proto, rpc_to_proto, write_proto,
+    };
+    use crate::wire::proto;
 
     /// The general path's bytes.
     fn general(rpc: &Rpc) -> Vec<u8> {
@@ -182,6 +196,22 @@ mod tests {
         };
         assert_eq!(fast(&rpc), general(&rpc));
         assert_eq!(fast(&Rpc::default()), general(&Rpc::default()));
+    }
+
+    #[test]
+    fn signed_bytes_are_those_of_the_general_path() {
+        for message in messages() {
+            let mut general = SIGNING_PREFIX.to_vec();
+            write_proto(
+                &proto::Message {
+                    signature: None,
+                    key: None,
+                    ..message_to_proto(&message)
+                },
+                &mut general,
+            );
+            assert_eq!(encode_message_for_signing(&message), general);
+        }
     }
 
     #[test]

@@ -200,6 +200,15 @@ impl<S: AsyncRead + Unpin> Stream for FrameReader<S> {
                     &mut this.buf[this.end..]
                 }
             };
+            debug_assert!(!dst.is_empty(), "frame reader has no space to read into");
+            if dst.is_empty() {
+                // Unreachable by construction (a frame that fits the buffer is compacted to
+                // its front, a larger one has its own allocation); were it reached, a read into
+                // no space would return 0 and look like the end of the stream.
+                return Poll::Ready(Some(Err(io::Error::other(
+                    "frame reader has no space to read into",
+                ))));
+            }
             let n = ready!(Pin::new(&mut this.stream).poll_read(cx, dst))?;
             if n == 0 {
                 // As `FramedRead` did: the end of the stream while skipping an oversized frame
