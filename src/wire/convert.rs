@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use libp2p_identity::PeerId;
-use quick_protobuf::{MessageWrite, Writer};
+use quick_protobuf::MessageWrite;
 
 use super::proto;
 use crate::error::ValidationError;
@@ -255,9 +255,11 @@ pub(crate) fn encode_message_for_signing(message: &RawMessage) -> Vec<u8> {
     out
 }
 
-/// Appends the protobuf encoding of `message` (no length prefix) to `out`.
+/// Appends the protobuf encoding of `message` (no length prefix) to `out`: the general path,
+/// which the tests compare the direct writers of `encode_messages` with.
+#[cfg(test)]
 pub(crate) fn write_proto(message: &impl MessageWrite, out: &mut Vec<u8>) {
-    let mut writer = Writer::new(out);
+    let mut writer = quick_protobuf::Writer::new(out);
     // The only error quick-protobuf reports comes from the backend, and writing to a `Vec`
     // cannot fail.
     if let Err(e) = message.write_message(&mut writer) {
