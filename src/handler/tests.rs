@@ -449,10 +449,9 @@ impl NetworkBehaviour for Scribbler {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<(), THandlerInEvent<Self>>> {
         use futures::AsyncWrite;
         for (stream, written) in &mut self.streams {
-            if !*written {
-                if let Poll::Ready(Ok(1)) = Pin::new(&mut *stream).poll_write(cx, &[0x05]) {
-                    *written = true;
-                }
+            if !*written && let Poll::Ready(Ok(1)) = Pin::new(&mut *stream).poll_write(cx, &[0x05])
+            {
+                *written = true;
             }
             let _ = Pin::new(&mut *stream).poll_flush(cx);
         }
