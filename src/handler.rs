@@ -34,12 +34,13 @@
 use std::{
     collections::VecDeque,
     convert::Infallible,
+    pin::Pin,
     task::{Context, Poll},
 };
 
 use asynchronous_codec::{Decoder, Encoder, Framed};
 use bytes::BytesMut;
-use futures::{SinkExt, StreamExt};
+use futures::{AsyncRead, SinkExt, StreamExt};
 use libp2p_swarm::{
     ConnectionHandler, ConnectionHandlerEvent, ConnectionId, Stream, StreamProtocol,
     StreamUpgradeError, SubstreamProtocol,
@@ -53,7 +54,7 @@ use crate::{
     queue::{PeerQueue, QueuedRpc},
     types::{PeerKind, Rpc},
     upgrade::{Upgrade, protocols},
-    wire::{self, Codec, DecodeLimits, DecodedRpc, DropReason, Inbound},
+    wire::{self, Codec, DecodeLimits, DecodedRpc, DropReason, FrameReader, Inbound},
 };
 
 /// How many outbound stream failures in a row (failed negotiation other than "not supported",
@@ -166,15 +167,15 @@ pub enum SendEvent {
     },
 }
 
-/// The framed stream, in either direction.
-type Framing = Framed<Stream, Codec>;
+/// The inbound stream, read with a reused buffer.
+type InboundFraming = FrameReader<Stream>;
 
 /// The framed outbound stream: our codec, recording the largest frame written.
 type OutboundFraming = Framed<Stream, OutboundCodec>;
 
 /// The codec of the outbound stream: encodes with a [`Codec`] capped at the peer's frame limit
 /// and remembers the largest RPC (protobuf bytes) written, to learn the peer's limit when it
-/// closes the stream. Decoding (never expected) is the inner codec's.
+/// closes the stream. Nothing is decoded: the remote never writes on our outbound stream.
 struct OutboundCodec {
     inner: Codec,
     /// The frame limit `inner` encodes within.
@@ -196,11 +197,13 @@ impl Encoder for OutboundCodec {
 }
 
 impl Decoder for OutboundCodec {
-    type Item = Inbound;
+    type Item = Infallible;
     type Error = std::io::Error;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, std::io::Error> {
-        self.inner.decode(src)
+    /// Never called: the read side of the outbound stream is polled directly
+    /// ([`Handler::check_outbound_open`]).
+    fn decode(&mut self, _: &mut BytesMut) -> Result<Option<Infallible>, std::io::Error> {
+        Ok(None)
     }
 }
 
@@ -249,7 +252,7 @@ pub struct Handler {
     /// The per-RPC limits of a receiver with our configuration: an RPC split here (because it
     /// exceeds the stream's frame limit) is split within them too.
     decode_limits: DecodeLimits,
-    inbound: Option<Box<Framing>>,
+    inbound: Option<Box<InboundFraming>>,
     /// Inbound frames handed out since the inbound stream last had nothing to read.
     inbound_in_a_row: usize,
     /// Events waiting to be returned from `poll`.
@@ -260,11 +263,7 @@ impl Handler {
     /// A handler for connection `conn` that sends from the peer's shared `queue`.
     pub(crate) fn new(config: HandlerConfig, queue: PeerQueue, conn: ConnectionId) -> Self {
         Handler {
-            upgrade: Upgrade::new(
-                &config.protocols,
-                config.max_transmit_size,
-                config.decode_limits,
-            ),
+            upgrade: Upgrade::new(&config.protocols),
             queue,
             conn,
             kind: None,
@@ -325,11 +324,15 @@ impl Handler {
         let Outbound::Open(stream) = &mut self.outbound else {
             return;
         };
-        let closed = match stream.poll_next_unpin(cx) {
+        // Read the stream itself, not through the framing: a framed read zero-fills an 8 KiB
+        // buffer on every poll, and any byte here is already the answer.
+        let mut probe = [0u8; 16];
+        let io: &mut Stream = stream;
+        let closed = match Pin::new(io).poll_read(cx, &mut probe) {
             Poll::Pending => return,
-            Poll::Ready(None) => Closed::Eof,
-            Poll::Ready(Some(Err(e))) => Closed::Error(e),
-            Poll::Ready(Some(Ok(_))) => Closed::UnexpectedData,
+            Poll::Ready(Ok(0)) => Closed::Eof,
+            Poll::Ready(Err(e)) => Closed::Error(e),
+            Poll::Ready(Ok(_)) => Closed::UnexpectedData,
         };
         let largest = stream.codec().largest;
         if largest > COMMON_FRAME_LIMIT && self.queue.frame_limit() > COMMON_FRAME_LIMIT {
@@ -621,10 +624,14 @@ impl ConnectionHandler for Handler {
                         "new gossipsub inbound stream replaces the previous one"
                     );
                 }
-                let mut stream = Box::new(stream);
+                let mut stream = stream;
                 // Keep-alive is decided by `connection_keep_alive`, not by open streams.
                 stream.ignore_for_keep_alive();
-                self.inbound = Some(stream);
+                self.inbound = Some(Box::new(FrameReader::new(
+                    stream,
+                    self.max_transmit_size,
+                    self.decode_limits,
+                )));
                 self.inbound_in_a_row = 0;
                 self.negotiated(kind);
             }
@@ -633,15 +640,16 @@ impl ConnectionHandler for Handler {
                 ..
             }) => {
                 let limit = self.max_transmit_size.min(self.queue.frame_limit());
-                let mut stream =
-                    Box::new(Framed::from_parts(stream.into_parts().map_codec(|_| {
-                        OutboundCodec {
-                            inner: Codec::new(limit),
-                            limit,
-                            largest: 0,
-                        }
-                    })));
+                let mut stream = stream;
                 stream.ignore_for_keep_alive();
+                let stream = Box::new(Framed::new(
+                    stream,
+                    OutboundCodec {
+                        inner: Codec::new(limit),
+                        limit,
+                        largest: 0,
+                    },
+                ));
                 self.outbound = Outbound::Open(stream);
                 self.negotiated(kind);
             }

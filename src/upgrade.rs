@@ -1,8 +1,7 @@
-//! The stream upgrade: negotiates one of our protocols and frames the stream with the codec.
+//! The stream upgrade: negotiates one of our protocols (the handler frames the stream).
 
-use std::convert::Infallible;
+use std::{convert::Infallible, sync::Arc};
 
-use asynchronous_codec::Framed;
 use futures::{
     AsyncRead, AsyncWrite,
     future::{Ready, ready},
@@ -10,10 +9,7 @@ use futures::{
 use libp2p_core::upgrade::{InboundUpgrade, OutboundUpgrade, UpgradeInfo};
 use libp2p_swarm::StreamProtocol;
 
-use crate::{
-    types::PeerKind,
-    wire::{Codec, DecodeLimits},
-};
+use crate::types::PeerKind;
 
 /// A protocol we advertise, together with the [`PeerKind`] a peer speaking it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,22 +78,17 @@ pub(crate) fn protocols(
 }
 
 /// The upgrade for both directions: offers every configured protocol (in preference order)
-/// and yields the framed stream with the [`PeerKind`] of the protocol that was negotiated.
+/// and yields the stream with the [`PeerKind`] of the protocol that was negotiated.
 #[derive(Debug, Clone)]
 pub struct Upgrade {
-    protocols: Vec<ProtocolId>,
-    max_transmit_size: usize,
-    decode_limits: DecodeLimits,
+    /// Shared: the swarm asks every connection for its listen protocols (and their list) on
+    /// each of its polls, so cloning the upgrade and listing them must not allocate.
+    protocols: Arc<[ProtocolId]>,
 }
 
 impl Upgrade {
-    /// An upgrade offering `protocols` (most preferred first) whose codec refuses frames larger
-    /// than `max_transmit_size` and decodes under `decode_limits`.
-    pub(crate) fn new(
-        protocols: &[(StreamProtocol, PeerKind)],
-        max_transmit_size: usize,
-        decode_limits: DecodeLimits,
-    ) -> Self {
+    /// An upgrade offering `protocols` (most preferred first).
+    pub(crate) fn new(protocols: &[(StreamProtocol, PeerKind)]) -> Self {
         Upgrade {
             protocols: protocols
                 .iter()
@@ -106,35 +97,55 @@ impl Upgrade {
                     kind: *kind,
                 })
                 .collect(),
-            max_transmit_size,
-            decode_limits,
         }
     }
 
-    fn frame<S: AsyncRead + AsyncWrite>(
+    fn negotiated<S: AsyncRead + AsyncWrite>(
         &self,
         socket: S,
         info: ProtocolId,
     ) -> Ready<Result<Output<S>, Infallible>> {
-        ready(Ok((
-            Framed::new(
-                socket,
-                Codec::with_limits(self.max_transmit_size, self.decode_limits),
-            ),
-            info.kind,
-        )))
+        ready(Ok((socket, info.kind)))
     }
 }
 
-/// What the upgrade yields: the framed stream and the kind of the negotiated protocol.
-pub(crate) type Output<S> = (Framed<S, Codec>, PeerKind);
+/// The offered protocols, in preference order, without copying the list.
+#[derive(Debug, Clone)]
+pub struct ProtocolIter {
+    protocols: Arc<[ProtocolId]>,
+    next: usize,
+}
+
+impl Iterator for ProtocolIter {
+    type Item = ProtocolId;
+
+    fn next(&mut self) -> Option<ProtocolId> {
+        let protocol = self.protocols.get(self.next)?.clone();
+        self.next += 1;
+        Some(protocol)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.protocols.len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for ProtocolIter {}
+
+/// The negotiated stream (framed by the handler: [`crate::wire::FrameReader`] inbound, the
+/// codec outbound) and the kind of the negotiated protocol.
+pub(crate) type Output<S> = (S, PeerKind);
 
 impl UpgradeInfo for Upgrade {
     type Info = ProtocolId;
-    type InfoIter = std::vec::IntoIter<ProtocolId>;
+    type InfoIter = ProtocolIter;
 
     fn protocol_info(&self) -> Self::InfoIter {
-        self.protocols.clone().into_iter()
+        ProtocolIter {
+            protocols: Arc::clone(&self.protocols),
+            next: 0,
+        }
     }
 }
 
@@ -147,7 +158,7 @@ where
     type Future = Ready<Result<Self::Output, Self::Error>>;
 
     fn upgrade_inbound(self, socket: S, info: Self::Info) -> Self::Future {
-        self.frame(socket, info)
+        self.negotiated(socket, info)
     }
 }
 
@@ -160,7 +171,7 @@ where
     type Future = Ready<Result<Self::Output, Self::Error>>;
 
     fn upgrade_outbound(self, socket: S, info: Self::Info) -> Self::Future {
-        self.frame(socket, info)
+        self.negotiated(socket, info)
     }
 }
 
@@ -195,7 +206,7 @@ mod tests {
 
     #[test]
     fn upgrade_advertises_every_protocol_with_its_kind() {
-        let u = Upgrade::new(&default_protocols(true), 1024, DecodeLimits::UNLIMITED);
+        let u = Upgrade::new(&default_protocols(true));
         for (name, kind) in kinds(&u) {
             assert_eq!(kind.protocol(), Some(name.as_str()));
         }
@@ -206,7 +217,7 @@ mod tests {
     fn negotiated_protocol_decides_the_peer_kind() {
         let protocols = default_protocols(true);
         for (protocol, kind) in &protocols {
-            let u = Upgrade::new(&protocols, 1024, DecodeLimits::UNLIMITED);
+            let u = Upgrade::new(&protocols);
             let info = u
                 .protocol_info()
                 .find(|p| &p.protocol == protocol)

@@ -385,3 +385,116 @@ async fn oversized_rpc_of_fitting_items_is_split_not_dropped() {
     assert_eq!(summary(&got), summary(&expected));
     assert_eq!(got, expected, "same topics, in order");
 }
+
+/// A peer that accepts our outbound streams (meshsub 1.1 only) and writes one byte on each:
+/// not a frame, only a protocol violation.
+struct Scribbler {
+    streams: Vec<(libp2p::swarm::Stream, bool)>,
+}
+
+type ScribblerHandler = libp2p::swarm::handler::OneShotHandler<
+    libp2p::core::upgrade::ReadyUpgrade<StreamProtocol>,
+    libp2p::core::upgrade::ReadyUpgrade<StreamProtocol>,
+    libp2p::swarm::Stream,
+>;
+
+fn scribbler_handler() -> ScribblerHandler {
+    libp2p::swarm::handler::OneShotHandler::new(
+        SubstreamProtocol::new(
+            libp2p::core::upgrade::ReadyUpgrade::new(StreamProtocol::new("/meshsub/1.1.0")),
+            (),
+        ),
+        Default::default(),
+    )
+}
+
+impl NetworkBehaviour for Scribbler {
+    type ConnectionHandler = ScribblerHandler;
+    type ToSwarm = ();
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(scribbler_handler())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(scribbler_handler())
+    }
+
+    fn on_swarm_event(&mut self, _: FromSwarm) {}
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        if let Ok(stream) = event {
+            self.streams.push((stream, false));
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<(), THandlerInEvent<Self>>> {
+        use futures::AsyncWrite;
+        for (stream, written) in &mut self.streams {
+            if !*written && let Poll::Ready(Ok(1)) = Pin::new(&mut *stream).poll_write(cx, &[0x05])
+            {
+                *written = true;
+            }
+            let _ = Pin::new(&mut *stream).poll_flush(cx);
+        }
+        Poll::Pending
+    }
+}
+
+/// Data on our outbound stream means the remote does not read it as gossipsub (it closed or
+/// misuses its side): the stream is replaced even when the data is not a whole frame.
+#[tokio::test]
+async fn a_byte_written_on_our_outbound_stream_replaces_it() {
+    let mut ours = swarm(&all());
+    let mut scribbler = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            MemoryTransport::default()
+                .upgrade(Version::V1)
+                .authenticate(plaintext::Config::new(key))
+                .multiplex(yamux::Config::default())
+        })
+        .expect("transport")
+        .with_behaviour(|_| Scribbler {
+            streams: Vec::new(),
+        })
+        .expect("behaviour")
+        .build();
+    let addr: Multiaddr = format!("/memory/{}", rand::random::<u64>())
+        .parse()
+        .expect("addr");
+    scribbler.listen_on(addr.clone()).expect("listen");
+    ours.dial(addr).expect("dial");
+    let reason = run(async {
+        loop {
+            tokio::select! {
+                event = ours.select_next_some() => {
+                    if let SwarmEvent::Behaviour(HandlerEvent::Send(SendEvent::StreamReopened { reason })) = event {
+                        return reason;
+                    }
+                }
+                _ = scribbler.select_next_some() => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(reason, "remote wrote on our outbound stream");
+}

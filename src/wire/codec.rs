@@ -13,7 +13,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use quick_protobuf::{MessageWrite, Writer};
 
 use super::decode::{DecodeDrops, DecodeLimits, decode_rpc};
-use super::{bounds, convert};
+use super::{bounds, convert, encode_messages};
 use crate::error::ValidationError;
 use crate::types::{Rpc, TopicHash};
 
@@ -23,7 +23,7 @@ const MAX_VARINT_LEN: usize = 10;
 /// How much buffer the decoder reserves at a time for a frame still arriving: a length prefix
 /// alone never makes it allocate the whole announced frame (up to `max_size`), only this much
 /// beyond what has already arrived.
-const RESERVE_STEP: usize = 64 * 1024;
+pub(super) const RESERVE_STEP: usize = 64 * 1024;
 
 /// What the decoder yields for each frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,22 @@ impl Codec {
     }
 }
 
+impl Codec {
+    /// Refuses to encode an RPC of `len` protobuf bytes above the maximum.
+    fn check_size(&self, len: usize) -> Result<(), io::Error> {
+        if len > self.max_size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "RPC of {len} bytes exceeds the maximum of {} bytes",
+                    self.max_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Decoder for Codec {
     type Item = Inbound;
     type Error = io::Error;
@@ -150,17 +166,19 @@ impl Encoder for Codec {
     type Error = io::Error;
 
     fn encode(&mut self, rpc: &Rpc, dst: &mut BytesMut) -> Result<(), io::Error> {
+        // Forwards and IWANT answers carry messages alone: written field by field, with no
+        // intermediate protobuf structs (same bytes).
+        if let Some(messages) = encode_messages::only_messages(rpc) {
+            let (len, first_len) = encode_messages::messages_rpc_len(messages);
+            self.check_size(len)?;
+            dst.reserve(MAX_VARINT_LEN + len);
+            write_length_prefix(len as u64, dst);
+            encode_messages::write_messages_rpc(messages, first_len, dst);
+            return Ok(());
+        }
         let message = convert::rpc_to_proto(rpc);
         let len = message.get_size();
-        if len > self.max_size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "RPC of {len} bytes exceeds the maximum of {} bytes",
-                    self.max_size
-                ),
-            ));
-        }
+        self.check_size(len)?;
         dst.reserve(MAX_VARINT_LEN + len);
         write_length_prefix(len as u64, dst);
         let mut writer = Writer::new(dst.writer());
@@ -169,7 +187,7 @@ impl Encoder for Codec {
 }
 
 /// Parses one frame's protobuf bytes under `limits`.
-fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
+pub(super) fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
     // Structural check first: every field lies inside its parent, so the decoders below never
     // read past an end.
     let unknown_control = match bounds::check(frame) {
@@ -189,7 +207,7 @@ fn decode_frame(frame: &Bytes, limits: &DecodeLimits) -> Inbound {
 /// codecs use): `Ok(None)` when more bytes are needed, otherwise the length and the number of
 /// prefix bytes. A prefix longer than 10 bytes, not minimally encoded (refused by rust-libp2p
 /// and go-libp2p alike), or whose value overflows `u64` or `usize`, is an `InvalidData` error.
-fn read_length_prefix(src: &[u8]) -> Result<Option<(usize, usize)>, io::Error> {
+pub(super) fn read_length_prefix(src: &[u8]) -> Result<Option<(usize, usize)>, io::Error> {
     // unsigned-varint 0.8 drops the bits of a tenth byte beyond the 64th instead of refusing
     // them: such a prefix would decode to a wrong length.
     if src.len() >= MAX_VARINT_LEN

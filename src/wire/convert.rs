@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use libp2p_identity::PeerId;
-use quick_protobuf::{MessageWrite, Writer};
+use quick_protobuf::MessageWrite;
 
 use super::proto;
 use crate::error::ValidationError;
@@ -247,16 +247,19 @@ pub(crate) fn encoded_len(rpc: &Rpc) -> usize {
 /// The bytes a message signature covers: `SIGNING_PREFIX ++ protobuf(Message)` with `from`,
 /// `data`, `seqno` and `topic` set as in `message` and `signature` and `key` unset.
 pub(crate) fn encode_message_for_signing(message: &RawMessage) -> Vec<u8> {
-    let unsigned = unsigned_message_to_proto(message);
-    let mut out = Vec::with_capacity(SIGNING_PREFIX.len() + unsigned.get_size());
+    // Written field by field (no protobuf structs, no allocation for the peer id and seqno);
+    // the capacity covers the signature and key too, which are not written.
+    let mut out = Vec::with_capacity(SIGNING_PREFIX.len() + super::fragment::message_len(message));
     out.extend_from_slice(SIGNING_PREFIX);
-    write_proto(&unsigned, &mut out);
+    super::encode_messages::write_unsigned_message(message, &mut out);
     out
 }
 
-/// Appends the protobuf encoding of `message` (no length prefix) to `out`.
+/// Appends the protobuf encoding of `message` (no length prefix) to `out`: the general path,
+/// which the tests compare the direct writers of `encode_messages` with.
+#[cfg(test)]
 pub(crate) fn write_proto(message: &impl MessageWrite, out: &mut Vec<u8>) {
-    let mut writer = Writer::new(out);
+    let mut writer = quick_protobuf::Writer::new(out);
     // The only error quick-protobuf reports comes from the backend, and writing to a `Vec`
     // cannot fail.
     if let Err(e) = message.write_message(&mut writer) {

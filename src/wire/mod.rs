@@ -11,8 +11,10 @@ pub(crate) mod bounds;
 pub(crate) mod codec;
 pub(crate) mod convert;
 pub(crate) mod decode;
+pub(crate) mod encode_messages;
 pub(crate) mod fragment;
 pub(crate) mod proto;
+pub(crate) mod reader;
 pub(crate) mod signing;
 
 #[cfg(test)]
@@ -25,6 +27,8 @@ mod fidelity_tests;
 pub(crate) mod fragment_tests;
 #[cfg(test)]
 mod partial_tests;
+#[cfg(test)]
+mod reader_tests;
 
 pub(crate) use codec::{Codec, DecodedRpc, DropReason, Inbound};
 pub(crate) use convert::encoded_len;
@@ -38,4 +42,5 @@ pub(crate) use fragment::{
 /// Encoded sizes, for the simulator's byte accounting.
 #[cfg(feature = "sim")]
 pub(crate) use fragment::{entry_len, field_len, message_len};
+pub(crate) use reader::FrameReader;
 pub(crate) use signing::{sign, validate};
