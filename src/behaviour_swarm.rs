@@ -225,6 +225,22 @@ impl NetworkBehaviour for Behaviour {
                 return;
             }
             HandlerEvent::PeerKind(kind) => self.router.set_peer_kind(peer_id, kind),
+            HandlerEvent::InboundGaveUp { streams } => {
+                self.router.counters_mut().inbound_streams_given_up += 1;
+                tracing::warn!(
+                    peer = %peer_id,
+                    connection = ?connection_id,
+                    streams,
+                    "peer opened inbound streams without sending a frame; closing the connection"
+                );
+                self.events.push_back(ToSwarm::CloseConnection {
+                    peer_id,
+                    connection: CloseConnection::One(connection_id),
+                });
+                if let Some(waker) = self.waker.take() {
+                    waker.wake();
+                }
+            }
             HandlerEvent::Rpc(decoded) => {
                 if !decoded.drops.is_empty() {
                     self.router.counters_mut().add_decode_drops(&decoded.drops);

@@ -19,7 +19,9 @@
 //!   instead of costing it its stream again (libp2p-gossipsub disables its side of a
 //!   connection after five inbound streams).
 //! - The inbound stream is read and every decoded RPC, or every frame the codec dropped, is
-//!   handed to the behaviour. A newer inbound stream replaces the older one.
+//!   handed to the behaviour. A newer inbound stream replaces the older one; a remote that
+//!   opens more than [`MAX_INBOUND_STREAMS_WITHOUT_FRAME`] in a row without a frame on any is
+//!   given up on (the behaviour closes the connection).
 //! - The protocol of the first negotiated stream is reported once as a [`PeerKind`]; when the
 //!   remote supports none of our protocols, [`PeerKind::NotSupported`] is reported and the
 //!   connection is no longer kept alive for us.
@@ -63,6 +65,13 @@ use crate::{
 /// count, so a peer that refuses one oversized frame now and then is never cut off, and a peer
 /// that closes every stream costs at most one stream negotiation per RPC we send it.
 pub(crate) const MAX_OUTBOUND_FAILURES: u8 = 5;
+
+/// How many inbound streams in a row the remote may open without sending a frame on any of
+/// them (each replaces the previous one). A peer reopens its stream after a failure, and a
+/// stream that carried a frame resets the count; past the bound the handler ignores further
+/// inbound streams and asks for the connection to be closed, so a peer cannot make us
+/// negotiate streams without end for nothing (libp2p-gossipsub stops after 5 streams).
+pub(crate) const MAX_INBOUND_STREAMS_WITHOUT_FRAME: u8 = 5;
 
 /// The smallest frame limit in common use (libp2p-gossipsub's default `max_transmit_size`): the
 /// limit assumed for a peer that closed our stream after a larger frame.
@@ -124,6 +133,13 @@ pub enum HandlerEvent {
     Dropped(DropReason),
     /// Something to count and log about our side of the connection.
     Send(SendEvent),
+    /// The remote opened `streams` inbound streams in a row without a frame on any (more than
+    /// [`MAX_INBOUND_STREAMS_WITHOUT_FRAME`]): the handler ignores its inbound streams from
+    /// now on and the connection should be closed.
+    InboundGaveUp {
+        /// Inbound streams opened since a stream last carried a frame.
+        streams: u8,
+    },
 }
 
 /// What happened to our outbound stream or an RPC written to it.
@@ -255,6 +271,11 @@ pub struct Handler {
     inbound: Option<Box<InboundFraming>>,
     /// Inbound frames handed out since the inbound stream last had nothing to read.
     inbound_in_a_row: usize,
+    /// Inbound streams opened since an inbound stream last carried a frame.
+    inbound_streams_without_frame: u8,
+    /// Set once the remote opened too many inbound streams without a frame: later ones are
+    /// dropped unread.
+    inbound_given_up: bool,
     /// Events waiting to be returned from `poll`.
     events: VecDeque<HandlerEvent>,
 }
@@ -273,6 +294,8 @@ impl Handler {
             decode_limits: config.decode_limits,
             inbound: None,
             inbound_in_a_row: 0,
+            inbound_streams_without_frame: 0,
+            inbound_given_up: false,
             events: VecDeque::new(),
         }
     }
@@ -489,10 +512,12 @@ impl Handler {
         match stream.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(Inbound::Rpc(rpc)))) => {
                 self.inbound_in_a_row += 1;
+                self.inbound_streams_without_frame = 0;
                 Some(HandlerEvent::Rpc(rpc))
             }
             Poll::Ready(Some(Ok(Inbound::Dropped(reason)))) => {
                 self.inbound_in_a_row += 1;
+                self.inbound_streams_without_frame = 0;
                 tracing::debug!(
                     connection = ?self.conn,
                     %reason,
@@ -618,6 +643,25 @@ impl ConnectionHandler for Handler {
                 protocol: (stream, kind),
                 ..
             }) => {
+                if self.inbound_given_up {
+                    // Dropped unread: the connection is being closed.
+                    return;
+                }
+                self.inbound_streams_without_frame =
+                    self.inbound_streams_without_frame.saturating_add(1);
+                if self.inbound_streams_without_frame > MAX_INBOUND_STREAMS_WITHOUT_FRAME {
+                    tracing::warn!(
+                        connection = ?self.conn,
+                        streams = self.inbound_streams_without_frame,
+                        "gossipsub inbound streams opened in a row without a frame; giving up on this connection"
+                    );
+                    self.inbound_given_up = true;
+                    self.inbound = None;
+                    self.events.push_back(HandlerEvent::InboundGaveUp {
+                        streams: self.inbound_streams_without_frame,
+                    });
+                    return;
+                }
                 if self.inbound.is_some() {
                     tracing::debug!(
                         connection = ?self.conn,

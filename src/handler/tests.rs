@@ -498,3 +498,111 @@ async fn a_byte_written_on_our_outbound_stream_replaces_it() {
     .await;
     assert_eq!(reason, "remote wrote on our outbound stream");
 }
+
+/// A peer that opens a new gossipsub stream to us whenever told to, and never writes a frame.
+struct Reopener {
+    streams: Vec<libp2p::swarm::Stream>,
+    peer: Option<PeerId>,
+    to_open: usize,
+}
+
+impl NetworkBehaviour for Reopener {
+    type ConnectionHandler = ScribblerHandler;
+    type ToSwarm = ();
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.peer = Some(peer);
+        Ok(scribbler_handler())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.peer = Some(peer);
+        Ok(scribbler_handler())
+    }
+
+    fn on_swarm_event(&mut self, _: FromSwarm) {}
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        if let Ok(stream) = event {
+            // Kept open: each new one replaces the previous at the remote.
+            self.streams.push(stream);
+        }
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<(), THandlerInEvent<Self>>> {
+        if let Some(peer) = self.peer
+            && self.to_open > 0
+        {
+            self.to_open -= 1;
+            return Poll::Ready(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: libp2p::swarm::NotifyHandler::Any,
+                event: libp2p::core::upgrade::ReadyUpgrade::new(StreamProtocol::new(
+                    "/meshsub/1.1.0",
+                )),
+            });
+        }
+        Poll::Pending
+    }
+}
+
+/// A peer that keeps opening inbound streams without ever sending a frame on them is given up
+/// on after [`MAX_INBOUND_STREAMS_WITHOUT_FRAME`] streams, as our outbound side gives up after
+/// failures in a row: it costs a protocol negotiation each time and carries nothing.
+#[tokio::test]
+async fn inbound_streams_without_frames_are_bounded() {
+    let mut ours = swarm(&all());
+    let mut reopener = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            MemoryTransport::default()
+                .upgrade(Version::V1)
+                .authenticate(plaintext::Config::new(key))
+                .multiplex(yamux::Config::default())
+        })
+        .expect("transport")
+        .with_behaviour(|_| Reopener {
+            streams: Vec::new(),
+            peer: None,
+            to_open: 50,
+        })
+        .expect("behaviour")
+        .build();
+    let addr: Multiaddr = format!("/memory/{}", rand::random::<u64>())
+        .parse()
+        .expect("addr");
+    reopener.listen_on(addr.clone()).expect("listen");
+    ours.dial(addr).expect("dial");
+    let streams = run(async {
+        loop {
+            tokio::select! {
+                event = ours.select_next_some() => {
+                    if let SwarmEvent::Behaviour(HandlerEvent::InboundGaveUp { streams }) = event {
+                        return streams;
+                    }
+                }
+                _ = reopener.select_next_some() => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(streams, MAX_INBOUND_STREAMS_WITHOUT_FRAME + 1);
+}

@@ -206,13 +206,16 @@ pub struct Counters {
     /// PRUNE backoffs longer than the longest we keep (one hour), clamped to it: we may
     /// GRAFT that peer again before the backoff it asked for ends.
     pub prune_backoffs_clamped: u64,
+    /// Connections closed because the peer opened more than five inbound streams in a row
+    /// without sending a frame on any of them.
+    pub inbound_streams_given_up: u64,
 }
 
 impl Counters {
     /// Every counter with its field name, in declaration order (what the metrics module
     /// exports). The destructuring is exhaustive, so a new field does not compile until it is
     /// listed here too.
-    pub fn fields(&self) -> [(&'static str, u64); 82] {
+    pub fn fields(&self) -> [(&'static str, u64); 83] {
         let Counters {
             rpcs_too_large,
             rpcs_malformed,
@@ -296,6 +299,7 @@ impl Counters {
             delivery_records_evicted,
             departed_budgets_dropped,
             prune_backoffs_clamped,
+            inbound_streams_given_up,
         } = *self;
         [
             ("rpcs_too_large", rpcs_too_large),
@@ -380,6 +384,7 @@ impl Counters {
             ("delivery_records_evicted", delivery_records_evicted),
             ("departed_budgets_dropped", departed_budgets_dropped),
             ("prune_backoffs_clamped", prune_backoffs_clamped),
+            ("inbound_streams_given_up", inbound_streams_given_up),
         ]
     }
 
