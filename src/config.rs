@@ -472,8 +472,10 @@ impl Config {
         self.prune_peers
     }
 
-    /// How many peers offered by one PRUNE's peer exchange we dial at most. Not a spec
-    /// parameter (go bounds PX dials by its connector pool). Default 16.
+    /// How many peers offered by one PRUNE's peer exchange we dial at most, and how many dials
+    /// started by one peer's PX may be pending at once (so one peer cannot take every
+    /// [`max_pending_px_dials`](Self::max_pending_px_dials) slot). Not a spec parameter (go
+    /// bounds PX dials by its connector pool). Default 16.
     pub fn max_px_dials(&self) -> usize {
         self.max_px_dials
     }

@@ -467,8 +467,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets how many peers offered by one PRUNE we dial at most ([`Config::max_px_dials`]).
-    /// Default 16.
+    /// Sets how many peers offered by one PRUNE we dial at most, which also caps the pending
+    /// dials one peer's PX may have started ([`Config::max_px_dials`]). Default 16.
     pub fn max_px_dials(&mut self, dials: usize) -> &mut Self {
         self.config.max_px_dials = dials;
         self

@@ -156,25 +156,64 @@ impl PeerRecordStore {
     }
 }
 
-/// PX dials made and not yet answered by a connection, bounded globally.
+/// PX dials made and not yet answered by a connection, bounded globally and per peer whose PX
+/// started them.
 pub(crate) struct PendingDials {
-    dials: Map<PeerId, Instant>,
+    /// Dialled peer → when, and the peer whose PX named it.
+    dials: Map<PeerId, (Instant, PeerId)>,
+    /// Pending dials per source (at most one entry per pending dial).
+    per_source: Map<PeerId, usize>,
+}
+
+/// Why a PX dial was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DialRefused {
+    /// `max_pending_px_dials` dials are pending.
+    Global,
+    /// The source's PX already has `max_px_dials` dials pending.
+    Source,
 }
 
 impl PendingDials {
     pub(crate) fn new(hasher: ahash::RandomState) -> Self {
         PendingDials {
-            dials: Map::with_hasher(hasher),
+            dials: Map::with_hasher(hasher.clone()),
+            per_source: Map::with_hasher(hasher),
         }
     }
 
-    /// Records a dial of `peer` at `now` unless `max` dials are pending; `false` if refused.
-    fn try_add(&mut self, now: Instant, peer: PeerId, max: usize) -> bool {
+    /// Records a dial of `peer`, named by `source`'s PX, at `now`, unless `max` dials are
+    /// pending or `max_per_source` of `source`'s are.
+    fn try_add(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        source: PeerId,
+        max: usize,
+        max_per_source: usize,
+    ) -> Result<(), DialRefused> {
         if self.dials.len() >= max {
-            return false;
+            return Err(DialRefused::Global);
         }
-        self.dials.insert(peer, now);
-        true
+        let of_source = self.per_source.get(&source).copied().unwrap_or(0);
+        if of_source >= max_per_source {
+            return Err(DialRefused::Source);
+        }
+        if let Some((_, old)) = self.dials.insert(peer, (now, source)) {
+            self.release(&old);
+        }
+        *self.per_source.entry(source).or_insert(0) += 1;
+        Ok(())
+    }
+
+    /// One pending dial of `source` ended.
+    fn release(&mut self, source: &PeerId) {
+        if let Some(n) = self.per_source.get_mut(source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(source);
+            }
+        }
     }
 
     /// Whether a dial of `peer` is pending.
@@ -184,13 +223,24 @@ impl PendingDials {
 
     /// `peer` connected: its dial is no longer pending.
     pub(crate) fn connected(&mut self, peer: &PeerId) {
-        self.dials.remove(peer);
+        if let Some((_, source)) = self.dials.remove(peer) {
+            self.release(&source);
+        }
     }
 
     /// Forgets dials older than `PX_DIAL_TIMEOUT` (at most `max_pending_px_dials` entries).
     pub(crate) fn expire(&mut self, now: Instant) {
-        self.dials
-            .retain(|_, at| now.saturating_duration_since(*at) < PX_DIAL_TIMEOUT);
+        let per_source = &mut self.per_source;
+        self.dials.retain(|_, (at, source)| {
+            let keep = now.saturating_duration_since(*at) < PX_DIAL_TIMEOUT;
+            if !keep && let Some(n) = per_source.get_mut(source) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per_source.remove(source);
+                }
+            }
+            keep
+        });
     }
 }
 
@@ -248,7 +298,8 @@ impl Router {
     /// Takes the peers offered in a PRUNE from `from`: each entry costs one unit of the
     /// sender's per-heartbeat PX budget before any work; each signed record is size-checked,
     /// verified (signature valid, signer = the listed peer), stored and its peer dialled with
-    /// the record's addresses while fewer than `max_pending_px_dials` dials are pending.
+    /// the record's addresses while fewer than `max_pending_px_dials` dials are pending and
+    /// fewer than `max_px_dials` of them were started by `from`'s PX.
     /// Verified records are reported to the application. Every refusal is counted.
     pub(super) fn accept_px(&mut self, from: PeerId, mut offered: Vec<PeerInfo>) {
         if self.below_accept_px_threshold(&from) {
@@ -328,10 +379,21 @@ impl Router {
                     continue;
                 }
             };
-            if !self.px_dials.try_add(now, peer, max_pending) {
-                self.counters.px_dials_over_cap += 1;
-                tracing::debug!(%from, %peer, max_pending, "PX dial skipped: max_pending_px_dials reached");
-                continue;
+            match self
+                .px_dials
+                .try_add(now, peer, from, max_pending, self.config.max_px_dials())
+            {
+                Ok(()) => {}
+                Err(DialRefused::Global) => {
+                    self.counters.px_dials_over_cap += 1;
+                    tracing::debug!(%from, %peer, max_pending, "PX dial skipped: max_pending_px_dials reached");
+                    continue;
+                }
+                Err(DialRefused::Source) => {
+                    self.counters.px_dials_over_cap += 1;
+                    tracing::debug!(%from, %peer, "PX dial skipped: the sender's PX already has max_px_dials dials pending");
+                    continue;
+                }
             }
             self.actions.push_back(Action::Dial { peer, addresses });
             dials += 1;

@@ -286,6 +286,49 @@ fn px_is_budgeted_per_peer_and_heartbeat() {
     assert_eq!(dialled(&h.drain()).len(), 1);
 }
 
+/// One peer's PX cannot take every pending-dial slot: the dials it started that are still
+/// pending are capped at `max_px_dials` (one PRUNE's worth), so PX from other peers is still
+/// dialled. Before, one peer filled all `max_pending_px_dials` slots in eight heartbeats and
+/// blocked PX from everyone else for 30 s.
+#[test]
+fn one_peers_px_cannot_fill_every_pending_dial_slot() {
+    let (mut h, topic, pruner) = px_harness(|b| {
+        b.max_px_dials(4)
+            .max_pending_px_dials(16)
+            .max_px_records_per_heartbeat(4);
+    });
+    let mut from_pruner = 0;
+    for _ in 0..8 {
+        let offers = (0..4).map(|_| px_record(1)).collect();
+        h.router
+            .handle_rpc(h.now, pruner, control_rpc(prune_with(&topic, offers)));
+        from_pruner += dialled(&h.drain()).len();
+        h.heartbeat();
+    }
+    assert_eq!(
+        from_pruner, 4,
+        "one peer's pending PX dials are capped at max_px_dials"
+    );
+    let honest = h.add_peers(1, &topic, true)[0];
+    h.heartbeat();
+    let offers = (0..4).map(|_| px_record(1)).collect();
+    h.router
+        .handle_rpc(h.now, honest, control_rpc(prune_with(&topic, offers)));
+    assert_eq!(
+        dialled(&h.drain()).len(),
+        4,
+        "another peer's PX is still dialled"
+    );
+    assert!(h.router.counters().px_dials_over_cap >= 28);
+    // Once the first peer's dials time out, its PX is dialled again.
+    h.advance(super::super::px::PX_DIAL_TIMEOUT);
+    h.heartbeat();
+    let offers = (0..4).map(|_| px_record(1)).collect();
+    h.router
+        .handle_rpc(h.now, pruner, control_rpc(prune_with(&topic, offers)));
+    assert_eq!(dialled(&h.drain()).len(), 4);
+}
+
 /// PX dials outstanding at once are capped globally; a connection or the dial timeout frees
 /// a slot.
 #[test]
