@@ -558,7 +558,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the signatures verified per peer and heartbeat
+    /// Sets the signature verification work per peer and heartbeat, in Ed25519 verifications
     /// ([`Config::max_signature_checks_per_heartbeat`]; not in the spec). At least 1.
     /// Default 1024.
     pub fn max_signature_checks_per_heartbeat(&mut self, max: usize) -> &mut Self {

@@ -94,12 +94,15 @@ impl Router {
             let Some(state) = self.peers.get_mut(&from) else {
                 return false;
             };
+            let cost = wire::verification_cost(message);
+            // A check starts while any budget is left (so a budget below one check's cost
+            // still admits one per heartbeat), and is charged its whole cost.
             if state.signature_checks >= budget {
                 self.counters.signature_checks_over_budget += 1;
-                tracing::debug!(peer = %from, %id, budget, "message over max_signature_checks_per_heartbeat dropped unverified");
+                tracing::debug!(peer = %from, %id, budget, cost, "message over max_signature_checks_per_heartbeat dropped unverified");
                 return false;
             }
-            state.signature_checks += 1;
+            state.signature_checks = state.signature_checks.saturating_add(cost);
             self.counters.signatures_verified += 1;
         }
         if let Err(error) = wire::validate(mode, message) {

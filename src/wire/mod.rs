@@ -43,4 +43,4 @@ pub(crate) use fragment::{
 #[cfg(feature = "sim")]
 pub(crate) use fragment::{entry_len, field_len, message_len};
 pub(crate) use reader::FrameReader;
-pub(crate) use signing::{sign, validate};
+pub(crate) use signing::{sign, validate, verification_cost};

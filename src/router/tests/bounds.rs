@@ -517,6 +517,39 @@ fn signature_checks_are_budgeted_per_peer_and_heartbeat() {
     );
 }
 
+/// The signature budget counts CPU, not messages: an ECDSA (P-256) verification costs about
+/// seven Ed25519 ones and a secp256k1 one about two, so a peer relaying messages of such
+/// authors gets proportionally fewer checks per heartbeat. Before, 1,024 ECDSA checks cost a
+/// peer's budget what 1,024 Ed25519 ones do, seven times the CPU.
+#[test]
+fn the_signature_budget_is_charged_by_key_type() {
+    for (author, cost) in [
+        (Keypair::generate_ed25519(), 1),
+        (Keypair::generate_secp256k1(), 3),
+        (Keypair::generate_ecdsa(), 8),
+    ] {
+        let (mut h, topic, p) = strict_harness(|b| {
+            b.max_signature_checks_per_heartbeat(24);
+        });
+        let msgs: Vec<RawMessage> = (1..=30).map(|i| signed(&author, i, &topic)).collect();
+        h.router.handle_rpc(
+            h.now,
+            p,
+            Rpc {
+                messages: msgs,
+                ..Rpc::default()
+            },
+        );
+        let taken = (24 / cost).min(30);
+        assert_eq!(delivered(&h.drain()).len(), taken, "cost {cost}");
+        assert_eq!(h.router.counters().signatures_verified, taken as u64);
+        assert_eq!(
+            h.router.counters().signature_checks_over_budget,
+            (30 - taken) as u64
+        );
+    }
+}
+
 // ---- P6 across disconnects ----
 
 /// Through the router: peers that disconnect with a non-positive score keep their IP
