@@ -8,6 +8,10 @@ use crate::accounting::{Accounting, Link};
 pub(crate) struct NutMark {
     /// Its thread's CPU time.
     pub(crate) cpu: Duration,
+    /// Its thread's time on a CPU plus waiting for one (runnable), from
+    /// `/proc/thread-self/schedstat` (Linux; `None` elsewhere): close to the wall time when
+    /// the thread never waits for input, well below it when it does.
+    pub(crate) runnable: Option<Duration>,
     /// New messages delivered to its application since it started.
     pub(crate) received: u64,
     /// Of `received`, how many came from each feeder (index = feeder id, the top bits of the
@@ -91,6 +95,7 @@ pub(crate) fn spawn_nut(
                             };
                             let _ = reply.send(NutMark {
                                 cpu: thread_cpu(),
+                                runnable: runnable_time(),
                                 received,
                                 by_feeder: by_feeder.clone(),
                                 received_twice,
@@ -332,4 +337,14 @@ pub(crate) fn books(mut links: Vec<Link>, last: &NutMark, streams_reopened: Opti
             .map(|c| c.signature_checks_over_budget + c.messages_over_peer_budget),
         streams_reopened,
     }
+}
+
+/// The calling thread's time running plus waiting to run (`/proc/thread-self/schedstat`: ns on
+/// the CPU, ns waiting on a run queue, timeslices).
+pub(crate) fn runnable_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<u64>().ok());
+    let on_cpu = it.next()??;
+    let waiting = it.next()??;
+    Some(Duration::from_nanos(on_cpu.saturating_add(waiting)))
 }

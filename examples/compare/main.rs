@@ -296,12 +296,15 @@ async fn overload_main(args: &Args, impls: &[Impl], verify_per_cpu_s: Option<f64
                     format!("{:.0} / {:.0} ms", m.as_secs_f64() * 1e3, p.as_secs_f64() * 1e3)
                 });
                 println!(
-                    "overload[{}] {mult}x = {:.0} msgs/s: node cpu {:.3} s; due {}, written {}, delivered {} ({:.0}/cpu-s{of_verify}), verified {}, forwarded {} ({:.0}/cpu-s), forward age median/p90 {age}; dropped: stale at the feeders (not read in time) {}, NUT inbound (budgets) {}, NUT send queues {}; mesh {}",
+                    "overload[{}] {mult}x = {:.0} msgs/s: node cpu {:.3} s (runnable {} of the window; feeders {:.3} s); due {}, written {}, feeder backlog at the end {}, delivered {} ({:.0}/cpu-s{of_verify}), verified {}, forwarded {} ({:.0}/cpu-s), forward age median/p90 {age}; dropped: stale at the feeders (not read in time) {}, NUT inbound (budgets) {}, NUT send queues {} (full / expired); mesh {}",
                     which.name(),
                     r.rate,
                     r.cpu.as_secs_f64(),
+                    r.busy.map_or("n/a".to_owned(), |b| format!("{:.0} %", 100.0 * b)),
+                    r.feeders_cpu.as_secs_f64(),
                     r.due,
                     r.written,
+                    r.backlog,
                     r.delivered,
                     per(r.delivered),
                     opt(r.verified),
@@ -309,7 +312,8 @@ async fn overload_main(args: &Args, impls: &[Impl], verify_per_cpu_s: Option<f64
                     per(r.forwarded),
                     r.stale,
                     opt(r.inbound_drops),
-                    opt(r.send_drops),
+                    r.send_drops
+                        .map_or("n/a".to_owned(), |(f, e)| format!("{f} / {e}")),
                     r.mesh,
                 );
                 if r.pool_exhausted > 0 || r.malformed > 0 {
@@ -331,6 +335,9 @@ async fn overload_main(args: &Args, impls: &[Impl], verify_per_cpu_s: Option<f64
                 summary.add(name("delivered/cpu-s"), per(r.delivered));
                 summary.add(name("forwarded/cpu-s"), per(r.forwarded));
                 summary.add(name("node cpu s"), r.cpu.as_secs_f64());
+                if let Some(b) = r.busy {
+                    summary.add(name("node runnable share"), b);
+                }
                 summary.add(name("share delivered of due"), r.delivered as f64 / r.due.max(1) as f64);
                 if let Some((m, _)) = r.forward_age {
                     summary.add(name("forward age median ms"), m.as_secs_f64() * 1e3);

@@ -23,6 +23,14 @@ pub(crate) struct OverloadResult {
     pub(crate) rate: f64,
     /// NUT thread CPU over the window.
     pub(crate) cpu: Duration,
+    /// The share of the window the NUT thread was runnable (on a CPU or waiting for one):
+    /// near 1 when it is CPU-bound, lower when it waits for input (or its writes wait).
+    pub(crate) busy: Option<f64>,
+    /// CPU of the rest of the process (the feeders) over the window.
+    pub(crate) feeders_cpu: Duration,
+    /// Frames due by the end of the window but neither written nor dropped stale: the
+    /// feeders' write backlog (blocked by the NUT's flow control, or starved of CPU).
+    pub(crate) backlog: u64,
     /// Frames due in the window.
     pub(crate) due: u64,
     /// Frames written to the NUT in the window.
@@ -37,8 +45,8 @@ pub(crate) struct OverloadResult {
     pub(crate) forwarded: u64,
     /// Ours only: messages the NUT dropped on arrival in the window (per-peer budgets).
     pub(crate) inbound_drops: Option<u64>,
-    /// Ours only: sends the NUT dropped in the window (full or expired queues).
-    pub(crate) send_drops: Option<u64>,
+    /// Ours only: sends the NUT dropped in the window, on full queues and expired in them.
+    pub(crate) send_drops: Option<(u64, u64)>,
     /// Median and 90th percentile of the forwards' ages (time since due) in the window.
     pub(crate) forward_age: Option<(Duration, Duration)>,
     pub(crate) mesh: usize,
@@ -127,11 +135,14 @@ pub(crate) async fn overload_run(
         )
     };
     let m0 = mark(Cg::Zero).await;
+    let p0 = process_cpu();
     in_window.store(true, Ordering::Relaxed);
     let s0 = snap(&shared);
     let t0 = Instant::now();
     tokio::time::sleep(window).await;
     let m1 = mark(Cg::Dump).await;
+    let p1 = process_cpu();
+    let due_total = (rate * (LEAD_IN + t0.elapsed()).as_secs_f64()) as u64;
     let elapsed = t0.elapsed();
     in_window.store(false, Ordering::Relaxed);
     let s1 = snap(&shared);
@@ -174,6 +185,12 @@ pub(crate) async fn overload_run(
     OverloadResult {
         rate,
         cpu: m1.cpu - m0.cpu,
+        busy: m1
+            .runnable
+            .zip(m0.runnable)
+            .map(|(b, a)| (b - a).as_secs_f64() / elapsed.as_secs_f64()),
+        feeders_cpu: (p1 - p0).saturating_sub(m1.cpu - m0.cpu),
+        backlog: due_total.saturating_sub(s1.0 + s1.1),
         due: (rate * elapsed.as_secs_f64()) as u64,
         written: s1.0 - s0.0,
         stale: s1.1 - s0.1,
@@ -185,7 +202,8 @@ pub(crate) async fn overload_run(
             &m0,
             &m1,
         ),
-        send_drops: diff(|c| c.send_queue_full + c.send_queue_expired, &m0, &m1),
+        send_drops: diff(|c| c.send_queue_full, &m0, &m1)
+            .zip(diff(|c| c.send_queue_expired, &m0, &m1)),
         forward_age,
         mesh: m1.mesh,
         pool_exhausted: shared.pool_exhausted.load(Ordering::Relaxed),
