@@ -326,7 +326,11 @@ mod compare_accounting_tests {
     #[test]
     fn more_drops_than_messages_fail() {
         let a = books(vec![link(100, 90, 20)], Some(0));
-        assert!(matches!(a.check(), Verdict::Violated(_)), "{}", a.describe());
+        assert!(
+            matches!(a.check(), Verdict::Violated(_)),
+            "{}",
+            a.describe()
+        );
         assert_eq!(a.unaccounted(), Some(-10));
     }
 
@@ -336,13 +340,21 @@ mod compare_accounting_tests {
     fn drops_that_balance_only_in_total_fail() {
         let a = books(vec![link(100, 100, 5), link(100, 95, 0)], Some(0));
         assert_eq!(a.unaccounted(), Some(0));
-        assert!(matches!(a.check(), Verdict::Violated(_)), "{}", a.describe());
+        assert!(
+            matches!(a.check(), Verdict::Violated(_)),
+            "{}",
+            a.describe()
+        );
     }
 
     #[test]
     fn missing_messages_fail() {
         let a = books(vec![link(100, 95, 0)], Some(2));
-        assert!(matches!(a.check(), Verdict::Violated(_)), "{}", a.describe());
+        assert!(
+            matches!(a.check(), Verdict::Violated(_)),
+            "{}",
+            a.describe()
+        );
     }
 
     #[test]

@@ -93,10 +93,7 @@ impl Accounting {
         }
         let mut problems = Vec::new();
         if self.received_twice > 0 {
-            problems.push(format!(
-                "{} messages delivered twice",
-                self.received_twice
-            ));
+            problems.push(format!("{} messages delivered twice", self.received_twice));
         }
         if self.received_unattributed > 0 {
             problems.push(format!(

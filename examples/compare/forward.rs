@@ -223,8 +223,6 @@ pub(crate) struct FwdResult {
     pub(crate) accounting: Accounting,
 }
 
-
-
 pub(crate) async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64) -> FwdResult {
     const FEEDERS: usize = 30;
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -320,7 +318,11 @@ pub(crate) async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64)
 
 /// The accounting of a run: `links[i]` is feeder `i + 1`'s link (its published and dropped
 /// counts set), `last` the NUT's mark after the drain.
-pub(crate) fn books(mut links: Vec<Link>, last: &NutMark, streams_reopened: Option<u64>) -> Accounting {
+pub(crate) fn books(
+    mut links: Vec<Link>,
+    last: &NutMark,
+    streams_reopened: Option<u64>,
+) -> Accounting {
     let mut unattributed = 0;
     for (f, &n) in last.by_feeder.iter().enumerate() {
         match f.checked_sub(1).and_then(|i| links.get_mut(i)) {

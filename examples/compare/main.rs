@@ -256,10 +256,11 @@ fn verify_rate_line(args: &Args) -> Option<f64> {
 /// `--runs` times, with min / median / max.
 async fn overload_main(args: &Args, impls: &[Impl], verify_per_cpu_s: Option<f64>) {
     use overload::{FEEDERS, overload, sustainable_rate};
-    let window = Duration::from_secs(
-        args.overload_seconds
-            .unwrap_or(if args.quick { 3 } else { 10 }),
-    );
+    let window =
+        Duration::from_secs(
+            args.overload_seconds
+                .unwrap_or(if args.quick { 3 } else { 10 }),
+        );
     let probe = Duration::from_secs(2);
     println!(
         "# overload: {FEEDERS} raw feeders writing pre-signed {MSG_SIZE} B messages (64 authors) on /meshsub/1.2.0, stale after {} ms; node under test D=8, D_hi=8, own thread; window {} s",
@@ -290,17 +291,27 @@ async fn overload_main(args: &Args, impls: &[Impl], verify_per_cpu_s: Option<f64
                 let per = |n: u64| n as f64 / cpu;
                 let opt = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| v.to_string());
                 let of_verify = verify_per_cpu_s
-                    .map(|v| format!(" ({:.0} % of the verify rate)", 100.0 * per(r.delivered) / v))
+                    .map(|v| {
+                        format!(
+                            " ({:.0} % of the verify rate)",
+                            100.0 * per(r.delivered) / v
+                        )
+                    })
                     .unwrap_or_default();
                 let age = r.forward_age.map_or("n/a".to_owned(), |(m, p)| {
-                    format!("{:.0} / {:.0} ms", m.as_secs_f64() * 1e3, p.as_secs_f64() * 1e3)
+                    format!(
+                        "{:.0} / {:.0} ms",
+                        m.as_secs_f64() * 1e3,
+                        p.as_secs_f64() * 1e3
+                    )
                 });
                 println!(
                     "overload[{}] {mult}x = {:.0} msgs/s: node cpu {:.3} s (runnable {} of the window; feeders {:.3} s); due {}, written {}, feeder backlog at the end {}, delivered {} ({:.0}/cpu-s{of_verify}), verified {}, forwarded {} ({:.0}/cpu-s), forward age median/p90 {age}; dropped: stale at the feeders (not read in time) {}, NUT inbound (budgets) {}, NUT send queues {} (full / expired); mesh {}",
                     which.name(),
                     r.rate,
                     r.cpu.as_secs_f64(),
-                    r.busy.map_or("n/a".to_owned(), |b| format!("{:.0} %", 100.0 * b)),
+                    r.busy
+                        .map_or("n/a".to_owned(), |b| format!("{:.0} %", 100.0 * b)),
                     r.feeders_cpu.as_secs_f64(),
                     r.due,
                     r.written,
@@ -338,7 +349,10 @@ async fn overload_main(args: &Args, impls: &[Impl], verify_per_cpu_s: Option<f64
                 if let Some(b) = r.busy {
                     summary.add(name("node runnable share"), b);
                 }
-                summary.add(name("share delivered of due"), r.delivered as f64 / r.due.max(1) as f64);
+                summary.add(
+                    name("share delivered of due"),
+                    r.delivered as f64 / r.due.max(1) as f64,
+                );
                 if let Some((m, _)) = r.forward_age {
                     summary.add(name("forward age median ms"), m.as_secs_f64() * 1e3);
                 }

@@ -55,7 +55,10 @@ pub(crate) fn ours_feeder_config() -> gossipsub::Config {
     b.build().expect("our feeder config")
 }
 
-fn ours_builder(validation: gossipsub::ValidationMode, mesh_n_high: usize) -> gossipsub::ConfigBuilder {
+fn ours_builder(
+    validation: gossipsub::ValidationMode,
+    mesh_n_high: usize,
+) -> gossipsub::ConfigBuilder {
     let mut b = gossipsub::ConfigBuilder::default();
     b.mesh_n(8)
         .mesh_n_low(6)
@@ -131,7 +134,13 @@ impl Node {
         metrics: bool,
         mesh_n_high: usize,
     ) -> Self {
-        Self::with_config(which, key, ours_config(validation, mesh_n_high), metrics, mesh_n_high)
+        Self::with_config(
+            which,
+            key,
+            ours_config(validation, mesh_n_high),
+            metrics,
+            mesh_n_high,
+        )
     }
 
     /// A forward-test feeder: ours skips verification and gossips nothing

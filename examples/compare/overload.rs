@@ -202,8 +202,11 @@ pub(crate) async fn overload_run(
             &m0,
             &m1,
         ),
-        send_drops: diff(|c| c.send_queue_full, &m0, &m1)
-            .zip(diff(|c| c.send_queue_expired, &m0, &m1)),
+        send_drops: diff(|c| c.send_queue_full, &m0, &m1).zip(diff(
+            |c| c.send_queue_expired,
+            &m0,
+            &m1,
+        )),
         forward_age,
         mesh: m1.mesh,
         pool_exhausted: shared.pool_exhausted.load(Ordering::Relaxed),
@@ -250,7 +253,11 @@ pub(crate) async fn sustainable_rate(
             r.delivered,
             100.0 * r.delivered as f64 / r.due.max(1) as f64,
             r.stale,
-            if sustained { "sustained" } else { "not sustained" }
+            if sustained {
+                "sustained"
+            } else {
+                "not sustained"
+            }
         );
         if sustained {
             ok = rate;
@@ -264,7 +271,11 @@ pub(crate) async fn sustainable_rate(
         return ok;
     };
     for _ in 0..2 {
-        let mid = if ok == 0.0 { bad / 2.0 } else { (ok + bad) / 2.0 };
+        let mid = if ok == 0.0 {
+            bad / 2.0
+        } else {
+            (ok + bad) / 2.0
+        };
         ensure_pool(pool, mid, window).await;
         let r = overload_run(which, pool.clone(), mid, window).await;
         println!(

@@ -15,9 +15,8 @@ use libp2p::core::transport::PortUse;
 use libp2p::core::upgrade::ReadyUpgrade;
 use libp2p::swarm::handler::{ConnectionEvent, FullyNegotiatedInbound, FullyNegotiatedOutbound};
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
-    Stream, StreamProtocol, SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent,
-    ToSwarm,
+    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm, Stream,
+    StreamProtocol, SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 
 use super::*;
@@ -270,8 +269,7 @@ impl ConnectionHandler for RawHandler {
                 let _ = self.streams.unbounded_send((true, protocol));
             }
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
-                protocol,
-                ..
+                protocol, ..
             }) => {
                 let _ = self.streams.unbounded_send((false, protocol));
             }
