@@ -35,6 +35,17 @@
 //!     fails (see BENCHMARKS.md). The single-core Ed25519 verification rate is measured first,
 //!     and received-per-CPU-second is also given as a share of it.
 //!
+//! (c) `overload` (only with `--only overload`): the node under test fed by 30 *raw* feeders
+//!     that cost almost nothing per message: all messages are signed (64 authors, distinct
+//!     seqnos) and encoded as RPC frames before the measurement, and a feeder only copies the
+//!     frames due onto its `/meshsub/1.2.0` stream at a paced rate (dropping, stalest first,
+//!     what it could not write within 1 s) and scans what the node sends back. The sustainable
+//!     rate of each implementation is searched (>= 99 % delivered, nothing stale), then each runs
+//!     at 1x, 2x and 4x of its own. Reported per run: due, written, delivered, verified,
+//!     forwarded (and per NUT CPU second), the forwards' age, the drops and where (stale at the
+//!     feeders, NUT inbound budgets, NUT send queues full / expired), the share of the window
+//!     the NUT thread was runnable, and the strict per-link accounting (`accounting.rs`).
+//!
 //! `--runs N` repeats and ends with min / median / max of every figure. `--callgrind` has the
 //! node-under-test thread bracket its window with callgrind client requests, for
 //! `benches/callgrind.sh` (instruction counts of both implementations in one invocation).
