@@ -220,3 +220,96 @@ fn usage_example_two_copies_greet_each_other() {
         "they did not greet each other"
     );
 }
+
+/// The strict accounting rule of `examples/compare` (its forward and overload tests), checked
+/// here on crafted books: a run passes only if every message a feeder meant for the node under
+/// test is received by it or counted as dropped on that link, exactly.
+#[path = "../examples/compare/accounting.rs"]
+mod compare_accounting;
+
+mod compare_accounting_tests {
+    use super::compare_accounting::{Accounting, Link, Verdict};
+
+    fn link(published: u64, received: u64, dropped: u64) -> Link {
+        Link {
+            published,
+            received,
+            dropped: Some(dropped),
+        }
+    }
+
+    fn books(links: Vec<Link>, nut_dropped: Option<u64>) -> Accounting {
+        Accounting {
+            links,
+            nut_dropped,
+            ..Accounting::default()
+        }
+    }
+
+    #[test]
+    fn balanced_books_pass() {
+        let a = books(vec![link(100, 90, 10), link(50, 40, 0)], Some(10));
+        assert_eq!(a.check(), Verdict::Ok, "{}", a.describe());
+        assert_eq!(a.unaccounted(), Some(0));
+    }
+
+    /// The old check (`received + drops >= published`, drops summed over every destination)
+    /// passed this run: more drops than messages, a negative "unaccounted".
+    #[test]
+    fn more_drops_than_messages_fail() {
+        let a = books(vec![link(100, 90, 20)], Some(0));
+        assert!(
+            matches!(a.check(), Verdict::Violated(_)),
+            "{}",
+            a.describe()
+        );
+        assert_eq!(a.unaccounted(), Some(-10));
+    }
+
+    /// Drops that balance in total but not per link: one link lost messages uncounted while
+    /// another counted drops of messages the NUT nevertheless received.
+    #[test]
+    fn drops_that_balance_only_in_total_fail() {
+        let a = books(vec![link(100, 100, 5), link(100, 95, 0)], Some(0));
+        assert_eq!(a.unaccounted(), Some(0));
+        assert!(
+            matches!(a.check(), Verdict::Violated(_)),
+            "{}",
+            a.describe()
+        );
+    }
+
+    #[test]
+    fn missing_messages_fail() {
+        let a = books(vec![link(100, 95, 0)], Some(2));
+        assert!(
+            matches!(a.check(), Verdict::Violated(_)),
+            "{}",
+            a.describe()
+        );
+    }
+
+    #[test]
+    fn duplicates_and_strangers_fail() {
+        let mut a = books(vec![link(10, 10, 0)], None);
+        assert_eq!(a.check(), Verdict::Ok);
+        a.received_twice = 1;
+        assert!(matches!(a.check(), Verdict::Violated(_)));
+        a.received_twice = 0;
+        a.received_unattributed = 1;
+        assert!(matches!(a.check(), Verdict::Violated(_)));
+    }
+
+    #[test]
+    fn uncounted_feeder_drops_are_not_checkable() {
+        let a = books(
+            vec![Link {
+                published: 10,
+                received: 3,
+                dropped: None,
+            }],
+            None,
+        );
+        assert_eq!(a.check(), Verdict::NotCheckable);
+    }
+}

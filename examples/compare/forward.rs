@@ -1,14 +1,24 @@
 //! (b) One node under test, 30 feeders.
 
 use super::*;
+use crate::accounting::{Accounting, Link};
 
 /// What the node under test reports at a mark.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct NutMark {
     /// Its thread's CPU time.
     pub(crate) cpu: Duration,
+    /// Its thread's time on a CPU plus waiting for one (runnable), from
+    /// `/proc/thread-self/schedstat` (Linux; `None` elsewhere): close to the wall time when
+    /// the thread never waits for input, well below it when it does.
+    pub(crate) runnable: Option<Duration>,
     /// New messages delivered to its application since it started.
     pub(crate) received: u64,
+    /// Of `received`, how many came from each feeder (index = feeder id, the top bits of the
+    /// payload index: [`feeder_of`]).
+    pub(crate) by_feeder: Vec<u64>,
+    /// Payload indices delivered more than once.
+    pub(crate) received_twice: u64,
     pub(crate) mesh: usize,
     /// Ours only: its counters (drops).
     pub(crate) counters: Option<gossipsub::Counters>,
@@ -52,14 +62,27 @@ pub(crate) fn spawn_nut(
             node.subscribe();
             let _ = ready.send((peer, addr));
             let mut received = 0u64;
+            let mut by_feeder = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            let mut received_twice = 0;
             loop {
                 tokio::select! {
                     ev = node.next_event() => match ev {
-                        Ev::Message(_) => received += 1,
+                        Ev::Message(index) => {
+                            received += 1;
+                            if !seen.insert(index) {
+                                received_twice += 1;
+                            }
+                            let f = feeder_of(index);
+                            if by_feeder.len() <= f {
+                                by_feeder.resize(f + 1, 0);
+                            }
+                            by_feeder[f] += 1;
+                        }
                         Ev::Subscribed => {
                             subscribed.fetch_add(1, Ordering::Relaxed);
                         }
-                        Ev::Other => {}
+                        Ev::SlowPeer { .. } | Ev::Other => {}
                     },
                     cmd = rx.recv() => match cmd {
                         Some(NutCmd::Mark(reply, cg)) => {
@@ -72,7 +95,10 @@ pub(crate) fn spawn_nut(
                             };
                             let _ = reply.send(NutMark {
                                 cpu: thread_cpu(),
+                                runnable: runnable_time(),
                                 received,
+                                by_feeder: by_feeder.clone(),
+                                received_twice,
                                 mesh: node.mesh_size(),
                                 counters,
                             });
@@ -89,22 +115,49 @@ pub(crate) fn spawn_nut(
     (tx, handle.expect("spawn the node-under-test thread"))
 }
 
-/// A feeder: publishing while `running`, counting what it receives.
+/// Feeder `id` publishes payload indices `id << FEEDER_SHIFT | n`.
+pub(crate) const FEEDER_SHIFT: u32 = 40;
+
+/// The feeder that published payload index `index`.
+pub(crate) fn feeder_of(index: u64) -> usize {
+    usize::try_from(index >> FEEDER_SHIFT).unwrap_or(usize::MAX)
+}
+
+/// What a feeder reports when it stops.
+pub(crate) struct FeederReport {
+    /// Messages it published (all meant for the node under test, its only peer).
+    pub(crate) published: u64,
+    /// Publishes to the node under test it dropped (full or expired queue), if it can tell.
+    pub(crate) dropped: Option<u64>,
+    /// Ours only: its counters.
+    pub(crate) counters: Option<gossipsub::Counters>,
+}
+
+/// A feeder: publishing while `running`, counting what it receives and what it drops on its
+/// link to `nut`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn feeder(
     mut node: Node,
     id: u64,
+    nut: PeerId,
     running: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     pace: Option<Duration>,
     received: Arc<AtomicU64>,
     published: Arc<AtomicU64>,
-) -> Option<gossipsub::Counters> {
-    let mut seq = id << 40;
+) -> FeederReport {
+    let mut seq = id << FEEDER_SHIFT;
     let mut next = tokio::time::Instant::now();
-    let on_event = |ev: Ev| {
-        if let Ev::Message(_) = ev {
+    let mut mine = 0u64;
+    let mut dropped = Some(0u64);
+    let mut on_event = |ev: Ev| match ev {
+        Ev::Message(_) => {
             received.fetch_add(1, Ordering::Relaxed);
         }
+        Ev::SlowPeer { peer, publishes } if peer == nut => {
+            dropped = dropped.zip(publishes).map(|(a, b)| a + b);
+        }
+        _ => {}
     };
     while !stop.load(Ordering::Relaxed) {
         if running.load(Ordering::Relaxed) {
@@ -114,6 +167,7 @@ pub(crate) async fn feeder(
                     seq += 1;
                     if node.publish(payload(seq)) {
                         published.fetch_add(1, Ordering::Relaxed);
+                        mine += 1;
                     }
                 }
                 tokio::select! {
@@ -124,6 +178,7 @@ pub(crate) async fn feeder(
                 seq += 1;
                 if node.publish(payload(seq)) {
                     published.fetch_add(1, Ordering::Relaxed);
+                    mine += 1;
                 }
                 // Handle whatever is ready, then let the other tasks run.
                 for _ in 0..64 {
@@ -141,9 +196,14 @@ pub(crate) async fn feeder(
             }
         }
     }
-    match &node {
+    let counters = match &node {
         Node::Ours(s) => Some(*s.behaviour().counters()),
         Node::Theirs(..) => None,
+    };
+    FeederReport {
+        published: mine,
+        dropped,
+        counters,
     }
 }
 
@@ -163,56 +223,12 @@ pub(crate) struct FwdResult {
     pub(crate) accounting: Accounting,
 }
 
-/// The whole-run accounting of the messages the feeders published: every one must be
-/// received by the node under test or counted as dropped by someone.
-pub(crate) struct Accounting {
-    pub(crate) published: u64,
-    pub(crate) received: u64,
-    /// Feeders' publishes dropped on their side (full or expired send queue; ours only).
-    pub(crate) feeder_drops: Option<u64>,
-    /// Copies the NUT dropped unverified over its per-peer signature budget (ours only).
-    pub(crate) nut_drops: Option<u64>,
-    /// The feeders' outbound streams to the NUT that were closed under them and reopened
-    /// (ours only): what was written into a closed stream is lost.
-    pub(crate) feeder_streams_reopened: Option<u64>,
-}
-
-impl Accounting {
-    /// `None` when drops cannot be counted (libp2p-gossipsub feeders); else whether every
-    /// message is accounted for and none was delivered twice.
-    pub(crate) fn consistent(&self) -> Option<bool> {
-        let drops = self.feeder_drops? + self.nut_drops.unwrap_or(0);
-        Some(self.received <= self.published && self.received + drops >= self.published)
-    }
-
-    pub(crate) fn describe(&self) -> String {
-        let opt = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| v.to_string());
-        let verdict = match self.consistent() {
-            Some(true) => "ok",
-            Some(false) => "VIOLATED",
-            None => "not checkable (libp2p-gossipsub feeders count no drops)",
-        };
-        format!(
-            "published {} = received {} + feeder drops {} + NUT drops {} (unaccounted {}): {verdict}; feeder streams reopened {}",
-            self.published,
-            self.received,
-            opt(self.feeder_drops),
-            opt(self.nut_drops),
-            self.published as i64
-                - self.received as i64
-                - self.feeder_drops.unwrap_or(0) as i64
-                - self.nut_drops.unwrap_or(0) as i64,
-            opt(self.feeder_streams_reopened),
-        )
-    }
-}
-
 pub(crate) async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64) -> FwdResult {
     const FEEDERS: usize = 30;
     let (ready_tx, ready_rx) = oneshot::channel();
     let subscribed = Arc::new(AtomicU64::new(0));
     let (nut, nut_thread) = spawn_nut(which, ready_tx, subscribed.clone());
-    let (_nut_peer, nut_addr) = ready_rx.await.expect("node under test ready");
+    let (nut_peer, nut_addr) = ready_rx.await.expect("node under test ready");
     let running = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
@@ -220,18 +236,13 @@ pub(crate) async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64)
     let pace = (rate > 0).then(|| Duration::from_secs_f64(FEEDERS as f64 / rate as f64));
     let mut handles = Vec::new();
     for i in 0..FEEDERS {
-        let mut node = Node::new(
-            feeders,
-            Keypair::generate_ed25519(),
-            gossipsub::ValidationMode::None,
-            false,
-            MESH_N_HIGH,
-        );
+        let mut node = Node::feeder(feeders, Keypair::generate_ed25519());
         node.subscribe();
         node.dial(nut_addr.clone());
         handles.push(tokio::spawn(feeder(
             node,
             i as u64 + 1,
+            nut_peer,
             running.clone(),
             stop.clone(),
             pace,
@@ -279,28 +290,19 @@ pub(crate) async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64)
         last = now;
     }
     stop.store(true, Ordering::Relaxed);
-    let mut feeder_counters = Some(gossipsub::Counters::default());
-    for h in handles {
-        let c = h.await.ok().flatten();
-        feeder_counters = match (feeder_counters, c) {
-            (Some(mut sum), Some(c)) => {
-                sum.send_queue_full += c.send_queue_full;
-                sum.send_queue_expired += c.send_queue_expired;
-                sum.outbound_streams_reopened += c.outbound_streams_reopened;
-                Some(sum)
-            }
-            _ => None,
-        };
+    let mut links = vec![Link::default(); FEEDERS];
+    let mut streams_reopened = Some(0);
+    for (i, h) in handles.into_iter().enumerate() {
+        let report = h.await.expect("feeder task");
+        links[i].published = report.published;
+        links[i].dropped = report.dropped;
+        streams_reopened = streams_reopened
+            .zip(report.counters)
+            .map(|(a, c)| a + c.outbound_streams_reopened);
     }
     drop(nut);
     let _ = tokio::task::spawn_blocking(move || nut_thread.join()).await;
-    let accounting = Accounting {
-        published: published.load(Ordering::Relaxed),
-        received: last.received,
-        feeder_drops: feeder_counters.map(|c| c.send_queue_full + c.send_queue_expired),
-        nut_drops: last.counters.map(|c| c.signature_checks_over_budget),
-        feeder_streams_reopened: feeder_counters.map(|c| c.outbound_streams_reopened),
-    };
+    let accounting = books(links, &last, streams_reopened);
     FwdResult {
         cpu: m1.cpu - m0.cpu,
         forwarded: fwd1 - fwd0,
@@ -312,4 +314,39 @@ pub(crate) async fn forward(which: Impl, feeders: Impl, seconds: u64, rate: u64)
             .map(|(b, a)| b - a),
         accounting,
     }
+}
+
+/// The accounting of a run: `links[i]` is feeder `i + 1`'s link (its published and dropped
+/// counts set), `last` the NUT's mark after the drain.
+pub(crate) fn books(
+    mut links: Vec<Link>,
+    last: &NutMark,
+    streams_reopened: Option<u64>,
+) -> Accounting {
+    let mut unattributed = 0;
+    for (f, &n) in last.by_feeder.iter().enumerate() {
+        match f.checked_sub(1).and_then(|i| links.get_mut(i)) {
+            Some(link) => link.received = n,
+            None => unattributed += n,
+        }
+    }
+    Accounting {
+        links,
+        received_unattributed: unattributed,
+        received_twice: last.received_twice,
+        nut_dropped: last
+            .counters
+            .map(|c| c.signature_checks_over_budget + c.messages_over_peer_budget),
+        streams_reopened,
+    }
+}
+
+/// The calling thread's time running plus waiting to run (`/proc/thread-self/schedstat`: ns on
+/// the CPU, ns waiting on a run queue, timeslices).
+pub(crate) fn runnable_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<u64>().ok());
+    let on_cpu = it.next()??;
+    let waiting = it.next()??;
+    Some(Duration::from_nanos(on_cpu.saturating_add(waiting)))
 }

@@ -35,6 +35,17 @@
 //!     fails (see BENCHMARKS.md). The single-core Ed25519 verification rate is measured first,
 //!     and received-per-CPU-second is also given as a share of it.
 //!
+//! (c) `overload` (only with `--only overload`): the node under test fed by 30 *raw* feeders
+//!     that cost almost nothing per message: all messages are signed (64 authors, distinct
+//!     seqnos) and encoded as RPC frames before the measurement, and a feeder only copies the
+//!     frames due onto its `/meshsub/1.2.0` stream at a paced rate (dropping, stalest first,
+//!     what it could not write within 1 s) and scans what the node sends back. The sustainable
+//!     rate of each implementation is searched (>= 99 % delivered, nothing stale), then each runs
+//!     at 1x, 2x and 4x of its own. Reported per run: due, written, delivered, verified,
+//!     forwarded (and per NUT CPU second), the forwards' age, the drops and where (stale at the
+//!     feeders, NUT inbound budgets, NUT send queues full / expired), the share of the window
+//!     the NUT thread was runnable, and the strict per-link accounting (`accounting.rs`).
+//!
 //! `--runs N` repeats and ends with min / median / max of every figure. `--callgrind` has the
 //! node-under-test thread bracket its window with callgrind client requests, for
 //! `benches/callgrind.sh` (instruction counts of both implementations in one invocation).
@@ -59,9 +70,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, oneshot};
 
+mod accounting;
 mod forward;
 mod network;
 mod node;
+mod overload;
+mod rawfeed;
 
 use forward::forward;
 use network::network;
@@ -115,6 +129,16 @@ struct Args {
     /// statistics); run under `valgrind --tool=callgrind` by `benches/callgrind.sh`.
     #[arg(long)]
     callgrind: bool,
+    /// Overload test (`--only overload`): the sustainable aggregate rate (messages/s) of the
+    /// node under test, for both implementations; without it each one's is searched.
+    #[arg(long)]
+    overload_base: Option<f64>,
+    /// Overload test: the first rate of the sustainable-rate search (messages/s).
+    #[arg(long, default_value_t = 2000.0)]
+    overload_start: f64,
+    /// Overload test: seconds of each measured window at 1x/2x/4x (default 3 quick, 10 full).
+    #[arg(long)]
+    overload_seconds: Option<u64>,
     /// Only measure N single-core Ed25519 verifications (the physical limit) and exit.
     #[arg(long)]
     verify_only: Option<usize>,
@@ -211,6 +235,153 @@ impl Summary {
     }
 }
 
+/// The implementations to run (`--impl-only`).
+fn impls_of(args: &Args) -> Vec<Impl> {
+    [Impl::Ours, Impl::Theirs]
+        .into_iter()
+        .filter(|i| match args.impl_only.as_deref() {
+            Some("ours") => *i == Impl::Ours,
+            Some("theirs") => *i == Impl::Theirs,
+            _ => true,
+        })
+        .collect()
+}
+
+/// The physical limit, measured in the same run: single-core Ed25519 verification (not under
+/// callgrind).
+fn verify_rate_line(args: &Args) -> Option<f64> {
+    if args.callgrind {
+        return None;
+    }
+    let n = 20_000;
+    let cpu = verify_rate(n);
+    let per_s = n as f64 / cpu.as_secs_f64().max(1e-9);
+    println!(
+        "verify: single-core Ed25519 verification of a signed 1 KiB message: {per_s:.0}/cpu-s ({:.1} us each)",
+        1e6 / per_s
+    );
+    Some(per_s)
+}
+
+/// `--only overload`: the sustainable rate of each implementation, then 1x, 2x and 4x of it,
+/// `--runs` times, with min / median / max.
+async fn overload_main(args: &Args, impls: &[Impl], verify_per_cpu_s: Option<f64>) {
+    use overload::{FEEDERS, overload, sustainable_rate};
+    let window =
+        Duration::from_secs(
+            args.overload_seconds
+                .unwrap_or(if args.quick { 3 } else { 10 }),
+        );
+    let probe = Duration::from_secs(2);
+    println!(
+        "# overload: {FEEDERS} raw feeders writing pre-signed {MSG_SIZE} B messages (64 authors) on /meshsub/1.2.0, stale after {} ms; node under test D=8, D_hi=8, own thread; window {} s",
+        rawfeed::MAX_AGE.as_millis(),
+        window.as_secs()
+    );
+    let mut pool = Arc::new(rawfeed::Pool { frames: Vec::new() });
+    let mut summary = Summary::default();
+    let mut violations = 0;
+    let mut bases = Vec::new();
+    for &which in impls {
+        let base = match args.overload_base {
+            Some(b) => b,
+            None => sustainable_rate(which, &mut pool, args.overload_start, probe).await,
+        };
+        println!(
+            "overload[{}]: sustainable rate {base:.0} msgs/s",
+            which.name()
+        );
+        bases.push((which, base));
+    }
+    for run in 1..=args.runs {
+        println!("# run {run}");
+        for &(which, base) in &bases {
+            for mult in [1u32, 2, 4] {
+                let r = overload(which, &mut pool, base * f64::from(mult), window).await;
+                let cpu = r.cpu.as_secs_f64().max(1e-9);
+                let per = |n: u64| n as f64 / cpu;
+                let opt = |v: Option<u64>| v.map_or("n/a".to_owned(), |v| v.to_string());
+                let of_verify = verify_per_cpu_s
+                    .map(|v| {
+                        format!(
+                            " ({:.0} % of the verify rate)",
+                            100.0 * per(r.delivered) / v
+                        )
+                    })
+                    .unwrap_or_default();
+                let age = r.forward_age.map_or("n/a".to_owned(), |(m, p)| {
+                    format!(
+                        "{:.0} / {:.0} ms",
+                        m.as_secs_f64() * 1e3,
+                        p.as_secs_f64() * 1e3
+                    )
+                });
+                println!(
+                    "overload[{}] {mult}x = {:.0} msgs/s: node cpu {:.3} s (runnable {} of the window; feeders {:.3} s); due {}, written {}, feeder backlog at the end {}, delivered {} ({:.0}/cpu-s{of_verify}), verified {}, forwarded {} ({:.0}/cpu-s), forward age median/p90 {age}; dropped: stale at the feeders (not read in time) {}, NUT inbound (budgets) {}, NUT send queues {} (full / expired); mesh {}",
+                    which.name(),
+                    r.rate,
+                    r.cpu.as_secs_f64(),
+                    r.busy
+                        .map_or("n/a".to_owned(), |b| format!("{:.0} %", 100.0 * b)),
+                    r.feeders_cpu.as_secs_f64(),
+                    r.due,
+                    r.written,
+                    r.backlog,
+                    r.delivered,
+                    per(r.delivered),
+                    opt(r.verified),
+                    r.forwarded,
+                    per(r.forwarded),
+                    r.stale,
+                    opt(r.inbound_drops),
+                    r.send_drops
+                        .map_or("n/a".to_owned(), |(f, e)| format!("{f} / {e}")),
+                    r.mesh,
+                );
+                if r.pool_exhausted > 0 || r.malformed > 0 {
+                    violations += 1;
+                    println!(
+                        "  INVALID RUN: {} frames due beyond the pre-signed pool, {} malformed frames from the NUT",
+                        r.pool_exhausted, r.malformed
+                    );
+                }
+                if matches!(r.accounting.check(), accounting::Verdict::Violated(_)) {
+                    violations += 1;
+                }
+                println!(
+                    "  accounting[{}] {mult}x, whole run: {}",
+                    which.name(),
+                    r.accounting.describe()
+                );
+                let name = |what: &str| format!("overload[{}] {mult}x: {what}", which.name());
+                summary.add(name("delivered/cpu-s"), per(r.delivered));
+                summary.add(name("forwarded/cpu-s"), per(r.forwarded));
+                summary.add(name("node cpu s"), r.cpu.as_secs_f64());
+                if let Some(b) = r.busy {
+                    summary.add(name("node runnable share"), b);
+                }
+                summary.add(
+                    name("share delivered of due"),
+                    r.delivered as f64 / r.due.max(1) as f64,
+                );
+                if let Some((m, _)) = r.forward_age {
+                    summary.add(name("forward age median ms"), m.as_secs_f64() * 1e3);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    println!("# summary over {} run(s): min / median / max", args.runs);
+    for (name, values) in &summary.0 {
+        let large = values.iter().any(|v| v.abs() >= 100.0);
+        println!("{name}: {}", spread(values, if large { 0 } else { 2 }));
+    }
+    if violations > 0 {
+        println!("# CONSISTENCY CHECK FAILED {violations} time(s): see the accounting lines");
+        std::process::exit(1);
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
@@ -236,37 +407,22 @@ async fn main() {
     let publish_rate = args.publish_rate.unwrap_or(100);
     let seconds = args.seconds.unwrap_or(if args.quick { 5 } else { 20 });
     let want = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
+    if args.only.as_deref() == Some("overload") {
+        overload_main(&args, &impls_of(&args), verify_rate_line(&args)).await;
+        return;
+    }
     let feeders = if args.feeders == "theirs" {
         Impl::Theirs
     } else {
         Impl::Ours
     };
-    let impls: Vec<Impl> = [Impl::Ours, Impl::Theirs]
-        .into_iter()
-        .filter(|i| match args.impl_only.as_deref() {
-            Some("ours") => *i == Impl::Ours,
-            Some("theirs") => *i == Impl::Theirs,
-            _ => true,
-        })
-        .collect();
+    let impls = impls_of(&args);
     println!(
         "# compare: memory transport + plaintext + yamux; D=8/6/{MESH_N_HIGH} (forward test's node under test: D_hi=8 for both), heartbeat {} ms, signed (Strict), flood publish, {} B messages",
         HEARTBEAT.as_millis(),
         MSG_SIZE
     );
-    // The physical limit, measured in the same run: single-core Ed25519 verification.
-    let verify_per_cpu_s = if args.callgrind {
-        None
-    } else {
-        let n = 20_000;
-        let cpu = verify_rate(n);
-        let per_s = n as f64 / cpu.as_secs_f64().max(1e-9);
-        println!(
-            "verify: single-core Ed25519 verification of a signed 1 KiB message: {per_s:.0}/cpu-s ({:.1} us each)",
-            1e6 / per_s
-        );
-        Some(per_s)
-    };
+    let verify_per_cpu_s = verify_rate_line(&args);
     let mut summary = Summary::default();
     let mut violations = 0;
     for run in 1..=args.runs {
@@ -356,8 +512,7 @@ async fn main() {
                     r.mesh,
                     r.published,
                 );
-                let consistent = r.accounting.consistent();
-                if consistent == Some(false) {
+                if matches!(r.accounting.check(), accounting::Verdict::Violated(_)) {
                     violations += 1;
                 }
                 println!(

@@ -39,7 +39,7 @@ pub(crate) async fn net_node(
                 Ev::Subscribed => {
                     shared.subscribed[idx].fetch_add(1, Ordering::Relaxed);
                 }
-                Ev::Other => {}
+                Ev::SlowPeer { .. } | Ev::Other => {}
             },
             cmd = cmds.recv() => match cmd {
                 Some(NetCmd::Dial(addr)) => node.dial(addr),

@@ -41,6 +41,24 @@ pub(crate) fn ours_config(
     validation: gossipsub::ValidationMode,
     mesh_n_high: usize,
 ) -> gossipsub::Config {
+    ours_builder(validation, mesh_n_high)
+        .build()
+        .expect("our config")
+}
+
+/// Our config for a forward-test feeder: no gossip (IHAVE), so the node under test never
+/// fetches with IWANT a publish the feeder dropped on its queue; the feeder's drops on its only
+/// link are then exactly the messages the node under test never got (see `accounting.rs`).
+pub(crate) fn ours_feeder_config() -> gossipsub::Config {
+    let mut b = ours_builder(gossipsub::ValidationMode::None, MESH_N_HIGH);
+    b.gossip_lazy(0).gossip_factor(0.0);
+    b.build().expect("our feeder config")
+}
+
+fn ours_builder(
+    validation: gossipsub::ValidationMode,
+    mesh_n_high: usize,
+) -> gossipsub::ConfigBuilder {
     let mut b = gossipsub::ConfigBuilder::default();
     b.mesh_n(8)
         .mesh_n_low(6)
@@ -60,7 +78,7 @@ pub(crate) fn ours_config(
     if let Some(d) = QUEUE_DURATION.get() {
         b.forward_queue_duration(*d).publish_queue_duration(*d);
     }
-    b.build().expect("our config")
+    b
 }
 
 pub(crate) fn theirs_config(mesh_n_high: usize) -> libp2p_gossipsub::Config {
@@ -90,6 +108,13 @@ pub(crate) enum Ev {
     /// A new message delivered to the application; its first 8 bytes.
     Message(u64),
     Subscribed,
+    /// Sends to `peer` were dropped: for ours, publishes (full queue or expired: `publish` +
+    /// `timeout`, exact for a node that forwards and gossips nothing); libp2p-gossipsub's
+    /// classes cannot tell publishes from the rest (`None`).
+    SlowPeer {
+        peer: PeerId,
+        publishes: Option<u64>,
+    },
     Other,
 }
 
@@ -109,11 +134,33 @@ impl Node {
         metrics: bool,
         mesh_n_high: usize,
     ) -> Self {
+        Self::with_config(
+            which,
+            key,
+            ours_config(validation, mesh_n_high),
+            metrics,
+            mesh_n_high,
+        )
+    }
+
+    /// A forward-test feeder: ours skips verification and gossips nothing
+    /// ([`ours_feeder_config`]); libp2p-gossipsub verifies strictly (its defaults otherwise).
+    pub(crate) fn feeder(which: Impl, key: Keypair) -> Self {
+        Self::with_config(which, key, ours_feeder_config(), false, MESH_N_HIGH)
+    }
+
+    fn with_config(
+        which: Impl,
+        key: Keypair,
+        ours: gossipsub::Config,
+        metrics: bool,
+        mesh_n_high: usize,
+    ) -> Self {
         match which {
             Impl::Ours => {
                 let b = gossipsub::Behaviour::new(
                     gossipsub::MessageAuthenticity::Signed(key.clone()),
-                    ours_config(validation, mesh_n_high),
+                    ours,
                 )
                 .expect("our behaviour");
                 Node::Ours(Box::new(swarm(&key, b)))
@@ -194,6 +241,13 @@ impl Node {
                     Ev::Message(index(&message.data))
                 }
                 SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) => Ev::Subscribed,
+                SwarmEvent::Behaviour(gossipsub::Event::SlowPeer {
+                    peer_id,
+                    failed_messages,
+                }) => Ev::SlowPeer {
+                    peer: peer_id,
+                    publishes: Some((failed_messages.publish + failed_messages.timeout) as u64),
+                },
                 _ => Ev::Other,
             },
             Node::Theirs(s, _) => match s.select_next_some().await {
@@ -201,6 +255,12 @@ impl Node {
                     Ev::Message(index(&message.data))
                 }
                 SwarmEvent::Behaviour(libp2p_gossipsub::Event::Subscribed { .. }) => Ev::Subscribed,
+                SwarmEvent::Behaviour(libp2p_gossipsub::Event::SlowPeer { peer_id, .. }) => {
+                    Ev::SlowPeer {
+                        peer: peer_id,
+                        publishes: None,
+                    }
+                }
                 _ => Ev::Other,
             },
         }
