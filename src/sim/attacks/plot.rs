@@ -110,6 +110,10 @@ pub(crate) fn timeline_markers(c: &AttackConfig) -> Vec<(f64, String, RGBColor)>
     marks
 }
 
+/// The top of the mesh panel's axis: the band above 100 % holds the legend, so it never hides
+/// a line at 100 %.
+const MESH_PANEL_TOP: f64 = 140.0;
+
 type Panel<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
 /// Draws the timeline of `report` into an SVG file: three panels over the run's time (delivery
@@ -319,14 +323,20 @@ fn mesh_panel(
         )
         .x_label_area_size(35)
         .y_label_area_size(70)
-        .build_cartesian_2d(-1.0..end, 0.0..101.0)?;
+        .build_cartesian_2d(-1.0..end, 0.0..MESH_PANEL_TOP)?;
     chart
         .configure_mesh()
         .x_desc("time since the start of the run (s)")
         .x_label_formatter(&|x| format!("{x:.0}"))
         .light_line_style(WHITE)
         .y_desc("percent")
-        .y_label_formatter(&|y| format!("{y:.0} %"))
+        .y_label_formatter(&|y| {
+            if *y > 100.5 {
+                String::new()
+            } else {
+                format!("{y:.0} %")
+            }
+        })
         .draw()?;
     let lines = [
         (mesh, "attackers' share of honest mesh slots", ATTACK),
@@ -349,7 +359,7 @@ fn mesh_panel(
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
     }
-    marker_lines(&mut chart, markers, (0.0, 101.0), false)?;
+    marker_lines(&mut chart, markers, (0.0, MESH_PANEL_TOP), false)?;
     if report.config.sybils > 0 {
         chart
             .configure_series_labels()
