@@ -180,3 +180,46 @@ fn thirty_percent_sybils_at_cold_boot_deliver_at_least_99_percent() {
     println!("{report}");
     assert_honest_network_unharmed(&report, 0.99);
 }
+
+/// Attack at dawn with enough attackers per honest node to fill every mesh to D_hi before honest
+/// peers connect (15 per honest node here; the README's table has 25). Honest meshes stay at
+/// D_hi, so the heartbeat grafts only for the D_out quota, and those GRAFTs reach a peer that
+/// sees the grafter as inbound and is itself at D_hi: refused with a PRUNE and the prune backoff
+/// on both sides, as go does. The attackers keep every honest mesh slot until P3 activates and
+/// they are pruned; the honest meshes then stay nearly empty while those backoffs (60 s) run,
+/// so messages travel by flood publishing and gossip (p99 about 2 s) but all arrive.
+#[test]
+fn attack_at_dawn_filling_meshes_to_d_hi_holds_them_until_p3_activates() {
+    let mut config = AttackConfig::small(Scenario::AttackAtDawn);
+    config.sybil_degree = 60;
+    config.duration = Duration::from_secs(20);
+    config.drain = Duration::from_secs(2);
+    let (attack, observed) = run_attack(&config);
+    let report = AttackReport {
+        config: config.clone(),
+        attack,
+        observed,
+        baseline: None,
+    };
+    println!("{report}");
+    let samples = &report.observed.samples;
+    // From 5 s after the honest peers connect (10 s) until P3 activates (20 s after the
+    // attackers' GRAFTs in the first second), attackers hold every honest mesh slot.
+    let held: Vec<_> = samples
+        .iter()
+        .filter(|s| s.at >= Duration::from_secs(15) && s.at < config.activation)
+        .collect();
+    assert!(!held.is_empty(), "{report}");
+    for s in &held {
+        assert!(s.mesh_slots > 0, "{s:?}\n{report}");
+        assert_eq!(s.attacker_mesh_slots, s.mesh_slots, "{s:?}\n{report}");
+    }
+    // Five seconds after P3 activates they hold none.
+    let after = samples
+        .iter()
+        .find(|s| s.at >= config.activation + Duration::from_secs(5))
+        .expect("samples after P3 activation");
+    assert_eq!(after.attacker_mesh_slots, 0, "{after:?}\n{report}");
+    assert_eq!(report.attack.delivery_ratio(), 1.0, "{report}");
+    assert_eq!(report.observed.honest_ever_graylisted, 0, "{report}");
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use gossipsub::sim::attacks::{
-    AttackConfig, AttackReport, Scenario, plot_delivery_over_time, run_attack,
+    AttackConfig, AttackReport, Scenario, plot_attack_timeline, run_attack,
 };
 use gossipsub::sim::{Results, plot_latency_cdf};
 
@@ -36,13 +36,27 @@ pub struct AttackArgs {
     /// Publishing time of an attack run (warm-up 30 s and drain 30 s come on top).
     #[arg(long, default_value = "180s", value_parser = super::parse_duration)]
     pub attack_duration: Duration,
-    /// Use the small configuration of the tests (`AttackConfig::small`: 80 honest nodes, 20
-    /// sybils, compressed 60 s timeline) instead; only --seed and --sybils apply.
+    /// Use the small configuration of the tests (`AttackConfig::small`: 60 honest nodes, 15
+    /// sybils, compressed 60 s timeline) instead; only --seed, --sybils and
+    /// --opportunistic-graft apply.
     #[arg(long)]
     pub attack_small: bool,
+    /// The evaluation's `-oppgraft` variant: honest nodes graft opportunistically every 10
+    /// heartbeats when their mesh's median score is below 10 (default: every 60, below 0).
+    #[arg(long)]
+    pub opportunistic_graft: bool,
 }
 
 fn config(args: &AttackArgs, scenario: Scenario, nodes: usize, seed: u64) -> AttackConfig {
+    let c = base_config(args, scenario, nodes, seed);
+    if args.opportunistic_graft {
+        c.with_evaluation_oppgraft()
+    } else {
+        c
+    }
+}
+
+fn base_config(args: &AttackArgs, scenario: Scenario, nodes: usize, seed: u64) -> AttackConfig {
     if args.attack_small {
         let mut c = AttackConfig::small(scenario);
         c.seed = seed;
@@ -142,8 +156,7 @@ fn draw(report: &AttackReport, out: &Path) -> anyhow::Result<()> {
         runs.push(("attack-free", b));
     }
     let delivery = out.join(format!("{name}-delivery.svg"));
-    let attack = (report.config.sybils > 0).then(|| report.config.attack_start());
-    plot_delivery_over_time(&delivery, &runs, attack).map_err(|e| anyhow::anyhow!("{e}"))?;
+    plot_attack_timeline(&delivery, report).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cdf = out.join(format!("{name}-latency-cdf.svg"));
     plot_latency_cdf(&cdf, &runs).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("drew {} and {}", delivery.display(), cdf.display());

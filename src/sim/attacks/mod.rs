@@ -28,7 +28,7 @@ pub use observe::{AttackSample, Observed};
 pub use params::{
     BEHAVIOUR_PENALTY_WEIGHT, evaluation_config, evaluation_score, evaluation_topic_params,
 };
-pub use plot::plot_delivery_over_time;
+pub use plot::plot_attack_timeline;
 pub use sybil::{INVALID_MARKER, Strategy, Sybil, SybilConfig};
 
 use super::config::topic_name;
@@ -39,6 +39,9 @@ use crate::authenticity::MessageAuthenticity;
 use crate::event::MessageAcceptance;
 use crate::router::Router;
 use crate::types::{Message, TopicHash};
+
+/// How long honest nodes wait before connecting to each other in [`Scenario::AttackAtDawn`].
+pub(crate) const DAWN_HONEST_DELAY: Duration = Duration::from_secs(10);
 
 /// An attack scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,7 +128,7 @@ impl Scenario {
     }
 
     /// Whether the sybils connect at the start (rather than after the warm-up).
-    fn connects_at_start(self) -> bool {
+    pub(crate) fn connects_at_start(self) -> bool {
         matches!(
             self,
             Scenario::CovertFlash | Scenario::ColdBoot | Scenario::AttackAtDawn
@@ -173,6 +176,11 @@ pub struct AttackConfig {
     pub degraded_links: bool,
     /// The run's seed.
     pub seed: u64,
+    /// Opportunistic grafting of honest nodes: (threshold, every so many heartbeats, at least
+    /// 1). The
+    /// evaluation's default is (0, 60); its `-oppgraft` variants use (10, 10)
+    /// ([`AttackConfig::with_evaluation_oppgraft`]).
+    pub opportunistic_graft: (f64, u64),
 }
 
 impl AttackConfig {
@@ -201,6 +209,7 @@ impl AttackConfig {
             activation: Duration::from_secs(90),
             degraded_links: scenario == Scenario::Degradation,
             seed: 1,
+            opportunistic_graft: (0.0, 60),
         }
     }
 
@@ -226,6 +235,14 @@ impl AttackConfig {
             activation: Duration::from_secs(20),
             ..Self::evaluation(scenario)
         }
+    }
+
+    /// The evaluation's `-oppgraft` variant (`1k-attack-dawn-oppgraft.json`,
+    /// `1k-attack-cold-boot-oppgraft.json`): opportunistic grafting every 10 heartbeats when
+    /// the median mesh score is below 10.
+    pub fn with_evaluation_oppgraft(mut self) -> Self {
+        self.opportunistic_graft = (10.0, 10);
+        self
     }
 
     /// When the attack starts: the flash for [`Scenario::CovertFlash`], the start for attackers
@@ -309,17 +326,23 @@ fn validate(message: &Message) -> MessageAcceptance {
 }
 
 /// Builds an honest node with the evaluation's configuration and scores.
-fn honest_node(init: &NodeInit, topics: &[TopicHash], activation: Duration) -> HonestNode {
+fn honest_node(init: &NodeInit, topics: &[TopicHash], config: &AttackConfig) -> HonestNode {
     let peer_id = init.keypair.public().to_peer_id();
+    let (graft_threshold, graft_ticks) = config.opportunistic_graft;
+    let overlay = params::evaluation_builder()
+        .opportunistic_graft_ticks(graft_ticks.max(1))
+        .build()
+        .expect("the evaluation's configuration is valid");
     let mut router = Router::new(
-        evaluation_config(),
+        overlay,
         MessageAuthenticity::Anonymous,
         init.seed,
         1,
         init.now,
     )
     .expect("the evaluation's configuration is valid");
-    let (params, thresholds) = evaluation_score(topics, activation);
+    let (params, mut thresholds) = evaluation_score(topics, config.activation);
+    thresholds.opportunistic_graft_threshold = graft_threshold;
     router
         .with_peer_score(params, thresholds)
         .expect("the evaluation's score parameters are valid");
@@ -333,7 +356,7 @@ pub fn run_attack(config: &AttackConfig) -> (Results, Observed) {
     let topics: Vec<TopicHash> = (0..sim.workload.topics.max(1))
         .map(|i| TopicHash::from(topic_name(i)))
         .collect();
-    let activation = config.activation;
+    let honest_config = config.clone();
     let mut sybil = SybilConfig::new(config.scenario.strategy());
     if config.scenario == Scenario::CovertFlash {
         sybil.attack_after = config.flash_at;
@@ -343,7 +366,7 @@ pub fn run_attack(config: &AttackConfig) -> (Results, Observed) {
         sim.clone(),
         Box::new(move |init: &NodeInit| -> Box<dyn NodeBehaviour> {
             if init.index < honest {
-                Box::new(honest_node(init, &factory_topics, activation))
+                Box::new(honest_node(init, &factory_topics, &honest_config))
             } else {
                 Box::new(Sybil::new(init, sybil))
             }
@@ -384,7 +407,7 @@ fn schedule(config: &AttackConfig, network: &mut Network) {
     let publishers = network.publishers();
     let at_start = config.scenario.connects_at_start();
     if config.scenario == Scenario::AttackAtDawn {
-        network.delay_honest_graph(Duration::from_secs(10));
+        network.delay_honest_graph(DAWN_HONEST_DELAY);
     }
     let all: Vec<usize> = (0..honest).collect();
     for s in 0..config.sybils {

@@ -11,6 +11,13 @@ use crate::types::TopicHash;
 /// (first after 100 ms), flood publishing, opportunistic grafting every 60 heartbeats.
 /// Messages are anonymous and validated (our Ethereum preset's message handling).
 pub fn evaluation_config() -> Config {
+    evaluation_builder()
+        .build()
+        .expect("the evaluation's configuration is valid")
+}
+
+/// The builder of [`evaluation_config`], for variants.
+pub(crate) fn evaluation_builder() -> ConfigBuilder {
     let mut builder = ConfigBuilder::ethereum();
     builder
         .mesh_n(8)
@@ -23,8 +30,6 @@ pub fn evaluation_config() -> Config {
         .flood_publish(true)
         .opportunistic_graft_ticks(60);
     builder
-        .build()
-        .expect("the evaluation's configuration is valid")
 }
 
 /// The evaluation's topic parameters ("blocks" topic, 120 msg/s). `activation` is P3's
