@@ -21,6 +21,9 @@ use crate::partial::{
 };
 use crate::types::{PartialMessage, PeerKind, Rpc, Subscription, SubscriptionOptions, TopicHash};
 
+#[path = "partial_fanout.rs"]
+mod fanout;
+
 /// The extension's state in the router.
 pub(crate) struct PartialState {
     limits: PartialLimits,
@@ -240,6 +243,11 @@ impl Router {
         use rand::seq::SliceRandom;
         let topics: Vec<TopicHash> = self.partial.local.keys().cloned().collect();
         for topic in topics {
+            // A topic only enabled (no mesh, no fanout) gets no gossip: we publish there to
+            // the peers the application chooses.
+            if !self.mesh.contains_key(&topic) && !self.fanout.contains_key(&topic) {
+                continue;
+            }
             let has_ours = self
                 .partial
                 .groups

@@ -12,6 +12,8 @@ mod invariants;
 mod observability;
 #[cfg(feature = "partial-messages")]
 mod partial;
+#[cfg(feature = "partial-messages")]
+mod partial_fanout;
 mod per_topic;
 #[cfg(feature = "partial-messages")]
 mod review;
