@@ -36,6 +36,12 @@ impl Behaviour {
         self.router.disable_partial(Instant::now(), topic)
     }
 
+    /// Whether partial messages are enabled on `topic` ([`Behaviour::subscribe_partial`] or
+    /// [`Behaviour::enable_partial`]).
+    pub fn partial_enabled(&self, topic: &TopicHash) -> bool {
+        self.router.partial_enabled(topic)
+    }
+
     /// Publishes a partial message on `topic` to `peers` only, instead of the topic's mesh
     /// (go-libp2p-pubsub's `PublishPartial` with the recipients chosen by the application):
     /// a peer that requested partial messages gets the parts it lacks and our parts metadata,
@@ -44,7 +50,8 @@ impl Behaviour {
     /// with their metadata later get what they lack.
     ///
     /// Every peer must be connected, speak the extension and have announced partial support
-    /// on `topic` ([`Behaviour::peer_partial_options`]); otherwise nothing is sent and the
+    /// on `topic` ([`Behaviour::peer_partial_options`]) or have sent us a partial message of
+    /// the group; otherwise nothing is sent and the
     /// error names the first failing peer. Returns the number of peers something was sent to.
     pub fn publish_partial_to(
         &mut self,

@@ -63,6 +63,9 @@ struct PeerView {
     /// The heartbeat tick in which we last answered the peer's metadata with parts: at
     /// most one answer per heartbeat, whatever it claims to lack.
     answered: Option<u64>,
+    /// The peer sent us a partial message of the group: it speaks partial messages on the
+    /// topic even without announced options (a publisher not subscribed to the topic).
+    heard: bool,
 }
 
 impl PartialState {
@@ -416,6 +419,7 @@ impl Router {
             return;
         };
         let view = group.peers.entry(from).or_default();
+        view.heard = true;
         let mut invalid = None;
         if let Some(update) = &partial.metadata {
             let merged = match (&group.ours, &view.metadata) {
@@ -556,9 +560,7 @@ impl Router {
             self.partial.forget_opener(&topic, &opener);
         }
         recipients.retain(|p| {
-            !self.blacklist.contains(p)
-                && self.peer_has_partial_extension(p)
-                && self.partial.options(p, &topic).supports_partial
+            !self.blacklist.contains(p) && self.speaks_partials_in_group(p, &topic, &group_id)
         });
         let mut sends = Vec::new();
         let mut invalid = Vec::new();

@@ -74,7 +74,7 @@ impl Router {
     /// parts they lack. The topic needs partial messages enabled (subscribed or not).
     ///
     /// Every peer must be connected, speak the extension (meshsub 1.3) and have announced
-    /// partial support on `topic`; otherwise nothing is kept or sent and the first failing
+    /// partial support on `topic` (or have sent us a partial message of the group); otherwise nothing is kept or sent and the first failing
     /// peer is named in the error. Repeated peers count once. Returns the number of peers
     /// something was sent to.
     pub fn publish_partial_to(
@@ -110,9 +110,7 @@ impl Router {
             if self.blacklist.contains(peer) {
                 return Err(PublishPartialError::PeerBlacklisted(*peer));
             }
-            if !self.peer_has_partial_extension(peer)
-                || !self.partial.options(peer, &topic).supports_partial
-            {
+            if !self.speaks_partials_in_group(peer, &topic, &group_id) {
                 return Err(PublishPartialError::PeerWithoutPartials { peer: *peer, topic });
             }
             recipients.push(*peer);
@@ -121,6 +119,26 @@ impl Router {
         let sent = self.send_our_partial(&topic, &group_id, &mine, recipients);
         tracing::debug!(%topic, peers = sent, "publishing a partial message to chosen peers");
         Ok(sent)
+    }
+
+    /// Whether `peer` takes partial messages of `group_id` on `topic`: it speaks the
+    /// extension (meshsub 1.3) and announced partial support on the topic, or sent us a
+    /// partial message of the group (a publisher need not be subscribed).
+    pub(super) fn speaks_partials_in_group(
+        &self,
+        peer: &PeerId,
+        topic: &TopicHash,
+        group_id: &Bytes,
+    ) -> bool {
+        self.peer_has_partial_extension(peer)
+            && (self.partial.options(peer, topic).supports_partial
+                || self
+                    .partial
+                    .groups
+                    .get(topic)
+                    .and_then(|g| g.get(group_id))
+                    .and_then(|g| g.peers.get(peer))
+                    .is_some_and(|v| v.heard))
     }
 
     /// Keeps `partial` as our copy of its group on `topic`, renewing the group's lifetime (a

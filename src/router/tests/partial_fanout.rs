@@ -444,3 +444,63 @@ fn enabled_topic_groups_expire_and_disable_forgets_them() {
     );
     assert!(h.router.partial_enabled(&subscribed));
 }
+
+/// A peer that is not subscribed (so it announced no partial options on the topic) but sent
+/// us a partial message about a group, as the publisher of `partial-messages-fanout` does,
+/// evidently speaks partial messages there: our next publish of the group answers it with our
+/// metadata (go's extension answers every peer of the group). Before, it was skipped as
+/// "does not support partial messages" and the group never reached the rest of the network.
+#[test]
+fn a_peer_that_sent_us_a_partial_gets_our_metadata_without_announced_options() {
+    let mut h = Harness::new(config().build().unwrap());
+    let topic = Harness::topic();
+    let publisher = peer(
+        &mut h,
+        &TopicHash::from_raw("elsewhere"),
+        opts(false, false),
+        true,
+    );
+    h.router
+        .subscribe_partial(h.now, topic.clone(), true)
+        .unwrap();
+    h.drain();
+    h.router
+        .handle_rpc(h.now, publisher, metadata_rpc(&topic, b"g", 0xff));
+    assert_eq!(h.drain().len(), 1, "the partial event");
+    // Our application answers with its empty copy: the publisher must hear what we hold.
+    h.router
+        .publish_partial(h.now, topic.clone(), bits(b"g", 0))
+        .unwrap();
+    let to_publisher = partials_to(&h.drain(), publisher);
+    assert_eq!(
+        to_publisher.len(),
+        1,
+        "our metadata goes back to the publisher"
+    );
+    assert_eq!(to_publisher[0].metadata.as_deref(), Some(&[0][..]));
+    assert_eq!(
+        to_publisher[0].message, None,
+        "it requested nothing: metadata only"
+    );
+    // It can be chosen by name as well.
+    assert_eq!(
+        h.router
+            .publish_partial_to(h.now, topic.clone(), bits(b"g", 1), &[publisher]),
+        Ok(1)
+    );
+    // A peer that never spoke about the group still needs announced options.
+    let silent = peer(
+        &mut h,
+        &TopicHash::from_raw("elsewhere"),
+        opts(false, false),
+        true,
+    );
+    assert_eq!(
+        h.router
+            .publish_partial_to(h.now, topic.clone(), bits(b"g", 1), &[silent]),
+        Err(PublishPartialError::PeerWithoutPartials {
+            peer: silent,
+            topic: topic.clone()
+        })
+    );
+}
