@@ -222,7 +222,11 @@ fn mixed_network_assembles_partial_messages() {
         ],
     );
     let field = |name: &str| summary_field(&text, name);
-    assert_eq!(field("node0"), "\"ours\"", "the publisher is our node:\n{text}");
+    assert_eq!(
+        field("node0"),
+        "\"ours\"",
+        "the publisher is our node:\n{text}"
+    );
     assert_eq!(
         field("complete_min"),
         "1.0",

@@ -542,13 +542,18 @@ async fn publish_partial_to_a_chosen_libp2p_gossipsub_peer_without_subscribing()
     assert_eq!(counters.partials_ignored, 0);
 }
 
+/// Our swarms with their listen addresses.
+type OurNode = (Swarm<gossipsub::Behaviour>, libp2p::Multiaddr);
+/// A condition on our swarms and the partial messages each reported.
+type Done<'a> = &'a dyn Fn(&[OurNode], &[Vec<Seen>]) -> bool;
+
 /// Three of our nodes: A only enables partial messages, B and C subscribe requesting them.
 /// `publish_partial_to([B])` reaches B and never C, although C is connected and on the topic.
 #[tokio::test]
 async fn publish_partial_to_reaches_only_the_chosen_peer_between_our_nodes() {
     init_tracing();
     let topic = gossipsub::IdentTopic::new(TOPIC);
-    let mut nodes: Vec<(Swarm<gossipsub::Behaviour>, libp2p::Multiaddr)> = (0..3)
+    let mut nodes: Vec<OurNode> = (0..3)
         .map(|_| {
             let key = Keypair::generate_ed25519();
             let behaviour = gossipsub::Behaviour::new(
@@ -580,12 +585,9 @@ async fn publish_partial_to_reaches_only_the_chosen_peer_between_our_nodes() {
     let ids: Vec<PeerId> = nodes.iter().map(|(s, _)| *s.local_peer_id()).collect();
     let mut got: Vec<Vec<Seen>> = vec![Vec::new(); 3];
     let hash = topic.hash();
-    let drive = async |nodes: &mut Vec<(Swarm<gossipsub::Behaviour>, libp2p::Multiaddr)>,
+    let drive = async |nodes: &mut Vec<OurNode>,
                        got: &mut Vec<Vec<Seen>>,
-                       done: &dyn Fn(
-        &[(Swarm<gossipsub::Behaviour>, libp2p::Multiaddr)],
-        &[Vec<Seen>],
-    ) -> bool,
+                       done: Done<'_>,
                        span: Duration|
            -> bool {
         let deadline = tokio::time::Instant::now() + span;
