@@ -418,7 +418,7 @@ where
     /// instruction runs): the parts are merged into it. (go's node keeps the existing copy
     /// and drops the instruction's parts, which loses them when a peer was faster.)
     fn add_partial(&mut self, topic: &str, group_id: u64, bitmap: u8) {
-        let group = self.partials.local(topic, group_id, Instant::now());
+        let group = self.partials.added(topic, group_id, Instant::now());
         let was_complete = group.complete();
         group.merge(&PartialGroup::filled(group_id, bitmap));
         tracing::info!(
@@ -435,7 +435,7 @@ where
 
     /// `publishPartial`: publishes our copy of the group (an empty one if we hold none).
     fn publish_partial(&mut self, topic: &str, group_id: u64) {
-        let group = self.partials.local(topic, group_id, Instant::now());
+        let group = self.partials.published(topic, group_id, Instant::now());
         output::emit(
             "Publish Partial",
             &[
@@ -459,7 +459,7 @@ where
     /// if we are not subscribed to it (go's node: `PublishPartial` with `peersToPublishTo`).
     fn publish_partial_to(&mut self, topic: &str, group_id: u64, nodes: &[NodeId]) {
         let peers: Vec<PeerId> = nodes.iter().map(|&n| identity::peer_id(n)).collect();
-        let group = self.partials.local(topic, group_id, Instant::now());
+        let group = self.partials.published(topic, group_id, Instant::now());
         output::emit(
             "Publish Partial",
             &[

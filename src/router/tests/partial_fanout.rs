@@ -204,8 +204,8 @@ fn an_enabled_topic_publishes_to_chosen_peers_without_subscribing() {
     assert_eq!(sent, 1);
     let to_a = partials_to(&h.drain(), a);
     assert_eq!(to_a[0].metadata.as_deref(), Some(&[0b1111][..]));
-    // `a` says it holds parts 0 and 4 only (it lost what we pushed, say): the router answers
-    // with the parts it lacks, and the partial goes to the application.
+    // `a` answers with its metadata (parts 0 and 4): merged with what we pushed, it lacks
+    // nothing of ours, so no parts go back; the partial goes to the application.
     h.advance(Duration::from_millis(1));
     h.router
         .handle_rpc(h.now, a, metadata_rpc(&topic, b"g", 0b1_0001));
@@ -217,7 +217,7 @@ fn an_enabled_topic_publishes_to_chosen_peers_without_subscribing() {
     assert_eq!(
         partials_to(&actions, a).len(),
         0,
-        "a already got every part this heartbeat"
+        "what we pushed counts as held by a: nothing more to send"
     );
     assert_eq!(h.router.partial_groups(&topic), (1, 0), "the group is ours");
     // Subscribing later announces the options set by enable_partial.
