@@ -509,3 +509,7 @@ mod tests;
 #[cfg(feature = "partial-messages")]
 #[path = "behaviour_partial.rs"]
 mod partial;
+
+#[cfg(feature = "partial-messages")]
+#[path = "behaviour_partial_fanout.rs"]
+mod partial_fanout;

@@ -228,6 +228,21 @@ pub enum PublishPartialError {
         /// Its length.
         len: usize,
     },
+    /// A peer given to `publish_partial_to` is not connected.
+    #[error("peer {0} is not connected")]
+    PeerNotConnected(PeerId),
+    /// A peer given to `publish_partial_to` is blacklisted.
+    #[error("peer {0} is blacklisted")]
+    PeerBlacklisted(PeerId),
+    /// A peer given to `publish_partial_to` does not speak the Partial Messages extension
+    /// (meshsub 1.3) or has not announced partial support on the topic.
+    #[error("peer {peer} does not support partial messages on topic {topic}")]
+    PeerWithoutPartials {
+        /// The peer.
+        peer: PeerId,
+        /// The topic.
+        topic: TopicHash,
+    },
 }
 
 /// The least a received partial message is charged against its sender's per-heartbeat byte

@@ -1,8 +1,9 @@
 //! Small libp2p test-plans gossipsub-interop runs on loopback (interop/test-plans), each a
 //! mixed network of our nodes and libp2p-gossipsub 0.50.1 nodes with a shortened schedule:
-//! subnet-blob-msg on 4 + 4 nodes (every scored message must reach every node) and
-//! partial-messages on 3 + 3 nodes (every node must assemble the whole group). Every node must
-//! finish its script. The two tests run in parallel.
+//! subnet-blob-msg on 4 + 4 nodes (every scored message must reach every node) in one test;
+//! partial-messages, then partial-messages-fanout, on 3 + 3 nodes (every node must assemble
+//! the whole group) in the other. Every node must finish its script. The two tests run in
+//! parallel.
 //!
 //! Builds the node crate (its own workspace) into this crate's target directory, so the
 //! libp2p crates it shares with our dev-dependencies are reused, then runs
@@ -108,7 +109,7 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
     build_nodes(root, &target);
 
     // Ports away from the runner's default 9000, different per test process.
-    let port_base = 30_000 + (std::process::id() % 2_000) * 16;
+    let port_base = 30_000 + (std::process::id() % 1_400) * 24;
     let (stdout, text) = run_scenario(
         root,
         &target,
@@ -163,8 +164,8 @@ fn mixed_network_assembles_partial_messages() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir(root);
     build_nodes(root, &target);
-    // Next to the other test's ports (it uses 8 from its base).
-    let port_base = 30_000 + (std::process::id() % 2_000) * 16 + 8;
+    // Next to the other test's ports (it uses 8 from its base); this one uses 12.
+    let port_base = 30_000 + (std::process::id() % 1_400) * 24 + 8;
     let (stdout, text) = run_scenario(
         root,
         &target,
@@ -196,5 +197,44 @@ fn mixed_network_assembles_partial_messages() {
         field("failed_count"),
         "0",
         "every node finished its script:\n{stdout}"
+    );
+
+    // partial-messages-fanout: node 0 (ours with seed 5), not subscribed, holds the whole
+    // group and publishes it to nodes 1..5 by name (`publish_partial_to`); every node must
+    // assemble it.
+    let (stdout, text) = run_scenario(
+        root,
+        &target,
+        port_base + 6,
+        &[
+            "--scenario",
+            "partial-messages-fanout",
+            "--nodes",
+            "6",
+            "--composition",
+            "ours:3,libp2p-gossipsub:3",
+            "--setup",
+            "3",
+            "--flush",
+            "2",
+            "--seed",
+            "5",
+        ],
+    );
+    let field = |name: &str| summary_field(&text, name);
+    assert_eq!(
+        field("node0"),
+        "\"ours\"",
+        "the publisher is our node:\n{text}"
+    );
+    assert_eq!(
+        field("complete_min"),
+        "1.0",
+        "every node logged All parts received:\n{stdout}"
+    );
+    assert_eq!(
+        field("failed_count"),
+        "0",
+        "every node finished its script (none exits 2, unsupported):\n{stdout}"
     );
 }

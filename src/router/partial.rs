@@ -25,6 +25,9 @@ use crate::partial::{
 };
 use crate::types::{PartialMessage, PeerKind, Rpc, Subscription, SubscriptionOptions, TopicHash};
 
+#[path = "partial_fanout.rs"]
+mod fanout;
+
 /// The extension's state in the router.
 pub(crate) struct PartialState {
     limits: PartialLimits,
@@ -274,6 +277,11 @@ impl Router {
         use rand::seq::SliceRandom;
         let topics: Vec<TopicHash> = self.partial.local.keys().cloned().collect();
         for topic in topics {
+            // A topic only enabled (no mesh, no fanout) gets no gossip: we publish there to
+            // the peers the application chooses.
+            if !self.mesh.contains_key(&topic) && !self.fanout.contains_key(&topic) {
+                continue;
+            }
             let has_ours = self
                 .partial
                 .groups
@@ -615,9 +623,7 @@ impl Router {
             self.partial.forget_opener(&topic, &opener);
         }
         recipients.retain(|p| {
-            !self.blacklist.contains(p)
-                && self.peer_has_partial_extension(p)
-                && self.partial.options(p, &topic).supports_partial
+            !self.blacklist.contains(p) && self.speaks_partials_in_group(p, &topic, &group_id)
         });
         let mut sends = Vec::new();
         let mut invalid = Vec::new();

@@ -160,6 +160,16 @@ impl Pair {
     /// Our node and theirs, connected. Partial messages enabled on [`TOPIC`] as given
     /// (`None`: not enabled, plain subscription; `Some(requests)`).
     fn new(ours_partial: Option<bool>, theirs_partial: Option<bool>) -> Self {
+        Self::with(ours_partial, theirs_partial, true)
+    }
+
+    /// Like [`Pair::new`]; if `!ours_subscribes`, our node only enables partial messages on
+    /// [`TOPIC`] (`ours_partial` must be `Some`) without subscribing.
+    fn with(
+        ours_partial: Option<bool>,
+        theirs_partial: Option<bool>,
+        ours_subscribes: bool,
+    ) -> Self {
         let key = Keypair::generate_ed25519();
         let ours_behaviour = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
@@ -171,6 +181,10 @@ impl Pair {
         ours.listen_on(addr.clone()).expect("listen");
         let topic = gossipsub::IdentTopic::new(TOPIC);
         match ours_partial {
+            Some(requests) if !ours_subscribes => ours
+                .behaviour_mut()
+                .enable_partial(&topic, requests)
+                .expect("enable_partial"),
             Some(requests) => ours
                 .behaviour_mut()
                 .subscribe_partial(&topic, requests)
@@ -460,4 +474,229 @@ async fn a_peer_without_partials_gets_full_messages() {
         "theirs did not receive the full message"
     );
     assert!(pair.theirs_got.is_empty());
+}
+
+/// Our node only enables partial messages on the topic (not subscribed, as the publisher of
+/// test-plans' `partial-messages-fanout`) and publishes to libp2p-gossipsub by name with
+/// `publish_partial_to`: theirs gets the parts and our metadata; it answers with its own
+/// metadata, which reaches our application.
+#[tokio::test]
+async fn publish_partial_to_a_chosen_libp2p_gossipsub_peer_without_subscribing() {
+    init_tracing();
+    let mut pair = Pair::with(Some(false), Some(true), false);
+    let their_id = *pair.theirs.local_peer_id();
+    let ours_id = *pair.ours.local_peer_id();
+    let hash = gossipsub::IdentTopic::new(TOPIC).hash();
+    assert!(
+        pair.run_until(|p| p
+            .ours
+            .behaviour()
+            .peer_partial_options(&their_id, &hash)
+            .requests_partial)
+            .await,
+        "their subscription with partial options never arrived"
+    );
+    assert_eq!(pair.ours.behaviour().mesh_peers(&hash).count(), 0);
+    let sent = pair
+        .ours
+        .behaviour_mut()
+        .publish_partial_to(hash.clone(), Parts::new(b"fan", &[0, 1, 2]), [their_id])
+        .expect("publish_partial_to");
+    assert_eq!(sent, 1);
+    assert!(
+        pair.run_until(|p| p.theirs_got.iter().any(|s| s.1 == b"fan"))
+            .await,
+        "theirs did not report our partial"
+    );
+    let got = pair
+        .theirs_got
+        .iter()
+        .find(|s| s.1 == b"fan")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        got,
+        (
+            ours_id,
+            b"fan".to_vec(),
+            Some(vec![0, 100, 1, 101, 2, 102]),
+            Some(vec![0b111])
+        )
+    );
+    // Theirs publishes what it now holds (its application merged our parts): our node,
+    // only enabled on the topic, still hears about the group.
+    pair.theirs
+        .behaviour_mut()
+        .publish_partial(
+            libp2p_gossipsub::IdentTopic::new(TOPIC),
+            Parts::new(b"fan", &[0, 1, 2, 3]),
+        )
+        .expect("their publish_partial");
+    assert!(
+        pair.run_until(|p| p.ours_got.iter().any(|s| s.1 == b"fan"))
+            .await,
+        "ours did not report their answer"
+    );
+    let counters = pair.ours.behaviour().counters();
+    assert_eq!(counters.partials_invalid, 0);
+    assert_eq!(counters.partials_ignored, 0);
+}
+
+/// Our swarms with their listen addresses.
+type OurNode = (Swarm<gossipsub::Behaviour>, libp2p::Multiaddr);
+/// A condition on our swarms and the partial messages each reported.
+type Done<'a> = &'a dyn Fn(&[OurNode], &[Vec<Seen>]) -> bool;
+
+/// Three of our nodes: A only enables partial messages, B and C subscribe requesting them.
+/// `publish_partial_to([B])` reaches B and never C, although C is connected and on the topic.
+#[tokio::test]
+async fn publish_partial_to_reaches_only_the_chosen_peer_between_our_nodes() {
+    init_tracing();
+    let topic = gossipsub::IdentTopic::new(TOPIC);
+    let mut nodes: Vec<OurNode> = (0..3)
+        .map(|_| {
+            let key = Keypair::generate_ed25519();
+            let behaviour = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                fast_config().build().expect("config"),
+            )
+            .expect("behaviour");
+            let mut swarm = memory_swarm(key, behaviour);
+            let addr = memory_addr();
+            swarm.listen_on(addr.clone()).expect("listen");
+            (swarm, addr)
+        })
+        .collect();
+    nodes[0]
+        .0
+        .behaviour_mut()
+        .enable_partial(&topic, false)
+        .expect("enable");
+    for (swarm, _) in &mut nodes[1..] {
+        swarm
+            .behaviour_mut()
+            .subscribe_partial(&topic, true)
+            .expect("subscribe");
+    }
+    let (b_addr, c_addr) = (nodes[1].1.clone(), nodes[2].1.clone());
+    nodes[0].0.dial(b_addr).expect("dial");
+    nodes[0].0.dial(c_addr.clone()).expect("dial");
+    nodes[1].0.dial(c_addr).expect("dial");
+    let ids: Vec<PeerId> = nodes.iter().map(|(s, _)| *s.local_peer_id()).collect();
+    let mut got: Vec<Vec<Seen>> = vec![Vec::new(); 3];
+    let hash = topic.hash();
+    let drive = async |nodes: &mut Vec<OurNode>,
+                       got: &mut Vec<Vec<Seen>>,
+                       done: Done<'_>,
+                       span: Duration|
+           -> bool {
+        let deadline = tokio::time::Instant::now() + span;
+        loop {
+            if done(nodes, got) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            let step = futures::future::poll_fn(|cx| {
+                let mut progressed = false;
+                for (i, (swarm, _)) in nodes.iter_mut().enumerate() {
+                    for _ in 0..64 {
+                        match swarm.poll_next_unpin(cx) {
+                            Poll::Ready(Some(SwarmEvent::Behaviour(
+                                gossipsub::Event::Partial {
+                                    propagation_source,
+                                    message,
+                                },
+                            ))) => {
+                                progressed = true;
+                                got[i].push((
+                                    propagation_source,
+                                    message.group_id.to_vec(),
+                                    message.message.map(|m| m.to_vec()),
+                                    message.metadata.map(|m| m.to_vec()),
+                                ));
+                            }
+                            Poll::Ready(Some(_)) => progressed = true,
+                            _ => break,
+                        }
+                    }
+                }
+                if progressed {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            });
+            let _ = tokio::time::timeout(Duration::from_millis(50), step).await;
+        }
+    };
+    let ready = drive(
+        &mut nodes,
+        &mut got,
+        &|n, _| {
+            n[0].0
+                .behaviour()
+                .peer_partial_options(&ids[1], &hash)
+                .requests_partial
+                && n[0]
+                    .0
+                    .behaviour()
+                    .peer_partial_options(&ids[2], &hash)
+                    .requests_partial
+        },
+        TIMEOUT,
+    )
+    .await;
+    assert!(ready, "A never learnt B's and C's partial options");
+    let sent = nodes[0]
+        .0
+        .behaviour_mut()
+        .publish_partial_to(hash.clone(), Parts::new(b"g", &[0, 1]), [ids[1]])
+        .expect("publish_partial_to");
+    assert_eq!(sent, 1);
+    assert!(
+        drive(
+            &mut nodes,
+            &mut got,
+            &|_, g| g[1].iter().any(|s| s.1 == b"g"),
+            TIMEOUT
+        )
+        .await,
+        "B did not get the partial"
+    );
+    assert_eq!(
+        got[1].iter().find(|s| s.1 == b"g").cloned().unwrap(),
+        (
+            ids[0],
+            b"g".to_vec(),
+            Some(vec![0, 100, 1, 101]),
+            Some(vec![0b11])
+        )
+    );
+    // Several heartbeats (100 ms): C hears nothing of the group from A.
+    drive(
+        &mut nodes,
+        &mut got,
+        &|_, _| false,
+        Duration::from_millis(600),
+    )
+    .await;
+    assert!(
+        !got[2].iter().any(|s| s.0 == ids[0]),
+        "C was not chosen: {:?}",
+        got[2]
+    );
+    // A peer that is not connected is refused by name.
+    let stranger = PeerId::random();
+    assert_eq!(
+        nodes[0].0.behaviour_mut().publish_partial_to(
+            hash.clone(),
+            Parts::new(b"g", &[0, 1]),
+            [stranger]
+        ),
+        Err(gossipsub::partial::PublishPartialError::PeerNotConnected(
+            stranger
+        ))
+    );
 }

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod groups;
 pub mod identity;
 pub mod node;
 pub mod ours;

@@ -16,6 +16,7 @@ use libp2p::{PeerId, Swarm, identify, noise, tcp, yamux};
 use serde_json::Value;
 use tokio::time::{Instant, sleep_until};
 
+use crate::groups::{Groups, MAX_REMOTE_GROUPS};
 use crate::identity::{self, Network};
 use crate::output;
 use crate::partial::PartialGroup;
@@ -54,6 +55,16 @@ pub trait Gossip: NetworkBehaviour + Sized {
     /// our parts metadata to the topic's peers, and the parts each peer lacks to those that
     /// told us what they hold.
     fn publish_partial(&mut self, topic: &str, group: &PartialGroup) -> Result<(), String>;
+
+    /// Publishes our copy of a group to `peers` only (`publishPartial` with
+    /// `publishToNodeIDs`), enabling partial messages on the topic first if we are not
+    /// subscribed to it. Returns the number of peers sent to, if the library tells.
+    fn publish_partial_to(
+        &mut self,
+        topic: &str,
+        group: &PartialGroup,
+        peers: &[PeerId],
+    ) -> Result<Option<usize>, String>;
 
     /// The application's verdict on the parts `from` sent on `topic`: new and valid (`true`)
     /// or invalid (`false`).
@@ -303,7 +314,7 @@ where
         validations: FuturesUnordered::new(),
         dials: HashMap::new(),
         dial_results: Vec::new(),
-        partials: HashMap::new(),
+        partials: Groups::new(),
     };
     for instruction in &params.script {
         interpreter.execute(instruction).await?;
@@ -314,10 +325,6 @@ where
 
 /// A validation verdict due at some time.
 type PendingValidation<Id> = Pin<Box<dyn Future<Output = (Id, PeerId)> + Send>>;
-
-/// Peers open groups (an empty copy each, up to 8 KiB once filled) only while a topic holds
-/// fewer than this many (the harness uses at most 16 per topic).
-const MAX_REMOTE_GROUPS: usize = 1024;
 
 /// Loopback connects retry a refused dial this many times...
 const LOOPBACK_DIAL_ATTEMPTS: u32 = 20;
@@ -337,8 +344,8 @@ struct Interpreter<G: Gossip> {
     dials: HashMap<ConnectionId, NodeId>,
     /// Outcomes of those dials not yet consumed by `connect`.
     dial_results: Vec<(NodeId, Result<(), String>)>,
-    /// Our copy of every partial message group, by topic and group id.
-    partials: HashMap<String, HashMap<u64, PartialGroup>>,
+    /// Our copy of every live partial message group, by topic and group id.
+    partials: Groups,
 }
 
 impl<G: Gossip> Interpreter<G>
@@ -398,18 +405,10 @@ where
                 topic_id,
                 group_id,
                 publish_to_node_ids,
-            } => {
-                if publish_to_node_ids
-                    .as_ref()
-                    .is_some_and(|ids| !ids.is_empty())
-                {
-                    return Err(Failure::Unsupported(format!(
-                        "publishPartial on {topic_id:?} with publishToNodeIDs: neither library can \
-                         publish a partial message to a chosen set of peers"
-                    )));
-                }
-                self.publish_partial(topic_id, *group_id);
-            }
+            } => match publish_to_node_ids.as_deref() {
+                Some(ids) if !ids.is_empty() => self.publish_partial_to(topic_id, *group_id, ids),
+                _ => self.publish_partial(topic_id, *group_id),
+            },
         }
         Ok(())
     }
@@ -419,12 +418,7 @@ where
     /// instruction runs): the parts are merged into it. (go's node keeps the existing copy
     /// and drops the instruction's parts, which loses them when a peer was faster.)
     fn add_partial(&mut self, topic: &str, group_id: u64, bitmap: u8) {
-        let group = self
-            .partials
-            .entry(topic.to_string())
-            .or_default()
-            .entry(group_id)
-            .or_insert_with(|| PartialGroup::new(group_id));
+        let group = self.partials.added(topic, group_id, Instant::now());
         let was_complete = group.complete();
         group.merge(&PartialGroup::filled(group_id, bitmap));
         tracing::info!(
@@ -441,12 +435,7 @@ where
 
     /// `publishPartial`: publishes our copy of the group (an empty one if we hold none).
     fn publish_partial(&mut self, topic: &str, group_id: u64) {
-        let group = self
-            .partials
-            .entry(topic.to_string())
-            .or_default()
-            .entry(group_id)
-            .or_insert_with(|| PartialGroup::new(group_id));
+        let group = self.partials.published(topic, group_id, Instant::now());
         output::emit(
             "Publish Partial",
             &[
@@ -465,6 +454,43 @@ where
         }
     }
 
+    /// `publishPartial` with `publishToNodeIDs`: publishes our copy of the group (an empty
+    /// one if we hold none) to those nodes only, enabling partial messages on the topic first
+    /// if we are not subscribed to it (go's node: `PublishPartial` with `peersToPublishTo`).
+    fn publish_partial_to(&mut self, topic: &str, group_id: u64, nodes: &[NodeId]) {
+        let peers: Vec<PeerId> = nodes.iter().map(|&n| identity::peer_id(n)).collect();
+        let group = self.partials.published(topic, group_id, Instant::now());
+        output::emit(
+            "Publish Partial",
+            &[
+                ("topic", Value::String(topic.to_string())),
+                ("group id", Value::from(group_id)),
+            ],
+        );
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish_partial_to(topic, group, &peers)
+        {
+            Ok(sent) => {
+                tracing::info!(
+                    topic,
+                    group_id,
+                    ?nodes,
+                    sent,
+                    "published partial message to chosen nodes"
+                )
+            }
+            Err(e) => tracing::warn!(
+                topic,
+                group_id,
+                ?nodes,
+                "publish partial to chosen nodes failed: {e}"
+            ),
+        }
+    }
+
     /// A received partial message: merge its parts into our copy of the group, log when the
     /// copy becomes complete, and publish the copy again (so peers learn what we now hold and
     /// the sender gets the parts it told us it lacks), as go's node does.
@@ -477,12 +503,10 @@ where
                 .report_partial(&from, &topic, false);
             return;
         };
-        let groups = self.partials.entry(topic.clone()).or_default();
-        if !groups.contains_key(&id) && groups.len() >= MAX_REMOTE_GROUPS {
-            tracing::warn!(%from, topic, group_id = id, "partial message for a new group dropped: {MAX_REMOTE_GROUPS} groups held");
+        let Some(group) = self.partials.remote(&topic, id, Instant::now()) else {
+            tracing::warn!(%from, topic, group_id = id, "partial message for a new group dropped: {MAX_REMOTE_GROUPS} peer-opened groups held");
             return;
-        }
-        let group = groups.entry(id).or_insert_with(|| PartialGroup::new(id));
+        };
         if let Some(parts) = parts {
             let was_complete = group.complete();
             match group.extend(parts) {
@@ -507,7 +531,7 @@ where
                 }
             }
         }
-        let Some(group) = self.partials.get(&topic).and_then(|g| g.get(&id)) else {
+        let Some(group) = self.partials.get(&topic, id) else {
             return;
         };
         if let Err(e) = self

@@ -1,7 +1,9 @@
 //! [`Gossip`] for this repository's `gossipsub`.
 
 use bytes::Bytes;
-use gossipsub::partial::{Partial, PartialError, PartialFeedback, PartsForPeer};
+use gossipsub::partial::{
+    Partial, PartialError, PartialFeedback, PartsForPeer, PublishPartialError,
+};
 use gossipsub::{
     ConfigBuilder, Event, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId,
     ValidationMode,
@@ -156,6 +158,46 @@ impl Gossip for gossipsub::Behaviour {
         gossipsub::Behaviour::publish_partial(self, IdentTopic::new(topic), Harness(group.clone()))
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    fn publish_partial_to(
+        &mut self,
+        topic: &str,
+        group: &PartialGroup,
+        peers: &[PeerId],
+    ) -> Result<Option<usize>, String> {
+        let ident = IdentTopic::new(topic);
+        let hash = ident.hash();
+        if !self.partial_enabled(&hash) {
+            self.enable_partial(&ident, true)
+                .map_err(|e| e.to_string())?;
+        }
+        // Nodes of the list we are not connected to, or that do not take partial messages on
+        // the topic, are left out (go's node sends to them anyway, and the send goes nowhere).
+        let mut peers: Vec<PeerId> = peers
+            .iter()
+            .filter(|p| self.peer_partial_options(p, &hash).supports_partial)
+            .copied()
+            .collect();
+        loop {
+            match gossipsub::Behaviour::publish_partial_to(
+                self,
+                hash.clone(),
+                Harness(group.clone()),
+                peers.iter().copied(),
+            ) {
+                Ok(sent) => return Ok(Some(sent)),
+                Err(
+                    PublishPartialError::PeerNotConnected(peer)
+                    | PublishPartialError::PeerBlacklisted(peer)
+                    | PublishPartialError::PeerWithoutPartials { peer, .. },
+                ) => {
+                    tracing::info!(%peer, topic, "chosen peer left out: {}", "it cannot take partial messages");
+                    peers.retain(|p| *p != peer);
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     fn report_partial(&mut self, from: &PeerId, topic: &str, valid: bool) {

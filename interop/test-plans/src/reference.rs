@@ -161,6 +161,32 @@ impl Gossip for libp2p_gossipsub::Behaviour {
         .map_err(|e| e.to_string())
     }
 
+    /// libp2p-gossipsub 0.50.1 has no recipient list: after enabling partial messages on a
+    /// topic we are not subscribed to, this publishes to its fanout peers there (mesh_n
+    /// peers that support partial messages, chosen at random) and the group's peers, as the
+    /// harness' own rust-libp2p node does (it ignores `publishToNodeIDs`).
+    fn publish_partial_to(
+        &mut self,
+        topic: &str,
+        group: &PartialGroup,
+        peers: &[PeerId],
+    ) -> Result<Option<usize>, String> {
+        let ident = IdentTopic::new(topic);
+        let hash = ident.hash();
+        if !self.topics().any(|t| *t == hash) {
+            // Warns (and changes nothing) if already enabled.
+            self.enable_partials_for_topic(hash, true);
+        }
+        tracing::warn!(
+            topic,
+            chosen = peers.len(),
+            "libp2p-gossipsub has no recipient list: publishing to its fanout peers instead"
+        );
+        libp2p_gossipsub::Behaviour::publish_partial(self, ident, Harness(group.clone()))
+            .map_err(|e| e.to_string())?;
+        Ok(None)
+    }
+
     fn report_partial(&mut self, from: &PeerId, topic: &str, valid: bool) {
         // libp2p-gossipsub has no reward for useful parts.
         if !valid {

@@ -14,6 +14,8 @@ mod observability;
 #[cfg(feature = "partial-messages")]
 mod partial;
 #[cfg(feature = "partial-messages")]
+mod partial_fanout;
+#[cfg(feature = "partial-messages")]
 mod partial_hostile;
 mod per_topic;
 #[cfg(feature = "partial-messages")]
