@@ -593,102 +593,29 @@ impl Router {
             .flatten()
             .copied()
             .collect();
-        let expiry = self.group_expiry();
-        let hasher = self.hasher.clone();
-        let groups = self
-            .partial
-            .groups
-            .entry(topic.clone())
-            .or_insert_with(|| Map::with_hasher(hasher.clone()));
-        let group = groups.entry(group_id.clone()).or_insert_with(|| Group {
-            ours: None,
-            opened_by: None,
-            expires_at: expiry,
-            peers: Map::with_hasher(hasher),
-        });
-        group.expires_at = expiry;
-        let opener = group.opened_by.take();
-        group.ours = Some(Box::new(partial));
+        self.keep_our_partial(&topic, group_id.clone(), Box::new(partial));
         // Besides the mesh (or fanout), the peers that sent us a partial message for the group
         // (not those we only gossiped our metadata to: they ask when they lack parts). The
         // group's peers are distinct: check them against the mesh (or fanout) peers only, so a
         // large group costs linear work, not quadratic.
         let from_mesh = recipients.len();
-        for (peer, view) in &group.peers {
-            if view.spoke() && !recipients[..from_mesh].contains(peer) {
-                recipients.push(*peer);
+        if let Some(group) = self
+            .partial
+            .groups
+            .get(&topic)
+            .and_then(|g| g.get(&group_id))
+        {
+            for (peer, view) in &group.peers {
+                if view.spoke() && !recipients[..from_mesh].contains(peer) {
+                    recipients.push(*peer);
+                }
             }
-        }
-        if let Some(opener) = opener {
-            self.partial.forget_opener(&topic, &opener);
         }
         recipients.retain(|p| {
             !self.blacklist.contains(p) && self.speaks_partials_in_group(p, &topic, &group_id)
         });
-        let mut sends = Vec::new();
-        let mut invalid = Vec::new();
-        {
-            let state = &mut self.partial;
-            let requests: Vec<bool> = recipients
-                .iter()
-                .map(|p| state.options(p, &topic).requests_partial)
-                .collect();
-            let Some(group) = state
-                .groups
-                .get_mut(&topic)
-                .and_then(|g| g.get_mut(&group_id))
-            else {
-                return Ok(0);
-            };
-            let Some(ours) = group.ours.as_ref() else {
-                return Ok(0);
-            };
-            let limits = state.limits;
-            for (peer, requested) in recipients.into_iter().zip(requests) {
-                let view = group.peers.entry(peer).or_default();
-                let mut parts = None;
-                if requested {
-                    match ours.parts_for_peer(&peer, view.metadata().map(|m| &m[..])) {
-                        Ok(answer) => {
-                            parts = answer.parts.filter(|p| !p.is_empty());
-                            if parts.is_some()
-                                && let Some(after) = answer.peer_metadata
-                            {
-                                store_app_metadata(view, &peer, &mut state.account, &limits, after);
-                            }
-                        }
-                        Err(_) => {
-                            view.clear_metadata(&peer, &mut state.account);
-                            invalid.push(peer);
-                            continue;
-                        }
-                    }
-                }
-                let metadata = (view.sent.as_ref() != Some(&mine)).then(|| mine.clone());
-                if metadata.is_some() {
-                    view.sent = Some(mine.clone());
-                }
-                if parts.is_some() || metadata.is_some() {
-                    sends.push((peer, parts, metadata));
-                }
-            }
-        }
-        for peer in invalid {
-            self.partial_invalid(&peer, &topic, "parts metadata unusable by the application");
-        }
-        let sent = sends.len();
+        let sent = self.send_our_partial(&topic, &group_id, &mine, recipients);
         tracing::debug!(%topic, peers = sent, "publishing a partial message");
-        for (peer, message, metadata) in sends {
-            self.send_partial(
-                peer,
-                PartialMessage {
-                    topic: topic.clone(),
-                    group_id: group_id.clone(),
-                    message,
-                    metadata,
-                },
-            );
-        }
         Ok(sent)
     }
 

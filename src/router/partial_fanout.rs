@@ -143,7 +143,12 @@ impl Router {
 
     /// Keeps `partial` as our copy of its group on `topic`, renewing the group's lifetime (a
     /// group a peer opened becomes ours and stops counting against that peer).
-    fn keep_our_partial(&mut self, topic: &TopicHash, group_id: Bytes, partial: Box<dyn Partial>) {
+    pub(super) fn keep_our_partial(
+        &mut self,
+        topic: &TopicHash,
+        group_id: Bytes,
+        partial: Box<dyn Partial>,
+    ) {
         let expiry = self.group_expiry();
         let hasher = self.hasher.clone();
         let groups = self
@@ -166,7 +171,7 @@ impl Router {
 
     /// Sends `recipients` (distinct peers that support partial messages on `topic`) what they
     /// should get of our copy of the group. Returns the number of peers sent to.
-    fn send_our_partial(
+    pub(super) fn send_our_partial(
         &mut self,
         topic: &TopicHash,
         group_id: &Bytes,
