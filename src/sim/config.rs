@@ -121,6 +121,12 @@ pub struct SimConfig {
     /// Whether honest nodes send IDONTWANT (meshsub 1.2) as the preset says (`true`, the
     /// default) or never (`false`), to measure what it saves.
     pub idontwant: bool,
+    /// Whether an RPC that carries only IDONTWANT travels with the next message a node sends
+    /// the same peer in the same input (`true`, the default) or on its own (`false`). With it,
+    /// half as many events (an IDONTWANT and a message to one peer are one delivery) at the
+    /// cost of IDONTWANTs arriving together with the copy they precede; see the README's
+    /// simulator section for what that changes.
+    pub merge_idontwant: bool,
 }
 
 impl SimConfig {
@@ -187,6 +193,7 @@ impl Default for SimConfig {
             sample_interval: Duration::from_secs(5),
             validation: ValidationDelay::default(),
             idontwant: true,
+            merge_idontwant: true,
         }
     }
 }
