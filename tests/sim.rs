@@ -122,7 +122,7 @@ fn validation_delay_lets_idontwant_cut_duplicates() {
 #[test]
 fn idontwant_riding_with_messages_cuts_events_not_delivery() {
     let cfg = |merge: bool| SimConfig {
-        merge_idontwant: merge,
+        idontwant_merge_bytes: if merge { 16 * 1024 } else { 0 },
         ..small(Preset::Ethereum, 0.0)
     };
     let merged = Network::new(cfg(true)).run();

@@ -129,9 +129,9 @@ pub struct Network {
     pool: Vec<Batch>,
     /// The sends of one flush (kept for its allocation).
     sends: Vec<Send>,
-    /// Per node: the index in `sends` of the next send to it that carries a message
-    /// (`u32::MAX` outside [`Network::merge_idontwant`]).
-    next_message: Vec<u32>,
+    /// Per node: the index in `sends` of the next send to it that carries a message and the
+    /// payload bytes after that send (`u32::MAX` outside [`Network::merge_idontwant`]).
+    next_message: Vec<(u32, u64)>,
     rec: Recorder,
     mesh: Vec<MeshSample>,
     events: u64,
@@ -233,7 +233,7 @@ impl Network {
             batches: Vec::new(),
             pool: Vec::new(),
             sends: Vec::new(),
-            next_message: vec![u32::MAX; n],
+            next_message: vec![(u32::MAX, 0); n],
             rec: Recorder::new(n),
             mesh: Vec::new(),
             events: 0,
@@ -512,8 +512,9 @@ impl Network {
 
     /// Hands node `i`'s outputs to the recorder and the links: each run of consecutive RPCs
     /// to one peer goes as one batch, and the batches leave in the order they were produced.
-    /// With [`SimConfig::merge_idontwant`], an IDONTWANT-only RPC first moves to just before
-    /// the next message this input sends the same peer (if any), so the two are one batch.
+    /// With [`SimConfig::idontwant_merge_bytes`], an IDONTWANT-only RPC first moves to just
+    /// before the next message this input sends the same peer (if close enough), so the two
+    /// are one batch.
     fn flush(&mut self, i: usize) {
         let mut out = std::mem::take(&mut self.out);
         let mut sends = std::mem::take(&mut self.sends);
@@ -543,7 +544,7 @@ impl Network {
             }
         }
         self.out = out;
-        if self.cfg.merge_idontwant && sends.len() > 1 {
+        if self.cfg.idontwant_merge_bytes > 0 && sends.len() > 1 {
             self.merge_idontwant(&mut sends);
         }
         let mut batches = std::mem::take(&mut self.batches);
@@ -569,25 +570,45 @@ impl Network {
     }
 
     /// Reorders `sends` so that every IDONTWANT-only RPC stands just before the next RPC to
-    /// the same peer that carries a message (staying where it is if there is none); everything
-    /// else keeps its order. Stable and a pure function of `sends`.
+    /// the same peer that carries a message, if at most [`SimConfig::idontwant_merge_bytes`]
+    /// payload bytes of messages (that one included) go out after the IDONTWANT until that
+    /// message is uploaded and no other RPC to that peer lies between them (staying where it
+    /// is otherwise); everything else keeps its order. Stable and a pure function of `sends`.
     fn merge_idontwant(&mut self, sends: &mut [Send]) {
+        let limit = self.cfg.idontwant_merge_bytes as u64;
+        // Payload bytes of the messages after `sends[k]`, as `slot` is computed backwards.
+        let mut after = 0u64;
         let mut moved = false;
         for k in (0..sends.len()).rev() {
             let to = sends[k].to as usize;
-            let next = self.next_message[to];
+            let (next, next_after) = self.next_message[to];
+            let payload: u64 = sends[k]
+                .rpc
+                .messages
+                .iter()
+                .map(|m| m.data.len() as u64)
+                .sum();
             if !sends[k].rpc.messages.is_empty() {
-                self.next_message[to] = k as u32;
+                // Bytes after this message (it is the one a merged IDONTWANT rides with).
+                self.next_message[to] = (k as u32, after);
                 sends[k].slot = k as u32;
-            } else if next != u32::MAX && idontwant_only(&sends[k].rpc) {
+            } else if next != u32::MAX
+                && idontwant_only(&sends[k].rpc)
+                // What the IDONTWANT would wait for: the messages up to and including the one
+                // it rides with (a batch arrives once all of it is uploaded).
+                && after.saturating_sub(next_after) <= limit
+            {
                 sends[k].slot = next;
                 moved = true;
             } else {
+                // Nothing earlier to this peer moves past an RPC that stays.
+                self.next_message[to] = (u32::MAX, 0);
                 sends[k].slot = k as u32;
             }
+            after += payload;
         }
         for send in sends.iter() {
-            self.next_message[send.to as usize] = u32::MAX;
+            self.next_message[send.to as usize] = (u32::MAX, 0);
         }
         if moved {
             // Stable: a moved IDONTWANT (earlier in `sends`) stays before the message whose
