@@ -116,6 +116,42 @@ fn validation_delay_lets_idontwant_cut_duplicates() {
     );
 }
 
+/// An IDONTWANT that travels with the next message to the same peer (the default) makes
+/// far fewer events than one sent on its own, every message is still delivered, and the
+/// duplicate and latency figures stay within a few percent. Both settings are reproducible.
+#[test]
+fn idontwant_riding_with_messages_cuts_events_not_delivery() {
+    let cfg = |merge: bool| SimConfig {
+        idontwant_merge_bytes: if merge { 16 * 1024 } else { 0 },
+        ..small(Preset::Ethereum, 0.0)
+    };
+    let merged = Network::new(cfg(true)).run();
+    let separate = Network::new(cfg(false)).run();
+    assert_eq!(merged.delivery_ratio(), 1.0, "{merged}");
+    assert_eq!(separate.delivery_ratio(), 1.0, "{separate}");
+    assert!(
+        (merged.events as f64) < 0.7 * separate.events as f64,
+        "events merged {}, separate {}",
+        merged.events,
+        separate.events
+    );
+    let (d_merged, d_separate) = (
+        merged.duplicates_per_delivery(),
+        separate.duplicates_per_delivery(),
+    );
+    assert!(
+        (d_merged - d_separate).abs() < 0.05 * d_separate,
+        "duplicates per delivery merged {d_merged:.3}, separate {d_separate:.3}"
+    );
+    let (p50_m, p50_s) = (
+        merged.latency.p50.as_secs_f64(),
+        separate.latency.p50.as_secs_f64(),
+    );
+    assert!((p50_m - p50_s).abs() < 0.05 * p50_s, "{p50_m} vs {p50_s}");
+    assert_eq!(Network::new(cfg(true)).run().digest, merged.digest);
+    assert_eq!(Network::new(cfg(false)).run().digest, separate.digest);
+}
+
 /// A slow downlink delays what arrives at a node: with download bandwidth a tenth of upload,
 /// latency grows.
 #[test]

@@ -63,6 +63,23 @@ fn interleaved_batches_complete_sooner() {
     assert!(b < a, "interleaved {b:?} should beat one by one {a:?}");
 }
 
+/// A blob is far over `idontwant_merge_bytes`: the batch's IDONTWANTs keep their own place
+/// on the uplink ahead of the blobs (results identical to never merging), which is what lets
+/// them act before the first copies arrive. Merging without a bound would change the run.
+#[test]
+fn blob_idontwants_keep_their_place_on_the_uplink() {
+    let run = |merge_bytes: usize| {
+        Network::new(SimConfig {
+            idontwant_merge_bytes: merge_bytes,
+            ..blobs(20, 1, 3, true)
+        })
+        .run()
+    };
+    let default = run(SimConfig::default().idontwant_merge_bytes);
+    assert_eq!(default.digest, run(0).digest);
+    assert_ne!(default.digest, run(usize::MAX).digest);
+}
+
 #[test]
 fn batch_runs_are_deterministic() {
     let (x, _) = completion(blobs(12, 1, 9, true));

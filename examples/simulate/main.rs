@@ -32,7 +32,9 @@ use gossipsub::sim::{
 };
 
 #[global_allocator]
-static ALLOCATOR: memory::Counting = memory::Counting;
+// mimalloc: about a fifth less CPU time than the system allocator on a 1,000-node run.
+static ALLOCATOR: memory::CountingWith<mimalloc::MiMalloc> =
+    memory::CountingWith(mimalloc::MiMalloc);
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum PresetArg {
@@ -89,6 +91,11 @@ struct Args {
     /// Honest nodes never send IDONTWANT.
     #[arg(long)]
     no_idontwant: bool,
+    /// An IDONTWANT rides with the next message to the same peer (one event) if at most
+    /// this many payload bytes of messages (that one included) go out until that message is
+    /// uploaded; 0: always on its own
+    #[arg(long, default_value_t = 16 * 1024)]
+    idontwant_merge_bytes: usize,
     /// Number of independent runs, with seeds --seed, --seed + 1, ...
     #[arg(long, default_value_t = 1)]
     runs: u64,
@@ -244,6 +251,7 @@ fn main() -> anyhow::Result<()> {
         sample_interval: args.sample_interval,
         validation,
         idontwant: !args.no_idontwant,
+        idontwant_merge_bytes: args.idontwant_merge_bytes,
     };
     let seeds: Vec<u64> = if args.seeds.is_empty() {
         (0..args.runs.max(1)).map(|k| args.seed + k).collect()

@@ -13,7 +13,7 @@ use libp2p_identity::PeerId;
 #[path = "../../benches/support/counting_alloc.rs"]
 mod counting_alloc;
 
-pub use counting_alloc::Counting;
+pub use counting_alloc::CountingWith;
 use counting_alloc::live;
 
 /// Bytes per seen-cache entry and per cached message (router overhead, payload excluded:

@@ -18,7 +18,7 @@ use super::queue::EventQueue;
 use super::results::{MeshSample, Results};
 use super::topology::{assign_regions, pick_peers, random_graph};
 use crate::config::Config;
-use crate::types::{Rpc, TopicHash};
+use crate::types::{ControlAction, Rpc, TopicHash};
 
 #[path = "batch.rs"]
 mod batch;
@@ -37,6 +37,29 @@ const NO_MESSAGE: u32 = u32::MAX;
 /// RPCs of one input of a node to one peer, in sending order, each with the index of the
 /// recorded message it carries (or [`NO_MESSAGE`]).
 type Batch = Vec<(Rpc, u32)>;
+
+/// One RPC a node's input produced: its recipient, the recorded message it carries (or
+/// [`NO_MESSAGE`]) and its place on the uplink (see [`Network::merge_idontwant`]).
+struct Send {
+    to: u32,
+    rpc: Rpc,
+    message: u32,
+    slot: u32,
+}
+
+/// Whether `rpc` carries IDONTWANT and nothing else.
+fn idontwant_only(rpc: &Rpc) -> bool {
+    rpc.messages.is_empty()
+        && rpc.subscriptions.is_empty()
+        && rpc.extensions.is_none()
+        && !rpc.test_extension
+        && rpc.partial.is_none()
+        && !rpc.control.is_empty()
+        && rpc
+            .control
+            .iter()
+            .all(|c| matches!(c, ControlAction::IDontWant { .. }))
+}
 
 enum Event {
     /// RPCs arrive at `to`, if both ends are still the incarnations that sent them: everything
@@ -104,6 +127,11 @@ pub struct Network {
     batches: Vec<(u32, Batch)>,
     /// Emptied batches, kept for their allocations.
     pool: Vec<Batch>,
+    /// The sends of one flush (kept for its allocation).
+    sends: Vec<Send>,
+    /// Per node: the index in `sends` of the next send to it that carries a message and the
+    /// payload bytes after that send (`u32::MAX` outside [`Network::merge_idontwant`]).
+    next_message: Vec<(u32, u64)>,
     rec: Recorder,
     mesh: Vec<MeshSample>,
     events: u64,
@@ -204,6 +232,8 @@ impl Network {
             out: Vec::new(),
             batches: Vec::new(),
             pool: Vec::new(),
+            sends: Vec::new(),
+            next_message: vec![(u32::MAX, 0); n],
             rec: Recorder::new(n),
             mesh: Vec::new(),
             events: 0,
@@ -482,9 +512,12 @@ impl Network {
 
     /// Hands node `i`'s outputs to the recorder and the links: each run of consecutive RPCs
     /// to one peer goes as one batch, and the batches leave in the order they were produced.
+    /// With [`SimConfig::idontwant_merge_bytes`], an IDONTWANT-only RPC first moves to just
+    /// before the next message this input sends the same peer (if close enough), so the two
+    /// are one batch.
     fn flush(&mut self, i: usize) {
         let mut out = std::mem::take(&mut self.out);
-        let mut batches = std::mem::take(&mut self.batches);
+        let mut sends = std::mem::take(&mut self.sends);
         for output in out.drain(..) {
             match output {
                 NodeOutput::Send {
@@ -498,15 +531,12 @@ impl Network {
                     let message = message_id
                         .and_then(|id| self.rec.message_index(&id))
                         .unwrap_or(NO_MESSAGE);
-                    // Only consecutive RPCs to one peer share a batch: the uplink sends
-                    // everything in the order the node produced it, so a batch never holds
-                    // back an RPC behind ones to other peers.
-                    if batches.last().is_none_or(|(peer, _)| *peer != to) {
-                        batches.push((to, self.pool.pop().unwrap_or_default()));
-                    }
-                    if let Some((_, batch)) = batches.last_mut() {
-                        batch.push((rpc, message));
-                    }
+                    sends.push(Send {
+                        to,
+                        rpc,
+                        message,
+                        slot: 0,
+                    });
                 }
                 NodeOutput::Delivered { message_id } => {
                     self.rec.delivered(i, &message_id, self.now);
@@ -514,12 +544,76 @@ impl Network {
             }
         }
         self.out = out;
+        if self.cfg.idontwant_merge_bytes > 0 && sends.len() > 1 {
+            self.merge_idontwant(&mut sends);
+        }
+        let mut batches = std::mem::take(&mut self.batches);
+        for send in sends.drain(..) {
+            // Only consecutive RPCs to one peer share a batch: the uplink sends everything
+            // in the order the node produced it, so a batch never holds back an RPC behind
+            // ones to other peers.
+            if batches.last().is_none_or(|(peer, _)| *peer != send.to) {
+                batches.push((send.to, self.pool.pop().unwrap_or_default()));
+            }
+            if let Some((_, batch)) = batches.last_mut() {
+                batch.push((send.rpc, send.message));
+            }
+        }
+        self.sends = sends;
         for (to, rpcs) in batches.drain(..) {
             self.transmit(i, to, rpcs);
         }
         self.batches = batches;
         if self.online[i] {
             self.reschedule(i, false);
+        }
+    }
+
+    /// Reorders `sends` so that every IDONTWANT-only RPC stands just before the next RPC to
+    /// the same peer that carries a message, if at most [`SimConfig::idontwant_merge_bytes`]
+    /// payload bytes of messages (that one included) go out after the IDONTWANT until that
+    /// message is uploaded and no other RPC to that peer lies between them (staying where it
+    /// is otherwise); everything else keeps its order. Stable and a pure function of `sends`.
+    fn merge_idontwant(&mut self, sends: &mut [Send]) {
+        let limit = self.cfg.idontwant_merge_bytes as u64;
+        // Payload bytes of the messages after `sends[k]`, as `slot` is computed backwards.
+        let mut after = 0u64;
+        let mut moved = false;
+        for k in (0..sends.len()).rev() {
+            let to = sends[k].to as usize;
+            let (next, next_after) = self.next_message[to];
+            let payload: u64 = sends[k]
+                .rpc
+                .messages
+                .iter()
+                .map(|m| m.data.len() as u64)
+                .sum();
+            if !sends[k].rpc.messages.is_empty() {
+                // Bytes after this message (it is the one a merged IDONTWANT rides with).
+                self.next_message[to] = (k as u32, after);
+                sends[k].slot = k as u32;
+            } else if next != u32::MAX
+                && idontwant_only(&sends[k].rpc)
+                // What the IDONTWANT would wait for: the messages up to and including the one
+                // it rides with (a batch arrives once all of it is uploaded).
+                && after.saturating_sub(next_after) <= limit
+            {
+                sends[k].slot = next;
+                moved = true;
+            } else {
+                // Nothing earlier to this peer moves past an RPC that stays.
+                self.next_message[to] = (u32::MAX, 0);
+                sends[k].slot = k as u32;
+            }
+            after += payload;
+        }
+        for send in sends.iter() {
+            self.next_message[send.to as usize] = (u32::MAX, 0);
+        }
+        if moved {
+            // Stable: a moved IDONTWANT (earlier in `sends`) stays before the message whose
+            // slot it took, and several moved to one message keep their order.
+            sends.sort_by_key(|s| s.slot);
         }
     }
 
