@@ -78,8 +78,14 @@ pub(crate) const MAX_INBOUND_STREAMS_WITHOUT_FRAME: u8 = 5;
 pub(crate) const COMMON_FRAME_LIMIT: usize = 65_536;
 
 /// How many inbound frames are handed out in a row before the handler yields to the executor
-/// (waking itself), so one chatty peer cannot monopolise the connection task.
-const MAX_INBOUND_FRAMES_IN_A_ROW: usize = 64;
+/// (waking itself). One: every inbound RPC may queue a forward to each mesh peer, and those are
+/// written by the mesh peers' connection tasks; yielding after each frame gives them (and every
+/// other task) a turn between two frames, so under overload the inbound connections cannot
+/// fill the send queues faster than they are written. With 64, at 2x and 4x the sustainable
+/// rate ours forwarded 1-9k instead of 150k messages per CPU second and dropped about 400k
+/// forwards per 3 s on full send queues (BENCHMARKS.md, "Overload"; test
+/// `handler::turn_tests`). Waiting readers are held back by yamux flow control, not by memory.
+const MAX_INBOUND_FRAMES_IN_A_ROW: usize = 1;
 
 /// How many queued RPCs are written per poll before the handler yields (waking itself).
 const MAX_SENDS_PER_POLL: usize = 64;
@@ -708,3 +714,5 @@ impl ConnectionHandler for Handler {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod turn_tests;

@@ -165,7 +165,7 @@ pub(crate) async fn feeder(
                 if tokio::time::Instant::now() >= next {
                     next += pace;
                     seq += 1;
-                    if node.publish(payload(seq)) {
+                    if node.publish_offered(payload(seq)) {
                         published.fetch_add(1, Ordering::Relaxed);
                         mine += 1;
                     }
@@ -176,7 +176,7 @@ pub(crate) async fn feeder(
                 }
             } else {
                 seq += 1;
-                if node.publish(payload(seq)) {
+                if node.publish_offered(payload(seq)) {
                     published.fetch_add(1, Ordering::Relaxed);
                     mine += 1;
                 }

@@ -229,6 +229,22 @@ impl Node {
         }
     }
 
+    /// Publishes `data` for the forward test's accounting: true when the message was queued
+    /// or refused by every full send queue. Ours counts a refused publish in the
+    /// `FailedMessages::publish` of its `SlowPeer` event, which the feeders add to their drops,
+    /// so it must be counted as published too (else drops exceed what was published).
+    /// libp2p-gossipsub feeders are not checkable: as [`Node::publish`].
+    pub(crate) fn publish_offered(&mut self, data: Vec<u8>) -> bool {
+        match self {
+            Node::Ours(s) => matches!(
+                s.behaviour_mut()
+                    .publish(gossipsub::IdentTopic::new(TOPIC), data),
+                Ok(_) | Err(gossipsub::PublishError::AllQueuesFull(_))
+            ),
+            Node::Theirs(..) => self.publish(data),
+        }
+    }
+
     pub(crate) async fn next_event(&mut self) -> Ev {
         fn index(data: &[u8]) -> u64 {
             let mut b = [0u8; 8];
