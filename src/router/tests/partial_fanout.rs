@@ -1,9 +1,10 @@
 //! Partial messages to chosen peers: `enable_partial` (a topic enabled without subscribing)
 //! and `publish_partial_to` (recipients given by the application).
 
+use super::partial::{add_partial_peer as peer, opts, partials_to};
 use super::*;
 use crate::partial::{Partial, PartialError, PartsForPeer, PublishPartialError};
-use crate::types::{Extensions, PartialMessage, SubscriptionOptions};
+use crate::types::PartialMessage;
 
 /// Eight one-byte parts; metadata: one byte, bit `i` when part `i` is held; parts travel as
 /// `(index, value)` pairs; metadata merges by union.
@@ -55,53 +56,6 @@ impl Partial for Bits {
 
 fn bits(group: &'static [u8], held: u8) -> Bits {
     Bits { group, held }
-}
-
-fn opts(requests: bool, supports: bool) -> SubscriptionOptions {
-    SubscriptionOptions {
-        requests_partial: requests,
-        supports_partial: supports,
-    }
-}
-
-/// Connects a meshsub-1.3 peer announcing the partial extension (if `extension`) and
-/// subscribed to `topic` with `options`.
-fn peer(
-    h: &mut Harness,
-    topic: &TopicHash,
-    options: SubscriptionOptions,
-    extension: bool,
-) -> PeerId {
-    let p = PeerId::random();
-    h.router.add_peer(h.now, p, false);
-    h.router.set_peer_kind(p, PeerKind::Gossipsubv1_3);
-    h.router.handle_rpc(
-        h.now,
-        p,
-        Rpc {
-            extensions: Some(Extensions {
-                partial_messages: extension,
-                test_extension: false,
-            }),
-            subscriptions: vec![Subscription {
-                options,
-                subscribe: true,
-                topic: topic.clone(),
-            }],
-            ..Rpc::default()
-        },
-    );
-    p
-}
-
-fn partials_to(actions: &[Action], to: PeerId) -> Vec<PartialMessage> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send { peer, rpc, .. } if *peer == to => rpc.partial.as_deref().cloned(),
-            _ => None,
-        })
-        .collect()
 }
 
 fn subscriptions_sent(actions: &[Action]) -> usize {
