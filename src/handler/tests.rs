@@ -386,10 +386,25 @@ async fn oversized_rpc_of_fitting_items_is_split_not_dropped() {
     assert_eq!(got, expected, "same topics, in order");
 }
 
-/// A peer that accepts our outbound streams (meshsub 1.1 only) and writes one byte on each:
-/// not a frame, only a protocol violation.
-struct Scribbler {
+/// A raw meshsub 1.1 peer: it accepts our outbound streams and, if `scribble`, writes one byte
+/// on each (not a frame, only a protocol violation); it opens `to_open` streams to us, one
+/// after the other, kept open and never written (each replaces the previous one at our side).
+struct RawPeer {
     streams: Vec<(libp2p::swarm::Stream, bool)>,
+    scribble: bool,
+    peer: Option<PeerId>,
+    to_open: usize,
+}
+
+impl RawPeer {
+    fn new(scribble: bool, to_open: usize) -> Self {
+        RawPeer {
+            streams: Vec::new(),
+            scribble,
+            peer: None,
+            to_open,
+        }
+    }
 }
 
 type ScribblerHandler = libp2p::swarm::handler::OneShotHandler<
@@ -408,28 +423,30 @@ fn scribbler_handler() -> ScribblerHandler {
     )
 }
 
-impl NetworkBehaviour for Scribbler {
+impl NetworkBehaviour for RawPeer {
     type ConnectionHandler = ScribblerHandler;
     type ToSwarm = ();
 
     fn handle_established_inbound_connection(
         &mut self,
         _: ConnectionId,
-        _: PeerId,
+        peer: PeerId,
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.peer = Some(peer);
         Ok(scribbler_handler())
     }
 
     fn handle_established_outbound_connection(
         &mut self,
         _: ConnectionId,
-        _: PeerId,
+        peer: PeerId,
         _: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.peer = Some(peer);
         Ok(scribbler_handler())
     }
 
@@ -448,12 +465,27 @@ impl NetworkBehaviour for Scribbler {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<(), THandlerInEvent<Self>>> {
         use futures::AsyncWrite;
-        for (stream, written) in &mut self.streams {
-            if !*written && let Poll::Ready(Ok(1)) = Pin::new(&mut *stream).poll_write(cx, &[0x05])
-            {
-                *written = true;
+        if let Some(peer) = self.peer
+            && self.to_open > 0
+        {
+            self.to_open -= 1;
+            return Poll::Ready(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: libp2p::swarm::NotifyHandler::Any,
+                event: libp2p::core::upgrade::ReadyUpgrade::new(StreamProtocol::new(
+                    "/meshsub/1.1.0",
+                )),
+            });
+        }
+        if self.scribble {
+            for (stream, written) in &mut self.streams {
+                if !*written
+                    && let Poll::Ready(Ok(1)) = Pin::new(&mut *stream).poll_write(cx, &[0x05])
+                {
+                    *written = true;
+                }
+                let _ = Pin::new(&mut *stream).poll_flush(cx);
             }
-            let _ = Pin::new(&mut *stream).poll_flush(cx);
         }
         Poll::Pending
     }
@@ -473,9 +505,7 @@ async fn a_byte_written_on_our_outbound_stream_replaces_it() {
                 .multiplex(yamux::Config::default())
         })
         .expect("transport")
-        .with_behaviour(|_| Scribbler {
-            streams: Vec::new(),
-        })
+        .with_behaviour(|_| RawPeer::new(true, 0))
         .expect("behaviour")
         .build();
     let addr: Multiaddr = format!("/memory/{}", rand::random::<u64>())
@@ -499,71 +529,6 @@ async fn a_byte_written_on_our_outbound_stream_replaces_it() {
     assert_eq!(reason, "remote wrote on our outbound stream");
 }
 
-/// A peer that opens a new gossipsub stream to us whenever told to, and never writes a frame.
-struct Reopener {
-    streams: Vec<libp2p::swarm::Stream>,
-    peer: Option<PeerId>,
-    to_open: usize,
-}
-
-impl NetworkBehaviour for Reopener {
-    type ConnectionHandler = ScribblerHandler;
-    type ToSwarm = ();
-
-    fn handle_established_inbound_connection(
-        &mut self,
-        _: ConnectionId,
-        peer: PeerId,
-        _: &Multiaddr,
-        _: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.peer = Some(peer);
-        Ok(scribbler_handler())
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        _: ConnectionId,
-        peer: PeerId,
-        _: &Multiaddr,
-        _: Endpoint,
-        _: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.peer = Some(peer);
-        Ok(scribbler_handler())
-    }
-
-    fn on_swarm_event(&mut self, _: FromSwarm) {}
-
-    fn on_connection_handler_event(
-        &mut self,
-        _: PeerId,
-        _: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
-        if let Ok(stream) = event {
-            // Kept open: each new one replaces the previous at the remote.
-            self.streams.push(stream);
-        }
-    }
-
-    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<(), THandlerInEvent<Self>>> {
-        if let Some(peer) = self.peer
-            && self.to_open > 0
-        {
-            self.to_open -= 1;
-            return Poll::Ready(ToSwarm::NotifyHandler {
-                peer_id: peer,
-                handler: libp2p::swarm::NotifyHandler::Any,
-                event: libp2p::core::upgrade::ReadyUpgrade::new(StreamProtocol::new(
-                    "/meshsub/1.1.0",
-                )),
-            });
-        }
-        Poll::Pending
-    }
-}
-
 /// A peer that keeps opening inbound streams without ever sending a frame on them is given up
 /// on after [`MAX_INBOUND_STREAMS_WITHOUT_FRAME`] streams, as our outbound side gives up after
 /// failures in a row: it costs a protocol negotiation each time and carries nothing.
@@ -579,11 +544,7 @@ async fn inbound_streams_without_frames_are_bounded() {
                 .multiplex(yamux::Config::default())
         })
         .expect("transport")
-        .with_behaviour(|_| Reopener {
-            streams: Vec::new(),
-            peer: None,
-            to_open: 50,
-        })
+        .with_behaviour(|_| RawPeer::new(false, 50))
         .expect("behaviour")
         .build();
     let addr: Multiaddr = format!("/memory/{}", rand::random::<u64>())
