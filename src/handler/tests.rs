@@ -491,12 +491,9 @@ impl NetworkBehaviour for RawPeer {
     }
 }
 
-/// Data on our outbound stream means the remote does not read it as gossipsub (it closed or
-/// misuses its side): the stream is replaced even when the data is not a whole frame.
-#[tokio::test]
-async fn a_byte_written_on_our_outbound_stream_replaces_it() {
-    let mut ours = swarm(&all());
-    let mut scribbler = SwarmBuilder::with_new_identity()
+/// A swarm of `peer` on the memory transport, dialled by `ours`.
+fn raw_peer_dialled_by(ours: &mut Swarm<TestBehaviour>, peer: RawPeer) -> Swarm<RawPeer> {
+    let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| {
             MemoryTransport::default()
@@ -505,14 +502,23 @@ async fn a_byte_written_on_our_outbound_stream_replaces_it() {
                 .multiplex(yamux::Config::default())
         })
         .expect("transport")
-        .with_behaviour(|_| RawPeer::new(true, 0))
+        .with_behaviour(|_| peer)
         .expect("behaviour")
         .build();
     let addr: Multiaddr = format!("/memory/{}", rand::random::<u64>())
         .parse()
         .expect("addr");
-    scribbler.listen_on(addr.clone()).expect("listen");
+    swarm.listen_on(addr.clone()).expect("listen");
     ours.dial(addr).expect("dial");
+    swarm
+}
+
+/// Data on our outbound stream means the remote does not read it as gossipsub (it closed or
+/// misuses its side): the stream is replaced even when the data is not a whole frame.
+#[tokio::test]
+async fn a_byte_written_on_our_outbound_stream_replaces_it() {
+    let mut ours = swarm(&all());
+    let mut scribbler = raw_peer_dialled_by(&mut ours, RawPeer::new(true, 0));
     let reason = run(async {
         loop {
             tokio::select! {
@@ -535,23 +541,7 @@ async fn a_byte_written_on_our_outbound_stream_replaces_it() {
 #[tokio::test]
 async fn inbound_streams_without_frames_are_bounded() {
     let mut ours = swarm(&all());
-    let mut reopener = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_other_transport(|key| {
-            MemoryTransport::default()
-                .upgrade(Version::V1)
-                .authenticate(plaintext::Config::new(key))
-                .multiplex(yamux::Config::default())
-        })
-        .expect("transport")
-        .with_behaviour(|_| RawPeer::new(false, 50))
-        .expect("behaviour")
-        .build();
-    let addr: Multiaddr = format!("/memory/{}", rand::random::<u64>())
-        .parse()
-        .expect("addr");
-    reopener.listen_on(addr.clone()).expect("listen");
-    ours.dial(addr).expect("dial");
+    let mut reopener = raw_peer_dialled_by(&mut ours, RawPeer::new(false, 50));
     let streams = run(async {
         loop {
             tokio::select! {
