@@ -223,3 +223,27 @@ fn attack_at_dawn_filling_meshes_to_d_hi_holds_them_until_p3_activates() {
     assert_eq!(report.attack.delivery_ratio(), 1.0, "{report}");
     assert_eq!(report.observed.honest_ever_graylisted, 0, "{report}");
 }
+
+/// The reference run is the attack run's honest network without attackers: until the
+/// attackers connect, both publish and deliver the same messages at the same times. Before,
+/// the outsiders' keys, regions and subscriptions were drawn from the honest nodes' random
+/// streams, so the reference run was another network altogether (different graph, latencies
+/// and router seeds) and every "attack vs reference" difference mixed in that one.
+#[test]
+fn the_reference_run_matches_the_attack_run_until_the_attack() {
+    let config = AttackConfig::small(Scenario::SybilSpam);
+    let attack_at = config.attack_at;
+    let report = gossipsub::sim::attacks::run(&config);
+    let baseline = report.baseline.as_ref().expect("a reference run");
+    let before = |r: &gossipsub::sim::Results| {
+        r.messages
+            .iter()
+            // Delivered (within about 80 ms) before the attackers connect.
+            .filter(|m| m.published_at + Duration::from_secs(1) < attack_at)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (before(&report.attack), before(baseline));
+    assert!(!a.is_empty(), "messages are published before the attack");
+    assert_eq!(a, b);
+}

@@ -122,6 +122,9 @@ pub struct Network {
     work_rng: StdRng,
     topo_rng: StdRng,
     seed_rng: StdRng,
+    /// Every draw about outsiders (keys, regions, subscriptions, router seeds, latencies of
+    /// their links).
+    outsider_rng: StdRng,
     out: Vec<NodeOutput>,
     /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
     batches: Vec<(u32, Batch)>,
@@ -161,16 +164,30 @@ impl Network {
         let link_rng = StdRng::seed_from_u64(master.r#gen());
         let mut work_rng = StdRng::seed_from_u64(master.r#gen());
         let mut seed_rng = StdRng::seed_from_u64(master.r#gen());
+        // Everything about outsiders is drawn from a stream of its own, so the honest network
+        // (keys, regions, subscriptions, graph, latencies, router seeds) is the same with or
+        // without them: an attack run and its reference run differ only by the attack.
+        let mut outsider_rng = StdRng::seed_from_u64(master.r#gen());
         let keypairs: Vec<Keypair> = (0..n)
-            .map(|_| {
-                let mut secret: [u8; 32] = seed_rng.r#gen();
+            .map(|i| {
+                let rng = if i < honest {
+                    &mut seed_rng
+                } else {
+                    &mut outsider_rng
+                };
+                let mut secret: [u8; 32] = rng.r#gen();
                 Keypair::ed25519_from_bytes(&mut secret).expect("32 bytes are a valid key")
             })
             .collect();
         let peer_ids: Vec<PeerId> = keypairs.iter().map(|k| k.public().to_peer_id()).collect();
         let mut index = HashMap::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8));
         index.extend(peer_ids.iter().enumerate().map(|(i, p)| (*p, i as u32)));
-        let regions = assign_regions(&mut topo_rng, n, cfg.link.latency.regions());
+        let mut regions = assign_regions(&mut topo_rng, honest, cfg.link.latency.regions());
+        regions.extend(assign_regions(
+            &mut outsider_rng,
+            n - honest,
+            cfg.link.latency.regions(),
+        ));
         let topic_count = cfg.workload.topics.max(1);
         let topics: Vec<TopicHash> = (0..topic_count)
             .map(|i| TopicHash::from(topic_name(i)))
@@ -185,9 +202,14 @@ impl Network {
         let mut is_publisher = vec![false; n];
         let mut subscribed = vec![false; n * topic_count];
         for node in 0..n {
+            let rng = if node < honest {
+                &mut work_rng
+            } else {
+                &mut outsider_rng
+            };
             for t in 0..topic_count {
                 subscribed[node * topic_count + t] =
-                    work_rng.gen_bool(cfg.workload.subscribe_fraction.clamp(0.0, 1.0));
+                    rng.gen_bool(cfg.workload.subscribe_fraction.clamp(0.0, 1.0));
             }
         }
         for p in &publishers {
@@ -229,6 +251,7 @@ impl Network {
             work_rng,
             topo_rng,
             seed_rng,
+            outsider_rng,
             out: Vec::new(),
             batches: Vec::new(),
             pool: Vec::new(),
@@ -369,7 +392,11 @@ impl Network {
         let init = NodeInit {
             index: i,
             keypair: self.keypairs[i].clone(),
-            seed: self.seed_rng.r#gen(),
+            seed: if i < self.honest {
+                self.seed_rng.r#gen()
+            } else {
+                self.outsider_rng.r#gen()
+            },
             config: self.router_config.clone(),
             signed: self.cfg.preset.signed(),
             now: self.instant(),
@@ -399,8 +426,13 @@ impl Network {
     /// Connects `a` (dialer) and `b`, both online.
     fn connect(&mut self, a: u32, b: u32) {
         let (ai, bi) = (a as usize, b as usize);
+        let rng = if ai < self.honest && bi < self.honest {
+            &mut self.topo_rng
+        } else {
+            &mut self.outsider_rng
+        };
         let latency = self.cfg.link.latency.sample(
-            &mut self.topo_rng,
+            rng,
             usize::from(self.regions[ai]),
             usize::from(self.regions[bi]),
         );
