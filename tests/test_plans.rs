@@ -133,10 +133,30 @@ fn mixed_network_of_ours_and_libp2p_gossipsub_reaches_every_node() {
             "2",
             "--seed",
             "1",
+            "--paths",
         ],
     );
     let field = |name: &str| summary_field(&text, name);
     assert_eq!(field("nodes"), "8", "{stdout}");
+    // --paths: every delivery (4 scored messages to 7 nodes each, plus any publisher echoes)
+    // falls on a path, and both implementations appear as receivers.
+    let all_paths = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("| all | all | all | all | "))
+        .and_then(|rest| rest.split(" |").next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(
+        all_paths.is_some_and(|n| n >= 28),
+        "per-path table counts every delivery:\n{stdout}"
+    );
+    for receiver in ["ours", "libp2p-gossipsub"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with("| ")
+                && l.split(" | ").nth(3) == Some(receiver)
+                && !l.starts_with("| all")),
+            "a per-path row with receiver {receiver}:\n{stdout}"
+        );
+    }
     assert_eq!(
         field("messages"),
         "4",
