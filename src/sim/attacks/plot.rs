@@ -288,33 +288,18 @@ fn mesh_panel(
             f64::from(num) / f64::from(den) * 100.0
         }
     };
-    let mesh: Vec<(f64, f64)> = samples
-        .iter()
-        .map(|s| {
-            (
-                s.at.as_secs_f64(),
-                share(s.attacker_mesh_slots, s.mesh_slots),
-            )
-        })
-        .collect();
-    let graylisted: Vec<(f64, f64)> = samples
-        .iter()
-        .map(|s| {
-            (
-                s.at.as_secs_f64(),
-                share(s.attackers_graylisted, s.attacker_connections),
-            )
-        })
-        .collect();
-    let negative: Vec<(f64, f64)> = samples
-        .iter()
-        .map(|s| {
-            (
-                s.at.as_secs_f64(),
-                share(s.attackers_negative, s.attacker_connections),
-            )
-        })
-        .collect();
+    // One percentage per sample: `part(s)` of `whole(s)`.
+    let series = |part: fn(&super::AttackSample) -> u32,
+                  whole: fn(&super::AttackSample) -> u32|
+     -> Vec<(f64, f64)> {
+        samples
+            .iter()
+            .map(|s| (s.at.as_secs_f64(), share(part(s), whole(s))))
+            .collect()
+    };
+    let mesh = series(|s| s.attacker_mesh_slots, |s| s.mesh_slots);
+    let graylisted = series(|s| s.attackers_graylisted, |s| s.attacker_connections);
+    let negative = series(|s| s.attackers_negative, |s| s.attacker_connections);
     let mut chart = ChartBuilder::on(area)
         .margin(10)
         .caption(
