@@ -37,7 +37,7 @@ pub struct AttackArgs {
     #[arg(long, default_value = "180s", value_parser = super::parse_duration)]
     pub attack_duration: Duration,
     /// Use the small configuration of the tests (`AttackConfig::small`: 60 honest nodes, 15
-    /// sybils, compressed 60 s timeline) instead; only --seed, --sybils and
+    /// sybils, compressed 60 s timeline) instead; only --seed, --sybils, --p3-scale and
     /// --opportunistic-graft apply.
     #[arg(long)]
     pub attack_small: bool,
@@ -45,10 +45,17 @@ pub struct AttackArgs {
     /// heartbeats when their mesh's median score is below 10 (default: every 60, below 0).
     #[arg(long)]
     pub opportunistic_graft: bool,
+    /// Scale honest nodes' P3 by this factor: threshold and cap times it, P3 and P3b weights
+    /// divided by its square (`AttackConfig::p3_scale`). Default: the run's message rate
+    /// against the evaluation's 120 msg/s times P3's activation against 90 s; 1 keeps the
+    /// evaluation's parameters unchanged.
+    #[arg(long)]
+    pub p3_scale: Option<f64>,
 }
 
 fn config(args: &AttackArgs, scenario: Scenario, nodes: usize, seed: u64) -> AttackConfig {
-    let c = base_config(args, scenario, nodes, seed);
+    let mut c = base_config(args, scenario, nodes, seed);
+    c.p3_scale = args.p3_scale;
     if args.opportunistic_graft {
         c.with_evaluation_oppgraft()
     } else {

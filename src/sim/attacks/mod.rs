@@ -26,7 +26,8 @@ use rand::{Rng, SeedableRng};
 
 pub use observe::{AttackSample, Observed};
 pub use params::{
-    BEHAVIOUR_PENALTY_WEIGHT, evaluation_config, evaluation_score, evaluation_topic_params,
+    BEHAVIOUR_PENALTY_WEIGHT, EVALUATION_ACTIVATION, EVALUATION_P3_THRESHOLD, EVALUATION_RATE,
+    evaluation_config, evaluation_score, evaluation_topic_params,
 };
 pub use plot::plot_attack_timeline;
 pub use sybil::{INVALID_MARKER, Strategy, Sybil, SybilConfig};
@@ -181,6 +182,10 @@ pub struct AttackConfig {
     /// evaluation's default is (0, 60); its `-oppgraft` variants use (10, 10)
     /// ([`AttackConfig::with_evaluation_oppgraft`]).
     pub opportunistic_graft: (f64, u64),
+    /// How honest nodes scale the evaluation's P3 and P3b parameters to this run's workload
+    /// ([`AttackConfig::p3_scale`]); `None` (the default): by rate and activation time.
+    /// `Some(1.0)` keeps the evaluation's parameters as they are.
+    pub p3_scale: Option<f64>,
 }
 
 impl AttackConfig {
@@ -199,23 +204,28 @@ impl AttackConfig {
             },
             sybil_degree: 100,
             publishers: 100,
-            total_rate: 120.0,
+            total_rate: EVALUATION_RATE,
             message_size: 2048,
             warmup: Duration::from_secs(30),
             duration: Duration::from_secs(180),
             drain: Duration::from_secs(30),
             attack_at: Duration::from_secs(60),
             flash_at: Duration::from_secs(120),
-            activation: Duration::from_secs(90),
+            activation: EVALUATION_ACTIVATION,
             degraded_links: scenario == Scenario::Degradation,
             seed: 1,
             opportunistic_graft: (0.0, 60),
+            p3_scale: None,
         }
     }
 
-    /// A small version for tests: 60 honest nodes, 15 sybils with 30 connections each, 6
+    /// A small version for tests: 60 honest nodes, 15 sybils with 30 connections each, 20
     /// publishers at 8 msg/s in total, 60 s of simulated time; the timeline is compressed
-    /// (attack at 15 s, covert flash at 30 s, P3 active 20 s after a GRAFT).
+    /// (attack at 15 s, covert flash at 30 s, P3 active 20 s after a GRAFT) and P3 is scaled
+    /// to it ([`AttackConfig::p3_scale`]). With fixed link latencies each publisher's messages
+    /// reach a node first through the same mesh peer, so P3 credits a mesh peer per
+    /// publisher it is first for: with the evaluation's share of publishers (6 here) about
+    /// one honest mesh link in ten was first for none and was pruned when P3 activated.
     pub fn small(scenario: Scenario) -> Self {
         AttackConfig {
             honest: 60,
@@ -225,7 +235,7 @@ impl AttackConfig {
                 15
             },
             sybil_degree: 30,
-            publishers: 6,
+            publishers: 20,
             total_rate: 8.0,
             warmup: Duration::from_secs(10),
             duration: Duration::from_secs(45),
@@ -253,6 +263,26 @@ impl AttackConfig {
             s if s.connects_at_start() => Duration::ZERO,
             _ => self.attack_at,
         }
+    }
+
+    /// The factor `s` by which honest nodes scale P3 (mesh message deliveries) to this run's
+    /// workload: [`AttackConfig::p3_scale`] if set, else the run's rate against the
+    /// evaluation's [`EVALUATION_RATE`] times its P3 activation against
+    /// [`EVALUATION_ACTIVATION`] (1 for the evaluation's own setup). P3 counts a mesh peer's
+    /// first and near-first deliveries, so its threshold (10) and cap (400) only keep their
+    /// meaning, the same share of a mesh peer's expected deliveries by the time P3 activates,
+    /// when they move with rate x activation; both are multiplied by `s`, and the P3 and P3b
+    /// weights divided by `s`² so that a silent mesh peer (a deficit of the whole threshold)
+    /// costs what it costs in the evaluation. Unscaled, the small setup (8 msg/s, P3 active
+    /// after 20 s) would ask each mesh peer to be first in 6 % of all messages (0.14 % in the
+    /// evaluation): honest peers that mostly receive from us are pruned and scored negative,
+    /// and meshes thin out (`--p3-scale 1` shows it).
+    pub fn p3_scale(&self) -> f64 {
+        self.p3_scale.unwrap_or_else(|| {
+            let rate = self.total_rate / EVALUATION_RATE;
+            let activation = self.activation.as_secs_f64() / EVALUATION_ACTIVATION.as_secs_f64();
+            rate * activation
+        })
     }
 
     /// The same setup (links included) without attackers.
@@ -341,7 +371,16 @@ fn honest_node(init: &NodeInit, topics: &[TopicHash], config: &AttackConfig) -> 
         init.now,
     )
     .expect("the evaluation's configuration is valid");
-    let (params, mut thresholds) = evaluation_score(topics, config.activation);
+    let (mut params, mut thresholds) = evaluation_score(topics, config.activation);
+    let scale = config.p3_scale();
+    if scale > 0.0 && scale.is_finite() {
+        for topic in params.topics.values_mut() {
+            topic.mesh_message_deliveries_threshold *= scale;
+            topic.mesh_message_deliveries_cap *= scale;
+            topic.mesh_message_deliveries_weight /= scale * scale;
+            topic.mesh_failure_penalty_weight /= scale * scale;
+        }
+    }
     thresholds.opportunistic_graft_threshold = graft_threshold;
     router
         .with_peer_score(params, thresholds)

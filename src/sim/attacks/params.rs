@@ -32,6 +32,16 @@ pub(crate) fn evaluation_builder() -> ConfigBuilder {
     builder
 }
 
+/// The evaluation's total message rate (the "blocks" topic, 120 msg/s).
+pub const EVALUATION_RATE: f64 = 120.0;
+
+/// The evaluation's P3 activation as these runs count it: 1 min plus the 30 s warm-up.
+pub const EVALUATION_ACTIVATION: Duration = Duration::from_secs(90);
+
+/// The evaluation's P3 threshold (mesh message deliveries), for [`EVALUATION_RATE`] and
+/// [`EVALUATION_ACTIVATION`]; see `AttackConfig::p3_scale` for other workloads.
+pub const EVALUATION_P3_THRESHOLD: f64 = 10.0;
+
 /// The evaluation's topic parameters ("blocks" topic, 120 msg/s). `activation` is P3's
 /// activation time; the test plans add the warm-up to their 1 min.
 pub fn evaluation_topic_params(activation: Duration) -> TopicScoreParams {
@@ -46,7 +56,7 @@ pub fn evaluation_topic_params(activation: Duration) -> TopicScoreParams {
         mesh_message_deliveries_weight: -0.25,
         mesh_message_deliveries_decay: 0.997,
         mesh_message_deliveries_cap: 400.0,
-        mesh_message_deliveries_threshold: 10.0,
+        mesh_message_deliveries_threshold: EVALUATION_P3_THRESHOLD,
         mesh_message_deliveries_window: Duration::from_millis(5),
         mesh_message_deliveries_activation: activation,
         mesh_failure_penalty_weight: -0.25,
@@ -109,6 +119,23 @@ mod tests {
         assert!(attack.sim_config().link.loss > 0.0);
         let plain = AttackConfig::small(Scenario::Censorship).baseline();
         assert_eq!(plain.sim_config().link.loss, 0.0);
+    }
+
+    #[test]
+    fn p3_scale_is_one_at_the_evaluations_size_and_follows_rate_and_activation() {
+        use crate::sim::attacks::{AttackConfig, Scenario};
+        assert_eq!(
+            AttackConfig::evaluation(Scenario::Censorship).p3_scale(),
+            1.0
+        );
+        let small = AttackConfig::small(Scenario::Censorship);
+        let expected = 8.0 / 120.0 * (20.0 / 90.0);
+        assert!((small.p3_scale() - expected).abs() < 1e-12);
+        let mut unscaled = small.clone();
+        unscaled.p3_scale = Some(1.0);
+        assert_eq!(unscaled.p3_scale(), 1.0);
+        // The baseline of a run keeps its scale.
+        assert_eq!(small.baseline().p3_scale(), small.p3_scale());
     }
 
     #[test]
