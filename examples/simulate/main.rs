@@ -10,6 +10,8 @@
 //!
 //! `--runs N` runs seeds `seed .. seed + N` (or `--seeds 1,5,9` those seeds) as independent
 //! runs on `--threads` threads: each run's results are exactly those of running it alone.
+//! `--threads-per-run N` splits each run's nodes into N partitions run in parallel (default:
+//! every core for a single run); the results are the same for every N.
 //! Each run then writes into `--out/seed-<seed>/`, and a table compares the runs.
 //!
 //! `--attack <name>` (or `--attack all`) runs the attack suite instead (see
@@ -105,6 +107,11 @@ struct Args {
     /// Threads for independent runs (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Threads within each run: its nodes are split into this many partitions run in
+    /// parallel (default: available cores for a single run, 1 with several runs). The
+    /// results are identical for every value.
+    #[arg(long)]
+    threads_per_run: Option<usize>,
     /// Number of publishing nodes.
     #[arg(long, default_value_t = 10)]
     publishers: usize,
@@ -252,6 +259,7 @@ fn main() -> anyhow::Result<()> {
         validation,
         idontwant: !args.no_idontwant,
         idontwant_merge_bytes: args.idontwant_merge_bytes,
+        threads: 1,
     };
     let seeds: Vec<u64> = if args.seeds.is_empty() {
         (0..args.runs.max(1)).map(|k| args.seed + k).collect()
@@ -265,10 +273,16 @@ fn main() -> anyhow::Result<()> {
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
+    let threads_per_run = args.threads_per_run.unwrap_or(if seeds.len() > 1 {
+        1
+    } else {
+        threads
+    });
     let configs: Vec<SimConfig> = seeds
         .iter()
         .map(|seed| SimConfig {
             seed: *seed,
+            threads: threads_per_run,
             ..cfg.clone()
         })
         .collect();
@@ -312,11 +326,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{:<28} {:.2} s ({} run(s) on {} thread(s))",
+        "{:<28} {:.2} s ({} run(s) on {} thread(s), {} thread(s) per run)",
         "wall time",
         wall.as_secs_f64(),
         all.len(),
-        threads.min(all.len())
+        threads.min(all.len()),
+        threads_per_run
     );
     if args.memory {
         let (seen, cached) = memory::report(10_000, args.size);

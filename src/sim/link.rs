@@ -50,6 +50,23 @@ impl LatencyModel {
         }
     }
 
+    /// The smallest base latency a link can draw, in nanoseconds: the lookahead of parallel
+    /// execution (jitter and upload time only add to it).
+    pub(crate) fn min_latency(&self) -> u64 {
+        match self {
+            LatencyModel::Fixed(d) => nanos(*d),
+            LatencyModel::Uniform { min, .. } => nanos(*min),
+            LatencyModel::Regions(m) => {
+                let k = self.regions();
+                (0..k)
+                    .flat_map(|a| (0..k).map(move |b| (a, b)))
+                    .map(|(a, b)| m.get(a).and_then(|row| row.get(b)).map_or(0, |d| nanos(*d)))
+                    .min()
+                    .unwrap_or(0)
+            }
+        }
+    }
+
     /// Draws the base latency of a link between nodes in regions `a` and `b`, in nanoseconds.
     pub(crate) fn sample(&self, rng: &mut StdRng, a: usize, b: usize) -> u64 {
         match self {

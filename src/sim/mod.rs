@@ -35,10 +35,12 @@ mod metrics;
 mod network;
 mod node;
 mod parallel;
+mod partition;
 mod plot;
 mod queue;
 mod results;
 mod topology;
+mod window;
 
 pub use config::{Preset, SimConfig, ValidationDelay, WorkloadConfig};
 pub use link::{DEFAULT_REGION_MATRIX_MS, LatencyModel, LinkConfig};

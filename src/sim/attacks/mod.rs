@@ -181,6 +181,9 @@ pub struct AttackConfig {
     /// evaluation's default is (0, 60); its `-oppgraft` variants use (10, 10)
     /// ([`AttackConfig::with_evaluation_oppgraft`]).
     pub opportunistic_graft: (f64, u64),
+    /// Threads each run uses ([`SimConfig::threads`]; the results do not depend on it).
+    /// Default 1.
+    pub threads: usize,
 }
 
 impl AttackConfig {
@@ -210,6 +213,7 @@ impl AttackConfig {
             degraded_links: scenario == Scenario::Degradation,
             seed: 1,
             opportunistic_graft: (0.0, 60),
+            threads: 1,
         }
     }
 
@@ -299,6 +303,7 @@ impl AttackConfig {
             duration: self.duration,
             drain: self.drain,
             sample_interval: Duration::from_secs(1),
+            threads: self.threads,
             ..SimConfig::default()
         }
     }
