@@ -167,6 +167,19 @@ mod tests {
         assert_eq!(q.peek_time(), Some(7));
     }
 
+    /// Events at one instant come out by creator, then by the creator's count, whatever
+    /// the order they were pushed in.
+    #[test]
+    fn keyed_events_order_by_time_creator_and_count() {
+        let mut q = EventQueue::new();
+        q.push_keyed(5, 2, 0, "c");
+        q.push_keyed(5, 1, 7, "b");
+        q.push_keyed(9, 0, 0, "d");
+        q.push_keyed(5, 1, 3, "a");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec![(5, "a"), (5, "b"), (5, "c"), (9, "d")]);
+    }
+
     /// The calendar queue pops exactly what a binary heap of (time, sequence) pops, with
     /// pushes interleaved with pops at the current time, inside the ring, beyond it and
     /// after long gaps.

@@ -115,3 +115,67 @@ impl Network {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sim::{LatencyModel, LinkConfig};
+
+    fn cfg(threads: usize, latency: LatencyModel) -> SimConfig {
+        SimConfig {
+            threads,
+            link: LinkConfig {
+                latency,
+                ..LinkConfig::default()
+            },
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn partitions_follow_threads_nodes_and_lookahead() {
+        let ms = |m| LatencyModel::Fixed(Duration::from_millis(m));
+        assert_eq!(partitions(&cfg(3, ms(10)), 100), 3);
+        assert_eq!(partitions(&cfg(1, ms(10)), 100), 1);
+        // At most one partition per node.
+        assert_eq!(partitions(&cfg(8, ms(10)), 5), 5);
+        assert!(partitions(&cfg(0, ms(10)), 100) >= 1);
+        // A link without latency leaves no lookahead: one partition.
+        assert_eq!(partitions(&cfg(4, ms(0)), 100), 1);
+        let uniform = LatencyModel::Uniform {
+            min: Duration::ZERO,
+            max: Duration::from_millis(5),
+        };
+        assert_eq!(partitions(&cfg(4, uniform), 100), 1);
+        // A region matrix with a short row gives that pair no latency.
+        let ragged = LatencyModel::Regions(vec![
+            vec![Duration::from_millis(5), Duration::from_millis(5)],
+            vec![Duration::from_millis(5)],
+        ]);
+        assert_eq!(partitions(&cfg(4, ragged), 100), 1);
+        assert_eq!(
+            partitions(&cfg(4, LatencyModel::default_regions()), 100),
+            4
+        );
+    }
+
+    /// The partitions of a network cover every node once, in order.
+    #[test]
+    fn partitions_cover_every_node() {
+        for (nodes, threads) in [(10, 3), (9, 3), (7, 7), (100, 2), (5, 8)] {
+            let net = Network::new(SimConfig {
+                nodes,
+                threads,
+                ..SimConfig::default()
+            });
+            let block = net.shared.block;
+            assert_eq!(net.lanes.len(), nodes.div_ceil(block));
+            assert!(net.lanes.len() <= threads);
+            for node in 0..nodes {
+                assert!(net.shared.partition_of(node as u32) < net.lanes.len());
+            }
+        }
+    }
+}
