@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use gossipsub::sim::{
-    LatencyModel, LinkConfig, Preset, Results, SimConfig, TopologyConfig, ValidationDelay,
+    LatencyModel, LinkConfig, Network, Preset, Results, SimConfig, TopologyConfig, ValidationDelay,
     WorkloadConfig, plot_duplicates, plot_latency_cdf, run_many,
 };
 
@@ -112,6 +112,10 @@ struct Args {
     /// results are identical for every value.
     #[arg(long)]
     threads_per_run: Option<usize>,
+    /// For a single run: measure each thread's CPU time per window and print the critical
+    /// path (the wall time on idle cores) and the speed-up it allows.
+    #[arg(long)]
+    profile_parallel: bool,
     /// Number of publishing nodes.
     #[arg(long, default_value_t = 10)]
     publishers: usize,
@@ -287,7 +291,13 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let wall = Instant::now();
-    let all = run_many(configs, threads);
+    let (all, profile) = match configs.as_slice() {
+        [config] if args.profile_parallel => {
+            let (results, profile) = Network::new(config.clone()).run_profiled();
+            (vec![results], Some(profile))
+        }
+        _ => (run_many(configs, threads), None),
+    };
     let wall = wall.elapsed();
     let several = all.len() > 1;
     for (seed, results) in seeds.iter().zip(&all) {
@@ -333,6 +343,20 @@ fn main() -> anyhow::Result<()> {
         threads.min(all.len()),
         threads_per_run
     );
+    if let Some(p) = profile {
+        println!(
+            "{:<28} {} partitions, {} windows: CPU {:.2} s (serial {:.2} s, in windows {:.2} s), \
+             critical path {:.2} s, speed-up {:.2}",
+            "parallel profile",
+            p.partitions,
+            p.windows,
+            p.total().as_secs_f64(),
+            p.serial.as_secs_f64(),
+            p.parallel.as_secs_f64(),
+            p.critical_path().as_secs_f64(),
+            p.speedup()
+        );
+    }
     if args.memory {
         let (seen, cached) = memory::report(10_000, args.size);
         println!("{:<28} {seen:.0} B", "bytes per seen entry");

@@ -51,3 +51,4 @@ pub use parallel::{run_many, run_many_with};
 pub use plot::{PlotResult, plot_duplicates, plot_latency_cdf};
 pub use results::{Latency, MeshSample, MessageResult, Results};
 pub use topology::TopologyConfig;
+pub use window::ParallelProfile;

@@ -7,6 +7,7 @@
 //! on the calling thread, at their exact time, before any node event of that time.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use web_time::Instant;
@@ -20,7 +21,7 @@ use super::config::{SimConfig, topic_name};
 use super::link::{Link, nanos};
 use super::metrics::{Registry, merge};
 use super::node::{HonestNode, NodeBehaviour, NodeInit};
-use super::partition::{Lane, NodeState, Part, Shared};
+use super::partition::{NodeState, Part, Partition, Shared};
 use super::queue::EventQueue;
 use super::results::{MeshSample, Results};
 use super::topology::{assign_regions, pick_peers, random_graph};
@@ -57,14 +58,17 @@ pub(super) enum Global {
 /// clock: the same [`SimConfig`] gives identical [`Results`], whatever
 /// [`SimConfig::threads`] is.
 pub struct Network {
-    pub(super) shared: Shared,
+    /// Shared with the worker threads during a window; only this thread holds it between
+    /// windows (see [`Network::shared_mut`]).
+    pub(super) shared: Arc<Shared>,
     pub(super) now: u64,
     pub(super) end: u64,
     pub(super) publish_end: u64,
     factory: NodeFactory,
-    pub(super) nodes: Vec<Box<dyn NodeBehaviour>>,
-    pub(super) state: Vec<NodeState>,
-    pub(super) lanes: Vec<Lane>,
+    /// The partitions, in node order.
+    pub(super) parts: Vec<Partition>,
+    /// Nodes in the network (honest and outsiders).
+    n: usize,
     /// Global events, in (time, scheduling order).
     pub(super) global: EventQueue<Global>,
     router_config: Config,
@@ -90,6 +94,8 @@ pub struct Network {
     /// Connections scheduled before the run: (time, dialer, listener).
     scheduled: Vec<(u64, u32, u32)>,
     observer: Option<Observer>,
+    /// Measured work split, when profiling ([`Network::run_profiled`]).
+    pub(super) profile: Option<super::window::ParallelProfile>,
 }
 
 impl Network {
@@ -170,8 +176,7 @@ impl Network {
         let npub = publishers.len();
         // Every sender draws its links' loss and jitter from a generator of its own, so the
         // draws do not depend on the order in which partitions run.
-        let state = (0..n)
-            .map(|i| NodeState {
+        let mut state = (0..n).map(|i| NodeState {
                 timer: u64::MAX,
                 links: Vec::new(),
                 uplink_free: 0,
@@ -180,18 +185,18 @@ impl Network {
                     link_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 ),
                 created: 0,
-            })
-            .collect();
+        });
         let partitions = super::window::partitions(&cfg, n);
         let block = n.div_ceil(partitions).max(1);
-        let lanes = (0..n.div_ceil(block).max(1))
+        let parts = (0..n.div_ceil(block).max(1))
             .map(|p| {
                 let start = p * block;
-                Lane::new(start, block.min(n.saturating_sub(start)), n)
+                let len = block.min(n.saturating_sub(start));
+                Partition::new(start, len, n, state.by_ref().take(len).collect())
             })
             .collect();
         Network {
-            shared: Shared {
+            shared: Arc::new(Shared {
                 base: Instant::now(),
                 peer_ids,
                 index,
@@ -201,14 +206,13 @@ impl Network {
                 honest,
                 block,
                 cfg,
-            },
+            }),
             now: 0,
             end,
             publish_end,
             factory,
-            nodes: Vec::with_capacity(n),
-            state,
-            lanes,
+            parts,
+            n,
             global: EventQueue::new(),
             router_config,
             keypairs,
@@ -227,6 +231,7 @@ impl Network {
             graph_at: 0,
             scheduled: Vec::new(),
             observer: None,
+            profile: None,
         }
     }
 
@@ -260,14 +265,26 @@ impl Network {
     }
 
     /// Runs the whole simulation (warm-up, publishing, drain) and returns its results.
-    pub fn run(mut self) -> Results {
+    pub fn run(self) -> Results {
+        self.finish().0
+    }
+
+    /// Runs the simulation; returns its results and the profile, if profiling.
+    pub(super) fn finish(
+        mut self,
+    ) -> (Results, Option<super::window::ParallelProfile>) {
         self.start();
         self.run_loop();
         let simulated = Duration::from_nanos(self.end);
-        let events = self.events + self.lanes.iter().map(|l| l.events).sum::<u64>();
-        let parts = self.lanes.into_iter().map(|l| l.rec).collect();
-        let rec = merge(self.shared.registry, parts);
-        Results::build(rec, self.mesh, simulated, events)
+        let events = self.events + self.parts.iter().map(|p| p.lane.events).sum::<u64>();
+        let parts = self.parts.into_iter().map(|p| p.lane.rec).collect();
+        let shared = Arc::try_unwrap(self.shared)
+            .unwrap_or_else(|_| unreachable!("the worker threads have ended"));
+        let rec = merge(shared.registry, parts);
+        (
+            Results::build(rec, self.mesh, simulated, events),
+            self.profile,
+        )
     }
 
     /// Runs the global event due now.
@@ -285,7 +302,7 @@ impl Network {
             Global::Sample => self.sample(),
             Global::Connect(a, b) => {
                 let (ai, bi) = (a as usize, b as usize);
-                let linked = self.state[ai].links.iter().any(|l| l.peer == b);
+                let linked = self.node_state(ai).links.iter().any(|l| l.peer == b);
                 if self.shared.online[ai] && self.shared.online[bi] && ai != bi && !linked {
                     self.connect(a, b);
                 }
@@ -297,19 +314,22 @@ impl Network {
     /// The partition of node `node`, at the current time.
     pub(super) fn part(&mut self, node: usize) -> Part<'_> {
         let p = self.shared.partition_of(node as u32);
-        let block = self.shared.block;
-        let start = p * block;
-        let stop = (start + block).min(self.nodes.len());
-        let lane = &mut self.lanes[p];
-        lane.now = self.now;
-        lane.until = self.now;
-        Part {
-            shared: &self.shared,
-            start,
-            nodes: &mut self.nodes[start..stop],
-            state: &mut self.state[start..stop],
-            lane,
-        }
+        let part = &mut self.parts[p];
+        part.lane.now = self.now;
+        part.lane.until = self.now;
+        part.view(&self.shared)
+    }
+
+    /// The shared state, to change it between windows.
+    pub(super) fn shared_mut(&mut self) -> &mut Shared {
+        Arc::get_mut(&mut self.shared)
+            .expect("between windows, no worker thread holds the shared state")
+    }
+
+    /// Node `i`'s state.
+    fn node_state(&mut self, i: usize) -> &mut NodeState {
+        let p = self.shared.partition_of(i as u32);
+        self.parts[p].state(i)
     }
 
     fn instant(&self) -> Instant {
@@ -321,10 +341,11 @@ impl Network {
     }
 
     fn start(&mut self) {
-        let n = self.shared.cfg.nodes + self.shared.cfg.outsiders;
+        let n = self.n;
         for i in 0..n {
             let node = self.build_node(i);
-            self.nodes.push(node);
+            let p = self.shared.partition_of(i as u32);
+            self.parts[p].nodes.push(node);
         }
         for i in 0..n {
             self.subscribe_all(i);
@@ -440,7 +461,7 @@ impl Network {
             usize::from(self.regions[bi]),
         );
         for (from, to) in [(ai, b), (bi, a)] {
-            self.state[from].links.push(Link {
+            self.node_state(from).links.push(Link {
                 peer: to,
                 latency,
                 last_arrival: 0,
@@ -488,20 +509,22 @@ impl Network {
         match id {
             Some(id) => {
                 let tc = self.topic_count();
-                let (online, subscribed) = (&self.shared.online, &self.subscribed);
-                let expected = (0..self.shared.honest)
+                let (n, now, subscribed) = (self.n, self.now, &self.subscribed);
+                let shared = Arc::get_mut(&mut self.shared)
+                    .expect("between windows, no worker thread holds the shared state");
+                let online = &shared.online;
+                let expected = (0..shared.honest)
                     .filter(|n| *n != p && online[*n] && subscribed[n * tc + topic_index]);
-                let n = self.nodes.len();
-                self.shared.registry.published(
+                shared.registry.published(
                     id,
                     p as u32,
                     topic_index as u32,
-                    self.now,
+                    now,
                     n,
                     expected,
                 );
             }
-            None => self.shared.registry.publish_failures += 1,
+            None => self.shared_mut().registry.publish_failures += 1,
         }
     }
 
@@ -549,22 +572,25 @@ impl Network {
     /// Messages `node` had not delivered are no longer expected of it (in `topic`, or all).
     fn excuse(&mut self, node: usize, topic: Option<u32>) {
         let p = self.shared.partition_of(node as u32);
-        self.shared
-            .registry
-            .excuse(&self.lanes[p].rec, node, topic);
+        let shared = Arc::get_mut(&mut self.shared)
+            .expect("between windows, no worker thread holds the shared state");
+        shared.registry.excuse(&self.parts[p].lane.rec, node, topic);
     }
 
     fn leave(&mut self) {
         if let Some(node) = self.random_member() {
-            self.shared.online[node] = false;
-            self.shared.epoch[node] += 1;
-            self.state[node].timer = u64::MAX;
+            let shared = self.shared_mut();
+            shared.online[node] = false;
+            shared.epoch[node] += 1;
+            self.node_state(node).timer = u64::MAX;
             self.excuse(node, None);
-            let links = std::mem::take(&mut self.state[node].links);
+            let links = std::mem::take(&mut self.node_state(node).links);
             let gone = self.shared.peer_ids[node];
             for link in links {
                 let peer = link.peer as usize;
-                self.state[peer].links.retain(|l| l.peer != node as u32);
+                self.node_state(peer)
+                    .links
+                    .retain(|l| l.peer != node as u32);
                 self.part(peer)
                     .input(peer, |n, ctx| n.on_disconnect(ctx, gone));
             }
@@ -576,10 +602,12 @@ impl Network {
     }
 
     fn join(&mut self, node: usize) {
-        self.shared.online[node] = true;
-        self.state[node].uplink_free = self.now;
-        self.state[node].downlink_free = self.now;
-        self.nodes[node] = self.build_node(node);
+        self.shared_mut().online[node] = true;
+        let now = self.now;
+        self.node_state(node).uplink_free = now;
+        self.node_state(node).downlink_free = now;
+        let fresh = self.build_node(node);
+        *self.part(node).node(node) = fresh;
         self.subscribe_all(node);
         let online: Vec<u32> = (0..self.shared.cfg.nodes as u32)
             .filter(|n| self.shared.online[*n as usize])
@@ -598,8 +626,10 @@ impl Network {
             if !self.shared.online[node] {
                 continue;
             }
+            let p = self.shared.partition_of(node as u32);
+            let behaviour = &self.parts[p].nodes[node - self.parts[p].start];
             for topic in &self.topics {
-                if let Some(d) = self.nodes[node].mesh_degree(topic) {
+                if let Some(d) = behaviour.mesh_degree(topic) {
                     if histogram.len() <= d {
                         histogram.resize(d + 1, 0);
                     }
@@ -612,7 +642,17 @@ impl Network {
             histogram,
         });
         if let Some(observer) = self.observer.as_mut() {
-            observer(Duration::from_nanos(self.now), &self.nodes);
+            // The observer sees every node in one slice: the partitions lend theirs.
+            let mut all = Vec::with_capacity(self.n);
+            for part in &mut self.parts {
+                all.append(&mut part.nodes);
+            }
+            observer(Duration::from_nanos(self.now), &all);
+            let mut all = all.into_iter();
+            for part in &mut self.parts {
+                let len = part.state.len();
+                part.nodes.extend(all.by_ref().take(len));
+            }
         }
         let next = self.now + nanos(self.shared.cfg.sample_interval);
         if next <= self.end {

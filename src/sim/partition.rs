@@ -165,6 +165,45 @@ impl Lane {
     }
 }
 
+/// A partition's nodes, their state and its lane, owned: moved to a worker thread for a
+/// window and back.
+pub(crate) struct Partition {
+    /// The first node of the partition.
+    pub(crate) start: usize,
+    pub(crate) nodes: Vec<Box<dyn NodeBehaviour>>,
+    pub(crate) state: Vec<NodeState>,
+    pub(crate) lane: Lane,
+}
+
+impl Partition {
+    /// The partition of nodes `start..start + len` in a network of `nodes` (its nodes are
+    /// added as they are built).
+    pub(crate) fn new(start: usize, len: usize, nodes: usize, state: Vec<NodeState>) -> Self {
+        Partition {
+            start,
+            nodes: Vec::with_capacity(len),
+            state,
+            lane: Lane::new(start, len, nodes),
+        }
+    }
+
+    /// Node `i`'s state.
+    pub(crate) fn state(&mut self, i: usize) -> &mut NodeState {
+        &mut self.state[i - self.start]
+    }
+
+    /// The partition with read access to the shared state.
+    pub(crate) fn view<'a>(&'a mut self, shared: &'a Shared) -> Part<'a> {
+        Part {
+            shared,
+            start: self.start,
+            nodes: &mut self.nodes,
+            state: &mut self.state,
+            lane: &mut self.lane,
+        }
+    }
+}
+
 /// A partition for the time of a window or of one global event: its nodes, their state and
 /// its lane, with read access to the shared state.
 pub(crate) struct Part<'a> {
@@ -229,7 +268,7 @@ impl Part<'_> {
         state.created += 1;
         let creator = creator as u32;
         let node = event.node() as usize;
-        if (self.start..self.start + self.nodes.len()).contains(&node) {
+        if (self.start..self.start + self.state.len()).contains(&node) {
             self.lane.queue.push_keyed(time, creator, count, event);
         } else {
             // The other partition may already have run up to `until`: an event before it
