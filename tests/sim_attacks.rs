@@ -255,13 +255,17 @@ fn attack_results_do_not_depend_on_threads_per_run() {
     let run = |threads| {
         let config = AttackConfig {
             threads,
-            duration: Duration::from_secs(25),
+            honest: 40,
+            sybils: 10,
+            duration: Duration::from_secs(15),
             ..AttackConfig::small(Scenario::SybilSpam)
         };
         run_attack(&config)
     };
     let (one, observed) = run(1);
-    assert!(observed.peak_attacker_mesh_slots() > 0 || !one.messages.is_empty());
+    // The attack happened: sybils got into honest meshes while messages flowed.
+    assert!(observed.peak_attacker_mesh_slots() > 0, "{one}");
+    assert!(one.messages.len() > 50, "{one}");
     for threads in [2, 3] {
         let (other, other_observed) = run(threads);
         assert_eq!(one, other, "{threads} threads differ from 1");

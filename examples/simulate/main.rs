@@ -277,11 +277,9 @@ fn main() -> anyhow::Result<()> {
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let threads_per_run = args.threads_per_run.unwrap_or(if seeds.len() > 1 {
-        1
-    } else {
-        threads
-    });
+    let threads_per_run = args
+        .threads_per_run
+        .unwrap_or(if seeds.len() > 1 { 1 } else { threads });
     let configs: Vec<SimConfig> = seeds
         .iter()
         .map(|seed| SimConfig {

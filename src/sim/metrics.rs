@@ -286,7 +286,11 @@ pub(crate) fn merge(registry: Registry, parts: Vec<PartRecorder>) -> Recorder {
             publisher: info.publisher,
             topic: info.topic,
             published_at: info.published_at,
-            flags: info.expected.iter().map(|e| u8::from(*e) * EXPECTED).collect(),
+            flags: info
+                .expected
+                .iter()
+                .map(|e| u8::from(*e) * EXPECTED)
+                .collect(),
             copies: vec![0; nodes],
             latencies_us: Vec::new(),
             receipts: 0,

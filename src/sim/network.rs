@@ -177,14 +177,12 @@ impl Network {
         // Every sender draws its links' loss and jitter from a generator of its own, so the
         // draws do not depend on the order in which partitions run.
         let mut state = (0..n).map(|i| NodeState {
-                timer: u64::MAX,
-                links: Vec::new(),
-                uplink_free: 0,
-                downlink_free: 0,
-                rng: StdRng::seed_from_u64(
-                    link_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                ),
-                created: 0,
+            timer: u64::MAX,
+            links: Vec::new(),
+            uplink_free: 0,
+            downlink_free: 0,
+            rng: StdRng::seed_from_u64(link_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            created: 0,
         });
         let partitions = super::window::partitions(&cfg, n);
         let block = n.div_ceil(partitions).max(1);
@@ -270,9 +268,7 @@ impl Network {
     }
 
     /// Runs the simulation; returns its results and the profile, if profiling.
-    pub(super) fn finish(
-        mut self,
-    ) -> (Results, Option<super::window::ParallelProfile>) {
+    pub(super) fn finish(mut self) -> (Results, Option<super::window::ParallelProfile>) {
         self.start();
         self.run_loop();
         let simulated = Duration::from_nanos(self.end);
@@ -515,14 +511,9 @@ impl Network {
                 let online = &shared.online;
                 let expected = (0..shared.honest)
                     .filter(|n| *n != p && online[*n] && subscribed[n * tc + topic_index]);
-                shared.registry.published(
-                    id,
-                    p as u32,
-                    topic_index as u32,
-                    now,
-                    n,
-                    expected,
-                );
+                shared
+                    .registry
+                    .published(id, p as u32, topic_index as u32, now, n, expected);
             }
             None => self.shared_mut().registry.publish_failures += 1,
         }
@@ -562,7 +553,8 @@ impl Network {
                 self.excuse(node, Some(t as u32));
             } else {
                 self.subscribed[slot] = true;
-                self.part(node).input(node, |n, ctx| n.subscribe(ctx, topic));
+                self.part(node)
+                    .input(node, |n, ctx| n.subscribe(ctx, topic));
             }
         }
         let next = self.exponential(self.shared.cfg.workload.subscription_changes_per_min);

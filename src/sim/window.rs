@@ -334,10 +334,7 @@ mod tests {
             vec![Duration::from_millis(5)],
         ]);
         assert_eq!(partitions(&cfg(4, ragged), 100), 1);
-        assert_eq!(
-            partitions(&cfg(4, LatencyModel::default_regions()), 100),
-            4
-        );
+        assert_eq!(partitions(&cfg(4, LatencyModel::default_regions()), 100), 4);
     }
 
     /// The partitions of a network cover every node once, in order.
