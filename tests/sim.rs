@@ -84,6 +84,56 @@ fn parallel_runs_equal_sequential_runs() {
     assert_eq!(parallel, sequential);
 }
 
+/// Conservative parallel execution within one run: the nodes split into 1, 2 or 3
+/// partitions give identical results (every field, not only the digest), with churn,
+/// subscription changes, two topics, loss, download serialisation and a validation delay,
+/// so that every kind of event crosses partitions.
+#[test]
+fn results_do_not_depend_on_threads_per_run() {
+    let cfg = SimConfig {
+        nodes: 41,
+        link: LinkConfig {
+            loss: 0.01,
+            download_bps: 5_000_000,
+            ..LinkConfig::default()
+        },
+        workload: WorkloadConfig {
+            publishers: 4,
+            rate: 2.0,
+            topics: 2,
+            subscribe_fraction: 0.8,
+            subscription_changes_per_min: 20.0,
+            churn_per_min: 12.0,
+            churn_downtime: Duration::from_secs(4),
+            ..WorkloadConfig::default()
+        },
+        duration: Duration::from_secs(12),
+        validation: ValidationDelay::uniform(Duration::from_millis(3)),
+        ..small(Preset::Ethereum, 0.0)
+    };
+    let run = |threads| {
+        Network::new(SimConfig {
+            threads,
+            ..cfg.clone()
+        })
+        .run()
+    };
+    let one = run(1);
+    // The run exercises what it should: deliveries, and nodes excused by churn or
+    // unsubscription (fewer expected than subscribed non-publishers).
+    assert!(one.messages.len() >= 80, "{one}");
+    assert!(one.delivery_ratio() > 0.95, "{one}");
+    assert!(one.rpcs_lost > 0);
+    let mut expected: Vec<usize> = one.messages.iter().map(|m| m.expected).collect();
+    expected.sort_unstable();
+    expected.dedup();
+    assert!(expected.len() > 3, "membership never changed: {expected:?}");
+    for threads in [2, 3] {
+        let other = run(threads);
+        assert_eq!(one, other, "{threads} threads differ from 1");
+    }
+}
+
 /// With validation taking time, IDONTWANT (sent on arrival, before validation) reaches mesh
 /// peers before they forward: fewer duplicates than without IDONTWANT, and latency grows by
 /// about the delay per hop.

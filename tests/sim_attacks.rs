@@ -261,3 +261,32 @@ fn the_reference_run_matches_the_attack_run_until_the_attack() {
     assert!(!a.is_empty(), "messages are published before the attack");
     assert_eq!(a, b);
 }
+
+/// An attack run (sybils connecting mid-run, score-based pruning, the observer reading every
+/// router) gives identical results and observations with 1, 2 and 3 threads per run.
+#[test]
+fn attack_results_do_not_depend_on_threads_per_run() {
+    let run = |threads| {
+        let config = AttackConfig {
+            threads,
+            honest: 40,
+            sybils: 10,
+            duration: Duration::from_secs(15),
+            ..AttackConfig::small(Scenario::SybilSpam)
+        };
+        run_attack(&config)
+    };
+    let (one, observed) = run(1);
+    // The attack happened: sybils got into honest meshes while messages flowed.
+    assert!(observed.peak_attacker_mesh_slots() > 0, "{one}");
+    assert!(one.messages.len() > 50, "{one}");
+    for threads in [2, 3] {
+        let (other, other_observed) = run(threads);
+        assert_eq!(one, other, "{threads} threads differ from 1");
+        assert_eq!(
+            format!("{observed:?}"),
+            format!("{other_observed:?}"),
+            "{threads} threads observe differently"
+        );
+    }
+}

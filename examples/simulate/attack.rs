@@ -92,7 +92,7 @@ fn base_config(args: &AttackArgs, scenario: Scenario, nodes: usize, seed: u64) -
 pub fn main(
     args: &AttackArgs,
     name: &str,
-    nodes: usize,
+    (nodes, threads): (usize, usize),
     seed: u64,
     out: &Path,
     plots: bool,
@@ -109,7 +109,9 @@ pub fn main(
     let mut baselines: Vec<(bool, Results)> = Vec::new();
     let mut rows = Vec::new();
     for scenario in scenarios {
-        let c = config(args, scenario, nodes, seed);
+        let mut c = config(args, scenario, nodes, seed);
+        // Threads within each run (`--threads-per-run`): the results do not depend on it.
+        c.threads = threads;
         let degraded = scenario == Scenario::Degradation;
         let wall = Instant::now();
         let (attack, observed) = run_attack(&c);

@@ -10,6 +10,8 @@
 //!
 //! `--runs N` runs seeds `seed .. seed + N` (or `--seeds 1,5,9` those seeds) as independent
 //! runs on `--threads` threads: each run's results are exactly those of running it alone.
+//! `--threads-per-run N` splits each run's nodes into N partitions run in parallel (default:
+//! every core for a single run); the results are the same for every N.
 //! Each run then writes into `--out/seed-<seed>/`, and a table compares the runs.
 //!
 //! `--attack <name>` (or `--attack all`) runs the attack suite instead (see
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use gossipsub::sim::{
-    LatencyModel, LinkConfig, Preset, Results, SimConfig, TopologyConfig, ValidationDelay,
+    LatencyModel, LinkConfig, Network, Preset, Results, SimConfig, TopologyConfig, ValidationDelay,
     WorkloadConfig, plot_duplicates, plot_latency_cdf, run_many,
 };
 
@@ -105,6 +107,15 @@ struct Args {
     /// Threads for independent runs (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Threads within each run: its nodes are split into this many partitions run in
+    /// parallel (default: available cores for a single run, 1 with several runs). The
+    /// results are identical for every value.
+    #[arg(long)]
+    threads_per_run: Option<usize>,
+    /// For a single run: measure each thread's CPU time per window and print the critical
+    /// path (the wall time on idle cores) and the speed-up it allows.
+    #[arg(long)]
+    profile_parallel: bool,
     /// Number of publishing nodes.
     #[arg(long, default_value_t = 10)]
     publishers: usize,
@@ -200,10 +211,13 @@ fn parse_topic_delays(s: &str) -> anyhow::Result<Vec<(usize, Duration)>> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(name) = &args.attack.attack {
+        let threads = args.threads_per_run.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
         return attack::main(
             &args.attack,
             name,
-            args.nodes,
+            (args.nodes, threads),
             args.seed,
             &args.out,
             !args.no_plots,
@@ -252,6 +266,7 @@ fn main() -> anyhow::Result<()> {
         validation,
         idontwant: !args.no_idontwant,
         idontwant_merge_bytes: args.idontwant_merge_bytes,
+        threads: 1,
     };
     let seeds: Vec<u64> = if args.seeds.is_empty() {
         (0..args.runs.max(1)).map(|k| args.seed + k).collect()
@@ -265,15 +280,25 @@ fn main() -> anyhow::Result<()> {
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
+    let threads_per_run = args
+        .threads_per_run
+        .unwrap_or(if seeds.len() > 1 { 1 } else { threads });
     let configs: Vec<SimConfig> = seeds
         .iter()
         .map(|seed| SimConfig {
             seed: *seed,
+            threads: threads_per_run,
             ..cfg.clone()
         })
         .collect();
     let wall = Instant::now();
-    let all = run_many(configs, threads);
+    let (all, profile) = match configs.as_slice() {
+        [config] if args.profile_parallel => {
+            let (results, profile) = Network::new(config.clone()).run_profiled();
+            (vec![results], Some(profile))
+        }
+        _ => (run_many(configs, threads), None),
+    };
     let wall = wall.elapsed();
     let several = all.len() > 1;
     for (seed, results) in seeds.iter().zip(&all) {
@@ -312,12 +337,27 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{:<28} {:.2} s ({} run(s) on {} thread(s))",
+        "{:<28} {:.2} s ({} run(s) on {} thread(s), {} thread(s) per run)",
         "wall time",
         wall.as_secs_f64(),
         all.len(),
-        threads.min(all.len())
+        threads.min(all.len()),
+        threads_per_run
     );
+    if let Some(p) = profile {
+        println!(
+            "{:<28} {} partitions, {} windows: CPU {:.2} s (serial {:.2} s, in windows {:.2} s), \
+             critical path {:.2} s, speed-up {:.2}",
+            "parallel profile",
+            p.partitions,
+            p.windows,
+            p.total().as_secs_f64(),
+            p.serial.as_secs_f64(),
+            p.parallel.as_secs_f64(),
+            p.critical_path().as_secs_f64(),
+            p.speedup()
+        );
+    }
     if args.memory {
         let (seen, cached) = memory::report(10_000, args.size);
         println!("{:<28} {seen:.0} B", "bytes per seen entry");

@@ -17,12 +17,12 @@ impl Network {
     /// next batch.
     pub(super) fn publish_batch(&mut self, k: usize) {
         let p = self.publishers[k] as usize;
-        let batch_size = self.cfg.workload.batch_size;
+        let batch_size = self.shared.cfg.workload.batch_size;
         let first = self.published[k];
         self.published[k] += batch_size as u64;
         let topic_index = (first as usize / batch_size + k) % self.topic_count();
         let topic = self.topics[topic_index].clone();
-        let size = self.cfg.workload.message_size.max(16);
+        let size = self.shared.cfg.workload.message_size.max(16);
         let batch: Vec<_> = (0..batch_size as u64)
             .map(|i| {
                 let mut data = vec![0u8; size];
@@ -31,26 +31,21 @@ impl Network {
                 (topic.clone(), Bytes::from(data))
             })
             .collect();
-        let now = self.instant();
-        let mut ctx = NodeCtx::new(now, &mut self.out);
-        let ids = self.nodes[p].publish_batch(&mut ctx, batch, self.cfg.workload.batch_interleave);
-        let tc = self.topic_count();
+        let interleave = self.shared.cfg.workload.batch_interleave;
+        let mut part = self.part(p);
+        let now = part.instant();
+        let mut outputs = Vec::new();
+        let ids = {
+            let mut ctx = NodeCtx::new(now, &mut outputs);
+            part.node(p).publish_batch(&mut ctx, batch, interleave)
+        };
         for id in ids {
-            match id {
-                Some(id) => {
-                    let expected = (0..self.cfg.nodes).filter(|n| {
-                        *n != p && self.online[*n] && self.subscribed[n * tc + topic_index]
-                    });
-                    self.rec
-                        .published(id, p as u32, topic_index as u32, self.now, expected);
-                }
-                None => self.rec.publish_failures += 1,
-            }
+            self.register(id, p, topic_index);
         }
-        self.flush(p);
-        let next = self.now + (1e9 / self.cfg.workload.rate) as u64;
+        self.flush_outputs(p, outputs);
+        let next = self.now + (1e9 / self.shared.cfg.workload.rate) as u64;
         if next < self.publish_end {
-            self.queue.push(next, super::Event::Publish(k as u32));
+            self.global.push(next, super::Global::Publish(k as u32));
         }
     }
 }

@@ -129,6 +129,12 @@ pub struct SimConfig {
     /// default, is 2.6 ms at 50 Mbit/s): forwarding 1 KiB messages to a mesh merges every
     /// IDONTWANT (half the events), a batch of 128 KiB blobs merges none.
     pub idontwant_merge_bytes: usize,
+    /// Threads this run uses (0: every available core). The nodes are split into this many
+    /// contiguous partitions that run in parallel in windows shorter than the smallest link
+    /// latency (one partition if a link can have zero latency). The results are identical
+    /// for every value. Default 1: independent runs ([`run_many`](super::run_many)) and tests
+    /// already keep the cores busy.
+    pub threads: usize,
 }
 
 impl SimConfig {
@@ -196,6 +202,7 @@ impl Default for SimConfig {
             validation: ValidationDelay::default(),
             idontwant: true,
             idontwant_merge_bytes: 16 * 1024,
+            threads: 1,
         }
     }
 }

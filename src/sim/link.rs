@@ -50,6 +50,23 @@ impl LatencyModel {
         }
     }
 
+    /// The smallest base latency a link can draw, in nanoseconds: the lookahead of parallel
+    /// execution (jitter and upload time only add to it).
+    pub(crate) fn min_latency(&self) -> u64 {
+        match self {
+            LatencyModel::Fixed(d) => nanos(*d),
+            LatencyModel::Uniform { min, .. } => nanos(*min),
+            LatencyModel::Regions(m) => {
+                let k = self.regions();
+                (0..k)
+                    .flat_map(|a| (0..k).map(move |b| (a, b)))
+                    .map(|(a, b)| m.get(a).and_then(|row| row.get(b)).map_or(0, |d| nanos(*d)))
+                    .min()
+                    .unwrap_or(0)
+            }
+        }
+    }
+
     /// Draws the base latency of a link between nodes in regions `a` and `b`, in nanoseconds.
     pub(crate) fn sample(&self, rng: &mut StdRng, a: usize, b: usize) -> u64 {
         match self {
@@ -174,5 +191,27 @@ mod tests {
         assert_eq!(m.regions(), 4);
         assert_eq!(m.sample(&mut rng, 0, 1), 45_000_000);
         assert_eq!(m.sample(&mut rng, 3, 3), 10_000_000);
+        assert_eq!(m.min_latency(), 10_000_000);
+    }
+
+    /// The smallest latency of a model is never above a latency it draws.
+    #[test]
+    fn min_latency_bounds_every_draw() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let uniform = LatencyModel::Uniform {
+            min: Duration::from_millis(20),
+            max: Duration::from_millis(80),
+        };
+        assert_eq!(uniform.min_latency(), 20_000_000);
+        for _ in 0..1000 {
+            assert!(uniform.sample(&mut rng, 0, 0) >= uniform.min_latency());
+        }
+        let inverted = LatencyModel::Uniform {
+            min: Duration::from_millis(30),
+            max: Duration::from_millis(10),
+        };
+        assert_eq!(inverted.sample(&mut rng, 0, 0), inverted.min_latency());
+        let fixed = LatencyModel::Fixed(Duration::from_millis(7));
+        assert_eq!(fixed.min_latency(), fixed.sample(&mut rng, 0, 0));
     }
 }

@@ -36,43 +36,32 @@ impl NodeBytes {
     }
 }
 
-pub(crate) struct MessageRecord {
-    pub(crate) publisher: u32,
-    pub(crate) topic: u32,
+/// One message as the whole run sees it: who published it when, and which nodes should
+/// deliver it. Written only between windows (publish, churn, subscription changes), read by
+/// every partition during a window.
+pub(crate) struct MessageInfo {
+    publisher: u32,
+    topic: u32,
     /// Publish time in nanoseconds since the start.
-    pub(crate) published_at: u64,
-    /// Encoded size of an RPC carrying just this message, once known.
-    wire_size: Option<u64>,
-    /// Per node: `EXPECTED` / `DELIVERED` flags.
-    pub(crate) flags: Vec<u8>,
-    /// Per node: copies received (saturating).
-    pub(crate) copies: Vec<u8>,
-    /// Delivery latencies in microseconds, in delivery order.
-    pub(crate) latencies_us: Vec<u32>,
-    /// Copies received over all nodes.
-    pub(crate) receipts: u64,
+    published_at: u64,
+    /// Per node: subscribed and online when the message was published, and not excused
+    /// since.
+    expected: Vec<bool>,
 }
 
-pub(crate) struct Recorder {
-    pub(crate) messages: Vec<MessageRecord>,
+/// The messages of a run, indexed in publish order.
+pub(crate) struct Registry {
     ids: FixedMap<MessageId, u32>,
-    pub(crate) bytes: Vec<NodeBytes>,
-    pub(crate) rpcs_sent: u64,
-    pub(crate) rpcs_lost: u64,
+    messages: Vec<MessageInfo>,
     pub(crate) publish_failures: u64,
-    pub(crate) digest: u64,
 }
 
-impl Recorder {
-    pub(crate) fn new(nodes: usize) -> Self {
-        Recorder {
-            messages: Vec::new(),
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Registry {
             ids: FixedMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
-            bytes: vec![NodeBytes::default(); nodes],
-            rpcs_sent: 0,
-            rpcs_lost: 0,
+            messages: Vec::new(),
             publish_failures: 0,
-            digest: 0,
         }
     }
 
@@ -83,25 +72,20 @@ impl Recorder {
         publisher: u32,
         topic: u32,
         now: u64,
+        nodes: usize,
         expected: impl Iterator<Item = usize>,
     ) {
-        let n = self.bytes.len();
-        let mut flags = vec![0u8; n];
+        let mut flags = vec![false; nodes];
         for i in expected {
-            flags[i] = EXPECTED;
+            flags[i] = true;
         }
         self.ids.insert(id, self.messages.len() as u32);
-        self.messages.push(MessageRecord {
+        self.messages.push(MessageInfo {
             publisher,
             topic,
             published_at: now,
-            wire_size: None,
-            flags,
-            copies: vec![0; n],
-            latencies_us: Vec::new(),
-            receipts: 0,
+            expected: flags,
         });
-        self.mix(u64::from(publisher) ^ now.rotate_left(17));
     }
 
     /// The index of a recorded message.
@@ -109,38 +93,118 @@ impl Recorder {
         self.ids.get(id).copied()
     }
 
+    /// Node `node` (of partition `part`) left the network or `topic` (`None`: every topic):
+    /// messages it had not delivered yet are no longer expected of it.
+    pub(crate) fn excuse(&mut self, part: &PartRecorder, node: usize, topic: Option<u32>) {
+        for (m, info) in self.messages.iter_mut().enumerate() {
+            if topic.is_none_or(|t| t == info.topic)
+                && info.expected[node]
+                && !part.is_delivered(m, node)
+            {
+                info.expected[node] = false;
+            }
+        }
+    }
+}
+
+/// What one partition (a contiguous block of nodes) records during the run: deliveries and
+/// copies received by its nodes, bytes its nodes sent. Partitions never share one, and
+/// [`merge`] combines them in node order, so the result does not depend on how the nodes
+/// were partitioned.
+pub(crate) struct PartRecorder {
+    /// The first node of the partition.
+    start: usize,
+    /// Nodes in the partition.
+    len: usize,
+    /// Per message (grown as messages are first touched).
+    messages: Vec<PartRecord>,
+    /// Per node of the partition.
+    bytes: Vec<NodeBytes>,
+    /// Per node of the partition: a hash of its deliveries (message, latency) in the order
+    /// it made them.
+    digests: Vec<u64>,
+    rpcs_sent: u64,
+    pub(crate) rpcs_lost: u64,
+}
+
+/// One message as one partition saw it.
+struct PartRecord {
+    /// Per node of the partition: delivered to its application.
+    delivered: Vec<bool>,
+    /// Per node of the partition: copies received (saturating).
+    copies: Vec<u8>,
+    /// Delivery latencies in microseconds.
+    latencies_us: Vec<u32>,
+    /// Copies received by the partition's nodes.
+    receipts: u64,
+    /// Encoded size of an RPC carrying just this message, once known (a pure function of the
+    /// message, so every partition computes the same).
+    wire_size: Option<u64>,
+}
+
+impl PartRecorder {
+    pub(crate) fn new(start: usize, len: usize) -> Self {
+        PartRecorder {
+            start,
+            len,
+            messages: Vec::new(),
+            bytes: vec![NodeBytes::default(); len],
+            digests: vec![0; len],
+            rpcs_sent: 0,
+            rpcs_lost: 0,
+        }
+    }
+
+    /// The record of message `m`, created (with those before it) when first touched.
+    fn record(&mut self, m: u32) -> &mut PartRecord {
+        let m = m as usize;
+        while self.messages.len() <= m {
+            self.messages.push(PartRecord {
+                delivered: vec![false; self.len],
+                copies: vec![0; self.len],
+                latencies_us: Vec::new(),
+                receipts: 0,
+                wire_size: None,
+            });
+        }
+        &mut self.messages[m]
+    }
+
+    /// Whether node `node` (of this partition) delivered message `m`.
+    pub(crate) fn is_delivered(&self, m: usize, node: usize) -> bool {
+        self.messages
+            .get(m)
+            .is_some_and(|r| r.delivered[node - self.start])
+    }
+
     /// Node `node` delivered `id` at `now`.
-    pub(crate) fn delivered(&mut self, node: usize, id: &MessageId, now: u64) {
-        let Some(m) = self.message_index(id) else {
+    pub(crate) fn delivered(&mut self, registry: &Registry, node: usize, id: &MessageId, now: u64) {
+        let Some(m) = registry.message_index(id) else {
             return;
         };
-        let record = &mut self.messages[m as usize];
-        let flags = &mut record.flags[node];
-        if *flags != EXPECTED {
+        let info = &registry.messages[m as usize];
+        if !info.expected[node] {
             return;
         }
-        *flags |= DELIVERED;
-        let latency = u32::try_from((now - record.published_at) / 1000).unwrap_or(u32::MAX);
+        let local = node - self.start;
+        let published_at = info.published_at;
+        let record = self.record(m);
+        if record.delivered[local] {
+            return;
+        }
+        record.delivered[local] = true;
+        let latency = u32::try_from(now.saturating_sub(published_at) / 1000).unwrap_or(u32::MAX);
         record.latencies_us.push(latency);
-        self.mix((u64::from(m) << 32 | node as u64) ^ u64::from(latency).rotate_left(40));
+        let digest = &mut self.digests[local];
+        *digest = fold(*digest, u64::from(m) << 32 ^ u64::from(latency));
     }
 
     /// Node `node` received a copy of message `m`.
     pub(crate) fn received(&mut self, node: usize, m: u32) {
-        if let Some(record) = self.messages.get_mut(m as usize) {
-            record.copies[node] = record.copies[node].saturating_add(1);
-            record.receipts += 1;
-        }
-    }
-
-    /// Node `node` left the network or `topic` (`None`: every topic): messages it had not
-    /// delivered yet are no longer expected of it.
-    pub(crate) fn excuse(&mut self, node: usize, topic: Option<u32>) {
-        for record in &mut self.messages {
-            if topic.is_none_or(|t| t == record.topic) && record.flags[node] == EXPECTED {
-                record.flags[node] = 0;
-            }
-        }
+        let local = node - self.start;
+        let record = self.record(m);
+        record.copies[local] = record.copies[local].saturating_add(1);
+        record.receipts += 1;
     }
 
     /// Accounts an RPC sent by `node` and returns its size on the wire.
@@ -149,7 +213,7 @@ impl Recorder {
         let single_message =
             rpc.subscriptions.is_empty() && rpc.control.is_empty() && rpc.messages.len() == 1;
         let bytes = if let (true, Some(m)) = (single_message, message) {
-            let record = &mut self.messages[m as usize];
+            let record = self.record(m);
             let size = *record
                 .wire_size
                 .get_or_insert_with(|| framed(wire::rpc_len(rpc)));
@@ -160,18 +224,106 @@ impl Recorder {
         } else {
             classify(rpc)
         };
-        let total = &mut self.bytes[node];
+        let total = &mut self.bytes[node - self.start];
         total.data += bytes.data;
         total.gossip += bytes.gossip;
         total.mesh += bytes.mesh;
         total.other += bytes.other;
         bytes.total()
     }
+}
 
+/// A merged record of one message (see [`Recorder`]).
+pub(crate) struct MessageRecord {
+    pub(crate) publisher: u32,
+    pub(crate) topic: u32,
+    /// Publish time in nanoseconds since the start.
+    pub(crate) published_at: u64,
+    /// Per node: `EXPECTED` / `DELIVERED` flags.
+    pub(crate) flags: Vec<u8>,
+    /// Per node: copies received (saturating).
+    pub(crate) copies: Vec<u8>,
+    /// Delivery latencies in microseconds (partition by partition; sorted by
+    /// [`Results`](super::Results)).
+    pub(crate) latencies_us: Vec<u32>,
+    /// Copies received over all nodes.
+    pub(crate) receipts: u64,
+}
+
+/// Everything recorded in a run, merged from the partitions in node order.
+pub(crate) struct Recorder {
+    pub(crate) messages: Vec<MessageRecord>,
+    pub(crate) bytes: Vec<NodeBytes>,
+    pub(crate) rpcs_sent: u64,
+    pub(crate) rpcs_lost: u64,
+    pub(crate) publish_failures: u64,
+    pub(crate) digest: u64,
+}
+
+impl Recorder {
     /// Folds `x` into the run digest.
     pub(crate) fn mix(&mut self, x: u64) {
-        self.digest = (self.digest.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.digest = fold(self.digest, x);
     }
+}
+
+/// Merges the registry and the partitions' records (`parts` in node order, covering every
+/// node once). The digest folds every message's publisher and publish time, then every
+/// node's delivery digest in node order: none of it depends on the partitioning.
+pub(crate) fn merge(registry: Registry, parts: Vec<PartRecorder>) -> Recorder {
+    let nodes: usize = parts.iter().map(|p| p.len).sum();
+    let mut rec = Recorder {
+        messages: Vec::with_capacity(registry.messages.len()),
+        bytes: Vec::with_capacity(nodes),
+        rpcs_sent: 0,
+        rpcs_lost: 0,
+        publish_failures: registry.publish_failures,
+        digest: 0,
+    };
+    for (m, info) in registry.messages.into_iter().enumerate() {
+        rec.mix(u64::from(info.publisher) ^ info.published_at.rotate_left(17));
+        let mut record = MessageRecord {
+            publisher: info.publisher,
+            topic: info.topic,
+            published_at: info.published_at,
+            flags: info
+                .expected
+                .iter()
+                .map(|e| u8::from(*e) * EXPECTED)
+                .collect(),
+            copies: vec![0; nodes],
+            latencies_us: Vec::new(),
+            receipts: 0,
+        };
+        for part in &parts {
+            let Some(p) = part.messages.get(m) else {
+                continue;
+            };
+            for (local, delivered) in p.delivered.iter().enumerate() {
+                if *delivered {
+                    record.flags[part.start + local] |= DELIVERED;
+                }
+            }
+            record.copies[part.start..part.start + part.len].copy_from_slice(&p.copies);
+            record.latencies_us.extend_from_slice(&p.latencies_us);
+            record.receipts += p.receipts;
+        }
+        rec.messages.push(record);
+    }
+    for part in parts {
+        rec.bytes.extend_from_slice(&part.bytes);
+        rec.rpcs_sent += part.rpcs_sent;
+        rec.rpcs_lost += part.rpcs_lost;
+        for d in &part.digests {
+            rec.mix(*d);
+        }
+    }
+    rec
+}
+
+/// One step of the digest hash.
+fn fold(digest: u64, x: u64) -> u64 {
+    (digest.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
 /// The size of an encoded RPC with its varint length prefix.

@@ -79,8 +79,10 @@ pub struct NodeInit {
 }
 
 /// The behaviour of one simulated node. Every method gets the current instant through
-/// [`NodeCtx`] and reports sends and deliveries through it.
-pub trait NodeBehaviour {
+/// [`NodeCtx`] and reports sends and deliveries through it. `Send`: the partitions of one run
+/// may run on different threads ([`SimConfig::threads`](super::SimConfig::threads)), so
+/// nodes must not share state without synchronisation.
+pub trait NodeBehaviour: Send {
     /// The node's peer id.
     fn peer_id(&self) -> PeerId;
     /// A connection to `peer` was established; `outbound` if this node dialled.

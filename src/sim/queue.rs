@@ -1,5 +1,7 @@
-//! The event queue: events ordered by (time, sequence number), so events at the same instant
-//! run in the order they were scheduled and a run is reproducible bit for bit.
+//! The event queue: events ordered by (time, creator, creator's count), so events at the same
+//! instant run in an order that depends only on who created them and how many events each
+//! creator had created before: a run is reproducible bit for bit, however its nodes are
+//! partitioned. [`EventQueue::push`] keys an event by the queue's own count (creator 0).
 //!
 //! A calendar queue: the near future is a ring of [`BUCKETS`] buckets of [`BUCKET_NS`]
 //! nanoseconds each (link latencies put most events there), only the bucket being drained is
@@ -16,8 +18,9 @@ const BUCKET_NS: u64 = 1_000_000;
 /// bucket.
 const BUCKETS: u64 = 256;
 
-/// A queued event's key: (time, sequence number, slot of the event).
-type Key = (u64, u64, u32);
+/// A queued event's key: (time, creator, creator's count, slot of the event). Keys are
+/// unique before the slot, so the slot never decides the order.
+type Key = (u64, u32, u64, u32);
 
 /// A min-queue of events keyed by simulated time in nanoseconds. Events live in a slab so the
 /// buckets only move small keys.
@@ -51,6 +54,15 @@ impl<E> EventQueue<E> {
 
     /// Schedules `event` at `time` (nanoseconds since the start of the run).
     pub(crate) fn push(&mut self, time: u64, event: E) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.push_keyed(time, 0, seq, event);
+    }
+
+    /// Schedules `event` at `time`, after every event at `time` of a smaller creator, or of
+    /// the same creator with a smaller `count`. (`creator`, `count`) must be unique in the
+    /// queue.
+    pub(crate) fn push_keyed(&mut self, time: u64, creator: u32, count: u64, event: E) {
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(event);
@@ -61,9 +73,7 @@ impl<E> EventQueue<E> {
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
             }
         };
-        let key = (time, self.next_seq, slot);
-        self.next_seq += 1;
-        self.insert(key);
+        self.insert((time, creator, count, slot));
     }
 
     /// Files `key` into its bucket (an event earlier than the current bucket joins it: it
@@ -93,7 +103,7 @@ impl<E> EventQueue<E> {
             }
             if self.in_ring == 0 {
                 // Jump straight to the bucket of the earliest far event.
-                let Some(Reverse((time, _, _))) = self.far.peek() else {
+                let Some(Reverse((time, _, _, _))) = self.far.peek() else {
                     return false;
                 };
                 self.current = (time / BUCKET_NS).max(self.current + 1);
@@ -130,7 +140,7 @@ impl<E> EventQueue<E> {
         if !self.settle() {
             return None;
         }
-        let (time, _, slot) = self.ring[(self.current % BUCKETS) as usize].pop()?;
+        let (time, _, _, slot) = self.ring[(self.current % BUCKETS) as usize].pop()?;
         self.in_ring -= 1;
         let event = self.slots[slot as usize].take()?;
         self.free.push(slot);
@@ -155,6 +165,19 @@ mod tests {
         assert_eq!(order, vec![(1, "a"), (1, "b"), (5, "c"), (5, "d")]);
         q.push(7, "e");
         assert_eq!(q.peek_time(), Some(7));
+    }
+
+    /// Events at one instant come out by creator, then by the creator's count, whatever
+    /// the order they were pushed in.
+    #[test]
+    fn keyed_events_order_by_time_creator_and_count() {
+        let mut q = EventQueue::new();
+        q.push_keyed(5, 2, 0, "c");
+        q.push_keyed(5, 1, 7, "b");
+        q.push_keyed(9, 0, 0, "d");
+        q.push_keyed(5, 1, 3, "a");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec![(5, "a"), (5, "b"), (5, "c"), (9, "d")]);
     }
 
     /// The calendar queue pops exactly what a binary heap of (time, sequence) pops, with

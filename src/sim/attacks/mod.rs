@@ -186,6 +186,9 @@ pub struct AttackConfig {
     /// ([`AttackConfig::p3_scale`]); `None` (the default): by rate and activation time.
     /// `Some(1.0)` keeps the evaluation's parameters as they are.
     pub p3_scale: Option<f64>,
+    /// Threads each run uses ([`SimConfig::threads`]; the results do not depend on it).
+    /// Default 1.
+    pub threads: usize,
 }
 
 impl AttackConfig {
@@ -216,6 +219,7 @@ impl AttackConfig {
             seed: 1,
             opportunistic_graft: (0.0, 60),
             p3_scale: None,
+            threads: 1,
         }
     }
 
@@ -329,6 +333,7 @@ impl AttackConfig {
             duration: self.duration,
             drain: self.drain,
             sample_interval: Duration::from_secs(1),
+            threads: self.threads,
             ..SimConfig::default()
         }
     }

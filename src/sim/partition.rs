@@ -1,0 +1,546 @@
+//! One partition of the network: a contiguous block of nodes with their timers, links,
+//! uplink and downlink state, their own event queue and their own records. During a window
+//! (see [`super::window`]) each partition runs its events alone, possibly on its own thread;
+//! what its nodes send to another partition waits in its outbox until the window ends.
+//!
+//! Events are ordered by a key that does not depend on the partitioning: (time, creating
+//! node, that node's own count of events created). Every random draw of a link (loss,
+//! jitter) comes from the sending node's own generator. So a node sees the same events in
+//! the same order however many partitions there are.
+
+use std::collections::HashMap;
+
+use web_time::Instant;
+
+use libp2p_identity::PeerId;
+use rand::rngs::StdRng;
+
+use super::config::SimConfig;
+use super::link::Link;
+use super::metrics::{PartRecorder, Registry};
+use super::node::{NodeBehaviour, NodeCtx, NodeOutput};
+use super::queue::EventQueue;
+use crate::types::{ControlAction, Rpc};
+
+/// Marks "no message" in a delivery event.
+pub(crate) const NO_MESSAGE: u32 = u32::MAX;
+
+/// RPCs of one input of a node to one peer, in sending order, each with the index of the
+/// recorded message it carries (or [`NO_MESSAGE`]).
+pub(crate) type Batch = Vec<(Rpc, u32)>;
+
+/// One RPC a node's input produced: its recipient, the recorded message it carries (or
+/// [`NO_MESSAGE`]) and its place on the uplink (see [`Part::merge_idontwant`]).
+pub(crate) struct Outgoing {
+    to: u32,
+    rpc: Rpc,
+    message: u32,
+    slot: u32,
+}
+
+/// Whether `rpc` carries IDONTWANT and nothing else.
+fn idontwant_only(rpc: &Rpc) -> bool {
+    rpc.messages.is_empty()
+        && rpc.subscriptions.is_empty()
+        && rpc.extensions.is_none()
+        && !rpc.test_extension
+        && rpc.partial.is_none()
+        && !rpc.control.is_empty()
+        && rpc
+            .control
+            .iter()
+            .all(|c| matches!(c, ControlAction::IDontWant { .. }))
+}
+
+/// An event of one node, queued in the node's partition.
+pub(crate) enum Event {
+    /// RPCs arrive at `to`, if both ends are still the incarnations that sent them: everything
+    /// one input of `from` sent to `to` travels as one write and arrives together.
+    Deliver {
+        to: u32,
+        from: u32,
+        to_epoch: u32,
+        from_epoch: u32,
+        /// Bytes on the wire and the time the sender's uplink took for them.
+        bytes: u64,
+        upload: u64,
+        /// Whether the receiver's downlink has already taken them in (a delivery that found
+        /// the downlink busy is put back until it is done).
+        received: bool,
+        rpcs: Batch,
+    },
+    Timeout(u32),
+}
+
+impl Event {
+    /// The node the event happens at.
+    pub(crate) fn node(&self) -> u32 {
+        match self {
+            Event::Deliver { to, .. } => *to,
+            Event::Timeout(node) => *node,
+        }
+    }
+}
+
+/// An event on its way to another partition: (time, creator, creator's count, event).
+pub(crate) type Crossing = (u64, u32, u64, Event);
+
+/// What every partition reads and nobody changes during a window (changed only by global
+/// events, between windows).
+pub(crate) struct Shared {
+    pub(crate) cfg: SimConfig,
+    pub(crate) base: Instant,
+    pub(crate) peer_ids: Vec<PeerId>,
+    pub(crate) index: HashMap<PeerId, u32, ahash::RandomState>,
+    pub(crate) online: Vec<bool>,
+    pub(crate) epoch: Vec<u32>,
+    pub(crate) registry: Registry,
+    /// Nodes `0..honest` are honest; the rest are outsiders (attackers).
+    pub(crate) honest: usize,
+    /// Nodes per partition (the last one may have fewer).
+    pub(crate) block: usize,
+}
+
+impl Shared {
+    /// The partition of node `node`.
+    pub(crate) fn partition_of(&self, node: u32) -> usize {
+        node as usize / self.block
+    }
+}
+
+/// The per-node state a partition owns besides the behaviour.
+pub(crate) struct NodeState {
+    /// When the node's scheduled timeout is due (`u64::MAX`: none).
+    pub(crate) timer: u64,
+    /// The node's outgoing links.
+    pub(crate) links: Vec<Link>,
+    pub(crate) uplink_free: u64,
+    pub(crate) downlink_free: u64,
+    /// Loss and jitter draws of what the node sends.
+    pub(crate) rng: StdRng,
+    /// Events this node created so far (the last part of their keys).
+    pub(crate) created: u64,
+}
+
+/// A partition's own state, kept across windows.
+pub(crate) struct Lane {
+    pub(crate) queue: EventQueue<Event>,
+    /// Events for other partitions, created during the current window.
+    pub(crate) outbox: Vec<Crossing>,
+    pub(crate) rec: PartRecorder,
+    pub(crate) events: u64,
+    pub(crate) now: u64,
+    /// The end of the current window (the current time during a global event): nothing
+    /// this partition sends to another may arrive before it.
+    pub(crate) until: u64,
+    out: Vec<NodeOutput>,
+    /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
+    batches: Vec<(u32, Batch)>,
+    /// Emptied batches, kept for their allocations.
+    pool: Vec<Batch>,
+    /// The sends of one flush (kept for its allocation).
+    sends: Vec<Outgoing>,
+    /// Per node of the network: the index in `sends` of the next send to it that carries a
+    /// message and the payload bytes after that send (`u32::MAX` outside
+    /// [`Part::merge_idontwant`]).
+    next_message: Vec<(u32, u64)>,
+}
+
+impl Lane {
+    /// The lane of the partition of nodes `start..start + len` in a network of `nodes`.
+    pub(crate) fn new(start: usize, len: usize, nodes: usize) -> Self {
+        Lane {
+            queue: EventQueue::new(),
+            outbox: Vec::new(),
+            rec: PartRecorder::new(start, len),
+            events: 0,
+            now: 0,
+            until: 0,
+            out: Vec::new(),
+            batches: Vec::new(),
+            pool: Vec::new(),
+            sends: Vec::new(),
+            next_message: vec![(u32::MAX, 0); nodes],
+        }
+    }
+}
+
+/// A partition's nodes, their state and its lane, owned: moved to a worker thread for a
+/// window and back.
+pub(crate) struct Partition {
+    /// The first node of the partition.
+    pub(crate) start: usize,
+    pub(crate) nodes: Vec<Box<dyn NodeBehaviour>>,
+    pub(crate) state: Vec<NodeState>,
+    pub(crate) lane: Lane,
+}
+
+impl Partition {
+    /// The partition of nodes `start..start + len` in a network of `nodes` (its nodes are
+    /// added as they are built).
+    pub(crate) fn new(start: usize, len: usize, nodes: usize, state: Vec<NodeState>) -> Self {
+        Partition {
+            start,
+            nodes: Vec::with_capacity(len),
+            state,
+            lane: Lane::new(start, len, nodes),
+        }
+    }
+
+    /// Node `i`'s state.
+    pub(crate) fn state(&mut self, i: usize) -> &mut NodeState {
+        &mut self.state[i - self.start]
+    }
+
+    /// The partition with read access to the shared state.
+    pub(crate) fn view<'a>(&'a mut self, shared: &'a Shared) -> Part<'a> {
+        Part {
+            shared,
+            start: self.start,
+            nodes: &mut self.nodes,
+            state: &mut self.state,
+            lane: &mut self.lane,
+        }
+    }
+}
+
+/// A partition for the time of a window or of one global event: its nodes, their state and
+/// its lane, with read access to the shared state.
+pub(crate) struct Part<'a> {
+    pub(crate) shared: &'a Shared,
+    /// The first node of the partition.
+    pub(crate) start: usize,
+    pub(crate) nodes: &'a mut [Box<dyn NodeBehaviour>],
+    pub(crate) state: &'a mut [NodeState],
+    pub(crate) lane: &'a mut Lane,
+}
+
+impl Part<'_> {
+    /// The current instant.
+    pub(crate) fn instant(&self) -> Instant {
+        self.shared.base + std::time::Duration::from_nanos(self.lane.now)
+    }
+
+    /// Runs node `i`'s input `f` at the current instant and flushes what it produced.
+    pub(crate) fn input<R>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut dyn NodeBehaviour, &mut NodeCtx<'_>) -> R,
+    ) -> R {
+        let now = self.instant();
+        let mut ctx = NodeCtx::new(now, &mut self.lane.out);
+        let r = f(self.nodes[i - self.start].as_mut(), &mut ctx);
+        self.flush(i);
+        r
+    }
+
+    /// Node `i`'s behaviour.
+    pub(crate) fn node(&mut self, i: usize) -> &mut Box<dyn NodeBehaviour> {
+        &mut self.nodes[i - self.start]
+    }
+
+    /// Node `i`'s state.
+    pub(crate) fn state(&mut self, i: usize) -> &mut NodeState {
+        &mut self.state[i - self.start]
+    }
+
+    /// Runs the partition's events before `until`, in key order.
+    pub(crate) fn run_until(&mut self, until: u64) {
+        self.lane.until = until;
+        while let Some(t) = self.lane.queue.peek_time() {
+            if t >= until {
+                break;
+            }
+            let Some((t, event)) = self.lane.queue.pop() else {
+                break;
+            };
+            self.lane.now = t;
+            self.lane.events += 1;
+            self.handle(event);
+        }
+    }
+
+    /// Queues `event`, created by node `creator`, at `time`: in this partition's queue, or
+    /// in the outbox if it happens in another partition.
+    fn push(&mut self, time: u64, creator: usize, event: Event) {
+        let state = &mut self.state[creator - self.start];
+        let count = state.created;
+        state.created += 1;
+        let creator = creator as u32;
+        let node = event.node() as usize;
+        if (self.start..self.start + self.state.len()).contains(&node) {
+            self.lane.queue.push_keyed(time, creator, count, event);
+        } else {
+            // The other partition may already have run up to `until`: an event before it
+            // would arrive in its past, and the order would depend on the partitioning. The
+            // lookahead (the smallest link latency) rules this out; this keeps it so.
+            assert!(
+                time >= self.lane.until,
+                "an event crosses partitions {} ns before the window ends",
+                self.lane.until - time
+            );
+            self.lane.outbox.push((time, creator, count, event));
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Deliver {
+                to,
+                from,
+                to_epoch,
+                from_epoch,
+                bytes,
+                upload,
+                received,
+                mut rpcs,
+            } => {
+                let (t, f) = (to as usize, from as usize);
+                let shared = self.shared;
+                if !shared.online[t]
+                    || !shared.online[f]
+                    || shared.epoch[t] != to_epoch
+                    || shared.epoch[f] != from_epoch
+                {
+                    self.recycle(rpcs);
+                    return;
+                }
+                let now = self.lane.now;
+                if !received && shared.cfg.link.download_bps > 0 {
+                    // The downlink takes the bytes in as they come (from `now - upload`) at
+                    // its own rate, after what it is still taking in.
+                    let receive = shared.cfg.link.receive_time(bytes);
+                    let state = self.state(t);
+                    let start = now.saturating_sub(upload).max(state.downlink_free);
+                    let done = now.max(start.saturating_add(receive));
+                    state.downlink_free = done;
+                    if done > now {
+                        let event = Event::Deliver {
+                            to,
+                            from,
+                            to_epoch,
+                            from_epoch,
+                            bytes,
+                            upload,
+                            received: true,
+                            rpcs,
+                        };
+                        self.push(done, t, event);
+                        return;
+                    }
+                }
+                let instant = self.instant();
+                let peer = shared.peer_ids[f];
+                for (rpc, message) in rpcs.drain(..) {
+                    if message != NO_MESSAGE && t < shared.honest {
+                        self.lane.rec.received(t, message);
+                    }
+                    let mut ctx = NodeCtx::new(instant, &mut self.lane.out);
+                    self.nodes[t - self.start].on_rpc(&mut ctx, peer, rpc);
+                }
+                self.recycle(rpcs);
+                self.flush(t);
+            }
+            Event::Timeout(node) => {
+                let i = node as usize;
+                let now = self.lane.now;
+                if !self.shared.online[i] || self.state(i).timer != now {
+                    return;
+                }
+                self.state(i).timer = u64::MAX;
+                let instant = self.instant();
+                let mut ctx = NodeCtx::new(instant, &mut self.lane.out);
+                self.nodes[i - self.start].on_timeout(&mut ctx);
+                self.flush(i);
+                self.reschedule(i, true);
+            }
+        }
+    }
+
+    /// Returns an emptied batch to the pool.
+    fn recycle(&mut self, mut rpcs: Batch) {
+        rpcs.clear();
+        self.lane.pool.push(rpcs);
+    }
+
+    /// Hands node `i`'s outputs to the recorder and the links: each run of consecutive RPCs
+    /// to one peer goes as one batch, and the batches leave in the order they were produced.
+    /// With [`SimConfig::idontwant_merge_bytes`], an IDONTWANT-only RPC first moves to just
+    /// before the next message this input sends the same peer (if close enough), so the two
+    /// are one batch.
+    pub(crate) fn flush(&mut self, i: usize) {
+        let shared = self.shared;
+        let mut out = std::mem::take(&mut self.lane.out);
+        let mut sends = std::mem::take(&mut self.lane.sends);
+        for output in out.drain(..) {
+            match output {
+                NodeOutput::Send {
+                    to,
+                    rpc,
+                    message_id,
+                } => {
+                    let Some(&to) = shared.index.get(&to) else {
+                        continue;
+                    };
+                    let message = message_id
+                        .and_then(|id| shared.registry.message_index(&id))
+                        .unwrap_or(NO_MESSAGE);
+                    sends.push(Outgoing {
+                        to,
+                        rpc,
+                        message,
+                        slot: 0,
+                    });
+                }
+                NodeOutput::Delivered { message_id } => {
+                    self.lane
+                        .rec
+                        .delivered(&shared.registry, i, &message_id, self.lane.now);
+                }
+            }
+        }
+        self.lane.out = out;
+        if shared.cfg.idontwant_merge_bytes > 0 && sends.len() > 1 {
+            self.merge_idontwant(&mut sends);
+        }
+        let mut batches = std::mem::take(&mut self.lane.batches);
+        for send in sends.drain(..) {
+            // Only consecutive RPCs to one peer share a batch: the uplink sends everything
+            // in the order the node produced it, so a batch never holds back an RPC behind
+            // ones to other peers.
+            if batches.last().is_none_or(|(peer, _)| *peer != send.to) {
+                batches.push((send.to, self.lane.pool.pop().unwrap_or_default()));
+            }
+            if let Some((_, batch)) = batches.last_mut() {
+                batch.push((send.rpc, send.message));
+            }
+        }
+        self.lane.sends = sends;
+        for (to, rpcs) in batches.drain(..) {
+            self.transmit(i, to, rpcs);
+        }
+        self.lane.batches = batches;
+        if shared.online[i] {
+            self.reschedule(i, false);
+        }
+    }
+
+    /// Reorders `sends` so that every IDONTWANT-only RPC stands just before the next RPC to
+    /// the same peer that carries a message, if at most [`SimConfig::idontwant_merge_bytes`]
+    /// payload bytes of messages (that one included) go out after the IDONTWANT until that
+    /// message is uploaded and no other RPC to that peer lies between them (staying where it
+    /// is otherwise); everything else keeps its order. Stable and a pure function of `sends`.
+    fn merge_idontwant(&mut self, sends: &mut [Outgoing]) {
+        let limit = self.shared.cfg.idontwant_merge_bytes as u64;
+        let next_message = &mut self.lane.next_message;
+        // Payload bytes of the messages after `sends[k]`, as `slot` is computed backwards.
+        let mut after = 0u64;
+        let mut moved = false;
+        for k in (0..sends.len()).rev() {
+            let to = sends[k].to as usize;
+            let (next, next_after) = next_message[to];
+            let payload: u64 = sends[k]
+                .rpc
+                .messages
+                .iter()
+                .map(|m| m.data.len() as u64)
+                .sum();
+            if !sends[k].rpc.messages.is_empty() {
+                // Bytes after this message (it is the one a merged IDONTWANT rides with).
+                next_message[to] = (k as u32, after);
+                sends[k].slot = k as u32;
+            } else if next != u32::MAX
+                && idontwant_only(&sends[k].rpc)
+                // What the IDONTWANT would wait for: the messages up to and including the one
+                // it rides with (a batch arrives once all of it is uploaded).
+                && after.saturating_sub(next_after) <= limit
+            {
+                sends[k].slot = next;
+                moved = true;
+            } else {
+                // Nothing earlier to this peer moves past an RPC that stays.
+                next_message[to] = (u32::MAX, 0);
+                sends[k].slot = k as u32;
+            }
+            after += payload;
+        }
+        for send in sends.iter() {
+            next_message[send.to as usize] = (u32::MAX, 0);
+        }
+        if moved {
+            // Stable: a moved IDONTWANT (earlier in `sends`) stays before the message whose
+            // slot it took, and several moved to one message keep their order.
+            sends.sort_by_key(|s| s.slot);
+        }
+    }
+
+    /// Puts a batch of RPCs on node `from`'s uplink towards `to`. Each RPC costs upload time
+    /// and may be lost on its own; the rest arrive together.
+    fn transmit(&mut self, from: usize, to: u32, mut rpcs: Batch) {
+        let shared = self.shared;
+        let now = self.lane.now;
+        let local = from - self.start;
+        let state = &mut self.state[local];
+        let Some(link) = state.links.iter().position(|l| l.peer == to) else {
+            self.recycle(rpcs);
+            return;
+        };
+        let mut depart = now.max(state.uplink_free);
+        let (mut bytes, mut upload) = (0, 0);
+        let (rec, cfg, rng) = (&mut self.lane.rec, &shared.cfg.link, &mut state.rng);
+        rpcs.retain(|(rpc, message)| {
+            let message_index = (*message != NO_MESSAGE).then_some(*message);
+            let size = rec.sent(from, rpc, message_index);
+            let time = cfg.transmit_time(size);
+            depart = depart.saturating_add(time);
+            if cfg.sample_loss(rng) {
+                rec.rpcs_lost += 1;
+                return false;
+            }
+            bytes += size;
+            upload += time;
+            true
+        });
+        state.uplink_free = depart;
+        if rpcs.is_empty() {
+            self.recycle(rpcs);
+            return;
+        }
+        let jitter = cfg.sample_jitter(&mut state.rng);
+        let link = &mut state.links[link];
+        let arrive = depart
+            .saturating_add(link.latency)
+            .saturating_add(jitter)
+            .max(link.last_arrival);
+        link.last_arrival = arrive;
+        let event = Event::Deliver {
+            to,
+            from: from as u32,
+            to_epoch: shared.epoch[to as usize],
+            from_epoch: shared.epoch[from],
+            bytes,
+            upload,
+            received: false,
+            rpcs,
+        };
+        self.push(arrive, from, event);
+    }
+
+    /// Schedules node `i`'s next timeout if it is earlier than the one scheduled.
+    pub(crate) fn reschedule(&mut self, i: usize, after_timeout: bool) {
+        let next = self.nodes[i - self.start].next_timeout();
+        let now = self.lane.now;
+        let mut t = super::link::nanos(next.saturating_duration_since(self.shared.base));
+        // Never in the past (a partition's window may already be past it); after a timeout,
+        // never at the same instant either (a node must not spin).
+        t = t.max(if after_timeout {
+            now.saturating_add(1)
+        } else {
+            now
+        });
+        if t < self.state(i).timer {
+            self.state(i).timer = t;
+            self.push(t, i, Event::Timeout(i as u32));
+        }
+    }
+}
