@@ -76,6 +76,10 @@ pub trait Gossip: NetworkBehaviour + Sized {
     -> Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>> {
         None
     }
+
+    /// Diagnostics on stderr once the script ended (ours: the router's counters and mesh
+    /// sizes); nothing by default.
+    fn finish(&self) {}
 }
 
 /// A message reported by the behaviour.
@@ -319,6 +323,7 @@ where
     for instruction in &params.script {
         interpreter.execute(instruction).await?;
     }
+    interpreter.swarm.behaviour().gossipsub.finish();
     tracing::info!(node, "script finished");
     Ok(())
 }

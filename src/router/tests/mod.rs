@@ -4,6 +4,7 @@ mod batch;
 mod bounds;
 mod caches;
 mod core;
+mod dup_senders;
 mod extensions;
 mod fairness;
 mod hardening;
