@@ -77,9 +77,9 @@ pub trait Gossip: NetworkBehaviour + Sized {
         None
     }
 
-    /// Diagnostics on stderr once the script ended (ours: the router's counters and mesh
-    /// sizes); nothing by default.
-    fn finish(&self) {}
+    /// Diagnostics on stderr (`info`) at each `waitUntil` and once the script ended: mesh
+    /// sizes, and ours also its router's counters. `stage` names the moment.
+    fn diagnostics(&self, _stage: &'static str) {}
 }
 
 /// A message reported by the behaviour.
@@ -323,7 +323,7 @@ where
     for instruction in &params.script {
         interpreter.execute(instruction).await?;
     }
-    interpreter.swarm.behaviour().gossipsub.finish();
+    interpreter.swarm.behaviour().gossipsub.diagnostics("final");
     tracing::info!(node, "script finished");
     Ok(())
 }
@@ -370,6 +370,7 @@ where
             }
             Instruction::WaitUntil { elapsed_seconds } => {
                 let until = self.start + Duration::from_secs(*elapsed_seconds);
+                self.swarm.behaviour().gossipsub.diagnostics("waitUntil");
                 while Instant::now() < until {
                     self.step(Some(until)).await;
                 }

@@ -243,7 +243,7 @@ impl Gossip for gossipsub::Behaviour {
         }
     }
 
-    fn finish(&self) {
+    fn diagnostics(&self, stage: &'static str) {
         let counters: Vec<String> = self
             .counters()
             .fields()
@@ -255,7 +255,7 @@ impl Gossip for gossipsub::Behaviour {
             .topics()
             .map(|t| format!("{t}={}", self.mesh_peers(t).count()))
             .collect();
-        tracing::info!(counters = %counters.join(" "), meshes = %meshes.join(" "), "final counters");
+        tracing::info!(stage, counters = %counters.join(" "), meshes = %meshes.join(" "), "diagnostics");
     }
 }
 

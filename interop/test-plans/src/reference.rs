@@ -229,12 +229,12 @@ impl Gossip for libp2p_gossipsub::Behaviour {
         Some(Box::new(DuplicateLayer.with_filter(only_gossipsub_debug)))
     }
 
-    fn finish(&self) {
+    fn diagnostics(&self, stage: &'static str) {
         let meshes: Vec<String> = self
             .topics()
             .map(|t| format!("{t}={}", self.mesh_peers(t).count()))
             .collect();
-        tracing::info!(meshes = %meshes.join(" "), "final counters");
+        tracing::info!(stage, meshes = %meshes.join(" "), "diagnostics");
     }
 }
 

@@ -55,7 +55,11 @@ fn a_copy_received_cancels_the_forward_queued_to_its_sender() {
     let id = id_of(&h, &m);
     h.router.handle_rpc(h.now, peers[0], msg_rpc(m.clone()));
     let first = h.drain();
-    assert!(message_sends(&first, &id).iter().any(|(p, _)| *p == peers[1]));
+    assert!(
+        message_sends(&first, &id)
+            .iter()
+            .any(|(p, _)| *p == peers[1])
+    );
     h.router.handle_rpc(h.now, peers[1], msg_rpc(m.clone()));
     let actions = h.drain();
     assert!(
@@ -100,4 +104,72 @@ fn implied_idontwants_share_the_per_heartbeat_cap() {
         .filter(|a| matches!(a, Action::CancelForward { .. }))
         .count();
     assert_eq!(cancels, 2);
+}
+
+/// test-plans' scoring (issue 11): a node logs every copy it receives, its own publish never.
+/// Under the harness' signing policy (go's StrictNoSign: no author, no seqno) a peer cannot
+/// tell that we wrote a message, so a mesh peer that got our message from someone else first
+/// forwards it to us. That echo reaches the application as a duplicate from that peer (go's
+/// node logs it too, and the harness' analysis expects it: "the original publisher received
+/// a duplicate message"); our own publish is no `Event::Message`.
+#[test]
+fn an_echo_of_our_anonymous_publish_is_reported_as_a_duplicate() {
+    let mut b = ConfigBuilder::default();
+    b.validation_mode(ValidationMode::Anonymous)
+        .report_duplicates(true);
+    let now = crate::test_util::epoch();
+    let router = Router::new(
+        b.build().unwrap(),
+        MessageAuthenticity::Anonymous,
+        7,
+        1,
+        now,
+    )
+    .unwrap();
+    let mut h = Harness {
+        router,
+        now,
+        local: PeerId::random(),
+    };
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let peers = h.add_peers(3, &topic, false);
+    h.heartbeat();
+    let id = h
+        .router
+        .publish(h.now, topic.clone(), vec![7u8; 2048])
+        .unwrap();
+    let published = h.drain();
+    assert!(
+        !published
+            .iter()
+            .any(|a| matches!(a, Action::Event(Event::Message { .. }))),
+        "our own publish is not a received message"
+    );
+    let sent = published
+        .iter()
+        .find_map(|a| match a {
+            Action::Send {
+                rpc, message_id, ..
+            } if message_id.as_ref() == Some(&id) => Some(rpc.messages[0].clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(sent.source, None, "anonymous: no author to exclude");
+    h.router.handle_rpc(h.now, peers[1], msg_rpc(sent));
+    let echoed = h.drain();
+    let reported: Vec<(PeerId, MessageId)> = echoed
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(Event::Duplicate {
+                propagation_source,
+                message_id,
+                ..
+            }) => Some((*propagation_source, message_id.clone())),
+            Action::Event(Event::Message { .. }) => panic!("an echo is no new message"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, vec![(peers[1], id)]);
+    assert_eq!(h.router.counters().messages_duplicate, 1);
 }
