@@ -11,6 +11,7 @@ mod hardening;
 mod hostile;
 mod idontwant_publish;
 mod invariants;
+mod mesh_trim;
 mod observability;
 #[cfg(feature = "partial-messages")]
 mod partial;
