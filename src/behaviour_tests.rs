@@ -254,3 +254,61 @@ fn a_batch_item_refused_by_every_queue_fails() {
     assert!(results[0].is_ok(), "{results:?}");
     assert_eq!(results[1], Err(PublishError::AllQueuesFull(1)));
 }
+
+/// The handler path of IDONTWANT (issue 11): a peer's IDONTWANT for a message we published
+/// drops our copy still waiting in its send queue, so nothing carrying that message is
+/// written to it; other queued RPCs stay.
+#[test]
+fn idontwant_drops_our_queued_publish_of_that_message() {
+    use crate::wire::DecodedRpc;
+    let mut b = crate::ConfigBuilder::default();
+    b.validation_mode(crate::ValidationMode::None);
+    let mut behaviour = Behaviour::new(
+        MessageAuthenticity::Author(PeerId::random()),
+        b.build().unwrap(),
+    )
+    .unwrap();
+    let topic = IdentTopic::new("t");
+    let (peer, connection) = connect_meshsub_1_2(&mut behaviour);
+    let rpc = |rpc: crate::types::Rpc| {
+        crate::handler::HandlerOut(HandlerEvent::Rpc(DecodedRpc {
+            rpc,
+            malformed_messages: Vec::new(),
+            unknown_control: 0,
+            drops: Default::default(),
+        }))
+    };
+    behaviour.on_connection_handler_event(
+        peer,
+        connection,
+        rpc(crate::types::Rpc {
+            subscriptions: vec![crate::types::Subscription {
+                options: Default::default(),
+                subscribe: true,
+                topic: topic.hash(),
+            }],
+            ..Default::default()
+        }),
+    );
+    let id = behaviour.publish(topic.clone(), vec![1u8; 2048]).unwrap();
+    let kept = behaviour.publish(topic, vec![2u8; 2048]).unwrap();
+    behaviour.on_connection_handler_event(
+        peer,
+        connection,
+        rpc(crate::types::Rpc {
+            control: vec![crate::types::ControlAction::IDontWant {
+                message_ids: vec![id.clone()],
+            }],
+            ..Default::default()
+        }),
+    );
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    while behaviour.poll(&mut cx).is_ready() {}
+    let queue = behaviour.queues[&peer].clone();
+    let mut carried = Vec::new();
+    while let Poll::Ready(item) = queue.poll_pop(&mut cx, ConnectionId::new_unchecked(1)) {
+        carried.extend(item.message_id);
+    }
+    assert_eq!(carried, vec![kept], "only the message the peer still wants");
+}

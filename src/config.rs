@@ -279,7 +279,8 @@ impl Config {
 
     /// Maximum number of message ids accepted from one peer in IDONTWANT per heartbeat; more
     /// are ignored (v1.2 spec; go's MaxIDontWantMessages). Also the most IDONTWANT ids decoded
-    /// from one received RPC. Default 1000.
+    /// from one received RPC. A duplicate received from a peer counts as its IDONTWANT for that
+    /// message and shares this allowance. Default 1000.
     pub fn max_idontwant_messages(&self) -> usize {
         self.max_idontwant_messages
     }

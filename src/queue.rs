@@ -25,8 +25,8 @@
 //!   of a receiver with our configuration (`limits.decode`).
 //! - Stale publishes and forwards are dropped by [`PeerQueue::purge_expired`], which also strips
 //!   stale gossip (IHAVE) from queued control RPCs: GRAFT, PRUNE, IWANT, IDONTWANT and
-//!   subscriptions are kept. Forwards the peer told us it does not want (IDONTWANT) are dropped
-//!   by [`PeerQueue::cancel_forward`].
+//!   subscriptions are kept. Forwards and publishes the peer told us it does not want
+//!   (IDONTWANT) are dropped by [`PeerQueue::cancel_forward`].
 //! - The queue also carries the connection keep-alive decision shared with the handlers
 //!   ([`PeerQueue::keep_alive`]): wanted by the behaviour, or something queued.
 //! - The queue never reads the clock: every time is passed in by the caller.
@@ -57,7 +57,7 @@ use control::{can_merge, merge_control, shed_control, strip_gossip};
 pub(crate) enum Class {
     /// Control traffic (GRAFT, PRUNE, IHAVE, IWANT, IDONTWANT, subscriptions): sent first.
     Control,
-    /// Messages we publish ourselves.
+    /// Messages we publish ourselves: sent before forwards, cancelled by IDONTWANT too.
     Publish,
     /// Messages we forward for others: sent last, may be cancelled by IDONTWANT.
     Forward,
@@ -279,8 +279,9 @@ struct Inner {
     control: Lane,
     publish: Lane,
     forward: Lane,
-    /// How many queued forwards carry each message id, so an IDONTWANT for a message we are
-    /// not forwarding to this peer (the common case) costs one hash lookup, not a scan.
+    /// How many queued publishes and forwards carry each message id, so an IDONTWANT for a
+    /// message we are not sending to this peer (the common case) costs one hash lookup, not a
+    /// scan.
     forward_ids: HashMap<MessageId, usize>,
     /// Handlers waiting for an item, at most one waker per connection.
     wakers: Vec<(ConnectionId, Waker)>,
@@ -310,18 +311,18 @@ impl Inner {
             + self.forward.entries.len()
     }
 
-    /// Records that a forward carrying `id` entered the queue.
+    /// Records that a publish or forward carrying `id` entered the queue.
     fn track_forward(&mut self, item: &QueuedRpc) {
-        if item.class == Class::Forward
+        if item.class != Class::Control
             && let Some(id) = &item.message_id
         {
             *self.forward_ids.entry(id.clone()).or_insert(0) += 1;
         }
     }
 
-    /// Records that a forward carrying `id` left the queue.
+    /// Records that a publish or forward carrying `id` left the queue.
     fn untrack_forward(forward_ids: &mut HashMap<MessageId, usize>, item: &QueuedRpc) {
-        if item.class != Class::Forward {
+        if item.class == Class::Control {
             return;
         }
         let Some(id) = &item.message_id else { return };
@@ -341,6 +342,7 @@ impl Inner {
             return Some(item);
         }
         if let Some(item) = self.publish.pop() {
+            Self::untrack_forward(&mut self.forward_ids, &item);
             return Some(item);
         }
         let item = self.forward.pop()?;
@@ -635,14 +637,16 @@ impl PeerQueue {
         self.lock().wakers.retain(|(c, _)| *c != conn);
     }
 
-    /// Drops every queued forward of message `id` (the peer sent IDONTWANT for it) and
-    /// returns how many were dropped.
+    /// Drops every queued forward and publish of message `id` (the peer sent IDONTWANT for
+    /// it, or a copy of it) and returns how many were dropped. Our own publish goes too, as in
+    /// libp2p-gossipsub: a flood publish of a large message reaches its last recipients after
+    /// others forwarded it to them.
     ///
-    /// Costs one hash lookup when no such forward is queued; otherwise, per queued copy
-    /// (`forward_ids` knows how many), a search from the newest end of the forward class
-    /// (an IDONTWANT usually follows the message closely) and an in-place removal: no
-    /// reallocation of the class, which a peer sending IDONTWANT for each queued forward
-    /// would otherwise cost us once per id.
+    /// Costs one hash lookup when no such message is queued; otherwise, per queued copy
+    /// (`forward_ids` knows how many), a search from the newest end of the forward class, then
+    /// of the publish class (an IDONTWANT usually follows the message closely) and an
+    /// in-place removal: no reallocation of the class, which a peer sending IDONTWANT for
+    /// each queued forward would otherwise cost us once per id.
     pub(crate) fn cancel_forward(&self, id: &MessageId) -> usize {
         let mut dropped = Vec::new();
         {
@@ -650,18 +654,22 @@ impl PeerQueue {
             let Some(count) = inner.forward_ids.remove(id) else {
                 return 0;
             };
-            let lane = &mut inner.forward;
-            while dropped.len() < count {
-                let Some(entry) = lane
-                    .entries
-                    .iter()
-                    .rposition(|e| e.item.message_id.as_ref() == Some(id))
-                    .and_then(|pos| lane.entries.remove(pos))
-                else {
-                    break;
-                };
-                lane.bytes = lane.bytes.saturating_sub(entry.bytes);
-                dropped.push(entry.item);
+            let Inner {
+                publish, forward, ..
+            } = &mut *inner;
+            for lane in [forward, publish] {
+                while dropped.len() < count {
+                    let Some(entry) = lane
+                        .entries
+                        .iter()
+                        .rposition(|e| e.item.message_id.as_ref() == Some(id))
+                        .and_then(|pos| lane.entries.remove(pos))
+                    else {
+                        break;
+                    };
+                    lane.bytes = lane.bytes.saturating_sub(entry.bytes);
+                    dropped.push(entry.item);
+                }
             }
             self.sync_len(&inner);
         }

@@ -160,8 +160,11 @@ fn validation_delay_lets_idontwant_cut_duplicates() {
         with.duplicates_per_delivery(),
         without.duplicates_per_delivery(),
     );
+    // A copy received while ours awaits validation keeps its sender out of our forward with
+    // or without IDONTWANT (issue 11), so during a 20 ms validation IDONTWANT adds less than
+    // it did alone: 4.71 against 5.67 here.
     assert!(
-        d_with < 0.8 * d_without,
+        d_with < 0.9 * d_without,
         "duplicates per delivery with IDONTWANT {d_with:.2}, without {d_without:.2}"
     );
 }

@@ -196,14 +196,13 @@ fn thirty_percent_sybils_at_cold_boot_deliver_at_least_99_percent() {
 }
 
 /// Attack at dawn with enough attackers per honest node to fill every mesh to D_hi before honest
-/// peers connect (15 per honest node here; the README's table has 25). Honest meshes stay at
-/// D_hi, so the heartbeat grafts only for the D_out quota, and those GRAFTs reach a peer that
-/// sees the grafter as inbound and is itself at D_hi: refused with a PRUNE and the prune backoff
-/// on both sides, as go does. The attackers keep every honest mesh slot until P3 activates and
-/// they are pruned; the honest meshes then stay nearly empty while those backoffs (60 s) run,
-/// so messages travel by flood publishing and gossip (p99 about 2 s) but all arrive.
+/// peers connect (15 per honest node here; the README's table has 25). A mesh at D_hi is trimmed
+/// to D at every heartbeat (as go and libp2p-gossipsub do, issue 11), and inbound GRAFTs are
+/// refused only from D_hi on, so honest peers win mesh slots back before P3 activates; once it
+/// activates, the attackers are pruned from every mesh. Before the trim at D_hi (it trimmed only
+/// above D_hi), the attackers kept every honest mesh slot until P3 activated.
 #[test]
-fn attack_at_dawn_filling_meshes_to_d_hi_holds_them_until_p3_activates() {
+fn attack_at_dawn_filling_meshes_to_d_hi_loses_slots_to_honest_peers_before_p3() {
     let mut config = AttackConfig::small(Scenario::AttackAtDawn);
     config.sybil_degree = 60;
     config.duration = Duration::from_secs(20);
@@ -218,7 +217,7 @@ fn attack_at_dawn_filling_meshes_to_d_hi_holds_them_until_p3_activates() {
     println!("{report}");
     let samples = &report.observed.samples;
     // From 5 s after the honest peers connect (10 s) until P3 activates (20 s after the
-    // attackers' GRAFTs in the first second), attackers hold every honest mesh slot.
+    // attackers' GRAFTs in the first second), honest peers hold part of the mesh slots.
     let held: Vec<_> = samples
         .iter()
         .filter(|s| s.at >= Duration::from_secs(15) && s.at < config.activation)
@@ -226,7 +225,7 @@ fn attack_at_dawn_filling_meshes_to_d_hi_holds_them_until_p3_activates() {
     assert!(!held.is_empty(), "{report}");
     for s in &held {
         assert!(s.mesh_slots > 0, "{s:?}\n{report}");
-        assert_eq!(s.attacker_mesh_slots, s.mesh_slots, "{s:?}\n{report}");
+        assert!(s.attacker_mesh_slots < s.mesh_slots, "{s:?}\n{report}");
     }
     // Five seconds after P3 activates they hold none.
     let after = samples

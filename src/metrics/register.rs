@@ -148,7 +148,7 @@ pub(super) fn register(r: &mut Registry, config: &MetricsConfig, validate: bool)
         above_d_hi: topic_family(
             r,
             "mesh_above_d_hi",
-            "Heartbeats that found the mesh above D_hi and trimmed it",
+            "Heartbeats that found the mesh at or above D_hi and trimmed it",
         ),
         inclusion: topic_family(
             r,

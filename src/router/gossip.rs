@@ -166,26 +166,37 @@ impl Router {
     /// Records IDONTWANT ids (within `max_idontwant_messages` per heartbeat) and cancels any
     /// queued forward of them.
     fn handle_idontwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
+        for id in message_ids {
+            if self.record_unwanted(from, id) {
+                self.counters.idontwant_received += 1;
+            } else {
+                self.counters.idontwant_ignored += 1;
+            }
+        }
+    }
+
+    /// `from` has message `id` (it said so with IDONTWANT, or sent us a copy): it is not sent
+    /// `id` again (forward after validation, IWANT) and a send of it already queued to it is
+    /// cancelled. Within the peer's `max_idontwant_messages` per heartbeat, which bounds what
+    /// is retained; returns `false` (nothing recorded) over it or for an unknown peer.
+    pub(super) fn record_unwanted(&mut self, from: PeerId, id: MessageId) -> bool {
         let max = self.config.max_idontwant_messages();
         let tick = self.heartbeat_ticks;
         let Some(state) = self.peers.get_mut(&from) else {
-            return;
+            return false;
         };
-        for id in message_ids {
-            if state.idontwant_received >= max {
-                self.counters.idontwant_ignored += 1;
-                continue;
-            }
-            state.idontwant_received += 1;
-            self.counters.idontwant_received += 1;
-            if state.dont_send.insert(id.clone()) {
-                state.dont_send_order.push_back((tick, id.clone()));
-                self.actions.push_back(super::Action::CancelForward {
-                    peer: from,
-                    message_id: id,
-                });
-            }
+        if state.idontwant_received >= max {
+            return false;
         }
+        state.idontwant_received += 1;
+        if state.dont_send.insert(id.clone()) {
+            state.dont_send_order.push_back((tick, id.clone()));
+            self.actions.push_back(super::Action::CancelForward {
+                peer: from,
+                message_id: id,
+            });
+        }
+        true
     }
 
     /// Heartbeat step: sends IHAVE for the recent messages of each mesh and fanout topic to

@@ -357,7 +357,9 @@ impl Router {
         self.graft(topic, candidates, MeshInclusion::BelowDLo);
     }
 
-    /// Above D_hi: keep D peers and PRUNE the others. The kept ones are the best D_score by
+    /// At or above D_hi (as go and libp2p-gossipsub: inbound GRAFTs are refused from D_hi on,
+    /// so a mesh they filled sits at exactly D_hi and would never shrink back to D with a trim
+    /// only above it): keep D peers and PRUNE the others. The kept ones are the best D_score by
     /// score (without peer scoring every peer scores 0, so a random D_score) and then random
     /// ones; if fewer than D_out of them are outbound, the lowest-ranked inbound ones are
     /// replaced by outbound peers, so the quota wins over D_score (as in go).
@@ -366,7 +368,7 @@ impl Router {
             return;
         };
         let degrees = self.config.topic_mesh_config(topic);
-        if mesh.len() <= degrees.mesh_n_high {
+        if mesh.len() < degrees.mesh_n_high || mesh.len() <= degrees.mesh_n {
             return;
         }
         let d = degrees.mesh_n;

@@ -57,7 +57,7 @@ pub enum MeshChurn {
     Disconnected,
     /// It unsubscribed from the topic.
     PeerUnsubscribed,
-    /// The mesh was above D_hi at a heartbeat and it was not kept.
+    /// The mesh was at or above D_hi at a heartbeat and it was not kept.
     Excess,
     /// Its score went negative.
     Score,
@@ -102,7 +102,7 @@ pub struct MeshTopicStats {
     pub inclusions: [u64; 5],
     /// Peers removed, indexed like [`MeshChurn::ALL`].
     pub churn: [u64; 7],
-    /// Heartbeats that found the mesh above D_hi (and trimmed it).
+    /// Heartbeats that found the mesh at or above D_hi (and trimmed it).
     pub above_d_hi: u64,
 }
 

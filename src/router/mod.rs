@@ -99,7 +99,8 @@ pub enum Action {
         /// The id of the message it carries, for publishes and forwards.
         message_id: Option<MessageId>,
     },
-    /// `peer` no longer wants message `message_id` (IDONTWANT): drop queued forwards of it.
+    /// `peer` has message `message_id` (its IDONTWANT, or a copy it sent us): drop queued
+    /// publishes and forwards of it.
     CancelForward {
         /// The peer.
         peer: PeerId,

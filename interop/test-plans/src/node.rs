@@ -76,6 +76,10 @@ pub trait Gossip: NetworkBehaviour + Sized {
     -> Option<Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>> {
         None
     }
+
+    /// Diagnostics on stderr (`info`) at each `waitUntil` and once the script ended: mesh
+    /// sizes, and ours also its router's counters. `stage` names the moment.
+    fn diagnostics(&self, _stage: &'static str) {}
 }
 
 /// A message reported by the behaviour.
@@ -319,6 +323,7 @@ where
     for instruction in &params.script {
         interpreter.execute(instruction).await?;
     }
+    interpreter.swarm.behaviour().gossipsub.diagnostics("final");
     tracing::info!(node, "script finished");
     Ok(())
 }
@@ -365,6 +370,7 @@ where
             }
             Instruction::WaitUntil { elapsed_seconds } => {
                 let until = self.start + Duration::from_secs(*elapsed_seconds);
+                self.swarm.behaviour().gossipsub.diagnostics("waitUntil");
                 while Instant::now() < until {
                     self.step(Some(until)).await;
                 }

@@ -242,6 +242,21 @@ impl Gossip for gossipsub::Behaviour {
             _ => None,
         }
     }
+
+    fn diagnostics(&self, stage: &'static str) {
+        let counters: Vec<String> = self
+            .counters()
+            .fields()
+            .iter()
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let meshes: Vec<String> = self
+            .topics()
+            .map(|t| format!("{t}={}", self.mesh_peers(t).count()))
+            .collect();
+        tracing::info!(stage, counters = %counters.join(" "), meshes = %meshes.join(" "), "diagnostics");
+    }
 }
 
 /// The harness' partial message as our [`Partial`]: parts metadata is the one-byte bitmap of

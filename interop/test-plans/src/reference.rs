@@ -228,6 +228,14 @@ impl Gossip for libp2p_gossipsub::Behaviour {
         });
         Some(Box::new(DuplicateLayer.with_filter(only_gossipsub_debug)))
     }
+
+    fn diagnostics(&self, stage: &'static str) {
+        let meshes: Vec<String> = self
+            .topics()
+            .map(|t| format!("{t}={}", self.mesh_peers(t).count()))
+            .collect();
+        tracing::info!(stage, meshes = %meshes.join(" "), "diagnostics");
+    }
 }
 
 /// The harness' partial message as libp2p-gossipsub's `Partial`: metadata is the one-byte

@@ -4,12 +4,14 @@ mod batch;
 mod bounds;
 mod caches;
 mod core;
+mod dup_senders;
 mod extensions;
 mod fairness;
 mod hardening;
 mod hostile;
 mod idontwant_publish;
 mod invariants;
+mod mesh_trim;
 mod observability;
 #[cfg(feature = "partial-messages")]
 mod partial;
