@@ -168,6 +168,7 @@ impl Router {
     fn handle_idontwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
         let max = self.config.max_idontwant_messages();
         let tick = self.heartbeat_ticks;
+        let cancel = self.cancel_forwards;
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
@@ -180,6 +181,9 @@ impl Router {
             self.counters.idontwant_received += 1;
             if state.dont_send.insert(id.clone()) {
                 state.dont_send_order.push_back((tick, id.clone()));
+                if !cancel {
+                    continue;
+                }
                 self.actions.push_back(super::Action::CancelForward {
                     peer: from,
                     message_id: id,
