@@ -353,7 +353,7 @@ fn idontwant_without_cancel_actions_still_suppresses_forwarding() {
                     rpc.control.len(),
                     control_to(&actions, *peer)
                         .iter()
-                        .any(|c| matches!(c, ControlAction::IDontWant { message_ids } if message_ids == &[id.clone()])),
+                        .any(|c| matches!(c, ControlAction::IDontWant { message_ids } if message_ids == std::slice::from_ref(&id))),
                 ),
                 Action::Event(Event::Message { .. }) => "message".to_string(),
                 other => format!("{other:?}"),
