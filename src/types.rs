@@ -168,7 +168,7 @@ impl<H: Hasher> From<&Topic<H>> for TopicHash {
 
 /// The identifier of a message, computed by the configured message-id function.
 ///
-/// Ids of up to [`MessageId::INLINE_LEN`] bytes (Ethereum's 20-byte ids, 32-byte hashes) are
+/// Ids of up to 38 bytes (Ethereum's 20-byte ids, 32-byte hashes) are
 /// stored inline: cloning, hashing and comparing them touch no other memory, which matters in
 /// the maps keyed by ids (seen cache, message cache, IDONTWANT sets). Longer ids share one
 /// allocation ([`Bytes`]). Equality, ordering and hashing depend on the bytes alone (hashed as
@@ -189,7 +189,7 @@ enum IdRepr {
 
 impl MessageId {
     /// The longest id stored inline, without an allocation.
-    pub const INLINE_LEN: usize = 38;
+    pub(crate) const INLINE_LEN: usize = 38;
 
     /// Creates a message id from its bytes: borrowed (`&[u8]`, `&[u8; N]`, `&str`) or owned
     /// (`Vec<u8>`, `String`, [`Bytes`]). Short ids are copied inline; a longer owned container
