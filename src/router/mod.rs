@@ -262,6 +262,7 @@ impl Router {
     /// Whether an IDONTWANT received emits [`Action::CancelForward`] for the send queue (on by
     /// default). The simulator, whose links take every RPC at once and so hold no queued
     /// forward, turns it off: the ids are still recorded and honoured when forwarding.
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn set_cancel_forwards(&mut self, on: bool) {
         self.cancel_forwards = on;
     }
