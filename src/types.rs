@@ -167,35 +167,106 @@ impl<H: Hasher> From<&Topic<H>> for TopicHash {
 }
 
 /// The identifier of a message, computed by the configured message-id function.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(Bytes);
+///
+/// Ids of up to 38 bytes (Ethereum's 20-byte ids, 32-byte hashes) are
+/// stored inline: cloning, hashing and comparing them touch no other memory, which matters in
+/// the maps keyed by ids (seen cache, message cache, IDONTWANT sets). Longer ids share one
+/// allocation ([`Bytes`]). Equality, ordering and hashing depend on the bytes alone (hashed as
+/// a `[u8]` slice), whichever way an id is stored.
+#[derive(Clone)]
+pub struct MessageId(IdRepr);
+
+#[derive(Clone)]
+enum IdRepr {
+    /// `len` bytes of `bytes` (the rest are zero).
+    Inline {
+        len: u8,
+        bytes: [u8; MessageId::INLINE_LEN],
+    },
+    /// Longer than [`MessageId::INLINE_LEN`].
+    Shared(Bytes),
+}
 
 impl MessageId {
-    /// Creates a message id from its bytes: borrowed (`&[u8]`, `&[u8; N]`, `&str`, copied) or
-    /// owned (`Vec<u8>`, `String`, [`Bytes`], taken without a copy). libp2p-gossipsub's
-    /// `MessageId::new(&[u8])` callers compile unchanged.
+    /// The longest id stored inline, without an allocation.
+    pub(crate) const INLINE_LEN: usize = 38;
+
+    /// Creates a message id from its bytes: borrowed (`&[u8]`, `&[u8; N]`, `&str`) or owned
+    /// (`Vec<u8>`, `String`, [`Bytes`]). Short ids are copied inline; a longer owned container
+    /// is taken without a copy. libp2p-gossipsub's `MessageId::new(&[u8])` callers compile
+    /// unchanged.
     pub fn new(bytes: impl Into<MessageId>) -> Self {
         bytes.into()
     }
 
-    /// The id's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+    /// An inline id, if `bytes` is short enough.
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = bytes.len();
+        (len <= Self::INLINE_LEN).then(|| {
+            let mut buf = [0u8; Self::INLINE_LEN];
+            buf[..len].copy_from_slice(bytes);
+            MessageId(IdRepr::Inline {
+                // At most INLINE_LEN (38), so it fits.
+                len: len as u8,
+                bytes: buf,
+            })
+        })
     }
 
-    /// The id's bytes as a cheaply clonable [`Bytes`].
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            IdRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdRepr::Shared(bytes) => bytes,
+        }
+    }
+
+    /// The id's bytes as a [`Bytes`] (a copy for an inline id).
     pub fn to_bytes(&self) -> Bytes {
-        self.0.clone()
+        match &self.0 {
+            IdRepr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            IdRepr::Shared(bytes) => bytes.clone(),
+        }
     }
 }
 
-/// `From` impls for the owned byte containers, taken without a copy where the container
-/// allows it.
+impl PartialEq for MessageId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for MessageId {}
+
+impl PartialOrd for MessageId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MessageId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for MessageId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `Bytes` and `Vec<u8>` hash: the slice (its length, then its bytes).
+        self.as_bytes().hash(state);
+    }
+}
+
+/// `From` impls for the owned byte containers: short ids are copied inline, longer ones taken
+/// without a copy where the container allows it.
 macro_rules! message_id_from_owned {
     ($($t:ty),*) => {$(
         impl From<$t> for MessageId {
             fn from(value: $t) -> Self {
-                MessageId(Bytes::from(value))
+                match MessageId::inline(value.as_ref()) {
+                    Some(id) => id,
+                    None => MessageId(IdRepr::Shared(Bytes::from(value))),
+                }
             }
         }
     )*};
@@ -207,7 +278,9 @@ macro_rules! message_id_from_borrowed {
     ($($t:ty),*) => {$(
         impl From<$t> for MessageId {
             fn from(value: $t) -> Self {
-                MessageId(Bytes::copy_from_slice(value.as_ref()))
+                let bytes: &[u8] = value.as_ref();
+                MessageId::inline(bytes)
+                    .unwrap_or_else(|| MessageId(IdRepr::Shared(Bytes::copy_from_slice(bytes))))
             }
         }
     )*};
@@ -216,31 +289,34 @@ message_id_from_borrowed!(&[u8], &Vec<u8>, &str, &String, &Bytes);
 
 impl<const N: usize> From<[u8; N]> for MessageId {
     fn from(value: [u8; N]) -> Self {
-        MessageId(Bytes::copy_from_slice(&value))
+        MessageId::from(&value[..])
     }
 }
 
 impl<const N: usize> From<&[u8; N]> for MessageId {
     fn from(value: &[u8; N]) -> Self {
-        MessageId(Bytes::copy_from_slice(value))
+        MessageId::from(&value[..])
     }
 }
 
 impl From<std::borrow::Cow<'_, [u8]>> for MessageId {
     fn from(value: std::borrow::Cow<'_, [u8]>) -> Self {
-        MessageId(Bytes::from(value.into_owned()))
+        match value {
+            std::borrow::Cow::Borrowed(b) => MessageId::from(b),
+            std::borrow::Cow::Owned(v) => MessageId::from(v),
+        }
     }
 }
 
 impl fmt::Debug for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({})", hex_fmt::HexFmt(&self.0))
+        write!(f, "MessageId({})", hex_fmt::HexFmt(self.as_bytes()))
     }
 }
 
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", hex_fmt::HexFmt(&self.0))
+        write!(f, "{}", hex_fmt::HexFmt(self.as_bytes()))
     }
 }
 
@@ -602,6 +678,53 @@ mod tests {
             Sha256Hash::hash("").as_str(),
             base64_std(&Sha256::digest([0x0a, 0x00]))
         );
+    }
+
+    /// Short ids are stored inline, long ones shared; either way an id compares, orders and
+    /// hashes as its bytes, exactly as the `Bytes`-backed id did (the seeded maps keyed by ids
+    /// iterate in the same order, so a run replays bit for bit).
+    #[test]
+    fn message_ids_compare_and_hash_as_their_bytes_inline_or_not() {
+        let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let lens = [
+            0,
+            1,
+            20,
+            MessageId::INLINE_LEN,
+            MessageId::INLINE_LEN + 1,
+            71,
+            300,
+        ];
+        let ids: Vec<Vec<u8>> = lens
+            .iter()
+            .flat_map(|&n| [vec![7u8; n], (0..n).map(|i| i as u8).collect()])
+            .collect();
+        for bytes in &ids {
+            let forms = [
+                MessageId::new(bytes.clone()),
+                MessageId::new(&bytes[..]),
+                MessageId::new(Bytes::from(bytes.clone())),
+                MessageId::new(bytes.clone().into_boxed_slice()),
+                MessageId::new(std::borrow::Cow::Borrowed(&bytes[..])),
+            ];
+            for id in &forms {
+                assert_eq!(id.as_bytes(), &bytes[..]);
+                assert_eq!(id, &forms[0]);
+                assert_eq!(id.to_bytes(), Bytes::from(bytes.clone()));
+                assert_eq!(
+                    hasher.hash_one(id),
+                    hasher.hash_one(Bytes::from(bytes.clone()))
+                );
+                assert_eq!(hasher.hash_one(id), hasher.hash_one(bytes));
+                assert_eq!(format!("{id}"), hex_fmt::HexFmt(bytes).to_string());
+            }
+            for other in &ids {
+                let (a, b) = (MessageId::new(&bytes[..]), MessageId::new(&other[..]));
+                assert_eq!(a.cmp(&b), bytes.cmp(other));
+                assert_eq!(a == b, bytes == other);
+            }
+        }
+        assert!(std::mem::size_of::<MessageId>() <= 40);
     }
 
     #[test]

@@ -182,6 +182,7 @@ impl Router {
     pub(super) fn record_unwanted(&mut self, from: PeerId, id: MessageId) -> bool {
         let max = self.config.max_idontwant_messages();
         let tick = self.heartbeat_ticks;
+        let cancel = self.cancel_forwards;
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
@@ -191,10 +192,12 @@ impl Router {
         state.idontwant_received += 1;
         if state.dont_send.insert(id.clone()) {
             state.dont_send_order.push_back((tick, id.clone()));
-            self.actions.push_back(super::Action::CancelForward {
-                peer: from,
-                message_id: id,
-            });
+            if cancel {
+                self.actions.push_back(super::Action::CancelForward {
+                    peer: from,
+                    message_id: id,
+                });
+            }
         }
         true
     }

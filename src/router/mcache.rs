@@ -45,11 +45,24 @@ pub(crate) struct CacheEntry {
     content_key: u64,
 }
 
+/// A cached message with its id, in one slot of [`MessageCache::slots`].
+struct Slot {
+    id: MessageId,
+    entry: CacheEntry,
+}
+
 pub(crate) struct MessageCache {
     gossip: usize,
-    entries: Map<MessageId, CacheEntry>,
-    /// Content hash -> id of a cached message with that content (see the module docs).
-    by_content: Map<u64, MessageId>,
+    /// The cached messages, each in a slot of its own (`None`: free, listed in `free`), so
+    /// both indexes point at one place: a duplicate found through the content index needs
+    /// no second lookup by id.
+    slots: Vec<Option<Slot>>,
+    /// Free slots, reused last freed first.
+    free: Vec<u32>,
+    /// Id -> slot of the cached message with that id.
+    by_id: Map<MessageId, u32>,
+    /// Content hash -> slot of a cached message with that content (see the module docs).
+    by_content: Map<u64, u32>,
     /// Newest window first; each holds the ids put in during one heartbeat, oldest first,
     /// with the bytes charged for them.
     windows: VecDeque<VecDeque<WindowItem>>,
@@ -79,6 +92,9 @@ fn same_bytes(a: &bytes::Bytes, b: &bytes::Bytes) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
+/// Below this many slots the slab is never compacted.
+const MIN_SLOTS: usize = 64;
+
 impl MessageCache {
     pub(crate) fn new(
         history_length: usize,
@@ -90,7 +106,9 @@ impl MessageCache {
         windows.extend((0..history_length).map(|_| VecDeque::new()));
         MessageCache {
             gossip: history_gossip,
-            entries: Map::with_hasher(hasher.clone()),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: Map::with_hasher(hasher.clone()),
             by_content: Map::with_hasher(hasher.clone()),
             windows,
             hasher,
@@ -112,11 +130,20 @@ impl MessageCache {
         ))
     }
 
+    /// The slot of a live entry.
+    fn slot(&self, slot: u32) -> Option<&Slot> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    fn slot_mut(&mut self, slot: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
     /// The id of the cached message with the same author, seqno, topic and data as `message`
     /// (compared in full, so a hash collision cannot return a wrong id).
     pub(crate) fn cached_id(&self, key: u64, message: &RawMessage) -> Option<&MessageId> {
-        let id = self.by_content.get(&key)?;
-        let cached = &self.entries.get(id)?.message;
+        let Slot { id, entry } = self.slot(*self.by_content.get(&key)?)?;
+        let cached = &entry.message;
         let same = cached.source == message.source
             && cached.sequence_number == message.sequence_number
             && cached.topic == message.topic
@@ -146,12 +173,9 @@ impl MessageCache {
         source: Option<PeerId>,
         content_key: u64,
     ) -> bool {
-        if self.entries.contains_key(&id) {
+        if self.by_id.contains_key(&id) {
             return false;
         }
-        self.by_content
-            .entry(content_key)
-            .or_insert_with(|| id.clone());
         let charge = ENTRY_OVERHEAD + id.as_bytes().len() + message.encoded_len();
         if let Some(window) = self.windows.front_mut() {
             window.push_back(WindowItem {
@@ -162,16 +186,33 @@ impl MessageCache {
             self.bytes += charge;
             self.window_items += 1;
         }
-        self.entries.insert(
-            id,
-            CacheEntry {
+        let slot = Slot {
+            id: id.clone(),
+            entry: CacheEntry {
                 message,
                 validated,
                 source,
                 iwant_served: Map::with_hasher(self.hasher.clone()),
                 content_key,
             },
-        );
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = Some(slot);
+                index
+            }
+            None => {
+                // The byte bound keeps the entries far below u32::MAX (each is charged
+                // ENTRY_OVERHEAD bytes); a full slab would refuse the message.
+                let Ok(index) = u32::try_from(self.slots.len()) else {
+                    return false;
+                };
+                self.slots.push(Some(slot));
+                index
+            }
+        };
+        self.by_content.entry(content_key).or_insert(index);
+        self.by_id.insert(id, index);
         self.shed();
         true
     }
@@ -183,9 +224,16 @@ impl MessageCache {
         }
     }
 
-    /// An entry left the table: its IWANT transmissions are no longer charged.
-    fn release_served(&mut self, entry: &CacheEntry) {
+    /// Takes the entry with `id` out of the cache (its window item stays).
+    fn take(&mut self, id: &MessageId) -> Option<CacheEntry> {
+        let index = self.by_id.remove(id)?;
+        let Slot { entry, .. } = self.slots.get_mut(index as usize)?.take()?;
+        self.free.push(index);
         self.served_bytes -= entry.iwant_served.len() * IWANT_SERVED_CHARGE;
+        if self.by_content.get(&entry.content_key) == Some(&index) {
+            self.by_content.remove(&entry.content_key);
+        }
+        Some(entry)
     }
 
     /// Drops the oldest id of the oldest non-empty window, and its message if still cached.
@@ -194,9 +242,7 @@ impl MessageCache {
             return;
         };
         self.release(&item);
-        if let Some(entry) = self.entries.remove(&item.id) {
-            self.release_served(&entry);
-            self.forget_content(entry.content_key, &item.id);
+        if self.take(&item.id).is_some() {
             self.evicted += 1;
         }
     }
@@ -206,10 +252,10 @@ impl MessageCache {
         self.window_items -= 1;
     }
 
-    /// Slots allocated for messages (the entry table's capacity).
+    /// Slots allocated for messages (the id table's capacity).
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.entries.capacity()
+        self.by_id.capacity()
     }
 
     /// Bytes charged: the ids in the windows (see [`ENTRY_OVERHEAD`]) and the IWANT
@@ -236,12 +282,17 @@ impl MessageCache {
     }
 
     pub(crate) fn get(&self, id: &MessageId) -> Option<&CacheEntry> {
-        self.entries.get(id)
+        self.slot(*self.by_id.get(id)?).map(|s| &s.entry)
+    }
+
+    fn get_mut(&mut self, id: &MessageId) -> Option<&mut CacheEntry> {
+        let index = *self.by_id.get(id)?;
+        self.slot_mut(index).map(|s| &mut s.entry)
     }
 
     #[cfg(test)]
     pub(crate) fn contains(&self, id: &MessageId) -> bool {
-        self.entries.contains_key(id)
+        self.by_id.contains_key(id)
     }
 
     /// The message for an IWANT from `peer`, if it is validated and the peer has asked for it
@@ -254,7 +305,7 @@ impl MessageCache {
         peer: PeerId,
         max_transmissions: u32,
     ) -> Option<&RawMessage> {
-        let entry = self.entries.get(id)?;
+        let entry = self.get(id)?;
         if !entry.validated {
             return None;
         }
@@ -264,14 +315,14 @@ impl MessageCache {
             None => {
                 self.served_bytes += IWANT_SERVED_CHARGE;
                 self.shed();
-                let Some(entry) = self.entries.get_mut(id) else {
+                let Some(entry) = self.get_mut(id) else {
                     self.served_bytes -= IWANT_SERVED_CHARGE;
                     return None;
                 };
                 entry.iwant_served.insert(peer, 0);
             }
         }
-        let entry = self.entries.get_mut(id)?;
+        let entry = self.get_mut(id)?;
         let served = entry.iwant_served.get_mut(&peer)?;
         *served += 1;
         Some(&entry.message)
@@ -279,7 +330,7 @@ impl MessageCache {
 
     /// Marks a message as accepted by the application and returns it with its source.
     pub(crate) fn validate(&mut self, id: &MessageId) -> Option<(RawMessage, Option<PeerId>)> {
-        let entry = self.entries.get_mut(id)?;
+        let entry = self.get_mut(id)?;
         if entry.validated {
             return None;
         }
@@ -290,16 +341,7 @@ impl MessageCache {
     /// Removes a message (rejected or ignored by the application). Its id stays in its window
     /// and is skipped when gossiping.
     pub(crate) fn remove(&mut self, id: &MessageId) -> Option<CacheEntry> {
-        let entry = self.entries.remove(id)?;
-        self.release_served(&entry);
-        self.forget_content(entry.content_key, id);
-        Some(entry)
-    }
-
-    fn forget_content(&mut self, key: u64, id: &MessageId) {
-        if self.by_content.get(&key) == Some(id) {
-            self.by_content.remove(&key);
-        }
+        self.take(id)
     }
 
     /// The validated ids of the newest `history_gossip` windows, grouped by topic.
@@ -307,7 +349,7 @@ impl MessageCache {
         let mut by_topic: Map<TopicHash, Vec<MessageId>> = Map::with_hasher(self.hasher.clone());
         for window in self.windows.iter().take(self.gossip) {
             for WindowItem { id, topic, .. } in window {
-                if self.entries.get(id).is_some_and(|e| e.validated) {
+                if self.get(id).is_some_and(|e| e.validated) {
                     // Look up before inserting: `entry` would clone the topic for every id.
                     match by_topic.get_mut(topic) {
                         Some(ids) => ids.push(id.clone()),
@@ -326,26 +368,51 @@ impl MessageCache {
         if let Some(oldest) = self.windows.pop_back() {
             for item in oldest {
                 self.release(&item);
-                if let Some(entry) = self.entries.remove(&item.id) {
-                    self.release_served(&entry);
-                    self.forget_content(entry.content_key, &item.id);
-                }
+                self.take(&item.id);
             }
         }
         self.windows.push_front(VecDeque::new());
         // A burst leaves the tables at their peak capacity: give it back once it has passed.
-        self.entries.shrink_if_sparse();
+        self.by_id.shrink_if_sparse();
         self.by_content.shrink_if_sparse();
+        self.compact_if_sparse();
+    }
+
+    /// Moves the live entries to the front of a slab left mostly free by a burst, and gives
+    /// the rest back (the same rule as the tables' `shrink_if_sparse`).
+    fn compact_if_sparse(&mut self) {
+        let live = self.by_id.len();
+        if self.slots.len() <= MIN_SLOTS || live.saturating_mul(4) >= self.slots.len() {
+            return;
+        }
+        let mut moved = vec![u32::MAX; self.slots.len()];
+        let mut slots = Vec::with_capacity(live * 2);
+        for (old, slot) in self.slots.drain(..).enumerate() {
+            if let Some(slot) = slot {
+                // At most the old length, which fitted in u32.
+                moved[old] = slots.len() as u32;
+                slots.push(Some(slot));
+            }
+        }
+        self.slots = slots;
+        self.free = Vec::new();
+        for index in self.by_id.values_mut().chain(self.by_content.values_mut()) {
+            *index = moved[*index as usize];
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.by_id.len()
     }
 
     /// (message, peer) pairs remembered for IWANT retransmission limits.
     #[cfg(test)]
     pub(crate) fn served_entries(&self) -> usize {
-        self.entries.values().map(|e| e.iwant_served.len()).sum()
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.entry.iwant_served.len())
+            .sum()
     }
 }
 
@@ -433,6 +500,48 @@ mod tests {
             "gone with its window"
         );
         assert!(mc.by_content.is_empty());
+        assert!(mc.slots.iter().all(Option::is_none));
+    }
+
+    /// After a burst the slab of entries is compacted at a shift, and both indexes still
+    /// find every message that stayed.
+    #[test]
+    fn entries_left_after_a_burst_are_compacted_and_still_found() {
+        let mut mc =
+            MessageCache::new(3, 2, usize::MAX, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let message = |n: u16| RawMessage {
+            data: Bytes::from(n.to_be_bytes().to_vec()),
+            ..msg("t", 0)
+        };
+        let id = |n: u16| MessageId::new(n.to_be_bytes());
+        for n in 0..1000 {
+            assert!(mc.put(id(n), message(n), true, None));
+        }
+        mc.shift();
+        // Rejected messages leave free slots behind; the ones kept are scattered.
+        for n in (0..1000).filter(|n| n % 50 != 0) {
+            assert!(mc.remove(&id(n)).is_some());
+        }
+        // One slot reused from the free list.
+        assert!(mc.put(id(5000), message(5000), true, None));
+        assert_eq!(mc.slots.len(), 1000);
+        mc.shift();
+        assert_eq!(mc.len(), 21);
+        assert!(mc.slots.len() <= 42, "compacted: {}", mc.slots.len());
+        for n in (0..1000).step_by(50).chain([5000]) {
+            let m = message(n);
+            assert_eq!(mc.cached_id(mc.content_key(&m), &m), Some(&id(n)), "{n}");
+            assert_eq!(mc.get(&id(n)).map(|e| &e.message), Some(&m));
+        }
+        assert_eq!(mc.by_content.len(), 21);
+        // A message put after compaction lands in a slot of its own.
+        assert!(mc.put(id(6000), message(6000), true, None));
+        assert_eq!(mc.get(&id(6000)).map(|e| &e.message), Some(&message(6000)));
+        assert_eq!(mc.get(&id(5000)).map(|e| &e.message), Some(&message(5000)));
+        // The burst's window goes; the newer messages stay.
+        mc.shift();
+        assert_eq!(mc.len(), 2);
+        assert!(mc.contains(&id(5000)) && mc.contains(&id(6000)));
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub struct Router {
     /// A peer list reused by the per-message paths (IDONTWANT, forwarding), so they do not
     /// allocate one per message. Always empty between uses.
     scratch_peers: Vec<PeerId>,
+    /// Whether an IDONTWANT emits [`Action::CancelForward`] (see
+    /// [`Router::set_cancel_forwards`]).
+    cancel_forwards: bool,
     /// Per-heartbeat budgets spent by peers that disconnected since the last heartbeat,
     /// restored if they reconnect before it (bounded; see `peers::SpentBudgets`).
     departed_budgets: Map<PeerId, peers::SpentBudgets>,
@@ -253,7 +256,16 @@ impl Router {
             heartbeat_ticks: 0,
             counters: Counters::default(),
             scratch_peers: Vec::new(),
+            cancel_forwards: true,
         })
+    }
+
+    /// Whether an IDONTWANT received emits [`Action::CancelForward`] for the send queue (on by
+    /// default). The simulator, whose links take every RPC at once and so hold no queued
+    /// forward, turns it off: the ids are still recorded and honoured when forwarding.
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn set_cancel_forwards(&mut self, on: bool) {
+        self.cancel_forwards = on;
     }
 
     /// The next output, if any. Call until `None` after every input.

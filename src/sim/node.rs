@@ -158,8 +158,10 @@ impl HonestNode {
         } else {
             MessageAuthenticity::Anonymous
         };
-        let router = Router::new(init.config.clone(), authenticity, init.seed, 1, init.now)
+        let mut router = Router::new(init.config.clone(), authenticity, init.seed, 1, init.now)
             .expect("the simulation's router configuration is valid");
+        // The simulated uplink holds no queued forward to cancel.
+        router.set_cancel_forwards(false);
         HonestNode {
             peer_id,
             router,
@@ -236,7 +238,9 @@ impl HonestNode {
     }
 
     /// Builds an honest node around a router built by the caller (e.g. with peer scoring on).
-    pub fn from_router(peer_id: PeerId, router: Router) -> Self {
+    pub fn from_router(peer_id: PeerId, mut router: Router) -> Self {
+        // The simulated uplink holds no queued forward to cancel.
+        router.set_cancel_forwards(false);
         HonestNode {
             peer_id,
             router,
@@ -289,7 +293,7 @@ impl HonestNode {
                     }
                 }
                 // The simulated uplink sends each RPC as soon as it is handed over, so there is
-                // no queued forward left to cancel.
+                // no queued forward left to cancel (the router is told not to emit these).
                 // Nodes are connected by the topology alone: PX and direct-peer dials are
                 // not simulated.
                 Action::CancelForward { .. }

@@ -307,6 +307,68 @@ fn duplicates_are_reported_only_when_asked() {
     }
 }
 
+/// Without `CancelForward` actions (the simulator's setting) an IDONTWANT still stops the
+/// forward to the peer that sent it, and the router's other outputs stay the same.
+#[test]
+fn idontwant_without_cancel_actions_still_suppresses_forwarding() {
+    let mut outputs = Vec::new();
+    for cancel in [true, false] {
+        let mut h = Harness::new(config().build().unwrap());
+        h.router.set_cancel_forwards(cancel);
+        let topic = Harness::topic();
+        h.router.subscribe(h.now, topic.clone()).unwrap();
+        let peers = h.add_peers(6, &topic, false);
+        h.heartbeat();
+        let threshold = h.router.config().idontwant_message_size_threshold();
+        let m = message(peers[0], 9, &topic, threshold);
+        let id = id_of(&h, &m);
+        let refuser = peers[1];
+        h.router.handle_rpc(
+            h.now,
+            refuser,
+            control_rpc(ControlAction::IDontWant {
+                message_ids: vec![id.clone()],
+            }),
+        );
+        let cancels = h.drain();
+        assert_eq!(
+            cancels
+                .iter()
+                .any(|a| matches!(a, Action::CancelForward { peer, .. } if *peer == refuser)),
+            cancel
+        );
+        h.router.handle_rpc(h.now, peers[0], msg_rpc(m));
+        let actions = h.drain();
+        let sends = message_sends(&actions, &id);
+        assert!(!sends.iter().any(|(p, _)| *p == refuser), "cancel {cancel}");
+        assert_eq!(sends.len(), 4, "cancel {cancel}");
+        // The outputs with peers named by their index (the peers are random per run).
+        let shape: Vec<String> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Send {
+                    peer, rpc, class, ..
+                } => format!(
+                    "send {:?} {class:?}: {} messages, {} control, IDONTWANT for it: {}",
+                    peers.iter().position(|p| p == peer),
+                    rpc.messages.len(),
+                    rpc.control.len(),
+                    control_to(&actions, *peer)
+                        .iter()
+                        .any(|c| matches!(c, ControlAction::IDontWant { message_ids } if message_ids == std::slice::from_ref(&id))),
+                ),
+                Action::Event(Event::Message { .. }) => "message".to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        // Peer ids are random per run, so map iteration orders differ between the two.
+        let mut shape = shape;
+        shape.sort();
+        outputs.push(shape);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
 #[test]
 fn idontwant_is_sent_for_large_messages_and_suppresses_forwarding() {
     let mut h = Harness::new(config().build().unwrap());
