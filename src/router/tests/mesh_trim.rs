@@ -12,16 +12,7 @@ fn a_mesh_filled_to_d_hi_by_inbound_grafts_is_trimmed_to_d() {
     let topic = Harness::topic();
     h.router.subscribe(h.now, topic.clone()).unwrap();
     let inbound = h.add_peers(20, &topic, false);
-    for p in &inbound {
-        h.router.handle_rpc(
-            h.now,
-            *p,
-            control_rpc(ControlAction::Graft {
-                topic: topic.clone(),
-            }),
-        );
-    }
-    h.drain();
+    graft_all(&mut h, &inbound, &topic);
     let d_hi = h.router.config().mesh_n_high();
     assert_eq!(h.mesh_len(&topic), d_hi, "inbound GRAFTs stop at D_hi");
     h.heartbeat();
@@ -37,7 +28,15 @@ fn a_mesh_below_d_hi_is_not_trimmed() {
     let d_hi = h.router.config().mesh_n_high();
     let inbound = h.add_peers(d_hi - 1, &topic, false);
     h.heartbeat();
-    for p in &inbound {
+    graft_all(&mut h, &inbound, &topic);
+    assert_eq!(h.mesh_len(&topic), d_hi - 1);
+    h.heartbeat();
+    assert_eq!(h.mesh_len(&topic), d_hi - 1);
+}
+
+/// Every peer in `peers` sends us a GRAFT for `topic`.
+fn graft_all(h: &mut Harness, peers: &[PeerId], topic: &TopicHash) {
+    for p in peers {
         h.router.handle_rpc(
             h.now,
             *p,
@@ -47,7 +46,4 @@ fn a_mesh_below_d_hi_is_not_trimmed() {
         );
     }
     h.drain();
-    assert_eq!(h.mesh_len(&topic), d_hi - 1);
-    h.heartbeat();
-    assert_eq!(h.mesh_len(&topic), d_hi - 1);
 }
