@@ -177,8 +177,9 @@ impl Router {
 
     /// `from` has message `id` (it said so with IDONTWANT, or sent us a copy): it is not sent
     /// `id` again (forward after validation, IWANT) and a send of it already queued to it is
-    /// cancelled. Within the peer's `max_idontwant_messages` per heartbeat, which bounds what
-    /// is retained; returns `false` (nothing recorded) over it or for an unknown peer.
+    /// cancelled. A new id is recorded within the peer's `max_idontwant_messages` per
+    /// heartbeat, which bounds what is retained; an id already recorded costs nothing. Returns
+    /// `false` (nothing recorded) over the allowance or for an unknown peer.
     pub(super) fn record_unwanted(&mut self, from: PeerId, id: MessageId) -> bool {
         let max = self.config.max_idontwant_messages();
         let tick = self.heartbeat_ticks;
@@ -186,18 +187,20 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
+        if state.dont_send.contains(&id) {
+            return true;
+        }
         if state.idontwant_received >= max {
             return false;
         }
         state.idontwant_received += 1;
-        if state.dont_send.insert(id.clone()) {
-            state.dont_send_order.push_back((tick, id.clone()));
-            if cancel {
-                self.actions.push_back(super::Action::CancelForward {
-                    peer: from,
-                    message_id: id,
-                });
-            }
+        state.dont_send.insert(id.clone());
+        state.dont_send_order.push_back((tick, id.clone()));
+        if cancel {
+            self.actions.push_back(super::Action::CancelForward {
+                peer: from,
+                message_id: id,
+            });
         }
         true
     }

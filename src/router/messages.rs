@@ -85,15 +85,8 @@ impl Router {
             // The sender has the message: a copy is as good as its IDONTWANT (which a
             // flood-publishing author or a meshsub-1.1 peer never sends). It is left out of our
             // forward once the message is validated, and a send to it already queued is
-            // cancelled. Once per peer and id (the set is checked first), within its IDONTWANT
-            // allowance.
-            if self
-                .peers
-                .get(&from)
-                .is_some_and(|s| !s.dont_send.contains(&id))
-            {
-                self.record_unwanted(from, id.clone());
-            }
+            // cancelled. Once per peer and id, within its IDONTWANT allowance.
+            self.record_unwanted(from, id.clone());
             if self.config.report_duplicates() {
                 self.emit(Event::Duplicate {
                     propagation_source: from,

@@ -106,6 +106,48 @@ fn implied_idontwants_share_the_per_heartbeat_cap() {
     assert_eq!(cancels, 2);
 }
 
+/// An id the peer already has on record (here: from a copy it sent) costs no allowance when
+/// it comes again, in an IDONTWANT or another copy: only new ids are retained.
+#[test]
+fn a_repeated_id_costs_no_idontwant_allowance() {
+    let mut b = config();
+    b.max_idontwant_messages(2);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let peers = h.add_peers(2, &topic, false);
+    h.heartbeat();
+    let author = PeerId::random();
+    let ms: Vec<RawMessage> = (1..=2).map(|i| message(author, i, &topic, 64)).collect();
+    let ids: Vec<MessageId> = ms.iter().map(|m| id_of(&h, m)).collect();
+    h.router.handle_rpc(h.now, peers[0], msg_rpc(ms[0].clone()));
+    h.router.handle_rpc(h.now, peers[0], msg_rpc(ms[1].clone()));
+    h.drain();
+    // peers[1]'s copy of the first message records it; repeats of that id are free.
+    h.router.handle_rpc(h.now, peers[1], msg_rpc(ms[0].clone()));
+    for _ in 0..5 {
+        h.router.handle_rpc(
+            h.now,
+            peers[1],
+            control_rpc(ControlAction::IDontWant {
+                message_ids: vec![ids[0].clone()],
+            }),
+        );
+    }
+    h.drain();
+    // The second new id still fits the allowance of 2.
+    h.router.handle_rpc(h.now, peers[1], msg_rpc(ms[1].clone()));
+    let cancels: Vec<MessageId> = h
+        .drain()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::CancelForward { message_id, .. } => Some(message_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancels, vec![ids[1].clone()]);
+}
+
 /// test-plans' scoring (issue 11): a node logs every copy it receives, its own publish never.
 /// Under the harness' signing policy (go's StrictNoSign: no author, no seqno) a peer cannot
 /// tell that we wrote a message, so a mesh peer that got our message from someone else first
