@@ -135,7 +135,7 @@ impl Router {
             if self
                 .peers
                 .get(&from)
-                .is_some_and(|s| s.dont_send.contains(&id))
+                .is_some_and(|s| self.unwanted.contains(&id, s.slot))
             {
                 self.counters.iwant_unwanted += 1;
                 tracing::trace!(peer = %from, %id, "IWANT for an id it sent IDONTWANT for not served");
@@ -187,14 +187,14 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
-        if state.dont_send.contains(&id) {
+        if self.unwanted.contains(&id, state.slot) {
             return true;
         }
         if state.idontwant_received >= max {
             return false;
         }
         state.idontwant_received += 1;
-        state.dont_send.insert(id.clone());
+        self.unwanted.insert(id.clone(), state.slot);
         state.dont_send_order.push_back((tick, id.clone()));
         if cancel {
             self.actions.push_back(super::Action::CancelForward {

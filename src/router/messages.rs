@@ -248,11 +248,16 @@ impl Router {
         let mut recipients = std::mem::take(&mut self.scratch_peers);
         recipients.extend(self.mesh.get(&message.topic).into_iter().flatten().copied());
         self.add_flood_and_direct_recipients(&mut recipients, &message.topic);
+        // One lookup of the id for all recipients; a bit test per recipient.
+        let unwanted = self.unwanted.holders(id);
         recipients.retain(|p| {
             Some(*p) != from
                 && !self.blacklist.contains(p)
                 && Some(*p) != message.source
-                && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
+                && self
+                    .peers
+                    .get(p)
+                    .is_some_and(|s| !unwanted.is_some_and(|h| h.contains(s.slot)))
                 && !self.wants_partial_only(p, &message.topic)
         });
         for peer in recipients.drain(..) {

@@ -109,7 +109,7 @@ fn tables_shrink_after_a_flood_expires() {
     let peak = (
         h.router.seen.capacity(),
         h.router.mcache.capacity(),
-        h.router.peers[&p].dont_send.capacity(),
+        h.router.unwanted.capacity(),
     );
     assert!(
         peak.0 >= 5_000 && peak.1 >= 5_000 && peak.2 >= 1_000,
@@ -123,7 +123,7 @@ fn tables_shrink_after_a_flood_expires() {
     let after = (
         h.router.seen.capacity(),
         h.router.mcache.capacity(),
-        h.router.peers[&p].dont_send.capacity(),
+        h.router.unwanted.capacity(),
     );
     assert!(
         after.0 < peak.0 / 4 && after.1 < peak.1 / 4 && after.2 < peak.2 / 4,
