@@ -6,6 +6,7 @@ use web_time::Instant;
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
+use super::unwanted::Recorded;
 use super::{Router, SendClass, Set};
 use crate::types::{ControlAction, MessageId, PeerKind, TopicHash};
 
@@ -187,14 +188,15 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
-        if self.unwanted.contains(&id, state.slot) {
-            return true;
-        }
-        if state.idontwant_received >= max {
-            return false;
+        match self
+            .unwanted
+            .record(id.clone(), state.slot, state.idontwant_received < max)
+        {
+            Recorded::Already => return true,
+            Recorded::Refused => return false,
+            Recorded::New => {}
         }
         state.idontwant_received += 1;
-        self.unwanted.insert(id.clone(), state.slot);
         state.dont_send_order.push_back((tick, id.clone()));
         if cancel {
             self.actions.push_back(super::Action::CancelForward {

@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::hash_map::Entry;
 
 use super::Map;
 use super::shrink::ShrinkIfSparse;
@@ -89,10 +90,27 @@ impl Holders {
 
     /// Every slot holding the id, ascending.
     fn slots(&self) -> impl Iterator<Item = PeerSlot> + '_ {
-        (0..LOW_SLOTS)
-            .filter(|s| self.low & (1 << s) != 0)
-            .chain(self.high.iter().copied())
+        let mut low = self.low;
+        std::iter::from_fn(move || {
+            (low != 0).then(|| {
+                let slot = low.trailing_zeros();
+                low &= low - 1;
+                slot
+            })
+        })
+        .chain(self.high.iter().copied())
     }
+}
+
+/// What [`Unwanted::record`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// The id was already recorded for the peer.
+    Already,
+    /// Newly recorded.
+    New,
+    /// Not recorded: the peer's allowance is spent.
+    Refused,
 }
 
 /// Message id -> the peers (slots) that do not want it.
@@ -144,9 +162,30 @@ impl Unwanted {
         self.holders(id).is_some_and(|h| h.contains(slot))
     }
 
-    /// Records that the peer in `slot` does not want `id`; returns whether it is new.
-    pub(crate) fn insert(&mut self, id: MessageId, slot: PeerSlot) -> bool {
-        self.by_id.entry(id).or_default().insert(slot)
+    /// Records that the peer in `slot` does not want `id`, if it is not recorded yet and
+    /// `allowed` (the peer's allowance is not spent). One lookup of `id` whatever the outcome.
+    pub(crate) fn record(&mut self, id: MessageId, slot: PeerSlot, allowed: bool) -> Recorded {
+        match self.by_id.entry(id) {
+            Entry::Occupied(mut holders) => {
+                if holders.get().contains(slot) {
+                    Recorded::Already
+                } else if allowed {
+                    holders.get_mut().insert(slot);
+                    Recorded::New
+                } else {
+                    Recorded::Refused
+                }
+            }
+            Entry::Vacant(vacant) => {
+                if !allowed {
+                    return Recorded::Refused;
+                }
+                let mut holders = Holders::default();
+                holders.insert(slot);
+                vacant.insert(holders);
+                Recorded::New
+            }
+        }
     }
 
     /// Forgets that the peer in `slot` does not want `id` (its record expired, or it left).
@@ -200,10 +239,16 @@ mod tests {
     fn low_and_high_slots_are_kept_apart_per_id() {
         let mut u = Unwanted::new(Map::default());
         for slot in [0, 5, 63, 64, 200, 70] {
-            assert!(u.insert(id(1), slot));
-            assert!(!u.insert(id(1), slot));
+            assert_eq!(u.record(id(1), slot, true), Recorded::New);
+            assert_eq!(u.record(id(1), slot, false), Recorded::Already);
         }
-        assert!(u.insert(id(2), 64));
+        assert_eq!(u.record(id(2), 64, true), Recorded::New);
+        assert_eq!(u.record(id(2), 65, false), Recorded::Refused);
+        assert_eq!(u.record(id(3), 1, false), Recorded::Refused);
+        assert!(
+            u.holders(&id(3)).is_none(),
+            "a refused record leaves no entry"
+        );
         for slot in [0, 5, 63, 64, 70, 200] {
             assert!(u.contains(&id(1), slot), "{slot}");
         }
