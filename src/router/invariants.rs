@@ -114,6 +114,14 @@ impl Router {
                 }
             }
         }
+        // A cached message is marked seen exactly when its id is in the seen cache.
+        for (id, marked) in self.mcache.seen_marks() {
+            if marked != self.seen.contains(id) {
+                v.push(format!(
+                    "cached message {id} marked seen {marked}, seen cache disagrees"
+                ));
+            }
+        }
         // The store of unwanted ids holds exactly what the peers' expiry queues list, and
         // nothing for a slot no connected peer has.
         let mut held = self.unwanted.per_slot_counts();

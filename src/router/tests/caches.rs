@@ -130,3 +130,33 @@ fn tables_shrink_after_a_flood_expires() {
         "peak {peak:?}, after {after:?}"
     );
 }
+
+/// A cached message whose id the seen cache forgot (its byte bound, before the message left
+/// the cache) is new again when it arrives: the cache's own mark of "seen", which spares
+/// duplicates a seen-cache lookup, follows the seen cache.
+#[test]
+fn a_cached_message_the_seen_cache_forgot_is_new_again() {
+    let mut b = config();
+    b.max_seen_bytes(4 * 1024);
+    let (mut h, topic, p) = Harness::subscribed_with_peer(b.build().unwrap(), false);
+    h.drain();
+    let first = message(p, 0, &topic, 10);
+    let id = id_of(&h, &first);
+    h.router.handle_rpc(h.now, p, msg_rpc(first.clone()));
+    assert_eq!(delivered(&h.drain()), vec![id.clone()]);
+    h.router.handle_rpc(h.now, p, msg_rpc(first.clone()));
+    assert!(delivered(&h.drain()).is_empty(), "a duplicate while seen");
+    for seqno in 1..100u64 {
+        h.router
+            .handle_rpc(h.now, p, msg_rpc(message(p, seqno, &topic, 10)));
+    }
+    h.drain();
+    assert!(!h.router.seen.contains(&id) && h.router.mcache.contains(&id));
+    let report = h.router.__invariants(h.now);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    h.router.handle_rpc(h.now, p, msg_rpc(first));
+    assert_eq!(delivered(&h.drain()), vec![id.clone()], "new again");
+    assert!(h.router.seen.contains(&id));
+    let report = h.router.__invariants(h.now);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}
