@@ -15,12 +15,12 @@ impl Router {
         &mut self,
         now: Instant,
         from: PeerId,
+        kind: Option<PeerKind>,
         control: Vec<ControlAction>,
     ) {
         if control.is_empty() {
             return;
         }
-        let kind = self.peers.get(&from).and_then(|s| s.kind);
         if !kind.is_some_and(PeerKind::supports_control) {
             self.counters.control_ignored += control.len() as u64;
             tracing::debug!(peer = %from, ?kind, "control messages from a peer without meshsub ignored");

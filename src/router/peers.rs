@@ -260,12 +260,13 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
         };
+        let kind = state.kind;
         if self.blacklist.contains(&from) {
             self.counters.rpcs_from_blacklisted += 1;
             tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
             return;
         }
-        if state.kind == Some(PeerKind::NotSupported) {
+        if kind == Some(PeerKind::NotSupported) {
             self.counters.rpcs_from_unsupported_peer += 1;
             tracing::debug!(peer = %from, "rpc from a peer without gossipsub ignored");
             return;
@@ -285,7 +286,9 @@ impl Router {
             self.counters.test_extensions_received += 1;
             tracing::debug!(peer = %from, "TestExtension received");
         }
-        self.handle_subscriptions(from, subscriptions);
+        if !subscriptions.is_empty() {
+            self.handle_subscriptions(from, subscriptions);
+        }
         if self.is_graylisted(&from) {
             self.counters.rpcs_graylisted += 1;
             tracing::debug!(peer = %from, "rpc from a peer graylisted for invalid messages ignored (subscriptions kept)");
@@ -296,9 +299,13 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from a graylisted peer ignored (subscriptions kept)");
             return;
         }
-        self.handle_messages(now, from, messages);
-        if !self.is_graylisted(&from) {
-            self.handle_control(now, from, control);
+        // Only invalid messages graylist a peer: without messages it stays as checked above.
+        let had_messages = !messages.is_empty();
+        if had_messages {
+            self.handle_messages(now, from, messages);
+        }
+        if !had_messages || !self.is_graylisted(&from) {
+            self.handle_control(now, from, kind, control);
         }
         if let Some(partial) = partial
             && !self.is_graylisted(&from)
