@@ -32,7 +32,7 @@ impl SeenCache {
 
     /// Records `id` as seen at `now`; `false` if it was already there.
     pub fn insert(&mut self, now: Instant, id: MessageId) -> bool {
-        self.0.insert(now, id)
+        self.0.insert(now, id, |_| {})
     }
 
     /// Whether `id` was seen.
@@ -42,7 +42,7 @@ impl SeenCache {
 
     /// Forgets the ids whose TTL passed by `now`.
     pub fn expire(&mut self, now: Instant) {
-        self.0.expire(now)
+        self.0.expire(now, |_| {})
     }
 
     /// Number of ids held.

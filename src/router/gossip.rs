@@ -6,6 +6,7 @@ use web_time::Instant;
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
+use super::unwanted::Recorded;
 use super::{Router, SendClass, Set};
 use crate::types::{ControlAction, MessageId, PeerKind, TopicHash};
 
@@ -14,12 +15,12 @@ impl Router {
         &mut self,
         now: Instant,
         from: PeerId,
+        kind: Option<PeerKind>,
         control: Vec<ControlAction>,
     ) {
         if control.is_empty() {
             return;
         }
-        let kind = self.peers.get(&from).and_then(|s| s.kind);
         if !kind.is_some_and(PeerKind::supports_control) {
             self.counters.control_ignored += control.len() as u64;
             tracing::debug!(peer = %from, ?kind, "control messages from a peer without meshsub ignored");
@@ -135,7 +136,7 @@ impl Router {
             if self
                 .peers
                 .get(&from)
-                .is_some_and(|s| s.dont_send.contains(&id))
+                .is_some_and(|s| self.unwanted.contains(&id, s.slot))
             {
                 self.counters.iwant_unwanted += 1;
                 tracing::trace!(peer = %from, %id, "IWANT for an id it sent IDONTWANT for not served");
@@ -187,14 +188,15 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
-        if state.dont_send.contains(&id) {
-            return true;
-        }
-        if state.idontwant_received >= max {
-            return false;
+        match self
+            .unwanted
+            .record(id.clone(), state.slot, state.idontwant_received < max)
+        {
+            Recorded::Already => return true,
+            Recorded::Refused => return false,
+            Recorded::New => {}
         }
         state.idontwant_received += 1;
-        state.dont_send.insert(id.clone());
         state.dont_send_order.push_back((tick, id.clone()));
         if cancel {
             self.actions.push_back(super::Action::CancelForward {

@@ -123,7 +123,8 @@ impl Router {
     /// Shifts the message cache, expires seen ids and elapsed backoffs.
     fn expire_caches(&mut self, now: Instant) {
         self.mcache.shift();
-        self.seen.expire(now);
+        let mcache = &mut self.mcache;
+        self.seen.expire(now, |id| mcache.set_seen(id, false));
         // Kept until our own slack has passed too (we consult it before our GRAFTs).
         let slack = self
             .config

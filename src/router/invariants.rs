@@ -13,7 +13,7 @@ use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
-use super::Router;
+use super::{Router, Set};
 use crate::types::TopicHash;
 
 /// The mesh of one topic we are subscribed to.
@@ -113,11 +113,39 @@ impl Router {
                     v.push(format!("peer {peer} subscribed to {topic} but not indexed"));
                 }
             }
-            if state.dont_send.len() > state.dont_send_order.len() {
+        }
+        // A cached message is marked seen exactly when its id is in the seen cache.
+        for (id, marked) in self.mcache.seen_marks() {
+            if marked != self.seen.contains(id) {
                 v.push(format!(
-                    "peer {peer}: IDONTWANT set larger than its expiry queue"
+                    "cached message {id} marked seen {marked}, seen cache disagrees"
                 ));
             }
+        }
+        // The store of unwanted ids holds exactly what the peers' expiry queues list, and
+        // nothing for a slot no connected peer has.
+        let mut held = self.unwanted.per_slot_counts();
+        let mut slots = Set::with_hasher(self.hasher.clone());
+        for (peer, state) in &self.peers {
+            if !slots.insert(state.slot) {
+                v.push(format!(
+                    "peer {peer} shares unwanted-id slot {}",
+                    state.slot
+                ));
+            }
+            let held = held.remove(&state.slot).unwrap_or(0);
+            if held != state.dont_send_order.len() {
+                v.push(format!(
+                    "peer {peer}: {held} unwanted ids stored, {} in its expiry queue",
+                    state.dont_send_order.len()
+                ));
+            }
+        }
+        if !held.is_empty() {
+            v.push(format!(
+                "unwanted ids stored for {} slots of no connected peer",
+                held.len()
+            ));
         }
         let mut topic_peer_entries = 0;
         for (topic, set) in &self.topic_peers {
@@ -231,9 +259,13 @@ impl Router {
 
         let per_peer_max =
             |f: &dyn Fn(&super::PeerState) -> usize| self.peers.values().map(f).max().unwrap_or(0);
-        let max_dont_send_per_peer = per_peer_max(&|s| s.dont_send.len());
-        let max_dont_send_bytes_per_peer =
-            per_peer_max(&|s| s.dont_send.iter().map(|id| id.as_bytes().len()).sum());
+        let max_dont_send_per_peer = per_peer_max(&|s| s.dont_send_order.len());
+        let max_dont_send_bytes_per_peer = per_peer_max(&|s| {
+            s.dont_send_order
+                .iter()
+                .map(|(_, id)| id.as_bytes().len())
+                .sum()
+        });
         let max_topic_bytes_per_peer =
             per_peer_max(&|s| s.topics.iter().map(|t| t.as_str().len()).sum());
 

@@ -43,6 +43,10 @@ pub(crate) struct CacheEntry {
     iwant_served: Map<PeerId, u32>,
     /// Its key in the content index.
     content_key: u64,
+    /// Whether its id is in the seen cache (kept in step by the router: set when put, which
+    /// follows marking the id seen; cleared when the seen cache forgets the id), so a
+    /// duplicate found through the content index needs no seen-cache lookup.
+    seen: bool,
 }
 
 /// A cached message with its id, in one slot of [`MessageCache::slots`].
@@ -140,18 +144,32 @@ impl MessageCache {
     }
 
     /// The id of the cached message with the same author, seqno, topic and data as `message`
-    /// (compared in full, so a hash collision cannot return a wrong id).
-    pub(crate) fn cached_id(&self, key: u64, message: &RawMessage) -> Option<&MessageId> {
+    /// (compared in full, so a hash collision cannot return a wrong id), and whether that id
+    /// is in the seen cache.
+    pub(crate) fn cached_id(&self, key: u64, message: &RawMessage) -> Option<(&MessageId, bool)> {
         let Slot { id, entry } = self.slot(*self.by_content.get(&key)?)?;
         let cached = &entry.message;
         let same = cached.source == message.source
             && cached.sequence_number == message.sequence_number
             && cached.topic == message.topic
             && same_bytes(&cached.data, &message.data);
-        same.then_some(id)
+        same.then_some((id, entry.seen))
     }
 
-    /// Adds a message; returns `false` (and changes nothing) if the id is already cached.
+    /// Records whether the cached message with `id` (if any) is in the seen cache.
+    pub(crate) fn set_seen(&mut self, id: &MessageId, seen: bool) {
+        if let Some(entry) = self.get_mut(id) {
+            entry.seen = seen;
+        }
+    }
+
+    /// The cached ids and whether each is marked seen (for the invariant check).
+    pub(crate) fn seen_marks(&self) -> impl Iterator<Item = (&MessageId, bool)> {
+        self.slots.iter().flatten().map(|s| (&s.id, s.entry.seen))
+    }
+
+    /// Adds a message whose id was just marked seen; returns `false` (and changes nothing) if
+    /// the id is already cached.
     pub(crate) fn put(
         &mut self,
         id: MessageId,
@@ -194,6 +212,7 @@ impl MessageCache {
                 source,
                 iwant_served: Map::with_hasher(self.hasher.clone()),
                 content_key,
+                seen: true,
             },
         };
         let index = match self.free.pop() {
@@ -482,7 +501,10 @@ mod tests {
             data: Bytes::from(m.data.to_vec()),
             ..m.clone()
         };
-        assert_eq!(mc.cached_id(mc.content_key(&copy), &copy), Some(&id));
+        assert_eq!(
+            mc.cached_id(mc.content_key(&copy), &copy),
+            Some((&id, true))
+        );
         let other = msg("t", 2);
         assert_eq!(mc.cached_id(mc.content_key(&other), &other), None);
         let other_topic = msg("u", 1);
@@ -530,7 +552,11 @@ mod tests {
         assert!(mc.slots.len() <= 42, "compacted: {}", mc.slots.len());
         for n in (0..1000).step_by(50).chain([5000]) {
             let m = message(n);
-            assert_eq!(mc.cached_id(mc.content_key(&m), &m), Some(&id(n)), "{n}");
+            assert_eq!(
+                mc.cached_id(mc.content_key(&m), &m),
+                Some((&id(n), true)),
+                "{n}"
+            );
             assert_eq!(mc.get(&id(n)).map(|e| &e.message), Some(&m));
         }
         assert_eq!(mc.by_content.len(), 21);

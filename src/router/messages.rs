@@ -68,17 +68,21 @@ impl Router {
         // An uncached message, new or a late copy, costs the transform (a decompression) and
         // the id function: it is charged to the sender's byte budget first, so neither runs
         // for a message over it.
-        let (id, view) = match self.mcache.cached_id(content_key, &message) {
-            Some(id) => (id.clone(), None),
+        //
+        // A cached message's entry says whether its id is seen: a duplicate costs no
+        // seen-cache lookup.
+        let (id, view, seen) = match self.mcache.cached_id(content_key, &message) {
+            Some((id, seen)) => (id.clone(), None, seen),
             None => {
                 if !self.within_message_budget(from, &message) {
                     return;
                 }
                 let (id, view) = self.inbound_view(&message);
-                (id, Some(view))
+                let seen = self.seen.contains(&id);
+                (id, Some(view), seen)
             }
         };
-        if self.seen.contains(&id) {
+        if seen {
             self.counters.messages_duplicate += 1;
             tracing::trace!(peer = %from, %id, "duplicate message");
             self.score_duplicate(&from, &id, &message.topic);
@@ -135,7 +139,7 @@ impl Router {
         // A message whose transform failed (known above for an uncached one) is verified
         // all the same: only an authentic message may mark its id seen, which turns its
         // copies into cheap duplicates instead of one transform and penalty each.
-        self.seen.insert(now, id.clone());
+        self.mark_seen(now, &id);
         self.promises.message_delivered(&id);
         // A cached message whose id is no longer seen (the seen cache hit its byte bound
         // first) is transformed here.
@@ -176,6 +180,16 @@ impl Router {
         if validated {
             self.forward(&id, &message, Some(from));
         }
+    }
+
+    /// Records `id` in the seen cache and marks its cached message (if any) seen; ids the
+    /// seen cache forgets to stay within its byte bound are marked unseen in the message cache.
+    fn mark_seen(&mut self, now: Instant, id: &MessageId) {
+        let mcache = &mut self.mcache;
+        self.seen.insert(now, id.clone(), |forgotten| {
+            mcache.set_seen(forgotten, false)
+        });
+        mcache.set_seen(id, true);
     }
 
     /// Charges a message from `from` that must be transformed and identified (not cached) to
@@ -248,11 +262,16 @@ impl Router {
         let mut recipients = std::mem::take(&mut self.scratch_peers);
         recipients.extend(self.mesh.get(&message.topic).into_iter().flatten().copied());
         self.add_flood_and_direct_recipients(&mut recipients, &message.topic);
+        // One lookup of the id for all recipients; a bit test per recipient.
+        let unwanted = self.unwanted.holders(id);
         recipients.retain(|p| {
             Some(*p) != from
                 && !self.blacklist.contains(p)
                 && Some(*p) != message.source
-                && self.peers.get(p).is_some_and(|s| !s.dont_send.contains(id))
+                && self
+                    .peers
+                    .get(p)
+                    .is_some_and(|s| !unwanted.is_some_and(|h| h.contains(s.slot)))
                 && !self.wants_partial_only(p, &message.topic)
         });
         for peer in recipients.drain(..) {
@@ -339,7 +358,7 @@ impl Router {
         if recipients.is_empty() {
             return Err(PublishError::NoPeersSubscribedToTopic(message.topic));
         }
-        self.seen.insert(now, id.clone());
+        self.mark_seen(now, &id);
         self.mcache.put(id.clone(), message.clone(), true, None);
         self.count_cache_evictions();
         // IDONTWANT first, to every recipient (mesh, fanout or flood; `send_control` keeps

@@ -40,6 +40,7 @@ mod shrink;
 mod sigcheck;
 #[cfg(test)]
 mod tests;
+mod unwanted;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use web_time::Instant;
@@ -149,6 +150,8 @@ pub struct Router {
     backoff: backoff::Backoffs,
     mcache: MessageCache,
     seen: SeenCache,
+    /// The ids each peer does not want from us (IDONTWANT, or a copy it sent).
+    unwanted: unwanted::Unwanted,
     /// Control messages to send, merged per peer and flushed at the end of each input.
     pending_control: Map<PeerId, Rpc>,
     actions: VecDeque<Action>,
@@ -236,6 +239,7 @@ impl Router {
                 hasher.clone(),
             ),
             seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
+            unwanted: unwanted::Unwanted::new(map!()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
             peers: map!(),
             departed_budgets: map!(),

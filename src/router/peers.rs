@@ -7,6 +7,7 @@ use web_time::Instant;
 use libp2p_identity::PeerId;
 
 use super::shrink::ShrinkIfSparse;
+use super::unwanted::PeerSlot;
 use super::{MeshChurn, Router, Set};
 use crate::event::Event;
 use crate::types::{Extensions, MessageId, PeerKind, Rpc, Subscription, TopicHash};
@@ -39,8 +40,10 @@ pub(crate) struct PeerState {
     pub(crate) invalid_signatures: u32,
     /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
     pub(crate) graylisted: bool,
-    /// Ids it told us not to send, with the heartbeat tick they arrived at.
-    pub(crate) dont_send: Set<MessageId>,
+    /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
+    pub(crate) slot: PeerSlot,
+    /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
+    /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
     pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
     /// Its score at the previous heartbeat, to detect threshold crossings.
     pub(crate) last_score: f64,
@@ -93,6 +96,10 @@ impl Router {
         if self.peers.contains_key(&peer) {
             return;
         }
+        let Some(slot) = self.unwanted.alloc_slot() else {
+            tracing::warn!(%peer, "u32::MAX peers connected; peer not added");
+            return;
+        };
         if let Some(s) = self.scoring.as_mut() {
             s.score.add_peer(peer, now);
         }
@@ -115,7 +122,7 @@ impl Router {
                 message_bytes: 0,
                 invalid_signatures: 0,
                 graylisted: false,
-                dont_send: self.new_set(),
+                slot,
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
                 prunes_sent: super::Map::with_hasher(self.hasher.clone()),
@@ -191,6 +198,10 @@ impl Router {
         let Some(state) = self.peers.remove(peer) else {
             return;
         };
+        for (_, id) in &state.dont_send_order {
+            self.unwanted.remove(id, state.slot);
+        }
+        self.unwanted.free_slot(state.slot);
         let spent = SpentBudgets::of(&state);
         if spent != SpentBudgets::default() {
             if self.departed_budgets.len() < MAX_DEPARTED_BUDGETS {
@@ -249,12 +260,13 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
         };
+        let kind = state.kind;
         if self.blacklist.contains(&from) {
             self.counters.rpcs_from_blacklisted += 1;
             tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
             return;
         }
-        if state.kind == Some(PeerKind::NotSupported) {
+        if kind == Some(PeerKind::NotSupported) {
             self.counters.rpcs_from_unsupported_peer += 1;
             tracing::debug!(peer = %from, "rpc from a peer without gossipsub ignored");
             return;
@@ -274,7 +286,9 @@ impl Router {
             self.counters.test_extensions_received += 1;
             tracing::debug!(peer = %from, "TestExtension received");
         }
-        self.handle_subscriptions(from, subscriptions);
+        if !subscriptions.is_empty() {
+            self.handle_subscriptions(from, subscriptions);
+        }
         if self.is_graylisted(&from) {
             self.counters.rpcs_graylisted += 1;
             tracing::debug!(peer = %from, "rpc from a peer graylisted for invalid messages ignored (subscriptions kept)");
@@ -285,9 +299,13 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from a graylisted peer ignored (subscriptions kept)");
             return;
         }
-        self.handle_messages(now, from, messages);
-        if !self.is_graylisted(&from) {
-            self.handle_control(now, from, control);
+        // Only invalid messages graylist a peer: without messages it stays as checked above.
+        let had_messages = !messages.is_empty();
+        if had_messages {
+            self.handle_messages(now, from, messages);
+        }
+        if !had_messages || !self.is_graylisted(&from) {
+            self.handle_control(now, from, kind, control);
         }
         if let Some(partial) = partial
             && !self.is_graylisted(&from)
@@ -465,12 +483,12 @@ impl Router {
                     break;
                 }
                 if let Some((_, id)) = state.dont_send_order.pop_front() {
-                    state.dont_send.remove(&id);
+                    self.unwanted.remove(&id, state.slot);
                 }
             }
-            state.dont_send.shrink_if_sparse();
             state.dont_send_order.shrink_if_sparse();
         }
+        self.unwanted.shrink_if_sparse();
     }
 
     /// Bytes of topic names `peer` is subscribed to in our view (0 for an unknown peer). At

@@ -58,8 +58,14 @@ impl SeenCache {
 
     /// Records `id` as seen at `now`. Returns `false` when it was already present (the
     /// expiry is not extended, as in go: a message is forgotten `seen_ttl` after first sight).
-    /// Past the byte bound, the oldest entries are forgotten (never the one just inserted).
-    pub(crate) fn insert(&mut self, now: Instant, id: MessageId) -> bool {
+    /// Past the byte bound, the oldest entries are forgotten (never the one just inserted),
+    /// each passed to `forgotten`.
+    pub(crate) fn insert(
+        &mut self,
+        now: Instant,
+        id: MessageId,
+        mut forgotten: impl FnMut(&MessageId),
+    ) -> bool {
         if self.ids.insert(id.clone(), ()).is_some() {
             return false;
         }
@@ -68,26 +74,27 @@ impl SeenCache {
         let expires = now.checked_add(self.ttl).unwrap_or(now);
         self.expiry.push_back((expires, id));
         while self.bytes > self.max_bytes && self.expiry.len() > 1 {
-            self.pop_oldest();
+            self.pop_oldest(&mut forgotten);
             self.evicted += 1;
         }
         true
     }
 
-    /// Forgets every id whose TTL has passed, and gives back the memory of a table left
-    /// sparse by a burst.
-    pub(crate) fn expire(&mut self, now: Instant) {
+    /// Forgets every id whose TTL has passed (each passed to `forgotten`), and gives back the
+    /// memory of a table left sparse by a burst.
+    pub(crate) fn expire(&mut self, now: Instant, mut forgotten: impl FnMut(&MessageId)) {
         while self.expiry.front().is_some_and(|(at, _)| *at <= now) {
-            self.pop_oldest();
+            self.pop_oldest(&mut forgotten);
         }
         self.ids.shrink_if_sparse();
         self.expiry.shrink_if_sparse();
     }
 
-    fn pop_oldest(&mut self) {
+    fn pop_oldest(&mut self, forgotten: &mut impl FnMut(&MessageId)) {
         if let Some((_, id)) = self.expiry.pop_front() {
             self.bytes -= ENTRY_OVERHEAD + id.as_bytes().len();
             self.ids.remove(&id);
+            forgotten(&id);
         }
     }
 
@@ -120,15 +127,15 @@ mod tests {
     fn entries_expire_after_ttl_and_not_before() {
         let t0 = crate::test_util::epoch();
         let mut seen = SeenCache::new(Duration::from_secs(10), usize::MAX, Map::default());
-        assert!(seen.insert(t0, MessageId::new(vec![1])));
-        assert!(!seen.insert(t0 + Duration::from_secs(5), MessageId::new(vec![1])));
-        seen.insert(t0 + Duration::from_secs(5), MessageId::new(vec![2]));
-        seen.expire(t0 + Duration::from_secs(9));
+        assert!(seen.insert(t0, MessageId::new(vec![1]), |_| {}));
+        assert!(!seen.insert(t0 + Duration::from_secs(5), MessageId::new(vec![1]), |_| {}));
+        seen.insert(t0 + Duration::from_secs(5), MessageId::new(vec![2]), |_| {});
+        seen.expire(t0 + Duration::from_secs(9), |_| {});
         assert!(seen.contains(&MessageId::new(vec![1])));
-        seen.expire(t0 + Duration::from_secs(10));
+        seen.expire(t0 + Duration::from_secs(10), |_| {});
         assert!(!seen.contains(&MessageId::new(vec![1])));
         assert!(seen.contains(&MessageId::new(vec![2])));
-        seen.expire(t0 + Duration::from_secs(15));
+        seen.expire(t0 + Duration::from_secs(15), |_| {});
         assert_eq!(seen.len(), 0);
     }
 
@@ -137,16 +144,24 @@ mod tests {
         let t0 = crate::test_util::epoch();
         let entry = ENTRY_OVERHEAD + 1;
         let mut seen = SeenCache::new(Duration::from_secs(10), 3 * entry, Map::default());
+        let mut forgotten = Vec::new();
         for i in 0..5u8 {
-            assert!(seen.insert(t0, MessageId::new(vec![i])));
+            assert!(seen.insert(t0, MessageId::new(vec![i]), |id| forgotten.push(id.clone())));
             assert!(seen.bytes() <= 3 * entry);
         }
+        let ids =
+            |range: std::ops::Range<u8>| range.map(|i| MessageId::new(vec![i])).collect::<Vec<_>>();
+        assert_eq!(forgotten, ids(0..2), "each id forgotten early is reported");
         assert_eq!(seen.len(), 3);
         assert_eq!(seen.take_evicted(), 2);
         assert_eq!(seen.take_evicted(), 0);
         assert!(!seen.contains(&MessageId::new(vec![1])));
         assert!(seen.contains(&MessageId::new(vec![4])));
-        seen.expire(t0 + Duration::from_secs(10));
+        forgotten.clear();
+        seen.expire(t0 + Duration::from_secs(10), |id| {
+            forgotten.push(id.clone())
+        });
+        assert_eq!(forgotten, ids(2..5), "each expired id is reported");
         assert_eq!((seen.len(), seen.bytes()), (0, 0));
     }
 }

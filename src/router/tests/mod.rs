@@ -26,6 +26,7 @@ mod rules;
 mod scoring;
 mod sigcost;
 mod transform;
+mod unwanted;
 
 use std::time::{Duration, Instant};
 
