@@ -1,5 +1,7 @@
 //! Heap accounting of the router's caches, with a counting global allocator.
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,12 +11,76 @@ use gossipsub::{
     TopicHash,
 };
 use libp2p_identity::PeerId;
+use mimalloc::MiMalloc;
 
 #[path = "../../benches/support/counting_alloc.rs"]
 mod counting_alloc;
 
-pub use counting_alloc::CountingWith;
+use counting_alloc::CountingWith;
 use counting_alloc::live;
+
+/// Whether [`Switched`] counts live bytes (only for `--memory`).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Counts live heap bytes from now on (call first in `main`, before the run allocates).
+pub fn start_counting() {
+    COUNTING.store(true, Ordering::Relaxed);
+}
+
+/// The example's global allocator: mimalloc, counting live bytes only once
+/// [`start_counting`] was called. Counting updates one atomic shared by every thread on each
+/// allocation and free; with two threads per run that cache line moves between the cores
+/// millions of times a second, so runs that do not report memory skip it.
+pub struct Switched;
+
+// SAFETY: forwards every call to mimalloc unchanged (through the counting wrapper when
+// counting); only counts sizes. A block counted at allocation but not at its free (or the
+// reverse) only shifts the counter, which `report` reads as differences.
+unsafe impl GlobalAlloc for Switched {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).alloc(layout)
+            } else {
+                MiMalloc.alloc(layout)
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).dealloc(ptr, layout)
+            } else {
+                MiMalloc.dealloc(ptr, layout)
+            }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).alloc_zeroed(layout)
+            } else {
+                MiMalloc.alloc_zeroed(layout)
+            }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).realloc(ptr, layout, new_size)
+            } else {
+                MiMalloc.realloc(ptr, layout, new_size)
+            }
+        }
+    }
+}
 
 /// Bytes per seen-cache entry and per cached message (router overhead, payload excluded:
 /// payloads are `Bytes` shared with the sender, never copied) for the Ethereum preset.

@@ -45,6 +45,7 @@ mod metrics;
 mod network;
 mod node;
 mod parallel;
+mod peer_index;
 mod partition;
 mod plot;
 mod queue;

@@ -8,7 +8,6 @@
 //! jitter) comes from the sending node's own generator. So a node sees the same events in
 //! the same order however many partitions there are.
 
-use std::collections::HashMap;
 
 use web_time::Instant;
 
@@ -91,7 +90,7 @@ pub(crate) struct Shared {
     pub(crate) cfg: SimConfig,
     pub(crate) base: Instant,
     pub(crate) peer_ids: Vec<PeerId>,
-    pub(crate) index: HashMap<PeerId, u32, ahash::RandomState>,
+    pub(crate) index: super::peer_index::PeerIndex,
     pub(crate) online: Vec<bool>,
     pub(crate) epoch: Vec<u32>,
     pub(crate) registry: Registry,
@@ -379,7 +378,7 @@ impl Part<'_> {
                     rpc,
                     message_id,
                 } => {
-                    let Some(&to) = shared.index.get(&to) else {
+                    let Some(to) = shared.index.get(&shared.peer_ids, &to) else {
                         continue;
                     };
                     let message = message_id
