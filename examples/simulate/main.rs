@@ -212,6 +212,7 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--memory") {
         memory::start_counting();
     }
+    memory::keep_freed_memory();
     let args = Args::parse();
     if let Some(name) = &args.attack.attack {
         let threads = args.threads_per_run.unwrap_or_else(|| {

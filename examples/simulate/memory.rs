@@ -19,6 +19,26 @@ mod counting_alloc;
 use counting_alloc::CountingWith;
 use counting_alloc::live;
 
+// mimalloc's option API (in the linked library whatever the crate features).
+unsafe extern "C" {
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` (the same index in mimalloc v2 and v3).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Tells mimalloc to keep freed memory instead of giving it back to the kernel a while
+/// (1 s by default) after it fell free: the simulator frees and reallocates about the same
+/// amount all run long, and memory given back returns as fresh pages the kernel must zero.
+/// Left alone if the environment sets `MIMALLOC_PURGE_DELAY`.
+pub fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: a plain call into mimalloc's option API, valid at any time.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// Whether [`Switched`] counts live bytes (only for `--memory`).
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
