@@ -179,7 +179,9 @@ impl Network {
             links: Vec::new(),
             uplink_free: 0,
             downlink_free: 0,
-            rng: StdRng::seed_from_u64(link_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            rng: Box::new(StdRng::seed_from_u64(
+                link_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            )),
             created: 0,
         });
         let partitions = super::window::partitions(&cfg, n);

@@ -115,8 +115,9 @@ pub(crate) struct NodeState {
     pub(crate) links: Vec<Link>,
     pub(crate) uplink_free: u64,
     pub(crate) downlink_free: u64,
-    /// Loss and jitter draws of what the node sends.
-    pub(crate) rng: StdRng,
+    /// Loss and jitter draws of what the node sends. Boxed (the generator is 300 bytes) so
+    /// that the state of a node is one cache line: it is read for every event of the node.
+    pub(crate) rng: Box<StdRng>,
     /// Events this node created so far (the last part of their keys).
     pub(crate) created: u64,
 }
