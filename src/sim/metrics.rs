@@ -362,11 +362,16 @@ fn classify(rpc: &Rpc) -> NodeBytes {
     // Only messages and control entries (what nearly every simulated RPC is): the frame is
     // their fields plus the control field's tag and length, as `wire::rpc_len` adds them up,
     // without measuring every entry a second time.
-    let one_class =
-        rpc.subscriptions.is_empty() && rpc.extensions.is_none() && !rpc.test_extension;
+    let one_class = rpc.subscriptions.is_empty() && rpc.extensions.is_none() && !rpc.test_extension;
     let total = if one_class && rpc.partial.is_none() {
         let control = gossip + mesh;
-        framed(data + if rpc.control.is_empty() { 0 } else { wire::field_len(control) })
+        framed(
+            data + if rpc.control.is_empty() {
+                0
+            } else {
+                wire::field_len(control)
+            },
+        )
     } else {
         framed(wire::rpc_len(rpc))
     };
@@ -526,7 +531,10 @@ mod tests {
                 (want.data, want.gossip, want.mesh, want.other),
                 "{rpc:?}"
             );
-            let classes = [got.data, got.gossip, got.mesh].iter().filter(|b| **b > 0).count();
+            let classes = [got.data, got.gossip, got.mesh]
+                .iter()
+                .filter(|b| **b > 0)
+                .count();
             if classes <= 1 {
                 assert_eq!(got.total(), framed(wire::encoded_len(rpc)), "{rpc:?}");
             }

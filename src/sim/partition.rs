@@ -8,7 +8,6 @@
 //! jitter) comes from the sending node's own generator. So a node sees the same events in
 //! the same order however many partitions there are.
 
-
 use web_time::Instant;
 
 use libp2p_identity::PeerId;
