@@ -486,7 +486,7 @@ mod tests {
             signature: None,
             key: None,
         };
-        let control = vec![
+        let control = [
             ControlAction::IDontWant {
                 message_ids: vec![id(1)],
             },

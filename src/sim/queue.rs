@@ -135,7 +135,7 @@ impl<E> EventQueue<E> {
                 self.ring[(bucket % BUCKETS) as usize].push(entry);
                 self.in_ring += 1;
             }
-            self.ring[(self.current % BUCKETS) as usize].sort_unstable_by(|a, b| b.key.cmp(&a.key));
+            self.ring[(self.current % BUCKETS) as usize].sort_unstable_by_key(|e| Reverse(e.key));
         }
     }
 
