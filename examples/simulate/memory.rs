@@ -1,5 +1,7 @@
 //! Heap accounting of the router's caches, with a counting global allocator.
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,12 +11,96 @@ use gossipsub::{
     TopicHash,
 };
 use libp2p_identity::PeerId;
+use mimalloc::MiMalloc;
 
 #[path = "../../benches/support/counting_alloc.rs"]
 mod counting_alloc;
 
-pub use counting_alloc::CountingWith;
+use counting_alloc::CountingWith;
 use counting_alloc::live;
+
+// mimalloc's option API (in the linked library whatever the crate features).
+unsafe extern "C" {
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` (the same index in mimalloc v2 and v3).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Tells mimalloc to keep freed memory instead of giving it back to the kernel a while
+/// (1 s by default) after it fell free: the simulator frees and reallocates about the same
+/// amount all run long, and memory given back returns as fresh pages the kernel must zero.
+/// Left alone if the environment sets `MIMALLOC_PURGE_DELAY`.
+pub fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: a plain call into mimalloc's option API, valid at any time.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
+/// Whether [`Switched`] counts live bytes (only for `--memory`).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Counts live heap bytes from now on (call first in `main`, before the run allocates).
+pub fn start_counting() {
+    COUNTING.store(true, Ordering::Relaxed);
+}
+
+/// The example's global allocator: mimalloc, counting live bytes only once
+/// [`start_counting`] was called. Counting updates one atomic shared by every thread on each
+/// allocation and free; with two threads per run that cache line moves between the cores
+/// millions of times a second, so runs that do not report memory skip it.
+pub struct Switched;
+
+// SAFETY: forwards every call to mimalloc unchanged (through the counting wrapper when
+// counting); only counts sizes. A block counted at allocation but not at its free (or the
+// reverse) only shifts the counter, which `report` reads as differences.
+unsafe impl GlobalAlloc for Switched {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).alloc(layout)
+            } else {
+                MiMalloc.alloc(layout)
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).dealloc(ptr, layout)
+            } else {
+                MiMalloc.dealloc(ptr, layout)
+            }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).alloc_zeroed(layout)
+            } else {
+                MiMalloc.alloc_zeroed(layout)
+            }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        unsafe {
+            if COUNTING.load(Ordering::Relaxed) {
+                CountingWith(MiMalloc).realloc(ptr, layout, new_size)
+            } else {
+                MiMalloc.realloc(ptr, layout, new_size)
+            }
+        }
+    }
+}
 
 /// Bytes per seen-cache entry and per cached message (router overhead, payload excluded:
 /// payloads are `Bytes` shared with the sender, never copied) for the Ethereum preset.

@@ -46,6 +46,7 @@ mod network;
 mod node;
 mod parallel;
 mod partition;
+mod peer_index;
 mod plot;
 mod queue;
 mod results;

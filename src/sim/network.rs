@@ -6,7 +6,6 @@
 //! [`SimConfig::threads`] asks for it ([`super::window`]). Global events run between windows
 //! on the calling thread, at their exact time, before any node event of that time.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,8 +130,7 @@ impl Network {
             })
             .collect();
         let peer_ids: Vec<PeerId> = keypairs.iter().map(|k| k.public().to_peer_id()).collect();
-        let mut index = HashMap::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8));
-        index.extend(peer_ids.iter().enumerate().map(|(i, p)| (*p, i as u32)));
+        let index = super::peer_index::PeerIndex::new(&peer_ids);
         let mut regions = assign_regions(&mut topo_rng, honest, cfg.link.latency.regions());
         regions.extend(assign_regions(
             &mut outsider_rng,
@@ -181,7 +179,9 @@ impl Network {
             links: Vec::new(),
             uplink_free: 0,
             downlink_free: 0,
-            rng: StdRng::seed_from_u64(link_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            rng: Box::new(StdRng::seed_from_u64(
+                link_seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            )),
             created: 0,
         });
         let partitions = super::window::partitions(&cfg, n);

@@ -7,9 +7,11 @@
 //! nanoseconds each (link latencies put most events there), only the bucket being drained is
 //! kept sorted, and events beyond the ring wait in a binary heap until the ring reaches them.
 //! Pushing and popping a near event therefore costs O(1) amortised instead of a heap's
-//! O(log n) cache-missing sift; the order is exactly the heap's.
+//! O(log n) cache-missing sift; the order is exactly the heap's. Events are stored with their
+//! keys, so the next event is read from the bucket being drained, in order, rather than from
+//! a slot anywhere in memory written long before (a cache miss per event).
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 /// Width of a bucket in nanoseconds.
@@ -18,24 +20,46 @@ const BUCKET_NS: u64 = 1_000_000;
 /// bucket.
 const BUCKETS: u64 = 256;
 
-/// A queued event's key: (time, creator, creator's count, slot of the event). Keys are
-/// unique before the slot, so the slot never decides the order.
-type Key = (u64, u32, u64, u32);
+/// A queued event's key: (time, creator, creator's count), unique in the queue.
+type Key = (u64, u32, u64);
 
-/// A min-queue of events keyed by simulated time in nanoseconds. Events live in a slab so the
-/// buckets only move small keys.
+/// An event with its key, ordered by the key alone.
+struct Entry<E> {
+    key: Key,
+    event: E,
+}
+
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl<E> Eq for Entry<E> {}
+
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<E> Ord for Entry<E> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// A min-queue of events keyed by simulated time in nanoseconds.
 pub(crate) struct EventQueue<E> {
-    /// `ring[b % BUCKETS]` holds the keys of bucket `b`, for `current <= b < current +
+    /// `ring[b % BUCKETS]` holds the events of bucket `b`, for `current <= b < current +
     /// BUCKETS`; bucket `current` is sorted with its earliest key last.
-    ring: Vec<Vec<Key>>,
-    /// Keys in the ring.
+    ring: Vec<Vec<Entry<E>>>,
+    /// Events in the ring.
     in_ring: usize,
-    /// Keys of buckets `current + BUCKETS` and later.
-    far: BinaryHeap<Reverse<Key>>,
+    /// Events of buckets `current + BUCKETS` and later.
+    far: BinaryHeap<Reverse<Entry<E>>>,
     /// The bucket being drained.
     current: u64,
-    slots: Vec<Option<E>>,
-    free: Vec<u32>,
     next_seq: u64,
 }
 
@@ -46,8 +70,6 @@ impl<E> EventQueue<E> {
             in_ring: 0,
             far: BinaryHeap::new(),
             current: 0,
-            slots: Vec::new(),
-            free: Vec::new(),
             next_seq: 0,
         }
     }
@@ -63,39 +85,32 @@ impl<E> EventQueue<E> {
     /// the same creator with a smaller `count`. (`creator`, `count`) must be unique in the
     /// queue.
     pub(crate) fn push_keyed(&mut self, time: u64, creator: u32, count: u64, event: E) {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(event);
-                slot
-            }
-            None => {
-                self.slots.push(Some(event));
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
-            }
-        };
-        self.insert((time, creator, count, slot));
+        self.insert(Entry {
+            key: (time, creator, count),
+            event,
+        });
     }
 
-    /// Files `key` into its bucket (an event earlier than the current bucket joins it: it
+    /// Files `entry` into its bucket (an event earlier than the current bucket joins it: it
     /// still comes out in key order).
-    fn insert(&mut self, key: Key) {
-        let bucket = (key.0 / BUCKET_NS).max(self.current);
+    fn insert(&mut self, entry: Entry<E>) {
+        let bucket = (entry.key.0 / BUCKET_NS).max(self.current);
         if bucket >= self.current + BUCKETS {
-            self.far.push(Reverse(key));
+            self.far.push(Reverse(entry));
             return;
         }
         let ring = &mut self.ring[(bucket % BUCKETS) as usize];
         if bucket == self.current {
             // Sorted, earliest last.
-            let at = ring.partition_point(|k| *k > key);
-            ring.insert(at, key);
+            let at = ring.partition_point(|e| e.key > entry.key);
+            ring.insert(at, entry);
         } else {
-            ring.push(key);
+            ring.push(entry);
         }
         self.in_ring += 1;
     }
 
-    /// Makes the earliest key the last of the current bucket; `false` if the queue is empty.
+    /// Makes the earliest event the last of the current bucket; `false` if the queue is empty.
     fn settle(&mut self) -> bool {
         loop {
             if !self.ring[(self.current % BUCKETS) as usize].is_empty() {
@@ -103,25 +118,24 @@ impl<E> EventQueue<E> {
             }
             if self.in_ring == 0 {
                 // Jump straight to the bucket of the earliest far event.
-                let Some(Reverse((time, _, _, _))) = self.far.peek() else {
+                let Some(Reverse(first)) = self.far.peek() else {
                     return false;
                 };
-                self.current = (time / BUCKET_NS).max(self.current + 1);
+                self.current = (first.key.0 / BUCKET_NS).max(self.current + 1);
             } else {
                 self.current += 1;
             }
             // Far events the ring now reaches move in.
             let horizon = (self.current + BUCKETS).saturating_mul(BUCKET_NS);
-            while let Some(Reverse(key)) = self.far.peek().copied() {
-                if key.0 >= horizon {
+            while self.far.peek().is_some_and(|Reverse(e)| e.key.0 < horizon) {
+                let Some(Reverse(entry)) = self.far.pop() else {
                     break;
-                }
-                self.far.pop();
-                let bucket = (key.0 / BUCKET_NS).max(self.current);
-                self.ring[(bucket % BUCKETS) as usize].push(key);
+                };
+                let bucket = (entry.key.0 / BUCKET_NS).max(self.current);
+                self.ring[(bucket % BUCKETS) as usize].push(entry);
                 self.in_ring += 1;
             }
-            self.ring[(self.current % BUCKETS) as usize].sort_unstable_by(|a, b| b.cmp(a));
+            self.ring[(self.current % BUCKETS) as usize].sort_unstable_by_key(|e| Reverse(e.key));
         }
     }
 
@@ -132,7 +146,7 @@ impl<E> EventQueue<E> {
         }
         self.ring[(self.current % BUCKETS) as usize]
             .last()
-            .map(|k| k.0)
+            .map(|e| e.key.0)
     }
 
     /// Removes and returns the earliest event.
@@ -140,11 +154,9 @@ impl<E> EventQueue<E> {
         if !self.settle() {
             return None;
         }
-        let (time, _, _, slot) = self.ring[(self.current % BUCKETS) as usize].pop()?;
+        let entry = self.ring[(self.current % BUCKETS) as usize].pop()?;
         self.in_ring -= 1;
-        let event = self.slots[slot as usize].take()?;
-        self.free.push(slot);
-        Some((time, event))
+        Some((entry.key.0, entry.event))
     }
 }
 
