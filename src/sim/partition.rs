@@ -27,6 +27,56 @@ pub(crate) const NO_MESSAGE: u32 = u32::MAX;
 /// recorded message it carries (or [`NO_MESSAGE`]).
 pub(crate) type Batch = Vec<(Rpc, u32)>;
 
+/// Emptied batches kept for their allocations, at most [`BatchPool::MAX_BATCHES`] of them and
+/// none with room for more than [`BatchPool::MAX_CAPACITY`] RPCs, so what a pool retains is
+/// bounded whatever the traffic. A batch is emptied in the partition of its receiver, which
+/// may create far fewer batches than it receives (IWANT spammers receive every answer and
+/// send little): without the bound, that partition's pool kept every batch ever sent to it.
+pub(crate) struct BatchPool {
+    batches: Vec<Batch>,
+}
+
+impl BatchPool {
+    /// Batches kept at most (each flush takes one per run of RPCs to one peer).
+    pub(crate) const MAX_BATCHES: usize = 1024;
+    /// Largest capacity, in RPCs, of a batch worth keeping (most batches hold one to four
+    /// RPCs; a larger one is freed rather than pinned).
+    pub(crate) const MAX_CAPACITY: usize = 16;
+
+    pub(crate) fn new() -> Self {
+        BatchPool {
+            batches: Vec::new(),
+        }
+    }
+
+    /// An empty batch, reused if one is kept.
+    pub(crate) fn take(&mut self) -> Batch {
+        self.batches.pop().unwrap_or_default()
+    }
+
+    /// Keeps `batch`'s allocation for a later [`BatchPool::take`] if the pool has room and
+    /// the batch is not oversized; frees it otherwise.
+    pub(crate) fn put(&mut self, mut batch: Batch) {
+        if self.batches.len() >= Self::MAX_BATCHES || batch.capacity() > Self::MAX_CAPACITY {
+            return;
+        }
+        batch.clear();
+        self.batches.push(batch);
+    }
+
+    /// Batches kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// RPCs the kept batches have room for.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.batches.iter().map(Vec::capacity).sum()
+    }
+}
+
 /// One RPC a node's input produced: its recipient, the recorded message it carries (or
 /// [`NO_MESSAGE`]) and its place on the uplink (see [`Part::merge_idontwant`]).
 pub(crate) struct Outgoing {
@@ -135,8 +185,8 @@ pub(crate) struct Lane {
     out: Vec<NodeOutput>,
     /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
     batches: Vec<(u32, Batch)>,
-    /// Emptied batches, kept for their allocations.
-    pool: Vec<Batch>,
+    /// Emptied batches, kept for their allocations (bounded).
+    pool: BatchPool,
     /// The sends of one flush (kept for its allocation).
     sends: Vec<Outgoing>,
     /// Per node of the network: the index in `sends` of the next send to it that carries a
@@ -157,7 +207,7 @@ impl Lane {
             until: 0,
             out: Vec::new(),
             batches: Vec::new(),
-            pool: Vec::new(),
+            pool: BatchPool::new(),
             sends: Vec::new(),
             next_message: vec![(u32::MAX, 0); nodes],
         }
@@ -356,10 +406,9 @@ impl Part<'_> {
         }
     }
 
-    /// Returns an emptied batch to the pool.
-    fn recycle(&mut self, mut rpcs: Batch) {
-        rpcs.clear();
-        self.lane.pool.push(rpcs);
+    /// Returns an emptied batch to the pool (which frees it if the pool is full).
+    fn recycle(&mut self, rpcs: Batch) {
+        self.lane.pool.put(rpcs);
     }
 
     /// Hands node `i`'s outputs to the recorder and the links: each run of consecutive RPCs
@@ -408,7 +457,7 @@ impl Part<'_> {
             // in the order the node produced it, so a batch never holds back an RPC behind
             // ones to other peers.
             if batches.last().is_none_or(|(peer, _)| *peer != send.to) {
-                batches.push((send.to, self.lane.pool.pop().unwrap_or_default()));
+                batches.push((send.to, self.lane.pool.take()));
             }
             if let Some((_, batch)) = batches.last_mut() {
                 batch.push((send.rpc, send.message));
@@ -541,5 +590,42 @@ impl Part<'_> {
             self.state(i).timer = t;
             self.push(t, i, Event::Timeout(i as u32));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(capacity: usize) -> Batch {
+        let mut batch = Batch::with_capacity(capacity);
+        batch.push((Rpc::default(), NO_MESSAGE));
+        batch
+    }
+
+    /// A partition that receives far more batches than it sends (an IWANT spammer's) keeps
+    /// at most `MAX_BATCHES` of them, none oversized, each emptied.
+    #[test]
+    fn the_batch_pool_stays_bounded_when_batches_only_come_back() {
+        let mut pool = BatchPool::new();
+        for _ in 0..10 * BatchPool::MAX_BATCHES {
+            pool.put(batch(4));
+        }
+        assert_eq!(pool.len(), BatchPool::MAX_BATCHES);
+        assert!(pool.capacity() <= BatchPool::MAX_BATCHES * BatchPool::MAX_CAPACITY);
+        for _ in 0..BatchPool::MAX_BATCHES {
+            let b = pool.take();
+            assert!(b.is_empty());
+            assert!(b.capacity() >= 4, "a kept batch is reused");
+        }
+        assert_eq!(pool.len(), 0);
+        // An oversized batch is freed, not kept.
+        pool.put(batch(BatchPool::MAX_CAPACITY + 1));
+        assert_eq!(pool.len(), 0);
+        pool.put(batch(BatchPool::MAX_CAPACITY));
+        assert_eq!(pool.len(), 1);
+        // An empty pool hands out new batches.
+        let _ = pool.take();
+        assert_eq!(pool.take().capacity(), 0);
     }
 }
