@@ -375,12 +375,25 @@ fn classify(rpc: &Rpc) -> NodeBytes {
     } else {
         framed(wire::rpc_len(rpc))
     };
+    split_classes(total, data, gossip, mesh, one_class)
+}
+
+/// The classes of an RPC of `total` wire bytes whose messages take `data` bytes and whose
+/// control entries take `gossip` and `mesh` bytes (entry fields, before the control field's
+/// own tag and length). With `one_class` (nothing but messages and control entries), an RPC
+/// of one class only counts the whole frame (length prefix included) in it.
+fn split_classes(
+    total: u64,
+    data: usize,
+    gossip: usize,
+    mesh: usize,
+    one_class: bool,
+) -> NodeBytes {
     // The control field's own tag and length go with its class when it has one class.
     let control = |body: usize| if body > 0 { wire::field_len(body) } else { 0 };
     let (gossip, mesh) = (control(gossip) as u64, control(mesh) as u64);
     let data = data as u64;
     if one_class {
-        // One class only: the whole frame (length prefix included) counts in it.
         match (data > 0, gossip > 0, mesh > 0) {
             (true, false, false) => {
                 return NodeBytes {
@@ -433,40 +446,9 @@ mod tests {
                 mesh += len;
             }
         }
-        // The control field's own tag and length go with its class when it has one class.
-        let control = |body: usize| if body > 0 { wire::field_len(body) } else { 0 };
-        let (gossip, mesh) = (control(gossip) as u64, control(mesh) as u64);
-        let data = data as u64;
-        if rpc.subscriptions.is_empty() && rpc.extensions.is_none() && !rpc.test_extension {
-            // One class only: the whole frame (length prefix included) counts in it.
-            match (data > 0, gossip > 0, mesh > 0) {
-                (true, false, false) => {
-                    return NodeBytes {
-                        data: total,
-                        ..NodeBytes::default()
-                    };
-                }
-                (false, true, false) => {
-                    return NodeBytes {
-                        gossip: total,
-                        ..NodeBytes::default()
-                    };
-                }
-                (false, false, true) => {
-                    return NodeBytes {
-                        mesh: total,
-                        ..NodeBytes::default()
-                    };
-                }
-                _ => {}
-            }
-        }
-        NodeBytes {
-            data,
-            gossip,
-            mesh,
-            other: total.saturating_sub(data + gossip + mesh),
-        }
+        let one_class =
+            rpc.subscriptions.is_empty() && rpc.extensions.is_none() && !rpc.test_extension;
+        split_classes(total, data, gossip, mesh, one_class)
     }
 
     /// `classify` adds up the frame of an RPC of messages and control entries from the
