@@ -27,7 +27,7 @@ use rand::{Rng, SeedableRng};
 pub use observe::{AttackSample, Observed};
 pub use params::{
     BEHAVIOUR_PENALTY_WEIGHT, EVALUATION_ACTIVATION, EVALUATION_P3_THRESHOLD, EVALUATION_RATE,
-    evaluation_config, evaluation_score, evaluation_topic_params,
+    EVALUATION_SEEN_TTL, evaluation_config, evaluation_score, evaluation_topic_params,
 };
 pub use plot::plot_attack_timeline;
 pub use sybil::{INVALID_MARKER, Strategy, Sybil, SybilConfig};

@@ -2,7 +2,7 @@
 //! boy"). It claims every topic its peers announce, GRAFTs onto their meshes, regrafts after
 //! PRUNEs, and then misbehaves according to its [`Strategy`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -101,12 +101,14 @@ pub struct Sybil {
     rng: StdRng,
     topics: Vec<TopicHash>,
     peers: Vec<PeerId>,
-    /// (peer, topic) pairs we believe we are grafted with.
-    mesh: HashSet<(PeerId, TopicHash)>,
+    /// (peer, topic) pairs we believe we are grafted with. Ordered sets (here and in
+    /// `pruned_by`): sends follow their order, and a std hash set's order changes from one
+    /// run to the next (random keys), which made attack runs irreproducible.
+    mesh: BTreeSet<(PeerId, TopicHash)>,
     /// Regrafts due: (when, peer, topic).
     regrafts: Vec<(Instant, PeerId, TopicHash)>,
     /// (peer, topic) pairs that pruned us (for the GRAFT flood).
-    pruned_by: HashSet<(PeerId, TopicHash)>,
+    pruned_by: BTreeSet<(PeerId, TopicHash)>,
     seen: Seen,
     /// Ids heard of, for the IWANT spam (bounded).
     heard: Vec<MessageId>,
@@ -127,9 +129,9 @@ impl Sybil {
             rng: StdRng::seed_from_u64(init.seed),
             topics: Vec::new(),
             peers: Vec::new(),
-            mesh: HashSet::new(),
+            mesh: BTreeSet::new(),
             regrafts: Vec::new(),
-            pruned_by: HashSet::new(),
+            pruned_by: BTreeSet::new(),
             seen: Seen {
                 current: HashSet::new(),
                 previous: HashSet::new(),
