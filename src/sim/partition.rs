@@ -17,7 +17,7 @@ use super::config::SimConfig;
 use super::link::Link;
 use super::metrics::{PartRecorder, Registry};
 use super::node::{NodeBehaviour, NodeCtx, NodeOutput};
-use super::queue::EventQueue;
+use super::queue::{EventQueue, Key};
 use crate::types::{ControlAction, Rpc};
 
 /// Marks "no message" in a delivery event.
@@ -98,6 +98,25 @@ fn idontwant_only(rpc: &Rpc) -> bool {
             .control
             .iter()
             .all(|c| matches!(c, ControlAction::IDontWant { .. }))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests only: run every event alone, in global key order (the reference order that
+    /// running spans node by node must reproduce).
+    static KEY_ORDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a test asked for the reference order (see `KEY_ORDER`).
+fn key_order_for_tests() -> bool {
+    #[cfg(test)]
+    {
+        KEY_ORDER.get()
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
 }
 
 /// An event of one node, queued in the node's partition.
@@ -193,6 +212,15 @@ pub(crate) struct Lane {
     /// message and the payload bytes after that send (`u32::MAX` outside
     /// [`Part::merge_idontwant`]).
     next_message: Vec<(u32, u64)>,
+    /// The events of the span being run, by node (kept for its allocation; see
+    /// [`Part::run_until`]).
+    span: Vec<(u32, Key, Event)>,
+    /// The end of the span being run (0 outside one).
+    span_end: u64,
+    /// The node being run in the span.
+    span_node: u32,
+    /// Events the node being run created for itself inside the span, earliest last.
+    own: Vec<(Key, Event)>,
 }
 
 impl Lane {
@@ -210,6 +238,10 @@ impl Lane {
             pool: BatchPool::new(),
             sends: Vec::new(),
             next_message: vec![(u32::MAX, 0); nodes],
+            span: Vec::new(),
+            span_end: 0,
+            span_node: 0,
+            own: Vec::new(),
         }
     }
 }
@@ -293,20 +325,84 @@ impl Part<'_> {
         &mut self.state[i - self.start]
     }
 
-    /// Runs the partition's events before `until`, in key order.
+    /// Runs the partition's events before `until`: each node's in key order.
+    ///
+    /// Time is cut into spans no longer than the smallest link latency (the lookahead): what
+    /// a node sends during a span reaches another node only after the span, so within it each
+    /// node's events depend on that node alone. A span's events therefore run node by node,
+    /// each node's in key order, interleaved with the events the node creates for itself
+    /// inside the span (timeouts, downlink waits). Every node sees exactly the events, in the
+    /// order, of a run in global key order, and its state is warm in the CPU caches for all
+    /// of its events of the span rather than reloaded for each.
     pub(crate) fn run_until(&mut self, until: u64) {
         self.lane.until = until;
-        while let Some(t) = self.lane.queue.peek_time() {
-            if t >= until {
+        let lookahead = self.shared.cfg.link.latency.min_latency();
+        let mut span = std::mem::take(&mut self.lane.span);
+        while let Some(first) = self.lane.queue.peek_time() {
+            if first >= until {
                 break;
             }
-            let Some((t, event)) = self.lane.queue.pop() else {
-                break;
-            };
-            self.lane.now = t;
-            self.lane.events += 1;
-            self.handle(event);
+            if lookahead == 0 || key_order_for_tests() {
+                // No lookahead: one event at a time, in global key order.
+                let Some((key, event)) = self.lane.queue.pop_keyed() else {
+                    break;
+                };
+                self.run_event(key.0, event);
+                continue;
+            }
+            let end = first.saturating_add(lookahead).min(until);
+            while self.lane.queue.peek_time().is_some_and(|t| t < end) {
+                let Some((key, event)) = self.lane.queue.pop_keyed() else {
+                    break;
+                };
+                span.push((event.node(), key, event));
+            }
+            // Keys are unique, so the order is total.
+            span.sort_unstable_by_key(|(node, key, _)| (*node, *key));
+            self.lane.span_end = end;
+            let mut events = span.drain(..).peekable();
+            while let Some((node, key, event)) = events.next() {
+                self.lane.span_node = node;
+                self.run_event(key.0, event);
+                // The node's own events inside the span, merged in key order with the rest
+                // of its events there.
+                loop {
+                    let next = events
+                        .peek()
+                        .filter(|(n, ..)| *n == node)
+                        .map(|(_, k, _)| *k);
+                    let own = self.lane.own.last().map(|(k, _)| *k);
+                    match (next, own) {
+                        (Some(next), Some(own)) if own < next => self.run_own(),
+                        (Some(_), _) => {
+                            let Some((_, key, event)) = events.next() else {
+                                break;
+                            };
+                            self.run_event(key.0, event);
+                        }
+                        (None, Some(_)) => self.run_own(),
+                        (None, None) => break,
+                    }
+                }
+            }
+            drop(events);
+            self.lane.span_end = 0;
         }
+        self.lane.span = span;
+    }
+
+    /// Runs the earliest event the current node created for itself inside the span.
+    fn run_own(&mut self) {
+        if let Some((key, event)) = self.lane.own.pop() {
+            self.run_event(key.0, event);
+        }
+    }
+
+    /// Runs one event at `time`.
+    fn run_event(&mut self, time: u64, event: Event) {
+        self.lane.now = time;
+        self.lane.events += 1;
+        self.handle(event);
     }
 
     /// Queues `event`, created by node `creator`, at `time`: in this partition's queue, or
@@ -317,7 +413,19 @@ impl Part<'_> {
         state.created += 1;
         let creator = creator as u32;
         let node = event.node() as usize;
-        if (self.start..self.start + self.state.len()).contains(&node) {
+        if time < self.lane.span_end {
+            // Inside the span being run (see `run_until`): only the node being run can have
+            // an event there, and it runs before the span ends, merged with its other events.
+            assert!(
+                event.node() == self.lane.span_node && creator == self.lane.span_node,
+                "node {creator} created an event for node {node} inside the lookahead"
+            );
+            let key = (time, creator, count);
+            let own = &mut self.lane.own;
+            // Sorted, earliest last.
+            let at = own.partition_point(|(k, _)| *k > key);
+            own.insert(at, (key, event));
+        } else if (self.start..self.start + self.state.len()).contains(&node) {
             self.lane.queue.push_keyed(time, creator, count, event);
         } else {
             // The other partition may already have run up to `until`: an event before it
@@ -596,6 +704,54 @@ impl Part<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::{LinkConfig, Network, Preset, SimConfig, ValidationDelay, WorkloadConfig};
+    use std::time::Duration;
+
+    /// Running each span's events node by node gives exactly the results of running every
+    /// event alone in global key order, with the events a node creates for itself inside a
+    /// span (validation delays, downlink waits, timeouts) and churn.
+    #[test]
+    fn spans_run_node_by_node_give_the_results_of_global_key_order() {
+        let cfg = SimConfig {
+            nodes: 40,
+            seed: 11,
+            preset: Preset::Ethereum,
+            link: LinkConfig {
+                loss: 0.01,
+                download_bps: 5_000_000,
+                ..LinkConfig::default()
+            },
+            workload: WorkloadConfig {
+                publishers: 4,
+                rate: 4.0,
+                churn_per_min: 12.0,
+                churn_downtime: Duration::from_secs(3),
+                ..WorkloadConfig::default()
+            },
+            warmup: Duration::from_secs(3),
+            duration: Duration::from_secs(8),
+            drain: Duration::from_secs(4),
+            validation: ValidationDelay::uniform(Duration::from_millis(3)),
+            threads: 1,
+            ..SimConfig::default()
+        };
+        let run = |key_order: bool| {
+            KEY_ORDER.set(key_order);
+            let results = Network::new(cfg.clone()).run();
+            KEY_ORDER.set(false);
+            results
+        };
+        let reference = run(true);
+        assert!(reference.messages.len() >= 100, "{reference}");
+        assert!(reference.delivery_ratio() > 0.95, "{reference}");
+        let spans = run(false);
+        assert!(
+            spans == reference,
+            "digest {:x} against {:x} in key order",
+            spans.digest,
+            reference.digest
+        );
+    }
 
     fn batch(capacity: usize) -> Batch {
         let mut batch = Batch::with_capacity(capacity);

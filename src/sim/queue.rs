@@ -21,7 +21,7 @@ const BUCKET_NS: u64 = 1_000_000;
 const BUCKETS: u64 = 256;
 
 /// A queued event's key: (time, creator, creator's count), unique in the queue.
-type Key = (u64, u32, u64);
+pub(crate) type Key = (u64, u32, u64);
 
 /// An event with its key, ordered by the key alone.
 struct Entry<E> {
@@ -147,6 +147,16 @@ impl<E> EventQueue<E> {
         self.ring[(self.current % BUCKETS) as usize]
             .last()
             .map(|e| e.key.0)
+    }
+
+    /// Removes and returns the earliest event with its key (time, creator, creator's count).
+    pub(crate) fn pop_keyed(&mut self) -> Option<(Key, E)> {
+        if !self.settle() {
+            return None;
+        }
+        let entry = self.ring[(self.current % BUCKETS) as usize].pop()?;
+        self.in_ring -= 1;
+        Some((entry.key, entry.event))
     }
 
     /// Removes and returns the earliest event.
