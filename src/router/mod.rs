@@ -560,7 +560,14 @@ impl Router {
             _ => kind.supports_control(),
         };
         if allowed {
-            self.control_rpc(peer).control.push(action);
+            let control = &mut self.control_rpc(peer).control;
+            if control.capacity() == 0 {
+                // Most peers get one control message per input: an exact allocation rather
+                // than the growth path's minimum of four slots.
+                *control = vec![action];
+            } else {
+                control.push(action);
+            }
         }
     }
 

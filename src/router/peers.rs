@@ -256,11 +256,13 @@ impl Router {
     /// messages and control are ignored. Direct peers are never graylisted.
     pub fn handle_rpc(&mut self, now: Instant, from: PeerId, rpc: Rpc) {
         self.touch(now);
+        // One lookup of the sender's state for the checks below (its entry is cold when an
+        // RPC arrives); `graylisted` can only change while its messages are handled.
         let Some(state) = self.peers.get(&from) else {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
         };
-        let kind = state.kind;
+        let (kind, graylisted) = (state.kind, state.graylisted);
         if self.blacklist.contains(&from) {
             self.counters.rpcs_from_blacklisted += 1;
             tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
@@ -289,7 +291,9 @@ impl Router {
         if !subscriptions.is_empty() {
             self.handle_subscriptions(from, subscriptions);
         }
-        if self.is_graylisted(&from) {
+        // Handling subscriptions changes no peer's graylisting, and leaves `from` connected
+        // (a peer is removed only by `remove_peer`).
+        if graylisted {
             self.counters.rpcs_graylisted += 1;
             tracing::debug!(peer = %from, "rpc from a peer graylisted for invalid messages ignored (subscriptions kept)");
             return;
