@@ -13,11 +13,27 @@ use crate::event::Event;
 use crate::types::{Extensions, MessageId, PeerKind, Rpc, Subscription, TopicHash};
 
 /// What the router knows about one connected peer.
+///
+/// `repr(C)` with the fields every RPC from the peer reads first (protocol, graylisting, its
+/// unwanted-id slot and allowance, its byte budget): they share the cache lines next to the
+/// peer's key in the router's peer table, which is cold when an RPC arrives.
+#[repr(C)]
 pub(crate) struct PeerState {
     /// The negotiated protocol; `None` until the first stream is negotiated.
     pub(crate) kind: Option<PeerKind>,
+    /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
+    pub(crate) graylisted: bool,
     /// Whether our first connection to it was outbound (counts toward D_out).
     pub(crate) outbound: bool,
+    /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
+    pub(crate) slot: PeerSlot,
+    /// IDONTWANT ids received this heartbeat.
+    pub(crate) idontwant_received: usize,
+    /// Data bytes of new messages taken from it this heartbeat.
+    pub(crate) message_bytes: usize,
+    /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
+    /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
+    pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
     /// Topics it is subscribed to.
     pub(crate) topics: Set<TopicHash>,
     /// Total length of the names in `topics`.
@@ -28,23 +44,12 @@ pub(crate) struct PeerState {
     pub(crate) iwant_asked: usize,
     /// IHAVE ids looked at this heartbeat (seen-cache lookups).
     pub(crate) ihave_examined: usize,
-    /// IDONTWANT ids received this heartbeat.
-    pub(crate) idontwant_received: usize,
     /// Peer-exchange entries taken from it this heartbeat.
     pub(crate) px_taken: usize,
     /// Message signatures verified for it this heartbeat.
     pub(crate) signature_checks: usize,
-    /// Data bytes of new messages taken from it this heartbeat.
-    pub(crate) message_bytes: usize,
     /// Invalid messages it sent, halved every heartbeat.
     pub(crate) invalid_signatures: u32,
-    /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
-    pub(crate) graylisted: bool,
-    /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
-    pub(crate) slot: PeerSlot,
-    /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
-    /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
-    pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
     /// Its score at the previous heartbeat, to detect threshold crossings.
     pub(crate) last_score: f64,
     /// When we last sent it a PRUNE, per topic (at most our topics; entries older than a
