@@ -6,6 +6,7 @@ use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
+use super::prehashed::HashedPeer;
 use super::shrink::ShrinkIfSparse;
 use super::unwanted::PeerSlot;
 use super::{MeshChurn, Router, Set};
@@ -27,6 +28,8 @@ pub(crate) struct PeerState {
     pub(crate) outbound: bool,
     /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
     pub(crate) slot: PeerSlot,
+    /// Its id's hash under the router's hasher ([`HashedPeer`]).
+    pub(crate) hash: u64,
     /// IDONTWANT ids received this heartbeat.
     pub(crate) idontwant_received: usize,
     /// Data bytes of new messages taken from it this heartbeat.
@@ -58,6 +61,13 @@ pub(crate) struct PeerState {
     pub(crate) prunes_sent: super::Map<TopicHash, Instant>,
     /// The Extensions control message it sent us (meshsub 1.3), once received.
     pub(crate) extensions: Option<Extensions>,
+}
+
+impl PeerState {
+    /// The peer's id with its hash, as the router's prehashed tables key it.
+    pub(crate) fn key(&self, peer: PeerId) -> HashedPeer {
+        HashedPeer::with_hash(peer, self.hash)
+    }
 }
 
 /// The most departed peers whose spent budgets are kept until the next heartbeat; beyond it
@@ -128,6 +138,7 @@ impl Router {
                 invalid_signatures: 0,
                 graylisted: false,
                 slot,
+                hash: HashedPeer::new(&self.hasher, peer).hash(),
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
                 prunes_sent: super::Map::with_hasher(self.hasher.clone()),
@@ -167,7 +178,7 @@ impl Router {
                 topic: topic.clone(),
             })
             .collect::<Vec<_>>();
-        let rpc = self.control_rpc(peer);
+        let rpc = self.control_rpc(HashedPeer::new(&self.hasher, peer));
         rpc.extensions = extensions;
         rpc.subscriptions.extend(subscriptions);
         self.flush_control();
@@ -183,7 +194,8 @@ impl Router {
             (None, PeerKind::NotSupported) => {
                 state.kind = Some(kind);
                 tracing::debug!(%peer, "peer does not support gossipsub");
-                self.pending_control.remove(&peer);
+                let key = state.key(peer);
+                self.pending_control.remove(&key);
                 self.emit(Event::GossipsubNotSupported { peer_id: peer });
             }
             (None, _) | (Some(PeerKind::NotSupported), _) if kind != PeerKind::NotSupported => {
@@ -252,7 +264,7 @@ impl Router {
         for set in self.fanout.values_mut() {
             set.remove(peer);
         }
-        self.pending_control.remove(peer);
+        self.pending_control.remove(&state.key(*peer));
         self.partial_peer_removed(peer);
     }
 
@@ -344,7 +356,8 @@ impl Router {
         state.extensions = Some(extensions);
         let on_1_3 = state.kind.is_some_and(PeerKind::supports_extensions);
         if on_1_3 && extensions.test_extension && self.config.test_extension() {
-            self.control_rpc(from).test_extension = true;
+            let key = state.key(from);
+            self.control_rpc(key).test_extension = true;
         }
     }
 
@@ -536,5 +549,34 @@ impl Router {
             .flatten()
             .filter(|p| self.peers.get(p).and_then(|s| s.kind) == Some(PeerKind::Floodsub))
             .copied()
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    /// The fields each RPC reads first sit within the first cache line of the state, and the
+    /// state follows the peer's key in a table entry (both cold when an RPC arrives).
+    #[test]
+    fn hot_fields_sit_next_to_the_key() {
+        use std::mem::{offset_of, size_of};
+        let hot_end = [
+            offset_of!(PeerState, kind) + size_of::<Option<PeerKind>>(),
+            offset_of!(PeerState, graylisted) + 1,
+            offset_of!(PeerState, slot) + size_of::<PeerSlot>(),
+            offset_of!(PeerState, hash) + 8,
+            offset_of!(PeerState, idontwant_received) + size_of::<usize>(),
+            offset_of!(PeerState, message_bytes) + size_of::<usize>(),
+            offset_of!(PeerState, dont_send_order) + size_of::<VecDeque<(u64, MessageId)>>(),
+        ]
+        .into_iter()
+        .max();
+        assert!(hot_end.is_some_and(|end| end <= 64), "{hot_end:?}");
+        assert_eq!(
+            offset_of!((PeerId, PeerState), 1),
+            size_of::<PeerId>(),
+            "a table entry holds the key first, then the state"
+        );
     }
 }
