@@ -16,8 +16,9 @@ use crate::types::{Extensions, MessageId, PeerKind, Rpc, Subscription, TopicHash
 /// What the router knows about one connected peer.
 ///
 /// `repr(C)` with the fields every RPC from the peer reads first (protocol, graylisting, its
-/// unwanted-id slot and allowance, its byte budget): they share the cache lines next to the
-/// peer's key in the router's peer table, which is cold when an RPC arrives.
+/// unwanted-id slot and allowance, its byte budget) in the first cache line, then the other
+/// per-heartbeat budgets that the heartbeat resets: they follow the peer's key in the
+/// router's peer table, which is cold when an RPC or the heartbeat arrives.
 #[repr(C)]
 pub(crate) struct PeerState {
     /// The negotiated protocol; `None` until the first stream is negotiated.
@@ -37,10 +38,6 @@ pub(crate) struct PeerState {
     /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
     /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
     pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
-    /// Topics it is subscribed to.
-    pub(crate) topics: Set<TopicHash>,
-    /// Total length of the names in `topics`.
-    pub(crate) topic_bytes: usize,
     /// RPCs carrying IHAVE received this heartbeat (go's and the spec's "IHAVE messages").
     pub(crate) ihave_received: usize,
     /// Message ids requested from it by IWANT this heartbeat.
@@ -53,12 +50,16 @@ pub(crate) struct PeerState {
     pub(crate) signature_checks: usize,
     /// Invalid messages it sent, halved every heartbeat.
     pub(crate) invalid_signatures: u32,
-    /// Its score at the previous heartbeat, to detect threshold crossings.
-    pub(crate) last_score: f64,
     /// When we last sent it a PRUNE, per topic (at most our topics; entries older than a
     /// heartbeat interval are dropped at the heartbeat): a refused GRAFT gets no second PRUNE
     /// within one heartbeat interval.
     pub(crate) prunes_sent: super::Map<TopicHash, Instant>,
+    /// Topics it is subscribed to.
+    pub(crate) topics: Set<TopicHash>,
+    /// Total length of the names in `topics`.
+    pub(crate) topic_bytes: usize,
+    /// Its score at the previous heartbeat, to detect threshold crossings.
+    pub(crate) last_score: f64,
     /// The Extensions control message it sent us (meshsub 1.3), once received.
     pub(crate) extensions: Option<Extensions>,
 }
