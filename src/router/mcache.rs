@@ -554,7 +554,7 @@ mod tests {
             let id = MessageId::new(vec![n]);
             match rng.gen_range(0..10) {
                 0..=3 => {
-                    let topic = if n % 2 == 0 { "a" } else { "b" };
+                    let topic = if n.is_multiple_of(2) { "a" } else { "b" };
                     mc.put(id, msg(topic, n), rng.gen_bool(0.7), None);
                 }
                 4..=6 => {
@@ -563,7 +563,7 @@ mod tests {
                 7 => {
                     mc.validate(&id);
                 }
-                _ if step % 50 == 0 => {
+                _ if step.is_multiple_of(50) => {
                     let before = mc.slots.len();
                     mc.shift();
                     compactions += usize::from(mc.slots.len() < before);
