@@ -87,7 +87,59 @@ pub(crate) struct MessageCache {
 struct WindowItem {
     id: MessageId,
     topic: TopicHash,
-    charge: usize,
+    charge: ChargeSlot,
+}
+
+/// The bytes charged for a window item and, as a hint, the slot its message was put in, in
+/// one word (a window item stays 64 bytes). Every realistic charge is below 2^32, which leaves
+/// 31 bits for the slot; a larger charge is kept whole, without a slot. The slot is only a
+/// hint: it may have been freed and reused since, so its id is compared before it is trusted.
+#[derive(Debug, Clone, Copy)]
+struct ChargeSlot(u64);
+
+impl ChargeSlot {
+    /// Set: the rest of the word is the charge, and there is no slot.
+    const WIDE: u64 = 1 << 63;
+    /// The slot field of an item without one (slots from here on are not hinted).
+    const NO_SLOT: u32 = (1 << 31) - 1;
+
+    fn new(charge: usize) -> Self {
+        let charge = charge as u64;
+        match u32::try_from(charge) {
+            Ok(narrow) => ChargeSlot(u64::from(Self::NO_SLOT) << 32 | u64::from(narrow)),
+            // A charge is the size of something held in memory: below 2^63.
+            Err(_) => ChargeSlot(Self::WIDE | charge),
+        }
+    }
+
+    fn charge(self) -> usize {
+        if self.0 & Self::WIDE != 0 {
+            (self.0 & !Self::WIDE) as usize
+        } else {
+            (self.0 & u64::from(u32::MAX)) as usize
+        }
+    }
+
+    /// The hinted slot (`NO_SLOT`: none).
+    fn slot(self) -> u32 {
+        if self.0 & Self::WIDE != 0 {
+            Self::NO_SLOT
+        } else {
+            (self.0 >> 32) as u32
+        }
+    }
+
+    /// Hints `slot` (left without a hint if the charge is wide or the slot too high).
+    fn set_slot(&mut self, slot: u32) {
+        let slot = if slot < Self::NO_SLOT {
+            slot
+        } else {
+            Self::NO_SLOT
+        };
+        if self.0 & Self::WIDE == 0 {
+            self.0 = u64::from(slot) << 32 | (self.0 & u64::from(u32::MAX));
+        }
+    }
 }
 
 /// Whether two payloads are equal; copies that share one buffer (a forwarded `Bytes` in
@@ -199,7 +251,7 @@ impl MessageCache {
             window.push_back(WindowItem {
                 id: id.clone(),
                 topic: message.topic.clone(),
-                charge,
+                charge: ChargeSlot::new(charge),
             });
             self.bytes += charge;
             self.window_items += 1;
@@ -230,6 +282,9 @@ impl MessageCache {
                 index
             }
         };
+        if let Some(item) = self.windows.front_mut().and_then(VecDeque::back_mut) {
+            item.charge.set_slot(index);
+        }
         self.by_content.entry(content_key).or_insert(index);
         self.by_id.insert(id, index);
         self.shed();
@@ -267,7 +322,7 @@ impl MessageCache {
     }
 
     fn release(&mut self, item: &WindowItem) {
-        self.bytes -= item.charge;
+        self.bytes -= item.charge.charge();
         self.window_items -= 1;
     }
 
@@ -367,8 +422,14 @@ impl MessageCache {
     pub(crate) fn gossip_ids(&self) -> Map<TopicHash, Vec<MessageId>> {
         let mut by_topic: Map<TopicHash, Vec<MessageId>> = Map::with_hasher(self.hasher.clone());
         for window in self.windows.iter().take(self.gossip) {
-            for WindowItem { id, topic, .. } in window {
-                if self.get(id).is_some_and(|e| e.validated) {
+            for WindowItem { id, topic, charge } in window {
+                // The item's slot, if it still holds its id, is the entry `get` would find
+                // (an id has one slot): no lookup of the id in the table.
+                let entry = match self.slot(charge.slot()) {
+                    Some(s) if s.id == *id => Some(&s.entry),
+                    _ => self.get(id),
+                };
+                if entry.is_some_and(|e| e.validated) {
                     // Look up before inserting: `entry` would clone the topic for every id.
                     match by_topic.get_mut(topic) {
                         Some(ids) => ids.push(id.clone()),
@@ -418,6 +479,10 @@ impl MessageCache {
         for index in self.by_id.values_mut().chain(self.by_content.values_mut()) {
             *index = moved[*index as usize];
         }
+        for item in self.windows.iter_mut().flatten() {
+            let slot = moved.get(item.charge.slot() as usize).copied();
+            item.charge.set_slot(slot.unwrap_or(ChargeSlot::NO_SLOT));
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -439,6 +504,76 @@ impl MessageCache {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    /// `gossip_ids` as it was before window items kept slot hints: one id lookup per item.
+    fn gossip_ids_by_lookup(mc: &MessageCache) -> Map<TopicHash, Vec<MessageId>> {
+        let mut by_topic: Map<TopicHash, Vec<MessageId>> = Map::with_hasher(mc.hasher.clone());
+        for window in mc.windows.iter().take(mc.gossip) {
+            for WindowItem { id, topic, .. } in window {
+                if mc.get(id).is_some_and(|e| e.validated) {
+                    by_topic.entry(topic.clone()).or_default().push(id.clone());
+                }
+            }
+        }
+        by_topic
+    }
+
+    #[test]
+    fn charge_and_slot_share_a_word_exactly() {
+        assert_eq!(std::mem::size_of::<WindowItem>(), 64);
+        for charge in [
+            0,
+            640,
+            u32::MAX as usize,
+            u32::MAX as usize + 1,
+            usize::MAX >> 1,
+        ] {
+            let mut c = ChargeSlot::new(charge);
+            assert_eq!((c.charge(), c.slot()), (charge, ChargeSlot::NO_SLOT));
+            for slot in [0, 7, ChargeSlot::NO_SLOT - 1, ChargeSlot::NO_SLOT, u32::MAX] {
+                c.set_slot(slot);
+                let hinted = charge <= u32::MAX as usize && slot < ChargeSlot::NO_SLOT;
+                let want = if hinted { slot } else { ChargeSlot::NO_SLOT };
+                assert_eq!((c.charge(), c.slot()), (charge, want), "{charge} {slot}");
+            }
+        }
+    }
+
+    /// Slots freed and reused (by other ids, or by the same id put again), slabs compacted:
+    /// the slot hints never change what is gossiped.
+    #[test]
+    fn slot_hints_gossip_exactly_what_id_lookups_do() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut mc =
+            MessageCache::new(5, 4, usize::MAX, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut compactions = 0;
+        for step in 0..20_000u32 {
+            let n: u8 = rng.gen_range(0..200);
+            let id = MessageId::new(vec![n]);
+            match rng.gen_range(0..10) {
+                0..=3 => {
+                    let topic = if n.is_multiple_of(2) { "a" } else { "b" };
+                    mc.put(id, msg(topic, n), rng.gen_bool(0.7), None);
+                }
+                4..=6 => {
+                    mc.remove(&id);
+                }
+                7 => {
+                    mc.validate(&id);
+                }
+                _ if step.is_multiple_of(50) => {
+                    let before = mc.slots.len();
+                    mc.shift();
+                    compactions += usize::from(mc.slots.len() < before);
+                }
+                _ => {}
+            }
+            assert_eq!(mc.gossip_ids(), gossip_ids_by_lookup(&mc), "step {step}");
+        }
+        assert!(compactions > 0, "the slab was never compacted");
+    }
 
     fn msg(topic: &str, n: u8) -> RawMessage {
         RawMessage {

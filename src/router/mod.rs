@@ -31,6 +31,7 @@ mod partial_budget;
 #[cfg(not(feature = "partial-messages"))]
 mod partial_off;
 mod peers;
+mod prehashed;
 mod promises;
 mod px;
 mod scoring;
@@ -152,8 +153,10 @@ pub struct Router {
     seen: SeenCache,
     /// The ids each peer does not want from us (IDONTWANT, or a copy it sent).
     unwanted: unwanted::Unwanted,
-    /// Control messages to send, merged per peer and flushed at the end of each input.
-    pending_control: Map<PeerId, Rpc>,
+    /// Control messages to send, merged per peer and flushed at the end of each input (in
+    /// this map's order, which is that of a `Map<PeerId, Rpc>`). Only connected peers have
+    /// one: an entry is made for a peer found in `peers` and removed when it leaves.
+    pending_control: prehashed::PrehashedMap<Rpc>,
     actions: VecDeque<Action>,
     next_heartbeat: Instant,
     heartbeat_ticks: u64,
@@ -249,7 +252,7 @@ impl Router {
             fanout: map!(),
             fanout_last_pub: map!(),
             backoff: backoff::Backoffs::new(hasher.clone()),
-            pending_control: map!(),
+            pending_control: prehashed::PrehashedMap::default(),
             config,
             authenticity,
             local_peer_id,
@@ -524,12 +527,12 @@ impl Router {
     }
 
     fn announce_subscription(&mut self, topic: &TopicHash, subscribe: bool) {
-        let peers: Vec<PeerId> = self
+        let peers: Vec<prehashed::HashedPeer> = self
             .peers
             .iter()
             // A peer whose protocol is not known yet gets every subscription when it is.
             .filter(|(_, s)| s.kind.is_some_and(|k| k != PeerKind::NotSupported))
-            .map(|(p, _)| *p)
+            .map(|(p, s)| s.key(*p))
             .collect();
         let options = if subscribe {
             self.local_subscription_options(topic)
@@ -545,14 +548,18 @@ impl Router {
         }
     }
 
-    /// The pending control RPC of `peer`, created on first use.
-    fn control_rpc(&mut self, peer: PeerId) -> &mut Rpc {
+    /// The pending control RPC of `peer` (a connected peer), created on first use.
+    fn control_rpc(&mut self, peer: prehashed::HashedPeer) -> &mut Rpc {
         self.pending_control.entry(peer).or_default()
     }
 
     /// Queues a control message for `peer`, if its protocol has control messages.
     fn send_control(&mut self, peer: PeerId, action: ControlAction) {
-        let Some(kind) = self.peers.get(&peer).and_then(|s| s.kind) else {
+        let Some((kind, key)) = self
+            .peers
+            .get(&peer)
+            .and_then(|s| Some((s.kind?, s.key(peer))))
+        else {
             return;
         };
         let allowed = match action {
@@ -560,7 +567,14 @@ impl Router {
             _ => kind.supports_control(),
         };
         if allowed {
-            self.control_rpc(peer).control.push(action);
+            let control = &mut self.control_rpc(key).control;
+            if control.capacity() == 0 {
+                // Most peers get one control message per input: an exact allocation rather
+                // than the growth path's minimum of four slots.
+                *control = vec![action];
+            } else {
+                control.push(action);
+            }
         }
     }
 
@@ -569,10 +583,12 @@ impl Router {
         if self.pending_control.is_empty() {
             return;
         }
-        for (peer, rpc) in self.pending_control.drain() {
-            if !rpc.is_empty() && self.peers.contains_key(&peer) {
+        for (key, rpc) in self.pending_control.drain() {
+            // Every entry is a connected peer's (see `pending_control`).
+            debug_assert!(self.peers.contains_key(&key.peer));
+            if !rpc.is_empty() {
                 self.actions.push_back(Action::Send {
-                    peer,
+                    peer: key.peer,
                     rpc,
                     class: SendClass::Control,
                     message_id: None,
@@ -581,10 +597,16 @@ impl Router {
         }
     }
 
-    /// Advances the router's notion of time (never backwards).
+    /// Advances the router's notion of time (never backwards); every timed input calls it first.
     fn touch(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
+        }
+        if self.actions.is_empty() {
+            // Every input starts at the front of the action buffer (polled empty): its first
+            // lines stay in cache, where a ring moving on through the whole buffer would write
+            // each action to a cold line.
+            self.actions.clear();
         }
     }
 

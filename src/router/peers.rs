@@ -6,6 +6,7 @@ use web_time::Instant;
 
 use libp2p_identity::PeerId;
 
+use super::prehashed::HashedPeer;
 use super::shrink::ShrinkIfSparse;
 use super::unwanted::PeerSlot;
 use super::{MeshChurn, Router, Set};
@@ -13,46 +14,61 @@ use crate::event::Event;
 use crate::types::{Extensions, MessageId, PeerKind, Rpc, Subscription, TopicHash};
 
 /// What the router knows about one connected peer.
+///
+/// `repr(C)` with the fields every RPC from the peer reads first (protocol, graylisting, its
+/// unwanted-id slot and allowance, its byte budget) in the first cache line, then the other
+/// per-heartbeat budgets that the heartbeat resets: they follow the peer's key in the
+/// router's peer table, which is cold when an RPC or the heartbeat arrives.
+#[repr(C)]
 pub(crate) struct PeerState {
     /// The negotiated protocol; `None` until the first stream is negotiated.
     pub(crate) kind: Option<PeerKind>,
+    /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
+    pub(crate) graylisted: bool,
     /// Whether our first connection to it was outbound (counts toward D_out).
     pub(crate) outbound: bool,
-    /// Topics it is subscribed to.
-    pub(crate) topics: Set<TopicHash>,
-    /// Total length of the names in `topics`.
-    pub(crate) topic_bytes: usize,
+    /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
+    pub(crate) slot: PeerSlot,
+    /// Its id's hash under the router's hasher ([`HashedPeer`]).
+    pub(crate) hash: u64,
+    /// IDONTWANT ids received this heartbeat.
+    pub(crate) idontwant_received: usize,
+    /// Data bytes of new messages taken from it this heartbeat.
+    pub(crate) message_bytes: usize,
+    /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
+    /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
+    pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
     /// RPCs carrying IHAVE received this heartbeat (go's and the spec's "IHAVE messages").
     pub(crate) ihave_received: usize,
     /// Message ids requested from it by IWANT this heartbeat.
     pub(crate) iwant_asked: usize,
     /// IHAVE ids looked at this heartbeat (seen-cache lookups).
     pub(crate) ihave_examined: usize,
-    /// IDONTWANT ids received this heartbeat.
-    pub(crate) idontwant_received: usize,
     /// Peer-exchange entries taken from it this heartbeat.
     pub(crate) px_taken: usize,
     /// Message signatures verified for it this heartbeat.
     pub(crate) signature_checks: usize,
-    /// Data bytes of new messages taken from it this heartbeat.
-    pub(crate) message_bytes: usize,
     /// Invalid messages it sent, halved every heartbeat.
     pub(crate) invalid_signatures: u32,
-    /// Graylisted for invalid messages: its RPCs are ignored until it disconnects.
-    pub(crate) graylisted: bool,
-    /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
-    pub(crate) slot: PeerSlot,
-    /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
-    /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
-    pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
-    /// Its score at the previous heartbeat, to detect threshold crossings.
-    pub(crate) last_score: f64,
     /// When we last sent it a PRUNE, per topic (at most our topics; entries older than a
     /// heartbeat interval are dropped at the heartbeat): a refused GRAFT gets no second PRUNE
     /// within one heartbeat interval.
     pub(crate) prunes_sent: super::Map<TopicHash, Instant>,
+    /// Topics it is subscribed to.
+    pub(crate) topics: Set<TopicHash>,
+    /// Total length of the names in `topics`.
+    pub(crate) topic_bytes: usize,
+    /// Its score at the previous heartbeat, to detect threshold crossings.
+    pub(crate) last_score: f64,
     /// The Extensions control message it sent us (meshsub 1.3), once received.
     pub(crate) extensions: Option<Extensions>,
+}
+
+impl PeerState {
+    /// The peer's id with its hash, as the router's prehashed tables key it.
+    pub(crate) fn key(&self, peer: PeerId) -> HashedPeer {
+        HashedPeer::with_hash(peer, self.hash)
+    }
 }
 
 /// The most departed peers whose spent budgets are kept until the next heartbeat; beyond it
@@ -123,6 +139,7 @@ impl Router {
                 invalid_signatures: 0,
                 graylisted: false,
                 slot,
+                hash: HashedPeer::new(&self.hasher, peer).hash(),
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
                 prunes_sent: super::Map::with_hasher(self.hasher.clone()),
@@ -162,7 +179,7 @@ impl Router {
                 topic: topic.clone(),
             })
             .collect::<Vec<_>>();
-        let rpc = self.control_rpc(peer);
+        let rpc = self.control_rpc(HashedPeer::new(&self.hasher, peer));
         rpc.extensions = extensions;
         rpc.subscriptions.extend(subscriptions);
         self.flush_control();
@@ -178,7 +195,8 @@ impl Router {
             (None, PeerKind::NotSupported) => {
                 state.kind = Some(kind);
                 tracing::debug!(%peer, "peer does not support gossipsub");
-                self.pending_control.remove(&peer);
+                let key = state.key(peer);
+                self.pending_control.remove(&key);
                 self.emit(Event::GossipsubNotSupported { peer_id: peer });
             }
             (None, _) | (Some(PeerKind::NotSupported), _) if kind != PeerKind::NotSupported => {
@@ -247,7 +265,7 @@ impl Router {
         for set in self.fanout.values_mut() {
             set.remove(peer);
         }
-        self.pending_control.remove(peer);
+        self.pending_control.remove(&state.key(*peer));
         self.partial_peer_removed(peer);
     }
 
@@ -256,11 +274,13 @@ impl Router {
     /// messages and control are ignored. Direct peers are never graylisted.
     pub fn handle_rpc(&mut self, now: Instant, from: PeerId, rpc: Rpc) {
         self.touch(now);
+        // One lookup of the sender's state for the checks below (its entry is cold when an
+        // RPC arrives); `graylisted` can only change while its messages are handled.
         let Some(state) = self.peers.get(&from) else {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
         };
-        let kind = state.kind;
+        let (kind, graylisted) = (state.kind, state.graylisted);
         if self.blacklist.contains(&from) {
             self.counters.rpcs_from_blacklisted += 1;
             tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
@@ -289,7 +309,9 @@ impl Router {
         if !subscriptions.is_empty() {
             self.handle_subscriptions(from, subscriptions);
         }
-        if self.is_graylisted(&from) {
+        // Handling subscriptions changes no peer's graylisting, and leaves `from` connected
+        // (a peer is removed only by `remove_peer`).
+        if graylisted {
             self.counters.rpcs_graylisted += 1;
             tracing::debug!(peer = %from, "rpc from a peer graylisted for invalid messages ignored (subscriptions kept)");
             return;
@@ -335,7 +357,8 @@ impl Router {
         state.extensions = Some(extensions);
         let on_1_3 = state.kind.is_some_and(PeerKind::supports_extensions);
         if on_1_3 && extensions.test_extension && self.config.test_extension() {
-            self.control_rpc(from).test_extension = true;
+            let key = state.key(from);
+            self.control_rpc(key).test_extension = true;
         }
     }
 
@@ -475,9 +498,12 @@ impl Router {
             state.signature_checks = 0;
             state.message_bytes = 0;
             state.invalid_signatures /= 2;
-            state
-                .prunes_sent
-                .retain(|_, at| at.checked_add(interval).is_some_and(|end| end > now));
+            // An empty table's control bytes (cold once it has held entries) are not read.
+            if !state.prunes_sent.is_empty() {
+                state
+                    .prunes_sent
+                    .retain(|_, at| at.checked_add(interval).is_some_and(|end| end > now));
+            }
             while let Some((at, _)) = state.dont_send_order.front() {
                 if at + horizon > tick {
                     break;
@@ -527,5 +553,34 @@ impl Router {
             .flatten()
             .filter(|p| self.peers.get(p).and_then(|s| s.kind) == Some(PeerKind::Floodsub))
             .copied()
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    /// The fields each RPC reads first sit within the first cache line of the state, and the
+    /// state follows the peer's key in a table entry (both cold when an RPC arrives).
+    #[test]
+    fn hot_fields_sit_next_to_the_key() {
+        use std::mem::{offset_of, size_of};
+        let hot_end = [
+            offset_of!(PeerState, kind) + size_of::<Option<PeerKind>>(),
+            offset_of!(PeerState, graylisted) + 1,
+            offset_of!(PeerState, slot) + size_of::<PeerSlot>(),
+            offset_of!(PeerState, hash) + 8,
+            offset_of!(PeerState, idontwant_received) + size_of::<usize>(),
+            offset_of!(PeerState, message_bytes) + size_of::<usize>(),
+            offset_of!(PeerState, dont_send_order) + size_of::<VecDeque<(u64, MessageId)>>(),
+        ]
+        .into_iter()
+        .max();
+        assert!(hot_end.is_some_and(|end| end <= 64), "{hot_end:?}");
+        assert_eq!(
+            offset_of!((PeerId, PeerState), 1),
+            size_of::<PeerId>(),
+            "a table entry holds the key first, then the state"
+        );
     }
 }
