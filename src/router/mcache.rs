@@ -30,24 +30,32 @@ use crate::types::{MessageId, RawMessage, TopicHash};
 /// besides its payload).
 pub(crate) const ENTRY_OVERHEAD: usize = 640;
 
+/// One (peer, transmissions) pair of [`Served`]: the peer's 64-bit key (a hash of its id
+/// with the cache's randomly seeded hasher) and a count.
+type ServedSlot = (u64, u32);
+
 /// Bytes charged per slot of the (message, peer) pairs remembered for
-/// `gossip_retransmission`: a peer id and a count (88 bytes) in an exact-size vector, plus the
-/// allocator's header and rounding. Charged per slot allocated (capacity), not per pair used.
-pub(crate) const IWANT_SERVED_CHARGE: usize = 128;
+/// `gossip_retransmission`: a [`ServedSlot`] (16 bytes) in an exact-size vector, plus the
+/// allocator's header and rounding (a first slot takes a 32-byte chunk of glibc's malloc).
+/// Charged per slot allocated (capacity), not per pair used.
+pub(crate) const IWANT_SERVED_CHARGE: usize = 32;
 
-// A slot's charge covers at least its size: a larger slot type must raise the charge.
-const _: () = assert!(IWANT_SERVED_CHARGE >= std::mem::size_of::<(PeerId, u32)>() + 32);
+// A slot's charge covers its size and an allocation header: a larger slot must raise it.
+const _: () = assert!(IWANT_SERVED_CHARGE >= std::mem::size_of::<ServedSlot>() + 16);
 
-/// How many times each peer has had one message from us through IWANT: sorted by peer, with
-/// no spare capacity, so its memory is its slots times [`IWANT_SERVED_CHARGE`] at most. (A
-/// hash map took 3 slots for its first peer and up to twice the slots it used when grown.)
+/// How many times each peer has had one message from us through IWANT: sorted by peer key,
+/// with no spare capacity, so its memory is its slots times [`IWANT_SERVED_CHARGE`] at most.
+/// (A hash map of peer ids took 3 slots of 88 bytes for its first peer, 264 bytes against
+/// the 128 then charged, and up to twice the slots it used when grown.) Peers are keyed by a
+/// seeded 64-bit hash of their id: two peers sharing a key (about 2^-64 per pair, and the
+/// seed is secret) would share one retransmission count.
 #[derive(Default)]
-struct Served(Vec<(PeerId, u32)>);
+struct Served(Vec<ServedSlot>);
 
 impl Served {
-    /// The position of `peer`, or where it would go.
-    fn find(&self, peer: &PeerId) -> Result<usize, usize> {
-        self.0.binary_search_by(|(p, _)| p.cmp(peer))
+    /// The position of the peer with `key`, or where it would go.
+    fn find(&self, key: u64) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(&key))
     }
 
     /// Slots allocated: what is charged.
@@ -55,6 +63,7 @@ impl Served {
         self.0.capacity()
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -354,7 +363,8 @@ impl MessageCache {
         if !entry.validated {
             return None;
         }
-        let at = match entry.iwant_served.find(&peer) {
+        let key = self.hasher.hash_one(peer);
+        let at = match entry.iwant_served.find(key) {
             Ok(at) if entry.iwant_served.0[at].1 >= max_transmissions => return None,
             Ok(at) => at,
             Err(_) => {
@@ -366,10 +376,10 @@ impl MessageCache {
                     return None;
                 };
                 let served = &mut entry.iwant_served;
-                let at = served.find(&peer).unwrap_or_else(|at| at);
+                let at = served.find(key).unwrap_or_else(|at| at);
                 let before = served.slots();
                 served.0.reserve_exact(1);
-                served.0.insert(at, (peer, 0));
+                served.0.insert(at, (key, 0));
                 // The charge follows the slots actually allocated (one more, unless the
                 // allocator gave spare ones).
                 let grown = served.slots() - before;
@@ -470,7 +480,7 @@ impl MessageCache {
         self.slots
             .iter()
             .flatten()
-            .map(|s| s.entry.iwant_served.slots() * std::mem::size_of::<(PeerId, u32)>())
+            .map(|s| s.entry.iwant_served.slots() * std::mem::size_of::<ServedSlot>())
             .sum()
     }
 
