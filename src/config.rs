@@ -226,11 +226,11 @@ impl Config {
         self.max_cache_bytes
     }
 
-    /// Bound on the seen cache, in bytes: each id is charged its length and about 164 bytes of
+    /// Bound on the seen cache, in bytes: each id is charged its length and 208 bytes of
     /// bookkeeping; past the bound the oldest ids are forgotten before their `seen_ttl`
     /// (counter `seen_evicted`), so a late duplicate of a forgotten message would be taken
-    /// as new. Not a spec parameter. Default 128 MiB: about 550,000 ids of 72 bytes, some
-    /// 4,500 new messages per second sustained over the default 120 s `seen_ttl` (the Ethereum
+    /// as new. Not a spec parameter. Default 128 MiB: about 480,000 ids of 72 bytes, some
+    /// 4,000 new messages per second sustained over the default 120 s `seen_ttl` (the Ethereum
     /// preset sets 512 MiB for its 768 s).
     pub fn max_seen_bytes(&self) -> usize {
         self.max_seen_bytes

@@ -30,9 +30,44 @@ use crate::types::{MessageId, RawMessage, TopicHash};
 /// besides its payload).
 pub(crate) const ENTRY_OVERHEAD: usize = 640;
 
-/// Bytes charged per (message, peer) pair remembered for `gossip_retransmission` (a peer id
-/// and a count in a map slot).
-pub(crate) const IWANT_SERVED_CHARGE: usize = 128;
+/// One (peer, transmissions) pair of [`Served`]: the peer's 64-bit key (a hash of its id
+/// with the cache's randomly seeded hasher) and a count.
+type ServedSlot = (u64, u32);
+
+/// Bytes charged per slot of the (message, peer) pairs remembered for
+/// `gossip_retransmission`: a [`ServedSlot`] (16 bytes) in an exact-size vector, plus the
+/// allocator's header and rounding (a first slot takes a 32-byte chunk of glibc's malloc).
+/// Charged per slot allocated (capacity), not per pair used.
+pub(crate) const IWANT_SERVED_CHARGE: usize = 32;
+
+// A slot's charge covers its size and an allocation header: a larger slot must raise it.
+const _: () = assert!(IWANT_SERVED_CHARGE >= std::mem::size_of::<ServedSlot>() + 16);
+
+/// How many times each peer has had one message from us through IWANT: sorted by peer key,
+/// with no spare capacity, so its memory is its slots times [`IWANT_SERVED_CHARGE`] at most.
+/// (A hash map of peer ids took 3 slots of 88 bytes for its first peer, 264 bytes against
+/// the 128 then charged, and up to twice the slots it used when grown.) Peers are keyed by a
+/// seeded 64-bit hash of their id: two peers sharing a key (about 2^-64 per pair, and the
+/// seed is secret) would share one retransmission count.
+#[derive(Default)]
+struct Served(Vec<ServedSlot>);
+
+impl Served {
+    /// The position of the peer with `key`, or where it would go.
+    fn find(&self, key: u64) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(&key))
+    }
+
+    /// Slots allocated: what is charged.
+    fn slots(&self) -> usize {
+        self.0.capacity()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 pub(crate) struct CacheEntry {
     pub(crate) message: RawMessage,
@@ -40,7 +75,7 @@ pub(crate) struct CacheEntry {
     /// Who forwarded it to us first (the propagation source), for validation reports.
     pub(crate) source: Option<PeerId>,
     /// How many times each peer has had it from us through IWANT.
-    iwant_served: Map<PeerId, u32>,
+    iwant_served: Served,
     /// Its key in the content index.
     content_key: u64,
     /// Whether its id is in the seen cache (kept in step by the router: set when put, which
@@ -262,7 +297,7 @@ impl MessageCache {
                 message,
                 validated,
                 source,
-                iwant_served: Map::with_hasher(self.hasher.clone()),
+                iwant_served: Served::default(),
                 content_key,
                 seen: true,
             },
@@ -303,7 +338,7 @@ impl MessageCache {
         let index = self.by_id.remove(id)?;
         let Slot { entry, .. } = self.slots.get_mut(index as usize)?.take()?;
         self.free.push(index);
-        self.served_bytes -= entry.iwant_served.len() * IWANT_SERVED_CHARGE;
+        self.served_bytes -= entry.iwant_served.slots() * IWANT_SERVED_CHARGE;
         if self.by_content.get(&entry.content_key) == Some(&index) {
             self.by_content.remove(&entry.content_key);
         }
@@ -383,21 +418,34 @@ impl MessageCache {
         if !entry.validated {
             return None;
         }
-        match entry.iwant_served.get(&peer) {
-            Some(served) if *served >= max_transmissions => return None,
-            Some(_) => {}
-            None => {
+        let key = self.hasher.hash_one(peer);
+        let at = match entry.iwant_served.find(key) {
+            Ok(at) if entry.iwant_served.0[at].1 >= max_transmissions => return None,
+            Ok(at) => at,
+            Err(_) => {
+                // Charged before it is allocated: shedding may drop this message too.
                 self.served_bytes += IWANT_SERVED_CHARGE;
                 self.shed();
                 let Some(entry) = self.get_mut(id) else {
                     self.served_bytes -= IWANT_SERVED_CHARGE;
                     return None;
                 };
-                entry.iwant_served.insert(peer, 0);
+                let served = &mut entry.iwant_served;
+                let at = served.find(key).unwrap_or_else(|at| at);
+                let before = served.slots();
+                served.0.reserve_exact(1);
+                served.0.insert(at, (key, 0));
+                // The charge follows the slots actually allocated (one more, unless the
+                // allocator gave spare ones).
+                let grown = served.slots() - before;
+                self.served_bytes =
+                    self.served_bytes - IWANT_SERVED_CHARGE + grown * IWANT_SERVED_CHARGE;
+                self.shed();
+                at
             }
-        }
+        };
         let entry = self.get_mut(id)?;
-        let served = entry.iwant_served.get_mut(&peer)?;
+        let (_, served) = entry.iwant_served.0.get_mut(at)?;
         *served += 1;
         Some(&entry.message)
     }
@@ -487,6 +535,18 @@ impl MessageCache {
 
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// A lower bound of the heap bytes the IWANT transmission records hold: their slots
+    /// (capacity) times the size of one slot, without allocator headers or hash-table
+    /// control bytes.
+    #[cfg(test)]
+    pub(crate) fn served_allocation(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.entry.iwant_served.slots() * std::mem::size_of::<ServedSlot>())
+            .sum()
     }
 
     /// (message, peer) pairs remembered for IWANT retransmission limits.
@@ -703,6 +763,51 @@ mod tests {
         mc.shift();
         assert_eq!(mc.len(), 2);
         assert!(mc.contains(&id(5000)) && mc.contains(&id(6000)));
+    }
+
+    /// What IWANT serving remembers is charged at least the memory it holds, however the
+    /// requests spread: one peer asking for many messages (a record of one peer each), or
+    /// many peers asking for one. (Each record was a hash map: its first peer took a table of
+    /// 3 slots of 88 bytes, over 2.9 times the 128 bytes charged, and a table grown past 28
+    /// peers had twice the slots it used; an attacker asking once for every cached message
+    /// held about 3 times the bytes `max_cache_bytes` allows.)
+    #[test]
+    fn iwant_records_hold_no_more_memory_than_they_are_charged() {
+        let mut mc =
+            MessageCache::new(5, 3, usize::MAX, ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let ids: Vec<MessageId> = (0..50u8).map(|n| MessageId::new(vec![n])).collect();
+        for (n, id) in ids.iter().enumerate() {
+            mc.put(id.clone(), msg("t", n as u8), true, None);
+        }
+        let within_charge = |mc: &MessageCache, what: &str| {
+            let charged = mc.bytes() - mc.window_bytes();
+            assert!(
+                mc.served_allocation() <= charged,
+                "{what}: {} bytes held, {charged} charged",
+                mc.served_allocation()
+            );
+        };
+        let spammer = PeerId::random();
+        for id in &ids {
+            assert!(mc.get_for_iwant(id, spammer, 3).is_some());
+            within_charge(&mc, "one peer asking for every message");
+        }
+        for asked in 2..=100 {
+            assert!(mc.get_for_iwant(&ids[0], PeerId::random(), 3).is_some());
+            within_charge(&mc, &format!("{asked} peers asking for one message"));
+        }
+        assert_eq!(mc.served_entries(), 149);
+        // Repeats of a pair are counted in place, up to the retransmission cap.
+        let charged = mc.bytes();
+        for _ in 0..2 {
+            assert!(mc.get_for_iwant(&ids[1], spammer, 3).is_some());
+        }
+        assert!(mc.get_for_iwant(&ids[1], spammer, 3).is_none());
+        assert_eq!(mc.bytes(), charged);
+        for _ in 0..5 {
+            mc.shift();
+        }
+        assert_eq!((mc.bytes(), mc.served_entries()), (0, 0));
     }
 
     #[test]

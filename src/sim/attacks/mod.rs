@@ -604,6 +604,12 @@ impl fmt::Display for AttackReport {
             "honest negative causes: {}",
             self.honest_negative_causes()
         )?;
+        // Equal digests mean identical runs (to check that a change leaves results alone).
+        write!(f, "digest {:016x}", self.attack.digest)?;
+        if let Some(b) = &self.baseline {
+            write!(f, " (reference run {:016x})", b.digest)?;
+        }
+        writeln!(f)?;
         writeln!(f, "{}", Self::table_header())?;
         write!(f, "{}", self.table_row())
     }
