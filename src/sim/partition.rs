@@ -212,9 +212,12 @@ pub(crate) struct Lane {
     /// message and the payload bytes after that send (`u32::MAX` outside
     /// [`Part::merge_idontwant`]).
     next_message: Vec<(u32, u64)>,
-    /// The events of the span being run, by node (kept for its allocation; see
-    /// [`Part::run_until`]).
-    span: Vec<(u32, Key, Event)>,
+    /// The events of the span being run, in key order (kept for its allocation; see
+    /// [`Part::run_until`]); taken as they run.
+    span: Vec<Option<(Key, Event)>>,
+    /// The span's events in running order: (node << 32 | position in `span`), sorted (a span
+    /// holds far fewer than 2^32 events).
+    order: Vec<u64>,
     /// The end of the span being run (0 outside one).
     span_end: u64,
     /// The node being run in the span.
@@ -239,6 +242,7 @@ impl Lane {
             sends: Vec::new(),
             next_message: vec![(u32::MAX, 0); nodes],
             span: Vec::new(),
+            order: Vec::new(),
             span_end: 0,
             span_node: 0,
             own: Vec::new(),
@@ -351,41 +355,48 @@ impl Part<'_> {
                 continue;
             }
             let end = first.saturating_add(lookahead).min(until);
+            // Popped in key order, so sorting (node, position) puts each node's events
+            // together in key order, without moving the events themselves.
+            let mut order = std::mem::take(&mut self.lane.order);
             while self.lane.queue.peek_time().is_some_and(|t| t < end) {
                 let Some((key, event)) = self.lane.queue.pop_keyed() else {
                     break;
                 };
-                span.push((event.node(), key, event));
+                order.push(u64::from(event.node()) << 32 | span.len() as u64);
+                span.push(Some((key, event)));
             }
-            // Keys are unique, so the order is total.
-            span.sort_unstable_by_key(|(node, key, _)| (*node, *key));
+            order.sort_unstable();
             self.lane.span_end = end;
-            let mut events = span.drain(..).peekable();
-            while let Some((node, key, event)) = events.next() {
+            let mut k = 0;
+            while let Some(&first) = order.get(k) {
+                let node = (first >> 32) as u32;
                 self.lane.span_node = node;
-                self.run_event(key.0, event);
-                // The node's own events inside the span, merged in key order with the rest
-                // of its events there.
+                // The node's events of the span, merged in key order with those it creates
+                // for itself inside the span.
                 loop {
-                    let next = events
-                        .peek()
-                        .filter(|(n, ..)| *n == node)
-                        .map(|(_, k, _)| *k);
-                    let own = self.lane.own.last().map(|(k, _)| *k);
+                    let next = order
+                        .get(k)
+                        .filter(|o| (**o >> 32) as u32 == node)
+                        .and_then(|o| span[(*o & u64::from(u32::MAX)) as usize].as_ref())
+                        .map(|(key, _)| *key);
+                    let own = self.lane.own.last().map(|(key, _)| *key);
                     match (next, own) {
                         (Some(next), Some(own)) if own < next => self.run_own(),
                         (Some(_), _) => {
-                            let Some((_, key, event)) = events.next() else {
-                                break;
-                            };
-                            self.run_event(key.0, event);
+                            let at = (order[k] & u64::from(u32::MAX)) as usize;
+                            k += 1;
+                            if let Some((key, event)) = span[at].take() {
+                                self.run_event(key.0, event);
+                            }
                         }
                         (None, Some(_)) => self.run_own(),
                         (None, None) => break,
                     }
                 }
             }
-            drop(events);
+            span.clear();
+            order.clear();
+            self.lane.order = order;
             self.lane.span_end = 0;
         }
         self.lane.span = span;
