@@ -254,24 +254,6 @@ mod tests {
         assert_eq!((d.len(), d.bytes), (0, 0));
     }
 
-    /// A record's charge covers the memory its slots take in steady state: the B-tree's
-    /// entry (id and record) at the fill its nodes keep when the oldest records leave first
-    /// (about half full: std's nodes split in the middle; 55-70 % measured), and its expiry
-    /// slot in a queue whose capacity doubles. (The charge was 192 bytes: real memory was
-    /// 369-397 bytes per record, measured with a counting allocator over 100,000 records of
-    /// random and of ascending ids, so a store at its bound held about twice the bytes it
-    /// was charged.)
-    #[test]
-    fn a_record_is_charged_the_memory_of_its_slots() {
-        use std::mem::size_of;
-        let entry = size_of::<MessageId>() + size_of::<DeliveryRecord>();
-        let expiry = size_of::<(Instant, MessageId)>();
-        assert!(
-            RECORD_OVERHEAD >= 2 * entry + 2 * expiry,
-            "{RECORD_OVERHEAD} bytes charged for an entry of {entry} and an expiry slot of {expiry}"
-        );
-    }
-
     /// What `PEER_CHARGE` covers is all a record's deliverers hold: the vector has no spare
     /// capacity, keeps each peer once and in order, and is freed when cleared.
     #[test]
