@@ -102,6 +102,12 @@ pub(crate) struct MessageCache {
     by_id: Map<MessageId, u32>,
     /// Content hash -> slot of a cached message with that content (see the module docs).
     by_content: Map<u64, u32>,
+    /// Where the last few messages put were placed, by payload address, when the copies of a
+    /// message share one payload buffer (in process, as in the simulator): a duplicate, which
+    /// mostly arrives shortly after the first copy, is then found without hashing its payload.
+    /// `None` (the default): every received copy has a buffer of its own, and the hints would
+    /// never be hit.
+    payload_hints: Option<PayloadHints>,
     /// Newest window first; each holds the ids put in during one heartbeat, oldest first,
     /// with the bytes charged for them.
     windows: VecDeque<VecDeque<WindowItem>>,
@@ -183,6 +189,61 @@ fn same_bytes(a: &bytes::Bytes, b: &bytes::Bytes) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
+/// Whether two messages have the same author, seqno, topic and data: the fields a message id
+/// and the content key are computed from.
+fn same_content(cached: &RawMessage, message: &RawMessage) -> bool {
+    cached.source == message.source
+        && cached.sequence_number == message.sequence_number
+        && cached.topic == message.topic
+        && same_bytes(&cached.data, &message.data)
+}
+
+/// How a payload is told apart in [`PayloadHints`]: the address of its first byte.
+fn payload_address(data: &bytes::Bytes) -> usize {
+    data.as_ptr() as usize
+}
+
+/// How many recent puts [`PayloadHints`] remembers.
+const PAYLOAD_HINTS: usize = 8;
+
+/// The payload addresses and slots of the last [`PAYLOAD_HINTS`] messages put, in a ring.
+/// Only hints: a slot may have been freed and reused (or moved by compaction) since, so the
+/// message found is compared with the one looked up before it is trusted. No table, so
+/// nothing to keep in step on removal, and the addresses share one cache line.
+#[derive(Debug)]
+struct PayloadHints {
+    addresses: [usize; PAYLOAD_HINTS],
+    slots: [u32; PAYLOAD_HINTS],
+    /// The next position to overwrite.
+    next: usize,
+}
+
+impl PayloadHints {
+    fn new() -> Self {
+        PayloadHints {
+            // A payload's address is never 0 (`Bytes` points at a static for empty data).
+            addresses: [0; PAYLOAD_HINTS],
+            slots: [u32::MAX; PAYLOAD_HINTS],
+            next: 0,
+        }
+    }
+
+    fn remember(&mut self, address: usize, slot: u32) {
+        self.addresses[self.next] = address;
+        self.slots[self.next] = slot;
+        self.next = (self.next + 1) % PAYLOAD_HINTS;
+    }
+
+    /// The slot last put with a payload at `address`, if remembered.
+    fn slot(&self, address: usize) -> Option<u32> {
+        // Newest first: a reused buffer's latest message is the likelier match.
+        (0..PAYLOAD_HINTS)
+            .map(|back| (self.next + PAYLOAD_HINTS - 1 - back) % PAYLOAD_HINTS)
+            .find(|&at| self.addresses[at] == address)
+            .map(|at| self.slots[at])
+    }
+}
+
 /// Below this many slots the slab is never compacted.
 const MIN_SLOTS: usize = 64;
 
@@ -201,6 +262,7 @@ impl MessageCache {
             free: Vec::new(),
             by_id: Map::with_hasher(hasher.clone()),
             by_content: Map::with_hasher(hasher.clone()),
+            payload_hints: None,
             windows,
             hasher,
             bytes: 0,
@@ -221,6 +283,33 @@ impl MessageCache {
         ))
     }
 
+    /// Turns the payload hints on or off (see `payload_hints`): on only where the copies of a
+    /// message share their payload buffer, as the simulator's do. Results are the same either
+    /// way; only the cost of finding a duplicate changes.
+    pub(crate) fn set_shared_payloads(&mut self, on: bool) {
+        if on != self.payload_hints.is_some() {
+            self.payload_hints = on.then(PayloadHints::new);
+        }
+    }
+
+    /// Looks `message` up by content: if a message with the same author, seqno, topic and
+    /// data is cached, that message's id and whether it is seen (as
+    /// [`MessageCache::cached_id`]); and its [`MessageCache::content_key`] when it was
+    /// computed. With the payload hints on, a copy of a recent message sharing its payload
+    /// buffer is found without hashing the payload (the key is then `None`: a duplicate
+    /// needs none).
+    pub(crate) fn find(&self, message: &RawMessage) -> (Option<u64>, Option<(&MessageId, bool)>) {
+        if let Some(hints) = &self.payload_hints
+            && let Some(at) = hints.slot(payload_address(&message.data))
+            && let Some(Slot { id, entry }) = self.slot(at)
+            && same_content(&entry.message, message)
+        {
+            return (None, Some((id, entry.seen)));
+        }
+        let key = self.content_key(message);
+        (Some(key), self.cached_id(key, message))
+    }
+
     /// The slot of a live entry.
     fn slot(&self, slot: u32) -> Option<&Slot> {
         self.slots.get(slot as usize)?.as_ref()
@@ -235,12 +324,7 @@ impl MessageCache {
     /// is in the seen cache.
     pub(crate) fn cached_id(&self, key: u64, message: &RawMessage) -> Option<(&MessageId, bool)> {
         let Slot { id, entry } = self.slot(*self.by_content.get(&key)?)?;
-        let cached = &entry.message;
-        let same = cached.source == message.source
-            && cached.sequence_number == message.sequence_number
-            && cached.topic == message.topic
-            && same_bytes(&cached.data, &message.data);
-        same.then_some((id, entry.seen))
+        same_content(&entry.message, message).then_some((id, entry.seen))
     }
 
     /// Records whether the cached message with `id` (if any) is in the seen cache.
@@ -291,6 +375,7 @@ impl MessageCache {
             self.bytes += charge;
             self.window_items += 1;
         }
+        let address = payload_address(&message.data);
         let slot = Slot {
             id: id.clone(),
             entry: CacheEntry {
@@ -321,6 +406,9 @@ impl MessageCache {
             item.charge.set_slot(index);
         }
         self.by_content.entry(content_key).or_insert(index);
+        if let Some(hints) = &mut self.payload_hints {
+            hints.remember(address, index);
+        }
         self.by_id.insert(id, index);
         self.shed();
         true
@@ -632,6 +720,69 @@ mod tests {
             }
             assert_eq!(mc.gossip_ids(), gossip_ids_by_lookup(&mc), "step {step}");
         }
+        assert!(compactions > 0, "the slab was never compacted");
+    }
+
+    /// With payload hints on, `find` gives what the content index alone gives, whatever
+    /// happened to the hinted slots: freed and reused by other messages, messages sharing a
+    /// buffer with another author or seqno, copies in buffers of their own, compaction.
+    #[test]
+    fn payload_hints_find_exactly_what_the_content_index_finds() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(5);
+        let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let mut hinted = MessageCache::new(3, 2, usize::MAX, hasher.clone());
+        hinted.set_shared_payloads(true);
+        let mut plain = MessageCache::new(3, 2, usize::MAX, hasher);
+        let buffers: Vec<Bytes> = (0..40u8).map(|n| Bytes::from(vec![n; 64])).collect();
+        // A message's content (buffer, seqno, topic) decides its id, as in the router.
+        let message = |b: usize, seq: u64, own_buffer: bool| RawMessage {
+            data: if own_buffer {
+                Bytes::copy_from_slice(&buffers[b])
+            } else {
+                buffers[b].clone()
+            },
+            sequence_number: Some(seq),
+            topic: TopicHash::from_raw(if seq % 2 == 0 { "a" } else { "b" }),
+            ..msg("t", 0)
+        };
+        let id = |b: usize, seq: u64| MessageId::new(vec![b as u8, seq as u8]);
+        let (mut hits, mut compactions) = (0, 0);
+        for step in 0..20_000u32 {
+            let (b, seq) = (rng.gen_range(0..buffers.len()), rng.gen_range(0..3u64));
+            let m = message(b, seq, rng.gen_bool(0.1));
+            match rng.gen_range(0..10) {
+                0..=2 => {
+                    let (h, p) = (hinted.find(&m), plain.find(&m));
+                    assert_eq!(h.1, p.1, "step {step}");
+                    if let Some(key) = h.0 {
+                        assert_eq!(key, hinted.content_key(&m));
+                    } else {
+                        hits += 1;
+                    }
+                }
+                3..=5 => {
+                    for mc in [&mut hinted, &mut plain] {
+                        mc.put(id(b, seq), m.clone(), true, None);
+                    }
+                }
+                6..=7 => {
+                    for mc in [&mut hinted, &mut plain] {
+                        mc.remove(&id(b, seq));
+                    }
+                }
+                _ if step.is_multiple_of(100) => {
+                    let before = hinted.slots.len();
+                    for mc in [&mut hinted, &mut plain] {
+                        mc.shift();
+                    }
+                    compactions += usize::from(hinted.slots.len() < before);
+                }
+                _ => {}
+            }
+        }
+        assert!(hits > 100, "the hints were hit {hits} times");
         assert!(compactions > 0, "the slab was never compacted");
     }
 

@@ -60,7 +60,7 @@ impl Router {
         }
         // A duplicate of a cached message finds its id in the cache's content index, without
         // running the message-id function again.
-        let content_key = self.mcache.content_key(&message);
+        let (content_key, cached) = self.mcache.find(&message);
         // The application's view: the inbound transform of the wire data, computed only for
         // messages not in the cache (a cached one was transformed successfully before). A
         // failed transform yields the id of the wire data (`invalid_message_id`) and no view.
@@ -71,7 +71,7 @@ impl Router {
         //
         // A cached message's entry says whether its id is seen: a duplicate costs no
         // seen-cache lookup.
-        let (id, view, seen) = match self.mcache.cached_id(content_key, &message) {
+        let (id, view, seen) = match cached {
             Some((id, seen)) => (id.clone(), None, seen),
             None => {
                 if !self.within_message_budget(from, &message) {
@@ -133,6 +133,8 @@ impl Router {
         // Authenticity is checked only for messages not seen before: duplicates (D of them
         // per message in a mesh) cost no signature verification. The check is budgeted per
         // peer and remembers failures (see sigcheck.rs).
+        // Found through the payload hints, a cached message's key was not computed.
+        let content_key = content_key.unwrap_or_else(|| self.mcache.content_key(&message));
         if !self.check_authenticity(from, &id, &message, content_key) {
             return;
         }
