@@ -8,6 +8,7 @@ use libp2p_identity::PeerId;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use super::unwanted::PeerSlot;
 use super::{Action, Router, SendClass};
 use crate::authenticity::MessageAuthenticity;
 use crate::error::PublishError;
@@ -22,6 +23,7 @@ impl Router {
         &mut self,
         now: Instant,
         from: PeerId,
+        from_slot: PeerSlot,
         messages: Vec<RawMessage>,
     ) {
         let cap = self.config.max_messages_per_rpc().unwrap_or(usize::MAX);
@@ -31,11 +33,20 @@ impl Router {
             tracing::debug!(peer = %from, excess, "messages over max_messages_per_rpc dropped");
         }
         for message in messages.into_iter().take(cap) {
-            self.handle_message(now, from, message);
+            self.handle_message(now, from, from_slot, message);
         }
     }
 
-    fn handle_message(&mut self, now: Instant, from: PeerId, message: RawMessage) {
+    /// Handles one message of an RPC from `from`, whose slot in the store of unwanted ids is
+    /// `from_slot` (read with its other state when the RPC arrived; a peer keeps its slot
+    /// while connected).
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        from: PeerId,
+        from_slot: PeerSlot,
+        message: RawMessage,
+    ) {
         if !self.mesh.contains_key(&message.topic) {
             self.counters.messages_unsubscribed_topic += 1;
             tracing::debug!(peer = %from, topic = %message.topic, "message for a topic we are not subscribed to dropped");
@@ -89,8 +100,12 @@ impl Router {
             // The sender has the message: a copy is as good as its IDONTWANT (which a
             // flood-publishing author or a meshsub-1.1 peer never sends). It is left out of our
             // forward once the message is validated, and a send to it already queued is
-            // cancelled. Once per peer and id, within its IDONTWANT allowance.
-            self.record_unwanted(from, id.clone());
+            // cancelled. Once per peer and id, within its IDONTWANT allowance. Most copies come
+            // from a peer whose IDONTWANT for the id came first: already recorded, which is
+            // told from the id's entry without looking the sender up again.
+            if !self.unwanted.contains(&id, from_slot) {
+                self.record_unwanted(from, id.clone());
+            }
             if self.config.report_duplicates() {
                 self.emit(Event::Duplicate {
                     propagation_source: from,

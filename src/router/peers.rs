@@ -280,7 +280,7 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from unknown peer ignored");
             return;
         };
-        let (kind, graylisted) = (state.kind, state.graylisted);
+        let (kind, graylisted, slot) = (state.kind, state.graylisted, state.slot);
         if self.blacklist.contains(&from) {
             self.counters.rpcs_from_blacklisted += 1;
             tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
@@ -324,7 +324,7 @@ impl Router {
         // Only invalid messages graylist a peer: without messages it stays as checked above.
         let had_messages = !messages.is_empty();
         if had_messages {
-            self.handle_messages(now, from, messages);
+            self.handle_messages(now, from, slot, messages);
         }
         if !had_messages || !self.is_graylisted(&from) {
             self.handle_control(now, from, kind, control);

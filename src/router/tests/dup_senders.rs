@@ -215,3 +215,42 @@ fn an_echo_of_our_anonymous_publish_is_reported_as_a_duplicate() {
     assert_eq!(reported, vec![(peers[1], id)]);
     assert_eq!(h.router.counters().messages_duplicate, 1);
 }
+
+/// A copy whose id another peer already sent IDONTWANT for still keeps its own sender out of
+/// the forward: the receive path checks the sender's own record of the id (by its slot), not
+/// any peer's.
+#[test]
+fn a_copy_is_recorded_for_its_sender_when_another_peer_already_declined_the_id() {
+    let mut h = validating();
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let peers = h.add_peers(4, &topic, false);
+    h.heartbeat();
+    assert_eq!(h.mesh_len(&topic), 4);
+    let m = message(PeerId::random(), 1, &topic, 64);
+    let id = id_of(&h, &m);
+    // Another peer (the one in the slot next to the copy's sender) declines the id first.
+    h.router.handle_rpc(
+        h.now,
+        peers[0],
+        control_rpc(ControlAction::IDontWant {
+            message_ids: vec![id.clone()],
+        }),
+    );
+    h.router.handle_rpc(h.now, peers[3], msg_rpc(m.clone()));
+    h.router.handle_rpc(h.now, peers[1], msg_rpc(m));
+    h.drain();
+    assert!(
+        h.router
+            .report_validation(h.now, &id, &peers[3], MessageAcceptance::Accept)
+    );
+    let sent: Vec<PeerId> = message_sends(&h.drain(), &id)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(
+        sent,
+        vec![peers[2]],
+        "only the peer that neither has it nor declined it"
+    );
+}
