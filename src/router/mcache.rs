@@ -425,12 +425,38 @@ impl MessageCache {
     fn take(&mut self, id: &MessageId) -> Option<CacheEntry> {
         let index = self.by_id.remove(id)?;
         let Slot { entry, .. } = self.slots.get_mut(index as usize)?.take()?;
-        self.free.push(index);
-        self.served_bytes -= entry.iwant_served.slots() * IWANT_SERVED_CHARGE;
-        if self.by_content.get(&entry.content_key) == Some(&index) {
-            self.by_content.remove(&entry.content_key);
-        }
+        self.forget(index, entry.iwant_served.slots(), entry.content_key);
         Some(entry)
+    }
+
+    /// Drops the entry with `id` where it lies (its window item stays); returns whether it
+    /// was cached. Unlike [`MessageCache::take`], the slot (about 350 bytes, cold when its
+    /// window expires) is not copied out first: only the fields with something to release
+    /// are read.
+    fn discard(&mut self, id: &MessageId) -> bool {
+        let Some(index) = self.by_id.remove(id) else {
+            return false;
+        };
+        let Some(cell) = self.slots.get_mut(index as usize) else {
+            return false;
+        };
+        let Some(Slot { entry, .. }) = cell.as_ref() else {
+            return false;
+        };
+        let (served, content_key) = (entry.iwant_served.slots(), entry.content_key);
+        *cell = None;
+        self.forget(index, served, content_key);
+        true
+    }
+
+    /// The bookkeeping of an entry just taken out of slot `index`: the slot is free, its
+    /// IWANT records are no longer charged, and the content index no longer points at it.
+    fn forget(&mut self, index: u32, served_slots: usize, content_key: u64) {
+        self.free.push(index);
+        self.served_bytes -= served_slots * IWANT_SERVED_CHARGE;
+        if self.by_content.get(&content_key) == Some(&index) {
+            self.by_content.remove(&content_key);
+        }
     }
 
     /// Drops the oldest id of the oldest non-empty window, and its message if still cached.
@@ -439,7 +465,7 @@ impl MessageCache {
             return;
         };
         self.release(&item);
-        if self.take(&item.id).is_some() {
+        if self.discard(&item.id) {
             self.evicted += 1;
         }
     }
@@ -581,13 +607,15 @@ impl MessageCache {
 
     /// Starts a new window and drops the messages of the oldest one.
     pub(crate) fn shift(&mut self) {
-        if let Some(oldest) = self.windows.pop_back() {
-            for item in oldest {
-                self.release(&item);
-                self.take(&item.id);
-            }
+        // The oldest window, emptied, becomes the newest: it keeps its capacity, so a window
+        // is not grown again from nothing every heartbeat (given back after a burst, below).
+        let mut window = self.windows.pop_back().unwrap_or_default();
+        for item in window.drain(..) {
+            self.release(&item);
+            self.discard(&item.id);
         }
-        self.windows.push_front(VecDeque::new());
+        window.shrink_if_sparse();
+        self.windows.push_front(window);
         // A burst leaves the tables at their peak capacity: give it back once it has passed.
         self.by_id.shrink_if_sparse();
         self.by_content.shrink_if_sparse();
