@@ -772,7 +772,7 @@ mod tests {
                 buffers[b].clone()
             },
             sequence_number: Some(seq),
-            topic: TopicHash::from_raw(if seq % 2 == 0 { "a" } else { "b" }),
+            topic: TopicHash::from_raw(if seq.is_multiple_of(2) { "a" } else { "b" }),
             ..msg("t", 0)
         };
         let id = |b: usize, seq: u64| MessageId::new(vec![b as u8, seq as u8]);
