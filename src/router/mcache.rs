@@ -69,22 +69,31 @@ impl Served {
     }
 }
 
+/// A cached message and what the cache knows of it.
+///
+/// `repr(C)`, and first in a [`Slot`] after the id: a duplicate's lookup reads the id, `seen`
+/// and the message's author, seqno, data and topic, which then sit in about three cache lines
+/// of the ~390-byte slot (the compiler's order put `seen` and the id at its far end, after
+/// the propagation source and the IWANT records, for about five).
+#[repr(C)]
 pub(crate) struct CacheEntry {
-    pub(crate) message: RawMessage,
-    pub(crate) validated: bool,
-    /// Who forwarded it to us first (the propagation source), for validation reports.
-    pub(crate) source: Option<PeerId>,
-    /// How many times each peer has had it from us through IWANT.
-    iwant_served: Served,
-    /// Its key in the content index.
-    content_key: u64,
     /// Whether its id is in the seen cache (kept in step by the router: set when put, which
     /// follows marking the id seen; cleared when the seen cache forgets the id), so a
     /// duplicate found through the content index needs no seen-cache lookup.
     seen: bool,
+    pub(crate) validated: bool,
+    /// Its key in the content index.
+    content_key: u64,
+    pub(crate) message: RawMessage,
+    /// Who forwarded it to us first (the propagation source), for validation reports.
+    pub(crate) source: Option<PeerId>,
+    /// How many times each peer has had it from us through IWANT.
+    iwant_served: Served,
 }
 
-/// A cached message with its id, in one slot of [`MessageCache::slots`].
+/// A cached message with its id, in one slot of [`MessageCache::slots`]; `repr(C)`, the id
+/// first (see [`CacheEntry`]).
+#[repr(C)]
 struct Slot {
     id: MessageId,
     entry: CacheEntry,
