@@ -228,6 +228,7 @@ struct PayloadHints {
 }
 
 impl PayloadHints {
+    #[cfg(any(test, feature = "sim"))]
     fn new() -> Self {
         PayloadHints {
             // A payload's address is never 0 (`Bytes` points at a static for empty data).
@@ -295,6 +296,7 @@ impl MessageCache {
     /// Turns the payload hints on or off (see `payload_hints`): on only where the copies of a
     /// message share their payload buffer, as the simulator's do. Results are the same either
     /// way; only the cost of finding a duplicate changes.
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn set_shared_payloads(&mut self, on: bool) {
         if on != self.payload_hints.is_some() {
             self.payload_hints = on.then(PayloadHints::new);
