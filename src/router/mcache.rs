@@ -111,12 +111,12 @@ pub(crate) struct MessageCache {
     by_id: Map<MessageId, u32>,
     /// Content hash -> slot of a cached message with that content (see the module docs).
     by_content: Map<u64, u32>,
-    /// Where the last few messages put were placed, by payload address, when the copies of a
-    /// message share one payload buffer (in process, as in the simulator): a duplicate, which
-    /// mostly arrives shortly after the first copy, is then found without hashing its payload.
-    /// `None` (the default): every received copy has a buffer of its own, and the hints would
-    /// never be hit.
-    payload_hints: Option<PayloadHints>,
+    /// Where the last few messages put were placed, by payload address: where the copies of a
+    /// message share one payload buffer (in process, as in the simulator), a duplicate, which
+    /// mostly arrives shortly after the first copy, is found without hashing its payload. Where
+    /// every received copy has a buffer of its own (from the network), the hints are never
+    /// hit and cost a scan of one cache line per lookup.
+    payload_hints: PayloadHints,
     /// Newest window first; each holds the ids put in during one heartbeat, oldest first,
     /// with the bytes charged for them.
     windows: VecDeque<VecDeque<WindowItem>>,
@@ -228,7 +228,6 @@ struct PayloadHints {
 }
 
 impl PayloadHints {
-    #[cfg(any(test, feature = "sim"))]
     fn new() -> Self {
         PayloadHints {
             // A payload's address is never 0 (`Bytes` points at a static for empty data).
@@ -272,7 +271,7 @@ impl MessageCache {
             free: Vec::new(),
             by_id: Map::with_hasher(hasher.clone()),
             by_content: Map::with_hasher(hasher.clone()),
-            payload_hints: None,
+            payload_hints: PayloadHints::new(),
             windows,
             hasher,
             bytes: 0,
@@ -293,16 +292,6 @@ impl MessageCache {
         ))
     }
 
-    /// Turns the payload hints on or off (see `payload_hints`): on only where the copies of a
-    /// message share their payload buffer, as the simulator's do. Results are the same either
-    /// way; only the cost of finding a duplicate changes.
-    #[cfg(any(test, feature = "sim"))]
-    pub(crate) fn set_shared_payloads(&mut self, on: bool) {
-        if on != self.payload_hints.is_some() {
-            self.payload_hints = on.then(PayloadHints::new);
-        }
-    }
-
     /// Looks `message` up by content: if a message with the same author, seqno, topic and
     /// data is cached, that message's id and whether it is seen (as
     /// [`MessageCache::cached_id`]); and its [`MessageCache::content_key`] when it was
@@ -310,8 +299,7 @@ impl MessageCache {
     /// buffer is found without hashing the payload (the key is then `None`: a duplicate
     /// needs none).
     pub(crate) fn find(&self, message: &RawMessage) -> (Option<u64>, Option<(&MessageId, bool)>) {
-        if let Some(hints) = &self.payload_hints
-            && let Some(at) = hints.slot(payload_address(&message.data))
+        if let Some(at) = self.payload_hints.slot(payload_address(&message.data))
             && let Some(Slot { id, entry }) = self.slot(at)
             && same_content(&entry.message, message)
         {
@@ -417,9 +405,7 @@ impl MessageCache {
             item.charge.set_slot(index);
         }
         self.by_content.entry(content_key).or_insert(index);
-        if let Some(hints) = &mut self.payload_hints {
-            hints.remember(address, index);
-        }
+        self.payload_hints.remember(address, index);
         self.by_id.insert(id, index);
         self.shed();
         true
@@ -762,7 +748,7 @@ mod tests {
         assert!(compactions > 0, "the slab was never compacted");
     }
 
-    /// With payload hints on, `find` gives what the content index alone gives, whatever
+    /// `find` (payload hints first) gives what the content index alone gives, whatever
     /// happened to the hinted slots: freed and reused by other messages, messages sharing a
     /// buffer with another author or seqno, copies in buffers of their own, compaction.
     #[test]
@@ -771,9 +757,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(5);
         let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
-        let mut hinted = MessageCache::new(3, 2, usize::MAX, hasher.clone());
-        hinted.set_shared_payloads(true);
-        let mut plain = MessageCache::new(3, 2, usize::MAX, hasher);
+        let mut mc = MessageCache::new(3, 2, usize::MAX, hasher);
         let buffers: Vec<Bytes> = (0..40u8).map(|n| Bytes::from(vec![n; 64])).collect();
         // A message's content (buffer, seqno, topic) decides its id, as in the router.
         let message = |b: usize, seq: u64, own_buffer: bool| RawMessage {
@@ -793,30 +777,24 @@ mod tests {
             let m = message(b, seq, rng.gen_bool(0.1));
             match rng.gen_range(0..10) {
                 0..=2 => {
-                    let (h, p) = (hinted.find(&m), plain.find(&m));
-                    assert_eq!(h.1, p.1, "step {step}");
-                    if let Some(key) = h.0 {
-                        assert_eq!(key, hinted.content_key(&m));
-                    } else {
-                        hits += 1;
+                    let key = mc.content_key(&m);
+                    let (found_key, found) = mc.find(&m);
+                    assert_eq!(found, mc.cached_id(key, &m), "step {step}");
+                    match found_key {
+                        Some(found_key) => assert_eq!(found_key, key),
+                        None => hits += 1,
                     }
                 }
                 3..=5 => {
-                    for mc in [&mut hinted, &mut plain] {
-                        mc.put(id(b, seq), m.clone(), true, None);
-                    }
+                    mc.put(id(b, seq), m.clone(), true, None);
                 }
                 6..=7 => {
-                    for mc in [&mut hinted, &mut plain] {
-                        mc.remove(&id(b, seq));
-                    }
+                    mc.remove(&id(b, seq));
                 }
                 _ if step.is_multiple_of(100) => {
-                    let before = hinted.slots.len();
-                    for mc in [&mut hinted, &mut plain] {
-                        mc.shift();
-                    }
-                    compactions += usize::from(hinted.slots.len() < before);
+                    let before = mc.slots.len();
+                    mc.shift();
+                    compactions += usize::from(mc.slots.len() < before);
                 }
                 _ => {}
             }

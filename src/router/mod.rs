@@ -275,14 +275,6 @@ impl Router {
         self.cancel_forwards = on;
     }
 
-    /// Whether the copies of a message this router receives share one payload buffer (the
-    /// simulator's do): the message cache then finds a duplicate by its payload's address
-    /// before hashing the payload. Off by default; results are the same either way.
-    #[cfg(any(test, feature = "sim"))]
-    pub(crate) fn set_shared_payloads(&mut self, on: bool) {
-        self.mcache.set_shared_payloads(on);
-    }
-
     /// The next output, if any. Call until `None` after every input.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

@@ -162,8 +162,6 @@ impl HonestNode {
             .expect("the simulation's router configuration is valid");
         // The simulated uplink holds no queued forward to cancel.
         router.set_cancel_forwards(false);
-        // Every copy of a simulated message shares its payload buffer.
-        router.set_shared_payloads(true);
         HonestNode {
             peer_id,
             router,
@@ -243,8 +241,6 @@ impl HonestNode {
     pub fn from_router(peer_id: PeerId, mut router: Router) -> Self {
         // The simulated uplink holds no queued forward to cancel.
         router.set_cancel_forwards(false);
-        // Every copy of a simulated message shares its payload buffer.
-        router.set_shared_payloads(true);
         HonestNode {
             peer_id,
             router,
