@@ -18,7 +18,7 @@ use super::link::Link;
 use super::metrics::{PartRecorder, Registry};
 use super::node::{NodeBehaviour, NodeCtx, NodeOutput};
 use super::queue::{EventQueue, Key};
-use crate::types::{ControlAction, Rpc};
+use crate::types::{ControlAction, MessageId, Rpc};
 
 /// Marks "no message" in a delivery event.
 pub(crate) const NO_MESSAGE: u32 = u32::MAX;
@@ -204,6 +204,10 @@ pub(crate) struct Lane {
     out: Vec<NodeOutput>,
     /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
     batches: Vec<(u32, Batch)>,
+    /// The last message id a send was found to carry, with its index in the registry (a
+    /// node forwards a message to all its mesh peers in one input: one registry lookup
+    /// for all of them). Indices never change once registered.
+    last_message: Option<(MessageId, u32)>,
     /// Emptied batches, kept for their allocations (bounded).
     pool: BatchPool,
     /// The sends of one flush (kept for its allocation).
@@ -238,6 +242,7 @@ impl Lane {
             until: 0,
             out: Vec::new(),
             batches: Vec::new(),
+            last_message: None,
             pool: BatchPool::new(),
             sends: Vec::new(),
             next_message: vec![(u32::MAX, 0); nodes],
@@ -549,9 +554,19 @@ impl Part<'_> {
                     let Some(to) = shared.index.get(&shared.peer_ids, &to) else {
                         continue;
                     };
-                    let message = message_id
-                        .and_then(|id| shared.registry.message_index(&id))
-                        .unwrap_or(NO_MESSAGE);
+                    let message = match message_id {
+                        None => NO_MESSAGE,
+                        Some(id) => match &self.lane.last_message {
+                            Some((last, m)) if *last == id => *m,
+                            _ => match shared.registry.message_index(&id) {
+                                Some(m) => {
+                                    self.lane.last_message = Some((id, m));
+                                    m
+                                }
+                                None => NO_MESSAGE,
+                            },
+                        },
+                    };
                     sends.push(Outgoing {
                         to,
                         rpc,
