@@ -122,6 +122,10 @@ impl Default for LinkConfig {
 pub(crate) struct Link {
     /// The receiving node.
     pub(crate) peer: u32,
+    /// Low bits of the receiver's peer id fingerprint ([`super::peer_index::fingerprint`]):
+    /// a send finds its link by this tag (confirmed by comparing the whole id), without a
+    /// network-wide lookup. Fits in what was padding.
+    pub(crate) tag: u32,
     /// Base one-way latency in nanoseconds.
     pub(crate) latency: u64,
     /// Arrival time of the last RPC sent on this link, to keep the link FIFO.

@@ -23,6 +23,9 @@ use crate::types::{ControlAction, MessageId, Rpc};
 /// Marks "no message" in a delivery event.
 pub(crate) const NO_MESSAGE: u32 = u32::MAX;
 
+/// Marks a send to a node the sender has no link to (it is dropped when transmitted).
+const NO_LINK: u32 = u32::MAX;
+
 /// RPCs of one input of a node to one peer, in sending order, each with the index of the
 /// recorded message it carries (or [`NO_MESSAGE`]).
 pub(crate) type Batch = Vec<(Rpc, u32)>;
@@ -77,10 +80,12 @@ impl BatchPool {
     }
 }
 
-/// One RPC a node's input produced: its recipient, the recorded message it carries (or
-/// [`NO_MESSAGE`]) and its place on the uplink (see [`Part::merge_idontwant`]).
+/// One RPC a node's input produced: its recipient, the sender's link to it (or [`NO_LINK`]),
+/// the recorded message it carries (or [`NO_MESSAGE`]) and its place on the uplink (see
+/// [`Part::merge_idontwant`]).
 pub(crate) struct Outgoing {
     to: u32,
+    link: u32,
     rpc: Rpc,
     message: u32,
     slot: u32,
@@ -202,8 +207,9 @@ pub(crate) struct Lane {
     /// this partition sends to another may arrive before it.
     pub(crate) until: u64,
     out: Vec<NodeOutput>,
-    /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
-    batches: Vec<(u32, Batch)>,
+    /// Per flush: runs of consecutive RPCs to one destination (node, sender's link to it),
+    /// in the order produced.
+    batches: Vec<(u32, u32, Batch)>,
     /// The last message id a send was found to carry, with its index in the registry (a
     /// node forwards a message to all its mesh peers in one input: one registry lookup
     /// for all of them). Indices never change once registered.
@@ -551,9 +557,22 @@ impl Part<'_> {
                     rpc,
                     message_id,
                 } => {
-                    let Some(to) = shared.index.get(&shared.peer_ids, &to) else {
-                        continue;
+                    // The sender's link to `to`, found by its tag among the sender's links
+                    // (read anyway to transmit); a node it has no link to (or no node) is
+                    // looked up in the whole network.
+                    let key = super::peer_index::fingerprint(&to);
+                    let links = &self.state[i - self.start].links;
+                    let (node, link) = match links
+                        .iter()
+                        .position(|l| l.tag == key as u32 && shared.peer_ids[l.peer as usize] == to)
+                    {
+                        Some(link) => (links[link].peer, link as u32),
+                        None => match shared.index.get_keyed(&shared.peer_ids, &to, key) {
+                            Some(node) => (node, NO_LINK),
+                            None => continue,
+                        },
                     };
+                    debug_assert_eq!(Some(node), shared.index.get(&shared.peer_ids, &to));
                     let message = match message_id {
                         None => NO_MESSAGE,
                         Some(id) => match &self.lane.last_message {
@@ -568,7 +587,8 @@ impl Part<'_> {
                         },
                     };
                     sends.push(Outgoing {
-                        to,
+                        to: node,
+                        link,
                         rpc,
                         message,
                         slot: 0,
@@ -590,16 +610,16 @@ impl Part<'_> {
             // Only consecutive RPCs to one peer share a batch: the uplink sends everything
             // in the order the node produced it, so a batch never holds back an RPC behind
             // ones to other peers.
-            if batches.last().is_none_or(|(peer, _)| *peer != send.to) {
-                batches.push((send.to, self.lane.pool.take()));
+            if batches.last().is_none_or(|(peer, _, _)| *peer != send.to) {
+                batches.push((send.to, send.link, self.lane.pool.take()));
             }
-            if let Some((_, batch)) = batches.last_mut() {
+            if let Some((_, _, batch)) = batches.last_mut() {
                 batch.push((send.rpc, send.message));
             }
         }
         self.lane.sends = sends;
-        for (to, rpcs) in batches.drain(..) {
-            self.transmit(i, to, rpcs);
+        for (to, link, rpcs) in batches.drain(..) {
+            self.transmit(i, to, link, rpcs);
         }
         self.lane.batches = batches;
         if shared.online[i] {
@@ -656,17 +676,20 @@ impl Part<'_> {
         }
     }
 
-    /// Puts a batch of RPCs on node `from`'s uplink towards `to`. Each RPC costs upload time
-    /// and may be lost on its own; the rest arrive together.
-    fn transmit(&mut self, from: usize, to: u32, mut rpcs: Batch) {
+    /// Puts a batch of RPCs on node `from`'s uplink towards `to`, over its link `link` (the
+    /// batch is dropped if [`NO_LINK`]). Each RPC costs upload time and may be lost on its
+    /// own; the rest arrive together.
+    fn transmit(&mut self, from: usize, to: u32, link: u32, mut rpcs: Batch) {
         let shared = self.shared;
         let now = self.lane.now;
         let local = from - self.start;
         let state = &mut self.state[local];
-        let Some(link) = state.links.iter().position(|l| l.peer == to) else {
+        if link == NO_LINK {
             self.recycle(rpcs);
             return;
-        };
+        }
+        let link = link as usize;
+        debug_assert_eq!(state.links[link].peer, to);
         let mut depart = now.max(state.uplink_free);
         let (mut bytes, mut upload) = (0, 0);
         let (rec, cfg, rng) = (&mut self.lane.rec, &shared.cfg.link, &mut state.rng);
