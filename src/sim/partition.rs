@@ -222,12 +222,11 @@ pub(crate) struct Lane {
     /// message and the payload bytes after that send (`u32::MAX` outside
     /// [`Part::merge_idontwant`]).
     next_message: Vec<(u32, u64)>,
-    /// The events of the span being run, in key order (kept for its allocation; see
-    /// [`Part::run_until`]); taken as they run.
-    span: Vec<Option<(Key, Event)>>,
-    /// The span's events in running order: (node << 32 | position in `span`), sorted (a span
-    /// holds far fewer than 2^32 events).
-    order: Vec<u64>,
+    /// The events of the span being run, in the order the queue handed them over (kept for
+    /// its allocation; see [`Part::run_until`]); taken as they run.
+    span: Vec<Option<Event>>,
+    /// The span's events in running order: (node, key, position in `span`), sorted.
+    order: Vec<(u32, Key, u32)>,
     /// The end of the span being run (0 outside one).
     span_end: u64,
     /// The node being run in the span.
@@ -366,38 +365,34 @@ impl Part<'_> {
                 continue;
             }
             let end = first.saturating_add(lookahead).min(until);
-            // Popped in key order, so sorting (node, position) puts each node's events
-            // together in key order, without moving the events themselves.
+            // The span's events come in any order; sorting (node, key, position) puts each
+            // node's events together in key order, without moving the events themselves.
             let mut order = std::mem::take(&mut self.lane.order);
-            while self.lane.queue.peek_time().is_some_and(|t| t < end) {
-                let Some((key, event)) = self.lane.queue.pop_keyed() else {
-                    break;
-                };
-                order.push(u64::from(event.node()) << 32 | span.len() as u64);
-                span.push(Some((key, event)));
-            }
+            self.lane.queue.drain_before(end, |key, event| {
+                order.push((event.node(), key, span.len() as u32));
+                span.push(Some(event));
+            });
+            // Keys are unique: the position never decides.
             order.sort_unstable();
             self.lane.span_end = end;
             let mut k = 0;
-            while let Some(&first) = order.get(k) {
-                let node = (first >> 32) as u32;
+            while let Some(&(node, _, _)) = order.get(k) {
                 self.lane.span_node = node;
                 // The node's events of the span, merged in key order with those it creates
                 // for itself inside the span.
                 loop {
                     let next = order
                         .get(k)
-                        .filter(|o| (**o >> 32) as u32 == node)
-                        .and_then(|o| span[(*o & u64::from(u32::MAX)) as usize].as_ref())
-                        .map(|(key, _)| *key);
+                        .filter(|(n, _, _)| *n == node)
+                        .map(|(_, key, _)| *key);
                     let own = self.lane.own.last().map(|(key, _)| *key);
                     match (next, own) {
                         (Some(next), Some(own)) if own < next => self.run_own(),
-                        (Some(_), _) => {
-                            let at = (order[k] & u64::from(u32::MAX)) as usize;
+                        (Some(next), _) => {
+                            let at = order[k].2 as usize;
                             k += 1;
-                            if let Some((key, event)) = span[at].take() {
-                                self.run_event(key.0, event);
+                            if let Some(event) = span[at].take() {
+                                self.run_event(next.0, event);
                             }
                         }
                         (None, Some(_)) => self.run_own(),

@@ -123,6 +123,13 @@ impl<E> EventQueue<E> {
 
     /// Makes the earliest event the last of the current bucket; `false` if the queue is empty.
     fn settle(&mut self) -> bool {
+        self.settle_sorting_after(0)
+    }
+
+    /// [`EventQueue::settle`], except that a bucket the queue moves on to is not sorted if it
+    /// ends by `whole_before` (the caller takes all of it, in any order: see
+    /// [`EventQueue::drain_before`]).
+    fn settle_sorting_after(&mut self, whole_before: u64) -> bool {
         // A pop follows: what was peeked may be gone.
         self.peeked = None;
         loop {
@@ -148,7 +155,41 @@ impl<E> EventQueue<E> {
                 self.ring[(bucket % BUCKETS) as usize].push(entry);
                 self.in_ring += 1;
             }
-            self.ring[(self.current % BUCKETS) as usize].sort_unstable_by_key(|e| Reverse(e.key));
+            if (self.current + 1).saturating_mul(BUCKET_NS) > whole_before {
+                self.ring[(self.current % BUCKETS) as usize]
+                    .sort_unstable_by_key(|e| Reverse(e.key));
+            }
+        }
+    }
+
+    /// Hands every event before `end` to `f` with its key, in no particular order: buckets
+    /// that end by `end` are taken whole, without being sorted (a caller that orders the
+    /// events its own way would otherwise sort them twice). Like a pop, moves the queue on
+    /// no further than the last event taken (or the bucket of `end`).
+    pub(crate) fn drain_before(&mut self, end: u64, mut f: impl FnMut(Key, E)) {
+        self.peeked = None;
+        loop {
+            let whole = (self.current + 1).saturating_mul(BUCKET_NS) <= end;
+            let bucket = &mut self.ring[(self.current % BUCKETS) as usize];
+            if whole {
+                self.in_ring -= bucket.len();
+                for entry in bucket.drain(..) {
+                    f(entry.key, entry.event);
+                }
+            } else {
+                // The current bucket is sorted, earliest last.
+                while let Some(entry) = bucket.pop_if(|e| e.key.0 < end) {
+                    self.in_ring -= 1;
+                    f(entry.key, entry.event);
+                }
+                if !bucket.is_empty() {
+                    return;
+                }
+            }
+            if self.peek_time().is_none_or(|t| t >= end) {
+                return;
+            }
+            self.settle_sorting_after(end);
         }
     }
 
@@ -252,6 +293,49 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(times, sorted);
         assert_eq!(times.len(), 13);
+    }
+
+    /// `drain_before` hands over exactly the events a heap would pop before the limit, and
+    /// the queue pops the rest in key order afterwards, with pushes and drains interleaved
+    /// at every distance (within a bucket, across buckets, beyond the ring).
+    #[test]
+    fn drain_before_takes_exactly_the_events_before_the_limit() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut q = EventQueue::new();
+        let mut reference = BinaryHeap::new();
+        let (mut seq, mut now, mut drained) = (0u64, 0u64, 0);
+        for _ in 0..5_000 {
+            if rng.gen_bool(0.6) {
+                let time = now + rng.gen_range(0..3 * BUCKETS * BUCKET_NS);
+                q.push(time, seq);
+                reference.push(Reverse((time, seq)));
+                seq += 1;
+            } else if rng.gen_bool(0.5) {
+                let end = now + rng.gen_range(0..40 * BUCKET_NS);
+                let mut expected = Vec::new();
+                while reference.peek().is_some_and(|Reverse((t, _))| *t < end) {
+                    expected.extend(reference.pop().map(|Reverse(k)| k));
+                }
+                let mut got = Vec::new();
+                q.drain_before(end, |key, s| got.push((key.0, s)));
+                got.sort_unstable();
+                assert_eq!(got, expected);
+                drained += got.len();
+                now = end;
+            } else {
+                let expected = reference.pop().map(|Reverse(k)| k);
+                assert_eq!(q.peek_time(), expected.map(|(t, _)| t));
+                assert_eq!(q.pop(), expected);
+                if let Some((t, _)) = expected {
+                    now = now.max(t);
+                }
+            }
+        }
+        while let Some(Reverse(k)) = reference.pop() {
+            assert_eq!(q.pop(), Some(k));
+        }
+        assert_eq!(q.pop(), None);
+        assert!(drained > 1000);
     }
 
     /// The calendar queue pops exactly what a binary heap of (time, sequence) pops, with
