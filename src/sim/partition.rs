@@ -81,14 +81,23 @@ impl BatchPool {
 }
 
 /// One RPC a node's input produced: its recipient, the sender's link to it (or [`NO_LINK`]),
-/// the recorded message it carries (or [`NO_MESSAGE`]) and its place on the uplink (see
-/// [`Part::merge_idontwant`]).
+/// the recorded message it carries (or [`NO_MESSAGE`]), its place on the uplink (see
+/// [`Part::merge_idontwant`]) and the index of its output. The RPC stays in the output until
+/// it goes into its batch: moved once, not through this list.
 pub(crate) struct Outgoing {
     to: u32,
     link: u32,
-    rpc: Rpc,
     message: u32,
     slot: u32,
+    at: u32,
+}
+
+/// The RPC of output `output` (an [`Outgoing`] only indexes sends).
+fn rpc_of(output: &mut NodeOutput) -> &mut Rpc {
+    match output {
+        NodeOutput::Send { rpc, .. } => rpc,
+        NodeOutput::Delivered { .. } => unreachable!("an outgoing RPC indexes a send"),
+    }
 }
 
 /// Whether `rpc` carries IDONTWANT and nothing else.
@@ -545,36 +554,31 @@ impl Part<'_> {
         let shared = self.shared;
         let mut out = std::mem::take(&mut self.lane.out);
         let mut sends = std::mem::take(&mut self.lane.sends);
-        for output in out.drain(..) {
+        for (at, output) in out.iter().enumerate() {
             match output {
-                NodeOutput::Send {
-                    to,
-                    rpc,
-                    message_id,
-                } => {
+                NodeOutput::Send { to, message_id, .. } => {
                     // The sender's link to `to`, found by its tag among the sender's links
                     // (read anyway to transmit); a node it has no link to (or no node) is
                     // looked up in the whole network.
-                    let key = super::peer_index::fingerprint(&to);
+                    let key = super::peer_index::fingerprint(to);
                     let links = &self.state[i - self.start].links;
-                    let (node, link) = match links
-                        .iter()
-                        .position(|l| l.tag == key as u32 && shared.peer_ids[l.peer as usize] == to)
-                    {
+                    let (node, link) = match links.iter().position(|l| {
+                        l.tag == key as u32 && shared.peer_ids[l.peer as usize] == *to
+                    }) {
                         Some(link) => (links[link].peer, link as u32),
-                        None => match shared.index.get_keyed(&shared.peer_ids, &to, key) {
+                        None => match shared.index.get_keyed(&shared.peer_ids, to, key) {
                             Some(node) => (node, NO_LINK),
                             None => continue,
                         },
                     };
-                    debug_assert_eq!(Some(node), shared.index.get(&shared.peer_ids, &to));
+                    debug_assert_eq!(Some(node), shared.index.get(&shared.peer_ids, to));
                     let message = match message_id {
                         None => NO_MESSAGE,
                         Some(id) => match &self.lane.last_message {
-                            Some((last, m)) if *last == id => *m,
-                            _ => match shared.registry.message_index(&id) {
+                            Some((last, m)) if last == id => *m,
+                            _ => match shared.registry.message_index(id) {
                                 Some(m) => {
-                                    self.lane.last_message = Some((id, m));
+                                    self.lane.last_message = Some((id.clone(), m));
                                     m
                                 }
                                 None => NO_MESSAGE,
@@ -584,21 +588,20 @@ impl Part<'_> {
                     sends.push(Outgoing {
                         to: node,
                         link,
-                        rpc,
                         message,
                         slot: 0,
+                        at: at as u32,
                     });
                 }
                 NodeOutput::Delivered { message_id } => {
                     self.lane
                         .rec
-                        .delivered(&shared.registry, i, &message_id, self.lane.now);
+                        .delivered(&shared.registry, i, message_id, self.lane.now);
                 }
             }
         }
-        self.lane.out = out;
         if shared.cfg.idontwant_merge_bytes > 0 && sends.len() > 1 {
-            self.merge_idontwant(&mut sends);
+            self.merge_idontwant(&mut sends, &mut out);
         }
         let mut batches = std::mem::take(&mut self.lane.batches);
         for send in sends.drain(..) {
@@ -609,10 +612,13 @@ impl Part<'_> {
                 batches.push((send.to, send.link, self.lane.pool.take()));
             }
             if let Some((_, _, batch)) = batches.last_mut() {
-                batch.push((send.rpc, send.message));
+                let rpc = std::mem::take(rpc_of(&mut out[send.at as usize]));
+                batch.push((rpc, send.message));
             }
         }
         self.lane.sends = sends;
+        out.clear();
+        self.lane.out = out;
         for (to, link, rpcs) in batches.drain(..) {
             self.transmit(i, to, link, rpcs);
         }
@@ -627,7 +633,7 @@ impl Part<'_> {
     /// payload bytes of messages (that one included) go out after the IDONTWANT until that
     /// message is uploaded and no other RPC to that peer lies between them (staying where it
     /// is otherwise); everything else keeps its order. Stable and a pure function of `sends`.
-    fn merge_idontwant(&mut self, sends: &mut [Outgoing]) {
+    fn merge_idontwant(&mut self, sends: &mut [Outgoing], out: &mut [NodeOutput]) {
         let limit = self.shared.cfg.idontwant_merge_bytes as u64;
         let next_message = &mut self.lane.next_message;
         // Payload bytes of the messages after `sends[k]`, as `slot` is computed backwards.
@@ -636,18 +642,14 @@ impl Part<'_> {
         for k in (0..sends.len()).rev() {
             let to = sends[k].to as usize;
             let (next, next_after) = next_message[to];
-            let payload: u64 = sends[k]
-                .rpc
-                .messages
-                .iter()
-                .map(|m| m.data.len() as u64)
-                .sum();
-            if !sends[k].rpc.messages.is_empty() {
+            let rpc = rpc_of(&mut out[sends[k].at as usize]);
+            let payload: u64 = rpc.messages.iter().map(|m| m.data.len() as u64).sum();
+            if !rpc.messages.is_empty() {
                 // Bytes after this message (it is the one a merged IDONTWANT rides with).
                 next_message[to] = (k as u32, after);
                 sends[k].slot = k as u32;
             } else if next != u32::MAX
-                && idontwant_only(&sends[k].rpc)
+                && idontwant_only(rpc)
                 // What the IDONTWANT would wait for: the messages up to and including the one
                 // it rides with (a batch arrives once all of it is uploaded).
                 && after.saturating_sub(next_after) <= limit
