@@ -240,6 +240,9 @@ pub(crate) struct Lane {
     span_end: u64,
     /// The node being run in the span.
     span_node: u32,
+    /// The last next-timeout instant converted to nanoseconds since the start, with the
+    /// result: most nodes' next timeout is their heartbeat, at the same instant for all.
+    last_timeout: Option<(Instant, u64)>,
     /// Events the node being run created for itself inside the span, earliest last.
     own: Vec<(Key, Event)>,
 }
@@ -264,6 +267,7 @@ impl Lane {
             order: Vec::new(),
             span_end: 0,
             span_node: 0,
+            last_timeout: None,
             own: Vec::new(),
         }
     }
@@ -732,7 +736,14 @@ impl Part<'_> {
     pub(crate) fn reschedule(&mut self, i: usize, after_timeout: bool) {
         let next = self.nodes[i - self.start].next_timeout();
         let now = self.lane.now;
-        let mut t = super::link::nanos(next.saturating_duration_since(self.shared.base));
+        let mut t = match self.lane.last_timeout {
+            Some((instant, t)) if instant == next => t,
+            _ => {
+                let t = super::link::nanos(next.saturating_duration_since(self.shared.base));
+                self.lane.last_timeout = Some((next, t));
+                t
+            }
+        };
         // Never in the past (a partition's window may already be past it); after a timeout,
         // never at the same instant either (a node must not spin).
         t = t.max(if after_timeout {
