@@ -694,19 +694,36 @@ impl Part<'_> {
         let mut depart = now.max(state.uplink_free);
         let (mut bytes, mut upload) = (0, 0);
         let (rec, cfg, rng) = (&mut self.lane.rec, &shared.cfg.link, &mut state.rng);
-        rpcs.retain(|(rpc, message)| {
-            let message_index = (*message != NO_MESSAGE).then_some(*message);
+        // Accounts one RPC: its size on the wire and the uplink time it takes.
+        let mut send = |rpc: &Rpc, message: u32| {
+            let message_index = (message != NO_MESSAGE).then_some(message);
             let size = rec.sent(from, rpc, message_index);
             let time = cfg.transmit_time(size);
             depart = depart.saturating_add(time);
-            if cfg.sample_loss(rng) {
-                rec.rpcs_lost += 1;
-                return false;
+            (size, time)
+        };
+        let mut lost = 0;
+        if cfg.loss > 0.0 {
+            rpcs.retain(|(rpc, message)| {
+                let (size, time) = send(rpc, *message);
+                if cfg.sample_loss(rng) {
+                    lost += 1;
+                    return false;
+                }
+                bytes += size;
+                upload += time;
+                true
+            });
+        } else {
+            // Nothing is lost (and no loss is drawn): a plain pass, without retain's
+            // bookkeeping for removals.
+            for (rpc, message) in &rpcs {
+                let (size, time) = send(rpc, *message);
+                bytes += size;
+                upload += time;
             }
-            bytes += size;
-            upload += time;
-            true
-        });
+        }
+        self.lane.rec.rpcs_lost += lost;
         state.uplink_free = depart;
         if rpcs.is_empty() {
             self.recycle(rpcs);
