@@ -236,6 +236,11 @@ pub(crate) struct Lane {
     span: Vec<Option<Event>>,
     /// The span's events in running order: (node, key, position in `span`), sorted.
     order: Vec<(u32, Key, u32)>,
+    /// The same, in the order the queue handed them over (before they are sorted).
+    handed: Vec<(u32, Key, u32)>,
+    /// Per node of the partition, plus one: a counting sort's counts, then where the node's
+    /// events go in `order`.
+    counts: Vec<u32>,
     /// The end of the span being run (0 outside one).
     span_end: u64,
     /// The node being run in the span.
@@ -265,6 +270,8 @@ impl Lane {
             next_message: vec![(u32::MAX, 0); nodes],
             span: Vec::new(),
             order: Vec::new(),
+            handed: Vec::new(),
+            counts: Vec::new(),
             span_end: 0,
             span_node: 0,
             last_timeout: None,
@@ -381,12 +388,7 @@ impl Part<'_> {
             // The span's events come in any order; sorting (node, key, position) puts each
             // node's events together in key order, without moving the events themselves.
             let mut order = std::mem::take(&mut self.lane.order);
-            self.lane.queue.drain_before(end, |key, event| {
-                order.push((event.node(), key, span.len() as u32));
-                span.push(Some(event));
-            });
-            // Keys are unique: the position never decides.
-            order.sort_unstable();
+            self.sort_span(end, &mut span, &mut order);
             self.lane.span_end = end;
             let mut k = 0;
             while let Some(&(node, _, _)) = order.get(k) {
@@ -419,6 +421,46 @@ impl Part<'_> {
             self.lane.span_end = 0;
         }
         self.lane.span = span;
+    }
+
+    /// Takes the partition's events before `end` from the queue into `span` and puts them in
+    /// running order in `order`: sorted by (node, key). A counting sort groups them by node
+    /// (most nodes have one to three events in a span), then each node's few are sorted by
+    /// key: cheaper than one comparison sort of them all.
+    fn sort_span(
+        &mut self,
+        end: u64,
+        span: &mut Vec<Option<Event>>,
+        order: &mut Vec<(u32, Key, u32)>,
+    ) {
+        let start = self.start;
+        let lane = &mut *self.lane;
+        let (handed, counts) = (&mut lane.handed, &mut lane.counts);
+        counts.clear();
+        counts.resize(self.state.len() + 1, 0);
+        lane.queue.drain_before(end, |key, event| {
+            let node = event.node();
+            counts[node as usize - start + 1] += 1;
+            handed.push((node, key, span.len() as u32));
+            span.push(Some(event));
+        });
+        // counts[j]: where node j's events start.
+        for j in 1..counts.len() {
+            counts[j] += counts[j - 1];
+        }
+        order.resize(handed.len(), (0, (0, 0, 0), 0));
+        for &entry in handed.iter() {
+            let at = &mut counts[entry.0 as usize - start];
+            order[*at as usize] = entry;
+            *at += 1;
+        }
+        handed.clear();
+        // Keys are unique: within a node, the key alone decides.
+        for group in order.chunk_by_mut(|a, b| a.0 == b.0) {
+            if group.len() > 1 {
+                group.sort_unstable_by_key(|&(_, key, _)| key);
+            }
+        }
     }
 
     /// Runs the earliest event the current node created for itself inside the span.
