@@ -457,8 +457,10 @@ impl Network {
             usize::from(self.regions[bi]),
         );
         for (from, to) in [(ai, b), (bi, a)] {
+            let tag = super::peer_index::fingerprint(&self.shared.peer_ids[to as usize]) as u32;
             self.node_state(from).links.push(Link {
                 peer: to,
+                tag,
                 latency,
                 last_arrival: 0,
             });

@@ -18,10 +18,13 @@ use super::link::Link;
 use super::metrics::{PartRecorder, Registry};
 use super::node::{NodeBehaviour, NodeCtx, NodeOutput};
 use super::queue::{EventQueue, Key};
-use crate::types::{ControlAction, Rpc};
+use crate::types::{ControlAction, MessageId, Rpc};
 
 /// Marks "no message" in a delivery event.
 pub(crate) const NO_MESSAGE: u32 = u32::MAX;
+
+/// Marks a send to a node the sender has no link to (it is dropped when transmitted).
+const NO_LINK: u32 = u32::MAX;
 
 /// RPCs of one input of a node to one peer, in sending order, each with the index of the
 /// recorded message it carries (or [`NO_MESSAGE`]).
@@ -77,13 +80,24 @@ impl BatchPool {
     }
 }
 
-/// One RPC a node's input produced: its recipient, the recorded message it carries (or
-/// [`NO_MESSAGE`]) and its place on the uplink (see [`Part::merge_idontwant`]).
+/// One RPC a node's input produced: its recipient, the sender's link to it (or [`NO_LINK`]),
+/// the recorded message it carries (or [`NO_MESSAGE`]), its place on the uplink (see
+/// [`Part::merge_idontwant`]) and the index of its output. The RPC stays in the output until
+/// it goes into its batch: moved once, not through this list.
 pub(crate) struct Outgoing {
     to: u32,
-    rpc: Rpc,
+    link: u32,
     message: u32,
     slot: u32,
+    at: u32,
+}
+
+/// The RPC of output `output` (an [`Outgoing`] only indexes sends).
+fn rpc_of(output: &mut NodeOutput) -> &mut Rpc {
+    match output {
+        NodeOutput::Send { rpc, .. } => rpc,
+        NodeOutput::Delivered { .. } => unreachable!("an outgoing RPC indexes a send"),
+    }
 }
 
 /// Whether `rpc` carries IDONTWANT and nothing else.
@@ -202,8 +216,13 @@ pub(crate) struct Lane {
     /// this partition sends to another may arrive before it.
     pub(crate) until: u64,
     out: Vec<NodeOutput>,
-    /// Per flush: runs of consecutive RPCs to one destination, in the order produced.
-    batches: Vec<(u32, Batch)>,
+    /// Per flush: runs of consecutive RPCs to one destination (node, sender's link to it),
+    /// in the order produced.
+    batches: Vec<(u32, u32, Batch)>,
+    /// The last message id a send was found to carry, with its index in the registry (a
+    /// node forwards a message to all its mesh peers in one input: one registry lookup
+    /// for all of them). Indices never change once registered.
+    last_message: Option<(MessageId, u32)>,
     /// Emptied batches, kept for their allocations (bounded).
     pool: BatchPool,
     /// The sends of one flush (kept for its allocation).
@@ -212,16 +231,23 @@ pub(crate) struct Lane {
     /// message and the payload bytes after that send (`u32::MAX` outside
     /// [`Part::merge_idontwant`]).
     next_message: Vec<(u32, u64)>,
-    /// The events of the span being run, in key order (kept for its allocation; see
-    /// [`Part::run_until`]); taken as they run.
-    span: Vec<Option<(Key, Event)>>,
-    /// The span's events in running order: (node << 32 | position in `span`), sorted (a span
-    /// holds far fewer than 2^32 events).
-    order: Vec<u64>,
+    /// The events of the span being run, in the order the queue handed them over (kept for
+    /// its allocation; see [`Part::run_until`]); taken as they run.
+    span: Vec<Option<Event>>,
+    /// The span's events in running order: (node, key, position in `span`), sorted.
+    order: Vec<(u32, Key, u32)>,
+    /// The same, in the order the queue handed them over (before they are sorted).
+    handed: Vec<(u32, Key, u32)>,
+    /// Per node of the partition, plus one: a counting sort's counts, then where the node's
+    /// events go in `order`.
+    counts: Vec<u32>,
     /// The end of the span being run (0 outside one).
     span_end: u64,
     /// The node being run in the span.
     span_node: u32,
+    /// The last next-timeout instant converted to nanoseconds since the start, with the
+    /// result: most nodes' next timeout is their heartbeat, at the same instant for all.
+    last_timeout: Option<(Instant, u64)>,
     /// Events the node being run created for itself inside the span, earliest last.
     own: Vec<(Key, Event)>,
 }
@@ -238,13 +264,17 @@ impl Lane {
             until: 0,
             out: Vec::new(),
             batches: Vec::new(),
+            last_message: None,
             pool: BatchPool::new(),
             sends: Vec::new(),
             next_message: vec![(u32::MAX, 0); nodes],
             span: Vec::new(),
             order: Vec::new(),
+            handed: Vec::new(),
+            counts: Vec::new(),
             span_end: 0,
             span_node: 0,
+            last_timeout: None,
             own: Vec::new(),
         }
     }
@@ -355,38 +385,29 @@ impl Part<'_> {
                 continue;
             }
             let end = first.saturating_add(lookahead).min(until);
-            // Popped in key order, so sorting (node, position) puts each node's events
-            // together in key order, without moving the events themselves.
+            // The span's events come in any order; sorting (node, key, position) puts each
+            // node's events together in key order, without moving the events themselves.
             let mut order = std::mem::take(&mut self.lane.order);
-            while self.lane.queue.peek_time().is_some_and(|t| t < end) {
-                let Some((key, event)) = self.lane.queue.pop_keyed() else {
-                    break;
-                };
-                order.push(u64::from(event.node()) << 32 | span.len() as u64);
-                span.push(Some((key, event)));
-            }
-            order.sort_unstable();
+            self.sort_span(end, &mut span, &mut order);
             self.lane.span_end = end;
             let mut k = 0;
-            while let Some(&first) = order.get(k) {
-                let node = (first >> 32) as u32;
+            while let Some(&(node, _, _)) = order.get(k) {
                 self.lane.span_node = node;
                 // The node's events of the span, merged in key order with those it creates
                 // for itself inside the span.
                 loop {
                     let next = order
                         .get(k)
-                        .filter(|o| (**o >> 32) as u32 == node)
-                        .and_then(|o| span[(*o & u64::from(u32::MAX)) as usize].as_ref())
-                        .map(|(key, _)| *key);
+                        .filter(|(n, _, _)| *n == node)
+                        .map(|(_, key, _)| *key);
                     let own = self.lane.own.last().map(|(key, _)| *key);
                     match (next, own) {
                         (Some(next), Some(own)) if own < next => self.run_own(),
-                        (Some(_), _) => {
-                            let at = (order[k] & u64::from(u32::MAX)) as usize;
+                        (Some(next), _) => {
+                            let at = order[k].2 as usize;
                             k += 1;
-                            if let Some((key, event)) = span[at].take() {
-                                self.run_event(key.0, event);
+                            if let Some(event) = span[at].take() {
+                                self.run_event(next.0, event);
                             }
                         }
                         (None, Some(_)) => self.run_own(),
@@ -400,6 +421,46 @@ impl Part<'_> {
             self.lane.span_end = 0;
         }
         self.lane.span = span;
+    }
+
+    /// Takes the partition's events before `end` from the queue into `span` and puts them in
+    /// running order in `order`: sorted by (node, key). A counting sort groups them by node
+    /// (most nodes have one to three events in a span), then each node's few are sorted by
+    /// key: cheaper than one comparison sort of them all.
+    fn sort_span(
+        &mut self,
+        end: u64,
+        span: &mut Vec<Option<Event>>,
+        order: &mut Vec<(u32, Key, u32)>,
+    ) {
+        let start = self.start;
+        let lane = &mut *self.lane;
+        let (handed, counts) = (&mut lane.handed, &mut lane.counts);
+        counts.clear();
+        counts.resize(self.state.len() + 1, 0);
+        lane.queue.drain_before(end, |key, event| {
+            let node = event.node();
+            counts[node as usize - start + 1] += 1;
+            handed.push((node, key, span.len() as u32));
+            span.push(Some(event));
+        });
+        // counts[j]: where node j's events start.
+        for j in 1..counts.len() {
+            counts[j] += counts[j - 1];
+        }
+        order.resize(handed.len(), (0, (0, 0, 0), 0));
+        for &entry in handed.iter() {
+            let at = &mut counts[entry.0 as usize - start];
+            order[*at as usize] = entry;
+            *at += 1;
+        }
+        handed.clear();
+        // Keys are unique: within a node, the key alone decides.
+        for group in order.chunk_by_mut(|a, b| a.0 == b.0) {
+            if group.len() > 1 {
+                group.sort_unstable_by_key(|&(_, key, _)| key);
+            }
+        }
     }
 
     /// Runs the earliest event the current node created for itself inside the span.
@@ -539,52 +600,73 @@ impl Part<'_> {
         let shared = self.shared;
         let mut out = std::mem::take(&mut self.lane.out);
         let mut sends = std::mem::take(&mut self.lane.sends);
-        for output in out.drain(..) {
+        for (at, output) in out.iter().enumerate() {
             match output {
-                NodeOutput::Send {
-                    to,
-                    rpc,
-                    message_id,
-                } => {
-                    let Some(to) = shared.index.get(&shared.peer_ids, &to) else {
-                        continue;
+                NodeOutput::Send { to, message_id, .. } => {
+                    // The sender's link to `to`, found by its tag among the sender's links
+                    // (read anyway to transmit); a node it has no link to (or no node) is
+                    // looked up in the whole network.
+                    let key = super::peer_index::fingerprint(to);
+                    let links = &self.state[i - self.start].links;
+                    let (node, link) = match links.iter().position(|l| {
+                        l.tag == key as u32 && shared.peer_ids[l.peer as usize] == *to
+                    }) {
+                        Some(link) => (links[link].peer, link as u32),
+                        None => match shared.index.get_keyed(&shared.peer_ids, to, key) {
+                            Some(node) => (node, NO_LINK),
+                            None => continue,
+                        },
                     };
-                    let message = message_id
-                        .and_then(|id| shared.registry.message_index(&id))
-                        .unwrap_or(NO_MESSAGE);
+                    debug_assert_eq!(Some(node), shared.index.get(&shared.peer_ids, to));
+                    let message = match message_id {
+                        None => NO_MESSAGE,
+                        Some(id) => match &self.lane.last_message {
+                            Some((last, m)) if last == id => *m,
+                            _ => match shared.registry.message_index(id) {
+                                Some(m) => {
+                                    self.lane.last_message = Some((id.clone(), m));
+                                    m
+                                }
+                                None => NO_MESSAGE,
+                            },
+                        },
+                    };
                     sends.push(Outgoing {
-                        to,
-                        rpc,
+                        to: node,
+                        link,
                         message,
                         slot: 0,
+                        at: at as u32,
                     });
                 }
                 NodeOutput::Delivered { message_id } => {
                     self.lane
                         .rec
-                        .delivered(&shared.registry, i, &message_id, self.lane.now);
+                        .delivered(&shared.registry, i, message_id, self.lane.now);
                 }
             }
         }
-        self.lane.out = out;
         if shared.cfg.idontwant_merge_bytes > 0 && sends.len() > 1 {
-            self.merge_idontwant(&mut sends);
+            self.merge_idontwant(&mut sends, &mut out);
         }
         let mut batches = std::mem::take(&mut self.lane.batches);
         for send in sends.drain(..) {
             // Only consecutive RPCs to one peer share a batch: the uplink sends everything
             // in the order the node produced it, so a batch never holds back an RPC behind
             // ones to other peers.
-            if batches.last().is_none_or(|(peer, _)| *peer != send.to) {
-                batches.push((send.to, self.lane.pool.take()));
+            if batches.last().is_none_or(|(peer, _, _)| *peer != send.to) {
+                batches.push((send.to, send.link, self.lane.pool.take()));
             }
-            if let Some((_, batch)) = batches.last_mut() {
-                batch.push((send.rpc, send.message));
+            if let Some((_, _, batch)) = batches.last_mut() {
+                let rpc = std::mem::take(rpc_of(&mut out[send.at as usize]));
+                batch.push((rpc, send.message));
             }
         }
         self.lane.sends = sends;
-        for (to, rpcs) in batches.drain(..) {
-            self.transmit(i, to, rpcs);
+        out.clear();
+        self.lane.out = out;
+        for (to, link, rpcs) in batches.drain(..) {
+            self.transmit(i, to, link, rpcs);
         }
         self.lane.batches = batches;
         if shared.online[i] {
@@ -597,7 +679,7 @@ impl Part<'_> {
     /// payload bytes of messages (that one included) go out after the IDONTWANT until that
     /// message is uploaded and no other RPC to that peer lies between them (staying where it
     /// is otherwise); everything else keeps its order. Stable and a pure function of `sends`.
-    fn merge_idontwant(&mut self, sends: &mut [Outgoing]) {
+    fn merge_idontwant(&mut self, sends: &mut [Outgoing], out: &mut [NodeOutput]) {
         let limit = self.shared.cfg.idontwant_merge_bytes as u64;
         let next_message = &mut self.lane.next_message;
         // Payload bytes of the messages after `sends[k]`, as `slot` is computed backwards.
@@ -606,18 +688,14 @@ impl Part<'_> {
         for k in (0..sends.len()).rev() {
             let to = sends[k].to as usize;
             let (next, next_after) = next_message[to];
-            let payload: u64 = sends[k]
-                .rpc
-                .messages
-                .iter()
-                .map(|m| m.data.len() as u64)
-                .sum();
-            if !sends[k].rpc.messages.is_empty() {
+            let rpc = rpc_of(&mut out[sends[k].at as usize]);
+            let payload: u64 = rpc.messages.iter().map(|m| m.data.len() as u64).sum();
+            if !rpc.messages.is_empty() {
                 // Bytes after this message (it is the one a merged IDONTWANT rides with).
                 next_message[to] = (k as u32, after);
                 sends[k].slot = k as u32;
             } else if next != u32::MAX
-                && idontwant_only(&sends[k].rpc)
+                && idontwant_only(rpc)
                 // What the IDONTWANT would wait for: the messages up to and including the one
                 // it rides with (a batch arrives once all of it is uploaded).
                 && after.saturating_sub(next_after) <= limit
@@ -641,33 +719,53 @@ impl Part<'_> {
         }
     }
 
-    /// Puts a batch of RPCs on node `from`'s uplink towards `to`. Each RPC costs upload time
-    /// and may be lost on its own; the rest arrive together.
-    fn transmit(&mut self, from: usize, to: u32, mut rpcs: Batch) {
+    /// Puts a batch of RPCs on node `from`'s uplink towards `to`, over its link `link` (the
+    /// batch is dropped if [`NO_LINK`]). Each RPC costs upload time and may be lost on its
+    /// own; the rest arrive together.
+    fn transmit(&mut self, from: usize, to: u32, link: u32, mut rpcs: Batch) {
         let shared = self.shared;
         let now = self.lane.now;
         let local = from - self.start;
         let state = &mut self.state[local];
-        let Some(link) = state.links.iter().position(|l| l.peer == to) else {
+        if link == NO_LINK {
             self.recycle(rpcs);
             return;
-        };
+        }
+        let link = link as usize;
+        debug_assert_eq!(state.links[link].peer, to);
         let mut depart = now.max(state.uplink_free);
         let (mut bytes, mut upload) = (0, 0);
         let (rec, cfg, rng) = (&mut self.lane.rec, &shared.cfg.link, &mut state.rng);
-        rpcs.retain(|(rpc, message)| {
-            let message_index = (*message != NO_MESSAGE).then_some(*message);
+        // Accounts one RPC: its size on the wire and the uplink time it takes.
+        let mut send = |rpc: &Rpc, message: u32| {
+            let message_index = (message != NO_MESSAGE).then_some(message);
             let size = rec.sent(from, rpc, message_index);
             let time = cfg.transmit_time(size);
             depart = depart.saturating_add(time);
-            if cfg.sample_loss(rng) {
-                rec.rpcs_lost += 1;
-                return false;
+            (size, time)
+        };
+        let mut lost = 0;
+        if cfg.loss > 0.0 {
+            rpcs.retain(|(rpc, message)| {
+                let (size, time) = send(rpc, *message);
+                if cfg.sample_loss(rng) {
+                    lost += 1;
+                    return false;
+                }
+                bytes += size;
+                upload += time;
+                true
+            });
+        } else {
+            // Nothing is lost (and no loss is drawn): a plain pass, without retain's
+            // bookkeeping for removals.
+            for (rpc, message) in &rpcs {
+                let (size, time) = send(rpc, *message);
+                bytes += size;
+                upload += time;
             }
-            bytes += size;
-            upload += time;
-            true
-        });
+        }
+        self.lane.rec.rpcs_lost += lost;
         state.uplink_free = depart;
         if rpcs.is_empty() {
             self.recycle(rpcs);
@@ -697,7 +795,14 @@ impl Part<'_> {
     pub(crate) fn reschedule(&mut self, i: usize, after_timeout: bool) {
         let next = self.nodes[i - self.start].next_timeout();
         let now = self.lane.now;
-        let mut t = super::link::nanos(next.saturating_duration_since(self.shared.base));
+        let mut t = match self.lane.last_timeout {
+            Some((instant, t)) if instant == next => t,
+            _ => {
+                let t = super::link::nanos(next.saturating_duration_since(self.shared.base));
+                self.lane.last_timeout = Some((next, t));
+                t
+            }
+        };
         // Never in the past (a partition's window may already be past it); after a timeout,
         // never at the same instant either (a node must not spin).
         t = t.max(if after_timeout {

@@ -21,11 +21,16 @@ pub(crate) struct PeerIndex {
 
 /// Eight bytes of `peer`'s multihash digest (its last ones: the first ones of an identity
 /// multihash are the key type's constant prefix), mixed so that the low bits spread.
-fn fingerprint(peer: &PeerId) -> u64 {
+pub(crate) fn fingerprint(peer: &PeerId) -> u64 {
     let digest = peer.as_ref().digest();
-    let mut tail = [0u8; 8];
-    let n = digest.len().min(8);
-    tail[8 - n..].copy_from_slice(&digest[digest.len() - n..]);
+    let tail = match digest.last_chunk::<8>() {
+        Some(tail) => *tail,
+        None => {
+            let mut tail = [0u8; 8];
+            tail[8 - digest.len()..].copy_from_slice(digest);
+            tail
+        }
+    };
     let x = u64::from_le_bytes(tail) ^ (digest.len() as u64).rotate_left(56);
     // A multiply-xorshift finaliser: every input bit reaches the low bits the mask keeps.
     let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -60,7 +65,11 @@ impl PeerIndex {
     /// The node whose peer id is `peer`, if any; `peers` is the list the index was built
     /// from.
     pub(crate) fn get(&self, peers: &[PeerId], peer: &PeerId) -> Option<u32> {
-        let key = fingerprint(peer);
+        self.get_keyed(peers, peer, fingerprint(peer))
+    }
+
+    /// [`PeerIndex::get`] with `peer`'s [`fingerprint`] already computed.
+    pub(crate) fn get_keyed(&self, peers: &[PeerId], peer: &PeerId, key: u64) -> Option<u32> {
         let mut at = key as usize & self.mask;
         loop {
             let (k, node) = self.slots[at];
