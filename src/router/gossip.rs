@@ -244,11 +244,18 @@ impl Router {
                 .max((self.config.gossip_factor() * candidates.len() as f64) as usize);
             candidates.shuffle(&mut self.rng);
             candidates.truncate(count);
-            for peer in candidates {
+            let last = candidates.len().checked_sub(1);
+            for (i, peer) in candidates.into_iter().enumerate() {
                 if ids.len() > max_length {
                     ids.shuffle(&mut self.rng);
                 }
-                let message_ids: Vec<MessageId> = ids.iter().take(max_length).cloned().collect();
+                // The last peer takes the ids themselves rather than a copy.
+                let message_ids: Vec<MessageId> = if Some(i) == last {
+                    ids.truncate(max_length);
+                    std::mem::take(&mut ids)
+                } else {
+                    ids.iter().take(max_length).cloned().collect()
+                };
                 self.send_control(
                     peer,
                     ControlAction::IHave {
