@@ -345,6 +345,27 @@ impl MessageCache {
         Some(entry)
     }
 
+    /// `take` for a message that is dropped at once: dropped where it lies, so only the
+    /// lines of its slot that hold something to free are read (a move out reads them all).
+    fn discard(&mut self, id: &MessageId) {
+        let Some(index) = self.by_id.remove(id) else {
+            return;
+        };
+        let Some(place) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        let Some(Slot { entry, .. }) = place.as_ref() else {
+            return;
+        };
+        self.served_bytes -= entry.iwant_served.slots() * IWANT_SERVED_CHARGE;
+        let content_key = entry.content_key;
+        *place = None;
+        self.free.push(index);
+        if self.by_content.get(&content_key) == Some(&index) {
+            self.by_content.remove(&content_key);
+        }
+    }
+
     /// Drops the oldest id of the oldest non-empty window, and its message if still cached.
     fn drop_oldest(&mut self) {
         let Some(item) = self.windows.iter_mut().rev().find_map(VecDeque::pop_front) else {
@@ -516,13 +537,18 @@ impl MessageCache {
 
     /// Starts a new window and drops the messages of the oldest one.
     pub(crate) fn shift(&mut self) {
-        if let Some(oldest) = self.windows.pop_back() {
-            for item in oldest {
+        let mut window = VecDeque::new();
+        if let Some(mut oldest) = self.windows.pop_back() {
+            for item in oldest.drain(..) {
                 self.release(&item);
-                self.take(&item.id);
+                self.discard(&item.id);
             }
+            // The emptied window is the new one: its allocation is reused unless a burst
+            // left it large.
+            oldest.shrink_if_sparse();
+            window = oldest;
         }
-        self.windows.push_front(VecDeque::new());
+        self.windows.push_front(window);
         // A burst leaves the tables at their peak capacity: give it back once it has passed.
         self.by_id.shrink_if_sparse();
         self.by_content.shrink_if_sparse();
