@@ -29,15 +29,8 @@ impl Router {
         // Below gossip_threshold: no IHAVE/IWANT either way.
         let gossip_ok = !self.below_gossip_threshold(&from);
         // `max_ihave_messages` counts RPCs carrying IHAVE (go's peerhave), not IHAVE entries:
-        // one RPC may gossip many topics.
-        if gossip_ok
-            && control
-                .iter()
-                .any(|c| matches!(c, ControlAction::IHave { .. }))
-            && let Some(state) = self.peers.get_mut(&from)
-        {
-            state.ihave_received += 1;
-        }
+        // one RPC may gossip many topics. Counted by the RPC's first IHAVE, before its check.
+        let mut first_ihave = true;
         let mut iwant_ids = self.new_set();
         for action in control {
             match action {
@@ -46,7 +39,8 @@ impl Router {
                     tracing::debug!(peer = %from, "gossip from a peer below gossip_threshold ignored");
                 }
                 ControlAction::IHave { topic, message_ids } => {
-                    self.handle_ihave(from, &topic, message_ids, &mut iwant_ids)
+                    let first = std::mem::replace(&mut first_ihave, false);
+                    self.handle_ihave(from, &topic, message_ids, first, &mut iwant_ids)
                 }
                 ControlAction::IWant { message_ids } => self.handle_iwant(from, message_ids),
                 ControlAction::Graft { topic } => self.handle_graft(now, from, topic),
@@ -71,11 +65,13 @@ impl Router {
 
     /// Collects the ids of an IHAVE we have not seen into `iwant`, within the per-heartbeat
     /// budgets `max_ihave_messages` (IHAVEs per peer) and `max_ihave_length` (ids asked).
+    /// `first`: the RPC's first IHAVE, which counts the RPC toward `max_ihave_messages`.
     fn handle_ihave(
         &mut self,
         from: PeerId,
         topic: &TopicHash,
         message_ids: Vec<MessageId>,
+        first: bool,
         iwant: &mut Set<MessageId>,
     ) {
         let max_messages = self.config.max_ihave_messages();
@@ -83,6 +79,9 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
+        if first {
+            state.ihave_received += 1;
+        }
         if state.ihave_received > max_messages {
             self.counters.ihave_ignored += 1;
             tracing::debug!(peer = %from, "IHAVE over max_ihave_messages this heartbeat ignored");
@@ -197,12 +196,14 @@ impl Router {
             Recorded::New => {}
         }
         state.idontwant_received += 1;
-        state.dont_send_order.push_back((tick, id.clone()));
         if cancel {
+            state.dont_send_order.push_back((tick, id.clone()));
             self.actions.push_back(super::Action::CancelForward {
                 peer: from,
                 message_id: id,
             });
+        } else {
+            state.dont_send_order.push_back((tick, id));
         }
         true
     }
@@ -244,11 +245,18 @@ impl Router {
                 .max((self.config.gossip_factor() * candidates.len() as f64) as usize);
             candidates.shuffle(&mut self.rng);
             candidates.truncate(count);
-            for peer in candidates {
+            let last = candidates.len().checked_sub(1);
+            for (i, peer) in candidates.into_iter().enumerate() {
                 if ids.len() > max_length {
                     ids.shuffle(&mut self.rng);
                 }
-                let message_ids: Vec<MessageId> = ids.iter().take(max_length).cloned().collect();
+                // The last peer takes the ids themselves rather than a copy.
+                let message_ids: Vec<MessageId> = if Some(i) == last {
+                    ids.truncate(max_length);
+                    std::mem::take(&mut ids)
+                } else {
+                    ids.iter().take(max_length).cloned().collect()
+                };
                 self.send_control(
                     peer,
                     ControlAction::IHave {

@@ -580,6 +580,9 @@ impl MessageCache {
     /// The validated ids of the newest `history_gossip` windows, grouped by topic.
     pub(crate) fn gossip_ids(&self) -> Map<TopicHash, Vec<MessageId>> {
         let mut by_topic: Map<TopicHash, Vec<MessageId>> = Map::with_hasher(self.hasher.clone());
+        // Ids of one topic mostly follow each other: they gather in `run` until the topic
+        // changes, then join the map, so the map hashes a topic once per run, not per id.
+        let mut run: Option<(&TopicHash, Vec<MessageId>)> = None;
         for window in self.windows.iter().take(self.gossip) {
             for WindowItem { id, topic, charge } in window {
                 // The item's slot, if it still holds its id, is the entry `get` would find
@@ -588,18 +591,38 @@ impl MessageCache {
                     Some(s) if s.id == *id => Some(&s.entry),
                     _ => self.get(id),
                 };
-                if entry.is_some_and(|e| e.validated) {
-                    // Look up before inserting: `entry` would clone the topic for every id.
-                    match by_topic.get_mut(topic) {
-                        Some(ids) => ids.push(id.clone()),
-                        None => {
-                            by_topic.insert(topic.clone(), vec![id.clone()]);
+                if !entry.is_some_and(|e| e.validated) {
+                    continue;
+                }
+                match &mut run {
+                    Some((current, ids)) if *current == topic => ids.push(id.clone()),
+                    _ => {
+                        if let Some((done, ids)) = run.replace((topic, vec![id.clone()])) {
+                            Self::join_run(&mut by_topic, done, ids);
                         }
                     }
                 }
             }
         }
+        if let Some((done, ids)) = run {
+            Self::join_run(&mut by_topic, done, ids);
+        }
         by_topic
+    }
+
+    /// Appends a run of `topic`'s ids to its group (in order).
+    fn join_run(
+        by_topic: &mut Map<TopicHash, Vec<MessageId>>,
+        topic: &TopicHash,
+        ids: Vec<MessageId>,
+    ) {
+        // Look up before inserting: `entry` would clone the topic for every run.
+        match by_topic.get_mut(topic) {
+            Some(group) => group.extend(ids),
+            None => {
+                by_topic.insert(topic.clone(), ids);
+            }
+        }
     }
 
     /// Starts a new window and drops the messages of the oldest one.

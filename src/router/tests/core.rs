@@ -809,3 +809,44 @@ fn same_seed_same_decisions() {
     };
     assert_eq!(run(), run());
 }
+
+/// Every IHAVE target of a heartbeat gets the topic's gossip ids, cut to `max_ihave_length`
+/// (a random choice when there are more): the first and the last target alike.
+#[test]
+fn every_gossip_target_gets_the_ids_cut_to_max_ihave_length() {
+    for (max_length, published) in [(5, 12u64), (5000, 12)] {
+        let mut b = config();
+        b.max_ihave_length(max_length);
+        let mut h = Harness::new(b.build().unwrap());
+        let topic = Harness::topic();
+        h.router.subscribe(h.now, topic.clone()).unwrap();
+        let peers = h.add_peers(30, &topic, false);
+        h.heartbeat();
+        let mesh: Vec<PeerId> = h.router.mesh_peers(&topic).copied().collect();
+        let mut ids = std::collections::BTreeSet::new();
+        for seqno in 0..published {
+            let m = message(mesh[0], seqno, &topic, 10);
+            ids.insert(id_of(&h, &m));
+            h.router.handle_rpc(h.now, mesh[0], msg_rpc(m));
+        }
+        h.drain();
+        let actions = h.heartbeat();
+        let mut targets = 0;
+        for p in peers.iter().filter(|p| !mesh.contains(p)) {
+            for c in control_to(&actions, *p) {
+                let ControlAction::IHave { message_ids, .. } = c else {
+                    continue;
+                };
+                targets += 1;
+                let got: std::collections::BTreeSet<_> = message_ids.iter().cloned().collect();
+                assert_eq!(got.len(), message_ids.len(), "no id twice");
+                assert_eq!(got.len(), ids.len().min(max_length), "to {p}");
+                assert!(got.is_subset(&ids));
+            }
+        }
+        assert!(
+            targets >= h.router.config().gossip_lazy(),
+            "{targets} targets"
+        );
+    }
+}
