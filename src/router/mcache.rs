@@ -114,8 +114,9 @@ pub(crate) struct MessageCache {
     /// Where the last few messages put were placed, by payload address: where the copies of a
     /// message share one payload buffer (in process, as in the simulator), a duplicate, which
     /// mostly arrives shortly after the first copy, is found without hashing its payload. Where
-    /// every received copy has a buffer of its own (from the network), the hints are never
-    /// hit and cost a scan of one cache line per lookup.
+    /// every received copy has a buffer of its own (from the network), the hints are hit only
+    /// by empty payloads (which share one static address) and cost a scan of one cache line
+    /// per lookup; a hit is always checked against the cached message.
     payload_hints: PayloadHints,
     /// Newest window first; each holds the ids put in during one heartbeat, oldest first,
     /// with the bytes charged for them.
@@ -404,8 +405,11 @@ impl MessageCache {
         if let Some(item) = self.windows.front_mut().and_then(VecDeque::back_mut) {
             item.charge.set_slot(index);
         }
-        self.by_content.entry(content_key).or_insert(index);
-        self.payload_hints.remember(address, index);
+        // Only the content index's pick is hinted, so that both find the same entry (two
+        // cached entries share content only under an id function not derived from it).
+        if *self.by_content.entry(content_key).or_insert(index) == index {
+            self.payload_hints.remember(address, index);
+        }
         self.by_id.insert(id, index);
         self.shed();
         true
@@ -660,6 +664,8 @@ impl MessageCache {
         }
         self.slots = slots;
         self.free = Vec::new();
+        // Every hinted slot has moved.
+        self.payload_hints = PayloadHints::new();
         for index in self.by_id.values_mut().chain(self.by_content.values_mut()) {
             *index = moved[*index as usize];
         }
@@ -824,6 +830,21 @@ mod tests {
         }
         assert!(hits > 100, "the hints were hit {hits} times");
         assert!(compactions > 0, "the slab was never compacted");
+    }
+
+    /// Two cached entries with the same content (an id function not derived from it): `find`
+    /// returns the content index's entry, the first, not the newest hinted one.
+    #[test]
+    fn payload_hints_agree_with_the_content_index_on_shared_content() {
+        let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let mut mc = MessageCache::new(3, 2, usize::MAX, hasher);
+        let m = msg("t", 7);
+        let (a, b) = (MessageId::new(vec![1]), MessageId::new(vec![2]));
+        assert!(mc.put(a.clone(), m.clone(), true, None));
+        assert!(mc.put(b, m.clone(), true, None));
+        let key = mc.content_key(&m);
+        assert_eq!(mc.cached_id(key, &m).map(|(id, _)| id), Some(&a));
+        assert_eq!(mc.find(&m).1.map(|(id, _)| id), Some(&a));
     }
 
     fn msg(topic: &str, n: u8) -> RawMessage {
