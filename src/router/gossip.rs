@@ -197,14 +197,12 @@ impl Router {
         }
         state.idontwant_received += 1;
         if cancel {
-            state.dont_send_order.push_back((tick, id.clone()));
             self.actions.push_back(super::Action::CancelForward {
                 peer: from,
-                message_id: id,
+                message_id: id.clone(),
             });
-        } else {
-            state.dont_send_order.push_back((tick, id));
         }
+        state.dont_send_order.push_back((tick, id));
         true
     }
 
