@@ -203,3 +203,14 @@ fn the_model_reaches_partial_groups_and_metadata_bounds() {
     assert_eq!(reached.max_partial_groups, 6, "{reached:?}");
     assert!(reached.max_partial_metadata >= 4 * 1024, "{reached:?}");
 }
+
+/// Fuzz finding S1 (`fuzz/findings/router_ops-s1-score-negative-mid-heartbeat`): a trim in one
+/// topic's maintenance applies the trimmed peer's P3b penalty at once, turning its score
+/// negative after another of its topics was already maintained in the same heartbeat. No mesh
+/// may hold a negatively scored peer once the heartbeat is over.
+#[test]
+fn no_mesh_keeps_a_peer_whose_score_turned_negative_during_the_heartbeat() {
+    let bytes = include_bytes!("../fuzz/findings/router_ops-s1-score-negative-mid-heartbeat");
+    let (scenario, ops) = from_bytes(bytes).expect("the finding decodes");
+    router_model::run(&scenario, &ops, &|_| true);
+}

@@ -6,9 +6,8 @@
 //!
 //! `GOSSIPSUB_FUZZ_SKIP` lists issue 7 items whose checks today's code is known to fail, to
 //! leave out while looking for anything else: `A2` (outgoing RPCs are not split), `B5` (direct
-//! and backed-off peers taken from fanout), `S1` (a peer whose score turns negative in the
-//! middle of a heartbeat stays in a mesh already maintained: see `router_model.rs`); e.g.
-//! `GOSSIPSUB_FUZZ_SKIP=A2,B5`.
+//! and backed-off peers taken from fanout); e.g. `GOSSIPSUB_FUZZ_SKIP=A2,B5`. (Both are fixed
+//! today; the switch stays for the next known finding.)
 
 #![no_main]
 

@@ -298,13 +298,25 @@ impl Router {
     /// Heartbeat step: keeps every mesh within [D_lo, D_hi] and with D_out outbound peers.
     pub(super) fn maintain_meshes(&mut self, now: Instant) {
         let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
-        for topic in topics {
-            self.drop_departed_mesh_peers(&topic);
-            self.prune_negative_mesh_peers(&topic);
-            self.fill_mesh(now, &topic);
-            self.trim_mesh(now, &topic);
-            self.fill_outbound_quota(now, &topic);
-            self.opportunistic_graft(&topic);
+        let removals = self.scored_mesh_removals;
+        for topic in &topics {
+            self.drop_departed_mesh_peers(topic);
+            self.prune_negative_mesh_peers(topic);
+            self.fill_mesh(now, topic);
+            self.trim_mesh(now, topic);
+            self.fill_outbound_quota(now, topic);
+            self.opportunistic_graft(topic);
+        }
+        if self.scored_mesh_removals != removals {
+            // Leaving a mesh lowers a scored peer's score at once (its P1 time in mesh ends,
+            // a P3b deficit is charged), possibly below zero after one of its other topics was
+            // already maintained above. No mesh keeps a negatively scored peer past a
+            // heartbeat (go decides on scores cached at the heartbeat's start, so it would keep
+            // it in every topic until the next one). Only the peers removed here lost score,
+            // and a peer this pass prunes was already negative, so one pass suffices.
+            for topic in &topics {
+                self.prune_negative_mesh_peers(topic);
+            }
         }
     }
 

@@ -188,6 +188,9 @@ pub struct Router {
     /// Per-heartbeat budgets spent by peers that disconnected since the last heartbeat,
     /// restored if they reconnect before it (bounded; see `peers::SpentBudgets`).
     departed_budgets: Map<PeerId, peers::SpentBudgets>,
+    /// Mesh removals of peers while scoring is on (each can lower the peer's score at once);
+    /// the heartbeat compares it before and after maintaining the meshes.
+    scored_mesh_removals: u64,
     /// The Partial Messages extension.
     #[cfg(feature = "partial-messages")]
     partial: partial::PartialState,
@@ -253,6 +256,7 @@ impl Router {
             fanout_last_pub: map!(),
             backoff: backoff::Backoffs::new(hasher.clone()),
             pending_control: prehashed::PrehashedMap::default(),
+            scored_mesh_removals: 0,
             config,
             authenticity,
             local_peer_id,

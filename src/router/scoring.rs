@@ -165,6 +165,7 @@ impl Router {
         }
         if let Some(s) = self.scoring.as_mut() {
             s.score.prune(peer, topic, self.now);
+            self.scored_mesh_removals = self.scored_mesh_removals.wrapping_add(1);
         }
     }
 

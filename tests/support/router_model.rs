@@ -614,7 +614,7 @@ pub struct Reached {
 
 /// Runs `ops` under `scenario`, panicking with a description at the first broken invariant.
 /// `known(item)`: whether to check what issue 7 item `item` ("A2", "B5") says today's code
-/// gets wrong, or a known finding ("S1": see the check that names it).
+/// gets wrong (or a known fuzz finding, named the same way).
 pub fn run(scenario: &Scenario, ops: &[Op], known: &dyn Fn(&str) -> bool) -> Reached {
     let start = Instant::now();
     let mut now = start;
@@ -934,13 +934,10 @@ pub fn run(scenario: &Scenario, ops: &[Op], known: &dyn Fn(&str) -> bool) -> Rea
                     mesh.outbound,
                     mesh.outbound_candidates
                 );
-                // S1 (fuzz finding, fuzz/findings/router_ops-s1-*): a peer pruned by one topic's
-                // maintenance in a heartbeat (trim) takes its P3b penalty at once, which can make
-                // its score negative after another of its topics was already checked; it stays
-                // in that mesh until the next heartbeat. go decides a heartbeat on scores cached
-                // at its start, so it keeps such a peer too (and in every topic). Open: prune
-                // it in the same heartbeat, or decide on the scores of the heartbeat's start.
-                for p in router.mesh_peers(t).filter(|_| known("S1")) {
+                // Fuzz finding S1 (fuzz/findings/router_ops-s1-*, fixed): a peer trimmed from
+                // one mesh loses score at once (P3b), possibly below zero after another of its
+                // topics was maintained; the heartbeat ends with a pass that prunes it there.
+                for p in router.mesh_peers(t) {
                     let score = router.peer_score(p).unwrap_or(0.0);
                     assert!(score >= 0.0, "{ctx}: {p} with score {score} in mesh of {t}");
                 }
