@@ -1,21 +1,35 @@
-//! Peer ids hashed once, for tables the router fills on its hot path.
+//! Peer ids hashed once, for the tables the router consults per peer on its hot path.
 //!
-//! Hashing a [`PeerId`] (an 80-byte multihash) costs about a hundred instructions. A peer's
-//! hash under the router's seeded hasher is computed when it connects and kept in its state;
-//! a [`PrehashedMap`] keyed by [`HashedPeer`] then hashes nothing. It uses the very hash a
-//! `Map<PeerId, _>` with the router's hasher would compute, so its buckets, and therefore its
-//! iteration order, are the same as that map's after the same inserts and removes: results
-//! that depend on the order stay identical, and remote peers still cannot predict buckets.
+//! Hashing a [`PeerId`] (an 80-byte multihash) with the router's seeded hasher costs about
+//! seventy instructions, and comparing two ids is a call to `memcmp`. A fan-out touches each
+//! of its ~8 peers in several tables (the peer table, the mesh, the pending control RPCs), so
+//! the router's peer-keyed tables ([`PrehashedMap`], [`PrehashedSet`]) are keyed by
+//! [`HashedPeer`]: the id with its hash, computed once where an id enters the router (an RPC's
+//! sender, an added peer, a call of the public API) and carried along from there. Lookups then
+//! hash nothing, and a probe that meets another peer's entry tells them apart by the stored
+//! hashes (compared before the ids).
+//!
+//! The stored hash is the very hash a `Map<PeerId, _>` with the router's hasher computes, so
+//! these tables place entries in the same buckets, and iterate in the same order, as that map
+//! after the same inserts, removes and capacity changes: results that depend on the order stay
+//! identical, and remote peers still cannot predict buckets. What leaves the router (actions,
+//! events, the public API) is keyed by the bare [`PeerId`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::Deref;
 
 use libp2p_identity::PeerId;
 
 /// A peer id with its hash under the router's hasher.
+///
+/// Equality compares the hashes first (the derive compares fields in declaration order), so
+/// two different peers are told apart without comparing their 80-byte ids, but for a hash
+/// collision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HashedPeer {
-    /// `hasher.hash_one(peer)` for the router's hasher.
+    /// `hasher.hash_one(peer)` for the router's hasher. Keep it first (see above).
     hash: u64,
     /// The peer.
     pub(crate) peer: PeerId,
@@ -41,6 +55,22 @@ impl HashedPeer {
     }
 }
 
+/// A hashed peer is used where its id is wanted (scoring, backoffs, actions) as that id.
+impl Deref for HashedPeer {
+    type Target = PeerId;
+
+    fn deref(&self) -> &PeerId {
+        &self.peer
+    }
+}
+
+impl fmt::Display for HashedPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.peer.fmt(f)
+    }
+}
+
+// No `Borrow<PeerId>`: a bare id would be hashed with another hasher than the stored hash.
 impl Hash for HashedPeer {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash);
@@ -83,13 +113,17 @@ impl Hasher for PassThroughHasher {
 /// A map keyed by peers whose hashes are already known (see the module docs).
 pub(crate) type PrehashedMap<V> = HashMap<HashedPeer, V, PassThrough>;
 
+/// A set of peers whose hashes are already known (see the module docs).
+pub(crate) type PrehashedSet = HashSet<HashedPeer, PassThrough>;
+
 #[cfg(test)]
 mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
     use super::*;
-    use crate::router::Map;
+    use crate::router::shrink::ShrinkIfSparse;
+    use crate::router::{Map, Set};
 
     #[test]
     fn iterates_in_the_order_of_a_peer_id_map_with_the_same_hasher() {
@@ -121,5 +155,86 @@ mod tests {
             assert_eq!(a, b, "iteration order at round {round}");
         }
         assert!(!plain.is_empty());
+    }
+
+    /// The set operations the router uses (insert, remove, retain, extend from iterators with
+    /// and without an exact size, with_capacity, shrink, clear) leave a [`PrehashedSet`] in
+    /// the order of a `Set<PeerId>` with the same hasher.
+    #[test]
+    fn sets_iterate_in_the_order_of_a_peer_id_set_with_the_same_hasher() {
+        let hasher = ahash::RandomState::with_seeds(5, 6, 7, 8);
+        let peers: Vec<PeerId> = (0..300).map(|_| PeerId::random()).collect();
+        let key = |p: &PeerId| HashedPeer::new(&hasher, *p);
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut plain: Set<PeerId> = Set::with_capacity_and_hasher(3, hasher.clone());
+        let mut pre = PrehashedSet::with_capacity_and_hasher(3, PassThrough);
+        for round in 0..3_000u32 {
+            let peer = peers[rng.gen_range(0..peers.len())];
+            match rng.gen_range(0..10) {
+                0 => {
+                    let a = plain.remove(&peer);
+                    let b = pre.remove(&key(&peer));
+                    assert_eq!(a, b);
+                }
+                1 => {
+                    let bit = rng.gen_range(0..8u8);
+                    plain.retain(|p| p.to_bytes()[7] & (1 << bit) == 0);
+                    pre.retain(|p| p.peer.to_bytes()[7] & (1 << bit) == 0);
+                }
+                2 => {
+                    // An exact size hint (a Vec), as when a list of candidates is added.
+                    let n = rng.gen_range(0..20);
+                    let start = rng.gen_range(0..peers.len() - n);
+                    let batch: Vec<PeerId> = peers[start..start + n].to_vec();
+                    let hashed: Vec<HashedPeer> = batch.iter().map(key).collect();
+                    plain.extend(batch);
+                    pre.extend(hashed);
+                }
+                3 => {
+                    // A lower bound of zero (a filter), then a `take`.
+                    let n = rng.gen_range(0..20);
+                    let bit = rng.gen_range(0..8u8);
+                    let keep = |p: &PeerId| p.to_bytes()[9] & (1 << bit) != 0;
+                    plain.extend(peers.iter().copied().filter(keep).take(n));
+                    pre.extend(peers.iter().filter(|p| keep(p)).map(key).take(n));
+                }
+                4 if round % 50 == 0 => {
+                    plain.shrink_if_sparse();
+                    pre.shrink_if_sparse();
+                    plain.shrink_to(plain.len() + 3);
+                    pre.shrink_to(pre.len() + 3);
+                }
+                5 if round % 400 == 0 => {
+                    plain.clear();
+                    pre.clear();
+                }
+                _ => {
+                    assert_eq!(plain.insert(peer), pre.insert(key(&peer)));
+                }
+            }
+            assert_eq!(plain.capacity(), pre.capacity(), "capacity at round {round}");
+            let a: Vec<&PeerId> = plain.iter().collect();
+            let b: Vec<&PeerId> = pre.iter().map(|k| &k.peer).collect();
+            assert_eq!(a, b, "iteration order at round {round}");
+        }
+        // A set built from an iterator of known length, as when a fanout is made.
+        let a: Set<PeerId> = {
+            let mut s = Set::with_hasher(hasher.clone());
+            s.extend(peers.iter().copied());
+            s
+        };
+        let mut b = PrehashedSet::default();
+        b.extend(peers.iter().map(key));
+        assert!(a.iter().eq(b.iter().map(|k| &k.peer)));
+    }
+
+    #[test]
+    fn equal_hashes_of_different_peers_are_told_apart() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let (ka, kb) = (HashedPeer::with_hash(a, 42), HashedPeer::with_hash(b, 42));
+        assert_ne!(ka, kb);
+        let mut set = PrehashedSet::default();
+        assert!(set.insert(ka) && set.insert(kb));
+        assert!(set.contains(&ka) && set.contains(&kb) && set.len() == 2);
     }
 }
