@@ -2,10 +2,10 @@
 
 use web_time::Instant;
 
-use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
 use super::Router;
+use super::prehashed::HashedPeer;
 use crate::types::TopicHash;
 
 impl Router {
@@ -48,7 +48,7 @@ impl Router {
         let missing: Vec<_> = self
             .direct_peers
             .iter()
-            .filter(|p| !self.peers.contains_key(p))
+            .filter(|p| !self.peers.contains_key(&self.hashed(**p)))
             .copied()
             .collect();
         for peer in missing {
@@ -81,7 +81,7 @@ impl Router {
             let Some(fanout) = self.fanout.get(&topic) else {
                 continue;
             };
-            let gone: Vec<PeerId> = fanout
+            let gone: Vec<HashedPeer> = fanout
                 .iter()
                 .filter(|p| !self.fanout_eligible(&topic, p))
                 .copied()
@@ -111,12 +111,12 @@ impl Router {
 
     /// Whether `peer` may be a fanout peer of `topic`: subscribed, not direct (direct peers get
     /// every message anyway), not blacklisted, at or above `publish_threshold`.
-    pub(super) fn fanout_eligible(&self, topic: &TopicHash, peer: &PeerId) -> bool {
+    pub(super) fn fanout_eligible(&self, topic: &TopicHash, peer: &HashedPeer) -> bool {
         self.peers
             .get(peer)
             .is_some_and(|s| s.topics.contains(topic))
-            && !self.direct_peers.contains(peer)
-            && !self.blacklist.contains(peer)
+            && !self.direct_peers.contains(&peer.peer)
+            && !self.blacklist.contains(&peer.peer)
             && !self.below_publish_threshold(peer)
     }
 

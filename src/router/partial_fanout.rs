@@ -104,7 +104,7 @@ impl Router {
             if recipients.contains(peer) {
                 continue;
             }
-            if !self.peers.contains_key(peer) {
+            if !self.peers.contains_key(&self.hashed(*peer)) {
                 return Err(PublishPartialError::PeerNotConnected(*peer));
             }
             if self.blacklist.contains(peer) {

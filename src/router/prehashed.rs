@@ -26,8 +26,11 @@ use libp2p_identity::PeerId;
 ///
 /// Equality compares the hashes first (the derive compares fields in declaration order), so
 /// two different peers are told apart without comparing their 80-byte ids, but for a hash
-/// collision.
+/// collision. `repr(C)` keeps the hash at the front, next to the multihash's code, length and
+/// first digest bytes that an equal peer's comparison reads next (left to the compiler, it
+/// went after the id: a probe then read both ends of the key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub(crate) struct HashedPeer {
     /// `hasher.hash_one(peer)` for the router's hasher. Keep it first (see above).
     hash: u64,
@@ -44,12 +47,8 @@ impl HashedPeer {
         }
     }
 
-    /// The hash computed by [`HashedPeer::new`].
-    pub(crate) fn hash(&self) -> u64 {
-        self.hash
-    }
-
-    /// `peer` with a hash computed before by [`HashedPeer::new`] with the router's hasher.
+    /// `peer` with the given hash (tests: colliding hashes).
+    #[cfg(test)]
     pub(crate) fn with_hash(peer: PeerId, hash: u64) -> Self {
         HashedPeer { hash, peer }
     }
@@ -226,6 +225,11 @@ mod tests {
         let mut b = PrehashedSet::default();
         b.extend(peers.iter().map(key));
         assert!(a.iter().eq(b.iter().map(|k| &k.peer)));
+    }
+
+    #[test]
+    fn the_hash_comes_first() {
+        assert_eq!(std::mem::offset_of!(HashedPeer, hash), 0);
     }
 
     #[test]

@@ -45,12 +45,13 @@ impl Router {
         if self.direct_peers.contains(peer) {
             return true;
         }
-        let Some(state) = self.peers.get(peer) else {
+        let peer = self.hashed(*peer);
+        let Some(state) = self.peers.get(&peer) else {
             return false;
         };
         state.topics.iter().any(|topic| {
             self.mesh.contains_key(topic)
-                || self.fanout.get(topic).is_some_and(|f| f.contains(peer))
+                || self.fanout.get(topic).is_some_and(|f| f.contains(&peer))
         })
     }
 }
