@@ -231,7 +231,7 @@ impl Router {
                 .into_iter()
                 .filter(|p| {
                     !excluded.is_some_and(|set| set.contains(p))
-                        && !self.direct_peers.contains(&p.peer)
+                        && !self.direct_peers.contains(p)
                         && !self.below_gossip_threshold(p)
                         // It gets parts metadata, not message ids (Partial Messages).
                         && !self.wants_partial_only(p, &topic)

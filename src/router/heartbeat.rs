@@ -48,8 +48,8 @@ impl Router {
         let missing: Vec<_> = self
             .direct_peers
             .iter()
-            .filter(|p| !self.peers.contains_key(&self.hashed(**p)))
-            .copied()
+            .filter(|p| !self.peers.contains_key(p))
+            .map(|p| p.peer)
             .collect();
         for peer in missing {
             let addresses = self.record_addresses(&peer);
@@ -115,8 +115,8 @@ impl Router {
         self.peers
             .get(peer)
             .is_some_and(|s| s.topics.contains(topic))
-            && !self.direct_peers.contains(&peer.peer)
-            && !self.blacklist.contains(&peer.peer)
+            && !self.direct_peers.contains(peer)
+            && !self.blacklist.contains(peer)
             && !self.below_publish_threshold(peer)
     }
 

@@ -179,10 +179,10 @@ impl Router {
                 if state.outbound {
                     outbound += 1;
                 }
-                if self.direct_peers.contains(&peer.peer) {
+                if self.direct_peers.contains(peer) {
                     v.push(format!("mesh of {topic} holds direct peer {peer}"));
                 }
-                if self.blacklist.contains(&peer.peer) {
+                if self.blacklist.contains(peer) {
                     v.push(format!("mesh of {topic} holds blacklisted peer {peer}"));
                 }
             }
@@ -225,7 +225,7 @@ impl Router {
                 if !self.peers.contains_key(peer) {
                     v.push(format!("fanout of {topic} holds disconnected peer {peer}"));
                 }
-                if self.direct_peers.contains(&peer.peer) {
+                if self.direct_peers.contains(peer) {
                     fanout_direct_peers += 1;
                 }
             }

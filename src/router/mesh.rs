@@ -73,8 +73,8 @@ impl Router {
     /// Whether `peer` may be grafted into `topic` by us: not direct, not blacklisted, not in
     /// backoff, and not negatively scored.
     pub(super) fn may_graft(&self, now: Instant, topic: &TopicHash, peer: &HashedPeer) -> bool {
-        !self.direct_peers.contains(&peer.peer)
-            && !self.blacklist.contains(&peer.peer)
+        !self.direct_peers.contains(peer)
+            && !self.blacklist.contains(peer)
             && !self.in_backoff(now, topic, peer)
             && !self.negative_score(peer)
     }
@@ -180,11 +180,11 @@ impl Router {
         if mesh.contains(&from) {
             return;
         }
-        if self.blacklist.contains(&from.peer) {
+        if self.blacklist.contains(&from) {
             self.counters.graft_refused += 1;
             return;
         }
-        if self.direct_peers.contains(&from.peer) {
+        if self.direct_peers.contains(&from) {
             // Direct peers are never in the mesh; tell it so.
             tracing::debug!(peer = %from, %topic, "GRAFT from a direct peer refused");
             self.refuse_graft(now, &topic, from, false);

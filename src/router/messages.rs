@@ -124,8 +124,10 @@ impl Router {
         // verification. A forged one is then not penalised as invalid either; it cost us
         // nothing beyond its share of the sender's byte budget (charged above when it was not
         // cached).
+        // (An author is hashed only when someone is blacklisted.)
         if let Some(author) = message.source
-            && self.blacklist.contains(&author)
+            && !self.blacklist.is_empty()
+            && self.blacklist.contains(&self.hashed(author))
         {
             self.counters.messages_from_blacklisted += 1;
             tracing::debug!(peer = %from, %author, %id, "message by a blacklisted author dropped");
@@ -218,7 +220,7 @@ impl Router {
     /// without data is not free.
     fn within_message_budget(&mut self, from: HashedPeer, message: &RawMessage) -> bool {
         let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
-        let direct = self.direct_peers.contains(&from.peer);
+        let direct = self.direct_peers.contains(&from);
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
@@ -291,7 +293,7 @@ impl Router {
         let unwanted = self.unwanted.holders(id);
         recipients.retain(|p| {
             Some(*p) != from
-                && !self.blacklist.contains(&p.peer)
+                && !self.blacklist.contains(p)
                 && Some(*p) != author
                 && self
                     .peers
@@ -448,8 +450,7 @@ impl Router {
             self.floodsub_peers_in(topic)
                 .filter(|p| !self.below_publish_threshold(p)),
         );
-        for peer in &self.direct_peers {
-            let peer = self.hashed(*peer);
+        for &peer in &self.direct_peers {
             if self
                 .peers
                 .get(&peer)

@@ -166,9 +166,9 @@ pub struct Router {
     filter: Box<dyn SubscriptionFilter>,
     promises: GossipPromises,
     /// Direct (explicit) peers: always forwarded to, never in a mesh, redialled.
-    direct_peers: Set<PeerId>,
+    direct_peers: PrehashedSet,
     /// Peers whose RPCs and messages we drop and never graft.
-    blacklist: Set<PeerId>,
+    blacklist: PrehashedSet,
     /// Signed peer records of other peers, offered in PX and dialled (bounded store).
     peer_records: px::PeerRecordStore,
     /// PX dials not yet answered by a connection (bounded).
@@ -222,13 +222,18 @@ impl Router {
                 Map::with_hasher(hasher.clone())
             };
         }
-        let mut direct_peers = Set::with_hasher(hasher.clone());
-        direct_peers.extend(config.direct_peers().iter().copied());
+        let mut direct_peers = PrehashedSet::default();
+        direct_peers.extend(
+            config
+                .direct_peers()
+                .iter()
+                .map(|peer| HashedPeer::new(&hasher, *peer)),
+        );
         Ok(Router {
             filter: Box::new(AllowAllSubscriptionFilter),
             promises: GossipPromises::new(hasher.clone()),
             direct_peers,
-            blacklist: Set::with_hasher(hasher.clone()),
+            blacklist: PrehashedSet::default(),
             peer_records: px::PeerRecordStore::new(hasher.clone()),
             px_dials: px::PendingDials::new(hasher.clone()),
             failed_checks: sigcheck::FailedChecks::new(hasher.clone()),
@@ -340,8 +345,8 @@ impl Router {
     /// Adds a direct peer: always forwarded to, never grafted, redialled every
     /// `direct_connect_ticks` heartbeats while disconnected.
     pub fn add_direct_peer(&mut self, peer: PeerId) {
-        if self.direct_peers.insert(peer) {
-            let key = self.hashed(peer);
+        let key = self.hashed(peer);
+        if self.direct_peers.insert(key) {
             self.leave_all_meshes(&key, MeshChurn::Excluded);
             if !self.peers.contains_key(&key) {
                 let addresses = self.record_addresses(&peer);
@@ -352,19 +357,19 @@ impl Router {
 
     /// Removes a direct peer (it becomes an ordinary peer).
     pub fn remove_direct_peer(&mut self, peer: &PeerId) {
-        self.direct_peers.remove(peer);
+        self.direct_peers.remove(&self.hashed(*peer));
     }
 
     /// The direct peers.
     pub fn direct_peers(&self) -> impl Iterator<Item = &PeerId> {
-        self.direct_peers.iter()
+        self.direct_peers.iter().map(|p| &p.peer)
     }
 
     /// Blacklists `peer`: its RPCs and the messages it authored are dropped, and it is never
     /// grafted or forwarded to.
     pub fn blacklist_peer(&mut self, peer: PeerId) {
-        if self.blacklist.insert(peer) {
-            let key = self.hashed(peer);
+        let key = self.hashed(peer);
+        if self.blacklist.insert(key) {
             self.leave_all_meshes(&key, MeshChurn::Excluded);
             for fanout in self.fanout.values_mut() {
                 fanout.remove(&key);
@@ -374,7 +379,7 @@ impl Router {
 
     /// Removes `peer` from the blacklist.
     pub fn remove_blacklisted_peer(&mut self, peer: &PeerId) {
-        self.blacklist.remove(peer);
+        self.blacklist.remove(&self.hashed(*peer));
     }
 
     /// Adds a signed peer record (a serialised `SignedEnvelope`) of another peer, to offer it

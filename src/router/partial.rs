@@ -396,8 +396,8 @@ impl Router {
             .saturating_add(partial.metadata.as_ref().map_or(0, Bytes::len))
             .saturating_add(partial.group_id.len());
         let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
-        let direct = self.direct_peers.contains(&from);
         let key = self.hashed(from);
+        let direct = self.direct_peers.contains(&key);
         if !self.peers.contains_key(&key) {
             return;
         }
@@ -614,7 +614,8 @@ impl Router {
             }
         }
         recipients.retain(|p| {
-            !self.blacklist.contains(p) && self.speaks_partials_in_group(p, &topic, &group_id)
+            !self.blacklist.contains(&self.hashed(*p))
+                && self.speaks_partials_in_group(p, &topic, &group_id)
         });
         let sent = self.send_our_partial(&topic, &group_id, &mine, recipients);
         tracing::debug!(%topic, peers = sent, "publishing a partial message");

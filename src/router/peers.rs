@@ -277,7 +277,7 @@ impl Router {
             return;
         };
         let (kind, graylisted, slot) = (state.kind, state.graylisted, state.slot);
-        if self.blacklist.contains(&from.peer) {
+        if self.blacklist.contains(&from) {
             self.counters.rpcs_from_blacklisted += 1;
             tracing::debug!(peer = %from, "rpc from a blacklisted peer dropped");
             return;
@@ -312,7 +312,7 @@ impl Router {
             tracing::debug!(peer = %from, "rpc from a peer graylisted for invalid messages ignored (subscriptions kept)");
             return;
         }
-        if !self.direct_peers.contains(&from.peer) && self.below_graylist_threshold(&from) {
+        if !self.direct_peers.contains(&from) && self.below_graylist_threshold(&from) {
             self.counters.rpcs_graylisted += 1;
             tracing::debug!(peer = %from, "rpc from a graylisted peer ignored (subscriptions kept)");
             return;
@@ -526,7 +526,7 @@ impl Router {
         };
         set.iter()
             .filter(|p| {
-                !self.blacklist.contains(&p.peer)
+                !self.blacklist.contains(p)
                     && self
                         .peers
                         .get(p)
@@ -545,9 +545,11 @@ impl Router {
         &self,
         topic: &TopicHash,
     ) -> impl Iterator<Item = HashedPeer> + '_ {
-        self.topic_peers
-            .get(topic)
-            .filter(|_| self.config.support_floodsub())
+        // The option first: without it the topic is not even hashed (this runs per forward).
+        self.config
+            .support_floodsub()
+            .then(|| self.topic_peers.get(topic))
+            .flatten()
             .into_iter()
             .flatten()
             .filter(|p| self.peers.get(p).and_then(|s| s.kind) == Some(PeerKind::Floodsub))

@@ -340,8 +340,9 @@ impl Router {
                 continue;
             }
             // Connected, blacklisted or being dialled already: nothing to verify or dial.
-            if self.peers.contains_key(&self.hashed(peer))
-                || self.blacklist.contains(&peer)
+            let key = self.hashed(peer);
+            if self.peers.contains_key(&key)
+                || self.blacklist.contains(&key)
                 || self.px_dials.is_pending(&peer)
             {
                 continue;

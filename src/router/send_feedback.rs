@@ -42,10 +42,10 @@ impl Router {
     /// in one of our meshes or fanouts, or subscribed to a topic we are subscribed to. Costs
     /// O(topics of the peer).
     pub fn wants_connection(&self, peer: &PeerId) -> bool {
-        if self.direct_peers.contains(peer) {
+        let peer = self.hashed(*peer);
+        if self.direct_peers.contains(&peer) {
             return true;
         }
-        let peer = self.hashed(*peer);
         let Some(state) = self.peers.get(&peer) else {
             return false;
         };

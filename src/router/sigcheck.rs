@@ -120,7 +120,7 @@ impl Router {
     fn invalid_message(&mut self, from: HashedPeer, id: &MessageId, topic: &TopicHash) {
         self.score_rejected(&from, id, topic, RejectReason::InvalidSignature);
         let limit = self.config.max_invalid_signatures();
-        let direct = self.direct_peers.contains(&from.peer);
+        let direct = self.direct_peers.contains(&from);
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
