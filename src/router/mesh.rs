@@ -133,24 +133,13 @@ impl Router {
             .collect()
     }
 
-    fn add_backoff(
-        &mut self,
-        now: Instant,
-        topic: &TopicHash,
-        peer: PeerId,
-        backoff: Duration,
-    ) {
+    fn add_backoff(&mut self, now: Instant, topic: &TopicHash, peer: PeerId, backoff: Duration) {
         self.backoff.insert(now, topic, peer, backoff);
     }
 
     /// Whether we must not GRAFT `peer` into `topic` ourselves yet: its backoff has not ended
     /// `backoff_slack` heartbeats ago (slack for clock and heartbeat skew).
-    pub(super) fn in_backoff(
-        &self,
-        now: Instant,
-        topic: &TopicHash,
-        peer: &PeerId,
-    ) -> bool {
+    pub(super) fn in_backoff(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
         let Some(until) = self.backoff.until(topic, peer) else {
             return false;
         };

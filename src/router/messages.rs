@@ -441,11 +441,7 @@ impl Router {
     /// `publish_threshold` (as go does for every message it sends them), and its connected
     /// direct peers not already in `recipients` (direct peers are few, so the linear check
     /// beats sorting the whole list on every forward).
-    fn add_flood_and_direct_recipients(
-        &self,
-        recipients: &mut Vec<HashedPeer>,
-        topic: &TopicHash,
-    ) {
+    fn add_flood_and_direct_recipients(&self, recipients: &mut Vec<HashedPeer>, topic: &TopicHash) {
         recipients.extend(
             self.floodsub_peers_in(topic)
                 .filter(|p| !self.below_publish_threshold(p)),

@@ -429,7 +429,11 @@ impl Router {
 
     /// The fanout peers of `topic`.
     pub fn fanout_peers(&self, topic: &TopicHash) -> impl Iterator<Item = &PeerId> {
-        self.fanout.get(topic).into_iter().flatten().map(|p| &p.peer)
+        self.fanout
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .map(|p| &p.peer)
     }
 
     /// Every connected peer with the topics it is subscribed to.
@@ -449,7 +453,9 @@ impl Router {
     /// The extensions `peer` announced in its Extensions control message (meshsub 1.3), once
     /// received.
     pub fn peer_extensions(&self, peer: &PeerId) -> Option<crate::types::Extensions> {
-        self.peers.get(&self.hashed(*peer)).and_then(|s| s.extensions)
+        self.peers
+            .get(&self.hashed(*peer))
+            .and_then(|s| s.extensions)
     }
 
     /// The protocol `peer` speaks, if connected and known.

@@ -7,9 +7,9 @@ use web_time::Instant;
 use libp2p_identity::PeerId;
 
 use super::prehashed::HashedPeer;
+use super::prehashed::PrehashedSet;
 use super::shrink::ShrinkIfSparse;
 use super::unwanted::PeerSlot;
-use super::prehashed::PrehashedSet;
 use super::{MeshChurn, Router, Set};
 use crate::event::Event;
 use crate::types::{Extensions, MessageId, PeerKind, Rpc, Subscription, TopicHash};

@@ -211,7 +211,11 @@ mod tests {
                     assert_eq!(plain.insert(peer), pre.insert(key(&peer)));
                 }
             }
-            assert_eq!(plain.capacity(), pre.capacity(), "capacity at round {round}");
+            assert_eq!(
+                plain.capacity(),
+                pre.capacity(),
+                "capacity at round {round}"
+            );
             let a: Vec<&PeerId> = plain.iter().collect();
             let b: Vec<&PeerId> = pre.iter().map(|k| &k.peer).collect();
             assert_eq!(a, b, "iteration order at round {round}");

@@ -381,10 +381,13 @@ impl Router {
                     continue;
                 }
             };
-            match self
-                .px_dials
-                .try_add(now, peer, from.peer, max_pending, self.config.max_px_dials())
-            {
+            match self.px_dials.try_add(
+                now,
+                peer,
+                from.peer,
+                max_pending,
+                self.config.max_px_dials(),
+            ) {
                 Ok(()) => {}
                 Err(DialRefused::Global) => {
                     self.counters.px_dials_over_cap += 1;

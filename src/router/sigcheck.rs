@@ -13,7 +13,6 @@
 
 use std::collections::VecDeque;
 
-
 use super::prehashed::HashedPeer;
 use super::{MeshChurn, Router, Set};
 use crate::authenticity::ValidationMode;
