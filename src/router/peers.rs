@@ -7,7 +7,6 @@ use web_time::Instant;
 use libp2p_identity::PeerId;
 
 use super::prehashed::HashedPeer;
-use super::prehashed::PrehashedSet;
 use super::shrink::ShrinkIfSparse;
 use super::unwanted::PeerSlot;
 use super::{MeshChurn, Router, Set};
@@ -467,7 +466,7 @@ impl Router {
         state.topics.insert(topic.clone());
         self.topic_peers
             .entry(topic.clone())
-            .or_insert_with(PrehashedSet::default)
+            .or_default()
             .insert(from);
         self.emit(Event::Subscribed {
             peer_id: from.peer,
