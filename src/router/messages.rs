@@ -123,8 +123,7 @@ impl Router {
         // (and before the sender's budgets are charged): a message we drop costs no
         // verification. A forged one is then not penalised as invalid either; it cost us
         // nothing beyond its share of the sender's byte budget (charged above when it was not
-        // cached).
-        // (An author is hashed only when someone is blacklisted.)
+        // cached). The author is hashed only when someone is blacklisted.
         if let Some(author) = message.source
             && !self.blacklist.is_empty()
             && self.blacklist.contains(&self.hashed(author))
