@@ -321,7 +321,8 @@ impl Router {
         if had_messages {
             self.handle_messages(now, from, slot, messages);
         }
-        if !had_messages || !self.is_graylisted(&from) {
+        // Forwarded messages come without control: no second look at the sender for them.
+        if !control.is_empty() && (!had_messages || !self.is_graylisted(&from)) {
             self.handle_control(now, from, kind, control);
         }
         if let Some(partial) = partial
