@@ -24,12 +24,12 @@ use libp2p_identity::PeerId;
 
 /// A peer id with its hash under the router's hasher.
 ///
-/// Equality compares the hashes first (the derive compares fields in declaration order), so
-/// two different peers are told apart without comparing their 80-byte ids, but for a hash
-/// collision. `repr(C)` keeps the hash at the front, next to the multihash's code, length and
-/// first digest bytes that an equal peer's comparison reads next (left to the compiler, it
-/// went after the id: a probe then read both ends of the key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Equality compares the hashes first, so two different peers are told apart without
+/// comparing their 80-byte ids, but for a hash collision; equal hashes then compare the ids
+/// ([`same_id`]). `repr(C)` keeps the hash at the front, next to the multihash's code, length
+/// and first digest bytes that an equal peer's comparison reads next (left to the compiler,
+/// it went after the id: a probe then read both ends of the key).
+#[derive(Debug, Clone, Copy)]
 #[repr(C)]
 pub(crate) struct HashedPeer {
     /// `hasher.hash_one(peer)` for the router's hasher. Keep it first (see above).
@@ -52,6 +52,37 @@ impl HashedPeer {
     pub(crate) fn with_hash(peer: PeerId, hash: u64) -> Self {
         HashedPeer { hash, peer }
     }
+}
+
+impl PartialEq for HashedPeer {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && same_id(&self.peer, &other.peer)
+    }
+}
+
+impl Eq for HashedPeer {}
+
+/// `a == b`, without a `memcmp` call for the usual digest lengths.
+///
+/// `PeerId` equality is its multihash's: same code and same digest bytes. Every lookup that
+/// finds its peer ends with this comparison; a slice comparison of unknown length is a call
+/// to `memcmp`, where one of a length known at compile time is a few inline loads. The
+/// digests of ids from Ed25519 keys (36 bytes), secp256k1 keys (37) and SHA-256 multihashes
+/// (32) take the inline path; others compare as slices.
+fn same_id(a: &PeerId, b: &PeerId) -> bool {
+    fn fixed<const N: usize>(x: &[u8], y: &[u8]) -> Option<bool> {
+        Some(<&[u8; N]>::try_from(x).ok()? == <&[u8; N]>::try_from(y).ok()?)
+    }
+    let (a, b) = (a.as_ref(), b.as_ref());
+    let (x, y) = (a.digest(), b.digest());
+    a.code() == b.code()
+        && match x.len() {
+            36 => fixed::<36>(x, y),
+            37 => fixed::<37>(x, y),
+            32 => fixed::<32>(x, y),
+            _ => None,
+        }
+        .unwrap_or_else(|| x == y)
 }
 
 /// A hashed peer is used where its id is wanted (scoring, backoffs, actions) as that id.
@@ -229,6 +260,49 @@ mod tests {
         let mut b = PrehashedSet::default();
         b.extend(peers.iter().map(key));
         assert!(a.iter().eq(b.iter().map(|k| &k.peer)));
+    }
+
+    /// `same_id` is `PeerId` equality, for ids of every key type and digest length, equal
+    /// or not, with the same or different codes and lengths.
+    #[test]
+    fn same_id_is_peer_id_equality() {
+        use libp2p_identity::Keypair;
+        let mut ids: Vec<PeerId> = vec![
+            Keypair::generate_ed25519().public().to_peer_id(),
+            Keypair::generate_ed25519().public().to_peer_id(),
+            Keypair::generate_secp256k1().public().to_peer_id(),
+            Keypair::generate_secp256k1().public().to_peer_id(),
+            Keypair::generate_ecdsa().public().to_peer_id(),
+            PeerId::random(),
+            PeerId::random(),
+        ];
+        // Ids differing only in their code, their length or their last byte.
+        let ed = ids[0].as_ref();
+        let (code, digest) = (ed.code(), ed.digest().to_vec());
+        // A multihash with a code and a length below 128: one byte each, then the digest.
+        let wrap = |code: u64, digest: &[u8]| {
+            let mut bytes = vec![code as u8, digest.len() as u8];
+            bytes.extend_from_slice(digest);
+            PeerId::from_bytes(&bytes).unwrap()
+        };
+        let mut last = digest.clone();
+        *last.last_mut().unwrap() ^= 1;
+        ids.push(wrap(code, &last));
+        ids.push(wrap(code, &digest[..35]));
+        ids.push(wrap(0x12, &digest[..32]));
+        let random = ids[5].as_ref().digest().to_vec();
+        ids.push(wrap(0x12, &random));
+        for n in [0, 1, 8, 31, 33, 40, 42] {
+            ids.push(wrap(0, &vec![7u8; n]));
+        }
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(same_id(a, b), a == b, "{a} vs {b}");
+                assert!(same_id(a, &PeerId::from_bytes(&a.to_bytes()).unwrap()));
+            }
+        }
+        assert!(ids.iter().any(|p| p.as_ref().digest().len() == 37));
+        assert!(ids.iter().any(|p| p.as_ref().digest().len() == 36));
     }
 
     #[test]
