@@ -3,9 +3,9 @@
 
 use web_time::Instant;
 
-use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
+use super::prehashed::HashedPeer;
 use super::unwanted::Recorded;
 use super::{Router, SendClass, Set};
 use crate::types::{ControlAction, MessageId, PeerKind, TopicHash};
@@ -14,7 +14,7 @@ impl Router {
     pub(super) fn handle_control(
         &mut self,
         now: Instant,
-        from: PeerId,
+        from: HashedPeer,
         kind: Option<PeerKind>,
         control: Vec<ControlAction>,
     ) {
@@ -58,7 +58,7 @@ impl Router {
             let message_ids: Vec<MessageId> = iwant_ids.into_iter().collect();
             let deadline = now + self.config.iwant_followup_time();
             self.promises
-                .add(&mut self.rng, from, &message_ids, deadline);
+                .add(&mut self.rng, from.peer, &message_ids, deadline);
             self.send_control(from, ControlAction::IWant { message_ids });
         }
     }
@@ -68,7 +68,7 @@ impl Router {
     /// `first`: the RPC's first IHAVE, which counts the RPC toward `max_ihave_messages`.
     fn handle_ihave(
         &mut self,
-        from: PeerId,
+        from: HashedPeer,
         topic: &TopicHash,
         message_ids: Vec<MessageId>,
         first: bool,
@@ -122,7 +122,7 @@ impl Router {
 
     /// Serves an IWANT from the message cache: only validated messages, each at most
     /// `gossip_retransmission` times per peer, and none the peer sent IDONTWANT for.
-    fn handle_iwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
+    fn handle_iwant(&mut self, from: HashedPeer, message_ids: Vec<MessageId>) {
         let max = self.config.gossip_retransmission();
         // One IWANT may not ask for more than an IHAVE may advertise.
         let limit = self.config.max_ihave_length();
@@ -142,11 +142,11 @@ impl Router {
                 continue;
             }
             let cached = self.mcache.get(&id).is_some();
-            match self.mcache.get_for_iwant(&id, from, max) {
+            match self.mcache.get_for_iwant(&id, from.peer, max) {
                 Some(message) => {
                     let message = message.clone();
                     self.counters.iwant_served += 1;
-                    self.send_message(from, &id, &message, SendClass::Forward);
+                    self.send_message(from.peer, &id, &message, SendClass::Forward);
                 }
                 None => {
                     self.counters.iwant_not_served += 1;
@@ -165,7 +165,7 @@ impl Router {
 
     /// Records IDONTWANT ids (within `max_idontwant_messages` per heartbeat) and cancels any
     /// queued forward of them.
-    fn handle_idontwant(&mut self, from: PeerId, message_ids: Vec<MessageId>) {
+    fn handle_idontwant(&mut self, from: HashedPeer, message_ids: Vec<MessageId>) {
         for id in message_ids {
             if self.record_unwanted(from, id) {
                 self.counters.idontwant_received += 1;
@@ -180,7 +180,7 @@ impl Router {
     /// cancelled. A new id is recorded within the peer's `max_idontwant_messages` per
     /// heartbeat, which bounds what is retained; an id already recorded costs nothing. Returns
     /// `false` (nothing recorded) over the allowance or for an unknown peer.
-    pub(super) fn record_unwanted(&mut self, from: PeerId, id: MessageId) -> bool {
+    pub(super) fn record_unwanted(&mut self, from: HashedPeer, id: MessageId) -> bool {
         let max = self.config.max_idontwant_messages();
         let tick = self.heartbeat_ticks;
         let cancel = self.cancel_forwards;
@@ -198,7 +198,7 @@ impl Router {
         state.idontwant_received += 1;
         if cancel {
             self.actions.push_back(super::Action::CancelForward {
-                peer: from,
+                peer: from.peer,
                 message_id: id.clone(),
             });
         }
@@ -226,7 +226,7 @@ impl Router {
                 continue;
             };
             let excluded = self.mesh.get(&topic).or_else(|| self.fanout.get(&topic));
-            let mut candidates: Vec<PeerId> = self
+            let mut candidates: Vec<HashedPeer> = self
                 .gossipsub_peers_in(&topic)
                 .into_iter()
                 .filter(|p| {

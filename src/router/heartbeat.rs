@@ -2,10 +2,10 @@
 
 use web_time::Instant;
 
-use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
 use super::Router;
+use super::prehashed::HashedPeer;
 use crate::types::TopicHash;
 
 impl Router {
@@ -49,7 +49,7 @@ impl Router {
             .direct_peers
             .iter()
             .filter(|p| !self.peers.contains_key(p))
-            .copied()
+            .map(|p| p.peer)
             .collect();
         for peer in missing {
             let addresses = self.record_addresses(&peer);
@@ -81,7 +81,7 @@ impl Router {
             let Some(fanout) = self.fanout.get(&topic) else {
                 continue;
             };
-            let gone: Vec<PeerId> = fanout
+            let gone: Vec<HashedPeer> = fanout
                 .iter()
                 .filter(|p| !self.fanout_eligible(&topic, p))
                 .copied()
@@ -111,7 +111,7 @@ impl Router {
 
     /// Whether `peer` may be a fanout peer of `topic`: subscribed, not direct (direct peers get
     /// every message anyway), not blacklisted, at or above `publish_threshold`.
-    pub(super) fn fanout_eligible(&self, topic: &TopicHash, peer: &PeerId) -> bool {
+    pub(super) fn fanout_eligible(&self, topic: &TopicHash, peer: &HashedPeer) -> bool {
         self.peers
             .get(peer)
             .is_some_and(|s| s.topics.contains(topic))

@@ -195,7 +195,7 @@ impl Router {
                     mesh.len() - outbound
                 ));
             }
-            let candidates: Vec<PeerId> = self
+            let candidates: Vec<super::prehashed::HashedPeer> = self
                 .gossipsub_peers_in(topic)
                 .into_iter()
                 .filter(|p| !mesh.contains(p) && self.may_graft(now, topic, p))
@@ -246,7 +246,7 @@ impl Router {
         for topic in known_topics {
             for peer in self.peers.keys() {
                 if self.in_backoff(now, topic, peer) {
-                    active_backoffs.push((topic.clone(), *peer));
+                    active_backoffs.push((topic.clone(), peer.peer));
                 }
                 if let Some(until) = self.backoff.until(topic, peer) {
                     longest_backoff = longest_backoff.max(until.saturating_duration_since(now));

@@ -8,6 +8,7 @@ use web_time::Instant;
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
+use super::prehashed::{HashedPeer, PrehashedSet};
 use super::{MeshChurn, MeshInclusion, Router};
 use crate::types::{ControlAction, PeerInfo, PeerKind, TopicHash};
 
@@ -20,7 +21,7 @@ impl Router {
     /// the same checks, each sent a GRAFT.
     pub(super) fn join(&mut self, now: Instant, topic: TopicHash) {
         let d = self.config.mesh_n_for_topic(&topic);
-        let mut mesh = self.new_set();
+        let mut mesh = PrehashedSet::default();
         if let Some(fanout) = self.fanout.remove(&topic) {
             mesh.extend(
                 fanout
@@ -31,7 +32,7 @@ impl Router {
         }
         self.fanout_last_pub.remove(&topic);
         if mesh.len() < d {
-            let mut candidates: Vec<PeerId> = self
+            let mut candidates: Vec<HashedPeer> = self
                 .gossipsub_peers_in(&topic)
                 .into_iter()
                 .filter(|p| !mesh.contains(p) && self.may_graft(now, &topic, p))
@@ -39,8 +40,8 @@ impl Router {
             candidates.shuffle(&mut self.rng);
             mesh.extend(candidates.into_iter().take(d - mesh.len()));
         }
-        let grafts: Vec<PeerId> = mesh.iter().copied().collect();
-        self.mesh.insert(topic.clone(), self.new_set());
+        let grafts: Vec<HashedPeer> = mesh.iter().copied().collect();
+        self.mesh.insert(topic.clone(), PrehashedSet::default());
         self.mesh_stats.entry(topic.clone()).or_default();
         for peer in grafts {
             self.mesh_insert(&topic, peer, MeshInclusion::Subscribed);
@@ -60,7 +61,7 @@ impl Router {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
-        let peers: Vec<PeerId> = mesh.iter().copied().collect();
+        let peers: Vec<HashedPeer> = mesh.iter().copied().collect();
         let backoff = self.config.unsubscribe_backoff();
         for peer in peers {
             self.mesh_remove(topic, &peer, MeshChurn::Unsubscribed);
@@ -71,7 +72,7 @@ impl Router {
 
     /// Whether `peer` may be grafted into `topic` by us: not direct, not blacklisted, not in
     /// backoff, and not negatively scored.
-    pub(super) fn may_graft(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
+    pub(super) fn may_graft(&self, now: Instant, topic: &TopicHash, peer: &HashedPeer) -> bool {
         !self.direct_peers.contains(peer)
             && !self.blacklist.contains(peer)
             && !self.in_backoff(now, topic, peer)
@@ -84,11 +85,11 @@ impl Router {
         &mut self,
         now: Instant,
         topic: &TopicHash,
-        peer: PeerId,
+        peer: HashedPeer,
         backoff: Duration,
         px: bool,
     ) {
-        self.add_backoff(now, topic, peer, backoff);
+        self.add_backoff(now, topic, peer.peer, backoff);
         if let Some(state) = self.peers.get_mut(&peer) {
             state.prunes_sent.insert(topic.clone(), now);
         }
@@ -115,8 +116,8 @@ impl Router {
 
     /// Up to `prune_peers` random peers of `topic` (other than `pruned`) to offer in PX, each
     /// with its signed peer record when we have one.
-    fn px_offer(&mut self, topic: &TopicHash, pruned: &PeerId) -> Vec<PeerInfo> {
-        let mut candidates: Vec<PeerId> = self
+    fn px_offer(&mut self, topic: &TopicHash, pruned: &HashedPeer) -> Vec<PeerInfo> {
+        let mut candidates: Vec<HashedPeer> = self
             .gossipsub_peers_in(topic)
             .into_iter()
             .filter(|p| p != pruned && !self.negative_score(p))
@@ -126,7 +127,7 @@ impl Router {
         candidates
             .into_iter()
             .map(|peer| PeerInfo {
-                peer_id: Some(peer),
+                peer_id: Some(peer.peer),
                 signed_peer_record: self.peer_records.get(&peer).cloned(),
             })
             .collect()
@@ -152,13 +153,13 @@ impl Router {
 
     /// Whether a GRAFT from `peer` into `topic` comes before its backoff ends (exactly: a
     /// compliant peer GRAFTs as soon as the backoff it was told is over).
-    fn graft_in_backoff(&self, now: Instant, topic: &TopicHash, peer: &PeerId) -> bool {
+    fn graft_in_backoff(&self, now: Instant, topic: &TopicHash, peer: &HashedPeer) -> bool {
         self.backoff
             .until(topic, peer)
             .is_some_and(|until| now < until)
     }
 
-    pub(super) fn handle_graft(&mut self, now: Instant, from: PeerId, topic: TopicHash) {
+    pub(super) fn handle_graft(&mut self, now: Instant, from: HashedPeer, topic: TopicHash) {
         let Some(mesh) = self.mesh.get(&topic) else {
             // Spam hardening: a GRAFT for a topic we are not in creates no state.
             self.counters.graft_refused += 1;
@@ -210,7 +211,7 @@ impl Router {
     /// A GRAFT implies a subscription: a peer whose SUBSCRIBE we have not seen is taken as
     /// subscribed when the filter and `max_topics_per_peer` allow it. Returns whether the peer
     /// is (now) subscribed.
-    fn graft_subscribes(&mut self, from: PeerId, topic: &TopicHash) -> bool {
+    fn graft_subscribes(&mut self, from: HashedPeer, topic: &TopicHash) -> bool {
         if self
             .peers
             .get(&from)
@@ -229,7 +230,7 @@ impl Router {
     /// Answers a refused GRAFT with a PRUNE, at most one per peer and topic per heartbeat
     /// interval: a peer repeating its GRAFT (in one RPC or several) gets no more replies until
     /// the interval since our last PRUNE has passed.
-    fn refuse_graft(&mut self, now: Instant, topic: &TopicHash, peer: PeerId, px: bool) {
+    fn refuse_graft(&mut self, now: Instant, topic: &TopicHash, peer: HashedPeer, px: bool) {
         self.counters.graft_refused += 1;
         let interval = self.config.heartbeat_interval();
         let answered_recently = self
@@ -249,7 +250,7 @@ impl Router {
     /// A GRAFT during backoff costs a P7 penalty, and a second one if it came within
     /// `graft_flood_threshold` of the PRUNE: as go and js compute it, before
     /// `end of backoff - prune_backoff + graft_flood_threshold`.
-    fn penalise_graft_in_backoff(&mut self, now: Instant, topic: &TopicHash, peer: &PeerId) {
+    fn penalise_graft_in_backoff(&mut self, now: Instant, topic: &TopicHash, peer: &HashedPeer) {
         self.counters.grafts_in_backoff += 1;
         self.behaviour_penalty(peer, 1);
         let Some(until) = self.backoff.until(topic, peer) else {
@@ -267,7 +268,7 @@ impl Router {
     pub(super) fn handle_prune(
         &mut self,
         now: Instant,
-        from: PeerId,
+        from: HashedPeer,
         topic: &TopicHash,
         peers: Vec<PeerInfo>,
         backoff: Option<u64>,
@@ -289,7 +290,7 @@ impl Router {
         }
         let backoff = asked.min(MAX_REMOTE_BACKOFF);
         tracing::debug!(peer = %from, %topic, ?backoff, px = peers.len(), "PRUNEd");
-        self.add_backoff(now, topic, from, backoff);
+        self.add_backoff(now, topic, from.peer, backoff);
         if !peers.is_empty() {
             self.accept_px(from, peers);
         }
@@ -322,7 +323,7 @@ impl Router {
 
     /// Removes mesh peers that are gone or no longer subscribed.
     fn drop_departed_mesh_peers(&mut self, topic: &TopicHash) {
-        let departed: Vec<PeerId> = self
+        let departed: Vec<HashedPeer> = self
             .mesh
             .get(topic)
             .into_iter()
@@ -336,7 +337,7 @@ impl Router {
     }
 
     /// Candidates to GRAFT into `topic`: subscribed meshsub peers not in the mesh or backoff.
-    fn graft_candidates(&self, now: Instant, topic: &TopicHash) -> Vec<PeerId> {
+    fn graft_candidates(&self, now: Instant, topic: &TopicHash) -> Vec<HashedPeer> {
         let mesh = self.mesh.get(topic);
         self.gossipsub_peers_in(topic)
             .into_iter()
@@ -344,7 +345,7 @@ impl Router {
             .collect()
     }
 
-    fn graft(&mut self, topic: &TopicHash, peers: Vec<PeerId>, reason: MeshInclusion) {
+    fn graft(&mut self, topic: &TopicHash, peers: Vec<HashedPeer>, reason: MeshInclusion) {
         for peer in peers {
             self.mesh_insert(topic, peer, reason);
             self.send_control(
@@ -385,19 +386,19 @@ impl Router {
         }
         let d = degrees.mesh_n;
         let d_score = self.config.retain_scores().min(d);
-        let mut ranked: Vec<PeerId> = mesh.iter().copied().collect();
+        let mut ranked: Vec<HashedPeer> = mesh.iter().copied().collect();
         // Random order, then best score first (stable sort, so ties stay random); the peers
         // after the best D_score are shuffled again so the rest is kept at random.
         ranked.shuffle(&mut self.rng);
         if self.scoring.is_some() {
-            let mut scored: Vec<(f64, PeerId)> =
+            let mut scored: Vec<(f64, HashedPeer)> =
                 ranked.iter().map(|p| (self.score_of(p), *p)).collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0));
             ranked = scored.into_iter().map(|(_, p)| p).collect();
             ranked[d_score..].shuffle(&mut self.rng);
         }
         let peers_state = &self.peers;
-        let is_outbound = |p: &PeerId| peers_state.get(p).is_some_and(|s| s.outbound);
+        let is_outbound = |p: &HashedPeer| peers_state.get(p).is_some_and(|s| s.outbound);
         let rest = ranked.split_off(d.min(ranked.len()));
         let mut kept = ranked;
         let have = kept.iter().filter(|p| is_outbound(p)).count();
@@ -445,7 +446,7 @@ impl Router {
         if outbound >= d_out {
             return;
         }
-        let mut candidates: Vec<PeerId> = self
+        let mut candidates: Vec<HashedPeer> = self
             .graft_candidates(now, topic)
             .into_iter()
             .filter(|p| self.peers.get(p).is_some_and(|s| s.outbound))

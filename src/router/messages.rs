@@ -8,6 +8,7 @@ use libp2p_identity::PeerId;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use super::prehashed::{HashedPeer, PrehashedSet};
 use super::unwanted::PeerSlot;
 use super::{Action, Router, SendClass};
 use crate::authenticity::MessageAuthenticity;
@@ -22,7 +23,7 @@ impl Router {
     pub(super) fn handle_messages(
         &mut self,
         now: Instant,
-        from: PeerId,
+        from: HashedPeer,
         from_slot: PeerSlot,
         messages: Vec<RawMessage>,
     ) {
@@ -43,7 +44,7 @@ impl Router {
     fn handle_message(
         &mut self,
         now: Instant,
-        from: PeerId,
+        from: HashedPeer,
         from_slot: PeerSlot,
         message: RawMessage,
     ) {
@@ -108,7 +109,7 @@ impl Router {
             }
             if self.config.report_duplicates() {
                 self.emit(Event::Duplicate {
-                    propagation_source: from,
+                    propagation_source: from.peer,
                     message_id: id,
                     topic: message.topic,
                 });
@@ -122,9 +123,10 @@ impl Router {
         // (and before the sender's budgets are charged): a message we drop costs no
         // verification. A forged one is then not penalised as invalid either; it cost us
         // nothing beyond its share of the sender's byte budget (charged above when it was not
-        // cached).
+        // cached). The author is hashed only when someone is blacklisted.
         if let Some(author) = message.source
-            && self.blacklist.contains(&author)
+            && !self.blacklist.is_empty()
+            && self.blacklist.contains(&self.hashed(author))
         {
             self.counters.messages_from_blacklisted += 1;
             tracing::debug!(peer = %from, %author, %id, "message by a blacklisted author dropped");
@@ -185,12 +187,12 @@ impl Router {
             id.clone(),
             message.clone(),
             validated,
-            Some(from),
+            Some(from.peer),
             content_key,
         );
         self.count_cache_evictions();
         self.emit(Event::Message {
-            propagation_source: from,
+            propagation_source: from.peer,
             message_id: id.clone(),
             message: app_message,
         });
@@ -215,7 +217,7 @@ impl Router {
     /// always fits; direct peers are exempt. The charge is the message's encoded size plus
     /// what the cache charges per entry ([`super::mcache::ENTRY_OVERHEAD`]), so a message
     /// without data is not free.
-    fn within_message_budget(&mut self, from: PeerId, message: &RawMessage) -> bool {
+    fn within_message_budget(&mut self, from: HashedPeer, message: &RawMessage) -> bool {
         let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
         let direct = self.direct_peers.contains(&from);
         let Some(state) = self.peers.get_mut(&from) else {
@@ -252,7 +254,7 @@ impl Router {
     }
 
     /// Tells our meshsub-1.2 mesh peers of the topic (but `except`) that we have `id`.
-    fn send_idontwant(&mut self, id: &MessageId, topic: &TopicHash, except: Option<PeerId>) {
+    fn send_idontwant(&mut self, id: &MessageId, topic: &TopicHash, except: Option<HashedPeer>) {
         let Some(mesh) = self.mesh.get(topic) else {
             return;
         };
@@ -275,7 +277,14 @@ impl Router {
 
     /// Forwards a validated message to the topic's mesh and floodsub peers, except the peer it
     /// came from, its author, and peers that sent IDONTWANT for it.
-    pub(super) fn forward(&mut self, id: &MessageId, message: &RawMessage, from: Option<PeerId>) {
+    pub(super) fn forward(
+        &mut self,
+        id: &MessageId,
+        message: &RawMessage,
+        from: Option<HashedPeer>,
+    ) {
+        // The author, hashed once: recipients are told from it by their hashes.
+        let author = message.source.map(|source| self.hashed(source));
         let mut recipients = std::mem::take(&mut self.scratch_peers);
         recipients.extend(self.mesh.get(&message.topic).into_iter().flatten().copied());
         self.add_flood_and_direct_recipients(&mut recipients, &message.topic);
@@ -284,7 +293,7 @@ impl Router {
         recipients.retain(|p| {
             Some(*p) != from
                 && !self.blacklist.contains(p)
-                && Some(*p) != message.source
+                && Some(*p) != author
                 && self
                     .peers
                     .get(p)
@@ -292,7 +301,7 @@ impl Router {
                 && !self.wants_partial_only(p, &message.topic)
         });
         for peer in recipients.drain(..) {
-            self.send_message(peer, id, message, SendClass::Forward);
+            self.send_message(peer.peer, id, message, SendClass::Forward);
         }
         self.scratch_peers = recipients;
     }
@@ -327,7 +336,7 @@ impl Router {
     ) -> Result<MessageId, PublishError> {
         let (id, message, recipients) = self.prepare_publish(now, topic, data.into())?;
         for peer in recipients {
-            self.send_message(peer, &id, &message, SendClass::Publish);
+            self.send_message(peer.peer, &id, &message, SendClass::Publish);
         }
         Ok(id)
     }
@@ -339,7 +348,7 @@ impl Router {
         now: Instant,
         topic: TopicHash,
         data: Bytes,
-    ) -> Result<(MessageId, RawMessage, Vec<PeerId>), PublishError> {
+    ) -> Result<(MessageId, RawMessage, Vec<HashedPeer>), PublishError> {
         self.touch(now);
         let wire_data = self.transform.outbound_transform(&topic, data.clone())?;
         let message = self.build_message(topic, wire_data)?;
@@ -384,7 +393,7 @@ impl Router {
         if self.config.idontwant_on_publish()
             && message.data.len() >= self.config.idontwant_message_size_threshold()
         {
-            let told: Vec<PeerId> = recipients
+            let told: Vec<HashedPeer> = recipients
                 .iter()
                 .filter(|p| !self.skip_idontwant(p, &message.topic))
                 .copied()
@@ -403,8 +412,8 @@ impl Router {
         Ok((id, message, recipients))
     }
 
-    fn publish_recipients(&mut self, now: Instant, topic: &TopicHash) -> Vec<PeerId> {
-        let mut recipients: Vec<PeerId> = if self.config.flood_publish() {
+    fn publish_recipients(&mut self, now: Instant, topic: &TopicHash) -> Vec<HashedPeer> {
+        let mut recipients: Vec<HashedPeer> = if self.config.flood_publish() {
             let mut peers = self.gossipsub_peers_in(topic);
             peers.retain(|p| !self.below_publish_threshold(p));
             peers
@@ -417,7 +426,7 @@ impl Router {
                 candidates.retain(|p| self.fanout_eligible(topic, p));
                 candidates.shuffle(&mut self.rng);
                 candidates.truncate(self.config.mesh_n_for_topic(topic));
-                let mut set = self.new_set();
+                let mut set = PrehashedSet::default();
                 set.extend(candidates);
                 self.fanout.insert(topic.clone(), set);
             }
@@ -431,19 +440,19 @@ impl Router {
     /// `publish_threshold` (as go does for every message it sends them), and its connected
     /// direct peers not already in `recipients` (direct peers are few, so the linear check
     /// beats sorting the whole list on every forward).
-    fn add_flood_and_direct_recipients(&self, recipients: &mut Vec<PeerId>, topic: &TopicHash) {
+    fn add_flood_and_direct_recipients(&self, recipients: &mut Vec<HashedPeer>, topic: &TopicHash) {
         recipients.extend(
             self.floodsub_peers_in(topic)
                 .filter(|p| !self.below_publish_threshold(p)),
         );
-        for peer in &self.direct_peers {
+        for &peer in &self.direct_peers {
             if self
                 .peers
-                .get(peer)
+                .get(&peer)
                 .is_some_and(|s| s.topics.contains(topic))
-                && !recipients.contains(peer)
+                && !recipients.contains(&peer)
             {
-                recipients.push(*peer);
+                recipients.push(peer);
             }
         }
     }
@@ -525,7 +534,7 @@ impl Router {
                 let Some((message, source)) = self.mcache.validate(id) else {
                     return false;
                 };
-                let from = source.unwrap_or(*propagation_source);
+                let from = self.hashed(source.unwrap_or(*propagation_source));
                 self.score_delivered(&from, id, &message.topic);
                 self.forward(id, &message, Some(from));
             }

@@ -66,6 +66,7 @@ use crate::types::{ControlAction, MessageId, PeerKind, Rpc, Subscription, TopicH
 
 use mcache::MessageCache;
 use peers::PeerState;
+use prehashed::{HashedPeer, PrehashedMap, PrehashedSet};
 use promises::GossipPromises;
 use seen::SeenCache;
 
@@ -135,16 +136,17 @@ pub struct Router {
     rng: StdRng,
     hasher: ahash::RandomState,
     next_seqno: u64,
-    /// Connected peers.
-    peers: Map<PeerId, PeerState>,
+    /// Connected peers. This table and the peer sets below are keyed by prehashed peers
+    /// (see [`prehashed`]): same order as with `PeerId` keys, no hashing per lookup.
+    peers: PrehashedMap<PeerState>,
     /// Peers subscribed to each topic (any protocol kind).
-    topic_peers: Map<TopicHash, Set<PeerId>>,
+    topic_peers: Map<TopicHash, PrehashedSet>,
     /// Our subscriptions and their meshes.
-    mesh: Map<TopicHash, Set<PeerId>>,
+    mesh: Map<TopicHash, PrehashedSet>,
     /// Mesh changes per topic by reason (one entry per topic we ever joined).
     mesh_stats: Map<TopicHash, MeshTopicStats>,
     /// Fanout peers of topics we publish to without being subscribed.
-    fanout: Map<TopicHash, Set<PeerId>>,
+    fanout: Map<TopicHash, PrehashedSet>,
     /// When we last published to each fanout topic.
     fanout_last_pub: Map<TopicHash, Instant>,
     /// PRUNE backoffs per (peer, topic).
@@ -156,7 +158,7 @@ pub struct Router {
     /// Control messages to send, merged per peer and flushed at the end of each input (in
     /// this map's order, which is that of a `Map<PeerId, Rpc>`). Only connected peers have
     /// one: an entry is made for a peer found in `peers` and removed when it leaves.
-    pending_control: prehashed::PrehashedMap<Rpc>,
+    pending_control: PrehashedMap<Rpc>,
     actions: VecDeque<Action>,
     next_heartbeat: Instant,
     heartbeat_ticks: u64,
@@ -164,9 +166,9 @@ pub struct Router {
     filter: Box<dyn SubscriptionFilter>,
     promises: GossipPromises,
     /// Direct (explicit) peers: always forwarded to, never in a mesh, redialled.
-    direct_peers: Set<PeerId>,
+    direct_peers: PrehashedSet,
     /// Peers whose RPCs and messages we drop and never graft.
-    blacklist: Set<PeerId>,
+    blacklist: PrehashedSet,
     /// Signed peer records of other peers, offered in PX and dialled (bounded store).
     peer_records: px::PeerRecordStore,
     /// PX dials not yet answered by a connection (bounded).
@@ -181,7 +183,7 @@ pub struct Router {
     now: Instant,
     /// A peer list reused by the per-message paths (IDONTWANT, forwarding), so they do not
     /// allocate one per message. Always empty between uses.
-    scratch_peers: Vec<PeerId>,
+    scratch_peers: Vec<HashedPeer>,
     /// Whether an IDONTWANT emits [`Action::CancelForward`] (see
     /// [`Router::set_cancel_forwards`]).
     cancel_forwards: bool,
@@ -223,13 +225,18 @@ impl Router {
                 Map::with_hasher(hasher.clone())
             };
         }
-        let mut direct_peers = Set::with_hasher(hasher.clone());
-        direct_peers.extend(config.direct_peers().iter().copied());
+        let mut direct_peers = PrehashedSet::default();
+        direct_peers.extend(
+            config
+                .direct_peers()
+                .iter()
+                .map(|peer| HashedPeer::new(&hasher, *peer)),
+        );
         Ok(Router {
             filter: Box::new(AllowAllSubscriptionFilter),
             promises: GossipPromises::new(hasher.clone()),
             direct_peers,
-            blacklist: Set::with_hasher(hasher.clone()),
+            blacklist: PrehashedSet::default(),
             peer_records: px::PeerRecordStore::new(hasher.clone()),
             px_dials: px::PendingDials::new(hasher.clone()),
             failed_checks: sigcheck::FailedChecks::new(hasher.clone()),
@@ -247,7 +254,7 @@ impl Router {
             seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
             unwanted: unwanted::Unwanted::new(map!()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
-            peers: map!(),
+            peers: PrehashedMap::default(),
             departed_budgets: map!(),
             topic_peers: map!(),
             mesh: map!(),
@@ -255,7 +262,7 @@ impl Router {
             fanout: map!(),
             fanout_last_pub: map!(),
             backoff: backoff::Backoffs::new(hasher.clone()),
-            pending_control: prehashed::PrehashedMap::default(),
+            pending_control: PrehashedMap::default(),
             scored_mesh_removals: 0,
             config,
             authenticity,
@@ -342,9 +349,10 @@ impl Router {
     /// Adds a direct peer: always forwarded to, never grafted, redialled every
     /// `direct_connect_ticks` heartbeats while disconnected.
     pub fn add_direct_peer(&mut self, peer: PeerId) {
-        if self.direct_peers.insert(peer) {
-            self.leave_all_meshes(&peer, MeshChurn::Excluded);
-            if !self.peers.contains_key(&peer) {
+        let key = self.hashed(peer);
+        if self.direct_peers.insert(key) {
+            self.leave_all_meshes(&key, MeshChurn::Excluded);
+            if !self.peers.contains_key(&key) {
                 let addresses = self.record_addresses(&peer);
                 self.actions.push_back(Action::Dial { peer, addresses });
             }
@@ -353,28 +361,29 @@ impl Router {
 
     /// Removes a direct peer (it becomes an ordinary peer).
     pub fn remove_direct_peer(&mut self, peer: &PeerId) {
-        self.direct_peers.remove(peer);
+        self.direct_peers.remove(&self.hashed(*peer));
     }
 
     /// The direct peers.
     pub fn direct_peers(&self) -> impl Iterator<Item = &PeerId> {
-        self.direct_peers.iter()
+        self.direct_peers.iter().map(|p| &p.peer)
     }
 
     /// Blacklists `peer`: its RPCs and the messages it authored are dropped, and it is never
     /// grafted or forwarded to.
     pub fn blacklist_peer(&mut self, peer: PeerId) {
-        if self.blacklist.insert(peer) {
-            self.leave_all_meshes(&peer, MeshChurn::Excluded);
+        let key = self.hashed(peer);
+        if self.blacklist.insert(key) {
+            self.leave_all_meshes(&key, MeshChurn::Excluded);
             for fanout in self.fanout.values_mut() {
-                fanout.remove(&peer);
+                fanout.remove(&key);
             }
         }
     }
 
     /// Removes `peer` from the blacklist.
     pub fn remove_blacklisted_peer(&mut self, peer: &PeerId) {
-        self.blacklist.remove(peer);
+        self.blacklist.remove(&self.hashed(*peer));
     }
 
     /// Adds a signed peer record (a serialised `SignedEnvelope`) of another peer, to offer it
@@ -419,37 +428,43 @@ impl Router {
 
     /// The mesh peers of `topic` (empty if not subscribed).
     pub fn mesh_peers(&self, topic: &TopicHash) -> impl Iterator<Item = &PeerId> {
-        self.mesh.get(topic).into_iter().flatten()
+        self.mesh.get(topic).into_iter().flatten().map(|p| &p.peer)
     }
 
     /// The fanout peers of `topic`.
     pub fn fanout_peers(&self, topic: &TopicHash) -> impl Iterator<Item = &PeerId> {
-        self.fanout.get(topic).into_iter().flatten()
+        self.fanout
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .map(|p| &p.peer)
     }
 
     /// Every connected peer with the topics it is subscribed to.
     pub fn all_peers(&self) -> impl Iterator<Item = (&PeerId, Vec<&TopicHash>)> {
         self.peers
             .iter()
-            .map(|(p, s)| (p, s.topics.iter().collect()))
+            .map(|(p, s)| (&p.peer, s.topics.iter().collect()))
     }
 
     /// Every connected peer whose protocol is known, with that protocol.
     pub fn peer_protocol(&self) -> impl Iterator<Item = (&PeerId, &PeerKind)> {
         self.peers
             .iter()
-            .filter_map(|(p, s)| s.kind.as_ref().map(|k| (p, k)))
+            .filter_map(|(p, s)| s.kind.as_ref().map(|k| (&p.peer, k)))
     }
 
     /// The extensions `peer` announced in its Extensions control message (meshsub 1.3), once
     /// received.
     pub fn peer_extensions(&self, peer: &PeerId) -> Option<crate::types::Extensions> {
-        self.peers.get(peer).and_then(|s| s.extensions)
+        self.peers
+            .get(&self.hashed(*peer))
+            .and_then(|s| s.extensions)
     }
 
     /// The protocol `peer` speaks, if connected and known.
     pub fn peer_kind(&self, peer: &PeerId) -> Option<PeerKind> {
-        self.peers.get(peer).and_then(|s| s.kind)
+        self.peers.get(&self.hashed(*peer)).and_then(|s| s.kind)
     }
 
     /// Counts of dropped or ignored input.
@@ -500,7 +515,10 @@ impl Router {
 
     /// How many of the mesh peers of `topic` we dialled (they count toward D_out).
     pub fn mesh_outbound_count(&self, topic: &TopicHash) -> usize {
-        self.mesh_peers(topic)
+        self.mesh
+            .get(topic)
+            .into_iter()
+            .flatten()
             .filter(|p| self.peers.get(p).is_some_and(|s| s.outbound))
             .count()
     }
@@ -531,12 +549,12 @@ impl Router {
     }
 
     fn announce_subscription(&mut self, topic: &TopicHash, subscribe: bool) {
-        let peers: Vec<prehashed::HashedPeer> = self
+        let peers: Vec<HashedPeer> = self
             .peers
             .iter()
             // A peer whose protocol is not known yet gets every subscription when it is.
             .filter(|(_, s)| s.kind.is_some_and(|k| k != PeerKind::NotSupported))
-            .map(|(p, s)| s.key(*p))
+            .map(|(p, _)| *p)
             .collect();
         let options = if subscribe {
             self.local_subscription_options(topic)
@@ -553,17 +571,13 @@ impl Router {
     }
 
     /// The pending control RPC of `peer` (a connected peer), created on first use.
-    fn control_rpc(&mut self, peer: prehashed::HashedPeer) -> &mut Rpc {
+    fn control_rpc(&mut self, peer: HashedPeer) -> &mut Rpc {
         self.pending_control.entry(peer).or_default()
     }
 
     /// Queues a control message for `peer`, if its protocol has control messages.
-    fn send_control(&mut self, peer: PeerId, action: ControlAction) {
-        let Some((kind, key)) = self
-            .peers
-            .get(&peer)
-            .and_then(|s| Some((s.kind?, s.key(peer))))
-        else {
+    fn send_control(&mut self, peer: HashedPeer, action: ControlAction) {
+        let Some(kind) = self.peers.get(&peer).and_then(|s| s.kind) else {
             return;
         };
         let allowed = match action {
@@ -571,7 +585,7 @@ impl Router {
             _ => kind.supports_control(),
         };
         if allowed {
-            let control = &mut self.control_rpc(key).control;
+            let control = &mut self.control_rpc(peer).control;
             if control.capacity() == 0 {
                 // Most peers get one control message per input: an exact allocation rather
                 // than the growth path's minimum of four slots.
@@ -589,7 +603,7 @@ impl Router {
         }
         for (key, rpc) in self.pending_control.drain() {
             // Every entry is a connected peer's (see `pending_control`).
-            debug_assert!(self.peers.contains_key(&key.peer));
+            debug_assert!(self.peers.contains_key(&key));
             if !rpc.is_empty() {
                 self.actions.push_back(Action::Send {
                     peer: key.peer,
@@ -615,7 +629,7 @@ impl Router {
     }
 
     /// Removes `peer` from every mesh (without PRUNE).
-    fn leave_all_meshes(&mut self, peer: &PeerId, reason: MeshChurn) {
+    fn leave_all_meshes(&mut self, peer: &HashedPeer, reason: MeshChurn) {
         let topics: Vec<TopicHash> = self.mesh.keys().cloned().collect();
         for topic in topics {
             self.mesh_remove(&topic, peer, reason);
@@ -628,5 +642,11 @@ impl Router {
 
     fn new_set<K>(&self) -> Set<K> {
         Set::with_hasher(self.hasher.clone())
+    }
+
+    /// `peer` with its hash under the router's hasher, the key of the router's peer tables:
+    /// computed once where a peer id comes in.
+    fn hashed(&self, peer: PeerId) -> HashedPeer {
+        HashedPeer::new(&self.hasher, peer)
     }
 }

@@ -238,7 +238,7 @@ impl Router {
     /// Whether `peer` announced the Partial Messages extension on meshsub 1.3 (an Extensions
     /// message from a peer on an older protocol is kept but never acted on).
     fn peer_has_partial_extension(&self, peer: &PeerId) -> bool {
-        self.peers.get(peer).is_some_and(|s| {
+        self.peers.get(&self.hashed(*peer)).is_some_and(|s| {
             s.kind.is_some_and(PeerKind::supports_extensions)
                 && s.extensions.is_some_and(|e| e.partial_messages)
         })
@@ -300,6 +300,7 @@ impl Router {
                         && self.peer_has_partial_extension(p)
                         && self.partial.options(p, &topic).supports_partial
                 })
+                .map(|p| p.peer)
                 .collect();
             let count = self
                 .config
@@ -395,8 +396,9 @@ impl Router {
             .saturating_add(partial.metadata.as_ref().map_or(0, Bytes::len))
             .saturating_add(partial.group_id.len());
         let budget = self.config.max_message_bytes_per_peer_per_heartbeat();
-        let direct = self.direct_peers.contains(&from);
-        if !self.peers.contains_key(&from) {
+        let key = self.hashed(from);
+        let direct = self.direct_peers.contains(&key);
+        if !self.peers.contains_key(&key) {
             return;
         }
         let max_count = self.partial.limits.partials_per_peer_per_heartbeat;
@@ -405,7 +407,7 @@ impl Router {
             tracing::debug!(peer = %from, topic = %partial.topic, max = max_count, "partial message over partials_per_peer_per_heartbeat dropped");
             return;
         }
-        let Some(peer_state) = self.peers.get_mut(&from) else {
+        let Some(peer_state) = self.peers.get_mut(&key) else {
             return;
         };
         let spent = peer_state.message_bytes;
@@ -591,7 +593,7 @@ impl Router {
             .or_else(|| self.fanout.get(&topic))
             .into_iter()
             .flatten()
-            .copied()
+            .map(|p| p.peer)
             .collect();
         self.keep_our_partial(&topic, group_id.clone(), Box::new(partial));
         // Besides the mesh (or fanout), the peers that sent us a partial message for the group
@@ -612,7 +614,8 @@ impl Router {
             }
         }
         recipients.retain(|p| {
-            !self.blacklist.contains(p) && self.speaks_partials_in_group(p, &topic, &group_id)
+            !self.blacklist.contains(&self.hashed(*p))
+                && self.speaks_partials_in_group(p, &topic, &group_id)
         });
         let sent = self.send_our_partial(&topic, &group_id, &mine, recipients);
         tracing::debug!(%topic, peers = sent, "publishing a partial message");

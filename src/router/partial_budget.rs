@@ -197,7 +197,7 @@ impl Router {
             for group in groups.values() {
                 if let Some(opener) = group.opened_by {
                     *per_peer.entry(opener).or_insert(0) += 1;
-                    if !self.peers.contains_key(&opener) {
+                    if !self.peers.contains_key(&self.hashed(opener)) {
                         v.push(format!(
                             "partial group on {topic} kept for disconnected opener {opener}"
                         ));
@@ -213,7 +213,7 @@ impl Router {
                             view.charged
                         ));
                     }
-                    if !self.peers.contains_key(peer) {
+                    if !self.peers.contains_key(&self.hashed(*peer)) {
                         v.push(format!("partial view of disconnected {peer} on {topic}"));
                     }
                 }

@@ -104,10 +104,11 @@ impl Router {
             if recipients.contains(peer) {
                 continue;
             }
-            if !self.peers.contains_key(peer) {
+            let key = self.hashed(*peer);
+            if !self.peers.contains_key(&key) {
                 return Err(PublishPartialError::PeerNotConnected(*peer));
             }
-            if self.blacklist.contains(peer) {
+            if self.blacklist.contains(&key) {
                 return Err(PublishPartialError::PeerBlacklisted(*peer));
             }
             if !self.speaks_partials_in_group(peer, &topic, &group_id) {

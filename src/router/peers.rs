@@ -17,8 +17,9 @@ use crate::types::{Extensions, MessageId, PeerKind, Rpc, Subscription, TopicHash
 ///
 /// `repr(C)` with the fields every RPC from the peer reads first (protocol, graylisting, its
 /// unwanted-id slot and allowance, its byte budget) in the first cache line, then the other
-/// per-heartbeat budgets that the heartbeat resets: they follow the peer's key in the
-/// router's peer table, which is cold when an RPC or the heartbeat arrives.
+/// per-heartbeat budgets that the heartbeat resets: they follow the peer's key (its id and
+/// hash, [`HashedPeer`]) in the router's peer table, which is cold when an RPC or the
+/// heartbeat arrives.
 #[repr(C)]
 pub(crate) struct PeerState {
     /// The negotiated protocol; `None` until the first stream is negotiated.
@@ -29,8 +30,6 @@ pub(crate) struct PeerState {
     pub(crate) outbound: bool,
     /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
     pub(crate) slot: PeerSlot,
-    /// Its id's hash under the router's hasher ([`HashedPeer`]).
-    pub(crate) hash: u64,
     /// IDONTWANT ids received this heartbeat.
     pub(crate) idontwant_received: usize,
     /// Data bytes of new messages taken from it this heartbeat.
@@ -62,13 +61,6 @@ pub(crate) struct PeerState {
     pub(crate) last_score: f64,
     /// The Extensions control message it sent us (meshsub 1.3), once received.
     pub(crate) extensions: Option<Extensions>,
-}
-
-impl PeerState {
-    /// The peer's id with its hash, as the router's prehashed tables key it.
-    pub(crate) fn key(&self, peer: PeerId) -> HashedPeer {
-        HashedPeer::with_hash(peer, self.hash)
-    }
 }
 
 /// The most departed peers whose spent budgets are kept until the next heartbeat; beyond it
@@ -109,7 +101,8 @@ impl Router {
     /// subscriptions are announced to it at once; a peer that reconnects learns them again.
     pub fn add_peer(&mut self, now: Instant, peer: PeerId, outbound: bool) {
         self.touch(now);
-        if self.peers.contains_key(&peer) {
+        let key = self.hashed(peer);
+        if self.peers.contains_key(&key) {
             return;
         }
         let Some(slot) = self.unwanted.alloc_slot() else {
@@ -123,7 +116,7 @@ impl Router {
         tracing::debug!(%peer, outbound, "peer added");
         self.px_dials.connected(&peer);
         self.peers.insert(
-            peer,
+            key,
             PeerState {
                 kind: None,
                 outbound,
@@ -139,7 +132,6 @@ impl Router {
                 invalid_signatures: 0,
                 graylisted: false,
                 slot,
-                hash: HashedPeer::new(&self.hasher, peer).hash(),
                 dont_send_order: VecDeque::new(),
                 last_score: 0.0,
                 prunes_sent: super::Map::with_hasher(self.hasher.clone()),
@@ -147,7 +139,7 @@ impl Router {
             },
         );
         if let Some(spent) = self.departed_budgets.remove(&peer)
-            && let Some(state) = self.peers.get_mut(&peer)
+            && let Some(state) = self.peers.get_mut(&key)
         {
             tracing::debug!(%peer, ?spent, "peer reconnected within the heartbeat: its spent budgets carry over");
             state.ihave_received = spent.ihave_received;
@@ -165,7 +157,7 @@ impl Router {
     /// message if it speaks meshsub 1.3, and our subscriptions. Nothing is sent to a peer
     /// before its protocol is known, so this is the first RPC its queue (and so its first
     /// stream) carries.
-    fn greet(&mut self, peer: PeerId, kind: PeerKind) {
+    fn greet(&mut self, peer: HashedPeer, kind: PeerKind) {
         let extensions = kind.supports_extensions().then_some(Extensions {
             partial_messages: self.announces_partial_messages(),
             test_extension: self.config.test_extension(),
@@ -179,7 +171,7 @@ impl Router {
                 topic: topic.clone(),
             })
             .collect::<Vec<_>>();
-        let rpc = self.control_rpc(HashedPeer::new(&self.hasher, peer));
+        let rpc = self.control_rpc(peer);
         rpc.extensions = extensions;
         rpc.subscriptions.extend(subscriptions);
         self.flush_control();
@@ -188,21 +180,21 @@ impl Router {
     /// Records the protocol negotiated with `peer`. The first known protocol wins; a peer that
     /// supports none is reported once with [`Event::GossipsubNotSupported`] and then ignored.
     pub fn set_peer_kind(&mut self, peer: PeerId, kind: PeerKind) {
-        let Some(state) = self.peers.get_mut(&peer) else {
+        let key = self.hashed(peer);
+        let Some(state) = self.peers.get_mut(&key) else {
             return;
         };
         match (state.kind, kind) {
             (None, PeerKind::NotSupported) => {
                 state.kind = Some(kind);
                 tracing::debug!(%peer, "peer does not support gossipsub");
-                let key = state.key(peer);
                 self.pending_control.remove(&key);
                 self.emit(Event::GossipsubNotSupported { peer_id: peer });
             }
             (None, _) | (Some(PeerKind::NotSupported), _) if kind != PeerKind::NotSupported => {
                 tracing::debug!(%peer, %kind, "peer protocol");
                 state.kind = Some(kind);
-                self.greet(peer, kind);
+                self.greet(key, kind);
             }
             _ => {}
         }
@@ -213,7 +205,8 @@ impl Router {
     /// them. IWANT promises it had not kept are broken now (it can no longer deliver) and
     /// penalised before its score record is retained.
     pub fn remove_peer(&mut self, peer: &PeerId) {
-        let Some(state) = self.peers.remove(peer) else {
+        let key = self.hashed(*peer);
+        let Some(state) = self.peers.remove(&key) else {
             return;
         };
         for (_, id) in &state.dont_send_order {
@@ -249,23 +242,23 @@ impl Router {
         tracing::debug!(%peer, "peer removed");
         for topic in state.topics.iter() {
             if let Some(set) = self.topic_peers.get_mut(topic) {
-                set.remove(peer);
+                set.remove(&key);
                 if set.is_empty() {
                     self.topic_peers.remove(topic);
                 }
             }
         }
         for (topic, set) in self.mesh.iter_mut() {
-            if set.remove(peer)
+            if set.remove(&key)
                 && let Some(stats) = self.mesh_stats.get_mut(topic)
             {
                 stats.remove(MeshChurn::Disconnected);
             }
         }
         for set in self.fanout.values_mut() {
-            set.remove(peer);
+            set.remove(&key);
         }
-        self.pending_control.remove(&state.key(*peer));
+        self.pending_control.remove(&key);
         self.partial_peer_removed(peer);
     }
 
@@ -274,6 +267,8 @@ impl Router {
     /// messages and control are ignored. Direct peers are never graylisted.
     pub fn handle_rpc(&mut self, now: Instant, from: PeerId, rpc: Rpc) {
         self.touch(now);
+        // The sender is hashed once; everything below looks it up by this key.
+        let from = self.hashed(from);
         // One lookup of the sender's state for the checks below (its entry is cold when an
         // RPC arrives); `graylisted` can only change while its messages are handled.
         let Some(state) = self.peers.get(&from) else {
@@ -326,13 +321,14 @@ impl Router {
         if had_messages {
             self.handle_messages(now, from, slot, messages);
         }
-        if !had_messages || !self.is_graylisted(&from) {
+        // Forwarded messages come without control: no second look at the sender for them.
+        if !control.is_empty() && (!had_messages || !self.is_graylisted(&from)) {
             self.handle_control(now, from, kind, control);
         }
         if let Some(partial) = partial
             && !self.is_graylisted(&from)
         {
-            self.handle_partial(from, *partial);
+            self.handle_partial(from.peer, *partial);
         }
         self.flush_control();
     }
@@ -344,7 +340,7 @@ impl Router {
     /// It is taken from a peer on an older protocol too (libp2p-gossipsub 0.50 queues its
     /// Extensions before the protocol is negotiated, so its 1.0 - 1.2 peers get it), but such
     /// a peer is never answered with anything of meshsub 1.3.
-    fn handle_extensions(&mut self, from: PeerId, extensions: Extensions) {
+    fn handle_extensions(&mut self, from: HashedPeer, extensions: Extensions) {
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
@@ -357,8 +353,7 @@ impl Router {
         state.extensions = Some(extensions);
         let on_1_3 = state.kind.is_some_and(PeerKind::supports_extensions);
         if on_1_3 && extensions.test_extension && self.config.test_extension() {
-            let key = state.key(from);
-            self.control_rpc(key).test_extension = true;
+            self.control_rpc(from).test_extension = true;
         }
     }
 
@@ -389,7 +384,7 @@ impl Router {
         }
     }
 
-    fn handle_subscriptions(&mut self, from: PeerId, subscriptions: Vec<Subscription>) {
+    fn handle_subscriptions(&mut self, from: HashedPeer, subscriptions: Vec<Subscription>) {
         let max_per_rpc = self.config.max_subscriptions_per_rpc().min(
             self.filter
                 .max_subscriptions_per_rpc()
@@ -408,10 +403,10 @@ impl Router {
                 // Partial options are kept only for topics the peer is subscribed to (bounded
                 // by `max_topics_per_peer`).
                 if self.add_peer_topic(from, &sub.topic) {
-                    self.partial_subscription(from, &sub);
+                    self.partial_subscription(from.peer, &sub);
                 }
             } else {
-                self.partial_subscription(from, &sub);
+                self.partial_subscription(from.peer, &sub);
                 let Some(state) = self.peers.get_mut(&from) else {
                     return;
                 };
@@ -430,7 +425,7 @@ impl Router {
                     fanout.remove(&from);
                 }
                 self.emit(Event::Unsubscribed {
-                    peer_id: from,
+                    peer_id: from.peer,
                     topic: sub.topic,
                 });
             }
@@ -440,7 +435,7 @@ impl Router {
     /// Records that `from` is subscribed to `topic` (an announced SUBSCRIBE, or a GRAFT) if the
     /// subscription filter and `max_topics_per_peer` allow it, reporting it to the application.
     /// Returns whether the peer is subscribed afterwards.
-    pub(super) fn add_peer_topic(&mut self, from: PeerId, topic: &TopicHash) -> bool {
+    pub(super) fn add_peer_topic(&mut self, from: HashedPeer, topic: &TopicHash) -> bool {
         let max_topics = self
             .config
             .max_topics_per_peer()
@@ -470,13 +465,12 @@ impl Router {
         }
         state.topic_bytes += topic.as_str().len();
         state.topics.insert(topic.clone());
-        let hasher = self.hasher.clone();
         self.topic_peers
             .entry(topic.clone())
-            .or_insert_with(|| Set::with_hasher(hasher))
+            .or_default()
             .insert(from);
         self.emit(Event::Subscribed {
-            peer_id: from,
+            peer_id: from.peer,
             topic: topic.clone(),
         });
         true
@@ -520,11 +514,13 @@ impl Router {
     /// Bytes of topic names `peer` is subscribed to in our view (0 for an unknown peer). At
     /// most `max_topics_per_peer * max_topic_len`.
     pub fn peer_subscription_bytes(&self, peer: &PeerId) -> usize {
-        self.peers.get(peer).map_or(0, |s| s.topic_bytes)
+        self.peers
+            .get(&self.hashed(*peer))
+            .map_or(0, |s| s.topic_bytes)
     }
 
     /// Peers subscribed to `topic` that speak meshsub (candidates for mesh, fanout, gossip).
-    pub(super) fn gossipsub_peers_in(&self, topic: &TopicHash) -> Vec<PeerId> {
+    pub(super) fn gossipsub_peers_in(&self, topic: &TopicHash) -> Vec<HashedPeer> {
         let Some(set) = self.topic_peers.get(topic) else {
             return Vec::new();
         };
@@ -545,10 +541,15 @@ impl Router {
     /// Peers subscribed to `topic` that speak floodsub: they get every message of the topic.
     /// Without `support_floodsub` no peer can be one, so the topic's subscribers (scanned on
     /// every forward otherwise) are not looked at.
-    pub(super) fn floodsub_peers_in(&self, topic: &TopicHash) -> impl Iterator<Item = PeerId> + '_ {
-        self.topic_peers
-            .get(topic)
-            .filter(|_| self.config.support_floodsub())
+    pub(super) fn floodsub_peers_in(
+        &self,
+        topic: &TopicHash,
+    ) -> impl Iterator<Item = HashedPeer> + '_ {
+        // The option first: without it the topic is not even hashed (this runs per forward).
+        self.config
+            .support_floodsub()
+            .then(|| self.topic_peers.get(topic))
+            .flatten()
             .into_iter()
             .flatten()
             .filter(|p| self.peers.get(p).and_then(|s| s.kind) == Some(PeerKind::Floodsub))
@@ -569,7 +570,6 @@ mod layout_tests {
             offset_of!(PeerState, kind) + size_of::<Option<PeerKind>>(),
             offset_of!(PeerState, graylisted) + 1,
             offset_of!(PeerState, slot) + size_of::<PeerSlot>(),
-            offset_of!(PeerState, hash) + 8,
             offset_of!(PeerState, idontwant_received) + size_of::<usize>(),
             offset_of!(PeerState, message_bytes) + size_of::<usize>(),
             offset_of!(PeerState, dont_send_order) + size_of::<VecDeque<(u64, MessageId)>>(),
@@ -578,8 +578,8 @@ mod layout_tests {
         .max();
         assert!(hot_end.is_some_and(|end| end <= 64), "{hot_end:?}");
         assert_eq!(
-            offset_of!((PeerId, PeerState), 1),
-            size_of::<PeerId>(),
+            offset_of!((HashedPeer, PeerState), 1),
+            size_of::<HashedPeer>(),
             "a table entry holds the key first, then the state"
         );
     }

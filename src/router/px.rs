@@ -13,6 +13,7 @@ use libp2p_core::{Multiaddr, PeerRecord};
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
+use super::prehashed::HashedPeer;
 use super::{Action, Map, Router};
 use crate::event::Event;
 use crate::types::PeerInfo;
@@ -301,7 +302,7 @@ impl Router {
     /// the record's addresses while fewer than `max_pending_px_dials` dials are pending and
     /// fewer than `max_px_dials` of them were started by `from`'s PX.
     /// Verified records are reported to the application. Every refusal is counted.
-    pub(super) fn accept_px(&mut self, from: PeerId, mut offered: Vec<PeerInfo>) {
+    pub(super) fn accept_px(&mut self, from: HashedPeer, mut offered: Vec<PeerInfo>) {
         if self.below_accept_px_threshold(&from) {
             self.counters.px_ignored += 1;
             tracing::debug!(peer = %from, "PX from a peer below accept_px_threshold ignored");
@@ -339,8 +340,9 @@ impl Router {
                 continue;
             }
             // Connected, blacklisted or being dialled already: nothing to verify or dial.
-            if self.peers.contains_key(&peer)
-                || self.blacklist.contains(&peer)
+            let key = self.hashed(peer);
+            if self.peers.contains_key(&key)
+                || self.blacklist.contains(&key)
                 || self.px_dials.is_pending(&peer)
             {
                 continue;
@@ -379,10 +381,13 @@ impl Router {
                     continue;
                 }
             };
-            match self
-                .px_dials
-                .try_add(now, peer, from, max_pending, self.config.max_px_dials())
-            {
+            match self.px_dials.try_add(
+                now,
+                peer,
+                from.peer,
+                max_pending,
+                self.config.max_px_dials(),
+            ) {
                 Ok(()) => {}
                 Err(DialRefused::Global) => {
                     self.counters.px_dials_over_cap += 1;
@@ -400,7 +405,7 @@ impl Router {
         }
         if !records.is_empty() {
             self.emit(Event::PeerExchange {
-                propagation_source: from,
+                propagation_source: from.peer,
                 records,
             });
         }

@@ -7,6 +7,7 @@ use web_time::Instant;
 use libp2p_identity::PeerId;
 use rand::seq::SliceRandom;
 
+use super::prehashed::HashedPeer;
 use super::{MeshChurn, MeshInclusion, Router};
 use crate::event::{Event, ScoreThreshold};
 use crate::score::{
@@ -34,7 +35,7 @@ impl Router {
         score.set_max_delivery_bytes(self.config.max_seen_bytes());
         let now = self.now;
         for peer in self.peers.keys() {
-            score.add_peer(*peer, now);
+            score.add_peer(peer.peer, now);
         }
         for (topic, mesh) in &self.mesh {
             for peer in mesh {
@@ -137,7 +138,12 @@ impl Router {
     }
 
     /// Adds `peer` to the mesh of `topic` (P1 and P3 start).
-    pub(super) fn mesh_insert(&mut self, topic: &TopicHash, peer: PeerId, reason: MeshInclusion) {
+    pub(super) fn mesh_insert(
+        &mut self,
+        topic: &TopicHash,
+        peer: HashedPeer,
+        reason: MeshInclusion,
+    ) {
         let Some(mesh) = self.mesh.get_mut(topic) else {
             return;
         };
@@ -153,7 +159,7 @@ impl Router {
     }
 
     /// Removes `peer` from the mesh of `topic` (P3b applies to an active deficit).
-    pub(super) fn mesh_remove(&mut self, topic: &TopicHash, peer: &PeerId, reason: MeshChurn) {
+    pub(super) fn mesh_remove(&mut self, topic: &TopicHash, peer: &HashedPeer, reason: MeshChurn) {
         let Some(mesh) = self.mesh.get_mut(topic) else {
             return;
         };
@@ -235,7 +241,7 @@ impl Router {
             for (threshold, level) in levels {
                 if state.last_score >= level && score < level {
                     crossed.push(Event::PeerScoreBelowThreshold {
-                        peer_id: *peer,
+                        peer_id: peer.peer,
                         score,
                         threshold,
                     });
@@ -261,7 +267,7 @@ impl Router {
         if self.scoring.is_none() {
             return;
         }
-        let negative: Vec<PeerId> = self
+        let negative: Vec<HashedPeer> = self
             .mesh
             .get(topic)
             .into_iter()
@@ -310,7 +316,7 @@ impl Router {
             return;
         }
         let now = self.now;
-        let mut candidates: Vec<PeerId> = self
+        let mut candidates: Vec<HashedPeer> = self
             .gossipsub_peers_in(topic)
             .into_iter()
             .filter(|p| {

@@ -42,15 +42,16 @@ impl Router {
     /// in one of our meshes or fanouts, or subscribed to a topic we are subscribed to. Costs
     /// O(topics of the peer).
     pub fn wants_connection(&self, peer: &PeerId) -> bool {
-        if self.direct_peers.contains(peer) {
+        let peer = self.hashed(*peer);
+        if self.direct_peers.contains(&peer) {
             return true;
         }
-        let Some(state) = self.peers.get(peer) else {
+        let Some(state) = self.peers.get(&peer) else {
             return false;
         };
         state.topics.iter().any(|topic| {
             self.mesh.contains_key(topic)
-                || self.fanout.get(topic).is_some_and(|f| f.contains(peer))
+                || self.fanout.get(topic).is_some_and(|f| f.contains(&peer))
         })
     }
 }

@@ -13,8 +13,7 @@
 
 use std::collections::VecDeque;
 
-use libp2p_identity::PeerId;
-
+use super::prehashed::HashedPeer;
 use super::{MeshChurn, Router, Set};
 use crate::authenticity::ValidationMode;
 use crate::score::RejectReason;
@@ -64,7 +63,7 @@ impl Router {
     /// signature checks for this heartbeat (counted, not penalised, not marked seen).
     pub(super) fn check_authenticity(
         &mut self,
-        from: PeerId,
+        from: HashedPeer,
         id: &MessageId,
         message: &RawMessage,
         content_key: u64,
@@ -117,7 +116,7 @@ impl Router {
 
     /// `from` sent a message that failed its authenticity check: P4 (P7 in topics without
     /// score parameters), and graylisting once its count reaches `max_invalid_signatures`.
-    fn invalid_message(&mut self, from: PeerId, id: &MessageId, topic: &TopicHash) {
+    fn invalid_message(&mut self, from: HashedPeer, id: &MessageId, topic: &TopicHash) {
         self.score_rejected(&from, id, topic, RejectReason::InvalidSignature);
         let limit = self.config.max_invalid_signatures();
         let direct = self.direct_peers.contains(&from);
@@ -136,11 +135,11 @@ impl Router {
             fanout.remove(&from);
         }
         self.actions
-            .push_back(super::Action::Disconnect { peer: from });
+            .push_back(super::Action::Disconnect { peer: from.peer });
     }
 
     /// Whether `peer` is graylisted for invalid messages.
-    pub(super) fn is_graylisted(&self, peer: &PeerId) -> bool {
+    pub(super) fn is_graylisted(&self, peer: &HashedPeer) -> bool {
         self.peers.get(peer).is_some_and(|s| s.graylisted)
     }
 }

@@ -25,15 +25,18 @@ fn a_newcomer_on_a_departed_peers_slot_inherits_none_of_its_idontwant() {
     assert_eq!(h.mesh_len(&topic), 4);
     let m = message(PeerId::random(), 1, &topic, 64);
     let id = id_of(&h, &m);
-    let departed_slot = h.router.peers[&peers[0]].slot;
+    let departed_slot = h.router.peers[&h.router.hashed(peers[0])].slot;
     h.router
         .handle_rpc(h.now, peers[0], idontwant(vec![id.clone()]));
     h.router.remove_peer(&peers[0]);
     assert_consistent(&h);
     let newcomer = h.add_peers(1, &topic, false)[0];
-    assert_eq!(h.router.peers[&newcomer].slot, departed_slot);
+    assert_eq!(
+        h.router.peers[&h.router.hashed(newcomer)].slot,
+        departed_slot
+    );
     h.heartbeat();
-    assert!(h.router.mesh[&topic].contains(&newcomer));
+    assert!(h.router.mesh_peers(&topic).any(|p| *p == newcomer));
     h.drain();
     h.router.handle_rpc(h.now, peers[1], msg_rpc(m));
     let mut sent: Vec<PeerId> = message_sends(&h.drain(), &id)
@@ -60,7 +63,7 @@ fn idontwant_is_per_peer_beyond_the_first_64_peers() {
         .publish(h.now, topic.clone(), vec![7u8; 64])
         .unwrap();
     h.drain();
-    let slot = |h: &Harness, p: &PeerId| h.router.peers[p].slot;
+    let slot = |h: &Harness, p: &PeerId| h.router.peers[&h.router.hashed(*p)].slot;
     let (high, low): (Vec<PeerId>, Vec<PeerId>) = peers.iter().partition(|p| slot(&h, p) >= 64);
     assert_eq!((high.len(), low.len()), (6, 64));
     // One low and one high peer do not want it; the others ask for it all the same.
