@@ -242,7 +242,7 @@ impl Router {
                 hasher.clone(),
             ),
             seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
-            unwanted: unwanted::Unwanted::new(map!()),
+            unwanted: unwanted::Unwanted::new(hasher.clone()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
             peers: map!(),
             departed_budgets: map!(),

@@ -14,13 +14,22 @@
 //! expiry queue (`PeerState::dont_send_order`), within `max_idontwant_messages` per heartbeat,
 //! and removes them here on expiry and when it disconnects. Keys are peer-controlled, so the
 //! table uses the router's randomly seeded hasher.
+//!
+//! The table is cold when an IDONTWANT arrives (a simulated node's tables are evicted by its
+//! neighbours' work, a real node's by everything else), so its layout is chosen for cache
+//! lines: an entry (the id, the low holder bits, the rarely used high list and the id's hash)
+//! is one aligned line, so a lookup reads the control bytes and that one line; and each
+//! operation hashes its id once (a removal finds the entry and drops it through the same
+//! probe). The hash kept in the entry lets the table grow without hashing its ids again.
+//! Nothing iterates the table but the invariant check, so its order does not matter.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::collections::hash_map::Entry;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use super::Map;
-use super::shrink::ShrinkIfSparse;
 use crate::types::MessageId;
 
 /// A connected peer's index in the [`Unwanted`] store (unique among connected peers).
@@ -34,8 +43,9 @@ const LOW_SLOTS: u32 = u64::BITS;
 pub(crate) struct Holders {
     /// Bit `s` set: slot `s` (< 64) holds the id.
     low: u64,
-    /// Slots of 64 and above holding the id, sorted ascending.
-    high: Vec<PeerSlot>,
+    /// Slots of 64 and above holding the id, sorted ascending; `None` when there are none
+    /// (boxed: one word in the entry, which must fit a cache line).
+    high: Option<Box<Vec<PeerSlot>>>,
 }
 
 impl Holders {
@@ -44,11 +54,14 @@ impl Holders {
         if slot < LOW_SLOTS {
             self.low & (1 << slot) != 0
         } else {
-            self.high.binary_search(&slot).is_ok()
+            self.high
+                .as_ref()
+                .is_some_and(|high| high.binary_search(&slot).is_ok())
         }
     }
 
     /// Adds `slot`; returns whether it was absent.
+    #[inline]
     fn insert(&mut self, slot: PeerSlot) -> bool {
         if slot < LOW_SLOTS {
             let bit = 1 << slot;
@@ -56,10 +69,11 @@ impl Holders {
             self.low |= bit;
             absent
         } else {
-            match self.high.binary_search(&slot) {
+            let high = self.high.get_or_insert_with(Box::default);
+            match high.binary_search(&slot) {
                 Ok(_) => false,
                 Err(at) => {
-                    self.high.insert(at, slot);
+                    high.insert(at, slot);
                     true
                 }
             }
@@ -67,6 +81,7 @@ impl Holders {
     }
 
     /// Removes `slot`; returns whether it was present.
+    #[inline]
     fn remove(&mut self, slot: PeerSlot) -> bool {
         if slot < LOW_SLOTS {
             let bit = 1 << slot;
@@ -74,9 +89,15 @@ impl Holders {
             self.low &= !bit;
             present
         } else {
-            match self.high.binary_search(&slot) {
+            let Some(high) = self.high.as_mut() else {
+                return false;
+            };
+            match high.binary_search(&slot) {
                 Ok(at) => {
-                    self.high.remove(at);
+                    high.remove(at);
+                    if high.is_empty() {
+                        self.high = None;
+                    }
                     true
                 }
                 Err(_) => false,
@@ -85,7 +106,7 @@ impl Holders {
     }
 
     fn is_empty(&self) -> bool {
-        self.low == 0 && self.high.is_empty()
+        self.low == 0 && self.high.is_none()
     }
 
     /// Every slot holding the id, ascending.
@@ -98,9 +119,22 @@ impl Holders {
                 slot
             })
         })
-        .chain(self.high.iter().copied())
+        .chain(self.high.iter().flat_map(|high| high.iter().copied()))
     }
 }
+
+/// One id's entry in the table: one cache line (see the module docs), the id first so that a
+/// probe's comparison and the holder bits it then reads share it.
+#[repr(C, align(64))]
+struct IdEntry {
+    id: MessageId,
+    holders: Holders,
+    /// The id's hash under the store's hasher.
+    hash: u64,
+}
+
+// An entry is one cache line: a larger id or holder set must revisit the layout.
+const _: () = assert!(std::mem::size_of::<IdEntry>() == 64);
 
 /// What [`Unwanted::record`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +149,9 @@ pub(crate) enum Recorded {
 
 /// Message id -> the peers (slots) that do not want it.
 pub(crate) struct Unwanted {
-    by_id: Map<MessageId, Holders>,
+    by_id: HashTable<IdEntry>,
+    /// The router's seeded hasher (ids are peer-controlled).
+    hasher: ahash::RandomState,
     /// Slots given back by departed peers, lowest reused first.
     free: BinaryHeap<Reverse<PeerSlot>>,
     /// The lowest slot never handed out.
@@ -123,9 +159,10 @@ pub(crate) struct Unwanted {
 }
 
 impl Unwanted {
-    pub(crate) fn new(by_id: Map<MessageId, Holders>) -> Self {
+    pub(crate) fn new(hasher: ahash::RandomState) -> Self {
         Unwanted {
-            by_id,
+            by_id: HashTable::new(),
+            hasher,
             free: BinaryHeap::new(),
             next: 0,
         }
@@ -154,7 +191,10 @@ impl Unwanted {
 
     /// The peers that do not want `id` (one lookup for any number of peers).
     pub(crate) fn holders(&self, id: &MessageId) -> Option<&Holders> {
-        self.by_id.get(id)
+        let hash = self.hasher.hash_one(id);
+        self.by_id
+            .find(hash, |entry| entry.id == *id)
+            .map(|entry| &entry.holders)
     }
 
     /// Whether the peer in `slot` does not want `id`.
@@ -165,12 +205,17 @@ impl Unwanted {
     /// Records that the peer in `slot` does not want `id`, if it is not recorded yet and
     /// `allowed` (the peer's allowance is not spent). One lookup of `id` whatever the outcome.
     pub(crate) fn record(&mut self, id: MessageId, slot: PeerSlot, allowed: bool) -> Recorded {
-        match self.by_id.entry(id) {
-            Entry::Occupied(mut holders) => {
-                if holders.get().contains(slot) {
+        let hash = self.hasher.hash_one(&id);
+        match self
+            .by_id
+            .entry(hash, |entry| entry.id == id, |entry| entry.hash)
+        {
+            Entry::Occupied(mut entry) => {
+                let holders = &mut entry.get_mut().holders;
+                if holders.contains(slot) {
                     Recorded::Already
                 } else if allowed {
-                    holders.get_mut().insert(slot);
+                    holders.insert(slot);
                     Recorded::New
                 } else {
                     Recorded::Refused
@@ -182,25 +227,31 @@ impl Unwanted {
                 }
                 let mut holders = Holders::default();
                 holders.insert(slot);
-                vacant.insert(holders);
+                vacant.insert(IdEntry { id, holders, hash });
                 Recorded::New
             }
         }
     }
 
     /// Forgets that the peer in `slot` does not want `id` (its record expired, or it left).
+    /// One hash and one probe, also when the id's entry goes with it.
     pub(crate) fn remove(&mut self, id: &MessageId, slot: PeerSlot) {
-        if let Some(holders) = self.by_id.get_mut(id)
-            && holders.remove(slot)
-            && holders.is_empty()
-        {
-            self.by_id.remove(id);
+        let hash = self.hasher.hash_one(id);
+        if let Ok(mut entry) = self.by_id.find_entry(hash, |entry| entry.id == *id) {
+            let holders = &mut entry.get_mut().holders;
+            if holders.remove(slot) && holders.is_empty() {
+                entry.remove();
+            }
         }
     }
 
-    /// Gives back the memory of a table left sparse by a burst.
+    /// Gives back the memory of a table left sparse by a burst (as
+    /// [`super::shrink::ShrinkIfSparse`] does for the other tables).
     pub(crate) fn shrink_if_sparse(&mut self) {
-        self.by_id.shrink_if_sparse();
+        if super::shrink::sparse(self.by_id.len(), self.by_id.capacity()) {
+            self.by_id
+                .shrink_to(self.by_id.len() * 2, |entry| entry.hash);
+        }
     }
 
     /// Ids held for any peer.
@@ -217,9 +268,9 @@ impl Unwanted {
 
     /// How many ids each slot holds (for the invariant check; O(entries)).
     pub(crate) fn per_slot_counts(&self) -> Map<PeerSlot, usize> {
-        let mut counts: Map<PeerSlot, usize> = Map::with_hasher(self.by_id.hasher().clone());
-        for holders in self.by_id.values() {
-            for slot in holders.slots() {
+        let mut counts: Map<PeerSlot, usize> = Map::with_hasher(self.hasher.clone());
+        for entry in &self.by_id {
+            for slot in entry.holders.slots() {
                 *counts.entry(slot).or_default() += 1;
             }
         }
@@ -237,7 +288,7 @@ mod tests {
 
     #[test]
     fn low_and_high_slots_are_kept_apart_per_id() {
-        let mut u = Unwanted::new(Map::default());
+        let mut u = Unwanted::new(ahash::RandomState::with_seeds(1, 2, 3, 4));
         for slot in [0, 5, 63, 64, 200, 70] {
             assert_eq!(u.record(id(1), slot, true), Recorded::New);
             assert_eq!(u.record(id(1), slot, false), Recorded::Already);
@@ -271,7 +322,7 @@ mod tests {
 
     #[test]
     fn slots_are_reused_lowest_first() {
-        let mut u = Unwanted::new(Map::default());
+        let mut u = Unwanted::new(ahash::RandomState::with_seeds(1, 2, 3, 4));
         let slots: Vec<PeerSlot> = (0..5).map(|_| u.alloc_slot().unwrap()).collect();
         assert_eq!(slots, vec![0, 1, 2, 3, 4]);
         u.free_slot(3);
