@@ -187,10 +187,8 @@ impl Router {
         let Some(state) = self.peers.get_mut(&from) else {
             return false;
         };
-        match self
-            .unwanted
-            .record(id.clone(), state.slot, state.idontwant_received < max)
-        {
+        let allowed = state.idontwant_received < max;
+        match self.unwanted.record(&id, state.slot, allowed, tick) {
             Recorded::Already => return true,
             Recorded::Refused => return false,
             Recorded::New => {}
@@ -199,10 +197,9 @@ impl Router {
         if cancel {
             self.actions.push_back(super::Action::CancelForward {
                 peer: from,
-                message_id: id.clone(),
+                message_id: id,
             });
         }
-        state.dont_send_order.push_back((tick, id));
         true
     }
 

@@ -1,7 +1,6 @@
 //! Connected peers: their protocol, subscriptions and per-heartbeat budgets; the RPC entry
 //! point and subscription handling.
 
-use std::collections::VecDeque;
 use web_time::Instant;
 
 use libp2p_identity::PeerId;
@@ -35,9 +34,6 @@ pub(crate) struct PeerState {
     pub(crate) idontwant_received: usize,
     /// Data bytes of new messages taken from it this heartbeat.
     pub(crate) message_bytes: usize,
-    /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
-    /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
-    pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
     /// RPCs carrying IHAVE received this heartbeat (go's and the spec's "IHAVE messages").
     pub(crate) ihave_received: usize,
     /// Message ids requested from it by IWANT this heartbeat.
@@ -140,7 +136,6 @@ impl Router {
                 graylisted: false,
                 slot,
                 hash: HashedPeer::new(&self.hasher, peer).hash(),
-                dont_send_order: VecDeque::new(),
                 last_score: 0.0,
                 prunes_sent: super::Map::with_hasher(self.hasher.clone()),
                 extensions: None,
@@ -216,10 +211,8 @@ impl Router {
         let Some(state) = self.peers.remove(peer) else {
             return;
         };
-        for (_, id) in &state.dont_send_order {
-            self.unwanted.remove(id, state.slot);
-        }
-        self.unwanted.free_slot(state.slot);
+        // Its records go at the next heartbeat, and its slot with them.
+        self.unwanted.peer_left(state.slot);
         let spent = SpentBudgets::of(&state);
         if spent != SpentBudgets::default() {
             if self.departed_budgets.len() < MAX_DEPARTED_BUDGETS {
@@ -482,10 +475,11 @@ impl Router {
         true
     }
 
-    /// Resets per-heartbeat budgets and forgets IDONTWANT ids older than the message cache.
+    /// Resets per-heartbeat budgets and forgets IDONTWANT ids older than the message cache
+    /// (and those of peers that left).
     pub(super) fn refresh_peer_budgets(&mut self, now: Instant) {
         let horizon = self.config.history_length() as u64;
-        let tick = self.heartbeat_ticks;
+        self.unwanted.expire(self.heartbeat_ticks, horizon);
         let interval = self.config.heartbeat_interval();
         self.departed_budgets.clear();
         self.departed_budgets.shrink_if_sparse();
@@ -504,17 +498,7 @@ impl Router {
                     .prunes_sent
                     .retain(|_, at| at.checked_add(interval).is_some_and(|end| end > now));
             }
-            while let Some((at, _)) = state.dont_send_order.front() {
-                if at + horizon > tick {
-                    break;
-                }
-                if let Some((_, id)) = state.dont_send_order.pop_front() {
-                    self.unwanted.remove(&id, state.slot);
-                }
-            }
-            state.dont_send_order.shrink_if_sparse();
         }
-        self.unwanted.shrink_if_sparse();
     }
 
     /// Bytes of topic names `peer` is subscribed to in our view (0 for an unknown peer). At
@@ -572,7 +556,6 @@ mod layout_tests {
             offset_of!(PeerState, hash) + 8,
             offset_of!(PeerState, idontwant_received) + size_of::<usize>(),
             offset_of!(PeerState, message_bytes) + size_of::<usize>(),
-            offset_of!(PeerState, dont_send_order) + size_of::<VecDeque<(u64, MessageId)>>(),
         ]
         .into_iter()
         .max();

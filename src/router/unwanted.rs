@@ -10,10 +10,15 @@
 //! peer leaves (once its ids are removed, so a new peer never inherits them). The first 64
 //! slots are bits of one word; higher ones (a node with more than 64 peers) a sorted list.
 //!
-//! What is retained stays bounded per peer: each peer keeps the ids it recorded in its own
-//! expiry queue (`PeerState::dont_send_order`), within `max_idontwant_messages` per heartbeat,
-//! and removes them here on expiry and when it disconnects. Keys are peer-controlled, so the
-//! table uses the router's randomly seeded hasher.
+//! What is retained stays bounded per peer: a peer records at most `max_idontwant_messages`
+//! ids per heartbeat, and each record leaves `history_length` heartbeats later. The records
+//! wait in one expiry queue for the whole store, oldest first (a record is appended where
+//! the previous one went, a line already in cache, where a queue per peer put each record at
+//! the cold tail of its peer's queue; the heartbeat pops the expired records from its front
+//! instead of visiting every peer's queue). A departed peer's slot is not handed out again
+//! until its records are gone: they are purged at the next heartbeat, before any expiry, in
+//! one pass over the queue, and no connected peer has the slot meanwhile, so nothing reads
+//! them. Keys are peer-controlled, so the table uses the router's randomly seeded hasher.
 //!
 //! The table is cold when an IDONTWANT arrives (a simulated node's tables are evicted by its
 //! neighbours' work, a real node's by everything else), so its layout is chosen for cache
@@ -24,12 +29,13 @@
 //! Nothing iterates the table but the invariant check, so its order does not matter.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
 use super::Map;
+use super::shrink::ShrinkIfSparse;
 use crate::types::MessageId;
 
 /// A connected peer's index in the [`Unwanted`] store (unique among connected peers).
@@ -147,11 +153,23 @@ pub(crate) enum Recorded {
     Refused,
 }
 
+/// One record in the expiry queue: `slot` does not want `id` since heartbeat `tick`.
+struct Record {
+    tick: u64,
+    slot: PeerSlot,
+    id: MessageId,
+}
+
 /// Message id -> the peers (slots) that do not want it.
 pub(crate) struct Unwanted {
     by_id: HashTable<IdEntry>,
     /// The router's seeded hasher (ids are peer-controlled).
     hasher: ahash::RandomState,
+    /// Every record held, in the order they were made (so by tick).
+    order: VecDeque<Record>,
+    /// Slots of peers that left since the last expiry pass: their records are still held
+    /// (read by no one: no connected peer has these slots) and the slots are not free yet.
+    departed: Vec<PeerSlot>,
     /// Slots given back by departed peers, lowest reused first.
     free: BinaryHeap<Reverse<PeerSlot>>,
     /// The lowest slot never handed out.
@@ -163,6 +181,8 @@ impl Unwanted {
         Unwanted {
             by_id: HashTable::new(),
             hasher,
+            order: VecDeque::new(),
+            departed: Vec::new(),
             free: BinaryHeap::new(),
             next: 0,
         }
@@ -179,8 +199,14 @@ impl Unwanted {
         Some(slot)
     }
 
-    /// Gives back the slot of a departed peer. Its ids must have been removed first.
-    pub(crate) fn free_slot(&mut self, slot: PeerSlot) {
+    /// The peer in `slot` left: its records go, and its slot is handed out again, at the next
+    /// [`Unwanted::expire`].
+    pub(crate) fn peer_left(&mut self, slot: PeerSlot) {
+        self.departed.push(slot);
+    }
+
+    /// Gives back the slot of a departed peer whose ids are all removed.
+    fn free_slot(&mut self, slot: PeerSlot) {
         self.free.push(Reverse(slot));
         if self.free.len() == self.next as usize {
             // Every peer has left: start again from slot 0 with an empty heap.
@@ -202,13 +228,33 @@ impl Unwanted {
         self.holders(id).is_some_and(|h| h.contains(slot))
     }
 
-    /// Records that the peer in `slot` does not want `id`, if it is not recorded yet and
-    /// `allowed` (the peer's allowance is not spent). One lookup of `id` whatever the outcome.
-    pub(crate) fn record(&mut self, id: MessageId, slot: PeerSlot, allowed: bool) -> Recorded {
-        let hash = self.hasher.hash_one(&id);
+    /// Records at heartbeat `tick` that the peer in `slot` does not want `id`, if it is not
+    /// recorded yet and `allowed` (the peer's allowance is not spent). One lookup of `id`
+    /// whatever the outcome.
+    pub(crate) fn record(
+        &mut self,
+        id: &MessageId,
+        slot: PeerSlot,
+        allowed: bool,
+        tick: u64,
+    ) -> Recorded {
+        let recorded = self.insert(id, slot, allowed);
+        if recorded == Recorded::New {
+            self.order.push_back(Record {
+                tick,
+                slot,
+                id: id.clone(),
+            });
+        }
+        recorded
+    }
+
+    /// The table half of [`Unwanted::record`].
+    fn insert(&mut self, id: &MessageId, slot: PeerSlot, allowed: bool) -> Recorded {
+        let hash = self.hasher.hash_one(id);
         match self
             .by_id
-            .entry(hash, |entry| entry.id == id, |entry| entry.hash)
+            .entry(hash, |entry| entry.id == *id, |entry| entry.hash)
         {
             Entry::Occupied(mut entry) => {
                 let holders = &mut entry.get_mut().holders;
@@ -227,7 +273,11 @@ impl Unwanted {
                 }
                 let mut holders = Holders::default();
                 holders.insert(slot);
-                vacant.insert(IdEntry { id, holders, hash });
+                vacant.insert(IdEntry {
+                    id: id.clone(),
+                    holders,
+                    hash,
+                });
                 Recorded::New
             }
         }
@@ -235,9 +285,8 @@ impl Unwanted {
 
     /// Forgets that the peer in `slot` does not want `id` (its record expired, or it left).
     /// One hash and one probe, also when the id's entry goes with it.
-    pub(crate) fn remove(&mut self, id: &MessageId, slot: PeerSlot) {
-        let hash = self.hasher.hash_one(id);
-        if let Ok(mut entry) = self.by_id.find_entry(hash, |entry| entry.id == *id) {
+    fn remove(by_id: &mut HashTable<IdEntry>, hash: u64, id: &MessageId, slot: PeerSlot) {
+        if let Ok(mut entry) = by_id.find_entry(hash, |entry| entry.id == *id) {
             let holders = &mut entry.get_mut().holders;
             if holders.remove(slot) && holders.is_empty() {
                 entry.remove();
@@ -245,13 +294,58 @@ impl Unwanted {
         }
     }
 
-    /// Gives back the memory of a table left sparse by a burst (as
-    /// [`super::shrink::ShrinkIfSparse`] does for the other tables).
-    pub(crate) fn shrink_if_sparse(&mut self) {
+    /// The heartbeat's pass, at heartbeat `tick`: the records of peers that left go and their
+    /// slots are handed out again, then every record made `horizon` or more heartbeats ago
+    /// expires. Memory a burst left unused is given back.
+    pub(crate) fn expire(&mut self, tick: u64, horizon: u64) {
+        if !self.departed.is_empty() {
+            let mut departed = std::mem::take(&mut self.departed);
+            departed.sort_unstable();
+            let (by_id, hasher) = (&mut self.by_id, &self.hasher);
+            self.order.retain(|record| {
+                let gone = departed.binary_search(&record.slot).is_ok();
+                if gone {
+                    Self::remove(by_id, hasher.hash_one(&record.id), &record.id, record.slot);
+                }
+                !gone
+            });
+            for slot in departed.drain(..) {
+                self.free_slot(slot);
+            }
+            // The allocation is kept for the next departures.
+            self.departed = departed;
+        }
+        while let Some(record) = self.order.front() {
+            if record.tick + horizon > tick {
+                break;
+            }
+            if let Some(record) = self.order.pop_front() {
+                let hash = self.hasher.hash_one(&record.id);
+                Self::remove(&mut self.by_id, hash, &record.id, record.slot);
+            }
+        }
+        self.order.shrink_if_sparse();
         if super::shrink::sparse(self.by_id.len(), self.by_id.capacity()) {
             self.by_id
                 .shrink_to(self.by_id.len() * 2, |entry| entry.hash);
         }
+    }
+
+    /// Whether the slot's peer left and its records wait for the next expiry pass.
+    pub(crate) fn is_departed(&self, slot: PeerSlot) -> bool {
+        self.departed.contains(&slot)
+    }
+
+    /// Records held per slot, with the bytes of their ids, from the expiry queue (for the
+    /// invariant check; O(records)).
+    pub(crate) fn queued_per_slot(&self) -> Map<PeerSlot, (usize, usize)> {
+        let mut counts: Map<PeerSlot, (usize, usize)> = Map::with_hasher(self.hasher.clone());
+        for record in &self.order {
+            let count = counts.entry(record.slot).or_default();
+            count.0 += 1;
+            count.1 += record.id.as_bytes().len();
+        }
+        counts
     }
 
     /// Ids held for any peer.
@@ -286,16 +380,21 @@ mod tests {
         MessageId::new(i.to_be_bytes())
     }
 
+    fn store() -> Unwanted {
+        Unwanted::new(ahash::RandomState::with_seeds(1, 2, 3, 4))
+    }
+
     #[test]
     fn low_and_high_slots_are_kept_apart_per_id() {
-        let mut u = Unwanted::new(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut u = store();
         for slot in [0, 5, 63, 64, 200, 70] {
-            assert_eq!(u.record(id(1), slot, true), Recorded::New);
-            assert_eq!(u.record(id(1), slot, false), Recorded::Already);
+            let tick = u64::from(slot == 70);
+            assert_eq!(u.record(&id(1), slot, true, tick), Recorded::New);
+            assert_eq!(u.record(&id(1), slot, false, tick), Recorded::Already);
         }
-        assert_eq!(u.record(id(2), 64, true), Recorded::New);
-        assert_eq!(u.record(id(2), 65, false), Recorded::Refused);
-        assert_eq!(u.record(id(3), 1, false), Recorded::Refused);
+        assert_eq!(u.record(&id(2), 64, true, 2), Recorded::New);
+        assert_eq!(u.record(&id(2), 65, false, 2), Recorded::Refused);
+        assert_eq!(u.record(&id(3), 1, false, 2), Recorded::Refused);
         assert!(
             u.holders(&id(3)).is_none(),
             "a refused record leaves no entry"
@@ -309,31 +408,61 @@ mod tests {
         assert!(!u.contains(&id(2), 0) && u.contains(&id(2), 64));
         let holders: Vec<PeerSlot> = u.holders(&id(1)).unwrap().slots().collect();
         assert_eq!(holders, vec![0, 5, 63, 64, 70, 200]);
-        for slot in [0, 5, 63, 64, 200] {
-            u.remove(&id(1), slot);
-        }
+        // Horizon 3: the records of tick 0 expire at tick 3.
+        u.expire(2, 3);
+        assert_eq!(u.len(), 2, "nothing expires early");
+        u.expire(3, 3);
         assert_eq!(u.len(), 2);
-        u.remove(&id(1), 70);
+        assert!(u.contains(&id(1), 70) && !u.contains(&id(1), 64));
+        u.expire(4, 3);
         assert_eq!(u.len(), 1, "an id no peer holds is dropped");
         assert!(!u.contains(&id(1), 70));
         let counts = u.per_slot_counts();
         assert_eq!((counts.len(), counts.get(&64)), (1, Some(&1)));
+        assert_eq!(u.queued_per_slot().get(&64), Some(&(1, 4)));
+        u.expire(5, 3);
+        assert_eq!((u.len(), u.queued_per_slot().len()), (0, 0));
     }
 
     #[test]
     fn slots_are_reused_lowest_first() {
-        let mut u = Unwanted::new(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut u = store();
         let slots: Vec<PeerSlot> = (0..5).map(|_| u.alloc_slot().unwrap()).collect();
         assert_eq!(slots, vec![0, 1, 2, 3, 4]);
-        u.free_slot(3);
-        u.free_slot(1);
+        u.peer_left(3);
+        u.peer_left(1);
+        u.expire(0, 5);
         assert_eq!(u.alloc_slot(), Some(1));
         assert_eq!(u.alloc_slot(), Some(3));
         assert_eq!(u.alloc_slot(), Some(5));
         for slot in 0..6 {
-            u.free_slot(slot);
+            u.peer_left(slot);
         }
+        u.expire(0, 5);
         assert_eq!(u.alloc_slot(), Some(0), "all gone: numbering starts again");
         assert_eq!(u.alloc_slot(), Some(1));
+    }
+
+    /// A departed peer's slot is handed out again only after the expiry pass that removes
+    /// its records (before their own expiry), so a newcomer never inherits them; the other
+    /// peers' records of the same ids stay.
+    #[test]
+    fn a_departed_slot_returns_only_with_its_records_gone() {
+        let mut u = store();
+        let (a, b) = (u.alloc_slot().unwrap(), u.alloc_slot().unwrap());
+        for i in 0..4 {
+            u.record(&id(i), a, true, 0);
+            u.record(&id(i), b, true, 0);
+        }
+        u.record(&id(9), b, true, 0);
+        u.peer_left(b);
+        assert_eq!(u.alloc_slot(), Some(2), "not the departed slot");
+        u.expire(1, 5);
+        assert_eq!(u.len(), 4, "b's id 9 went with it");
+        assert!((0..4).all(|i| u.contains(&id(i), a) && !u.contains(&id(i), b)));
+        assert_eq!(u.per_slot_counts().get(&b), None);
+        assert_eq!(u.queued_per_slot().get(&b), None);
+        assert_eq!(u.alloc_slot(), Some(b));
+        assert!(!u.contains(&id(9), b), "the newcomer inherits nothing");
     }
 }

@@ -13,8 +13,9 @@ fn assert_consistent(h: &Harness) {
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
 
-/// A peer that sent IDONTWANT leaves; the next peer to connect takes its slot and joins the
-/// mesh: it is sent the message all the same.
+/// A peer that sent IDONTWANT leaves; a peer connecting before the next heartbeat gets
+/// another slot, and the next peer to connect after it takes the departed peer's slot and
+/// joins the mesh: it is sent the message all the same.
 #[test]
 fn a_newcomer_on_a_departed_peers_slot_inherits_none_of_its_idontwant() {
     let mut h = Harness::new(config().build().unwrap());
@@ -30,10 +31,16 @@ fn a_newcomer_on_a_departed_peers_slot_inherits_none_of_its_idontwant() {
         .handle_rpc(h.now, peers[0], idontwant(vec![id.clone()]));
     h.router.remove_peer(&peers[0]);
     assert_consistent(&h);
+    let early = h.add_peers(1, &topic, false)[0];
+    assert_ne!(h.router.peers[&early].slot, departed_slot);
+    assert_consistent(&h);
+    h.heartbeat();
+    assert_consistent(&h);
     let newcomer = h.add_peers(1, &topic, false)[0];
     assert_eq!(h.router.peers[&newcomer].slot, departed_slot);
     h.heartbeat();
     assert!(h.router.mesh[&topic].contains(&newcomer));
+    assert!(h.router.mesh[&topic].contains(&early));
     h.drain();
     h.router.handle_rpc(h.now, peers[1], msg_rpc(m));
     let mut sent: Vec<PeerId> = message_sends(&h.drain(), &id)
@@ -41,7 +48,7 @@ fn a_newcomer_on_a_departed_peers_slot_inherits_none_of_its_idontwant() {
         .map(|(p, _)| p)
         .collect();
     sent.sort();
-    let mut expected = vec![peers[2], peers[3], newcomer];
+    let mut expected = vec![peers[2], peers[3], newcomer, early];
     expected.sort();
     assert_eq!(sent, expected);
     assert_consistent(&h);
@@ -89,8 +96,8 @@ fn idontwant_is_per_peer_beyond_the_first_64_peers() {
     assert_consistent(&h);
 }
 
-/// A peer's records leave the shared store when it disconnects (not at their expiry), and
-/// expire with its queue otherwise.
+/// A peer's records leave the shared store at the first heartbeat after it disconnects (not
+/// at their expiry), and expire after `history_length` heartbeats otherwise.
 #[test]
 fn a_peers_unwanted_ids_go_when_it_disconnects_or_they_expire() {
     let mut h = Harness::new(config().build().unwrap());
@@ -106,9 +113,12 @@ fn a_peers_unwanted_ids_go_when_it_disconnects_or_they_expire() {
     assert_eq!(h.router.unwanted.len(), 10);
     assert_consistent(&h);
     h.router.remove_peer(&peers[0]);
+    assert_consistent(&h);
+    h.heartbeat();
     assert_eq!(h.router.unwanted.len(), 5, "only peers[1]'s ids are left");
     assert_consistent(&h);
-    for _ in 0..=h.router.config.history_length() {
+    for _ in 1..h.router.config.history_length() {
+        assert_eq!(h.router.unwanted.len(), 5, "not expired yet");
         h.heartbeat();
     }
     assert_eq!(
