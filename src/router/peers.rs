@@ -30,8 +30,6 @@ pub(crate) struct PeerState {
     pub(crate) slot: PeerSlot,
     /// Its id's hash under the router's hasher ([`HashedPeer`]).
     pub(crate) hash: u64,
-    /// IDONTWANT ids received this heartbeat.
-    pub(crate) idontwant_received: usize,
     /// Data bytes of new messages taken from it this heartbeat.
     pub(crate) message_bytes: usize,
     /// RPCs carrying IHAVE received this heartbeat (go's and the spec's "IHAVE messages").
@@ -86,12 +84,14 @@ pub(crate) struct SpentBudgets {
 }
 
 impl SpentBudgets {
-    fn of(state: &PeerState) -> Self {
+    /// What `state`'s peer spent; its IDONTWANT allowance is counted by the store of unwanted
+    /// ids (`idontwant_received`).
+    fn of(state: &PeerState, idontwant_received: usize) -> Self {
         SpentBudgets {
             ihave_received: state.ihave_received,
             iwant_asked: state.iwant_asked,
             ihave_examined: state.ihave_examined,
-            idontwant_received: state.idontwant_received,
+            idontwant_received,
             px_taken: state.px_taken,
             signature_checks: state.signature_checks,
             message_bytes: state.message_bytes,
@@ -128,7 +128,6 @@ impl Router {
                 ihave_received: 0,
                 iwant_asked: 0,
                 ihave_examined: 0,
-                idontwant_received: 0,
                 px_taken: 0,
                 signature_checks: 0,
                 message_bytes: 0,
@@ -148,7 +147,8 @@ impl Router {
             state.ihave_received = spent.ihave_received;
             state.iwant_asked = spent.iwant_asked;
             state.ihave_examined = spent.ihave_examined;
-            state.idontwant_received = spent.idontwant_received;
+            self.unwanted
+                .set_spent(state.slot, spent.idontwant_received);
             state.px_taken = spent.px_taken;
             state.signature_checks = spent.signature_checks;
             state.message_bytes = spent.message_bytes;
@@ -211,9 +211,9 @@ impl Router {
         let Some(state) = self.peers.remove(peer) else {
             return;
         };
+        let spent = SpentBudgets::of(&state, self.unwanted.spent(state.slot));
         // Its records go at the next heartbeat, and its slot with them.
         self.unwanted.peer_left(state.slot);
-        let spent = SpentBudgets::of(&state);
         if spent != SpentBudgets::default() {
             if self.departed_budgets.len() < MAX_DEPARTED_BUDGETS {
                 self.departed_budgets.insert(*peer, spent);
@@ -320,7 +320,7 @@ impl Router {
             self.handle_messages(now, from, slot, messages);
         }
         if !had_messages || !self.is_graylisted(&from) {
-            self.handle_control(now, from, kind, control);
+            self.handle_control(now, from, slot, kind, control);
         }
         if let Some(partial) = partial
             && !self.is_graylisted(&from)
@@ -480,6 +480,7 @@ impl Router {
     pub(super) fn refresh_peer_budgets(&mut self, now: Instant) {
         let horizon = self.config.history_length() as u64;
         self.unwanted.expire(self.heartbeat_ticks, horizon);
+        self.unwanted.refill_allowances();
         let interval = self.config.heartbeat_interval();
         self.departed_budgets.clear();
         self.departed_budgets.shrink_if_sparse();
@@ -487,7 +488,6 @@ impl Router {
             state.ihave_received = 0;
             state.iwant_asked = 0;
             state.ihave_examined = 0;
-            state.idontwant_received = 0;
             state.px_taken = 0;
             state.signature_checks = 0;
             state.message_bytes = 0;
@@ -554,7 +554,6 @@ mod layout_tests {
             offset_of!(PeerState, graylisted) + 1,
             offset_of!(PeerState, slot) + size_of::<PeerSlot>(),
             offset_of!(PeerState, hash) + 8,
-            offset_of!(PeerState, idontwant_received) + size_of::<usize>(),
             offset_of!(PeerState, message_bytes) + size_of::<usize>(),
         ]
         .into_iter()

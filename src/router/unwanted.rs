@@ -11,7 +11,9 @@
 //! slots are bits of one word; higher ones (a node with more than 64 peers) a sorted list.
 //!
 //! What is retained stays bounded per peer: a peer records at most `max_idontwant_messages`
-//! ids per heartbeat, and each record leaves `history_length` heartbeats later. The records
+//! ids per heartbeat (counted here per slot, so recording an id needs the sender's slot only,
+//! not a lookup of its state by peer id), and each record leaves `history_length` heartbeats
+//! later. The records
 //! wait in one expiry queue for the whole store, oldest first (a record is appended where
 //! the previous one went, a line already in cache, where a queue per peer put each record at
 //! the cold tail of its peer's queue; the heartbeat pops the expired records from its front
@@ -170,6 +172,9 @@ pub(crate) struct Unwanted {
     /// Slots of peers that left since the last expiry pass: their records are still held
     /// (read by no one: no connected peer has these slots) and the slots are not free yet.
     departed: Vec<PeerSlot>,
+    /// Ids recorded this heartbeat, by slot (the peers' `max_idontwant_messages` allowance);
+    /// as long as the highest slot handed out.
+    spent: Vec<usize>,
     /// Slots given back by departed peers, lowest reused first.
     free: BinaryHeap<Reverse<PeerSlot>>,
     /// The lowest slot never handed out.
@@ -183,6 +188,7 @@ impl Unwanted {
             hasher,
             order: VecDeque::new(),
             departed: Vec::new(),
+            spent: Vec::new(),
             free: BinaryHeap::new(),
             next: 0,
         }
@@ -191,12 +197,38 @@ impl Unwanted {
     /// A slot for a peer that just connected: the lowest free one. `None` only if u32::MAX
     /// peers are connected at once.
     pub(crate) fn alloc_slot(&mut self) -> Option<PeerSlot> {
-        if let Some(Reverse(slot)) = self.free.pop() {
-            return Some(slot);
+        let slot = match self.free.pop() {
+            Some(Reverse(slot)) => slot,
+            None => {
+                let slot = self.next;
+                self.next = self.next.checked_add(1)?;
+                slot
+            }
+        };
+        let at = slot as usize;
+        if self.spent.len() <= at {
+            self.spent.resize(at + 1, 0);
         }
-        let slot = self.next;
-        self.next = self.next.checked_add(1)?;
+        self.spent[at] = 0;
         Some(slot)
+    }
+
+    /// Ids the peer in `slot` recorded this heartbeat.
+    pub(crate) fn spent(&self, slot: PeerSlot) -> usize {
+        self.spent.get(slot as usize).copied().unwrap_or(0)
+    }
+
+    /// The peer in `slot` already recorded `spent` ids this heartbeat (it reconnected within
+    /// the heartbeat: its allowance is not refilled).
+    pub(crate) fn set_spent(&mut self, slot: PeerSlot, spent: usize) {
+        if let Some(at) = self.spent.get_mut(slot as usize) {
+            *at = spent;
+        }
+    }
+
+    /// A new heartbeat: every peer's allowance is whole again.
+    pub(crate) fn refill_allowances(&mut self) {
+        self.spent.fill(0);
     }
 
     /// The peer in `slot` left: its records go, and its slot is handed out again, at the next
@@ -212,6 +244,7 @@ impl Unwanted {
             // Every peer has left: start again from slot 0 with an empty heap.
             self.free.clear();
             self.next = 0;
+            self.spent = Vec::new();
         }
     }
 
@@ -229,17 +262,22 @@ impl Unwanted {
     }
 
     /// Records at heartbeat `tick` that the peer in `slot` does not want `id`, if it is not
-    /// recorded yet and `allowed` (the peer's allowance is not spent). One lookup of `id`
-    /// whatever the outcome.
+    /// recorded yet and the peer recorded fewer than `max` ids this heartbeat. One lookup of
+    /// `id` whatever the outcome.
     pub(crate) fn record(
         &mut self,
         id: &MessageId,
         slot: PeerSlot,
-        allowed: bool,
+        max: usize,
         tick: u64,
     ) -> Recorded {
+        let allowed = self.spent(slot) < max;
         let recorded = self.insert(id, slot, allowed);
         if recorded == Recorded::New {
+            // `allowed`: the slot has its counter.
+            if let Some(spent) = self.spent.get_mut(slot as usize) {
+                *spent += 1;
+            }
             self.order.push_back(Record {
                 tick,
                 slot,
@@ -380,6 +418,10 @@ mod tests {
         MessageId::new(i.to_be_bytes())
     }
 
+    /// Allowances for `record`: no limit, and none left.
+    const ANY: usize = usize::MAX;
+    const NONE: usize = 0;
+
     fn store() -> Unwanted {
         Unwanted::new(ahash::RandomState::with_seeds(1, 2, 3, 4))
     }
@@ -389,12 +431,12 @@ mod tests {
         let mut u = store();
         for slot in [0, 5, 63, 64, 200, 70] {
             let tick = u64::from(slot == 70);
-            assert_eq!(u.record(&id(1), slot, true, tick), Recorded::New);
-            assert_eq!(u.record(&id(1), slot, false, tick), Recorded::Already);
+            assert_eq!(u.record(&id(1), slot, ANY, tick), Recorded::New);
+            assert_eq!(u.record(&id(1), slot, NONE, tick), Recorded::Already);
         }
-        assert_eq!(u.record(&id(2), 64, true, 2), Recorded::New);
-        assert_eq!(u.record(&id(2), 65, false, 2), Recorded::Refused);
-        assert_eq!(u.record(&id(3), 1, false, 2), Recorded::Refused);
+        assert_eq!(u.record(&id(2), 64, ANY, 2), Recorded::New);
+        assert_eq!(u.record(&id(2), 65, NONE, 2), Recorded::Refused);
+        assert_eq!(u.record(&id(3), 1, NONE, 2), Recorded::Refused);
         assert!(
             u.holders(&id(3)).is_none(),
             "a refused record leaves no entry"
@@ -451,10 +493,10 @@ mod tests {
         let mut u = store();
         let (a, b) = (u.alloc_slot().unwrap(), u.alloc_slot().unwrap());
         for i in 0..4 {
-            u.record(&id(i), a, true, 0);
-            u.record(&id(i), b, true, 0);
+            u.record(&id(i), a, ANY, 0);
+            u.record(&id(i), b, ANY, 0);
         }
-        u.record(&id(9), b, true, 0);
+        u.record(&id(9), b, ANY, 0);
         u.peer_left(b);
         assert_eq!(u.alloc_slot(), Some(2), "not the departed slot");
         u.expire(1, 5);

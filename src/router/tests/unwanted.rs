@@ -128,3 +128,51 @@ fn a_peers_unwanted_ids_go_when_it_disconnects_or_they_expire() {
     );
     assert_consistent(&h);
 }
+
+/// The IDONTWANT allowance (`max_idontwant_messages` new ids per heartbeat) is the peer's,
+/// not its connection's: spent, it stays spent across a reconnect within the heartbeat, and a
+/// heartbeat refills it. Another peer's allowance is its own.
+#[test]
+fn the_idontwant_allowance_survives_a_reconnect_and_refills_at_the_heartbeat() {
+    let mut b = config();
+    b.max_idontwant_messages(3);
+    let mut h = Harness::new(b.build().unwrap());
+    let topic = Harness::topic();
+    h.router.subscribe(h.now, topic.clone()).unwrap();
+    let peers = h.add_peers(2, &topic, false);
+    h.heartbeat();
+    let ids: Vec<MessageId> = (0..10u32)
+        .map(|i| MessageId::new(i.to_be_bytes()))
+        .collect();
+    h.router
+        .handle_rpc(h.now, peers[0], idontwant(ids[..2].to_vec()));
+    assert_eq!(h.router.counters.idontwant_received, 2);
+    h.router.remove_peer(&peers[0]);
+    h.router.add_peer(h.now, peers[0], false);
+    h.router.set_peer_kind(peers[0], PeerKind::Gossipsubv1_2);
+    h.router
+        .handle_rpc(h.now, peers[0], idontwant(ids[2..5].to_vec()));
+    assert_eq!(
+        (
+            h.router.counters.idontwant_received,
+            h.router.counters.idontwant_ignored
+        ),
+        (3, 2),
+        "one id left of the allowance after the reconnect"
+    );
+    h.router
+        .handle_rpc(h.now, peers[1], idontwant(ids[..3].to_vec()));
+    assert_eq!(h.router.counters.idontwant_received, 6, "peers[1]'s own");
+    h.heartbeat();
+    h.router
+        .handle_rpc(h.now, peers[0], idontwant(ids[5..9].to_vec()));
+    assert_eq!(
+        (
+            h.router.counters.idontwant_received,
+            h.router.counters.idontwant_ignored
+        ),
+        (9, 3),
+        "refilled at the heartbeat"
+    );
+    assert_consistent(&h);
+}
