@@ -52,7 +52,8 @@ pub(crate) struct Holders {
     /// Bit `s` set: slot `s` (< 64) holds the id.
     low: u64,
     /// Slots of 64 and above holding the id, sorted ascending; `None` when there are none
-    /// (boxed: one word in the entry, which must fit a cache line).
+    /// (boxed: one word in the entry, which must fit a cache line; a boxed slice is two).
+    #[allow(clippy::box_collection)]
     high: Option<Box<Vec<PeerSlot>>>,
 }
 
