@@ -135,6 +135,9 @@ impl Router {
                 ));
             }
         }
+        if !self.unwanted.runs_consistent() {
+            v.push("unwanted-id expiry queue and its heartbeat runs disagree".to_string());
+        }
         if queued.len() != held.len() {
             v.push(format!(
                 "expiry queue lists {} slots, the store holds ids for {}",

@@ -13,11 +13,11 @@
 //! What is retained stays bounded per peer: a peer records at most `max_idontwant_messages`
 //! ids per heartbeat (counted here per slot, so recording an id needs the sender's slot only,
 //! not a lookup of its state by peer id), and each record leaves `history_length` heartbeats
-//! later. The records
-//! wait in one expiry queue for the whole store, oldest first (a record is appended where
-//! the previous one went, a line already in cache, where a queue per peer put each record at
-//! the cold tail of its peer's queue; the heartbeat pops the expired records from its front
-//! instead of visiting every peer's queue). A departed peer's slot is not handed out again
+//! later. The records wait in one expiry queue for the whole store, oldest first: the
+//! heartbeat pops the expired records from its front instead of visiting every peer's queue.
+//! A record is a slot and an id (48 bytes); their heartbeats are kept apart as runs (a
+//! heartbeat and how many records were made at it), since every record of a heartbeat is
+//! appended before any of the next. A departed peer's slot is not handed out again
 //! until its records are gone: they are purged at the next heartbeat, before any expiry, in
 //! one pass over the queue, and no connected peer has the slot meanwhile, so nothing reads
 //! them. Keys are peer-controlled, so the table uses the router's randomly seeded hasher.
@@ -144,6 +144,8 @@ struct IdEntry {
 
 // An entry is one cache line: a larger id or holder set must revisit the layout.
 const _: () = assert!(std::mem::size_of::<IdEntry>() == 64);
+// A record is a slot and an id: its heartbeat is in the runs.
+const _: () = assert!(std::mem::size_of::<Record>() <= 48);
 
 /// What [`Unwanted::record`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,9 +158,8 @@ pub(crate) enum Recorded {
     Refused,
 }
 
-/// One record in the expiry queue: `slot` does not want `id` since heartbeat `tick`.
+/// One record in the expiry queue: `slot` does not want `id` (since the heartbeat of its run).
 struct Record {
-    tick: u64,
     slot: PeerSlot,
     id: MessageId,
 }
@@ -168,8 +169,11 @@ pub(crate) struct Unwanted {
     by_id: HashTable<IdEntry>,
     /// The router's seeded hasher (ids are peer-controlled).
     hasher: ahash::RandomState,
-    /// Every record held, in the order they were made (so by tick).
+    /// Every record held, in the order they were made (so by heartbeat).
     order: VecDeque<Record>,
+    /// The heartbeats of `order`'s records, oldest first: (heartbeat, how many consecutive
+    /// records were made at it). The counts sum to `order.len()`; none is zero.
+    ticks: VecDeque<(u64, usize)>,
     /// Slots of peers that left since the last expiry pass: their records are still held
     /// (read by no one: no connected peer has these slots) and the slots are not free yet.
     departed: Vec<PeerSlot>,
@@ -188,6 +192,7 @@ impl Unwanted {
             by_id: HashTable::new(),
             hasher,
             order: VecDeque::new(),
+            ticks: VecDeque::new(),
             departed: Vec::new(),
             spent: Vec::new(),
             free: BinaryHeap::new(),
@@ -280,10 +285,14 @@ impl Unwanted {
                 *spent += 1;
             }
             self.order.push_back(Record {
-                tick,
                 slot,
                 id: id.clone(),
             });
+            // Heartbeats only move forward: a record joins the newest run or starts one.
+            match self.ticks.back_mut() {
+                Some((last, count)) if *last == tick => *count += 1,
+                _ => self.ticks.push_back((tick, 1)),
+            }
         }
         recorded
     }
@@ -340,30 +349,51 @@ impl Unwanted {
         if !self.departed.is_empty() {
             let mut departed = std::mem::take(&mut self.departed);
             departed.sort_unstable();
-            let (by_id, hasher) = (&mut self.by_id, &self.hasher);
-            self.order.retain(|record| {
-                let gone = departed.binary_search(&record.slot).is_ok();
-                if gone {
-                    Self::remove(by_id, hasher.hash_one(&record.id), &record.id, record.slot);
+            // Each record is taken from the front and put back at the end unless it goes, run
+            // by run: the order, and the runs' counts, come out as before, without the
+            // departed peers' records.
+            for _ in 0..self.ticks.len() {
+                let Some((at, count)) = self.ticks.pop_front() else {
+                    break;
+                };
+                let mut kept = 0;
+                for _ in 0..count {
+                    let Some(record) = self.order.pop_front() else {
+                        break;
+                    };
+                    if departed.binary_search(&record.slot).is_ok() {
+                        let hash = self.hasher.hash_one(&record.id);
+                        Self::remove(&mut self.by_id, hash, &record.id, record.slot);
+                    } else {
+                        self.order.push_back(record);
+                        kept += 1;
+                    }
                 }
-                !gone
-            });
+                if kept > 0 {
+                    self.ticks.push_back((at, kept));
+                }
+            }
             for slot in departed.drain(..) {
                 self.free_slot(slot);
             }
             // The allocation is kept for the next departures.
             self.departed = departed;
         }
-        while let Some(record) = self.order.front() {
-            if record.tick + horizon > tick {
+        while let Some(&(at, count)) = self.ticks.front() {
+            if at + horizon > tick {
                 break;
             }
-            if let Some(record) = self.order.pop_front() {
+            self.ticks.pop_front();
+            for _ in 0..count {
+                let Some(record) = self.order.pop_front() else {
+                    break;
+                };
                 let hash = self.hasher.hash_one(&record.id);
                 Self::remove(&mut self.by_id, hash, &record.id, record.slot);
             }
         }
         self.order.shrink_if_sparse();
+        self.ticks.shrink_if_sparse();
         if super::shrink::sparse(self.by_id.len(), self.by_id.capacity()) {
             self.by_id
                 .shrink_to(self.by_id.len() * 2, |entry| entry.hash);
@@ -373,6 +403,18 @@ impl Unwanted {
     /// Whether the slot's peer left and its records wait for the next expiry pass.
     pub(crate) fn is_departed(&self, slot: PeerSlot) -> bool {
         self.departed.contains(&slot)
+    }
+
+    /// Whether the heartbeat runs account for every record of the expiry queue, with no empty
+    /// run and heartbeats ascending (for the invariant check).
+    pub(crate) fn runs_consistent(&self) -> bool {
+        self.ticks.iter().map(|(_, count)| count).sum::<usize>() == self.order.len()
+            && self.ticks.iter().all(|(_, count)| *count > 0)
+            && self
+                .ticks
+                .iter()
+                .zip(self.ticks.iter().skip(1))
+                .all(|(a, b)| a.0 < b.0)
     }
 
     /// Records held per slot, with the bytes of their ids, from the expiry queue (for the
@@ -507,5 +549,84 @@ mod tests {
         assert_eq!(u.queued_per_slot().get(&b), None);
         assert_eq!(u.alloc_slot(), Some(b));
         assert!(!u.contains(&id(9), b), "the newcomer inherits nothing");
+        assert!(u.runs_consistent());
+    }
+
+    /// Against a model (each slot's records in its own queue with their heartbeats, as the
+    /// router kept them per peer before): random records over heartbeats, departures (purged
+    /// at the next pass) and expiry leave the store holding exactly the model's records, with
+    /// the runs accounting for the queue.
+    #[test]
+    fn the_store_agrees_with_per_peer_queues() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut u = store();
+        let horizon = 3;
+        let mut model: std::collections::BTreeMap<PeerSlot, VecDeque<(u64, MessageId)>> =
+            Default::default();
+        let mut departing: Vec<PeerSlot> = Vec::new();
+        for _ in 0..4 {
+            let slot = u.alloc_slot().unwrap();
+            model.insert(slot, VecDeque::new());
+        }
+        for tick in 0..300u64 {
+            for _ in 0..rng.gen_range(0..12) {
+                let slots: Vec<PeerSlot> = model.keys().copied().collect();
+                let Some(&slot) = slots.get(rng.gen_range(0..slots.len().max(1))) else {
+                    break;
+                };
+                let i = id(rng.gen_range(0..20));
+                let queue = model.get_mut(&slot).unwrap();
+                let held = queue.iter().any(|(_, held)| *held == i);
+                let expected = if held {
+                    Recorded::Already
+                } else {
+                    Recorded::New
+                };
+                assert_eq!(u.record(&i, slot, ANY, tick), expected);
+                if !held {
+                    queue.push_back((tick, i));
+                }
+            }
+            if rng.gen_bool(0.1) && model.len() > 1 {
+                let slots: Vec<PeerSlot> = model.keys().copied().collect();
+                let slot = slots[rng.gen_range(0..slots.len())];
+                model.remove(&slot);
+                u.peer_left(slot);
+                departing.push(slot);
+            }
+            if rng.gen_bool(0.1) {
+                let slot = u.alloc_slot().unwrap();
+                assert!(!departing.contains(&slot), "a departing slot handed out");
+                model.insert(slot, VecDeque::new());
+            }
+            if rng.gen_bool(0.7) {
+                // A heartbeat: departures purged, then expiry, as the router does.
+                u.expire(tick, horizon);
+                departing.clear();
+                for queue in model.values_mut() {
+                    while queue.front().is_some_and(|(at, _)| at + horizon <= tick) {
+                        queue.pop_front();
+                    }
+                }
+                let queued = u.queued_per_slot();
+                for (slot, queue) in &model {
+                    assert_eq!(
+                        queued.get(slot).map_or(0, |q| q.0),
+                        queue.len(),
+                        "tick {tick} slot {slot}"
+                    );
+                    for n in 0..20 {
+                        let held = queue.iter().any(|(_, i)| *i == id(n));
+                        assert_eq!(u.contains(&id(n), *slot), held, "tick {tick} slot {slot}");
+                    }
+                }
+                assert_eq!(
+                    queued.len(),
+                    model.values().filter(|q| !q.is_empty()).count()
+                );
+            }
+            assert!(u.runs_consistent(), "tick {tick}");
+        }
     }
 }
