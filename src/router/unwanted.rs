@@ -19,7 +19,8 @@
 //! heartbeat and how many records were made at it), since every record of a heartbeat is
 //! appended before any of the next. A departed peer's slot is not handed out again
 //! until its records are gone: they are purged at the next heartbeat, before any expiry, in
-//! one pass over the queue, and no connected peer has the slot meanwhile, so nothing reads
+//! one pass over the queue (or at once when `MAX_DEPARTING` peers wait: churn cannot pile up
+//! departed peers' records), and no connected peer has the slot meanwhile, so nothing reads
 //! them. Keys are peer-controlled, so the table uses the router's randomly seeded hasher.
 //!
 //! The table is cold when an IDONTWANT arrives (a simulated node's tables are evicted by its
@@ -158,6 +159,11 @@ pub(crate) enum Recorded {
     Refused,
 }
 
+/// The most departed peers whose records wait for the next heartbeat; one more leaving purges
+/// them at once (a pass over the expiry queue), so churn within a heartbeat cannot make the
+/// store hold more than this many departed peers' records.
+const MAX_DEPARTING: usize = 32;
+
 /// One record in the expiry queue: `slot` does not want `id` (since the heartbeat of its run).
 struct Record {
     slot: PeerSlot,
@@ -238,9 +244,13 @@ impl Unwanted {
     }
 
     /// The peer in `slot` left: its records go, and its slot is handed out again, at the next
-    /// [`Unwanted::expire`].
+    /// [`Unwanted::expire`], or at once with the others waiting when `MAX_DEPARTING` peers
+    /// have left since.
     pub(crate) fn peer_left(&mut self, slot: PeerSlot) {
         self.departed.push(slot);
+        if self.departed.len() >= MAX_DEPARTING {
+            self.purge_departed();
+        }
     }
 
     /// Gives back the slot of a departed peer whose ids are all removed.
@@ -346,39 +356,7 @@ impl Unwanted {
     /// slots are handed out again, then every record made `horizon` or more heartbeats ago
     /// expires. Memory a burst left unused is given back.
     pub(crate) fn expire(&mut self, tick: u64, horizon: u64) {
-        if !self.departed.is_empty() {
-            let mut departed = std::mem::take(&mut self.departed);
-            departed.sort_unstable();
-            // Each record is taken from the front and put back at the end unless it goes, run
-            // by run: the order, and the runs' counts, come out as before, without the
-            // departed peers' records.
-            for _ in 0..self.ticks.len() {
-                let Some((at, count)) = self.ticks.pop_front() else {
-                    break;
-                };
-                let mut kept = 0;
-                for _ in 0..count {
-                    let Some(record) = self.order.pop_front() else {
-                        break;
-                    };
-                    if departed.binary_search(&record.slot).is_ok() {
-                        let hash = self.hasher.hash_one(&record.id);
-                        Self::remove(&mut self.by_id, hash, &record.id, record.slot);
-                    } else {
-                        self.order.push_back(record);
-                        kept += 1;
-                    }
-                }
-                if kept > 0 {
-                    self.ticks.push_back((at, kept));
-                }
-            }
-            for slot in departed.drain(..) {
-                self.free_slot(slot);
-            }
-            // The allocation is kept for the next departures.
-            self.departed = departed;
-        }
+        self.purge_departed();
         while let Some(&(at, count)) = self.ticks.front() {
             if at + horizon > tick {
                 break;
@@ -398,6 +376,45 @@ impl Unwanted {
             self.by_id
                 .shrink_to(self.by_id.len() * 2, |entry| entry.hash);
         }
+    }
+
+    /// Removes the records of the peers that left and hands their slots out again (one pass
+    /// over the expiry queue).
+    fn purge_departed(&mut self) {
+        if self.departed.is_empty() {
+            return;
+        }
+        let mut departed = std::mem::take(&mut self.departed);
+        departed.sort_unstable();
+        // Each record is taken from the front and put back at the end unless it goes, run by
+        // run: the order, and the runs' counts, come out as before, without the departed
+        // peers' records.
+        for _ in 0..self.ticks.len() {
+            let Some((at, count)) = self.ticks.pop_front() else {
+                break;
+            };
+            let mut kept = 0;
+            for _ in 0..count {
+                let Some(record) = self.order.pop_front() else {
+                    break;
+                };
+                if departed.binary_search(&record.slot).is_ok() {
+                    let hash = self.hasher.hash_one(&record.id);
+                    Self::remove(&mut self.by_id, hash, &record.id, record.slot);
+                } else {
+                    self.order.push_back(record);
+                    kept += 1;
+                }
+            }
+            if kept > 0 {
+                self.ticks.push_back((at, kept));
+            }
+        }
+        for slot in departed.drain(..) {
+            self.free_slot(slot);
+        }
+        // The allocation is kept for the next departures.
+        self.departed = departed;
     }
 
     /// Whether the slot's peer left and its records wait for the next expiry pass.
@@ -550,6 +567,29 @@ mod tests {
         assert_eq!(u.alloc_slot(), Some(b));
         assert!(!u.contains(&id(9), b), "the newcomer inherits nothing");
         assert!(u.runs_consistent());
+    }
+
+    /// Peers that connect, record their allowance and leave within one heartbeat (fresh
+    /// identities, so no budget carries over) do not pile up records until the heartbeat: at
+    /// most `MAX_DEPARTING` departed peers' records are held at any time, so what is retained
+    /// stays bounded by the peers connected (plus that many).
+    #[test]
+    fn churn_within_a_heartbeat_holds_few_departed_peers_records() {
+        let mut u = store();
+        let mut most_held = 0;
+        for round in 0..200u32 {
+            let slot = u.alloc_slot().unwrap();
+            for i in 0..10 {
+                u.record(&id(round * 10 + i), slot, ANY, 0);
+            }
+            u.peer_left(slot);
+            most_held = most_held.max(u.len());
+        }
+        assert!(most_held <= 10 * MAX_DEPARTING, "{most_held} ids held");
+        assert!(u.runs_consistent());
+        u.expire(0, 5);
+        assert_eq!(u.len(), 0);
+        assert_eq!(u.alloc_slot(), Some(0), "every slot given back");
     }
 
     /// Against a model (each slot's records in its own queue with their heartbeats, as the
