@@ -6,15 +6,18 @@ use web_time::Instant;
 use rand::seq::SliceRandom;
 
 use super::prehashed::HashedPeer;
-use super::unwanted::Recorded;
+use super::unwanted::{PeerSlot, Recorded};
 use super::{Router, SendClass, Set};
 use crate::types::{ControlAction, MessageId, PeerKind, TopicHash};
 
 impl Router {
+    /// Handles the control messages of an RPC from `from`, whose slot in the store of unwanted
+    /// ids is `from_slot` (read with its state when the RPC arrived).
     pub(super) fn handle_control(
         &mut self,
         now: Instant,
         from: HashedPeer,
+        from_slot: PeerSlot,
         kind: Option<PeerKind>,
         control: Vec<ControlAction>,
     ) {
@@ -50,7 +53,7 @@ impl Router {
                     backoff,
                 } => self.handle_prune(now, from, &topic, peers, backoff),
                 ControlAction::IDontWant { message_ids } => {
-                    self.handle_idontwant(from, message_ids)
+                    self.handle_idontwant(from, from_slot, message_ids)
                 }
             }
         }
@@ -165,9 +168,14 @@ impl Router {
 
     /// Records IDONTWANT ids (within `max_idontwant_messages` per heartbeat) and cancels any
     /// queued forward of them.
-    fn handle_idontwant(&mut self, from: HashedPeer, message_ids: Vec<MessageId>) {
+    fn handle_idontwant(
+        &mut self,
+        from: HashedPeer,
+        from_slot: PeerSlot,
+        message_ids: Vec<MessageId>,
+    ) {
         for id in message_ids {
-            if self.record_unwanted(from, id) {
+            if self.record_unwanted(from, from_slot, id) {
                 self.counters.idontwant_received += 1;
             } else {
                 self.counters.idontwant_ignored += 1;
@@ -179,30 +187,26 @@ impl Router {
     /// `id` again (forward after validation, IWANT) and a send of it already queued to it is
     /// cancelled. A new id is recorded within the peer's `max_idontwant_messages` per
     /// heartbeat, which bounds what is retained; an id already recorded costs nothing. Returns
-    /// `false` (nothing recorded) over the allowance or for an unknown peer.
-    pub(super) fn record_unwanted(&mut self, from: HashedPeer, id: MessageId) -> bool {
+    /// `false` (nothing recorded) over the allowance. `slot` is `from`'s (a connected peer's):
+    /// the store counts the allowance by slot, so `from`'s state is not looked up.
+    pub(super) fn record_unwanted(
+        &mut self,
+        from: HashedPeer,
+        slot: PeerSlot,
+        id: MessageId,
+    ) -> bool {
         let max = self.config.max_idontwant_messages();
-        let tick = self.heartbeat_ticks;
-        let cancel = self.cancel_forwards;
-        let Some(state) = self.peers.get_mut(&from) else {
-            return false;
-        };
-        match self
-            .unwanted
-            .record(id.clone(), state.slot, state.idontwant_received < max)
-        {
+        match self.unwanted.record(&id, slot, max, self.heartbeat_ticks) {
             Recorded::Already => return true,
             Recorded::Refused => return false,
             Recorded::New => {}
         }
-        state.idontwant_received += 1;
-        if cancel {
+        if self.cancel_forwards {
             self.actions.push_back(super::Action::CancelForward {
                 peer: from.peer,
-                message_id: id.clone(),
+                message_id: id,
             });
         }
-        state.dont_send_order.push_back((tick, id));
         true
     }
 

@@ -122,9 +122,29 @@ impl Router {
                 ));
             }
         }
-        // The store of unwanted ids holds exactly what the peers' expiry queues list, and
-        // nothing for a slot no connected peer has.
-        let mut held = self.unwanted.per_slot_counts();
+        // The store of unwanted ids holds exactly what its expiry queue lists, and nothing
+        // for a slot no connected peer has, but for peers that left since the last heartbeat
+        // (purged at the next one, their slots not handed out before).
+        let held = self.unwanted.per_slot_counts();
+        let queued = self.unwanted.queued_per_slot();
+        for (slot, count) in &held {
+            let listed = queued.get(slot).map_or(0, |q| q.0);
+            if *count != listed {
+                v.push(format!(
+                    "slot {slot}: {count} unwanted ids stored, {listed} in the expiry queue"
+                ));
+            }
+        }
+        if !self.unwanted.runs_consistent() {
+            v.push("unwanted-id expiry queue and its heartbeat runs disagree".to_string());
+        }
+        if queued.len() != held.len() {
+            v.push(format!(
+                "expiry queue lists {} slots, the store holds ids for {}",
+                queued.len(),
+                held.len()
+            ));
+        }
         let mut slots = Set::with_hasher(self.hasher.clone());
         for (peer, state) in &self.peers {
             if !slots.insert(state.slot) {
@@ -133,18 +153,20 @@ impl Router {
                     state.slot
                 ));
             }
-            let held = held.remove(&state.slot).unwrap_or(0);
-            if held != state.dont_send_order.len() {
+            if self.unwanted.is_departed(state.slot) {
                 v.push(format!(
-                    "peer {peer}: {held} unwanted ids stored, {} in its expiry queue",
-                    state.dont_send_order.len()
+                    "peer {peer} has the slot {} of a departed peer",
+                    state.slot
                 ));
             }
         }
-        if !held.is_empty() {
+        let orphans = held
+            .keys()
+            .filter(|slot| !slots.contains(*slot) && !self.unwanted.is_departed(**slot))
+            .count();
+        if orphans > 0 {
             v.push(format!(
-                "unwanted ids stored for {} slots of no connected peer",
-                held.len()
+                "unwanted ids stored for {orphans} slots of no connected or departing peer"
             ));
         }
         let mut topic_peer_entries = 0;
@@ -259,13 +281,10 @@ impl Router {
 
         let per_peer_max =
             |f: &dyn Fn(&super::PeerState) -> usize| self.peers.values().map(f).max().unwrap_or(0);
-        let max_dont_send_per_peer = per_peer_max(&|s| s.dont_send_order.len());
-        let max_dont_send_bytes_per_peer = per_peer_max(&|s| {
-            s.dont_send_order
-                .iter()
-                .map(|(_, id)| id.as_bytes().len())
-                .sum()
-        });
+        let queued = self.unwanted.queued_per_slot();
+        let max_dont_send_per_peer = per_peer_max(&|s| queued.get(&s.slot).map_or(0, |q| q.0));
+        let max_dont_send_bytes_per_peer =
+            per_peer_max(&|s| queued.get(&s.slot).map_or(0, |q| q.1));
         let max_topic_bytes_per_peer =
             per_peer_max(&|s| s.topics.iter().map(|t| t.as_str().len()).sum());
 

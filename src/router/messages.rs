@@ -105,7 +105,7 @@ impl Router {
             // from a peer whose IDONTWANT for the id came first: already recorded, which is
             // told from the id's entry without looking the sender up again.
             if !self.unwanted.contains(&id, from_slot) {
-                self.record_unwanted(from, id.clone());
+                self.record_unwanted(from, from_slot, id.clone());
             }
             if self.config.report_duplicates() {
                 self.emit(Event::Duplicate {

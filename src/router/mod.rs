@@ -252,7 +252,7 @@ impl Router {
                 hasher.clone(),
             ),
             seen: SeenCache::new(config.seen_ttl(), config.max_seen_bytes(), map!()),
-            unwanted: unwanted::Unwanted::new(map!()),
+            unwanted: unwanted::Unwanted::new(hasher.clone()),
             next_heartbeat: now + config.heartbeat_initial_delay(),
             peers: PrehashedMap::default(),
             departed_budgets: map!(),

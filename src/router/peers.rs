@@ -1,7 +1,6 @@
 //! Connected peers: their protocol, subscriptions and per-heartbeat budgets; the RPC entry
 //! point and subscription handling.
 
-use std::collections::VecDeque;
 use web_time::Instant;
 
 use libp2p_identity::PeerId;
@@ -30,13 +29,8 @@ pub(crate) struct PeerState {
     pub(crate) outbound: bool,
     /// Its index in the router's store of unwanted ids ([`super::unwanted::Unwanted`]).
     pub(crate) slot: PeerSlot,
-    /// IDONTWANT ids received this heartbeat.
-    pub(crate) idontwant_received: usize,
     /// Data bytes of new messages taken from it this heartbeat.
     pub(crate) message_bytes: usize,
-    /// The ids it told us not to send (recorded in that store), with the heartbeat tick they
-    /// arrived at, oldest first: each once, at most `max_idontwant_messages` per heartbeat.
-    pub(crate) dont_send_order: VecDeque<(u64, MessageId)>,
     /// RPCs carrying IHAVE received this heartbeat (go's and the spec's "IHAVE messages").
     pub(crate) ihave_received: usize,
     /// Message ids requested from it by IWANT this heartbeat.
@@ -82,12 +76,14 @@ pub(crate) struct SpentBudgets {
 }
 
 impl SpentBudgets {
-    fn of(state: &PeerState) -> Self {
+    /// What `state`'s peer spent; its IDONTWANT allowance is counted by the store of unwanted
+    /// ids (`idontwant_received`).
+    fn of(state: &PeerState, idontwant_received: usize) -> Self {
         SpentBudgets {
             ihave_received: state.ihave_received,
             iwant_asked: state.iwant_asked,
             ihave_examined: state.ihave_examined,
-            idontwant_received: state.idontwant_received,
+            idontwant_received,
             px_taken: state.px_taken,
             signature_checks: state.signature_checks,
             message_bytes: state.message_bytes,
@@ -125,14 +121,12 @@ impl Router {
                 ihave_received: 0,
                 iwant_asked: 0,
                 ihave_examined: 0,
-                idontwant_received: 0,
                 px_taken: 0,
                 signature_checks: 0,
                 message_bytes: 0,
                 invalid_signatures: 0,
                 graylisted: false,
                 slot,
-                dont_send_order: VecDeque::new(),
                 last_score: 0.0,
                 prunes_sent: super::Map::with_hasher(self.hasher.clone()),
                 extensions: None,
@@ -145,7 +139,8 @@ impl Router {
             state.ihave_received = spent.ihave_received;
             state.iwant_asked = spent.iwant_asked;
             state.ihave_examined = spent.ihave_examined;
-            state.idontwant_received = spent.idontwant_received;
+            self.unwanted
+                .set_spent(state.slot, spent.idontwant_received);
             state.px_taken = spent.px_taken;
             state.signature_checks = spent.signature_checks;
             state.message_bytes = spent.message_bytes;
@@ -209,11 +204,9 @@ impl Router {
         let Some(state) = self.peers.remove(&key) else {
             return;
         };
-        for (_, id) in &state.dont_send_order {
-            self.unwanted.remove(id, state.slot);
-        }
-        self.unwanted.free_slot(state.slot);
-        let spent = SpentBudgets::of(&state);
+        let spent = SpentBudgets::of(&state, self.unwanted.spent(state.slot));
+        // Its records go at the next heartbeat, and its slot with them.
+        self.unwanted.peer_left(state.slot);
         if spent != SpentBudgets::default() {
             if self.departed_budgets.len() < MAX_DEPARTED_BUDGETS {
                 self.departed_budgets.insert(*peer, spent);
@@ -323,7 +316,7 @@ impl Router {
         }
         // Forwarded messages come without control: no second look at the sender for them.
         if !control.is_empty() && (!had_messages || !self.is_graylisted(&from)) {
-            self.handle_control(now, from, kind, control);
+            self.handle_control(now, from, slot, kind, control);
         }
         if let Some(partial) = partial
             && !self.is_graylisted(&from)
@@ -476,10 +469,12 @@ impl Router {
         true
     }
 
-    /// Resets per-heartbeat budgets and forgets IDONTWANT ids older than the message cache.
+    /// Resets per-heartbeat budgets and forgets IDONTWANT ids older than the message cache
+    /// (and those of peers that left).
     pub(super) fn refresh_peer_budgets(&mut self, now: Instant) {
         let horizon = self.config.history_length() as u64;
-        let tick = self.heartbeat_ticks;
+        self.unwanted.expire(self.heartbeat_ticks, horizon);
+        self.unwanted.refill_allowances();
         let interval = self.config.heartbeat_interval();
         self.departed_budgets.clear();
         self.departed_budgets.shrink_if_sparse();
@@ -487,7 +482,6 @@ impl Router {
             state.ihave_received = 0;
             state.iwant_asked = 0;
             state.ihave_examined = 0;
-            state.idontwant_received = 0;
             state.px_taken = 0;
             state.signature_checks = 0;
             state.message_bytes = 0;
@@ -498,17 +492,7 @@ impl Router {
                     .prunes_sent
                     .retain(|_, at| at.checked_add(interval).is_some_and(|end| end > now));
             }
-            while let Some((at, _)) = state.dont_send_order.front() {
-                if at + horizon > tick {
-                    break;
-                }
-                if let Some((_, id)) = state.dont_send_order.pop_front() {
-                    self.unwanted.remove(&id, state.slot);
-                }
-            }
-            state.dont_send_order.shrink_if_sparse();
         }
-        self.unwanted.shrink_if_sparse();
     }
 
     /// Bytes of topic names `peer` is subscribed to in our view (0 for an unknown peer). At
@@ -570,9 +554,7 @@ mod layout_tests {
             offset_of!(PeerState, kind) + size_of::<Option<PeerKind>>(),
             offset_of!(PeerState, graylisted) + 1,
             offset_of!(PeerState, slot) + size_of::<PeerSlot>(),
-            offset_of!(PeerState, idontwant_received) + size_of::<usize>(),
             offset_of!(PeerState, message_bytes) + size_of::<usize>(),
-            offset_of!(PeerState, dont_send_order) + size_of::<VecDeque<(u64, MessageId)>>(),
         ]
         .into_iter()
         .max();

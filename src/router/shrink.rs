@@ -16,7 +16,9 @@ pub(crate) trait ShrinkIfSparse {
     fn shrink_if_sparse(&mut self);
 }
 
-fn sparse(len: usize, capacity: usize) -> bool {
+/// Whether a table of `len` entries in `capacity` slots is sparse enough to shrink (for tables
+/// that shrink through their own hasher, such as `hashbrown::HashTable`).
+pub(crate) fn sparse(len: usize, capacity: usize) -> bool {
     capacity > MIN_CAPACITY && len.saturating_mul(4) < capacity
 }
 
