@@ -2,6 +2,7 @@
 //! wraps a real [`Router`]; attack strategies implement the trait themselves (or wrap an
 //! `HonestNode` and tamper with what goes in and out) without touching the router.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -33,6 +34,12 @@ pub enum NodeOutput {
         /// The message.
         message_id: MessageId,
     },
+}
+
+thread_local! {
+    /// The action buffer lent to each router for one input (see
+    /// [`HonestNode::swap_hot_actions`]); empty between inputs.
+    static HOT_ACTIONS: RefCell<VecDeque<Action>> = const { RefCell::new(VecDeque::new()) };
 }
 
 /// The context of one input: the current instant and the outbox.
@@ -262,6 +269,14 @@ impl HonestNode {
 
     /// Moves the router's actions to the outbox, accepting messages as they are delivered.
     ///
+    /// Swaps the router's action buffer with this thread's spare one; called before an input
+    /// and again once its actions are drained, so the router writes them into the same few
+    /// lines for every node a thread runs (in cache) and keeps no buffer of its own. Results
+    /// do not depend on which buffer holds the actions.
+    fn swap_hot_actions(&mut self) {
+        HOT_ACTIONS.with(|hot| self.router.swap_actions(&mut hot.borrow_mut()));
+    }
+
     /// A message's validation starts once every action queued with it is taken: accepting
     /// it makes the router queue forwards behind those actions, which is where they are
     /// taken from either way, but into an empty buffer, so it writes them at its start
@@ -334,19 +349,25 @@ impl NodeBehaviour for HonestNode {
     }
 
     fn on_connect(&mut self, ctx: &mut NodeCtx<'_>, peer: PeerId, outbound: bool) {
+        self.swap_hot_actions();
         self.router.add_peer(ctx.now(), peer, outbound);
         self.router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
         self.drain(ctx);
+        self.swap_hot_actions();
     }
 
     fn on_disconnect(&mut self, ctx: &mut NodeCtx<'_>, peer: PeerId) {
+        self.swap_hot_actions();
         self.router.remove_peer(&peer);
         self.drain(ctx);
+        self.swap_hot_actions();
     }
 
     fn on_rpc(&mut self, ctx: &mut NodeCtx<'_>, from: PeerId, rpc: Rpc) {
+        self.swap_hot_actions();
         self.router.handle_rpc(ctx.now(), from, rpc);
         self.drain(ctx);
+        self.swap_hot_actions();
     }
 
     fn next_timeout(&self) -> Instant {
@@ -357,23 +378,29 @@ impl NodeBehaviour for HonestNode {
 
     fn on_timeout(&mut self, ctx: &mut NodeCtx<'_>) {
         let now = ctx.now();
+        self.swap_hot_actions();
         self.finish_validations(now);
         if now >= self.router.poll_timeout() {
             self.router.handle_timeout(now);
         }
         self.drain(ctx);
+        self.swap_hot_actions();
     }
 
     fn subscribe(&mut self, ctx: &mut NodeCtx<'_>, topic: TopicHash) {
+        self.swap_hot_actions();
         if let Err(error) = self.router.subscribe(ctx.now(), topic) {
             tracing::warn!(%error, "simulated subscription refused");
         }
         self.drain(ctx);
+        self.swap_hot_actions();
     }
 
     fn unsubscribe(&mut self, ctx: &mut NodeCtx<'_>, topic: TopicHash) {
+        self.swap_hot_actions();
         self.router.unsubscribe(ctx.now(), &topic);
         self.drain(ctx);
+        self.swap_hot_actions();
     }
 
     fn publish(
@@ -382,8 +409,10 @@ impl NodeBehaviour for HonestNode {
         topic: TopicHash,
         data: Bytes,
     ) -> Option<MessageId> {
+        self.swap_hot_actions();
         let id = self.router.publish(ctx.now(), topic, data).ok();
         self.drain(ctx);
+        self.swap_hot_actions();
         id
     }
 
@@ -393,6 +422,7 @@ impl NodeBehaviour for HonestNode {
         batch: Vec<(TopicHash, Bytes)>,
         interleave: bool,
     ) -> Vec<Option<MessageId>> {
+        self.swap_hot_actions();
         let ids = if interleave {
             self.router
                 .publish_batch(ctx.now(), batch)
@@ -406,6 +436,7 @@ impl NodeBehaviour for HonestNode {
                 .collect()
         };
         self.drain(ctx);
+        self.swap_hot_actions();
         ids
     }
 
