@@ -314,9 +314,16 @@ impl Router {
             // already maintained above. No mesh keeps a negatively scored peer past a
             // heartbeat (go decides on scores cached at the heartbeat's start, so it would keep
             // it in every topic until the next one). Only the peers removed here lost score,
-            // and a peer this pass prunes was already negative, so one pass suffices.
+            // and a peer this pass prunes was already negative, so one pass suffices. A mesh
+            // it shrinks is refilled (D_lo, D_out) as in its maintenance above: grafting
+            // lowers no score.
             for topic in &topics {
+                let before = self.scored_mesh_removals;
                 self.prune_negative_mesh_peers(topic);
+                if self.scored_mesh_removals != before {
+                    self.fill_mesh(now, topic);
+                    self.fill_outbound_quota(now, topic);
+                }
             }
         }
     }

@@ -584,4 +584,41 @@ mod tests {
         assert!(forwards >= 6, "{reference:#?}");
         assert_eq!(rounds, reference);
     }
+
+    /// A router handed over with actions already queued (`from_router`) still emits them, first,
+    /// at its first input, although each input runs on the thread's lent action buffer.
+    #[test]
+    fn actions_queued_before_the_node_was_built_come_out_first() {
+        let start = Instant::now();
+        let topic = TopicHash::from("blocks");
+        let (peer, other) = (PeerId::random(), PeerId::random());
+        let mut router = Router::new(
+            Preset::Ethereum.config(),
+            MessageAuthenticity::Anonymous,
+            1,
+            1,
+            start,
+        )
+        .expect("valid config");
+        router.subscribe(start, topic.clone()).expect("subscribed");
+        router.add_peer(start, peer, true);
+        router.set_peer_kind(peer, PeerKind::Gossipsubv1_2);
+        let mut node = HonestNode::from_router(PeerId::random(), router);
+        let mut out = Vec::new();
+        let mut ctx = NodeCtx::new(start, &mut out);
+        node.on_connect(&mut ctx, other, true);
+        let sent: Vec<PeerId> = out
+            .iter()
+            .filter_map(|o| match o {
+                NodeOutput::Send { to, .. } => Some(*to),
+                NodeOutput::Delivered { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            vec![peer, other],
+            "the queued announcement first, then the new one"
+        );
+        HOT_ACTIONS.with(|hot| assert!(hot.borrow().is_empty(), "the lent buffer is back, empty"));
+    }
 }

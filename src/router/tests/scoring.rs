@@ -294,3 +294,88 @@ fn broken_promise_costs_a_behaviour_penalty() {
     assert_eq!(b.behaviour_penalty.counter, 1.0, "{b}");
     assert!(h.router.peer_score(&p).unwrap() < 0.0);
 }
+
+/// The heartbeat's final negative-score pass (fuzz finding S1) prunes a peer whose score
+/// turned negative from a mesh maintained earlier in the same heartbeat; that mesh is then
+/// refilled, so it does not end the heartbeat below D_lo while a graft candidate waits.
+#[test]
+fn a_mesh_pruned_by_the_final_score_pass_is_refilled_in_the_same_heartbeat() {
+    use crate::score::TopicScoreParams;
+    let mut b = config();
+    b.mesh_n(3)
+        .mesh_n_low(2)
+        .mesh_n_high(4)
+        .retain_scores(3)
+        .mesh_outbound_min(1);
+    let mut h = Harness::new(b.build().unwrap());
+    let (t0, t1) = (TopicHash::from_raw("t0"), TopicHash::from_raw("t1"));
+    let tp = TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 1.0,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        ..TopicScoreParams::default()
+    };
+    let mut params = PeerScoreParams::default();
+    params.topics.insert(t0.clone(), tp.clone());
+    params.topics.insert(t1.clone(), tp);
+    h.router
+        .with_peer_score(params, PeerScoreThresholds::default())
+        .unwrap();
+    h.router.subscribe(h.now, t0.clone()).unwrap();
+    h.router.subscribe(h.now, t1.clone()).unwrap();
+    // `a` is maintained first, `b` second.
+    let order: Vec<TopicHash> = h.router.mesh.keys().cloned().collect();
+    let (a, b) = (order[0].clone(), order[1].clone());
+    let graft = |h: &mut Harness, p: PeerId, t: &TopicHash| {
+        h.router.handle_rpc(
+            h.now,
+            p,
+            control_rpc(ControlAction::Graft { topic: t.clone() }),
+        );
+        h.drain();
+    };
+    // x: in both meshes. y: in a's mesh. z: subscribed to a, a graft candidate.
+    let x = h.add_peers(1, &a, false)[0];
+    let y = h.add_peers(1, &a, false)[0];
+    let z = h.add_peers(1, &a, false)[0];
+    let bs = h.add_peers(3, &b, false);
+    h.drain();
+    graft(&mut h, x, &a);
+    graft(&mut h, y, &a);
+    graft(&mut h, x, &b);
+    for p in &bs {
+        graft(&mut h, *p, &b);
+    }
+    assert_eq!(h.mesh_len(&a), 2);
+    assert_eq!(h.mesh_len(&b), 4);
+    h.advance(Duration::from_secs(10));
+    // x: P1 10 + 10, app -15: score 5; losing one topic's P1 makes it -5.
+    assert!(h.router.set_application_score(&x, -1.5));
+    for p in bs.iter().chain([&y, &z]) {
+        assert!(h.router.set_application_score(p, 10.0));
+    }
+    h.heartbeat();
+    assert!(
+        !h.router.mesh_peers(&b).any(|p| *p == x),
+        "x trimmed from b"
+    );
+    assert!(h.router.peer_score(&x).unwrap() < 0.0);
+    assert!(
+        !h.router.mesh_peers(&a).any(|p| *p == x),
+        "S1 fix: x pruned from a"
+    );
+    // z could have been grafted: subscribed, positive score, no backoff. The router model
+    // (tests/support/router_model.rs) asserts `size >= D_lo || graft_candidates == 0`.
+    let report = h.router.__invariants(h.now);
+    let ma = report.meshes.iter().find(|m| m.topic == a).unwrap();
+    assert!(
+        ma.size >= 2 || ma.graft_candidates == 0,
+        "mesh of a left at {} < D_lo (2) after the heartbeat while {z} is a candidate",
+        ma.size
+    );
+    assert!(h.router.mesh_peers(&a).any(|p| *p == z), "z grafted into a");
+}
