@@ -92,7 +92,7 @@ impl Router {
         for round in 0..rounds {
             for (id, message, recipients) in &prepared {
                 if let Some(peer) = recipients.get(round) {
-                    self.send_message(peer.peer, id, message, SendClass::Publish);
+                    self.send_message(*peer.id(), id, message, SendClass::Publish);
                 }
             }
         }

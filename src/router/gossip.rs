@@ -61,7 +61,7 @@ impl Router {
             let message_ids: Vec<MessageId> = iwant_ids.into_iter().collect();
             let deadline = now + self.config.iwant_followup_time();
             self.promises
-                .add(&mut self.rng, from.peer, &message_ids, deadline);
+                .add(&mut self.rng, *from.id(), &message_ids, deadline);
             self.send_control(from, ControlAction::IWant { message_ids });
         }
     }
@@ -145,11 +145,11 @@ impl Router {
                 continue;
             }
             let cached = self.mcache.get(&id).is_some();
-            match self.mcache.get_for_iwant(&id, from.peer, max) {
+            match self.mcache.get_for_iwant(&id, *from.id(), max) {
                 Some(message) => {
                     let message = message.clone();
                     self.counters.iwant_served += 1;
-                    self.send_message(from.peer, &id, &message, SendClass::Forward);
+                    self.send_message(*from.id(), &id, &message, SendClass::Forward);
                 }
                 None => {
                     self.counters.iwant_not_served += 1;
@@ -203,7 +203,7 @@ impl Router {
         }
         if self.cancel_forwards {
             self.actions.push_back(super::Action::CancelForward {
-                peer: from.peer,
+                peer: *from.id(),
                 message_id: id,
             });
         }

@@ -49,7 +49,7 @@ impl Router {
             .direct_peers
             .iter()
             .filter(|p| !self.peers.contains_key(p))
-            .map(|p| p.peer)
+            .map(|p| *p.id())
             .collect();
         for peer in missing {
             let addresses = self.record_addresses(&peer);

@@ -268,7 +268,7 @@ impl Router {
         for topic in known_topics {
             for peer in self.peers.keys() {
                 if self.in_backoff(now, topic, peer) {
-                    active_backoffs.push((topic.clone(), peer.peer));
+                    active_backoffs.push((topic.clone(), *peer.id()));
                 }
                 if let Some(until) = self.backoff.until(topic, peer) {
                     longest_backoff = longest_backoff.max(until.saturating_duration_since(now));

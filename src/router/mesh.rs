@@ -89,7 +89,7 @@ impl Router {
         backoff: Duration,
         px: bool,
     ) {
-        self.add_backoff(now, topic, peer.peer, backoff);
+        self.add_backoff(now, topic, *peer.id(), backoff);
         if let Some(state) = self.peers.get_mut(&peer) {
             state.prunes_sent.insert(topic.clone(), now);
         }
@@ -127,7 +127,7 @@ impl Router {
         candidates
             .into_iter()
             .map(|peer| PeerInfo {
-                peer_id: Some(peer.peer),
+                peer_id: Some(*peer.id()),
                 signed_peer_record: self.peer_records.get(&peer).cloned(),
             })
             .collect()
@@ -290,7 +290,7 @@ impl Router {
         }
         let backoff = asked.min(MAX_REMOTE_BACKOFF);
         tracing::debug!(peer = %from, %topic, ?backoff, px = peers.len(), "PRUNEd");
-        self.add_backoff(now, topic, from.peer, backoff);
+        self.add_backoff(now, topic, *from.id(), backoff);
         if !peers.is_empty() {
             self.accept_px(from, peers);
         }

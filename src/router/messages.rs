@@ -109,7 +109,7 @@ impl Router {
             }
             if self.config.report_duplicates() {
                 self.emit(Event::Duplicate {
-                    propagation_source: from.peer,
+                    propagation_source: *from.id(),
                     message_id: id,
                     topic: message.topic,
                 });
@@ -187,12 +187,12 @@ impl Router {
             id.clone(),
             message.clone(),
             validated,
-            Some(from.peer),
+            Some(*from.id()),
             content_key,
         );
         self.count_cache_evictions();
         self.emit(Event::Message {
-            propagation_source: from.peer,
+            propagation_source: *from.id(),
             message_id: id.clone(),
             message: app_message,
         });
@@ -301,7 +301,7 @@ impl Router {
                 && !self.wants_partial_only(p, &message.topic)
         });
         for peer in recipients.drain(..) {
-            self.send_message(peer.peer, id, message, SendClass::Forward);
+            self.send_message(*peer.id(), id, message, SendClass::Forward);
         }
         self.scratch_peers = recipients;
     }
@@ -336,7 +336,7 @@ impl Router {
     ) -> Result<MessageId, PublishError> {
         let (id, message, recipients) = self.prepare_publish(now, topic, data.into())?;
         for peer in recipients {
-            self.send_message(peer.peer, &id, &message, SendClass::Publish);
+            self.send_message(*peer.id(), &id, &message, SendClass::Publish);
         }
         Ok(id)
     }

@@ -379,7 +379,7 @@ impl Router {
 
     /// The direct peers.
     pub fn direct_peers(&self) -> impl Iterator<Item = &PeerId> {
-        self.direct_peers.iter().map(|p| &p.peer)
+        self.direct_peers.iter().map(|p| p.id())
     }
 
     /// Blacklists `peer`: its RPCs and the messages it authored are dropped, and it is never
@@ -441,30 +441,26 @@ impl Router {
 
     /// The mesh peers of `topic` (empty if not subscribed).
     pub fn mesh_peers(&self, topic: &TopicHash) -> impl Iterator<Item = &PeerId> {
-        self.mesh.get(topic).into_iter().flatten().map(|p| &p.peer)
+        self.mesh.get(topic).into_iter().flatten().map(|p| p.id())
     }
 
     /// The fanout peers of `topic`.
     pub fn fanout_peers(&self, topic: &TopicHash) -> impl Iterator<Item = &PeerId> {
-        self.fanout
-            .get(topic)
-            .into_iter()
-            .flatten()
-            .map(|p| &p.peer)
+        self.fanout.get(topic).into_iter().flatten().map(|p| p.id())
     }
 
     /// Every connected peer with the topics it is subscribed to.
     pub fn all_peers(&self) -> impl Iterator<Item = (&PeerId, Vec<&TopicHash>)> {
         self.peers
             .iter()
-            .map(|(p, s)| (&p.peer, s.topics.iter().collect()))
+            .map(|(p, s)| (p.id(), s.topics.iter().collect()))
     }
 
     /// Every connected peer whose protocol is known, with that protocol.
     pub fn peer_protocol(&self) -> impl Iterator<Item = (&PeerId, &PeerKind)> {
         self.peers
             .iter()
-            .filter_map(|(p, s)| s.kind.as_ref().map(|k| (&p.peer, k)))
+            .filter_map(|(p, s)| s.kind.as_ref().map(|k| (p.id(), k)))
     }
 
     /// The extensions `peer` announced in its Extensions control message (meshsub 1.3), once
@@ -619,7 +615,7 @@ impl Router {
             debug_assert!(self.peers.contains_key(&key));
             if !rpc.is_empty() {
                 self.actions.push_back(Action::Send {
-                    peer: key.peer,
+                    peer: *key.id(),
                     rpc,
                     class: SendClass::Control,
                     message_id: None,

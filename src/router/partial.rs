@@ -300,7 +300,7 @@ impl Router {
                         && self.peer_has_partial_extension(p)
                         && self.partial.options(p, &topic).supports_partial
                 })
-                .map(|p| p.peer)
+                .map(|p| *p.id())
                 .collect();
             let count = self
                 .config
@@ -593,7 +593,7 @@ impl Router {
             .or_else(|| self.fanout.get(&topic))
             .into_iter()
             .flatten()
-            .map(|p| p.peer)
+            .map(|p| *p.id())
             .collect();
         self.keep_our_partial(&topic, group_id.clone(), Box::new(partial));
         // Besides the mesh (or fanout), the peers that sent us a partial message for the group

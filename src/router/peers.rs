@@ -321,7 +321,7 @@ impl Router {
         if let Some(partial) = partial
             && !self.is_graylisted(&from)
         {
-            self.handle_partial(from.peer, *partial);
+            self.handle_partial(*from.id(), *partial);
         }
         self.flush_control();
     }
@@ -396,10 +396,10 @@ impl Router {
                 // Partial options are kept only for topics the peer is subscribed to (bounded
                 // by `max_topics_per_peer`).
                 if self.add_peer_topic(from, &sub.topic) {
-                    self.partial_subscription(from.peer, &sub);
+                    self.partial_subscription(*from.id(), &sub);
                 }
             } else {
-                self.partial_subscription(from.peer, &sub);
+                self.partial_subscription(*from.id(), &sub);
                 let Some(state) = self.peers.get_mut(&from) else {
                     return;
                 };
@@ -418,7 +418,7 @@ impl Router {
                     fanout.remove(&from);
                 }
                 self.emit(Event::Unsubscribed {
-                    peer_id: from.peer,
+                    peer_id: *from.id(),
                     topic: sub.topic,
                 });
             }
@@ -463,7 +463,7 @@ impl Router {
             .or_default()
             .insert(from);
         self.emit(Event::Subscribed {
-            peer_id: from.peer,
+            peer_id: *from.id(),
             topic: topic.clone(),
         });
         true

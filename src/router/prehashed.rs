@@ -35,7 +35,7 @@ pub(crate) struct HashedPeer {
     /// `hasher.hash_one(peer)` for the router's hasher. Keep it first (see above).
     hash: u64,
     /// The peer.
-    pub(crate) peer: PeerId,
+    peer: PeerId,
 }
 
 impl HashedPeer {
@@ -45,6 +45,11 @@ impl HashedPeer {
             hash: hasher.hash_one(peer),
             peer,
         }
+    }
+
+    /// The peer's id (read-only: the stored hash is the router's hash of exactly this id).
+    pub(crate) fn id(&self) -> &PeerId {
+        &self.peer
     }
 
     /// `peer` with the given hash (tests: colliding hashes).

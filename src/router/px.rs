@@ -384,7 +384,7 @@ impl Router {
             match self.px_dials.try_add(
                 now,
                 peer,
-                from.peer,
+                *from.id(),
                 max_pending,
                 self.config.max_px_dials(),
             ) {
@@ -405,7 +405,7 @@ impl Router {
         }
         if !records.is_empty() {
             self.emit(Event::PeerExchange {
-                propagation_source: from.peer,
+                propagation_source: *from.id(),
                 records,
             });
         }

@@ -35,7 +35,7 @@ impl Router {
         score.set_max_delivery_bytes(self.config.max_seen_bytes());
         let now = self.now;
         for peer in self.peers.keys() {
-            score.add_peer(peer.peer, now);
+            score.add_peer(*peer.id(), now);
         }
         for (topic, mesh) in &self.mesh {
             for peer in mesh {
@@ -241,7 +241,7 @@ impl Router {
             for (threshold, level) in levels {
                 if state.last_score >= level && score < level {
                     crossed.push(Event::PeerScoreBelowThreshold {
-                        peer_id: peer.peer,
+                        peer_id: *peer.id(),
                         score,
                         threshold,
                     });

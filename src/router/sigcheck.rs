@@ -135,7 +135,7 @@ impl Router {
             fanout.remove(&from);
         }
         self.actions
-            .push_back(super::Action::Disconnect { peer: from.peer });
+            .push_back(super::Action::Disconnect { peer: *from.id() });
     }
 
     /// Whether `peer` is graylisted for invalid messages.
