@@ -69,9 +69,10 @@ pub struct InvariantReport {
     pub peer_records: usize,
     /// Their bytes.
     pub peer_record_bytes: usize,
-    /// The most IDONTWANT ids retained for any one peer.
+    /// The most IDONTWANT ids retained for any one peer (connected, or departed and awaiting
+    /// the purge of its records).
     pub max_dont_send_per_peer: usize,
-    /// The most bytes of IDONTWANT ids retained for any one peer.
+    /// The most bytes of IDONTWANT ids retained for any one peer (as above).
     pub max_dont_send_bytes_per_peer: usize,
     /// The most bytes of topic names subscribed by any one peer.
     pub max_topic_bytes_per_peer: usize,
@@ -282,9 +283,9 @@ impl Router {
         let per_peer_max =
             |f: &dyn Fn(&super::PeerState) -> usize| self.peers.values().map(f).max().unwrap_or(0);
         let queued = self.unwanted.queued_per_slot();
-        let max_dont_send_per_peer = per_peer_max(&|s| queued.get(&s.slot).map_or(0, |q| q.0));
-        let max_dont_send_bytes_per_peer =
-            per_peer_max(&|s| queued.get(&s.slot).map_or(0, |q| q.1));
+        // Every slot holding records: connected peers' and departed ones' awaiting the purge.
+        let max_dont_send_per_peer = queued.values().map(|q| q.0).max().unwrap_or(0);
+        let max_dont_send_bytes_per_peer = queued.values().map(|q| q.1).max().unwrap_or(0);
         let max_topic_bytes_per_peer =
             per_peer_max(&|s| s.topics.iter().map(|t| t.as_str().len()).sum());
 
