@@ -111,7 +111,10 @@
 //! - `snappy`: the snappy [`transform::DataTransform`] used by Ethereum consensus clients.
 //! - `sim`: the deterministic network simulator (`gossipsub::sim`).
 
-#![forbid(unsafe_code)]
+// No unsafe code, except one cache hint in the simulator's event loop (`sim` feature only;
+// see `sim::partition::prefetch`).
+#![cfg_attr(not(feature = "sim"), forbid(unsafe_code))]
+#![cfg_attr(feature = "sim", deny(unsafe_code))]
 #![deny(missing_docs)]
 
 mod authenticity;

@@ -295,7 +295,7 @@ impl Router {
     /// stay queued, first. The simulator lends each router its thread's buffer for one input
     /// (and takes it back once drained), so actions are written to lines in cache instead of
     /// to the router's own buffer, cold among thousands of routers.
-    #[cfg(any(test, feature = "sim"))]
+    #[cfg(feature = "sim")]
     pub(crate) fn swap_actions(&mut self, other: &mut VecDeque<Action>) {
         debug_assert!(other.is_empty());
         std::mem::swap(&mut self.actions, other);
