@@ -134,6 +134,11 @@ pub trait NodeBehaviour: Send {
     fn router(&self) -> Option<&Router> {
         None
     }
+    /// A hint that an RPC from `from` comes next: the node may start loading the state it
+    /// will read for it. Changes nothing but timing (the default does nothing).
+    fn warm(&self, from: &PeerId) {
+        let _ = from;
+    }
 }
 
 /// The application's verdict on a message; see [`HonestNode::with_validator`].
@@ -438,6 +443,10 @@ impl NodeBehaviour for HonestNode {
         self.drain(ctx);
         self.swap_hot_actions();
         ids
+    }
+
+    fn warm(&self, from: &PeerId) {
+        self.router.warm(from);
     }
 
     fn mesh_degree(&self, topic: &TopicHash) -> Option<usize> {

@@ -452,6 +452,12 @@ impl Part<'_> {
                         (Some(next), _) => {
                             let at = order[k].2 as usize;
                             prefetch_ahead(&span, &order, k);
+                            if let Some(Some(Event::Deliver { to, from, .. })) =
+                                order.get(k + 1).map(|e| &span[e.2 as usize])
+                            {
+                                let peer = &self.shared.peer_ids[*from as usize];
+                                self.nodes[*to as usize - self.start].warm(peer);
+                            }
                             k += 1;
                             if let Some(event) = span[at].take() {
                                 self.run_event(next.0, event);
