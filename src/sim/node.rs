@@ -134,8 +134,10 @@ pub trait NodeBehaviour: Send {
     fn router(&self) -> Option<&Router> {
         None
     }
-    /// A hint that an RPC from `from` comes next: the node may start loading the state it
-    /// will read for it. Changes nothing but timing (the default does nothing).
+    /// A hint that an RPC from `from` may arrive soon: the node may start loading the state
+    /// it will read for it (the default does nothing). It may be called any number of times
+    /// or not at all, and the calls depend on the number of threads: an implementation must
+    /// not change any observable state.
     fn warm(&self, from: &PeerId) {
         let _ = from;
     }
